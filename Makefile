@@ -1,0 +1,42 @@
+# theradose: `make test` and `make demo` work on a fresh clone of a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.PHONY: help venv system test demo lint bench clean
+
+help:
+	@echo "make test   - set everything up (venv, system packages) and run the test suite"
+	@echo "make demo   - set everything up and run the main job (theradose demo)"
+	@echo "make lint   - ruff and mypy --strict on the core"
+	@echo "make bench  - run the benchmarks in benchmarks/"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,service,population,test]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+system:
+	bash scripts/setup-system.sh
+
+test: venv system
+	bash scripts/run-tests.sh
+
+demo: venv
+	$(BIN)/theradose demo --out demo-out
+
+lint: venv
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+bench: venv
+	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-out

@@ -1,0 +1,21 @@
+"""The command-line shell: help is fast and lists groups; bad input exits 2 with one line."""
+
+import subprocess
+import sys
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "theradose", *args], capture_output=True, text=True)
+
+
+def test_help_lists_groups() -> None:
+    result = run("--help")
+    assert result.returncode == 0
+    assert "nuclide" in result.stdout
+    assert "kinetics" in result.stdout
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    result = run("no-such-group")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
