@@ -8,7 +8,8 @@ from theradose.qa.dead_time import fit_dead_time, observed_rate_cps, true_rate_c
 
 
 def test_hand_calculation() -> None:
-    """n = 1e5 cps, τ = 1 µs: non-paralysable m = 1e5/1.1 = 90909.09; paralysable m = 1e5·e^−0.1 = 90483.74."""
+    """n = 1e5 cps, τ = 1 µs (Knoll 2010, eqs. 4.23 and 4.24):
+    non-paralysable m = 1e5/1.1 = 90909.09; paralysable m = 1e5·e^−0.1 = 90483.74."""
     assert float(observed_rate_cps(1e5, 1e-6, "non-paralysable")) == pytest.approx(90909.0909, rel=1e-9)
     assert float(observed_rate_cps(1e5, 1e-6, "paralysable")) == pytest.approx(90483.7418, rel=1e-9)
 

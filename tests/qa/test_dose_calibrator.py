@@ -58,8 +58,8 @@ def test_constancy_uses_decayed_reference() -> None:
 
 
 def test_linearity_decay_method_hand_calculation() -> None:
-    """Tc-99m (T½ 6.015 h in ICRP-107): a perfect calibrator reads A0·2^(−t/T½); a 3 % high reading at the highest
-    activity (saturation would read low; here a gain error) gives +3 %."""
+    """Tc-99m (T½ 6.015 h in ICRP-107): a perfect calibrator reads A0·2^(−t/T½); a 3 % high reading at
+    the highest activity (saturation would read low; here a gain error) gives +3 %."""
     t_half = 6.015
     hours = np.array([0.0, 6.0, 12.0, 24.0, 48.0])
     true = 30000.0 * 2.0 ** (-hours / t_half)

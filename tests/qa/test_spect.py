@@ -1,5 +1,6 @@
 """SPECT calibration factor, IEC recovery and partial-volume correction on images with known truth."""
 
+import itertools
 import math
 
 import numpy as np
@@ -47,7 +48,7 @@ def test_calibration_factor_from_uniform_cylinder_image() -> None:
         image, duration_s=1200.0, activity_at_start_mbq=500.0, nuclide="Lu-177", phantom_volume_ml=volume_ml
     )
     assert cf.calibration_factor_cps_per_mbq == pytest.approx(9.5, rel=0.005)
-    # central region is flat: Bq/mL per cps/voxel = concentration / (CF · concentration · voxel mL) = 1/(CF·Vvox)
+    # central region is flat: Bq/mL per cps/voxel = C / (CF · C · voxel mL) = 1/(CF·Vvox)
     expected = 1e6 / (9.5 * image.voxel_volume_ml)
     assert cf.bqml_per_cps_per_voxel == pytest.approx(expected, rel=0.02)
 
@@ -70,8 +71,8 @@ def _iec_image(
 ) -> Volume:
     """Ideal IEC spheres (fractional voxel occupancy) in a uniform background, blurred by a Gaussian."""
     geometry = spect.iec_geometry()
-    n_xy = int(round(260 / spacing))
-    n_z = int(round(80 / spacing))
+    n_xy = round(260 / spacing)
+    n_z = round(80 / spacing)
     shape = (n_z, n_xy, n_xy)
     sub = 3
     k, j, i = np.indices(shape, dtype=float)
@@ -132,7 +133,7 @@ def test_recovery_rises_with_size_and_pvc_restores_2cm_tumour() -> None:
     image = _iec_image(fwhm_mm=12.0, spacing=3.0, background=100.0, sphere=1000.0)
     recoveries = spect.iec_recovery(image, sphere_concentration_bq_per_ml=1000.0)
     rcs = [r.recovery for r in recoveries]
-    assert all(b > a for a, b in zip(rcs, rcs[1:], strict=False))
+    assert all(b > a for a, b in itertools.pairwise(rcs))
     curve = spect.fit_recovery_curve([r.volume_ml for r in recoveries], rcs)
     # an independent 20 mm "tumour" (not one of the calibration spheres), 8:1 to background, same imaging:
     # the mean in its true volume divided by RC(V) is within 10 % of the truth, uncorrected it is not
