@@ -22,6 +22,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "kinetics": ("theradose.cli.kinetics", "Time-activity curves: fit, integrate, single time point."),
     "dose": ("theradose.cli.dose", "Absorbed dose: organ MIRD, sphere model, voxel engines, DVH."),
     "radiobiology": ("theradose.cli.radiobiology", "BED and EQD2 for radiopharmaceutical therapy."),
+    "qa": (
+        "theradose.cli.qa",
+        "Calibration and QA: dose calibrator, SPECT calibration, recovery, harmonisation.",
+    ),
 }
 
 EXIT_BAD_INPUT = 2
