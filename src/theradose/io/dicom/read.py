@@ -832,7 +832,8 @@ def _select_files(folder_or_files: str | Path | Sequence[str | Path], series_uid
         if len(series) > 1:
             listing = ", ".join(f"{s.series_uid} ({s.modality})" for s in series[:6])
             raise DicomError(
-                f"{str(path)!r} holds {len(series)} image series: choose one with series_uid ({listing})"
+                f"{str(path)!r} holds {len(series)} image series: "
+                f"choose one with series_uid / --series ({listing})"
             )
         return list(series[0].files)
     files = [Path(p) for p in folder_or_files]
