@@ -23,9 +23,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "kinetics": ("theradose.cli.kinetics", "Time-activity curves: fit, integrate, single time point."),
     "dose": ("theradose.cli.dose", "Absorbed dose: organ MIRD, sphere model, voxel engines, DVH."),
     "radiobiology": ("theradose.cli.radiobiology", "BED and EQD2 for radiopharmaceutical therapy."),
-    "dicom": ("theradose.cli.dicom", "DICOM: inspect folders, convert series (CT, SPECT, PET, RT Dose) to NIfTI."),
+    "dicom": ("theradose.cli.dicom", "DICOM: inspect folders, convert series (CT, SPECT, PET, RT Dose)."),
     "image": ("theradose.cli.image", "Images: register CT time points, segment body/organs/uptake."),
-    "qa": ("theradose.cli.qa", "Calibration and QA: dose calibrator, SPECT calibration, recovery, harmonisation."),
+    "qa": ("theradose.cli.qa", "Calibration and QA: dose calibrator, SPECT, recovery, harmonisation."),
 }
 # fmt: on
 
