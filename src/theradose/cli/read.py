@@ -1,0 +1,173 @@
+"""``theradose read``: SUV scale factors, lesion scores, trial eligibility and response criteria."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import typer
+
+if TYPE_CHECKING:
+    from theradose.reading.lesions import LesionTable
+
+app = typer.Typer(help="PET reading: SUV, PSMA-RADS/SSTR-RADS/Krenning/miPSMA, eligibility, response.")
+
+FrameworkOpt = Literal["psma-rads", "sstr-rads", "krenning", "mipsma"]
+
+
+def _table(path: Path, reference_options: dict[str, float | None]) -> LesionTable:
+    from theradose.reading.lesions import read_lesion_csv
+
+    table = read_lesion_csv(path)
+    for name, value in reference_options.items():
+        if value is not None:
+            table = table.with_reference(name, value)
+    return table
+
+
+def _plain(text: str) -> str:
+    """Escape rich markup so citation keys in [brackets] are printed."""
+    from rich.markup import escape
+
+    return escape(text)
+
+
+LiverOpt = Annotated[float | None, typer.Option("--liver-suv", help="Liver SUVmean (overrides the table).")]
+SpleenOpt = Annotated[float | None, typer.Option("--spleen-suv", help="Spleen SUVmean (overrides the table).")]
+ParotidOpt = Annotated[
+    float | None, typer.Option("--parotid-suv", help="Parotid SUVmean (overrides the table).")
+]
+BloodOpt = Annotated[
+    float | None, typer.Option("--blood-pool-suv", help="Blood-pool SUVmean (overrides the table).")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
+
+
+@app.command("suv")
+def suv_command(
+    path: Annotated[Path, typer.Argument(help="PET DICOM file or folder of one PET series.")],
+    json: JsonOpt = False,
+) -> None:
+    """SUVbw and SUL scale factors (multiply Bq/mL by them) from the PET headers."""
+    from theradose.cli._output import print_json, print_mapping
+    from theradose.reading.suv import suv_scale
+
+    result = suv_scale(path).to_dict()
+    if json:
+        print_json(result)
+    else:
+        print_mapping("SUV scale factors", {k: v for k, v in result.items() if k != "notes"})
+        for note in result["notes"]:
+            typer.echo(f"note: {note}")
+
+
+@app.command("score")
+def score_command(
+    lesions: Annotated[Path, typer.Argument(help="Lesion table (CSV).")],
+    framework: Annotated[
+        str, typer.Option("--framework", "-f", help="psma-rads | sstr-rads | krenning | mipsma")
+    ],
+    tracer: Annotated[str, typer.Option(help="PSMA ligand (PSMA-1007 uses the spleen for miPSMA).")] = "",
+    equal_tolerance: Annotated[
+        float, typer.Option(help="Krenning: fraction of liver counted as 'equal to liver'.")
+    ] = 0.0,
+    liver: LiverOpt = None,
+    spleen: SpleenOpt = None,
+    parotid: ParotidOpt = None,
+    blood_pool: BloodOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Category of every lesion and the rule that decided it."""
+    from theradose.cli._output import print_json, print_table
+    from theradose.errors import InputError
+    from theradose.reading.criteria import score_lesions
+
+    if framework not in ("psma-rads", "sstr-rads", "krenning", "mipsma"):
+        raise InputError(f"--framework must be psma-rads, sstr-rads, krenning or mipsma; got {framework!r}")
+    table = _table(lesions, {"liver": liver, "spleen": spleen, "parotid": parotid, "blood_pool": blood_pool})
+    decisions = score_lesions(table, framework=framework, equal_tolerance=equal_tolerance, tracer=tracer)  # type: ignore[arg-type]
+    if json:
+        print_json({"framework": framework, "lesions": [d.to_dict() for d in decisions]})
+    else:
+        print_table(
+            f"{framework} ({lesions.name})",
+            ["lesion", "category", "rule"],
+            [(d.lesion_id, d.category, _plain(d.rule)) for d in decisions],
+        )
+
+
+@app.command("eligibility")
+def eligibility_command(
+    lesions: Annotated[Path, typer.Argument(help="Lesion table (CSV).")],
+    trial: Annotated[str, typer.Option("--trial", "-t", help="vision | therap | netter1")],
+    equal_tolerance: Annotated[
+        float, typer.Option(help="NETTER-1: fraction of liver counted as 'equal to liver'.")
+    ] = 0.0,
+    liver: LiverOpt = None,
+    spleen: SpleenOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """PET eligibility for VISION, TheraP or NETTER-1 with the reasons."""
+    from theradose.cli._output import print_json, print_table
+    from theradose.errors import InputError
+    from theradose.reading.criteria import eligibility
+
+    if trial not in ("vision", "therap", "netter1"):
+        raise InputError(f"--trial must be vision, therap or netter1; got {trial!r}")
+    table = _table(lesions, {"liver": liver, "spleen": spleen})
+    result = eligibility(table, trial=trial, equal_tolerance=equal_tolerance)  # type: ignore[arg-type]
+    if json:
+        print_json(result.to_dict())
+    else:
+        print_table(
+            f"{trial}: {'ELIGIBLE' if result.eligible else 'NOT ELIGIBLE'}",
+            ["reason"],
+            [(_plain(r),) for r in result.reasons],
+        )
+
+
+@app.command("response")
+def response_command(
+    baseline: Annotated[Path, typer.Argument(help="Baseline lesion table (CSV).")],
+    followup: Annotated[Path, typer.Argument(help="Follow-up lesion table (CSV).")],
+    criteria: Annotated[str, typer.Option("--criteria", "-c", help="recist | percist | recip | ppp")],
+    match_by: Annotated[str, typer.Option(help="auto | id | position")] = "auto",
+    max_distance_mm: Annotated[float, typer.Option(help="Position matching gate in mm.")] = 20.0,
+    nadir_sum_mm: Annotated[
+        float | None, typer.Option(help="RECIST: smallest sum of diameters so far (mm).")
+    ] = None,
+    clinical_progression: Annotated[
+        bool, typer.Option(help="PPP: consistent clinical or laboratory progression data.")
+    ] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Response category between two lesion tables, with the details."""
+    from theradose.cli._output import print_json, print_mapping
+    from theradose.errors import InputError
+    from theradose.reading.lesions import read_lesion_csv
+    from theradose.reading.response import assess_response
+
+    if criteria not in ("recist", "percist", "recip", "ppp"):
+        raise InputError(f"--criteria must be recist, percist, recip or ppp; got {criteria!r}")
+    if match_by not in ("auto", "id", "position"):
+        raise InputError(f"--match-by must be auto, id or position; got {match_by!r}")
+    result = assess_response(
+        read_lesion_csv(baseline),
+        read_lesion_csv(followup),
+        criteria=criteria,  # type: ignore[arg-type]
+        match_by=match_by,  # type: ignore[arg-type]
+        max_distance_mm=max_distance_mm,
+        nadir_sum_mm=nadir_sum_mm,
+        clinical_progression=clinical_progression,
+    )
+    if json:
+        print_json(result.to_dict())
+    else:
+        print_mapping(
+            f"{result.criteria}: {result.category}",
+            {
+                "category": result.category,
+                "rule": _plain(result.rule),
+                "new lesions": result.details.get("new_lesions"),
+            },
+        )
