@@ -33,7 +33,9 @@ def _plain(text: str) -> str:
 
 
 LiverOpt = Annotated[float | None, typer.Option("--liver-suv", help="Liver SUVmean (overrides the table).")]
-SpleenOpt = Annotated[float | None, typer.Option("--spleen-suv", help="Spleen SUVmean (overrides the table).")]
+SpleenOpt = Annotated[
+    float | None, typer.Option("--spleen-suv", help="Spleen SUVmean (overrides the table).")
+]
 ParotidOpt = Annotated[
     float | None, typer.Option("--parotid-suv", help="Parotid SUVmean (overrides the table).")
 ]

@@ -156,13 +156,13 @@ def rads_category(lesion: Lesion, *, framework: Literal["psma-rads", "sstr-rads"
 
 def _lesion_value(lesion: Lesion, *, framework: str) -> float:
     if lesion.suv_max is None:
-        raise InputError(f"lesion {lesion.lesion_id!r} has no suv_max: {framework} compares it with references")
+        raise InputError(
+            f"lesion {lesion.lesion_id!r} has no suv_max: {framework} compares it with references"
+        )
     return lesion.suv_max
 
 
-def krenning_score(
-    lesion: Lesion, table: LesionTable, *, equal_tolerance: float = 0.0
-) -> Decision:
+def krenning_score(lesion: Lesion, table: LesionTable, *, equal_tolerance: float = 0.0) -> Decision:
     """Krenning grade 1–4 of one lesion: SUVmax vs liver and spleen SUVmean.
 
     Parameters
@@ -183,7 +183,11 @@ def krenning_score(
     liver = table.reference_suv("liver", needed_for="Krenning score")
     spleen = table.reference_suv("spleen", needed_for="Krenning score")
     grades = {g["category"]: g["text"] for g in rules["grades"]}
-    values: dict[str, float | str | None] = {"suv_max": value, "liver_suv_mean": liver, "spleen_suv_mean": spleen}
+    values: dict[str, float | str | None] = {
+        "suv_max": value,
+        "liver_suv_mean": liver,
+        "spleen_suv_mean": spleen,
+    }
     if value > spleen and value > liver:
         grade, why = "4", f"SUVmax {_fmt(value)} > spleen {_fmt(spleen)}"
     elif abs(value - liver) <= equal_tolerance * liver:
@@ -244,7 +248,12 @@ def mipsma_score(lesion: Lesion, table: LesionTable, *, tracer: str = "") -> Dec
         score,
         f"miPSMA {score}: {text} ({why}) [{key}]",
         key,
-        {"suv_max": value, "blood_pool_suv_mean": blood, f"{middle}_suv_mean": mid, "parotid_suv_mean": parotid},
+        {
+            "suv_max": value,
+            "blood_pool_suv_mean": blood,
+            f"{middle}_suv_mean": mid,
+            "parotid_suv_mean": parotid,
+        },
     )
 
 
@@ -307,7 +316,9 @@ def _vision_size_hit(les: Lesion, limits: dict[str, float]) -> str | None:
         if les.short_axis_mm is None:
             raise InputError(f"lesion {les.lesion_id!r} ({les.tissue}) has no short_axis_mm: VISION needs it")
         if les.short_axis_mm >= limits["solid_organ_short_axis"]:
-            return f"solid-organ short axis {les.short_axis_mm:g} mm >= {limits['solid_organ_short_axis']:g} mm"
+            return (
+                f"solid-organ short axis {les.short_axis_mm:g} mm >= {limits['solid_organ_short_axis']:g} mm"
+            )
     elif les.tissue == "bone":
         soft = les.soft_tissue_short_axis_mm
         if soft is not None and soft >= limits["bone_soft_tissue_short_axis"]:
@@ -360,7 +371,9 @@ def _therap(table: LesionTable) -> Eligibility:
         and not v > floor
     ]
     for les, v in low_measurable:
-        reasons.append(f"measurable lesion {les.lesion_id} SUVmax {_fmt(v)} not > {floor:g}: exclusion [{key}]")
+        reasons.append(
+            f"measurable lesion {les.lesion_id} SUVmax {_fmt(v)} not > {floor:g}: exclusion [{key}]"
+        )
     discordant = [(les, v) for les, v in values if les.fdg_positive and not v > floor]
     for les, v in discordant:
         reasons.append(
@@ -406,7 +419,9 @@ def eligibility(table: LesionTable, *, trial: Trial, equal_tolerance: float = 0.
         NETTER-1 only: tolerance of the Krenning "equal to liver" grade (see :func:`krenning_score`).
     """
     if not table.lesions:
-        raise InputError(f"{table.source or 'the lesion table'} has no lesion rows: eligibility needs lesions")
+        raise InputError(
+            f"{table.source or 'the lesion table'} has no lesion rows: eligibility needs lesions"
+        )
     if trial == "vision":
         return _vision(table)
     if trial == "therap":

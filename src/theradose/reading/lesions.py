@@ -192,7 +192,9 @@ def lesion_table_from_rows(rows: Iterable[Mapping[str, str]], *, source: str = "
         row = {str(k).strip().lower(): ("" if v is None else str(v)) for k, v in raw.items() if k is not None}
         where = f"{source or 'table'} line {number}"
         if "lesion_id" not in row:
-            raise InputError(f"column lesion_id is missing in {source or 'the table'}: add a lesion_id column")
+            raise InputError(
+                f"column lesion_id is missing in {source or 'the table'}: add a lesion_id column"
+            )
         unknown = sorted(set(row) - known)
         if unknown:
             raise InputError(
@@ -237,7 +239,15 @@ def lesion_table_from_rows(rows: Iterable[Mapping[str, str]], *, source: str = "
                     f"uptake must be none, equivocal (low) or intense; got {uptake_raw!r} at {where}"
                 )
             uptake = _UPTAKE_ALIASES[uptake_raw]
-        for c in ("suv_max", "suv_peak", "suv_mean", "sul_peak", "volume_ml", "short_axis_mm", "long_axis_mm"):
+        for c in (
+            "suv_max",
+            "suv_peak",
+            "suv_mean",
+            "sul_peak",
+            "volume_ml",
+            "short_axis_mm",
+            "long_axis_mm",
+        ):
             value = numbers[c]
             if value is not None and value < 0:
                 raise InputError(f"{c} must be >= 0; got {value} at {where}")

@@ -122,14 +122,16 @@ def match_lesions(
     fu_ids = [les.lesion_id for les in followup.lesions]
     shared = set(base_ids) & set(fu_ids)
     if by == "id" or (by == "auto" and shared):
-        pairs = tuple((i, i) for i in base_ids if i in shared)
+        id_pairs = tuple((i, i) for i in base_ids if i in shared)
         return LesionMatch(
-            pairs=pairs,
+            pairs=id_pairs,
             new=tuple(i for i in fu_ids if i not in shared),
             disappeared=tuple(i for i in base_ids if i not in shared),
             method="lesion_id",
-            distances_mm=tuple(None for _ in pairs),
+            distances_mm=tuple(None for _ in id_pairs),
         )
+    if not baseline.lesions or not followup.lesions:
+        return LesionMatch((), tuple(fu_ids), tuple(base_ids), "none (one table has no lesion)")
     for name, table in (("baseline", baseline), ("follow-up", followup)):
         for les in table.lesions:
             if les.centroid_mm is None:
@@ -137,8 +139,6 @@ def match_lesions(
                     f"{name} lesion {les.lesion_id!r} has no x_mm/y_mm/z_mm: matching by position needs "
                     "centroids (or give the same lesion_id in both tables)"
                 )
-    if not baseline.lesions or not followup.lesions:
-        return LesionMatch((), tuple(fu_ids), tuple(base_ids), f"position (<= {max_distance_mm:g} mm)")
     from scipy.optimize import linear_sum_assignment
 
     a = np.array([les.centroid_mm for les in baseline.lesions], dtype=float)
@@ -270,18 +270,24 @@ def recist(
         and _at_least(increase_mm / nadir, rules["pd_increase_fraction"])
         and _at_least(increase_mm, rules["pd_absolute_increase_mm"])
     ):
-        category, rule = "PD", (
-            f"sum {fu_sum:g} mm is {100 * increase_mm / nadir:.1f} % and {increase_mm:g} mm above the nadir "
-            f"{nadir:g} mm (>= 20 % and >= 5 mm)"
+        category, rule = (
+            "PD",
+            (
+                f"sum {fu_sum:g} mm is {100 * increase_mm / nadir:.1f} % and {increase_mm:g} mm above "
+                f"the nadir {nadir:g} mm (>= 20 % and >= 5 mm)"
+            ),
         )
     elif all_gone and nodes_normal:
         category, rule = "CR", "all non-nodal targets disappeared and every target node < 10 mm short axis"
     elif _at_least(-change_from_baseline, rules["pr_decrease_fraction"]):
         category, rule = "PR", f"sum decreased {100 * -change_from_baseline:.1f} % from baseline (>= 30 %)"
     else:
-        category, rule = "SD", (
-            f"sum changed {100 * change_from_baseline:+.1f} % from baseline and "
-            f"{increase_mm:+g} mm from the nadir: neither PR nor PD"
+        category, rule = (
+            "SD",
+            (
+                f"sum changed {100 * change_from_baseline:+.1f} % from baseline and "
+                f"{increase_mm:+g} mm from the nadir: neither PR nor PD"
+            ),
         )
     return ResponseResult("RECIST 1.1", category, f"{category}: {rule} [{key}]", key, details)
 
@@ -316,7 +322,8 @@ def percist(baseline: LesionTable, followup: LesionTable, *, match: LesionMatch)
     liver0 = baseline.references.get("liver")
     if liver0 is not None and liver0.sul_mean is not None and liver0.sul_sd is not None:
         threshold = (
-            rules["measurable_liver_factor"] * liver0.sul_mean + rules["measurable_liver_sd_factor"] * liver0.sul_sd
+            rules["measurable_liver_factor"] * liver0.sul_mean
+            + rules["measurable_liver_sd_factor"] * liver0.sul_sd
         )
         details["measurability_threshold_sul"] = threshold
         if not _at_least(base[1], threshold):
@@ -346,7 +353,10 @@ def percist(baseline: LesionTable, followup: LesionTable, *, match: LesionMatch)
     elif _more_than(fraction, rules["change_fraction"]) and _more_than(delta, rules["change_sul_units"]):
         category, rule = "PMD", f"SULpeak +{100 * fraction:.1f} % and +{delta:.3g} SUL (> 30 % and > 0.8)"
     elif _at_least(-fraction, rules["change_fraction"]) and _at_least(-delta, rules["change_sul_units"]):
-        category, rule = "PMR", f"SULpeak {100 * fraction:.1f} % and {delta:.3g} SUL (>= 30 % and >= 0.8 decrease)"
+        category, rule = (
+            "PMR",
+            f"SULpeak {100 * fraction:.1f} % and {delta:.3g} SUL (>= 30 % and >= 0.8 decrease)",
+        )
     else:
         category, rule = "SMD", f"SULpeak {100 * fraction:+.1f} % ({delta:+.3g} SUL): not CMR, PMR or PMD"
     return ResponseResult("PERCIST 1.0", category, f"{category}: {rule} [{key}]", key, details)
@@ -388,8 +398,12 @@ def recip(baseline: LesionTable, followup: LesionTable, *, match: LesionMatch) -
     elif _at_least(fraction, rules["pd_increase_fraction"]) and new:
         category, rule = "PD", f"PSMA-VOL {100 * fraction:+.1f} % (>= 20 % increase) with new lesions"
     else:
-        category, rule = "SD", (
-            f"PSMA-VOL {100 * fraction:+.1f} % {'with' if new else 'without'} new lesions: neither CR, PR nor PD"
+        category, rule = (
+            "SD",
+            (
+                f"PSMA-VOL {100 * fraction:+.1f} % {'with' if new else 'without'} new lesions: "
+                "neither CR, PR nor PD"
+            ),
         )
     return ResponseResult("RECIP 1.0", category, f"{category}: {rule} [{key}]", key, details)
 

@@ -261,13 +261,15 @@ def _private_value(ds: Dataset, group: int, creator: str, offset: int) -> object
     try:
         block = ds.private_block(group, creator)
         if offset in block:
-            return block[offset].value
+            found: object = block[offset].value
+            return found
     except KeyError:
         pass
     # fall back to the conventional block 0x10 (creator element missing after anonymisation)
     tag = (group << 16) | (0x1000 + offset)
     if tag in ds:
-        return ds[tag].value
+        raw: object = ds[tag].value
+        return raw
     return None
 
 
@@ -385,7 +387,8 @@ def suv_scale_from_headers(datasets: Sequence[Dataset]) -> SuvScale:
     dose_bq = _float(getattr(rp, "RadionuclideTotalDose", None))
     if dose_bq is None or dose_bq <= 0:
         raise DicomError(
-            f"missing RadionuclideTotalDose (0018,1074) (got {dose_bq!r}): SUV needs the injected activity in Bq"
+            f"missing RadionuclideTotalDose (0018,1074) (got {dose_bq!r}): SUV needs the injected "
+            "activity in Bq"
         )
     half_life_s = _float(getattr(rp, "RadionuclideHalfLife", None))
     code_meaning = ""
@@ -410,7 +413,9 @@ def suv_scale_from_headers(datasets: Sequence[Dataset]) -> SuvScale:
         if (acq := _dt(getattr(ds, "AcquisitionDate", None), getattr(ds, "AcquisitionTime", None)))
         is not None
     ]
-    earliest: tuple[datetime, Dataset] | None = min(acquisitions, key=lambda a: a[0]) if acquisitions else None
+    earliest: tuple[datetime, Dataset] | None = (
+        min(acquisitions, key=lambda a: a[0]) if acquisitions else None
+    )
 
     # administration time
     admin_dt = _parse_dt(getattr(rp, "RadiopharmaceuticalStartDateTime", None))
@@ -422,7 +427,9 @@ def suv_scale_from_headers(datasets: Sequence[Dataset]) -> SuvScale:
                 "missing RadiopharmaceuticalStartDateTime (0018,1078) and RadiopharmaceuticalStartTime "
                 "(0018,1072): SUV needs the injection time"
             )
-        date_for_start = series_date if series_date not in (None, "") else getattr(ds0, "AcquisitionDate", None)
+        date_for_start = (
+            series_date if series_date not in (None, "") else getattr(ds0, "AcquisitionDate", None)
+        )
         admin_dt = _dt(date_for_start, start_time)
         if admin_dt is None:
             raise DicomError(
@@ -468,7 +475,9 @@ def suv_scale_from_headers(datasets: Sequence[Dataset]) -> SuvScale:
                     )
         if admin_from_time_only and admin_dt > reference_dt:
             admin_dt -= timedelta(days=1)
-            notes.append("injection time after scan time on the same date: injection taken on the previous day")
+            notes.append(
+                "injection time after scan time on the same date: injection taken on the previous day"
+            )
     decay_time_s = (reference_dt - admin_dt).total_seconds()
     if decay_time_s < 0:
         raise DicomError(
@@ -506,8 +515,9 @@ def suv_scale_from_headers(datasets: Sequence[Dataset]) -> SuvScale:
                 rel = abs(philips_suv - pixel_suv) / pixel_suv
                 if rel > PHILIPS_CROSS_CHECK_TOLERANCE:
                     notes.append(
-                        f"Philips SUV scale factor (7053,1000) {philips_suv:.6g} differs by {100 * rel:.1f} % "
-                        f"from (7053,1009)·SUVbw scale {pixel_suv:.6g}: check weight, dose and times"
+                        f"Philips SUV scale factor (7053,1000) {philips_suv:.6g} differs by "
+                        f"{100 * rel:.1f} % from (7053,1009)·SUVbw scale {pixel_suv:.6g}: check weight, "
+                        "dose and times"
                     )
         else:
             assert philips_suv is not None
