@@ -183,3 +183,23 @@ def test_two_series_in_one_folder_rejected(write_pet: Callable[..., Path]) -> No
     path = write_pet(folder="mixed", series_uid="1.2.3.5")
     with pytest.raises(InputError, match="2 PET series"):
         suv_scale(path.parent)
+
+
+def test_ga68_half_life_from_icrp107_when_header_lacks_it(write_pet: Callable[..., Path]) -> None:
+    # Ga-68 T½ = 67.71 min = 4062.6 s (ICRP-107). 150 MBq, 70 kg, Δt = 3600 s:
+    # 2^(-3600/4062.6) = exp(-0.614218) = 0.541064 -> decayed 8.11596e7 Bq -> 70000/8.11596e7 = 8.6250e-4
+    path = write_pet(half_life_s=None, nuclide_meaning="^68^Gallium", dose_bq=1.5e8)
+    result = suv_scale(path)
+    assert result.half_life_s == pytest.approx(4062.6, rel=1e-4)
+    assert result.suv_bw_scale == pytest.approx(8.6250e-4, rel=1e-4)
+    assert any("ICRP-107" in n and "Ga-68" in n for n in result.notes)
+
+
+def test_header_half_life_inconsistent_with_nuclide_is_reported(write_pet: Callable[..., Path]) -> None:
+    # Cu-64 (T½ 12.7 h = 45720 s) labelled with the F-18 half-life: the header value is used, with a note
+    path = write_pet(half_life_s=6586.2, nuclide_meaning="^64^Copper")
+    result = suv_scale(path)
+    assert result.half_life_s == 6586.2
+    assert any("Cu-64" in n and "differs" in n for n in result.notes)
+    # F-18 header value agrees with ICRP-107: no note
+    assert not any("differs" in n for n in suv_scale(write_pet(folder="f18")).notes)

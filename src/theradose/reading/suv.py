@@ -56,6 +56,9 @@ LBM_FEMALE_BMI_COEFFICIENT = 244.0
 #: inconsistent with the header computation (a reporting threshold of this package, not a QIBA value).
 PHILIPS_CROSS_CHECK_TOLERANCE = 0.02
 
+#: Relative disagreement between the header half-life and ICRP-107 that is reported (package choice).
+HALF_LIFE_CROSS_CHECK_TOLERANCE = 0.01
+
 GE_PRIVATE_CREATOR = "GEMS_PETD_01"
 PHILIPS_PRIVATE_CREATOR = "Philips PET Private Group"
 
@@ -307,7 +310,7 @@ def _nuclide_half_life_s(code_meaning: str) -> tuple[str, float] | None:
 
     try:
         nuclide = get_nuclide(f"{symbol}-{mass}")
-    except InputError:
+    except InputError:  # NuclideError is an InputError
         return None
     return str(nuclide.name), float(hours_to_seconds(float(nuclide.half_life_h)))
 
@@ -395,8 +398,15 @@ def suv_scale_from_headers(datasets: Sequence[Dataset]) -> SuvScale:
     code_seq = getattr(rp, "RadionuclideCodeSequence", None)
     if code_seq:
         code_meaning = str(getattr(code_seq[0], "CodeMeaning", "") or "")
+    found = _nuclide_half_life_s(code_meaning) if code_meaning else None
+    if half_life_s is not None and half_life_s > 0 and found is not None:
+        rel = abs(half_life_s - found[1]) / found[1]
+        if rel > HALF_LIFE_CROSS_CHECK_TOLERANCE:
+            notes.append(
+                f"RadionuclideHalfLife (0018,1075) {half_life_s:g} s differs by {100 * rel:.1f} % from the "
+                f"ICRP-107 half-life of {found[0]} ({found[1]:g} s): header value used, check the nuclide"
+            )
     if half_life_s is None or half_life_s <= 0:
-        found = _nuclide_half_life_s(code_meaning) if code_meaning else None
         if found is None:
             raise DicomError(
                 "missing RadionuclideHalfLife (0018,1075) and no recognisable RadionuclideCodeSequence "
