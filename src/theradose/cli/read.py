@@ -173,3 +173,54 @@ def response_command(
                 "new lesions": result.details.get("new_lesions"),
             },
         )
+
+
+@app.command("report")
+def report_command(
+    lesions: Annotated[Path, typer.Argument(help="Lesion table (CSV), the scan being read.")],
+    followup: Annotated[
+        Path | None, typer.Option(help="Follow-up lesion table: LESIONS is then the baseline.")
+    ] = None,
+    pet: Annotated[Path | None, typer.Option(help="PET DICOM file or series folder (SUV factors).")] = None,
+    framework: Annotated[list[str] | None, typer.Option("--framework", "-f", help="Repeatable.")] = None,
+    trial: Annotated[list[str] | None, typer.Option("--trial", "-t", help="Repeatable.")] = None,
+    criteria: Annotated[list[str] | None, typer.Option("--criteria", "-c", help="Repeatable.")] = None,
+    tracer: Annotated[str, typer.Option(help="PSMA ligand (PSMA-1007 uses the spleen for miPSMA).")] = "",
+    json: JsonOpt = False,
+) -> None:
+    """Everything at once: Markdown summary (default) or JSON for the pipeline report."""
+    from theradose.cli._output import print_json
+    from theradose.errors import InputError
+    from theradose.reading.criteria import eligibility, score_lesions
+    from theradose.reading.lesions import read_lesion_csv
+    from theradose.reading.report import ReadingReport
+    from theradose.reading.response import assess_response
+    from theradose.reading.suv import suv_scale
+
+    for value, allowed, name in (
+        (framework, ("psma-rads", "sstr-rads", "krenning", "mipsma"), "--framework"),
+        (trial, ("vision", "therap", "netter1"), "--trial"),
+        (criteria, ("recist", "percist", "recip", "ppp"), "--criteria"),
+    ):
+        for v in value or []:
+            if v not in allowed:
+                raise InputError(f"{name} must be one of {', '.join(allowed)}; got {v!r}")
+    if criteria and followup is None:
+        raise InputError("--criteria needs --followup: response compares two lesion tables")
+    table = read_lesion_csv(lesions)
+    fu_table = read_lesion_csv(followup) if followup is not None else None
+    report = ReadingReport(
+        lesions=table,
+        suv=suv_scale(pet) if pet is not None else None,
+        scores={f: score_lesions(table, framework=f, tracer=tracer) for f in framework or []},  # type: ignore[arg-type]
+        eligibility=[eligibility(table, trial=t) for t in trial or []],  # type: ignore[arg-type]
+        responses=[
+            assess_response(table, fu_table, criteria=c)  # type: ignore[arg-type]
+            for c in criteria or []
+            if fu_table is not None
+        ],
+    )
+    if json:
+        print_json(report.to_dict())
+    else:
+        typer.echo(report.to_markdown(), nl=False)
