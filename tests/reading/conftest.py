@@ -52,6 +52,12 @@ def make_pet_dataset(
     ds.PatientName = "Test^Reading"
     ds.PatientID = "READ01"
     ds.PatientSex = sex
+    ds.PatientBirthDate = "19560101"
+    ds.StudyTime = "075500"
+    ds.StudyID = "1"
+    ds.AccessionNumber = "ACC1"
+    ds.ReferringPhysicianName = ""
+    ds.SeriesNumber = 3
     if weight_kg is not None:
         ds.PatientWeight = weight_kg
     if height_m is not None:

@@ -186,6 +186,9 @@ def report_command(
     trial: Annotated[list[str] | None, typer.Option("--trial", "-t", help="Repeatable.")] = None,
     criteria: Annotated[list[str] | None, typer.Option("--criteria", "-c", help="Repeatable.")] = None,
     tracer: Annotated[str, typer.Option(help="PSMA ligand (PSMA-1007 uses the spleen for miPSMA).")] = "",
+    sr: Annotated[
+        Path | None, typer.Option(help="Also write a DICOM SR measurement report (TID 1500); needs --pet.")
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
     """Everything at once: Markdown summary (default) or JSON for the pipeline report."""
@@ -205,6 +208,8 @@ def report_command(
         for v in value or []:
             if v not in allowed:
                 raise InputError(f"{name} must be one of {', '.join(allowed)}; got {v!r}")
+    if sr is not None and pet is None:
+        raise InputError("--sr needs --pet: the SR references the PET images that were read")
     if criteria and followup is None:
         raise InputError("--criteria needs --followup: response compares two lesion tables")
     table = read_lesion_csv(lesions)
@@ -220,6 +225,16 @@ def report_command(
             if fu_table is not None
         ],
     )
+    if sr is not None and pet is not None:
+        from theradose.reading.sr import measurement_report
+        from theradose.reading.suv import read_pet_headers
+
+        decisions = [d for ds in report.scores.values() for d in ds]
+        dataset = measurement_report(table, read_pet_headers(pet), decisions=decisions)
+        try:
+            dataset.save_as(sr, enforce_file_format=True)
+        except OSError as exc:
+            raise InputError(f"cannot write SR to {str(sr)!r} ({exc}): give a writable path") from None
     if json:
         print_json(report.to_dict())
     else:
