@@ -146,7 +146,7 @@ def measurement_report(
         scheme.CodingSchemeDesignator = LOCAL_SCHEME
         scheme.CodingSchemeName = "theradose PET reading framework categories"
         scheme.CodingSchemeResponsibleOrganization = "theradose developers"
-        existing = list(getattr(sr, "CodingSchemeIdentificationSequence", []))
-        sr.CodingSchemeIdentificationSequence = DicomSequence([*existing, scheme])
+        existing: list[PlainDataset] = list(getattr(sr, "CodingSchemeIdentificationSequence", []))
+        sr.CodingSchemeIdentificationSequence = DicomSequence([*existing, scheme])  # type: ignore[assignment]
     dataset: Dataset = sr
     return dataset
