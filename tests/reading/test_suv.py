@@ -203,3 +203,17 @@ def test_header_half_life_inconsistent_with_nuclide_is_reported(write_pet: Calla
     assert any("Cu-64" in n and "differs" in n for n in result.notes)
     # F-18 header value agrees with ICRP-107: no note
     assert not any("differs" in n for n in suv_scale(write_pet(folder="f18")).notes)
+
+
+def test_gml_units_are_already_suv(write_pet: Callable[..., Path]) -> None:
+    result = suv_scale(write_pet(units="GML"))
+    assert result.pixel_suv_bw_scale == 1.0
+    assert result.pixel_to_bqml_scale is None
+    assert result.suv_bw_scale == pytest.approx(SCALE_3600_S, rel=1e-5)  # still given per Bq/mL
+
+
+def test_bqml_with_philips_factor_notes_it(write_pet: Callable[..., Path]) -> None:
+    result = suv_scale(write_pet(manufacturer="Philips", philips_suv_factor=2.76e-4))
+    assert result.philips_suv_scale == 2.76e-4
+    assert any("7053,1000" in n for n in result.notes)
+    assert result.pixel_suv_bw_scale == pytest.approx(SCALE_3600_S, rel=1e-5)

@@ -54,9 +54,14 @@ Uptake = Literal["none", "equivocal", "intense"]
 ReferenceName = Literal["liver", "spleen", "parotid", "blood_pool"]
 
 REFERENCE_NAMES: tuple[str, ...] = get_args(ReferenceName)
-_UPTAKE_ALIASES = {"none": "none", "absent": "none", "low": "equivocal", "equivocal": "equivocal"}
-_UPTAKE_ALIASES["intense"] = "intense"
-_UPTAKE_ALIASES["high"] = "intense"
+_UPTAKE_ALIASES = {
+    "none": "none",
+    "absent": "none",
+    "low": "equivocal",
+    "equivocal": "equivocal",
+    "intense": "intense",
+    "high": "intense",
+}
 _YES = {"yes", "y", "true", "1"}
 _NO = {"no", "n", "false", "0"}
 
