@@ -160,7 +160,8 @@ LIVER = Reference("liver", sul_mean=2.0, sul_sd=0.3)  # measurable >= 1.5*2.0 + 
         (2.5, 1.75, False, "SMD"),  # -30 % but only -0.75 SUL
         (3.6, 4.7, False, "PMD"),  # +30.6 %, +1.1
         (10.0, 9.0, True, "PMD"),  # new lesion
-        (10.0, 1.9, False, "CMR"),  # below follow-up liver mean
+        (10.0, 1.9, False, "CMR"),  # below follow-up liver mean (2.0)
+        (10.0, 2.0, False, "PMR"),  # equal to liver mean is not 'less than mean liver activity'
     ],
 )
 def test_percist_categories(sul0: float, sul1: float, new: bool, category: str) -> None:

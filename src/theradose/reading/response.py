@@ -7,7 +7,8 @@ Criteria (thresholds in ``src/theradose/data/reading/response.json``):
   ≥ 5 mm increase from the nadir, or a new lesion; CR: all targets gone and every target node < 10 mm.
 - PERCIST 1.0 (Wahl et al., J Nucl Med 2009;50:122S): SULpeak of the hottest lesion of each scan (not
   necessarily the same lesion); PMR: ≥ 30 % and ≥ 0.8 SUL decrease; PMD: > 30 % and > 0.8 SUL increase,
-  or a new lesion; CMR: no lesion above mean liver SUL.
+  or a new lesion; CMR: every lesion below mean liver SUL. The secondary PMD rule (> 75 % increase of
+  total lesion glycolysis) and visual progression are not assessed.
 - RECIP 1.0 (Gafita et al., J Nucl Med 2022;63:1651): PSMA-VOL (total PSMA-positive tumour volume) and
   new lesions; CR: no PSMA uptake; PR: ≥ 30 % decrease without new lesions; PD: ≥ 20 % increase with
   new lesions; SD otherwise.
@@ -348,8 +349,8 @@ def percist(baseline: LesionTable, followup: LesionTable, *, match: LesionMatch)
         category, rule = "PMD", f"new lesion(s) {', '.join(match.new)}"
     elif fu is None:
         category, rule = "CMR", "no lesion on the follow-up scan"
-    elif liver1_mean is not None and fu_peak <= liver1_mean:
-        category, rule = "CMR", f"hottest follow-up SULpeak {fu_peak:g} <= mean liver SUL {liver1_mean:g}"
+    elif liver1_mean is not None and fu_peak < liver1_mean:
+        category, rule = "CMR", f"hottest follow-up SULpeak {fu_peak:g} < mean liver SUL {liver1_mean:g}"
     elif _more_than(fraction, rules["change_fraction"]) and _more_than(delta, rules["change_sul_units"]):
         category, rule = "PMD", f"SULpeak +{100 * fraction:.1f} % and +{delta:.3g} SUL (> 30 % and > 0.8)"
     elif _at_least(-fraction, rules["change_fraction"]) and _at_least(-delta, rules["change_sul_units"]):
