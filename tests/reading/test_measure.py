@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -114,3 +116,21 @@ def test_bad_inputs() -> None:
         measure_regions(ct, labels)
     with pytest.raises(InputError, match="threshold"):
         measure_regions(pet, labels, suv_scale=1.0, threshold_suv=5.0)
+
+
+def test_measured_table_round_trips_through_csv(tmp_path: Path) -> None:
+    from theradose.reading.lesions import read_lesion_csv, write_lesion_csv
+
+    array = np.zeros((10, 10, 10))
+    array[2:4, 2:4, 2:4] = 8.0
+    array[6:9, 6:9, 6:9] = 5.0
+    pet = Volume.from_spacing(array, (1.0, 1.0, 1.0), unit="SUV")
+    labels = np.zeros(array.shape, dtype=int)
+    labels[2:4, 2:4, 2:4] = 1
+    labels[6:9, 6:9, 6:9] = 2
+    table = measurements_to_table(measure_regions(pet, labels, names={1: "L1", 2: "liver"}))
+    back = read_lesion_csv(write_lesion_csv(table, tmp_path / "measured.csv"))
+    assert back.lesions[0].suv_max == 8.0
+    assert back.lesions[0].volume_ml == pytest.approx(0.008)
+    assert back.lesions[0].centroid_mm == pytest.approx((2.5, 2.5, 2.5))
+    assert back.reference_suv("liver", needed_for="test") == 5.0

@@ -304,3 +304,39 @@ def read_lesion_csv(path: str | Path) -> LesionTable:
         if None in row:
             raise InputError(f"{p.name} line {number} has more fields than the header: fix the CSV row")
     return lesion_table_from_rows(rows, source=p.name)
+
+
+def write_lesion_csv(table: LesionTable, path: str | Path) -> Path:
+    """Write ``table`` as CSV (lesion rows, then reference rows) in the columns :func:`read_lesion_csv` reads.
+
+    Only columns with at least one value are written. Booleans are written as ``yes``/``no``.
+    """
+    lesion_columns = [f.name for f in fields(Lesion)]
+    reference_columns = ["suv_mean", "suv_sd", "sul_mean", "sul_sd"]
+    rows: list[dict[str, str]] = []
+    for les in table.lesions:
+        row = {"kind": "lesion"}
+        for name in lesion_columns:
+            value = getattr(les, name)
+            if value is None or value == "":
+                continue
+            row[name] = ("yes" if value else "no") if isinstance(value, bool) else str(value)
+        rows.append(row)
+    for name, ref in table.references.items():
+        row = {"lesion_id": name, "kind": "reference", "organ": name}
+        for column in reference_columns:
+            value = getattr(ref, column)
+            if value is not None:
+                row[column] = str(value)
+        rows.append(row)
+    ordered = ["lesion_id", "kind", *lesion_columns[1:], *reference_columns]
+    used = [c for c in ordered if any(c in r for r in rows)]
+    p = Path(path)
+    try:
+        with p.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=used, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+    except OSError as exc:
+        raise InputError(f"cannot write lesion table {str(p)!r} ({exc}): give a writable path") from None
+    return p
