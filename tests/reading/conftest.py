@@ -126,3 +126,40 @@ def write_pet(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return _write
+
+
+def write_pet_series(
+    folder: Path,
+    activity_bqml: np.ndarray,
+    *,
+    spacing_mm: tuple[float, float, float] = (4.0, 4.0, 4.0),
+    origin_mm: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    **header: Any,
+) -> list[Path]:
+    """Write a BQML PET series, one file per slice of ``activity_bqml`` (slice, row, column).
+
+    Each slice gets its own RescaleSlope (max / 30000, as GE scanners do), so the stored integers differ
+    from the activity by a per-slice factor.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    frame_uid = generate_uid()
+    series_uid = header.pop("series_uid", None) or generate_uid()
+    paths = []
+    n_slices, rows, columns = activity_bqml.shape
+    for k in range(n_slices):
+        ds = make_pet_dataset(series_uid=series_uid, instance=k + 1, **header)
+        plane = np.asarray(activity_bqml[k], dtype=np.float64)
+        slope = float(plane.max()) / 30000.0 if plane.max() > 0 else 1.0
+        ds.Rows, ds.Columns = rows, columns
+        ds.PixelSpacing = [spacing_mm[1], spacing_mm[2]]
+        ds.SliceThickness = spacing_mm[0]
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.ImagePositionPatient = [origin_mm[0], origin_mm[1], origin_mm[2] + k * spacing_mm[0]]
+        ds.FrameOfReferenceUID = frame_uid
+        ds.RescaleSlope = f"{slope:.10g}"
+        ds.RescaleIntercept = 0
+        ds.PixelData = np.round(plane / float(ds.RescaleSlope)).astype(np.uint16).tobytes()
+        path = folder / f"slice{k:03d}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths

@@ -217,3 +217,13 @@ def test_bqml_with_philips_factor_notes_it(write_pet: Callable[..., Path]) -> No
     assert result.philips_suv_scale == 2.76e-4
     assert any("7053,1000" in n for n in result.notes)
     assert result.pixel_suv_bw_scale == pytest.approx(SCALE_3600_S, rel=1e-5)
+
+
+def test_scales_at_another_time(write_pet: Callable[..., Path]) -> None:
+    # ADMIN-corrected (reference 08:00, scale 70000/3.7e8 = 1.891892e-4) brought to 09:00:
+    # dose decayed by 2^(-3600/6586.2) -> scale 2.763367e-4, the START value of the same scan
+    result = suv_scale(write_pet(decay_correction="ADMIN"))
+    suv_at, sul_at = result.scales_at(datetime(2026, 3, 15, 9, 0, 0))
+    assert suv_at == pytest.approx(SCALE_3600_S, rel=1e-5)
+    assert sul_at == pytest.approx(SCALE_3600_S * LBM_MALE_KG / 70.0, rel=1e-5)
+    assert result.scales_at(result.reference_time)[0] == result.suv_bw_scale

@@ -239,3 +239,67 @@ def report_command(
         print_json(report.to_dict())
     else:
         typer.echo(report.to_markdown(), nl=False)
+
+
+@app.command("measure")
+def measure_command(
+    pet: Annotated[Path, typer.Argument(help="PET DICOM series folder (or file).")],
+    labels: Annotated[Path, typer.Argument(help="Label map on the PET grid (NIfTI .nii/.nii.gz).")],
+    name: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--name", help="LABEL=NAME, repeatable; liver/spleen/parotid/blood_pool are references."
+        ),
+    ] = None,
+    peak_diameter_mm: Annotated[float, typer.Option(help="SUVpeak sphere diameter (PERCIST: 12 mm).")] = 12.0,
+    threshold_suv: Annotated[float | None, typer.Option(help="Keep region voxels with SUV >= this.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the lesion table (CSV) here.")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """SUVmax, SUVpeak, SUVmean, volume and total lesion uptake per labelled region."""
+    from theradose.cli._output import print_json, print_table
+    from theradose.errors import InputError
+    from theradose.io.dicom import read_series
+    from theradose.io.nifti import read_nifti
+    from theradose.reading.lesions import write_lesion_csv
+    from theradose.reading.measure import measure_regions, measurements_to_table
+    from theradose.reading.suv import suv_scale
+
+    names: dict[int, str] = {}
+    for item in name or []:
+        label_text, _, region = item.partition("=")
+        if not label_text.strip().isdigit() or not region.strip():
+            raise InputError(f"--name must be LABEL=NAME with an integer label; got {item!r}")
+        names[int(label_text)] = region.strip()
+    volume = read_series(pet)
+    label_volume = read_nifti(labels, unit="label")
+    scale = suv_scale(pet)
+    suv_factor: float | None = None
+    sul_factor: float | None = None
+    if volume.unit == "Bq/mL":
+        suv_factor, sul_factor = scale.suv_bw_scale, scale.sul_scale
+        if scale.decay_correction == "ADMIN" and volume.acquisition_datetime is not None:
+            # the series reader brings ADMIN-corrected values to the series time: use the dose at that time
+            suv_factor, sul_factor = scale.scales_at(volume.acquisition_datetime)
+    measurements = measure_regions(
+        volume,
+        label_volume,
+        suv_scale=suv_factor,
+        sul_scale=sul_factor,
+        names=names,
+        peak_diameter_mm=peak_diameter_mm,
+        threshold_suv=threshold_suv,
+    )
+    if out is not None:
+        write_lesion_csv(measurements_to_table(measurements, source=pet.name), out)
+    if json:
+        print_json({"suv": scale.to_dict(), "regions": [m.to_dict() for m in measurements]})
+    else:
+        print_table(
+            f"PET measurements ({pet.name})",
+            ["region", "SUVmax", "SUVpeak", "SUVmean", "volume mL", "TLU"],
+            [
+                (m.name, m.suv_max, m.suv_peak, m.suv_mean, m.volume_ml, m.total_lesion_uptake_ml)
+                for m in measurements
+            ],
+        )

@@ -123,6 +123,22 @@ class SuvScale:
     philips_suv_scale: float | None = None
     notes: tuple[str, ...] = field(default=())
 
+    def scales_at(self, time: datetime) -> tuple[float, float | None]:
+        """(SUVbw, SUL) scale factors for concentrations expressed at ``time`` instead of ``reference_time``.
+
+        A reader that re-decays the image values to another time (e.g. an ``ADMIN``-corrected series
+        brought to the scan time) must pair them with the dose decayed to that same time:
+        ``scale(t) = scale(t_ref) · 2^((t - t_ref) / T½)``.
+        """
+        if (time.tzinfo is None) != (self.reference_time.tzinfo is None):
+            time = time.replace(tzinfo=None)
+            ref = self.reference_time.replace(tzinfo=None)
+        else:
+            ref = self.reference_time
+        factor = 2.0 ** ((time - ref).total_seconds() / self.half_life_s)
+        sul = None if self.sul_scale is None else self.sul_scale * factor
+        return self.suv_bw_scale * factor, sul
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready mapping (times in ISO 8601)."""
         return {
