@@ -227,3 +227,25 @@ def test_scales_at_another_time(write_pet: Callable[..., Path]) -> None:
     assert suv_at == pytest.approx(SCALE_3600_S, rel=1e-5)
     assert sul_at == pytest.approx(SCALE_3600_S * LBM_MALE_KG / 70.0, rel=1e-5)
     assert result.scales_at(result.reference_time)[0] == result.suv_bw_scale
+
+
+def test_private_tags_read_from_implicit_vr_files(tmp_path: Path) -> None:
+    """GE (0009,100D) and Philips (7053,1009) in an Implicit VR file (VR not stored in the file)."""
+    from pydicom.uid import ImplicitVRLittleEndian
+
+    from .conftest import make_pet_dataset
+
+    ds = make_pet_dataset(
+        series_time="110000",
+        acquisition_time="091000",
+        ge_scan_datetime="20260315090000",
+        units="CNTS",
+        philips_bqml_factor=2.5,
+    )
+    ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    path = tmp_path / "implicit.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    result = suv_scale(path)
+    assert result.reference_time == datetime(2026, 3, 15, 9, 0, 0)
+    assert result.pixel_to_bqml_scale == 2.5
+    assert result.suv_bw_scale == pytest.approx(SCALE_3600_S, rel=1e-5)
