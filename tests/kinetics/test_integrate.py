@@ -34,7 +34,9 @@ def test_trapezoid_rejects_bad_tail() -> None:
 
 
 def test_evaluate_trapezoid_is_piecewise_linear_then_exponential() -> None:
-    values = evaluate_trapezoid([2.0, 6.0], [10.0, 6.0], [0.0, 1.0, 4.0, 6.0, 16.0], tail_decay_constant_per_h=0.1)
+    values = evaluate_trapezoid(
+        [2.0, 6.0], [10.0, 6.0], [0.0, 1.0, 4.0, 6.0, 16.0], tail_decay_constant_per_h=0.1
+    )
     np.testing.assert_allclose(values, [0.0, 5.0, 8.0, 6.0, 6.0 * np.exp(-1.0)])
 
 

@@ -32,7 +32,7 @@ HAND = [
 
 @pytest.mark.parametrize(("name", "params", "expected"), HAND)
 def test_integral_matches_hand_calculation(name: str, params: list[float], expected: float) -> None:
-    assert MODELS[name].integral(np.array(params)) == pytest.approx(expected, rel=1e-12)  # type: ignore[index]
+    assert MODELS[name].integral(np.array(params)) == pytest.approx(expected, rel=1e-12)
 
 
 def test_public_integrators_match_hand_calculation() -> None:
@@ -49,7 +49,7 @@ def test_integrators_reject_non_positive_rates(bad: float) -> None:
 
 @pytest.mark.parametrize(("name", "params", "expected"), HAND)
 def test_integral_matches_numerical_quadrature(name: str, params: list[float], expected: float) -> None:
-    model = MODELS[name]  # type: ignore[index]
+    model = MODELS[name]
     p = np.array(params)
     numeric, _ = quad(lambda t: float(model.evaluate(p, np.array([t]))[0]), 0.0, np.inf, limit=200)
     assert numeric == pytest.approx(expected, rel=1e-6)
@@ -59,7 +59,7 @@ def test_integral_matches_numerical_quadrature(name: str, params: list[float], e
 def test_jacobian_and_integral_gradient_match_finite_differences(
     name: str, params: list[float], expected: float
 ) -> None:
-    model = MODELS[name]  # type: ignore[index]
+    model = MODELS[name]
     p = np.array(params)
     t = np.array([0.5, 2.0, 6.0, 24.0, 72.0, 168.0])
     jac = model.jacobian(p, t)

@@ -21,7 +21,12 @@ def test_valid_curve_is_read_only() -> None:
 @pytest.mark.parametrize(
     ("time_h", "activity_mbq", "sigma_mbq", "match"),
     [
-        ([24.0, 4.0], [1.0, 2.0], None, r"time_h must be strictly increasing; got \[24.0, 4.0\] at positions 0-1"),
+        (
+            [24.0, 4.0],
+            [1.0, 2.0],
+            None,
+            r"time_h must be strictly increasing; got \[24.0, 4.0\] at positions 0-1",
+        ),
         ([4.0, 4.0], [1.0, 2.0], None, "strictly increasing"),
         ([-1.0, 4.0], [1.0, 2.0], None, "time_h must be >= 0"),
         ([1.0, 4.0], [1.0, -2.0], None, r"activity_mbq must be >= 0; got -2.0 at time_h=4.0"),
