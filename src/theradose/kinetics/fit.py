@@ -31,7 +31,6 @@ Method
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -57,6 +56,9 @@ PHYSICAL_BOUND_COVERAGE_FACTOR = 2.0
 AUTO_CANDIDATES: tuple[ExponentialModelName, ...] = ("mono", "bi", "tri")
 
 _LN2 = math.log(2.0)
+
+#: Relative tolerance on the sum of squares and on the parameters for Levenberg-Marquardt.
+_TOLERANCE = 1.49012e-08
 
 
 @dataclass(frozen=True)
@@ -220,9 +222,20 @@ def _weights(tac: TimeActivityCurve) -> FloatArray:
 
 
 def _linear_amplitudes(basis: FloatArray, tac: TimeActivityCurve) -> FloatArray:
-    w = _weights(tac)
-    solution, *_ = np.linalg.lstsq(basis * w[:, None], tac.activity_mbq * w, rcond=None)
-    return np.asarray(solution, dtype=np.float64)
+    """Weighted linear least-squares amplitudes for fixed rates (starting values only)."""
+    w2 = _weights(tac) ** 2
+    gram = (basis * w2[:, None]).T @ basis
+    rhs = (basis * w2[:, None]).T @ tac.activity_mbq
+    with np.errstate(all="ignore"):
+        if basis.shape[1] == 1:
+            return np.array([rhs[0] / gram[0, 0]])
+        determinant = gram[0, 0] * gram[1, 1] - gram[0, 1] * gram[1, 0]
+        return np.array(
+            [
+                (gram[1, 1] * rhs[0] - gram[0, 1] * rhs[1]) / determinant,
+                (gram[0, 0] * rhs[1] - gram[1, 0] * rhs[0]) / determinant,
+            ]
+        )
 
 
 def _tail_rate_guess(tac: TimeActivityCurve) -> float:
@@ -233,7 +246,8 @@ def _tail_rate_guess(tac: TimeActivityCurve) -> float:
     keep = a > 0
     t, a = t[keep], a[keep]
     if t.size >= 2:
-        slope = float(np.polyfit(t, np.log(a), 1)[0])
+        dt = t - t.mean()
+        slope = float(dt @ np.log(a) / (dt @ dt))
         if slope < 0 and math.isfinite(slope):
             return -slope
     span = float(tac.time_h[-1]) if tac.time_h[-1] > 0 else 1.0
@@ -288,7 +302,7 @@ def _covariance(jac_weighted: FloatArray) -> FloatArray | None:
 def _fit_parametric(
     model: ExponentialModel, tac: TimeActivityCurve, previous: FloatArray | None = None
 ) -> _ParametricFit:
-    from scipy.optimize import least_squares
+    from scipy.optimize import leastsq
 
     t = tac.time_h
     y = tac.activity_mbq
@@ -302,22 +316,30 @@ def _fit_parametric(
         result: FloatArray = -model.jacobian(p, t) * w[:, None]
         return result
 
+    # Starting points in order of their initial cost; Levenberg-Marquardt runs from the best one and
+    # falls back to the next only when a run does not converge.
+    ranked: list[tuple[float, int, FloatArray]] = []
+    for i, x0 in enumerate(_starts(model, tac, previous)):
+        with np.errstate(all="ignore"):
+            initial_cost = float(np.sum(residuals(x0) ** 2)) if np.all(np.isfinite(x0)) else math.inf
+        if math.isfinite(initial_cost):
+            ranked.append((initial_cost, i, x0))
+    ranked.sort(key=lambda item: (item[0], item[1]))
     best: FloatArray | None = None
     best_cost = math.inf
-    for x0 in _starts(model, tac, previous):
-        if not np.all(np.isfinite(x0)):
+    for _, _, x0 in ranked:
+        # MINPACK lmder (Levenberg-Marquardt with the analytic Jacobian); exp() is clipped in the models
+        # so growing trial curves stay finite.
+        with np.errstate(all="ignore"):
+            x, _, _, _, status = leastsq(
+                residuals, x0, Dfun=jacobian, full_output=True, ftol=_TOLERANCE, xtol=_TOLERANCE
+            )
+        if status not in (1, 2, 3, 4) or not np.all(np.isfinite(x)):
             continue
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore", RuntimeWarning)
-            try:
-                solution = least_squares(
-                    residuals, x0, jac=jacobian, method="lm", x_scale="jac", xtol=1e-12, ftol=1e-12
-                )
-            except ValueError:
-                continue
-        cost = float(solution.cost)
-        if math.isfinite(cost) and np.all(np.isfinite(solution.x)) and cost < best_cost:
-            best, best_cost = solution.x, cost
+        cost = float(np.sum(residuals(x) ** 2))
+        if math.isfinite(cost) and cost < best_cost:
+            best, best_cost = np.asarray(x, dtype=np.float64), cost
+            break
     if best is None:
         raise FitError(f"the {model.name}-exponential fit did not converge from any starting point")
     params = model.canonical(best)
