@@ -57,6 +57,12 @@ AUTO_CANDIDATES: tuple[ExponentialModelName, ...] = ("mono", "bi", "tri")
 
 _LN2 = math.log(2.0)
 
+#: MINPACK status codes of a converged run.
+_CONVERGED = (1, 2, 3, 4)
+
+#: Residual returned for rates at which the amplitudes cannot be solved (singular basis).
+_LARGE_RESIDUAL = 1e150
+
 #: Relative tolerance on the sum of squares and on the parameters for Levenberg-Marquardt.
 _TOLERANCE = 1.49012e-08
 
@@ -221,21 +227,27 @@ def _weights(tac: TimeActivityCurve) -> FloatArray:
     return result
 
 
+def _solve_amplitudes(basis: FloatArray, w2: FloatArray, y: FloatArray) -> FloatArray:
+    """Weighted linear least squares for 1 or 2 amplitudes (normal equations in closed form)."""
+    weighted = basis * w2[:, None]
+    gram = weighted.T @ basis
+    rhs = weighted.T @ y
+    if basis.shape[1] == 1:
+        single: FloatArray = rhs / gram[0]
+        return single
+    determinant = gram[0, 0] * gram[1, 1] - gram[0, 1] * gram[1, 0]
+    return np.array(
+        [
+            (gram[1, 1] * rhs[0] - gram[0, 1] * rhs[1]) / determinant,
+            (gram[0, 0] * rhs[1] - gram[1, 0] * rhs[0]) / determinant,
+        ]
+    )
+
+
 def _linear_amplitudes(basis: FloatArray, tac: TimeActivityCurve) -> FloatArray:
-    """Weighted linear least-squares amplitudes for fixed rates (starting values only)."""
-    w2 = _weights(tac) ** 2
-    gram = (basis * w2[:, None]).T @ basis
-    rhs = (basis * w2[:, None]).T @ tac.activity_mbq
+    """Weighted linear least-squares amplitudes for fixed rates."""
     with np.errstate(all="ignore"):
-        if basis.shape[1] == 1:
-            return np.array([rhs[0] / gram[0, 0]])
-        determinant = gram[0, 0] * gram[1, 1] - gram[0, 1] * gram[1, 0]
-        return np.array(
-            [
-                (gram[1, 1] * rhs[0] - gram[0, 1] * rhs[1]) / determinant,
-                (gram[0, 0] * rhs[1] - gram[1, 0] * rhs[0]) / determinant,
-            ]
-        )
+        return _solve_amplitudes(basis, _weights(tac) ** 2, tac.activity_mbq)
 
 
 def _tail_rate_guess(tac: TimeActivityCurve) -> float:
@@ -325,16 +337,39 @@ def _fit_parametric(
         if math.isfinite(initial_cost):
             ranked.append((initial_cost, i, x0))
     ranked.sort(key=lambda item: (item[0], item[1]))
+    rate_indices = list(model.rate_indices)
+
+    w2 = w * w
+    large = np.full(y.size, _LARGE_RESIDUAL)
+
+    def projected_residuals(rates: FloatArray) -> FloatArray:
+        # Variable projection (Golub & Pereyra 1973): amplitudes solved linearly for given rates.
+        # Called inside np.errstate(all="ignore") below; a singular basis gives non-finite values.
+        basis = model.basis(rates, t)
+        result: FloatArray = (y - basis @ _solve_amplitudes(basis, w2, y)) * w
+        return result if math.isfinite(float(result @ result)) else large
+
     best: FloatArray | None = None
     best_cost = math.inf
     for _, _, x0 in ranked:
-        # MINPACK lmder (Levenberg-Marquardt with the analytic Jacobian); exp() is clipped in the models
-        # so growing trial curves stay finite.
+        # Separable least squares over the rates (well conditioned, few iterations): its minimum is a
+        # minimum of the full problem. If it fails, full Levenberg-Marquardt (MINPACK lmder with the
+        # analytic Jacobian) from the start. Exponentials are clipped in the models so growing trial
+        # curves stay finite.
+        x = None
         with np.errstate(all="ignore"):
-            x, _, _, _, status = leastsq(
-                residuals, x0, Dfun=jacobian, full_output=True, ftol=_TOLERANCE, xtol=_TOLERANCE
+            rates, _, _, _, status = leastsq(
+                projected_residuals, x0[rate_indices], full_output=True, ftol=_TOLERANCE, xtol=_TOLERANCE
             )
-        if status not in (1, 2, 3, 4) or not np.all(np.isfinite(x)):
+            if status in _CONVERGED and np.all(np.isfinite(rates)):
+                amplitudes = _linear_amplitudes(model.basis(rates, t), tac)
+                if np.all(np.isfinite(amplitudes)):
+                    x = model.assemble(amplitudes, rates)
+            if x is None:
+                x, _, _, _, status = leastsq(
+                    residuals, x0, Dfun=jacobian, full_output=True, ftol=_TOLERANCE, xtol=_TOLERANCE
+                )
+        if status not in _CONVERGED or not np.all(np.isfinite(x)):
             continue
         cost = float(np.sum(residuals(x) ** 2))
         if math.isfinite(cost) and cost < best_cost:

@@ -75,6 +75,24 @@ class ExponentialModel(ABC):
     def integral_gradient(self, params: FloatArray) -> FloatArray:
         """Gradient of :meth:`integral` with respect to the parameters, shape (n_parameters,)."""
 
+    #: Positions of the amplitudes (the parameters the model is linear in).
+    amplitude_indices: ClassVar[tuple[int, ...]]
+
+    @abstractmethod
+    def basis(self, rates_per_h: FloatArray, time_h: FloatArray) -> FloatArray:
+        """Columns multiplying the amplitudes for fixed rates, shape (len(time_h), n_amplitudes).
+
+        ``evaluate(p, t) == basis(p[rate_indices], t) @ p[amplitude_indices]``: the model is linear in
+        its amplitudes, which allows separable (variable projection) least squares.
+        """
+
+    def assemble(self, amplitudes_mbq: FloatArray, rates_per_h: FloatArray) -> FloatArray:
+        """The parameter vector from amplitudes and rates."""
+        params = np.empty(self.n_parameters)
+        params[list(self.amplitude_indices)] = amplitudes_mbq
+        params[list(self.rate_indices)] = rates_per_h
+        return params
+
     def terminal_rate_index(self, params: FloatArray) -> int:
         """Position in ``params`` of the rate constant of the slowest (terminal) phase."""
         return min(self.rate_indices, key=lambda i: float(params[i]))
@@ -112,6 +130,10 @@ class MonoExponential(ExponentialModel):
     name = "mono"
     parameter_names = ("a1_mbq", "lambda1_per_h")
     rate_indices = (1,)
+    amplitude_indices = (0,)
+
+    def basis(self, rates_per_h: FloatArray, time_h: FloatArray) -> FloatArray:
+        return _decay(float(rates_per_h[0]), time_h)[:, None]
 
     def evaluate(self, params: FloatArray, time_h: FloatArray) -> FloatArray:
         a1, l1 = params
@@ -154,6 +176,11 @@ class BiExponential(ExponentialModel):
     name = "bi"
     parameter_names = ("a1_mbq", "lambda1_per_h", "lambda2_per_h")
     rate_indices = (1, 2)
+    amplitude_indices = (0,)
+
+    def basis(self, rates_per_h: FloatArray, time_h: FloatArray) -> FloatArray:
+        l1, l2 = rates_per_h
+        return (_decay(l1, time_h) - _decay(l2, time_h))[:, None]
 
     def evaluate(self, params: FloatArray, time_h: FloatArray) -> FloatArray:
         a1, l1, l2 = params
@@ -205,6 +232,12 @@ class TriExponential(ExponentialModel):
     name = "tri"
     parameter_names = ("a1_mbq", "lambda1_per_h", "a2_mbq", "lambda2_per_h", "lambda3_per_h")
     rate_indices = (1, 3, 4)
+    amplitude_indices = (0, 2)
+
+    def basis(self, rates_per_h: FloatArray, time_h: FloatArray) -> FloatArray:
+        l1, l2, l3 = rates_per_h
+        e3 = _decay(l3, time_h)
+        return np.column_stack((_decay(l1, time_h) - e3, _decay(l2, time_h) - e3))
 
     def evaluate(self, params: FloatArray, time_h: FloatArray) -> FloatArray:
         a1, l1, a2, l2, l3 = params
