@@ -164,3 +164,13 @@ def test_subprocess_entry_point(bi_csv: Path) -> None:
         check=False,
     )
     assert bad.returncode == 2 and bad.stderr.startswith("error: time_h") and "Traceback" not in bad.stderr
+
+
+def test_shipped_example_fits(capsys: pytest.CaptureFixture[str]) -> None:
+    """The synthetic example was made from 1000·(e^-0.01t − e^-0.5t): TIA 98000 MBq·h by hand."""
+    example = Path(__file__).resolve().parents[2] / "examples" / "kinetics" / "kidney_tac.csv"
+    code, out, _ = run_cli(["kinetics", "fit", str(example), "--nuclide", "Lu-177", "--json"], capsys)
+    assert code == 0
+    data = json.loads(out)
+    assert data["model"] == "bi"
+    assert abs(data["tia_mbq_h"] - 98000.0) < 2 * data["tia_sigma_mbq_h"]
