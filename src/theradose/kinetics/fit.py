@@ -2,10 +2,13 @@
 
 Method
 ------
-* Each exponential model (:mod:`theradose.kinetics.models`) is fitted by weighted least squares
-  (Levenberg–Marquardt, ``scipy.optimize.least_squares`` with the analytic Jacobian) from a few starting
-  points derived from the data; residuals are :math:`(A_i - f(t_i))/\\sigma_i` when per-point standard
-  uncertainties are given and :math:`A_i - f(t_i)` otherwise.
+* Each exponential model (:mod:`theradose.kinetics.models`) is fitted by weighted least squares. The
+  model is linear in its amplitudes, so these are solved in closed form for given rate constants and
+  only the rates are optimised (variable projection, Golub GH, Pereyra V. SIAM J Numer Anal
+  1973;10:413), by Levenberg–Marquardt (MINPACK via ``scipy.optimize.leastsq``); if that fails, the full
+  problem is solved with the analytic Jacobian. Starting points derived from the data are tried in
+  order of their initial cost until one converges. Residuals are :math:`(A_i - f(t_i))/\\sigma_i` when
+  per-point standard uncertainties are given and :math:`A_i - f(t_i)` otherwise.
 * Covariance of the parameters: :math:`C = (J^T J)^{-1}` of the weighted Jacobian when the
   :math:`\\sigma_i` are known absolute uncertainties; without them the residual variance is estimated,
   :math:`C = s^2 (J^T J)^{-1}` with :math:`s^2 = RSS/(N - P)`.
@@ -350,7 +353,6 @@ def _fit_parametric(
         return result if math.isfinite(float(result @ result)) else large
 
     best: FloatArray | None = None
-    best_cost = math.inf
     for _, _, x0 in ranked:
         # Separable least squares over the rates (well conditioned, few iterations): its minimum is a
         # minimum of the full problem. If it fails, full Levenberg-Marquardt (MINPACK lmder with the
@@ -369,11 +371,12 @@ def _fit_parametric(
                 x, _, _, _, status = leastsq(
                     residuals, x0, Dfun=jacobian, full_output=True, ftol=_TOLERANCE, xtol=_TOLERANCE
                 )
-        if status not in _CONVERGED or not np.all(np.isfinite(x)):
-            continue
-        cost = float(np.sum(residuals(x) ** 2))
-        if math.isfinite(cost) and cost < best_cost:
-            best, best_cost = np.asarray(x, dtype=np.float64), cost
+        if (
+            status in _CONVERGED
+            and np.all(np.isfinite(x))
+            and math.isfinite(float(np.sum(residuals(x) ** 2)))
+        ):
+            best = np.asarray(x, dtype=np.float64)
             break
     if best is None:
         raise FitError(f"the {model.name}-exponential fit did not converge from any starting point")
