@@ -38,7 +38,11 @@ def fit(
     ],
     model: Annotated[
         ModelChoice,
-        typer.Option("--model", help="Model; auto selects by AICc among mono, bi and tri."),
+        typer.Option(
+            "--model",
+            help="Model; auto selects by AICc among mono, bi and tri. trapezoid: physical-decay tail with "
+            "--nuclide, else a tail through the last two points.",
+        ),
     ] = "auto",
     nuclide: Annotated[
         str | None,

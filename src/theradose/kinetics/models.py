@@ -161,7 +161,7 @@ class MonoExponential(ExponentialModel):
         if reason is not None:
             return reason
         if not params[0] > 0:
-            return f"fitted a1_mbq={params[0]:.4g} is not positive: the curve would be negative"
+            return f"fitted a1_mbq={params[0]:.4g} is not positive: the curve would not be positive"
         return None
 
 
@@ -215,7 +215,7 @@ class BiExponential(ExponentialModel):
         if math.isclose(l1, l2, rel_tol=1e-9):
             return f"washout and uptake rates coincide ({l1:.4g} 1/h): the curve is identically zero"
         if not a1 > 0:
-            return f"fitted a1_mbq={a1:.4g} is not positive: the curve would be negative"
+            return f"fitted a1_mbq={a1:.4g} is not positive: the curve would not be positive"
         return None
 
 
