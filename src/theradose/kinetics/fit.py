@@ -60,6 +60,8 @@ AUTO_CANDIDATES: tuple[ExponentialModelName, ...] = ("mono", "bi", "tri")
 
 _LN2 = math.log(2.0)
 
+_EPS = float(np.finfo(np.float64).eps)
+
 #: MINPACK status codes of a converged run.
 _CONVERGED = (1, 2, 3, 4)
 
@@ -307,7 +309,7 @@ def _covariance(jac_weighted: FloatArray) -> FloatArray | None:
     _, singular, vt = np.linalg.svd(jac_weighted, full_matrices=False)
     if singular.size == 0 or not singular[0] > 0:
         return None
-    threshold = np.finfo(np.float64).eps * max(jac_weighted.shape) * singular[0]
+    threshold = _EPS * max(jac_weighted.shape) * singular[0]
     if np.any(singular <= threshold):
         return None
     result: FloatArray = (vt.T / singular**2) @ vt
@@ -333,13 +335,13 @@ def _fit_parametric(
 
     # Starting points in order of their initial cost; Levenberg-Marquardt runs from the best one and
     # falls back to the next only when a run does not converge.
-    ranked: list[tuple[float, int, FloatArray]] = []
-    for i, x0 in enumerate(_starts(model, tac, previous)):
+    starts = [x0 for x0 in _starts(model, tac, previous) if np.isfinite(x0).all()]
+    ranked: list[tuple[float, int, FloatArray]] = [(0.0, 0, x0) for x0 in starts]
+    if len(starts) > 1:
         with np.errstate(all="ignore"):
-            initial_cost = float(np.sum(residuals(x0) ** 2)) if np.all(np.isfinite(x0)) else math.inf
-        if math.isfinite(initial_cost):
-            ranked.append((initial_cost, i, x0))
-    ranked.sort(key=lambda item: (item[0], item[1]))
+            costs = [float(r @ r) for r in (residuals(x0) for x0 in starts)]
+        ranked = [(c, i, x0) for i, (c, x0) in enumerate(zip(costs, starts, strict=True)) if math.isfinite(c)]
+        ranked.sort(key=lambda item: (item[0], item[1]))
     rate_indices = list(model.rate_indices)
 
     w2 = w * w
@@ -349,7 +351,12 @@ def _fit_parametric(
         # Variable projection (Golub & Pereyra 1973): amplitudes solved linearly for given rates.
         # Called inside np.errstate(all="ignore") below; a singular basis gives non-finite values.
         basis = model.basis(rates, t)
-        result: FloatArray = (y - basis @ _solve_amplitudes(basis, w2, y)) * w
+        if basis.shape[1] == 1:
+            column = basis[:, 0]
+            weighted = column * w2
+            result: FloatArray = (y - column * (float(weighted @ y) / float(weighted @ column))) * w
+        else:
+            result = (y - basis @ _solve_amplitudes(basis, w2, y)) * w
         return result if math.isfinite(float(result @ result)) else large
 
     best: FloatArray | None = None
@@ -371,17 +378,17 @@ def _fit_parametric(
                 x, _, _, _, status = leastsq(
                     residuals, x0, Dfun=jacobian, full_output=True, ftol=_TOLERANCE, xtol=_TOLERANCE
                 )
-        if (
-            status in _CONVERGED
-            and np.all(np.isfinite(x))
-            and math.isfinite(float(np.sum(residuals(x) ** 2)))
-        ):
+        if status in _CONVERGED and np.isfinite(x).all():
             best = np.asarray(x, dtype=np.float64)
             break
-    if best is None:
+    wrss = math.inf
+    if best is not None:
+        params = model.canonical(best)
+        with np.errstate(all="ignore"):
+            final = residuals(params)
+            wrss = float(final @ final)
+    if best is None or not math.isfinite(wrss):
         raise FitError(f"the {model.name}-exponential fit did not converge from any starting point")
-    params = model.canonical(best)
-    wrss = float(np.sum(residuals(params) ** 2))
     covariance = _covariance(-jacobian(params))
     n, p = tac.n_points, model.n_parameters
     if covariance is not None and tac.sigma_mbq is None:
