@@ -15,14 +15,16 @@ Method
 * TIA uncertainty by the delta method (first-order propagation, JCGM 100:2008 (GUM) §5.1.2):
   :math:`\\sigma_{\\tilde A}^2 = g^T C g` with :math:`g = \\partial \\tilde A/\\partial p` analytic.
 * Model selection by the corrected Akaike information criterion with Akaike weights as in NUKFIT
-  (Kletting P et al. "Optimized selection of fit functions for time-activity curves", Med Phys
-  2013;40:102504; Glatting G et al. Med Phys 2007;34:4285). The likelihood term follows the noise
-  model (Burnham KP, Anderson DR. Model Selection and Multimodel Inference, 2nd ed. 2002, §2.2):
+  (Kletting P et al. "Molecular radiotherapy: the NUKFIT software for calculating the time-integrated
+  activity coefficient", Med Phys 2013;40:102504; Glatting G et al. "Choosing the optimal fit function:
+  comparison of the Akaike information criterion and the F-test", Med Phys 2007;34:4285). The
+  likelihood term follows the noise model (Burnham KP, Anderson DR. Model Selection and Multimodel
+  Inference, 2nd ed. 2002, ch. 2):
   with known per-point uncertainties :math:`AICc = \\chi^2 + 2K + 2K(K+1)/(N-K-1)`, :math:`K = P`;
   without them :math:`AICc = N \\ln(RSS/N) + 2K + 2K(K+1)/(N-K-1)`, :math:`K = P + 1` (the residual
   variance is estimated too). Akaike weights
   :math:`w_i = e^{-\\Delta_i/2} / \\sum_j e^{-\\Delta_j/2}`, :math:`\\Delta_i = AICc_i - \\min AICc`
-  (Burnham & Anderson 2002, §2.9). AICc is defined only for :math:`N > K + 1`.
+  (Burnham & Anderson 2002, ch. 2). AICc is defined only for :math:`N > K + 1`.
 * Non-physical fits are rejected with a :class:`~theradose.errors.FitError` stating why, never patched:
   a rate constant that is not positive (growing or flat tail, infinite TIA), a negative terminal
   amplitude or TIA, and — when the nuclide's physical decay constant is given — an effective terminal
@@ -173,8 +175,8 @@ def aicc(weighted_rss: float, n_points: int, n_parameters: int, *, variance_know
     with known variances, up to a constant common to all models).
     Otherwise (the residual variance is estimated by :math:`WRSS/N`):
     :math:`AICc = N \\ln(WRSS/N) + 2K + 2K(K+1)/(N-K-1)` with :math:`K = P + 1`
-    (Burnham & Anderson 2002, §2.2, eq. 2.14; the form used for time–activity curves by Glatting et al.
-    2007 and Kletting et al. 2013).
+    (Burnham & Anderson 2002, ch. 2; the least-squares form used for time–activity curves by Glatting
+    et al. 2007).
 
     Parameters
     ----------

@@ -12,9 +12,10 @@ not decay-corrected):
   with :math:`\\lambda_1 < \\lambda_2` (so :math:`\\lambda_1` is the terminal phase) and
   :math:`A(0) = 0`
 
-These are the function types of the NUKFIT family (Kletting et al. 2013, Med Phys 40:102504,
-"Optimized selection of fit functions for time-activity curves"), and of MIRD Pamphlet 21 (Bolch et al.
-2009, JNM 50:477) for the integral :math:`\\int_0^\\infty A_i e^{-\\lambda_i t}\\,dt = A_i/\\lambda_i`.
+These are sums of exponentials of the kind fitted by NUKFIT (Kletting P et al. "Molecular radiotherapy:
+the NUKFIT software for calculating the time-integrated activity coefficient", Med Phys 2013;40:102504),
+integrated as in MIRD Pamphlet 21 (Bolch et al. 2009, JNM 50:477):
+:math:`\\int_0^\\infty A_i e^{-\\lambda_i t}\\,dt = A_i/\\lambda_i`.
 
 Each model gives the value, the Jacobian with respect to its parameters (for weighted least squares),
 the analytic integral from 0 to ∞ and its gradient (for propagating the parameter covariance to the
