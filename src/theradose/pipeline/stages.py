@@ -1,0 +1,475 @@
+"""One small adapter per pipeline stage over the core packages.
+
+Each function here is the single place where the orchestrator (:mod:`theradose.pipeline.run`) calls a
+core package, so swapping an implementation is a local change. Where a stage computes something itself
+rather than calling a core package, its docstring says so and cites the relation used.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from theradose.errors import InputError
+from theradose.imaging.volume import Volume
+from theradose.pipeline.spec import EngineName, KineticsSpec, SegmentationSpec, StudySpec, TimepointSpec
+
+FloatArray = npt.NDArray[np.float64]
+
+#: Voxel dose engines this build can run.
+AVAILABLE_ENGINES: tuple[EngineName, ...] = ("local",)
+
+#: CT number → mass density calibration (air, water, cortical bone; ICRU Report 44 densities, bone CT
+#: number from Schneider, Pedroni & Lomax 1996, Phys Med Biol 41:111): piecewise linear between points.
+HU_DENSITY_POINTS: tuple[tuple[float, float], ...] = ((-1000.0, 0.001205), (0.0, 1.0), (1559.0, 1.92))
+#: Density used where no CT is given: ICRU 44 adult soft tissue, g/mL.
+SOFT_TISSUE_DENSITY_G_PER_ML = 1.03
+#: Voxels below this density (g/mL) are air: no mass, no dose.
+AIR_DENSITY_LIMIT_G_PER_ML = 0.01
+#: Label of the remainder of the field of view (voxels in no region) in the label partition.
+REMAINDER_LABEL = 0
+
+
+# ------------------------------------------------------------------------------------------------ load
+@dataclass(frozen=True)
+class LoadedTimepoint:
+    """One time point: SPECT in Bq/mL, optional CT in HU, time after administration (h)."""
+
+    time_h: float
+    spect: Volume
+    ct: Volume | None
+
+
+def load_timepoint(tp: TimepointSpec, spec: StudySpec, *, time_h: float) -> LoadedTimepoint:
+    """Read a time point's SPECT (calibrated to Bq/mL) and CT with :func:`theradose.io.dicom.read_series`."""
+    from theradose.io.dicom import read_series
+
+    factor = spec.calibration_factor_cps_per_mbq if spec.calibration == "factor" else None
+    spect = read_series(tp.spect, series_uid=tp.series_uid, calibration_cps_per_mbq=factor)
+    if spect.unit != "Bq/mL":
+        raise InputError(f"SPECT {tp.spect} reads as {spect.unit!r}, not Bq/mL: check calibration.mode")
+    ct = read_series(tp.ct, series_uid=tp.ct_series_uid) if tp.ct is not None else None
+    if ct is not None and ct.unit != "HU":
+        raise InputError(f"timepoints ct {tp.ct} reads as {ct.unit!r}, not a CT in HU: point it at the CT")
+    return LoadedTimepoint(time_h, spect, ct)
+
+
+# ------------------------------------------------------------------------------------------- register
+@dataclass(frozen=True)
+class AlignedStudy:
+    """All time points on the reference SPECT grid, and the reference CT resampled onto it (or None)."""
+
+    time_h: tuple[float, ...]
+    spect: tuple[Volume, ...]
+    ct: Volume | None
+    method: str
+
+
+def register_timepoints(
+    loaded: Sequence[LoadedTimepoint], *, method: str, reference: int
+) -> AlignedStudy:
+    """Bring every SPECT onto the reference time point's SPECT grid.
+
+    ``method = "none"`` trusts the scanner coordinates (same frame of reference or a patient who did not
+    move between scans) and resamples with :func:`theradose.imaging.resample.resample`. ``"rigid"`` and
+    ``"deformable"`` need :mod:`theradose.imaging.register` and are refused by :func:`check_capabilities`
+    until it is part of this build.
+    """
+    from theradose.imaging.resample import resample
+
+    if method != "none":
+        raise InputError(f"registration.method = '{method}' is not available in this build: use 'none'")
+    ref = loaded[reference].spect
+    spects: list[Volume] = []
+    for tp in loaded:
+        vol = tp.spect
+        if not vol.same_grid(ref):
+            vol = resample(_without_frame(vol), _without_frame(ref), method="linear")
+        spects.append(vol.with_array(np.clip(np.asarray(vol.array, dtype=np.float64), 0.0, None)))
+    ct = loaded[reference].ct
+    ct_on_grid = None
+    if ct is not None:
+        ct_on_grid = ct if ct.same_grid(ref) else resample(_without_frame(ct), _without_frame(ref), fill_value=-1000.0)
+    return AlignedStudy(tuple(tp.time_h for tp in loaded), tuple(spects), ct_on_grid, method)
+
+
+def _without_frame(volume: Volume) -> Volume:
+    """The volume with its frame-of-reference UID dropped (scanner coordinates are trusted: method 'none')."""
+    return Volume(volume.array, volume.affine, volume.unit, acquisition_datetime=volume.acquisition_datetime)
+
+
+# ---------------------------------------------------------------------------------------------- masks
+@dataclass(frozen=True)
+class RegionSet:
+    """Regions as a partition of the grid.
+
+    Attributes
+    ----------
+    labels : ndarray of int32, grid shape
+        Partition label per voxel; 0 is the remainder (in no region).
+    regions : dict
+        Region name → partition labels forming it (regions may overlap by sharing partition labels).
+    """
+
+    labels: npt.NDArray[np.int32]
+    regions: Mapping[str, tuple[int, ...]]
+
+    def mask(self, name: str) -> npt.NDArray[np.bool_]:
+        """Boolean mask of a region."""
+        return np.isin(self.labels, self.regions[name])
+
+
+def region_masks(seg: SegmentationSpec, reference: Volume) -> RegionSet:
+    """Regions on the reference grid from a NIfTI label map (:func:`theradose.io.nifti.read_nifti`),
+    or (``source = "auto"``) from the reference SPECT (see :func:`threshold_regions`)."""
+    if seg.source == "auto":
+        return threshold_regions(reference, threshold_percent=seg.threshold_percent)
+    if seg.source != "nifti":
+        raise InputError(f"segmentation.source = '{seg.source}' is not available in this build: use 'nifti'")
+    from theradose.imaging.resample import resample
+    from theradose.io.nifti import read_nifti
+
+    assert seg.path is not None
+    label_map = read_nifti(seg.path, unit="label")
+    if not label_map.same_grid(reference):
+        label_map = resample(label_map, _without_frame(reference), method="nearest")
+    values = np.asarray(label_map.array).astype(np.int32)
+    present = set(np.unique(values).tolist())
+    regions: dict[str, tuple[int, ...]] = {}
+    for name, wanted in seg.regions.items():
+        labels = tuple(int(v) for v in wanted)
+        if not any(v in present for v in labels):
+            raise InputError(
+                f"segmentation.regions.{name} = {list(labels)}: no voxel of the label map {seg.path.name} has "
+                "these labels on the SPECT grid; check the label values"
+            )
+        regions[name] = tuple(v for v in labels if v in present)
+    used = {v for labels in regions.values() for v in labels}
+    partition = np.where(np.isin(values, sorted(used)), values, REMAINDER_LABEL).astype(np.int32)
+    return RegionSet(partition, regions)
+
+
+def threshold_regions(spect: Volume, *, threshold_percent: float, min_volume_ml: float = 1.0) -> RegionSet:
+    """Connected uptake regions above ``threshold_percent`` of the maximum (fixed-threshold segmentation,
+    Erdi et al. 1997, Cancer 80:2505), largest first, named ``uptake_1``, ``uptake_2``..."""
+    from scipy import ndimage
+
+    values = np.asarray(spect.array, dtype=np.float64)
+    above = values >= threshold_percent / 100.0 * float(values.max())
+    components, n = ndimage.label(above)
+    sizes = np.bincount(components.ravel(), minlength=n + 1)[1:]
+    order = [int(i) + 1 for i in np.argsort(-sizes, kind="stable") if sizes[i] * spect.voxel_volume_ml >= min_volume_ml]
+    if not order:
+        raise InputError(
+            f"segmentation.source = 'auto' found no region of >= {min_volume_ml} mL above {threshold_percent}% "
+            "of the maximum: lower segmentation.threshold_percent or give a label map"
+        )
+    partition = np.zeros(values.shape, dtype=np.int32)
+    regions: dict[str, tuple[int, ...]] = {}
+    for new_label, component in enumerate(order, start=1):
+        partition[components == component] = new_label
+        regions[f"uptake_{new_label}"] = (new_label,)
+    return RegionSet(partition, regions)
+
+
+# -------------------------------------------------------------------------------------------- density
+def density_map_g_per_ml(ct: Volume | None, grid: Volume) -> FloatArray:
+    """Mass density per voxel (g/mL) from the CT through :data:`HU_DENSITY_POINTS`; soft tissue without CT."""
+    if ct is None:
+        return np.full(grid.shape, SOFT_TISSUE_DENSITY_G_PER_ML)
+    hu = np.asarray(ct.array, dtype=np.float64)
+    points_hu = np.array([p[0] for p in HU_DENSITY_POINTS])
+    points_rho = np.array([p[1] for p in HU_DENSITY_POINTS])
+    rho = np.interp(hu, points_hu, points_rho)
+    slope = (points_rho[-1] - points_rho[-2]) / (points_hu[-1] - points_hu[-2])
+    rho = np.where(hu > points_hu[-1], points_rho[-1] + slope * (hu - points_hu[-1]), rho)
+    return np.asarray(rho, dtype=np.float64)
+
+
+# ------------------------------------------------------------------------------------------- kinetics
+def activity_mbq_per_voxel(spect: Volume) -> FloatArray:
+    """Activity per voxel (MBq) from a concentration map in Bq/mL."""
+    from theradose.units import bq_to_mbq
+
+    return np.asarray(bq_to_mbq(np.asarray(spect.array, dtype=np.float64) * spect.voxel_volume_ml))
+
+
+@dataclass(frozen=True)
+class RegionKinetics:
+    """TAC and time-integrated activity of one region (or partition label).
+
+    Attributes
+    ----------
+    time_h, activity_mbq, sigma_mbq : tuple of float
+        The measured TAC (after partial-volume correction when applied) and its standard uncertainties.
+    tia_mbq_h, tia_sigma_mbq_h : float
+        TIA and its standard uncertainty (NaN when it cannot be estimated).
+    model : str
+        Fitted model or single-time-point method.
+    effective_half_life_h : float or None
+    candidates : tuple of (model, weight)
+        Akaike weights of the candidate models (empty for single time point).
+    curve_h, curve_mbq : tuple of float
+        The fitted curve sampled for plots (empty for single time point).
+    recovery : float
+        Recovery coefficient divided out (1.0 without partial-volume correction).
+    """
+
+    time_h: tuple[float, ...]
+    activity_mbq: tuple[float, ...]
+    sigma_mbq: tuple[float, ...]
+    tia_mbq_h: float
+    tia_sigma_mbq_h: float
+    model: str
+    effective_half_life_h: float | None
+    candidates: tuple[tuple[str, float], ...]
+    curve_h: tuple[float, ...]
+    curve_mbq: tuple[float, ...]
+    recovery: float = 1.0
+
+
+def fit_region(
+    time_h: Sequence[float],
+    activity_mbq: Sequence[float],
+    *,
+    kinetics: KineticsSpec,
+    nuclide: str,
+    region: str,
+    relative_sigma: float,
+    recovery: float = 1.0,
+) -> RegionKinetics:
+    """Fit (or single-time-point estimate) one TAC with :func:`theradose.kinetics.fit_tac` /
+    :func:`theradose.kinetics.stp_tia_mbq_h`.
+
+    Each measurement gets a standard uncertainty ``relative_sigma`` × activity (quantitative SPECT
+    accuracy; EANM guidance, Gear et al. 2018, Eur J Nucl Med Mol Imaging 45:2456). In automatic mode a
+    curve that no exponential model fits physically falls back to the trapezoid model with a physical-decay
+    tail rather than stopping the study.
+    """
+    from theradose.errors import FitError
+    from theradose.kinetics import fit_tac, stp_tia_mbq_h
+    from theradose.nuclides import get_nuclide
+
+    t = np.asarray(time_h, dtype=np.float64)
+    a = np.asarray(activity_mbq, dtype=np.float64) / recovery
+    sigma = relative_sigma * np.abs(a)
+    lam = float(get_nuclide(nuclide).decay_constant_per_h)
+    if kinetics.single_timepoint != "none":
+        i = kinetics.stp_timepoint
+        teff = kinetics.effective_half_life_h.get(region, kinetics.effective_half_life_h.get("*"))
+        tia = stp_tia_mbq_h(
+            float(t[i]),
+            float(a[i]),
+            method=kinetics.single_timepoint,
+            effective_half_life_h=teff if kinetics.single_timepoint == "madsen" else None,
+        )
+        return RegionKinetics(
+            tuple(t.tolist()), tuple(a.tolist()), tuple(sigma.tolist()), tia, relative_sigma * tia,
+            f"stp-{kinetics.single_timepoint}", teff, (), (), (), recovery,
+        )  # fmt: skip
+    if not np.any(a > 0):
+        return RegionKinetics(
+            tuple(t.tolist()), tuple(a.tolist()), tuple(sigma.tolist()), 0.0, 0.0, "none", None, (), (), (), recovery
+        )
+    safe_sigma = np.where(sigma > 0, sigma, max(float(sigma.max()), 1e-12))
+    try:
+        fit = fit_tac(t, a, safe_sigma, model=kinetics.model, decay_constant_per_h=lam)
+    except FitError:
+        if kinetics.model != "auto":
+            raise
+        fit = fit_tac(t, a, safe_sigma, model="trapezoid", decay_constant_per_h=lam)
+    curve_t = np.linspace(0.0, float(t.max()) * 1.2, 121)
+    curve_a = fit.evaluate(curve_t)
+    tia_sigma = fit.tia_sigma_mbq_h if fit.tia_sigma_mbq_h is not None else math.nan
+    return RegionKinetics(
+        time_h=tuple(t.tolist()),
+        activity_mbq=tuple(a.tolist()),
+        sigma_mbq=tuple(sigma.tolist()),
+        tia_mbq_h=float(fit.tia_mbq_h),
+        tia_sigma_mbq_h=float(tia_sigma),
+        model=fit.model,
+        effective_half_life_h=fit.effective_half_life_h,
+        candidates=tuple((c.model, float(c.weight)) for c in fit.candidates),
+        curve_h=tuple(curve_t.tolist()),
+        curve_mbq=tuple(np.asarray(curve_a, dtype=np.float64).tolist()),
+        recovery=recovery,
+    )
+
+
+def voxel_tia_map(
+    time_h: Sequence[float],
+    activity_mbq: Sequence[FloatArray],
+    partition: npt.NDArray[np.int32],
+    label_tia_mbq_h: Mapping[int, float],
+    *,
+    label_recovery: Mapping[int, float] | None = None,
+) -> FloatArray:
+    """Voxel TIA (MBq·h) by the hybrid method: each voxel takes its label's fitted TIA in proportion to
+    its share of the label's activity, s_v = Σ_t A_v(t)·C(t) / Σ_t C(t)², Ã_v = s_v·Ã_label with C(t)
+    the label's summed activity (Sgouros et al. 2004-style organ-shape scaling; MIRD Pamphlet 23,
+    Dewaraja et al. 2012, J Nucl Med 53:1310). Voxels of a label sum to the label's TIA."""
+    stack = np.stack([np.asarray(a, dtype=np.float64) for a in activity_mbq])
+    out = np.zeros(partition.shape, dtype=np.float64)
+    flat_labels = partition.ravel()
+    order = np.argsort(flat_labels, kind="stable")
+    sorted_labels = flat_labels[order]
+    bounds = np.searchsorted(sorted_labels, np.unique(sorted_labels))
+    ends = np.append(bounds[1:], sorted_labels.size)
+    flat_stack = stack.reshape(stack.shape[0], -1)
+    flat_out = out.ravel()
+    for start, end in zip(bounds, ends, strict=True):
+        label = int(sorted_labels[start])
+        tia = label_tia_mbq_h.get(label, 0.0)
+        if tia == 0.0:
+            continue
+        idx = order[start:end]
+        voxels = flat_stack[:, idx]
+        curve = voxels.sum(axis=1)
+        norm = float(np.sum(curve * curve))
+        if norm <= 0:
+            continue
+        flat_out[idx] = (curve @ voxels) / norm * tia
+    return flat_out.reshape(partition.shape)
+
+
+# ----------------------------------------------------------------------------------------------- dose
+def voxel_dose_gy(
+    tia_mbq_h: Volume,
+    density_g_per_ml: FloatArray,
+    nuclide: str,
+    *,
+    engine: EngineName,
+    seed: int,
+    mc_photons: int,
+) -> Volume:
+    """Absorbed dose map (Gy) from a TIA map (MBq·h per voxel) with the requested engine.
+
+    ``local``: every voxel absorbs the energy of the electrons (β, conversion, Auger; ICRP 107 via
+    :mod:`theradose.nuclides`) emitted in it, photons escape — D = Ã·N/(MBq·h)·E_e / m_voxel (MIRD
+    Pamphlet 21, Bolch et al. 2009, J Nucl Med 50:477; local deposition, Pasciak et al. 2014, Front Oncol
+    4:121). Air voxels (below :data:`AIR_DENSITY_LIMIT_G_PER_ML`) get no dose.
+    """
+    from theradose.nuclides import get_nuclide
+    from theradose.units import decays_from_tia_mbq_h, dose_gy_from_energy_mev_and_mass_g
+
+    if engine not in AVAILABLE_ENGINES:
+        raise InputError(f"dose engine '{engine}' is not available in this build: use one of {AVAILABLE_ENGINES}")
+    energy = float(get_nuclide(nuclide).electron_energy_mev_per_decay)
+    tia = np.asarray(tia_mbq_h.array, dtype=np.float64)
+    mass_g = density_g_per_ml * tia_mbq_h.voxel_volume_ml
+    dose = np.zeros_like(tia)
+    tissue = density_g_per_ml > AIR_DENSITY_LIMIT_G_PER_ML
+    dose[tissue] = dose_gy_from_energy_mev_and_mass_g(decays_from_tia_mbq_h(tia[tissue]) * energy, mass_g[tissue])
+    return tia_mbq_h.with_array(dose, unit="Gy")
+
+
+@dataclass(frozen=True)
+class OrganDose:
+    """Organ-level (MIRD) dose of one region: mean dose ± σ (Gy) and the method used."""
+
+    dose_gy: float
+    dose_sigma_gy: float
+    method: str
+
+
+def organ_doses(
+    regions: Mapping[str, tuple[float, float, float]],
+    nuclide: str,
+    *,
+    tumours: Sequence[str],
+) -> dict[str, OrganDose]:
+    """Organ-level self-dose of each region from (mass g, TIA MBq·h, TIA σ MBq·h).
+
+    Self-absorption of all electron energy, photons escaping: D = Ã·N/(MBq·h)·E_e / m (MIRD Pamphlet
+    21, Bolch et al. 2009, J Nucl Med 50:477, with absorbed fraction 1 for electrons and 0 for photons);
+    σ_D = D·σ_Ã/Ã (TIA uncertainty only).
+    """
+    from theradose.nuclides import get_nuclide
+    from theradose.units import decays_from_tia_mbq_h, dose_gy_from_energy_mev_and_mass_g
+
+    energy = float(get_nuclide(nuclide).electron_energy_mev_per_decay)
+    out: dict[str, OrganDose] = {}
+    for name, (mass_g, tia, tia_sigma) in regions.items():
+        if mass_g <= 0:
+            continue
+        dose = float(dose_gy_from_energy_mev_and_mass_g(decays_from_tia_mbq_h(tia) * energy, mass_g))
+        sigma = dose * tia_sigma / tia if tia > 0 and math.isfinite(tia_sigma) else math.nan
+        out[name] = OrganDose(dose, sigma, "electron self-absorption (local deposition)")
+    return out
+
+
+# ------------------------------------------------------------------------------------------- DVH / BED
+@dataclass(frozen=True)
+class Dvh:
+    """Cumulative DVH of one region: bin edges (Gy) and fraction of the volume receiving at least each."""
+
+    dose_gy: tuple[float, ...]
+    cumulative_fraction: tuple[float, ...]
+
+
+def region_dvh(dose_gy: FloatArray, mask: npt.NDArray[np.bool_], *, n_bins: int = 100) -> Dvh:
+    """Cumulative dose–volume histogram (ICRU Report 83 definition) with ``n_bins`` equal bins to the maximum."""
+    values = np.sort(np.asarray(dose_gy[mask], dtype=np.float64))
+    top = float(values[-1]) if values.size and values[-1] > 0 else 1.0
+    edges = np.linspace(0.0, top, n_bins + 1)
+    at_least = values.size - np.searchsorted(values, edges, side="left")
+    fraction = at_least / max(values.size, 1)
+    return Dvh(tuple(edges.tolist()), tuple(np.asarray(fraction, dtype=np.float64).tolist()))
+
+
+def region_bed_gy(dose_gy: float, *, tissue: str | None, effective_half_life_h: float | None) -> float | None:
+    """BED (Gy) of a region — returns None in this build (radiobiology is not part of it)."""
+    return None
+
+
+def check_capabilities(spec: StudySpec) -> None:
+    """Refuse, before any computation, a study that asks for a stage this build cannot run."""
+    for engine in spec.dose.engines:
+        if engine not in AVAILABLE_ENGINES:
+            raise InputError(
+                f"dose.engines has '{engine}', which this build cannot run: use {list(AVAILABLE_ENGINES)}"
+            )
+    if spec.registration != "none":
+        raise InputError(
+            f"registration.method = '{spec.registration}' is not available in this build: use 'none'"
+        )
+    if spec.segmentation.source not in ("nifti", "auto"):
+        raise InputError(
+            f"segmentation.source = '{spec.segmentation.source}' is not available in this build: use 'nifti' or 'auto'"
+        )
+
+
+def read_recovery_curve(path: Path) -> Any:
+    """Recovery curve from QA: JSON with ``rc_inf, v50_ml, slope, v_min_ml, v_max_ml`` (a fitted
+    :class:`~theradose.qa.spect.RecoveryCurve`) or with ``volume_ml`` and ``recovery`` lists, or CSV with
+    columns ``volume_ml,recovery`` (fitted with :func:`~theradose.qa.spect.fit_recovery_curve`)."""
+    import json
+
+    from theradose.qa.spect import RecoveryCurve, fit_recovery_curve
+
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".csv":
+        from theradose.io.tables import column, read_rows
+
+        rows = read_rows(path, required={"volume_ml": float, "recovery": float})
+        return fit_recovery_curve(column(rows, "volume_ml"), column(rows, "recovery"))
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"pvc.recovery_curve {path.name} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"pvc.recovery_curve {path.name} must hold a JSON object")
+    keys = ("rc_inf", "v50_ml", "slope", "v_min_ml", "v_max_ml")
+    if all(k in data for k in keys):
+        return RecoveryCurve(*(float(data[k]) for k in keys))
+    if "volume_ml" in data and "recovery" in data:
+        return fit_recovery_curve(data["volume_ml"], data["recovery"])
+    raise InputError(
+        f"pvc.recovery_curve {path.name} needs keys {', '.join(keys)} or volume_ml + recovery lists"
+    )
