@@ -31,19 +31,25 @@ def test_platelets(plt: float, grade: int) -> None:
 
 
 # WBC: <LLN–3.0; <3.0–2.0; <2.0–1.0; <1.0
-@pytest.mark.parametrize(("wbc", "grade"), [(4.5, 0), (3.0, 1), (2.99, 2), (2.0, 2), (1.99, 3), (1.0, 3), (0.99, 4)])
+@pytest.mark.parametrize(
+    ("wbc", "grade"), [(4.5, 0), (3.0, 1), (2.99, 2), (2.0, 2), (1.99, 3), (1.0, 3), (0.99, 4)]
+)
 def test_leukocytes(wbc: float, grade: int) -> None:
     assert g("leukocytes", wbc, "10^9/L") == grade
 
 
 # Neutrophils: <LLN–1.5; <1.5–1.0; <1.0–0.5; <0.5
-@pytest.mark.parametrize(("anc", "grade"), [(1.8, 0), (1.5, 1), (1.49, 2), (1.0, 2), (0.99, 3), (0.5, 3), (0.49, 4)])
+@pytest.mark.parametrize(
+    ("anc", "grade"), [(1.8, 0), (1.5, 1), (1.49, 2), (1.0, 2), (0.99, 3), (0.5, 3), (0.49, 4)]
+)
 def test_neutrophils(anc: float, grade: int) -> None:
     assert g("neutrophils", anc, "10^9/L") == grade
 
 
 # Lymphocytes: <LLN–0.8; <0.8–0.5; <0.5–0.2; <0.2
-@pytest.mark.parametrize(("lym", "grade"), [(1.0, 0), (0.8, 1), (0.79, 2), (0.5, 2), (0.49, 3), (0.2, 3), (0.19, 4)])
+@pytest.mark.parametrize(
+    ("lym", "grade"), [(1.0, 0), (0.8, 1), (0.79, 2), (0.5, 2), (0.49, 3), (0.2, 3), (0.19, 4)]
+)
 def test_lymphocytes(lym: float, grade: int) -> None:
     assert g("lymphocytes", lym, "10^9/L") == grade
 
@@ -65,7 +71,9 @@ def test_creatinine_vs_baseline() -> None:
 
 
 # Chronic kidney disease: eGFR <LLN–60; 59–30; 29–15; <15
-@pytest.mark.parametrize(("egfr", "grade"), [(90, 0), (89, 1), (60, 1), (59, 2), (30, 2), (29, 3), (15, 3), (14, 4)])
+@pytest.mark.parametrize(
+    ("egfr", "grade"), [(90, 0), (89, 1), (60, 1), (59, 2), (30, 2), (29, 3), (15, 3), (14, 4)]
+)
 def test_egfr(egfr: float, grade: int) -> None:
     assert g("egfr", egfr, "mL/min/1.73m2") == grade
 

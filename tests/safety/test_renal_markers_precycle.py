@@ -57,7 +57,9 @@ def lab(test: str, value: float, days: int = 0, **kw: float) -> LabValue:
 
 
 def test_psma_go() -> None:
-    result = check_cycle([lab("platelets", 200), lab("hemoglobin", 13.8), lab("creatinine", 0.9)], protocol="psma")
+    result = check_cycle(
+        [lab("platelets", 200), lab("hemoglobin", 13.8), lab("creatinine", 0.9)], protocol="psma"
+    )
     assert result.decision == "go" and result.recommended_activity_mbq == pytest.approx(7400.0)
 
 
@@ -72,7 +74,9 @@ def test_psma_grade_3_reduces_by_20_percent_and_stops_on_recurrence() -> None:
     result = check_cycle([lab("platelets", 40)], protocol="psma")
     assert result.decision == "delay"
     assert result.recommended_activity_mbq == pytest.approx(5920.0)
-    again = check_cycle([lab("platelets", 40)], protocol="psma", previously_reduced_for=["myelosuppression_grade_3"])
+    again = check_cycle(
+        [lab("platelets", 40)], protocol="psma", previously_reduced_for=["myelosuppression_grade_3"]
+    )
     assert again.decision == "stop"
 
 

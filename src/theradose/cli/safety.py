@@ -9,7 +9,9 @@ import typer
 
 from theradose.cli._output import print_json, print_table
 
-app = typer.Typer(help="Side-effect monitoring: CTCAE grading, pre-cycle checks, PSA response.", no_args_is_help=True)
+app = typer.Typer(
+    help="Side-effect monitoring: CTCAE grading, pre-cycle checks, PSA response.", no_args_is_help=True
+)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON only.")]
 SexOption = Annotated[str | None, typer.Option(help="male | female (reference limits, eGFR, clearance).")]
@@ -105,7 +107,8 @@ def check_cycle_command(
         "rules_fired": list(result.rules_fired),
         "alerts": list(result.alerts),
         "grades": [
-            {"test": g.test, "value": g.value, "unit": g.unit, "grade": g.grade, "rule": g.rule} for g in result.grades
+            {"test": g.test, "value": g.value, "unit": g.unit, "grade": g.grade, "rule": g.rule}
+            for g in result.grades
         ],
         "source": result.source,
     }

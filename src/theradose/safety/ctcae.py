@@ -46,7 +46,9 @@ def _grade_below(value: float, thresholds: Sequence[tuple[float, int]]) -> tuple
     return grade, limit
 
 
-def _grade_above(value: float, reference: float, multiples: Iterable[Sequence[float]]) -> tuple[int, float | None]:
+def _grade_above(
+    value: float, reference: float, multiples: Iterable[Sequence[float]]
+) -> tuple[int, float | None]:
     grade, limit = 0, None
     for multiple, g in multiples:
         if round(value, EDGE_DECIMALS) > round(multiple * reference, EDGE_DECIMALS) and g > grade:
@@ -70,28 +72,33 @@ def grade_lab(lab: LabValue, *, sex: Sex | None = None) -> Grade:
             f"{lab.test} graded clinically: grade {int(lab.value)}",
         )
     if lab.test not in table:
-        return Grade(lab.test, lab.value, lab.unit, 0, f"{lab.test} has no CTCAE v5.0 laboratory term: not graded")
+        return Grade(
+            lab.test, lab.value, lab.unit, 0, f"{lab.test} has no CTCAE v5.0 laboratory term: not graded"
+        )
     entry = table[lab.test]
     unit = lab_catalogue()[lab.test].unit
     term = str(entry["term"])
     shown = f"{lab.test} {lab.value:g} {unit}"
     if entry["kind"] == "below":
         lln = lab.lln if lab.lln is not None else reference_limit(lab.test, "lln", sex)
+        assert lln is not None, f"no LLN for {lab.test}"
         thresholds = [((lln if t == "LLN" else float(t)), int(g)) for t, g in entry["thresholds"]]
-        grade, limit = _grade_below(lab.value, thresholds)
-        if grade == 0:
+        grade, below_limit = _grade_below(lab.value, thresholds)
+        if grade == 0 or below_limit is None:
             return Grade(lab.test, lab.value, unit, 0, f"{shown} ≥ LLN {lln:g}: grade 0", term)
         return Grade(
             lab.test,
             lab.value,
             unit,
             grade,
-            f"{shown} < {limit:g} → grade {grade} ({term}, CTCAE v5.0)",
+            f"{shown} < {below_limit:g} → grade {grade} ({term}, CTCAE v5.0)",
             term,
         )
     uln = lab.uln if lab.uln is not None else reference_limit(lab.test, "uln", sex)
     assert uln is not None
-    baseline_abnormal = lab.baseline is not None and lab.baseline > uln and "baseline_abnormal_multiples" in entry
+    baseline_abnormal = (
+        lab.baseline is not None and lab.baseline > uln and "baseline_abnormal_multiples" in entry
+    )
     if baseline_abnormal:
         assert lab.baseline is not None
         grade, limit = _grade_above(lab.value, lab.baseline, entry["baseline_abnormal_multiples"])
@@ -104,7 +111,7 @@ def grade_lab(lab: LabValue, *, sex: Sex | None = None) -> Grade:
         g_base, m_base = _grade_above(lab.value, lab.baseline, entry["baseline_multiples"])
         if g_base > grade:
             grade, limit, basis, reference = g_base, m_base, f"baseline {lab.baseline:g}", lab.baseline
-    if grade == 0:
+    if grade == 0 or limit is None:
         return Grade(lab.test, lab.value, unit, 0, f"{shown} ≤ {basis}: grade 0", term)
     return Grade(
         lab.test,

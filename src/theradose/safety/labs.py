@@ -70,7 +70,9 @@ class LabValue:
 @cache
 def lab_catalogue() -> dict[str, LabTest]:
     """The laboratory tests theradose knows."""
-    raw: dict[str, Any] = tomllib.loads((resources.files("theradose.data") / "safety" / "labs.toml").read_text())
+    raw: dict[str, Any] = tomllib.loads(
+        (resources.files("theradose.data") / "safety" / "labs.toml").read_text()
+    )
     return {
         name: LabTest(
             name=name,

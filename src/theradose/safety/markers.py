@@ -69,7 +69,9 @@ def psa_response(dates: Sequence[date], psa_ng_ml: Sequence[float]) -> PsaRespon
                     )
         if values[i] <= baseline * (1 - PSA_RESPONSE_DECLINE):
             for j in range(i + 1, len(values)):
-                if (days[j] - days[i]).days >= CONFIRMATION_DAYS and values[j] <= baseline * (1 - PSA_RESPONSE_DECLINE):
+                if (days[j] - days[i]).days >= CONFIRMATION_DAYS and values[j] <= baseline * (
+                    1 - PSA_RESPONSE_DECLINE
+                ):
                     return PsaResponse(
                         "response",
                         baseline,

@@ -7,7 +7,9 @@ from datetime import date
 from pathlib import Path
 
 
-def plot_psa(dates: Sequence[date], psa_ng_ml: Sequence[float], cycles: Sequence[int | None], out: Path) -> Path:
+def plot_psa(
+    dates: Sequence[date], psa_ng_ml: Sequence[float], cycles: Sequence[int | None], out: Path
+) -> Path:
     """Waterfall-style plot of PSA change from baseline (%) over time with cycle labels; PNG."""
     import matplotlib
 
@@ -19,12 +21,14 @@ def plot_psa(dates: Sequence[date], psa_ng_ml: Sequence[float], cycles: Sequence
     v = [psa_ng_ml[i] for i in order]
     change = [100.0 * (x / v[0] - 1.0) for x in v]
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    ax.plot(d, change, marker="o", color="tab:blue")
+    ax.plot(d, change, marker="o", color="tab:blue")  # type: ignore[arg-type]
     ax.axhline(-50.0, color="tab:green", linestyle="--", label="−50 % (PCWG3 response)")
     ax.axhline(25.0, color="tab:red", linestyle=":", label="+25 % (progression, with ≥ 2 ng/mL)")
     for day, value, cycle in zip(d, change, [cycles[i] for i in order], strict=True):
         if cycle is not None:
-            ax.annotate(f"C{cycle}", (day, value), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8)
+            ax.annotate(
+                f"C{cycle}", (day, value), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8
+            )
     ax.set_ylabel("PSA change from baseline (%)")
     ax.legend(fontsize=7, loc="best")
     fig.autofmt_xdate()

@@ -73,7 +73,11 @@ def _latest_and_baseline(labs: Sequence[LabValue]) -> dict[str, tuple[LabValue, 
     for test, values in by_test.items():
         ordered = sorted(values, key=lambda v: v.on)
         latest = ordered[-1]
-        baseline = latest.baseline if latest.baseline is not None else (ordered[0].value if len(ordered) > 1 else None)
+        baseline = (
+            latest.baseline
+            if latest.baseline is not None
+            else (ordered[0].value if len(ordered) > 1 else None)
+        )
         out[test] = (latest, baseline)
     return out
 
@@ -103,7 +107,9 @@ def check_cycle(
         when missing.
     """
     if not labs:
-        raise InputError("no laboratory values given: the pre-cycle check needs recent blood counts and creatinine")
+        raise InputError(
+            "no laboratory values given: the pre-cycle check needs recent blood counts and creatinine"
+        )
     rules = load_rules(protocol, path=rules_path)
     standard = standard_activity_mbq or float(rules.get("standard_activity_mbq", 0.0)) or None
     latest = _latest_and_baseline(labs)
@@ -141,7 +147,9 @@ def check_cycle(
         elif kind == "crcl_below":
             if crcl is None:
                 if "creatinine" in latest:
-                    notes.append(f"rule {rule['id']} not evaluated: give sex, age and weight for creatinine clearance")
+                    notes.append(
+                        f"rule {rule['id']} not evaluated: give sex, age and weight for creatinine clearance"
+                    )
                 continue
             if crcl < float(rule["threshold"]):
                 hit = f"creatinine clearance {crcl:.0f} mL/min < {float(rule['threshold']):g}"

@@ -43,7 +43,9 @@ def with_computed_egfr(labs: Sequence[LabValue], *, age_y: float | None, sex: Se
     for lab in labs:
         if lab.test == "creatinine" and lab.on not in measured:
             egfr = egfr_ckd_epi_2021(lab.value, age_y=age_y, sex=sex)
-            out.append(replace(lab, test="egfr", value=egfr, unit="mL/min/1.73m2", baseline=None, lln=None, uln=None))
+            out.append(
+                replace(lab, test="egfr", value=egfr, unit="mL/min/1.73m2", baseline=None, lln=None, uln=None)
+            )
     return sorted(out, key=lambda v: (v.on, v.test))
 
 

@@ -31,7 +31,9 @@ def egfr_ckd_epi_2021(creatinine_mg_dl: float, *, age_y: float, sex: Sex) -> flo
     _check(creatinine_mg_dl, age_y)
     c = CKD_EPI_2021[sex]
     ratio = creatinine_mg_dl / c["kappa"]
-    return 142.0 * min(ratio, 1.0) ** c["alpha"] * max(ratio, 1.0) ** -1.200 * 0.9938**age_y * c["factor"]
+    return float(
+        142.0 * min(ratio, 1.0) ** c["alpha"] * max(ratio, 1.0) ** -1.200 * 0.9938**age_y * c["factor"]
+    )
 
 
 def cockcroft_gault_ml_min(creatinine_mg_dl: float, *, age_y: float, sex: Sex, weight_kg: float) -> float:

@@ -254,7 +254,9 @@ def _check_unit(volume: Volume, allowed: Sequence[str], name: str) -> None:
     if not isinstance(volume, Volume):
         raise InputError(f"{name} must be a Volume; got {type(volume).__name__}")
     if volume.unit not in allowed:
-        raise InputError(f"{name} must have unit {' or '.join(allowed)}; got {volume.unit!r}: convert it first")
+        raise InputError(
+            f"{name} must have unit {' or '.join(allowed)}; got {volume.unit!r}: convert it first"
+        )
 
 
 # ------------------------------------------------------------------------------------------------ CT
@@ -480,7 +482,9 @@ def write_nm_series(
         mapping = Dataset()
         mapping.LUTExplanation = "activity concentration"
         mapping.LUTLabel = "BQML"
-        mapping.MeasurementUnitsCodeSequence = DicomSequence([_code_item("Bq/ml", "UCUM", "Becquerels/milliliter")])
+        mapping.MeasurementUnitsCodeSequence = DicomSequence(
+            [_code_item("Bq/ml", "UCUM", "Becquerels/milliliter")]
+        )
         mapping.RealWorldValueFirstValueMapped = -_INT16_MAX if q.signed else 0
         mapping.RealWorldValueLastValueMapped = _INT16_MAX if q.signed else _UINT16_MAX
         mapping.RealWorldValueIntercept = 0.0
