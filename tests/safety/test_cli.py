@@ -38,7 +38,7 @@ def test_grade_json(tmp_path: Path) -> None:
     platelets = [r for r in rows if r["test"] == "platelets"]
     assert [r["grade"] for r in platelets] == [0, 2]
     assert data["worst_by_cycle"]["2"]["platelets"] == 2
-    creat = [r for r in rows if r["test"] == "creatinine"][0]
+    creat = next(r for r in rows if r["test"] == "creatinine")
     assert abs(creat["value"] - 0.9) < 0.001 and "egfr_ckd_epi_2021" in creat
 
 

@@ -15,7 +15,8 @@ D0 = date(2026, 1, 5)
 def test_ckd_epi_2021_hand_calculations() -> None:
     """Inker et al. 2021: eGFR = 142·min(Scr/κ,1)^α·max(Scr/κ,1)^−1.2·0.9938^age·1.012[F].
     Man, 60 y, Scr 1.0: 142 · (1/0.9)^−1.2 · 0.9938^60 = 142 · 0.88124 · 0.68858 = 86.2.
-    Woman, 50 y, Scr 0.6: 142 · (0.6/0.7)^−0.241 · 0.9938^50 · 1.012 = 142 · 1.03783 · 0.73286 · 1.012 = 109.3."""
+    Woman, 50 y, Scr 0.6: 142 · (0.6/0.7)^−0.241 · 0.9938^50 · 1.012
+    = 142 · 1.03783 · 0.73286 · 1.012 = 109.3."""
     assert egfr_ckd_epi_2021(1.0, age_y=60, sex="male") == pytest.approx(86.2, abs=0.1)
     assert egfr_ckd_epi_2021(0.6, age_y=50, sex="female") == pytest.approx(109.3, abs=0.1)
 

@@ -124,7 +124,8 @@ def to_canonical(test: str, value: float, unit: str) -> float:
     low, high = entry.plausible
     if not low <= canonical <= high:
         raise InputError(
-            f"{name} = {value} {unit} is implausible (outside {low:g}-{high:g} {entry.unit}): check value and unit"
+            f"{name} = {value} {unit} is implausible (outside {low:g}-{high:g} {entry.unit}): "
+            "check value and unit"
         )
     return canonical
 

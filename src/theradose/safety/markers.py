@@ -77,7 +77,8 @@ def psa_response(dates: Sequence[date], psa_ng_ml: Sequence[float]) -> PsaRespon
                         baseline,
                         min(values),
                         min(changes),
-                        f"PSA fell {changes[i]:+.0f} % by {days[i]}, confirmed {changes[j]:+.0f} % on {days[j]} "
+                        f"PSA fell {changes[i]:+.0f} % by {days[i]}, "
+                        f"confirmed {changes[j]:+.0f} % on {days[j]} "
                         "(≥ 50 % decline, PCWG3)",
                         changes,
                     )
@@ -131,7 +132,8 @@ def creatinine_trend_alert(
             "creatinine",
             rise,
             slope,
-            f"creatinine rose {rise:.0f} % over {int(t[-1] - t[0])} days in {len(v)} consecutive rising values "
+            f"creatinine rose {rise:.0f} % over {int(t[-1] - t[0])} days "
+            f"in {len(v)} consecutive rising values "
             f"({slope:+.2f} mg/dL per 30 days): check renal function before the next cycle",
         )
     return None
