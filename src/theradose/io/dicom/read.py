@@ -879,6 +879,11 @@ def _quantify(
                 f"series {series} is already in Bq/mL; a calibration factor would apply twice: drop it"
             )
     elif unit == "counts":
+        if str(_get(ds, "Modality", "")) == "PT":
+            raise DicomError(
+                f"PET series {series} holds counts (Units {_get(ds, 'Units', 'absent')}), not Bq/mL: "
+                "export it from the scanner with Units BQML"
+            )
         if calibration_cps_per_mbq is None:
             raise DicomError(
                 f"series {series} holds uncalibrated counts (no Units BQML, no Real World Value Mapping to "
