@@ -316,7 +316,9 @@ def _path(value: Any, where: str, base: Path, *, must_exist: bool = True) -> Pat
         path = base / path
     path = path.resolve()
     if must_exist and not path.exists():
-        raise InputError(f"{where} = {value!r}: {path} does not exist; check the path (relative to the study file)")
+        raise InputError(
+            f"{where} = {value!r}: {path} does not exist; check the path (relative to the study file)"
+        )
     return path
 
 
@@ -362,16 +364,16 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
     activity = _number(adm_t, "activity_mbq", "administration", required=True)
     assert activity is not None
     if "datetime" not in adm_t:
-        raise InputError("missing key 'datetime' in [administration]: add e.g. datetime = 2025-01-06T09:00:00+01:00")
+        raise InputError(
+            "missing key 'datetime' in [administration]: add e.g. datetime = 2025-01-06T09:00:00+01:00"
+        )
     administered_at = _datetime(adm_t["datetime"], "administration.datetime")
     before = _number(adm_t, "syringe_before_mbq", "administration")
     residual = _number(adm_t, "syringe_residual_mbq", "administration", positive=False)
     if residual is not None and residual < 0:
         raise InputError(f"administration.syringe_residual_mbq must be >= 0; got {residual}")
     if (before is None) != (residual is None):
-        raise InputError(
-            "administration: give both syringe_before_mbq and syringe_residual_mbq, or neither"
-        )
+        raise InputError("administration: give both syringe_before_mbq and syringe_residual_mbq, or neither")
     if before is not None and residual is not None:
         net = before - residual
         if net <= 0:
@@ -406,7 +408,9 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
             raise InputError(f"[[timepoints]] entry {i + 1} must be a table; got {tp!r}")
         _check_keys(tp, section)
         if "spect" not in tp:
-            raise InputError(f"missing key 'spect' in [[timepoints]] entry {i + 1}: give the SPECT folder or file")
+            raise InputError(
+                f"missing key 'spect' in [[timepoints]] entry {i + 1}: give the SPECT folder or file"
+            )
         spect = _path(tp["spect"], f"timepoints[{i + 1}].spect", base_dir)
         ct = _path(tp["ct"], f"timepoints[{i + 1}].ct", base_dir) if "ct" in tp else None
         when = _datetime(tp["datetime"], f"timepoints[{i + 1}].datetime") if "datetime" in tp else None
@@ -455,7 +459,9 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
         where = f"segmentation.regions.{name}"
         values = value if isinstance(value, list) else [value]
         if source == "nifti":
-            if not values or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
+            if not values or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values
+            ):
                 raise InputError(f"{where} must be a positive label value or a list of them; got {value!r}")
         elif not all(isinstance(v, str) and v for v in values):
             raise InputError(f"{where} must be ROI/segment names (strings); got {value!r}")
@@ -465,7 +471,9 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
     tumours = _string_list(seg_t.get("tumours", []), "segmentation.tumours")
     for t in tumours:
         if regions and t not in regions:
-            raise InputError(f"segmentation.tumours names '{t}', which is not in segmentation.regions: add it")
+            raise InputError(
+                f"segmentation.tumours names '{t}', which is not in segmentation.regions: add it"
+            )
     threshold = _number(seg_t, "threshold_percent", "segmentation", default=20.0)
     assert threshold is not None
     if threshold >= 100:
@@ -477,12 +485,16 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
     stp = _choice(kin_t, "single_timepoint", "kinetics", ["none", "hanscheid", "madsen"], "none")
     stp_tp = _int(kin_t, "stp_timepoint", "kinetics", len(timepoints))
     if not 1 <= stp_tp <= len(timepoints):
-        raise InputError(f"kinetics.stp_timepoint = {stp_tp}: give 1..{len(timepoints)} (position in [[timepoints]])")
+        raise InputError(
+            f"kinetics.stp_timepoint = {stp_tp}: give 1..{len(timepoints)} (position in [[timepoints]])"
+        )
     raw_teff = kin_t.get("effective_half_life_h", {})
     if isinstance(raw_teff, (int, float)) and not isinstance(raw_teff, bool):
         raw_teff = {"*": raw_teff}
     if not isinstance(raw_teff, Mapping):
-        raise InputError(f"kinetics.effective_half_life_h must be a number or a table region = h; got {raw_teff!r}")
+        raise InputError(
+            f"kinetics.effective_half_life_h must be a number or a table region = h; got {raw_teff!r}"
+        )
     teff: dict[str, float] = {}
     for name in raw_teff:
         value = _number(raw_teff, name, "kinetics.effective_half_life_h")
@@ -516,13 +528,17 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
 
     pvc_t = _table(data, "pvc", required=False)
     pvc_on = _bool(pvc_t, "enabled", "pvc", "recovery_curve" in pvc_t)
-    curve = _path(pvc_t["recovery_curve"], "pvc.recovery_curve", base_dir) if "recovery_curve" in pvc_t else None
+    curve = (
+        _path(pvc_t["recovery_curve"], "pvc.recovery_curve", base_dir) if "recovery_curve" in pvc_t else None
+    )
     if pvc_on and curve is None:
         raise InputError("pvc.enabled = true needs pvc.recovery_curve (JSON or CSV from QA): add it")
     pvc_regions = _string_list(pvc_t.get("regions", []), "pvc.regions")
     for r in pvc_regions:
         if regions and r not in regions:
-            raise InputError(f"pvc.regions names '{r}', which is not in segmentation.regions: add it or remove it")
+            raise InputError(
+                f"pvc.regions names '{r}', which is not in segmentation.regions: add it or remove it"
+            )
     pvc = PvcSpec(pvc_on, curve, pvc_regions)
 
     rb_t = _table(data, "radiobiology", required=False)
@@ -620,7 +636,9 @@ def check_dicom_headers(spec: StudySpec) -> tuple[TimepointHeader, ...]:
                     "check the UID (theradose dicom inspect)"
                 )
         if not images:
-            raise InputError(f"{where} = {str(tp.spect)!r} holds no NM/PT image series: point it at the SPECT")
+            raise InputError(
+                f"{where} = {str(tp.spect)!r} holds no NM/PT image series: point it at the SPECT"
+            )
         if len(images) > 1:
             raise InputError(
                 f"{where} = {str(tp.spect)!r} holds {len(images)} NM/PT series: add series_uid = one of "
@@ -643,11 +661,12 @@ def check_dicom_headers(spec: StudySpec) -> tuple[TimepointHeader, ...]:
                 f"{where} is stored in counts: set calibration.mode = 'factor' and calibration.factor_cps_per_mbq"
             )
         if info.units == "Bq/mL" and spec.calibration == "factor":
-            raise InputError(
-                f"{where} is already in Bq/mL: set calibration.mode = 'bqml' (no factor needed)"
-            )
+            raise InputError(f"{where} is already in Bq/mL: set calibration.mode = 'bqml' (no factor needed)")
         header_mbq = info.injected_activity_mbq
-        if header_mbq is not None and abs(header_mbq - adm.activity_mbq) > ACTIVITY_TOLERANCE * adm.activity_mbq:
+        if (
+            header_mbq is not None
+            and abs(header_mbq - adm.activity_mbq) > ACTIVITY_TOLERANCE * adm.activity_mbq
+        ):
             raise InputError(
                 f"inconsistent activities: administration.activity_mbq = {adm.activity_mbq:g} but the DICOM header "
                 f"of time point {i + 1} says {header_mbq:g} MBq: correct the study file or the DICOM"
@@ -655,5 +674,7 @@ def check_dicom_headers(spec: StudySpec) -> tuple[TimepointHeader, ...]:
         headers.append(TimepointHeader(when, info.series_uid, header_mbq, info.units))
     times = [h.acquisition_datetime for h in headers]
     if len(set(times)) != len(times):
-        raise InputError("two time points have the same acquisition time: each [[timepoints]] must be a separate scan")
+        raise InputError(
+            "two time points have the same acquisition time: each [[timepoints]] must be a separate scan"
+        )
     return tuple(headers)

@@ -25,9 +25,6 @@ FloatArray = npt.NDArray[np.float64]
 #: Voxel dose engines this build can run.
 AVAILABLE_ENGINES: tuple[EngineName, ...] = ("local",)
 
-#: CT number → mass density calibration (air, water, cortical bone; ICRU Report 44 densities, bone CT
-#: number from Schneider, Pedroni & Lomax 1996, Phys Med Biol 41:111): piecewise linear between points.
-HU_DENSITY_POINTS: tuple[tuple[float, float], ...] = ((-1000.0, 0.001205), (0.0, 1.0), (1559.0, 1.92))
 #: Density used where no CT is given: ICRU 44 adult soft tissue, g/mL.
 SOFT_TISSUE_DENSITY_G_PER_ML = 1.03
 #: Voxels below this density (g/mL) are air: no mass, no dose.
@@ -69,34 +66,46 @@ class AlignedStudy:
     spect: tuple[Volume, ...]
     ct: Volume | None
     method: str
+    quality: tuple[dict[str, float | int], ...] = ()
 
 
 def register_timepoints(
-    loaded: Sequence[LoadedTimepoint], *, method: str, reference: int
+    loaded: Sequence[LoadedTimepoint], *, method: str, reference: int, seed: int = 0
 ) -> AlignedStudy:
     """Bring every SPECT onto the reference time point's SPECT grid.
 
     ``method = "none"`` trusts the scanner coordinates (same frame of reference or a patient who did not
     move between scans) and resamples with :func:`theradose.imaging.resample.resample`. ``"rigid"`` and
-    ``"deformable"`` need :mod:`theradose.imaging.register` and are refused by :func:`check_capabilities`
-    until it is part of this build.
+    ``"deformable"`` register each time point's CT onto the reference CT with
+    :func:`theradose.imaging.register.register_ct` and carry the SPECT through the same transform
+    (:meth:`~theradose.imaging.register.Registration.apply`).
     """
+    from theradose.imaging.register import register_ct
     from theradose.imaging.resample import resample
 
-    if method != "none":
-        raise InputError(f"registration.method = '{method}' is not available in this build: use 'none'")
     ref = loaded[reference].spect
+    ref_ct = loaded[reference].ct
     spects: list[Volume] = []
-    for tp in loaded:
+    quality: list[dict[str, float | int]] = []
+    for i, tp in enumerate(loaded):
         vol = tp.spect
-        if not vol.same_grid(ref):
+        if method != "none" and i != reference:
+            if tp.ct is None or ref_ct is None:
+                raise InputError(f"registration.method = '{method}' needs a CT at every time point")
+            reg = register_ct(ref_ct, tp.ct, deformable=method == "deformable", seed=seed)
+            vol = reg.apply(vol, ref)
+            quality.append({"timepoint": i + 1, **reg.quality.as_dict()})
+        elif not vol.same_grid(ref):
             vol = resample(_without_frame(vol), _without_frame(ref), method="linear")
         spects.append(vol.with_array(np.clip(np.asarray(vol.array, dtype=np.float64), 0.0, None)))
-    ct = loaded[reference].ct
     ct_on_grid = None
-    if ct is not None:
-        ct_on_grid = ct if ct.same_grid(ref) else resample(_without_frame(ct), _without_frame(ref), fill_value=-1000.0)
-    return AlignedStudy(tuple(tp.time_h for tp in loaded), tuple(spects), ct_on_grid, method)
+    if ref_ct is not None:
+        ct_on_grid = (
+            ref_ct
+            if ref_ct.same_grid(ref)
+            else resample(_without_frame(ref_ct), _without_frame(ref), fill_value=-1000.0)
+        )
+    return AlignedStudy(tuple(tp.time_h for tp in loaded), tuple(spects), ct_on_grid, method, tuple(quality))
 
 
 def _without_frame(volume: Volume) -> Volume:
@@ -125,71 +134,116 @@ class RegionSet:
         return np.isin(self.labels, self.regions[name])
 
 
-def region_masks(seg: SegmentationSpec, reference: Volume) -> RegionSet:
-    """Regions on the reference grid from a NIfTI label map (:func:`theradose.io.nifti.read_nifti`),
-    or (``source = "auto"``) from the reference SPECT (see :func:`threshold_regions`)."""
-    if seg.source == "auto":
-        return threshold_regions(reference, threshold_percent=seg.threshold_percent)
-    if seg.source != "nifti":
-        raise InputError(f"segmentation.source = '{seg.source}' is not available in this build: use 'nifti'")
+def region_masks(seg: SegmentationSpec, reference: Volume, *, ct: Volume | None = None) -> RegionSet:
+    """Regions on the reference SPECT grid.
+
+    ``nifti``: a label map (:func:`theradose.io.nifti.read_nifti`), resampled by nearest neighbour;
+    ``rtstruct``: contours rasterised on the grid (:func:`theradose.io.masks.read_rtstruct`); ``seg``: a DICOM
+    SEG (:func:`theradose.io.masks.read_seg`) resampled; ``auto``: uptake regions of the reference SPECT
+    (:func:`theradose.imaging.segment.segment_uptake`, constrained to soft tissue when a CT is given).
+    """
     from theradose.imaging.resample import resample
-    from theradose.io.nifti import read_nifti
 
+    if seg.source == "auto":
+        return _auto_regions(reference, ct, threshold_percent=seg.threshold_percent)
     assert seg.path is not None
-    label_map = read_nifti(seg.path, unit="label")
-    if not label_map.same_grid(reference):
-        label_map = resample(label_map, _without_frame(reference), method="nearest")
-    values = np.asarray(label_map.array).astype(np.int32)
-    present = set(np.unique(values).tolist())
-    regions: dict[str, tuple[int, ...]] = {}
-    for name, wanted in seg.regions.items():
-        labels = tuple(int(v) for v in wanted)
-        if not any(v in present for v in labels):
-            raise InputError(
-                f"segmentation.regions.{name} = {list(labels)}: no voxel of the label map {seg.path.name} has "
-                "these labels on the SPECT grid; check the label values"
+    if seg.source == "nifti":
+        from theradose.io.nifti import read_nifti
+
+        label_map = read_nifti(seg.path, unit="label")
+        if not label_map.same_grid(reference):
+            label_map = resample(label_map, _without_frame(reference), method="nearest")
+        values = np.asarray(label_map.array).astype(np.int32)
+        present = set(np.unique(values).tolist())
+        regions: dict[str, tuple[int, ...]] = {}
+        for name, wanted in seg.regions.items():
+            labels = tuple(int(v) for v in wanted)
+            if not any(v in present for v in labels):
+                raise InputError(
+                    f"segmentation.regions.{name} = {list(labels)}: no voxel of the label map {seg.path.name} "
+                    "has these labels on the SPECT grid; check the label values"
+                )
+            regions[name] = tuple(v for v in labels if v in present)
+        used = {v for labels in regions.values() for v in labels}
+        partition = np.where(np.isin(values, sorted(used)), values, REMAINDER_LABEL).astype(np.int32)
+        return RegionSet(partition, regions)
+    from theradose.io.masks import read_rtstruct, read_seg
+
+    if seg.source == "rtstruct":
+        masks = {n: np.asarray(v.array).astype(bool) for n, v in read_rtstruct(seg.path, reference).items()}
+    else:
+        masks = {}
+        for name, vol in read_seg(seg.path).items():
+            on_grid = (
+                vol
+                if vol.same_grid(reference)
+                else resample(
+                    _without_frame(vol.with_array(np.asarray(vol.array).astype(np.uint8), unit="label")),
+                    _without_frame(reference),
+                    method="nearest",
+                )
             )
-        regions[name] = tuple(v for v in labels if v in present)
-    used = {v for labels in regions.values() for v in labels}
-    partition = np.where(np.isin(values, sorted(used)), values, REMAINDER_LABEL).astype(np.int32)
+            masks[name] = np.asarray(on_grid.array).astype(bool)
+    wanted_regions = dict(seg.regions) or {name: () for name in masks}
+    region_masks_: dict[str, npt.NDArray[np.bool_]] = {}
+    for name, rois in wanted_regions.items():
+        names = [str(r) for r in rois] or [name]
+        missing = [r for r in names if r not in masks]
+        if missing:
+            raise InputError(
+                f"segmentation.regions.{name}: ROI {missing[0]!r} is not in {seg.path.name} "
+                f"(it holds {', '.join(sorted(masks))}): fix the name"
+            )
+        region_masks_[name] = np.logical_or.reduce([masks[r] for r in names])
+    return partition_from_masks(region_masks_)
+
+
+def partition_from_masks(masks: Mapping[str, npt.NDArray[np.bool_]]) -> RegionSet:
+    """Partition of possibly overlapping masks: one label per distinct combination of memberships."""
+    names = list(masks)
+    code = np.zeros(next(iter(masks.values())).shape, dtype=np.int64)
+    for bit, name in enumerate(names):
+        code |= masks[name].astype(np.int64) << bit
+    combos, partition = np.unique(code, return_inverse=True)
+    partition = partition.reshape(code.shape).astype(np.int32)
+    if combos[0] != 0:  # no remainder voxel: shift so that 0 stays "in no region"
+        partition += 1
+        combos = np.concatenate([[0], combos])
+    regions = {
+        name: tuple(int(i) for i, c in enumerate(combos) if i > 0 and (int(c) >> bit) & 1)
+        for bit, name in enumerate(names)
+    }
+    for name, labels in regions.items():
+        if not labels:
+            raise InputError(f"region {name!r} has no voxel on the SPECT grid: check the segmentation")
     return RegionSet(partition, regions)
 
 
-def threshold_regions(spect: Volume, *, threshold_percent: float, min_volume_ml: float = 1.0) -> RegionSet:
-    """Connected uptake regions above ``threshold_percent`` of the maximum (fixed-threshold segmentation,
-    Erdi et al. 1997, Cancer 80:2505), largest first, named ``uptake_1``, ``uptake_2``..."""
-    from scipy import ndimage
+def _auto_regions(spect: Volume, ct: Volume | None, *, threshold_percent: float) -> RegionSet:
+    from theradose.imaging.segment import segment_uptake, soft_tissue_mask
 
-    values = np.asarray(spect.array, dtype=np.float64)
-    above = values >= threshold_percent / 100.0 * float(values.max())
-    components, n = ndimage.label(above)
-    sizes = np.bincount(components.ravel(), minlength=n + 1)[1:]
-    order = [int(i) + 1 for i in np.argsort(-sizes, kind="stable") if sizes[i] * spect.voxel_volume_ml >= min_volume_ml]
-    if not order:
+    allowed = None
+    if ct is not None:
+        allowed = np.asarray(soft_tissue_mask(ct).array).astype(bool)
+    found = segment_uptake(spect, percent_of_max=threshold_percent, allowed=allowed)
+    labels = np.asarray(found.labels.array)
+    if not found.regions:
         raise InputError(
-            f"segmentation.source = 'auto' found no region of >= {min_volume_ml} mL above {threshold_percent}% "
-            "of the maximum: lower segmentation.threshold_percent or give a label map"
+            f"segmentation.source = 'auto' found no uptake region at {threshold_percent}% of the maximum: "
+            "change segmentation.threshold_percent or give a label map"
         )
-    partition = np.zeros(values.shape, dtype=np.int32)
-    regions: dict[str, tuple[int, ...]] = {}
-    for new_label, component in enumerate(order, start=1):
-        partition[components == component] = new_label
-        regions[f"uptake_{new_label}"] = (new_label,)
-    return RegionSet(partition, regions)
+    return partition_from_masks({r.name: labels == r.label for r in found.regions})
 
 
 # -------------------------------------------------------------------------------------------- density
 def density_map_g_per_ml(ct: Volume | None, grid: Volume) -> FloatArray:
-    """Mass density per voxel (g/mL) from the CT through :data:`HU_DENSITY_POINTS`; soft tissue without CT."""
+    """Mass density per voxel (g/mL) from the CT on the SPECT grid (:func:`theradose.imaging.density.density_map`,
+    its default calibration); ICRU-44 soft tissue everywhere without a CT."""
     if ct is None:
         return np.full(grid.shape, SOFT_TISSUE_DENSITY_G_PER_ML)
-    hu = np.asarray(ct.array, dtype=np.float64)
-    points_hu = np.array([p[0] for p in HU_DENSITY_POINTS])
-    points_rho = np.array([p[1] for p in HU_DENSITY_POINTS])
-    rho = np.interp(hu, points_hu, points_rho)
-    slope = (points_rho[-1] - points_rho[-2]) / (points_hu[-1] - points_hu[-2])
-    rho = np.where(hu > points_hu[-1], points_rho[-1] + slope * (hu - points_hu[-1]), rho)
-    return np.asarray(rho, dtype=np.float64)
+    from theradose.imaging.density import density_map
+
+    return np.asarray(density_map(ct).array, dtype=np.float64)
 
 
 # ------------------------------------------------------------------------------------------- kinetics
@@ -275,7 +329,17 @@ def fit_region(
         )  # fmt: skip
     if not np.any(a > 0):
         return RegionKinetics(
-            tuple(t.tolist()), tuple(a.tolist()), tuple(sigma.tolist()), 0.0, 0.0, "none", None, (), (), (), recovery
+            tuple(t.tolist()),
+            tuple(a.tolist()),
+            tuple(sigma.tolist()),
+            0.0,
+            0.0,
+            "none",
+            None,
+            (),
+            (),
+            (),
+            recovery,
         )
     safe_sigma = np.where(sigma > 0, sigma, max(float(sigma.max()), 1e-12))
     try:
@@ -359,13 +423,17 @@ def voxel_dose_gy(
     from theradose.units import decays_from_tia_mbq_h, dose_gy_from_energy_mev_and_mass_g
 
     if engine not in AVAILABLE_ENGINES:
-        raise InputError(f"dose engine '{engine}' is not available in this build: use one of {AVAILABLE_ENGINES}")
+        raise InputError(
+            f"dose engine '{engine}' is not available in this build: use one of {AVAILABLE_ENGINES}"
+        )
     energy = float(get_nuclide(nuclide).electron_energy_mev_per_decay)
     tia = np.asarray(tia_mbq_h.array, dtype=np.float64)
     mass_g = density_g_per_ml * tia_mbq_h.voxel_volume_ml
     dose = np.zeros_like(tia)
     tissue = density_g_per_ml > AIR_DENSITY_LIMIT_G_PER_ML
-    dose[tissue] = dose_gy_from_energy_mev_and_mass_g(decays_from_tia_mbq_h(tia[tissue]) * energy, mass_g[tissue])
+    dose[tissue] = dose_gy_from_energy_mev_and_mass_g(
+        decays_from_tia_mbq_h(tia[tissue]) * energy, mass_g[tissue]
+    )
     return tia_mbq_h.with_array(dose, unit="Gy")
 
 
@@ -435,14 +503,6 @@ def check_capabilities(spec: StudySpec) -> None:
             raise InputError(
                 f"dose.engines has '{engine}', which this build cannot run: use {list(AVAILABLE_ENGINES)}"
             )
-    if spec.registration != "none":
-        raise InputError(
-            f"registration.method = '{spec.registration}' is not available in this build: use 'none'"
-        )
-    if spec.segmentation.source not in ("nifti", "auto"):
-        raise InputError(
-            f"segmentation.source = '{spec.segmentation.source}' is not available in this build: use 'nifti' or 'auto'"
-        )
 
 
 def read_recovery_curve(path: Path) -> Any:
