@@ -28,6 +28,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "qa": ("theradose.cli.qa", "Calibration and QA: dose calibrator, SPECT, recovery, harmonisation."),
     "safety": ("theradose.cli.safety", "Side effects: CTCAE grading, pre-cycle checks, PSA response."),
     "read": ("theradose.cli.read", "PET reading: SUV, RADS/Krenning/miPSMA scores, eligibility, response."),
+    "run": ("theradose.cli.run", "Run a dosimetry study file: doses, dose maps, report, provenance."),
+    "demo": ("theradose.cli.demo", "Virtual 177Lu-PSMA patient through the whole pipeline, doses vs truth."),
+    "benchmark": ("theradose.cli.benchmark", "Dosimetry methods on virtual patients vs truth: harmonisation."),
 }
 # fmt: on
 

@@ -267,7 +267,6 @@ def compute_study(
         assert spec.pvc.recovery_curve is not None
         curve = stages.read_recovery_curve(spec.pvc.recovery_curve)
     pvc_regions = set(spec.pvc.regions or spec.tumour_regions) if spec.pvc.enabled else set()
-    pvc_hash = tree_hash([spec.pvc.recovery_curve]) if curve is not None and spec.pvc.recovery_curve else {}
 
     def fit_key(name: str, tac: list[float], recovery: float) -> str:
         return key_of(
@@ -303,27 +302,32 @@ def compute_study(
             ),
         )
 
-    kinetics: dict[str, stages.RegionKinetics] = {}
-    masks: dict[str, npt.NDArray[np.bool_]] = {}
+    # Partial-volume correction per partition label (a label is one connected structure of the
+    # segmentation, e.g. one tumour): its activity is divided by the recovery coefficient of its volume.
+    pvc_labels = {label for name in pvc_regions if name in region_set.regions for label in region_set.regions[name]}
+    label_tac: dict[int, list[float]] = {}
     label_recovery: dict[int, float] = {}
-    for name in region_set.regions:
-        mask = region_set.mask(name)
-        masks[name] = mask
-        tac = [float(a[mask].sum()) for a in activity]
-        recovery = 1.0
-        if curve is not None and name in pvc_regions:
-            from theradose.qa.spect import partial_volume_correct
-
-            volume_ml = float(np.count_nonzero(mask)) * grid.voxel_volume_ml
-            recovery = 1.0 / partial_volume_correct(1.0, volume_ml, curve, allow_extrapolation=True)
-            for label in region_set.regions[name]:
-                label_recovery[label] = recovery
-        kinetics[name] = fit(name, tac, recovery)
-    label_tia: dict[int, float] = {}
     for label in np.unique(region_set.labels).tolist():
         lmask = region_set.labels == label
-        tac = [float(a[lmask].sum()) for a in activity]
-        label_tia[int(label)] = fit(f"label:{label}", tac, label_recovery.get(int(label), 1.0)).tia_mbq_h
+        raw = [float(a[lmask].sum()) for a in activity]
+        recovery = 1.0
+        if curve is not None and label in pvc_labels and label != stages.REMAINDER_LABEL:
+            from theradose.qa.spect import partial_volume_correct
+
+            volume_ml = float(np.count_nonzero(lmask)) * grid.voxel_volume_ml
+            recovery = 1.0 / partial_volume_correct(1.0, volume_ml, curve, allow_extrapolation=True)
+        label_recovery[int(label)] = recovery
+        label_tac[int(label)] = [v / recovery for v in raw]
+
+    kinetics: dict[str, stages.RegionKinetics] = {}
+    masks: dict[str, npt.NDArray[np.bool_]] = {}
+    for name, labels in region_set.regions.items():
+        masks[name] = region_set.mask(name)
+        tac = [sum(label_tac[label][t] for label in labels) for t in range(len(times))]
+        raw_total = sum(label_tac[label][-1] * label_recovery[label] for label in labels)
+        recovery = raw_total / tac[-1] if tac[-1] > 0 else 1.0
+        kinetics[name] = fit(name, tac, recovery)
+    label_tia = {label: fit(f"label:{label}", tac, label_recovery[label]).tia_mbq_h for label, tac in label_tac.items()}
     say.done()
 
     say.step("voxel time-integrated activity")

@@ -272,7 +272,7 @@ class RegionKinetics:
     curve_h, curve_mbq : tuple of float
         The fitted curve sampled for plots (empty for single time point).
     recovery : float
-        Recovery coefficient divided out (1.0 without partial-volume correction).
+        Recovery coefficient already divided out of ``activity_mbq`` (1.0 without partial-volume correction).
     """
 
     time_h: tuple[float, ...]
@@ -304,14 +304,15 @@ def fit_region(
     Each measurement gets a standard uncertainty ``relative_sigma`` × activity (quantitative SPECT
     accuracy; EANM guidance, Gear et al. 2018, Eur J Nucl Med Mol Imaging 45:2456). In automatic mode a
     curve that no exponential model fits physically falls back to the trapezoid model with a physical-decay
-    tail rather than stopping the study.
+    tail rather than stopping the study. ``activity_mbq`` is already partial-volume corrected; ``recovery``
+    is recorded only.
     """
     from theradose.errors import FitError
     from theradose.kinetics import fit_tac, stp_tia_mbq_h
     from theradose.nuclides import get_nuclide
 
     t = np.asarray(time_h, dtype=np.float64)
-    a = np.asarray(activity_mbq, dtype=np.float64) / recovery
+    a = np.asarray(activity_mbq, dtype=np.float64)
     sigma = relative_sigma * np.abs(a)
     lam = float(get_nuclide(nuclide).decay_constant_per_h)
     if kinetics.single_timepoint != "none":
