@@ -506,13 +506,14 @@ def write_outputs(results: StudyResults, folder: Path) -> list[str]:
         if seg_path is not None:
             files.append("segmentation.dcm")
     if "html" in spec.formats or "pdf" in spec.formats:
-        from theradose.report import build_report_data, write_html, write_pdf
+        from theradose import report
 
-        data = build_report_data(results)
+        data = report.build_report_data(results)
+        figures = report.report_figures(data)
         if "html" in spec.formats:
-            write_html(data, add("report.html"))
+            report.write_html(data, add("report.html"), figures=figures)
         if "pdf" in spec.formats:
-            write_pdf(data, add("report.pdf"))
+            report.write_pdf(data, add("report.pdf"), figures=figures)
     return files
 
 

@@ -95,3 +95,12 @@ def dose_table_rows(data: ReportData) -> tuple[list[str], list[list[str]]]:
         row.append("—" if r["bed_gy"] is None else f"{r['bed_gy']:.3g}")
         rows.append(row)
     return header, rows
+
+
+def report_figures(data: ReportData) -> dict[str, Any]:
+    """The report's figures, drawn once for both the HTML and the PDF: title → matplotlib Figure."""
+    return {
+        "Time-activity curves": tac_figure(data),
+        "Maximum-intensity projections": mip_figure(data),
+        "Dose-volume histograms": dvh_figure(data),
+    }

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from theradose.report.data import ReportData
-from theradose.report.figures import dose_table_rows, dvh_figure, mip_figure, tac_figure
+from theradose.report.figures import dose_table_rows, report_figures
 
 _STYLE = """
 body { font-family: sans-serif; max-width: 60em; margin: 2em auto; color: #222; }
@@ -27,8 +27,8 @@ def _png(fig: Any) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def render_html(data: ReportData) -> str:
-    """The report as one HTML document (string)."""
+def render_html(data: ReportData, figures: dict[str, Any] | None = None) -> str:
+    """The report as one HTML document (string); ``figures`` from :func:`report_figures` (drawn if None)."""
     e = html.escape
     parts = [
         "<!DOCTYPE html>",
@@ -44,11 +44,7 @@ def render_html(data: ReportData) -> str:
     parts.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>")
     parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows]
     parts.append("</table><p>Uncertainties are one standard uncertainty.</p>")
-    for title, fig in (
-        ("Time-activity curves", tac_figure(data)),
-        ("Maximum-intensity projections", mip_figure(data)),
-        ("Dose-volume histograms", dvh_figure(data)),
-    ):
+    for title, fig in (figures or report_figures(data)).items():
         parts.append(f"<h2>{e(title)}</h2><img alt='{e(title)}' src='data:image/png;base64,{_png(fig)}'>")
     parts.append("<h2>Methods</h2>")
     parts += [f"<p>{e(p)}</p>" for p in data.methods]
@@ -63,8 +59,8 @@ def render_html(data: ReportData) -> str:
     return "\n".join(parts) + "\n"
 
 
-def write_html(data: ReportData, path: str | Path) -> Path:
+def write_html(data: ReportData, path: str | Path, *, figures: dict[str, Any] | None = None) -> Path:
     """Write the HTML report to ``path``."""
     out = Path(path)
-    out.write_text(render_html(data), encoding="utf-8")
+    out.write_text(render_html(data, figures), encoding="utf-8")
     return out

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Any
 
 from theradose.report.data import ReportData
-from theradose.report.figures import FIGURE_WIDTH_IN, _figure, dose_table_rows, dvh_figure, mip_figure, tac_figure
+from theradose.report.figures import FIGURE_WIDTH_IN, _figure, dose_table_rows, report_figures
 
 #: A4 height, inches.
 PAGE_HEIGHT_IN = 11.69
 
 
-def write_pdf(data: ReportData, path: str | Path) -> Path:
+def write_pdf(data: ReportData, path: str | Path, *, figures: dict[str, Any] | None = None) -> Path:
     """Write the report as a multi-page PDF: header and dose table, TACs, MIPs, DVHs, methods and sign-off."""
     from matplotlib.backends.backend_pdf import PdfPages
 
@@ -33,7 +34,7 @@ def write_pdf(data: ReportData, path: str | Path) -> Path:
         table.set_fontsize(5.5)
         table.scale(1.0, 1.1)
         pdf.savefig(page)
-        for fig in (tac_figure(data), mip_figure(data), dvh_figure(data)):
+        for fig in (figures or report_figures(data)).values():
             pdf.savefig(fig)
         last = _figure(PAGE_HEIGHT_IN)
         y = 0.96
