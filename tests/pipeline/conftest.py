@@ -102,7 +102,7 @@ def write_study(root: Path, *, times: tuple[float, ...] = TIMES_H) -> SyntheticS
     root.mkdir(parents=True, exist_ok=True)
     labels = make_labels()
     affine = _affine()
-    k, j, i = np.indices(SHAPE)
+    _k, j, i = np.indices(SHAPE)
     body = ((j - 16) / 14.5) ** 2 + ((i - 16) / 14.5) ** 2 <= 1.0
     hu = np.where(body, SOFT_TISSUE_HU, -1000.0).astype(np.int16)
     voxel_ml = SPACING_MM**3 / 1000.0
@@ -119,7 +119,9 @@ def write_study(root: Path, *, times: tuple[float, ...] = TIMES_H) -> SyntheticS
         study_uid = new_uid()
         ct = Volume(hu, affine, "HU", frame_uid=frame, acquisition_datetime=acquired)
         write_ct_series(ct, root / f"tp_{t:g}h" / "ct", patient=patient, study_uid=study_uid, frame_uid=frame)
-        spect = Volume(conc.astype(np.float32), affine, "Bq/mL", frame_uid=frame, acquisition_datetime=acquired)
+        spect = Volume(
+            conc.astype(np.float32), affine, "Bq/mL", frame_uid=frame, acquisition_datetime=acquired
+        )
         write_nm_series(
             spect, root / f"tp_{t:g}h" / "spect", patient=patient, radiopharmaceutical=rp,
             study_uid=study_uid, frame_uid=frame,

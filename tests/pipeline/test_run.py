@@ -72,7 +72,9 @@ def test_region_doses_match_the_analytic_values(synthetic_study: SyntheticStudy,
     assert len(csv_lines) == 1 + len(doses["regions"])
 
 
-def test_rerun_reproduces_doses_json_and_hits_the_cache(synthetic_study: SyntheticStudy, first_run: Path) -> None:
+def test_rerun_reproduces_doses_json_and_hits_the_cache(
+    synthetic_study: SyntheticStudy, first_run: Path
+) -> None:
     before = (first_run / "doses.json").read_bytes()
     result = run_study(synthetic_study.study_toml, first_run)
     assert (first_run / "doses.json").read_bytes() == before
@@ -174,7 +176,9 @@ def test_cli_bad_study_exits_2_with_one_line(
     synthetic_study: SyntheticStudy, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     study = synthetic_study.root / "study_typo.toml"
-    study.write_text(study_toml_text(synthetic_study.root).replace("engines =", "enignes ="), encoding="utf-8")
+    study.write_text(
+        study_toml_text(synthetic_study.root).replace("engines =", "enignes ="), encoding="utf-8"
+    )
     code, stdout, err = _cli(capsys, "run", str(study), "--out", str(tmp_path / "out"), "--json")
     assert code == 2
     assert stdout == ""

@@ -30,7 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "read": ("theradose.cli.read", "PET reading: SUV, RADS/Krenning/miPSMA scores, eligibility, response."),
     "run": ("theradose.cli.run", "Run a dosimetry study file: doses, dose maps, report, provenance."),
     "demo": ("theradose.cli.demo", "Virtual 177Lu-PSMA patient through the whole pipeline, doses vs truth."),
-    "benchmark": ("theradose.cli.benchmark", "Dosimetry methods on virtual patients vs truth: harmonisation."),
+    "benchmark": ("theradose.cli.benchmark", "Dosimetry methods on virtual patients vs truth: "
+    "harmonisation."),
 }
 # fmt: on
 

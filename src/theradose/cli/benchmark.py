@@ -19,7 +19,8 @@ def benchmark(
     grid: Annotated[int, typer.Option("--grid", help="Transaxial matrix: 64 or 128.")] = 64,
     json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
-    """Run multi-/single-time-point, each engine, with/without PVC on N patients; error vs truth per region."""
+    """Run multi-/single-time-point, each engine, with/without PVC on N patients; error vs truth per
+    region."""
     from theradose.pipeline.demo import run_benchmark
 
     result = run_benchmark(out, patients=patients, grid=grid, progress=not json)

@@ -14,9 +14,9 @@ app = typer.Typer(help="Demo: virtual 177Lu-PSMA patient, 4 SPECT/CT time points
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="Folder for the patient, study file and results.")] = Path(
-        "demo-out"
-    ),
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the patient, study file and results.")
+    ] = Path("demo-out"),
     grid: Annotated[int, typer.Option("--grid", help="Transaxial matrix: 64 or 128.")] = 128,
     seed: Annotated[int, typer.Option("--seed", help="Virtual patient seed.")] = 1,
     json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,

@@ -14,10 +14,13 @@ app = typer.Typer(help="Run a dosimetry study (study file) and write doses, dose
 
 @app.command()
 def run(
-    study: Annotated[Path, typer.Argument(help="Study file (TOML, see docs/study-file.md).", show_default=False)],
+    study: Annotated[
+        Path, typer.Argument(help="Study file (TOML, see docs/study-file.md).", show_default=False)
+    ],
     out: Annotated[Path, typer.Option("--out", help="Output folder (new, empty, or a previous run's).")],
     cache_dir: Annotated[
-        Path | None, typer.Option("--cache-dir", help="Step cache folder (default OUT/.cache).", show_default=False)
+        Path | None,
+        typer.Option("--cache-dir", help="Step cache folder (default OUT/.cache).", show_default=False),
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Compute every step; store nothing.")] = False,
     json: Annotated[bool, typer.Option("--json", help="Print doses.json only (no progress bars).")] = False,

@@ -70,7 +70,8 @@ def file_hash(path: Path) -> str:
 
 
 def tree_hash(paths: Iterable[Path]) -> dict[str, str]:
-    """Content hashes of files and of every file under folders: ``{path: sha256}`` (sorted, hidden skipped)."""
+    """Content hashes of files and of every file under folders: ``{path: sha256}`` (sorted, hidden
+    skipped)."""
     out: dict[str, str] = {}
     for root in paths:
         files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())

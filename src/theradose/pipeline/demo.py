@@ -77,7 +77,7 @@ class DemoResult:
 def _voxel_mm(grid: int) -> float:
     from theradose.phantoms.study import minimum_voxel_mm
 
-    return max(DEMO_VOXEL_MM_AT_128 * 128.0 / grid, minimum_voxel_mm(grid))
+    return max(DEMO_VOXEL_MM_AT_128 * 128.0 / grid, float(minimum_voxel_mm(grid)))
 
 
 def _views(grid: int) -> int:
@@ -141,7 +141,8 @@ def create_recovery_curve(path: Path, *, grid: int, seed: int = 1) -> Path:
         "v_min_ml": curve.v_min_ml,
         "v_max_ml": curve.v_max_ml,
         "measured": {"volume_ml": volumes, "recovery": list(rc.values()), "spheres": list(rc)},
-        "source": "simulated NEMA IEC body phantom, sphere-to-background 10, same camera and OSEM as the patient",
+        "source": "simulated NEMA IEC body phantom, sphere-to-background 10, same camera and OSEM as "
+        "the patient",
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
@@ -453,9 +454,13 @@ def _write_benchmark(
         w.writerow([entry["region"], *cells, f"{entry['spread_between_methods_percent']:.2f}"])
     (out / "harmonisation.csv").write_text(buf.getvalue(), encoding="utf-8")
     (out / "harmonisation.json").write_text(
-        json.dumps({"patients": patients, "grid": grid, "methods": list(methods), "regions": list(table)}, indent=2)
+        json.dumps(
+            {"patients": patients, "grid": grid, "methods": list(methods), "regions": list(table)}, indent=2
+        )
         + "\n",
         encoding="utf-8",
     )
-    (out / "benchmark.json").write_text(json.dumps({"patients": patients, "grid": grid}) + "\n", encoding="utf-8")
+    (out / "benchmark.json").write_text(
+        json.dumps({"patients": patients, "grid": grid}) + "\n", encoding="utf-8"
+    )
     return (out / "rows.csv", out / "harmonisation.csv", out / "harmonisation.json")

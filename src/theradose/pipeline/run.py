@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import io
 import json
 import math
@@ -44,7 +45,16 @@ ACTIVITY_RELATIVE_SIGMA = 0.05
 #: Bins of each region's DVH.
 DVH_BINS = 100
 #: Packages whose versions are recorded in provenance.json.
-PROVENANCE_PACKAGES = ("numpy", "scipy", "lmfit", "pydicom", "highdicom", "SimpleITK", "nibabel", "matplotlib")
+PROVENANCE_PACKAGES = (
+    "numpy",
+    "scipy",
+    "lmfit",
+    "pydicom",
+    "highdicom",
+    "SimpleITK",
+    "nibabel",
+    "matplotlib",
+)
 
 
 @dataclass(frozen=True)
@@ -156,13 +166,15 @@ def check_out_dir(out_dir: Path) -> None:
         entries = {p.name for p in out_dir.iterdir()}
         if entries and not ({"provenance.json", "doses.json"} <= entries or entries == {".cache"}):
             raise InputError(
-                f"--out {out_dir} exists and is not a theradose output folder: choose a new folder or empty it"
+                f"--out {out_dir} exists and is not a theradose output folder: choose a new folder or "
+                f"empty it"
             )
 
 
 @contextlib.contextmanager
 def _staging(out_dir: Path) -> Iterator[Path]:
-    """A temporary sibling folder, renamed to ``out_dir`` on success (replacing a previous run), else removed."""
+    """A temporary sibling folder, renamed to ``out_dir`` on success (replacing a previous run), else
+    removed."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     temp = out_dir.parent / f".{out_dir.name}.partial-{uuid.uuid4().hex[:8]}"
     temp.mkdir()
@@ -201,7 +213,8 @@ def compute_study(
     order = sorted(range(len(time_h)), key=lambda i: time_h[i])
     reference = order.index(spec.reference_timepoint)
     input_hashes = {
-        str(i): tree_hash([p for p in (tp.spect, tp.ct) if p is not None]) for i, tp in enumerate(spec.timepoints)
+        str(i): tree_hash([p for p in (tp.spect, tp.ct) if p is not None])
+        for i, tp in enumerate(spec.timepoints)
     }
     say.done()
 
@@ -223,18 +236,23 @@ def compute_study(
         )
         load_keys.append(key)
         loaded.append(
-            cache.get_or_compute("load", key, lambda tp=tp, t=time_h[i]: stages.load_timepoint(tp, spec, time_h=t))
+            cache.get_or_compute(
+                "load", key, functools.partial(stages.load_timepoint, tp, spec, time_h=time_h[i])
+            )
         )
     say.done()
 
     say.step(f"registration ({spec.registration})")
     reg_key = key_of(
-        "register", {"loads": load_keys, "method": spec.registration, "reference": reference, "seed": spec.seed}
+        "register",
+        {"loads": load_keys, "method": spec.registration, "reference": reference, "seed": spec.seed},
     )
     aligned = cache.get_or_compute(
         "register",
         reg_key,
-        lambda: stages.register_timepoints(loaded, method=spec.registration, reference=reference, seed=spec.seed),
+        lambda: stages.register_timepoints(
+            loaded, method=spec.registration, reference=reference, seed=spec.seed
+        ),
     )
     grid = aligned.spect[reference]
     say.done()
@@ -304,7 +322,9 @@ def compute_study(
 
     # Partial-volume correction per partition label (a label is one connected structure of the
     # segmentation, e.g. one tumour): its activity is divided by the recovery coefficient of its volume.
-    pvc_labels = {label for name in pvc_regions if name in region_set.regions for label in region_set.regions[name]}
+    pvc_labels = {
+        label for name in pvc_regions if name in region_set.regions for label in region_set.regions[name]
+    }
     label_tac: dict[int, list[float]] = {}
     label_recovery: dict[int, float] = {}
     for label in np.unique(region_set.labels).tolist():
@@ -327,7 +347,9 @@ def compute_study(
         raw_total = sum(label_tac[label][-1] * label_recovery[label] for label in labels)
         recovery = raw_total / tac[-1] if tac[-1] > 0 else 1.0
         kinetics[name] = fit(name, tac, recovery)
-    label_tia = {label: fit(f"label:{label}", tac, label_recovery[label]).tia_mbq_h for label, tac in label_tac.items()}
+    label_tia = {
+        label: fit(f"label:{label}", tac, label_recovery[label]).tia_mbq_h for label, tac in label_tac.items()
+    }
     say.done()
 
     say.step("voxel time-integrated activity")
@@ -343,13 +365,25 @@ def compute_study(
         say.step(f"dose ({engine})")
         dkey = key_of(
             "dose",
-            {"tia": tia_key, "register": reg_key, "engine": engine, "seed": spec.seed, "photons": spec.dose.mc_photons},
+            {
+                "tia": tia_key,
+                "register": reg_key,
+                "engine": engine,
+                "seed": spec.seed,
+                "photons": spec.dose.mc_photons,
+            },
         )
         dose_maps[engine] = cache.get_or_compute(
             "dose",
             dkey,
-            lambda engine=engine: stages.voxel_dose_gy(
-                tia_map, density, nuclide, engine=engine, seed=spec.seed, mc_photons=spec.dose.mc_photons
+            functools.partial(
+                stages.voxel_dose_gy,
+                tia_map,
+                density,
+                nuclide,
+                engine=engine,
+                seed=spec.seed,
+                mc_photons=spec.dose.mc_photons,
             ),
         )
         say.done()
@@ -374,16 +408,16 @@ def compute_study(
         mass = mass_by_region[name]
         rel_sigma = k.tia_sigma_mbq_h / k.tia_mbq_h if k.tia_mbq_h > 0 else math.nan
         engine_doses: dict[str, Any] = {}
-        for engine, dmap in dose_maps.items():
+        for engine_name, dmap in dose_maps.items():
             values = np.asarray(dmap.array, dtype=np.float64)
             weights = voxel_mass_g[mask]
             mean = float((values[mask] * weights).sum() / weights.sum()) if weights.sum() > 0 else math.nan
-            engine_doses[engine] = {
+            engine_doses[engine_name] = {
                 "dose_gy": _round(mean),
                 "dose_sigma_gy": _round(mean * rel_sigma),
                 "dose_gy_per_gbq": _round(mean / gbq),
             }
-            dvhs.setdefault(name, {})[engine] = stages.region_dvh(values, mask, n_bins=DVH_BINS)
+            dvhs.setdefault(name, {})[engine_name] = stages.region_dvh(values, mask, n_bins=DVH_BINS)
         tissue = spec.tissue(name)
         first = spec.dose.engines[0]
         bed_source = engine_doses[first]["dose_gy"]
@@ -469,7 +503,10 @@ def _patient_info(spec: StudySpec) -> Any:
     from theradose.io.dicom import PatientInfo
 
     return PatientInfo(
-        name=spec.patient.name, patient_id=spec.patient.patient_id, sex=spec.patient.sex, weight_kg=spec.patient.weight_kg
+        name=spec.patient.name,
+        patient_id=spec.patient.patient_id,
+        sex=spec.patient.sex,
+        weight_kg=spec.patient.weight_kg,
     )
 
 
@@ -489,8 +526,12 @@ def write_outputs(results: StudyResults, folder: Path) -> list[str]:
         from theradose.io.nifti import write_nifti
 
         for engine, dmap in results.dose_maps.items():
-            write_nifti(dmap.with_array(np.asarray(dmap.array, dtype=np.float32)), add(f"dose_{engine}.nii.gz"))
-        write_nifti(results.tia_map.with_array(results.tia_map.array.astype(np.float32)), add("tia_mbq_h.nii.gz"))
+            write_nifti(
+                dmap.with_array(np.asarray(dmap.array, dtype=np.float32)), add(f"dose_{engine}.nii.gz")
+            )
+        write_nifti(
+            results.tia_map.with_array(results.tia_map.array.astype(np.float32)), add("tia_mbq_h.nii.gz")
+        )
     if "dicom" in spec.formats:
         from theradose.io.dicom import write_rtdose
 
@@ -518,7 +559,8 @@ def write_outputs(results: StudyResults, folder: Path) -> list[str]:
 
 
 def _write_segmentation(results: StudyResults, path: Path) -> Path | None:
-    """DICOM SEG of the regions on the reference CT grid (:func:`theradose.io.masks.write_seg`); None without CT."""
+    """DICOM SEG of the regions on the reference CT grid (:func:`theradose.io.masks.write_seg`); None
+    without CT."""
     from theradose.imaging.resample import resample
     from theradose.io.dicom import discover_series
     from theradose.io.masks import write_seg
@@ -637,7 +679,9 @@ def run_study(
                 "version": 1,
                 "created": datetime.now(UTC).isoformat(timespec="seconds"),
                 "study_file": str(spec.path),
-                "study_file_sha256": tree_hash([spec.path]).get(str(spec.path)) if spec.path.is_file() else None,
+                "study_file_sha256": tree_hash([spec.path]).get(str(spec.path))
+                if spec.path.is_file()
+                else None,
                 "inputs_sha256": tree_hash(
                     [
                         *(p for tp in spec.timepoints for p in (tp.spect, tp.ct) if p is not None),

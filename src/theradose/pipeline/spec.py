@@ -163,7 +163,8 @@ class StudySpec:
 
 
 def tissue_for(region: str, explicit: Mapping[str, str]) -> str | None:
-    """Tissue of a region: the explicit mapping, else the first :data:`DEFAULT_TISSUES` fragment in its name."""
+    """Tissue of a region: the explicit mapping, else the first :data:`DEFAULT_TISSUES` fragment in its
+    name."""
     if region in explicit:
         return explicit[region]
     lowered = region.lower()
@@ -303,7 +304,8 @@ def _datetime(value: Any, where: str) -> datetime:
         raise InputError(f"{where} must be a date-time like 2025-01-06T09:00:00+01:00; got {value!r}")
     if value.tzinfo is None:
         raise InputError(
-            f"{where} = {value.isoformat()} has no time zone: add the UTC offset, e.g. {value.isoformat()}+01:00"
+            f"{where} = {value.isoformat()} has no time zone: add the UTC offset, e.g. "
+            f"{value.isoformat()}+01:00"
         )
     return value
 
@@ -378,7 +380,8 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
         net = before - residual
         if net <= 0:
             raise InputError(
-                f"administration.syringe_residual_mbq = {residual} is not below syringe_before_mbq = {before}: "
+                f"administration.syringe_residual_mbq = {residual} is not below syringe_before_mbq = "
+                f"{before}: "
                 "check the dose-calibrator readings"
             )
         if abs(net - activity) > ACTIVITY_TOLERANCE * activity:
@@ -399,7 +402,8 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
     raw_tps = data.get("timepoints")
     if not isinstance(raw_tps, list) or not raw_tps:
         raise InputError(
-            "missing [[timepoints]]: add one [[timepoints]] table per imaging time point with spect = 'folder'"
+            "missing [[timepoints]]: add one [[timepoints]] table per imaging time point with spect = "
+            "'folder'"
         )
     timepoints: list[TimepointSpec] = []
     for i, tp in enumerate(raw_tps):
@@ -507,7 +511,8 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
     n_needed = {"auto": 2, "mono": 2, "bi": 3, "tri": 5, "trapezoid": 1}[model]
     if stp == "none" and len(timepoints) < n_needed:
         raise InputError(
-            f"kinetics.model = '{model}' needs at least {n_needed} time points; the study has {len(timepoints)}: "
+            f"kinetics.model = '{model}' needs at least {n_needed} time points; the study has "
+            f"{len(timepoints)}: "
             "add time points or set kinetics.single_timepoint"
         )
     kinetics = KineticsSpec(model, stp, stp_tp - 1, teff)  # type: ignore[arg-type]
@@ -632,7 +637,8 @@ def check_dicom_headers(spec: StudySpec) -> tuple[TimepointHeader, ...]:
             images = [s for s in images if s.series_uid == tp.series_uid]
             if not images:
                 raise InputError(
-                    f"timepoints[{i + 1}].series_uid = {tp.series_uid!r} is not an NM/PT series under {tp.spect}: "
+                    f"timepoints[{i + 1}].series_uid = {tp.series_uid!r} is not an NM/PT series under "
+                    f"{tp.spect}: "
                     "check the UID (theradose dicom inspect)"
                 )
         if not images:
@@ -653,12 +659,14 @@ def check_dicom_headers(spec: StudySpec) -> tuple[TimepointHeader, ...]:
         elapsed_h = seconds_to_hours((when - adm.datetime).total_seconds())
         if elapsed_h <= 0:
             raise InputError(
-                f"time point {i + 1} was acquired at {when.isoformat()}, {-elapsed_h:.2f} h before the administration "
+                f"time point {i + 1} was acquired at {when.isoformat()}, {-elapsed_h:.2f} h before the "
+                f"administration "
                 f"({adm.datetime.isoformat()}): check administration.datetime or the time point"
             )
         if info.units == "counts" and spec.calibration != "factor":
             raise InputError(
-                f"{where} is stored in counts: set calibration.mode = 'factor' and calibration.factor_cps_per_mbq"
+                f"{where} is stored in counts: set calibration.mode = 'factor' and "
+                f"calibration.factor_cps_per_mbq"
             )
         if info.units == "Bq/mL" and spec.calibration == "factor":
             raise InputError(f"{where} is already in Bq/mL: set calibration.mode = 'bqml' (no factor needed)")
@@ -668,7 +676,8 @@ def check_dicom_headers(spec: StudySpec) -> tuple[TimepointHeader, ...]:
             and abs(header_mbq - adm.activity_mbq) > ACTIVITY_TOLERANCE * adm.activity_mbq
         ):
             raise InputError(
-                f"inconsistent activities: administration.activity_mbq = {adm.activity_mbq:g} but the DICOM header "
+                f"inconsistent activities: administration.activity_mbq = {adm.activity_mbq:g} but the "
+                f"DICOM header "
                 f"of time point {i + 1} says {header_mbq:g} MBq: correct the study file or the DICOM"
             )
         headers.append(TimepointHeader(when, info.series_uid, header_mbq, info.units))

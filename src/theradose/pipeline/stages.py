@@ -160,7 +160,8 @@ def region_masks(seg: SegmentationSpec, reference: Volume, *, ct: Volume | None 
             labels = tuple(int(v) for v in wanted)
             if not any(v in present for v in labels):
                 raise InputError(
-                    f"segmentation.regions.{name} = {list(labels)}: no voxel of the label map {seg.path.name} "
+                    f"segmentation.regions.{name} = {list(labels)}: no voxel of the label map "
+                    f"{seg.path.name} "
                     "has these labels on the SPECT grid; check the label values"
                 )
             regions[name] = tuple(v for v in labels if v in present)
@@ -204,8 +205,8 @@ def partition_from_masks(masks: Mapping[str, npt.NDArray[np.bool_]]) -> RegionSe
     code = np.zeros(next(iter(masks.values())).shape, dtype=np.int64)
     for bit, name in enumerate(names):
         code |= masks[name].astype(np.int64) << bit
-    combos, partition = np.unique(code, return_inverse=True)
-    partition = partition.reshape(code.shape).astype(np.int32)
+    combos, inverse = np.unique(code, return_inverse=True)
+    partition: npt.NDArray[np.int32] = np.asarray(inverse, dtype=np.int32).reshape(code.shape)
     if combos[0] != 0:  # no remainder voxel: shift so that 0 stays "in no region"
         partition += 1
         combos = np.concatenate([[0], combos])
@@ -237,7 +238,8 @@ def _auto_regions(spect: Volume, ct: Volume | None, *, threshold_percent: float)
 
 # -------------------------------------------------------------------------------------------- density
 def density_map_g_per_ml(ct: Volume | None, grid: Volume) -> FloatArray:
-    """Mass density per voxel (g/mL) from the CT on the SPECT grid (:func:`theradose.imaging.density.density_map`,
+    """Mass density per voxel (g/mL) from the CT on the SPECT grid
+    (:func:`theradose.imaging.density.density_map`,
     its default calibration); ICRU-44 soft tissue everywhere without a CT."""
     if ct is None:
         return np.full(grid.shape, SOFT_TISSUE_DENSITY_G_PER_ML)
@@ -483,7 +485,8 @@ class Dvh:
 
 
 def region_dvh(dose_gy: FloatArray, mask: npt.NDArray[np.bool_], *, n_bins: int = 100) -> Dvh:
-    """Cumulative dose–volume histogram (ICRU Report 83 definition) with ``n_bins`` equal bins to the maximum."""
+    """Cumulative dose–volume histogram (ICRU Report 83 definition) with ``n_bins`` equal bins to the
+    maximum."""
     values = np.sort(np.asarray(dose_gy[mask], dtype=np.float64))
     top = float(values[-1]) if values.size and values[-1] > 0 else 1.0
     edges = np.linspace(0.0, top, n_bins + 1)

@@ -108,22 +108,32 @@ def build_report_data(results: StudyResults) -> ReportData:
         for name, k in results.kinetics.items()
     )
     dvhs = {
-        name: (d[engine].dose_gy, d[engine].cumulative_fraction) for name, d in results.dvhs.items() if engine in d
+        name: (d[engine].dose_gy, d[engine].cumulative_fraction)
+        for name, d in results.dvhs.items()
+        if engine in d
     }
     spacing = grid.spacing_mm
     methods = (
-        f"Quantitative SPECT time points ({len(doses['timepoints_h'])}) were brought onto the grid of time point "
+        f"Quantitative SPECT time points ({len(doses['timepoints_h'])}) were brought onto the grid of "
+        f"time point "
         f"{reference + 1} ({doses['registration']['method']} registration). Regions came from a "
         f"{spec.segmentation.source} segmentation; voxel masses from the CT (HU to density calibration) or "
         "soft tissue without CT.",
-        "Each region's time-activity curve (5 % standard uncertainty per point) was fitted with mono-, bi- and "
+        "Each region's time-activity curve (5 % standard uncertainty per point) was fitted with mono-, "
+        "bi- and "
         "tri-exponential models selected by AICc (model weights shown), or by the requested model or "
-        "single-time-point method, and integrated from 0 to infinity (MIRD Pamphlet 21). Voxel TIA follows each "
+        "single-time-point method, and integrated from 0 to infinity (MIRD Pamphlet 21). Voxel TIA "
+        "follows each "
         "label's fitted TIA in proportion to the voxel's share of the label's activity (MIRD Pamphlet 23).",
-        f"Absorbed dose per voxel was computed with the {', '.join(spec.dose.engines)} engine(s) from ICRP 107 "
+        f"Absorbed dose per voxel was computed with the {', '.join(spec.dose.engines)} engine(s) from "
+        f"ICRP 107 "
         "emission data; region doses are mass-weighted means. Uncertainties propagate the TIA uncertainty "
         "(EANM guidance, Gear et al. 2018)."
-        + (" Tumour activities were divided by the recovery coefficient of their volume." if spec.pvc.enabled else ""),
+        + (
+            " Tumour activities were divided by the recovery coefficient of their volume."
+            if spec.pvc.enabled
+            else ""
+        ),
     )
     return ReportData(
         title=f"Dosimetry report — {spec.patient.patient_id}, cycle {spec.cycle}",

@@ -55,7 +55,8 @@ def write_pdf(data: ReportData, path: str | Path, *, figures: dict[str, Any] | N
         last.text(0.05, y, "Sign-off", fontsize=11, weight="bold", va="top")
         for role in ("Prepared by (medical physicist)", "Approved by (physician)"):
             y -= 0.05
-            last.text(0.05, y, f"{role}:   Name ____________________   Signature ____________________   Date ________",
+            last.text(0.05, y, f"{role}:   Name ____________________   Signature ____________________   "
+                f"Date ________",
                       fontsize=7.5, va="top")  # fmt: skip
         pdf.savefig(last)
     return out
