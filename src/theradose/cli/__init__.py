@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "kinetics": ("theradose.cli.kinetics", "Time-activity curves: fit, integrate, single time point."),
     "dose": ("theradose.cli.dose", "Absorbed dose: organ MIRD, sphere model, voxel engines, DVH."),
     "radiobiology": ("theradose.cli.radiobiology", "BED and EQD2 for radiopharmaceutical therapy."),
+    "plan": ("theradose.cli.plan", "Planning: next-cycle activity, dosage check, patient release."),
 }
 
 EXIT_BAD_INPUT = 2

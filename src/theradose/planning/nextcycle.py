@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from theradose.errors import InputError
 from theradose.planning._bed import BedFunction, radiobiology_bed_gy
@@ -124,6 +125,53 @@ class NextCycleResult:
     cycle_number: int
     confidence: float
     z: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """The stable JSON shape used by ``theradose plan next-cycle --json`` and the report."""
+        return {
+            "recommended_activity_mbq": self.recommended_activity_mbq,
+            "allowed_activity_mbq": self.allowed_activity_mbq,
+            "limiting_organ": self.limiting_organ,
+            "cycle_number": self.cycle_number,
+            "confidence": self.confidence,
+            "z": self.z,
+            "projected": {
+                o.organ: {
+                    "cumulative_bed_gy": o.projected_bed_gy,
+                    "cumulative_bed_upper_gy": o.projected_bed_upper_gy,
+                    "limit_bed_gy": o.limit_bed_gy,
+                    "cumulative_dose_gy": o.projected_dose_gy,
+                    "cumulative_dose_upper_gy": o.projected_dose_upper_gy,
+                    "limit_dose_gy": o.limit_dose_gy,
+                    "delivered_dose_gy": o.delivered_dose_gy,
+                    "delivered_dose_sigma_gy": o.delivered_dose_sigma_gy,
+                    "delivered_bed_gy": o.delivered_bed_gy,
+                    "expected_gy_per_gbq": o.expected.dose_gy_per_gbq,
+                    "expected_sigma_gy_per_gbq": o.expected.sigma_gy_per_gbq,
+                    "effective_half_life_h": o.expected.effective_half_life_h,
+                    "allowed_activity_mbq": o.allowed_activity_mbq,
+                    "binding_limit": o.binding_limit,
+                    "limit_citation": o.limit_citation,
+                }
+                for o in self.organs
+            },
+            "tumour": {
+                t.name: {
+                    "expected_bed_gy": t.next_cycle_bed_gy,
+                    "expected_dose_gy": t.next_cycle_dose_gy,
+                    "cumulative_bed_gy": t.projected_bed_gy,
+                    "cumulative_dose_gy": t.projected_dose_gy,
+                    "delivered_bed_gy": t.delivered_bed_gy,
+                    "delivered_dose_gy": t.delivered_dose_gy,
+                    "target_dose_gy": t.target_dose_gy,
+                    "target_bed_gy": t.target_bed_gy,
+                }
+                for t in self.tumours
+            },
+            "stop": self.stop,
+            "reasons": list(self.reasons),
+            "notes": list(self.notes),
+        }
 
 
 def one_sided_z(confidence: float) -> float:
