@@ -39,8 +39,14 @@ def next_cycle(
         "organs at risk (cumulative after the recommended cycle)",
         ["organ", "dose_gy", "limit_dose_gy", "bed_gy", "limit_bed_gy", "allowed_mbq"],
         [
-            (o.organ, o.projected_dose_gy, o.limit_dose_gy, o.projected_bed_gy, o.limit_bed_gy,
-             o.allowed_activity_mbq)
+            (
+                o.organ,
+                o.projected_dose_gy,
+                o.limit_dose_gy,
+                o.projected_bed_gy,
+                o.limit_bed_gy,
+                o.allowed_activity_mbq,
+            )
             for o in result.organs
         ],
     )
@@ -62,7 +68,8 @@ def check_dosage(
     json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
     """Dosage check before administration (US: within 20 % of prescribed, 10 CFR 35.63(d))."""
-    from theradose.planning.regulatory import check_dosage as check, load_rules
+    from theradose.planning.regulatory import check_dosage as check
+    from theradose.planning.regulatory import load_rules
 
     result = check(prescribed_mbq, measured_mbq, rules=load_rules(jurisdiction))
     data = {
@@ -80,12 +87,15 @@ def check_dosage(
 @app.command("release")
 def release(
     nuclide: Annotated[str, typer.Option("--nuclide", help="Nuclide, e.g. Lu-177.")],
-    activity_mbq: Annotated[float, typer.Option("--activity-mbq", help="Activity in the patient at release (MBq).")],
+    activity_mbq: Annotated[
+        float, typer.Option("--activity-mbq", help="Activity in the patient at release (MBq).")
+    ],
     dose_rate_usv_h_at_1m: Annotated[
         float | None, typer.Option("--dose-rate-usv-h-at-1m", help="Measured dose rate at 1 m (µSv/h).")
     ] = None,
     effective_half_life_h: Annotated[
-        float | None, typer.Option("--effective-half-life-h", help="Effective half-life (h); default physical.")
+        float | None,
+        typer.Option("--effective-half-life-h", help="Effective half-life (h); default physical."),
     ] = None,
     occupancy_factor: Annotated[
         float | None, typer.Option("--occupancy-factor", help="Occupancy at 1 m (default 0.25).")

@@ -180,7 +180,9 @@ def read_doses_json(path: str | Path) -> tuple[float | None, tuple[RegionDose, .
     if not isinstance(regions_raw, list) or not regions_raw:
         raise InputError(f"regions in {str(path)!r} must be a non-empty list: add the region doses")
     activity_mbq = None if activity is None else float(activity)
-    regions = tuple(_region(entry, activity_mbq, f"{path}:regions[{i}]") for i, entry in enumerate(regions_raw))
+    regions = tuple(
+        _region(entry, activity_mbq, f"{path}:regions[{i}]") for i, entry in enumerate(regions_raw)
+    )
     return activity_mbq, regions
 
 
@@ -262,7 +264,7 @@ def load_plan(path: str | Path) -> TreatmentPlan:
         risk_factors = ["hypertension"]
 
         [response]                     # optional
-        status = "partial_response"    # complete_response | partial_response | stable_disease | progressive_disease
+        status = "partial_response"    # or complete_response, stable_disease, progressive_disease
 
         [[cycles]]
         administered_activity_mbq = 7400
@@ -271,7 +273,8 @@ def load_plan(path: str | Path) -> TreatmentPlan:
         [[cycles]]
         administered_activity_mbq = 7350
         regions = [
-          { name = "kidneys", dose_gy_per_gbq = 0.62, dose_sigma_gy_per_gbq = 0.06, effective_half_life_h = 50 },
+          { name = "kidneys", dose_gy_per_gbq = 0.62, dose_sigma_gy_per_gbq = 0.06,
+            effective_half_life_h = 50 },
         ]
 
     If a cycle gives both ``administered_activity_mbq`` and a ``doses_json`` that states one, they must
@@ -296,7 +299,9 @@ def parse_plan(data: dict[str, Any], *, base_dir: Path, source: str = "<plan>") 
         raise InputError(f"{unknown[0]} is not a plan key in {source}: use one of {sorted(_PLAN_KEYS)}")
     protocol_ref = data.get("protocol")
     if not isinstance(protocol_ref, str) or not protocol_ref:
-        raise InputError(f"protocol must be a shipped name or a file path in {source}: e.g. protocol = \"psma\"")
+        raise InputError(
+            f'protocol must be a shipped name or a file path in {source}: e.g. protocol = "psma"'
+        )
     candidate = base_dir / protocol_ref
     protocol: Protocol = load_protocol(candidate if candidate.is_file() else protocol_ref)
 
@@ -305,14 +310,14 @@ def parse_plan(data: dict[str, Any], *, base_dir: Path, source: str = "<plan>") 
         raise InputError(f"patient must be a table in {source}: write [patient]")
     risk_factors = patient.get("risk_factors", [])
     if not isinstance(risk_factors, list) or not all(isinstance(r, str) for r in risk_factors):
-        raise InputError(f"patient.risk_factors must be a list of strings in {source}: e.g. [\"diabetes\"]")
+        raise InputError(f'patient.risk_factors must be a list of strings in {source}: e.g. ["diabetes"]')
     response_table = data.get("response", {})
     if not isinstance(response_table, dict):
-        raise InputError(f"response must be a table in {source}: write [response] status = \"...\"")
+        raise InputError(f'response must be a table in {source}: write [response] status = "..."')
     response = response_table.get("status")
     tumours = data.get("tumours", [])
     if not isinstance(tumours, list) or not all(isinstance(t, str) for t in tumours):
-        raise InputError(f"tumours must be a list of region names in {source}: e.g. [\"lesion_1\"]")
+        raise InputError(f'tumours must be a list of region names in {source}: e.g. ["lesion_1"]')
     confidence = data.get("confidence", 0.95)
     if isinstance(confidence, bool) or not isinstance(confidence, (int, float)):
         raise InputError(f"confidence must be a number in {source}; got {confidence!r}: e.g. 0.95")
@@ -347,7 +352,10 @@ def _cycle(entry: Any, index: int, base_dir: Path, source: str) -> Cycle:
         file_activity, regions = read_doses_json(json_path)
         if activity_mbq is None:
             activity_mbq = file_activity
-        elif file_activity is not None and abs(file_activity - activity_mbq) > _CONSISTENCY_TOLERANCE * activity_mbq:
+        elif (
+            file_activity is not None
+            and abs(file_activity - activity_mbq) > _CONSISTENCY_TOLERANCE * activity_mbq
+        ):
             raise InputError(
                 f"{where}.administered_activity_mbq {activity_mbq} disagrees with {file_activity} in "
                 f"{str(json_path)!r}: correct one of them"
@@ -361,4 +369,6 @@ def _cycle(entry: Any, index: int, base_dir: Path, source: str) -> Cycle:
         raise InputError(f"{where} needs doses_json or regions in {source}: add the measured doses")
     if activity_mbq is None:
         raise InputError(f"{where}.administered_activity_mbq is missing in {source}: give it in MBq")
-    return Cycle(administered_activity_mbq=activity_mbq, regions=regions, label=str(entry.get("label", index + 1)))
+    return Cycle(
+        administered_activity_mbq=activity_mbq, regions=regions, label=str(entry.get("label", index + 1))
+    )

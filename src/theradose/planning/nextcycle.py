@@ -268,6 +268,20 @@ def _dose_for_bed(
     return float(brentq(residual, 0.0, target_bed_gy, xtol=1e-10, rtol=1e-12))
 
 
+def _organ_matcher(organ: OrganLimit) -> Callable[[RegionDose], bool]:
+    def matches(region: RegionDose) -> bool:
+        return region.kind == "organ" and organ.matches(region.name)
+
+    return matches
+
+
+def _name_matcher(name: str) -> Callable[[RegionDose], bool]:
+    def matches(region: RegionDose) -> bool:
+        return region.name.lower() == name.lower()
+
+    return matches
+
+
 @dataclass(frozen=True)
 class _History:
     per_cycle: tuple[tuple[float, RegionDose], ...]  # (activity_gbq, measurement or estimate)
@@ -290,7 +304,7 @@ def _history(plan: TreatmentPlan, matches: Callable[[RegionDose], bool], name: s
     estimated = []
     for cycle, region in found:
         if region is None:
-            region = RegionDose(name, fill.dose_gy_per_gbq, fill.dose_sigma_gy_per_gbq, fill.effective_half_life_h)
+            region = RegionDose(name, fill.dose_gy_per_gbq, fill.sigma_gy_per_gbq, fill.effective_half_life_h)
             estimated.append(cycle.label)
         per_cycle.append((mbq_to_gbq(cycle.administered_activity_mbq), region))
     return _History(tuple(per_cycle), tuple(measured), tuple(estimated))
@@ -319,7 +333,7 @@ def plan_next_cycle(plan: TreatmentPlan, *, bed_function: BedFunction | None = N
     ] = []
 
     for organ in protocol.organs:
-        history = _history(plan, lambda r, o=organ: r.kind == "organ" and o.matches(r.name), organ.name)
+        history = _history(plan, _organ_matcher(organ), organ.name)
         if history is None:
             if plan.cycles:
                 notes.append(f"{organ.name}: no dosimetry in any cycle, its limit was not checked")
@@ -406,11 +420,13 @@ def plan_next_cycle(plan: TreatmentPlan, *, bed_function: BedFunction | None = N
         )
     if plan.response is not None and plan.response in protocol.stop_on_response:
         stop_reasons.append(
-            f"response {plan.response.replace('_', ' ')}: the protocol stops on it ({protocol.response_citation})"
+            f"response {plan.response.replace('_', ' ')}: the protocol stops on it "
+            f"({protocol.response_citation})"
         )
     if not stop_reasons and allowed_mbq < minimum:
         stop_reasons.append(
-            f"{limiting}: the largest activity within its {limiting_binding} limit at {plan.confidence:.0%} confidence is "
+            f"{limiting}: the largest activity within its {limiting_binding} limit at "
+            f"{plan.confidence:.0%} confidence is "
             f"{allowed_mbq:.0f} MBq, below the protocol minimum {minimum:.0f} MBq "
             f"({protocol.min_activity_mbq.citation})"
         )
@@ -418,7 +434,7 @@ def plan_next_cycle(plan: TreatmentPlan, *, bed_function: BedFunction | None = N
     tumour_regions = _tumour_names(plan)
     tumour_histories = []
     for name in tumour_regions:
-        history = _history(plan, lambda r, n=name: r.name.lower() == n.lower(), name)
+        history = _history(plan, _name_matcher(name), name)
         if history is not None:
             tumour_histories.append((name, history))
     target_dose = protocol.tumour.target_dose_gy
@@ -429,7 +445,9 @@ def plan_next_cycle(plan: TreatmentPlan, *, bed_function: BedFunction | None = N
         dose = sum(a * r.dose_gy_per_gbq for a, r in history.per_cycle)
         bed = None
         if tumour_rb:
-            assert protocol.tumour.alpha_beta_gy is not None and protocol.tumour.repair_half_time_h is not None
+            assert (
+                protocol.tumour.alpha_beta_gy is not None and protocol.tumour.repair_half_time_h is not None
+            )
             bed = sum(
                 _bed(
                     a * r.dose_gy_per_gbq,
@@ -444,7 +462,7 @@ def plan_next_cycle(plan: TreatmentPlan, *, bed_function: BedFunction | None = N
         delivered_tumour.append((name, history, dose, bed))
     if delivered_tumour and (target_dose is not None or target_bed is not None):
         reached = []
-        for name, _h, dose, bed in delivered_tumour:
+        for _name, _h, dose, bed in delivered_tumour:
             ok_dose = target_dose is None or dose >= target_dose.value
             ok_bed = target_bed is None or (bed is not None and bed >= target_bed.value)
             reached.append(ok_dose and ok_bed)
@@ -516,7 +534,9 @@ def plan_next_cycle(plan: TreatmentPlan, *, bed_function: BedFunction | None = N
         next_dose = expected.dose_gy_per_gbq * next_gbq
         next_bed = None
         if bed is not None:
-            assert protocol.tumour.alpha_beta_gy is not None and protocol.tumour.repair_half_time_h is not None
+            assert (
+                protocol.tumour.alpha_beta_gy is not None and protocol.tumour.repair_half_time_h is not None
+            )
             next_bed = _bed(
                 next_dose,
                 expected.effective_half_life_h,
@@ -552,6 +572,35 @@ def plan_next_cycle(plan: TreatmentPlan, *, bed_function: BedFunction | None = N
         confidence=plan.confidence,
         z=z,
     )
+
+
+def organ_history_gy(
+    plan: TreatmentPlan, organ: OrganLimit, *, bed_function: BedFunction | None = None
+) -> tuple[tuple[float, ...], tuple[float, ...] | None] | None:
+    """Cumulative absorbed dose and BED (Gy) of ``organ`` after each given cycle.
+
+    Returns ``None`` when the organ was never measured; BED is ``None`` without BED parameters.
+    """
+    bed_fn = bed_function if bed_function is not None else radiobiology_bed_gy
+    history = _history(plan, _organ_matcher(organ), organ.name)
+    if history is None:
+        return None
+    doses: list[float] = []
+    beds: list[float] = []
+    for activity_gbq, region in history.per_cycle:
+        dose = activity_gbq * region.dose_gy_per_gbq
+        doses.append((doses[-1] if doses else 0.0) + dose)
+        if organ.alpha_beta_gy is not None and organ.repair_half_time_h is not None:
+            bed = _bed(
+                dose,
+                region.effective_half_life_h,
+                organ.alpha_beta_gy.value,
+                organ.repair_half_time_h.value,
+                bed_fn,
+                f"organ {organ.name!r}",
+            )
+            beds.append((beds[-1] if beds else 0.0) + bed)
+    return tuple(doses), (tuple(beds) if organ.has_radiobiology else None)
 
 
 def _tumour_names(plan: TreatmentPlan) -> tuple[str, ...]:

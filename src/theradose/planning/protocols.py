@@ -223,7 +223,9 @@ def parse_protocol(data: dict[str, Any], *, source: str = "<dict>") -> Protocol:
         target_dose_gy=_optional_cited(tumour_table, "tumour.target_dose_gy", source),
         target_bed_gy=_optional_cited(tumour_table, "tumour.target_bed_gy", source),
     )
-    if tumour.target_bed_gy is not None and (tumour.alpha_beta_gy is None or tumour.repair_half_time_h is None):
+    if tumour.target_bed_gy is not None and (
+        tumour.alpha_beta_gy is None or tumour.repair_half_time_h is None
+    ):
         raise InputError(
             f"tumour.target_bed_gy needs tumour.alpha_beta_gy and tumour.repair_half_time_h in {source}: "
             "add them with citations"
@@ -349,7 +351,7 @@ def _cited(table: dict[str, Any], dotted: str, source: str, *, positive: bool) -
         )
     if not isinstance(entry, dict):
         raise InputError(
-            f"{dotted} must be a table {{ value = ..., citation = \"...\" }}; got {entry!r} in {source}: "
+            f'{dotted} must be a table {{ value = ..., citation = "..." }}; got {entry!r} in {source}: '
             "add the citation"
         )
     value = entry.get("value")
@@ -364,5 +366,3 @@ def _cited(table: dict[str, Any], dotted: str, source: str, *, positive: bool) -
     if extra:
         raise InputError(f"{dotted}.{extra[0]} is not a known key in {source}: use only value and citation")
     return Cited(float(value), citation)
-
-

@@ -211,7 +211,9 @@ def check_dosage(
     if prescribed_range_mbq is not None:
         low, high = (_decimal(v, "prescribed_range_mbq") for v in prescribed_range_mbq)
         if low > high:
-            raise InputError(f"prescribed_range_mbq must be (low, high); got {prescribed_range_mbq}: swap them")
+            raise InputError(
+                f"prescribed_range_mbq must be (low, high); got {prescribed_range_mbq}: swap them"
+            )
         if not low <= _decimal(measured_mbq, "measured_mbq") <= high:
             fails = True
             message += f"; outside the prescribed range {float(low):g}-{float(high):g} MBq"
@@ -255,23 +257,27 @@ def check_written_directive(
         if required.field.endswith("_mbq") and (
             isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
         ):
-            problems.append(f"{required.field} must be a positive number in MBq; got {value!r} ({required.citation})")
+            problems.append(
+                f"{required.field} must be a positive number in MBq; got {value!r} ({required.citation})"
+            )
         if required.field.endswith("_datetime"):
             if not isinstance(value, datetime) or value.tzinfo is None:
                 problems.append(
-                    f"{required.field} must be a timezone-aware date and time; got {value!r} ({required.citation})"
+                    f"{required.field} must be a timezone-aware date and time; got {value!r} "
+                    f"({required.citation})"
                 )
             elif administration_datetime is not None:
                 if administration_datetime.tzinfo is None:
-                    raise InputError(
-                        "administration_datetime must be timezone-aware: add a UTC offset"
-                    )
+                    raise InputError("administration_datetime must be timezone-aware: add a UTC offset")
                 if value > administration_datetime:
                     problems.append(
                         f"{required.field} {value.isoformat()} is after the administration "
-                        f"{administration_datetime.isoformat()}: it must be signed before ({required.citation})"
+                        f"{administration_datetime.isoformat()}: it must be signed before "
+                        f"({required.citation})"
                     )
-    return WrittenDirectiveCheck(ok=not problems, problems=tuple(problems), rule=rules.written_directive_citation)
+    return WrittenDirectiveCheck(
+        ok=not problems, problems=tuple(problems), rule=rules.written_directive_citation
+    )
 
 
 def detect_medical_event(
@@ -342,8 +348,11 @@ def detect_medical_event(
         criteria.append(f"{rules.me_citation}: {what} and {'; '.join(dose_exceeded)}")
     wrong = [
         name
-        for name, flag in (("wrong radioactive drug", wrong_drug), ("wrong route", wrong_route),
-                           ("wrong individual", wrong_individual))
+        for name, flag in (
+            ("wrong radioactive drug", wrong_drug),
+            ("wrong route", wrong_route),
+            ("wrong individual", wrong_individual),
+        )
         if flag
     ]
     if wrong:
@@ -357,7 +366,9 @@ def detect_medical_event(
             if _exceeds(abs(_decimal(value, label)), _decimal(limit, label), comparison)
         ]
         if received:
-            criteria.append(f"{rules.me_wrong_administration_citation}: {', '.join(wrong)} with {'; '.join(received)}")
+            criteria.append(
+                f"{rules.me_wrong_administration_citation}: {', '.join(wrong)} with {'; '.join(received)}"
+            )
     rule = f"{rules.me_citation}; {rules.me_wrong_administration_citation}"
     return MedicalEventResult(
         is_medical_event=bool(criteria),

@@ -111,9 +111,7 @@ def exposure_rate_constant_r_cm2_per_mci_h(air_kerma_rate_constant_ugy_m2_per_gb
 
     See the module docstring for the derivation (1 R ≙ 8764.3 µGy air kerma).
     """
-    return (
-        air_kerma_rate_constant_ugy_m2_per_gbq_h * CM2_PER_M2 * GBQ_PER_MCI / UGY_AIR_KERMA_PER_ROENTGEN
-    )
+    return air_kerma_rate_constant_ugy_m2_per_gbq_h * CM2_PER_M2 * GBQ_PER_MCI / UGY_AIR_KERMA_PER_ROENTGEN
 
 
 @dataclass(frozen=True)
@@ -143,12 +141,14 @@ class Restriction:
         """The restriction in words."""
         if self.days <= 0:
             return (
-                f"{self.description}: no restriction needed (expected {self.dose_without_restriction_msv:.2f} mSv "
+                f"{self.description}: no restriction needed "
+                f"(expected {self.dose_without_restriction_msv:.2f} mSv "
                 f"<= constraint {self.dose_constraint_msv:g} mSv)"
             )
         return (
             f"{self.description}: avoid for {self.days:.1f} days "
-            f"(otherwise {self.dose_without_restriction_msv:.2f} mSv > constraint {self.dose_constraint_msv:g} mSv)"
+            f"(otherwise {self.dose_without_restriction_msv:.2f} mSv > "
+            f"constraint {self.dose_constraint_msv:g} mSv)"
         )
 
 
@@ -343,13 +343,16 @@ def assess_release(
 
     info = get_nuclide(nuclide)
     if not (math.isfinite(activity_mbq) and activity_mbq >= 0):
-        raise InputError(f"activity_mbq must be >= 0; got {activity_mbq}: give the activity at release in MBq")
+        raise InputError(
+            f"activity_mbq must be >= 0; got {activity_mbq}: give the activity at release in MBq"
+        )
     half_life_h = float(info.half_life_h)
     kind = "physical"
     if effective_half_life_h is not None:
         if not (math.isfinite(effective_half_life_h) and 0 < effective_half_life_h <= half_life_h):
             raise InputError(
-                f"effective_half_life_h must be in (0, {half_life_h:g}] (the physical half-life of {info.name}); "
+                f"effective_half_life_h must be in (0, {half_life_h:g}] "
+                f"(the physical half-life of {info.name}); "
                 f"got {effective_half_life_h}: check the value"
             )
         half_life_h = effective_half_life_h
