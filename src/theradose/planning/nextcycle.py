@@ -302,10 +302,10 @@ def _history(plan: TreatmentPlan, matches: Callable[[RegionDose], bool], name: s
     fill = expected_gy_per_gbq(measured, estimate=plan.estimate)
     per_cycle = []
     estimated = []
-    for cycle, region in found:
+    for number, (cycle, region) in enumerate(found, start=1):
         if region is None:
             region = RegionDose(name, fill.dose_gy_per_gbq, fill.sigma_gy_per_gbq, fill.effective_half_life_h)
-            estimated.append(cycle.label)
+            estimated.append(str(number))
         per_cycle.append((mbq_to_gbq(cycle.administered_activity_mbq), region))
     return _History(tuple(per_cycle), tuple(measured), tuple(estimated))
 

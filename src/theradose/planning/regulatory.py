@@ -207,7 +207,7 @@ def check_dosage(
         f"{float(deviation):+.2f} %"
     )
     if fails:
-        message += f": {bound} {float(limit):g} % is not allowed; do not administer unless the authorized user directs"
+        message += f": {bound} {float(limit):g} % is not allowed; do not administer unless the AU directs"
     if prescribed_range_mbq is not None:
         low, high = (_decimal(v, "prescribed_range_mbq") for v in prescribed_range_mbq)
         if low > high:
