@@ -90,7 +90,9 @@ def test_far_below_limits_gets_protocol_maximum(bed) -> None:
     assert "protocol maximum" in result.reasons[0]
     # salivary glands: 25 Gy limit, 3.7 Gy given; limit-allowed activity = (25 − 3.7)/(0.5 + z 0.1)
     salivary = next(o for o in result.organs if o.organ == "salivary_glands")
-    assert salivary.allowed_activity_mbq == pytest.approx((25 - 3.7) / (0.5 + 1.644854 * 0.1) * 1000, rel=1e-6)
+    assert salivary.allowed_activity_mbq == pytest.approx(
+        (25 - 3.7) / (0.5 + 1.644854 * 0.1) * 1000, rel=1e-6
+    )
     assert salivary.projected_bed_gy is None  # no BED parameters for salivary glands
     assert any("liver: no dosimetry" in n for n in result.notes)
 
@@ -101,7 +103,9 @@ def test_limit_reached_stops_with_reason(dotatate_plan, bed) -> None:
     result = plan_next_cycle(dotatate_plan(cycles), bed_function=bed)
     assert result.stop
     assert result.recommended_activity_mbq == 0.0
-    assert any("kidneys: cumulative absorbed dose 23.68 Gy has reached the limit 23 Gy" in r for r in result.reasons)
+    assert any(
+        "kidneys: cumulative absorbed dose 23.68 Gy has reached the limit 23 Gy" in r for r in result.reasons
+    )
 
 
 def test_bed_limit_with_risk_factor_stops(dotatate_plan, bed) -> None:
@@ -133,9 +137,7 @@ def test_max_cycles_and_response_stop(dotatate_plan, bed) -> None:
     cycles = [kidney_cycle(7400, 0.5, 0.05)] * 4
     result = plan_next_cycle(dotatate_plan(cycles), bed_function=bed)
     assert result.stop and "4 cycles given: the protocol allows 4" in result.reasons[0]
-    progressed = plan_next_cycle(
-        dotatate_plan(cycles[:2], response="progressive_disease"), bed_function=bed
-    )
+    progressed = plan_next_cycle(dotatate_plan(cycles[:2], response="progressive_disease"), bed_function=bed)
     assert progressed.stop and progressed.reasons[0].startswith("response progressive disease")
     stable = plan_next_cycle(dotatate_plan(cycles[:2], response="stable_disease"), bed_function=bed)
     assert not stable.stop
@@ -166,7 +168,9 @@ def test_inverse_variance_estimate_hand_calculation() -> None:
     last = expected_gy_per_gbq(measurements, estimate="last")
     assert (last.dose_gy_per_gbq, last.sigma_gy_per_gbq) == (0.7, 0.1)
     with pytest.raises(InputError, match="every sigma > 0"):
-        expected_gy_per_gbq([RegionDose("k", 0.5, 0.0), RegionDose("k", 0.6, 0.1)], estimate="inverse_variance")
+        expected_gy_per_gbq(
+            [RegionDose("k", 0.5, 0.0), RegionDose("k", 0.6, 0.1)], estimate="inverse_variance"
+        )
 
 
 def test_missing_measurement_is_filled_and_noted(dotatate_plan, bed) -> None:
@@ -217,7 +221,10 @@ def test_plan_file_with_doses_json(tmp_path, bed) -> None:
         ('protocol = "nope"\n', "neither a shipped protocol"),
         ('protocol = "dotatate"\ncolour = 1\n', "colour is not a plan key"),
         ('protocol = "dotatate"\nconfidence = 1.2\n', "confidence must be in"),
-        ('protocol = "dotatate"\n[[cycles]]\nadministered_activity_mbq = 7400\n', "needs doses_json or regions"),
+        (
+            'protocol = "dotatate"\n[[cycles]]\nadministered_activity_mbq = 7400\n',
+            "needs doses_json or regions",
+        ),
         (
             'protocol = "dotatate"\n[[cycles]]\nadministered_activity_mbq = 7400\n'
             'regions = [{ name = "kidneys", dose_gy_per_gbq = 0.5 }]\n',
@@ -241,7 +248,12 @@ def test_plan_file_errors_name_the_key(tmp_path, content: str, message: str) -> 
 
 def test_doses_json_activity_mismatch(tmp_path) -> None:
     (tmp_path / "d.json").write_text(
-        json.dumps({"administered_activity_mbq": 7000, "regions": [{"name": "k", "dose_gy_per_gbq": 1, "dose_sigma_gy_per_gbq": 0.1}]})
+        json.dumps(
+            {
+                "administered_activity_mbq": 7000,
+                "regions": [{"name": "k", "dose_gy_per_gbq": 1, "dose_sigma_gy_per_gbq": 0.1}],
+            }
+        )
     )
     (tmp_path / "p.toml").write_text(
         'protocol = "psma"\n[[cycles]]\nadministered_activity_mbq = 7400\ndoses_json = "d.json"\n'

@@ -189,11 +189,14 @@ def parse_protocol(data: dict[str, Any], *, source: str = "<dict>") -> Protocol:
             f"schema_version must be {SCHEMA_VERSION}; got {version!r} in {source}: "
             f"add 'schema_version = {SCHEMA_VERSION}'"
         )
+    _no_unknown(data, _TOP_KEYS, "", source)
     name = _string(data, "name", source)
     title = _string(data, "title", source)
     nuclide = _string(data, "nuclide", source)
     activity = _table(data, "activity", source)
     schedule = _table(data, "schedule", source)
+    _no_unknown(activity, {"standard_mbq", "min_mbq", "max_mbq"}, "activity.", source)
+    _no_unknown(schedule, {"max_cycles", "interval_weeks"}, "schedule.", source)
     standard = _cited(activity, "activity.standard_mbq", source, positive=True)
     minimum = _cited(activity, "activity.min_mbq", source, positive=True)
     maximum = _cited(activity, "activity.max_mbq", source, positive=True)
@@ -217,6 +220,12 @@ def parse_protocol(data: dict[str, Any], *, source: str = "<dict>") -> Protocol:
     tumour_table = data.get("tumour", {})
     if not isinstance(tumour_table, dict):
         raise InputError(f"tumour must be a table in {source}: write [tumour]")
+    _no_unknown(
+        tumour_table,
+        {"alpha_beta_gy", "repair_half_time_h", "target_dose_gy", "target_bed_gy"},
+        "tumour.",
+        source,
+    )
     tumour = TumourTarget(
         alpha_beta_gy=_optional_cited(tumour_table, "tumour.alpha_beta_gy", source),
         repair_half_time_h=_optional_cited(tumour_table, "tumour.repair_half_time_h", source),
@@ -234,6 +243,7 @@ def parse_protocol(data: dict[str, Any], *, source: str = "<dict>") -> Protocol:
     response = data.get("response", {})
     if not isinstance(response, dict):
         raise InputError(f"response must be a table in {source}: write [response]")
+    _no_unknown(response, {"stop_on", "citation"}, "response.", source)
     stop_on = response.get("stop_on", [])
     if not isinstance(stop_on, list) or any(s not in RESPONSE_STATUSES for s in stop_on):
         raise InputError(
@@ -320,6 +330,25 @@ def _organ(name: str, table: Any, source: str) -> OrganLimit:
             f"{source}: add them with citations"
         )
     return organ
+
+
+_TOP_KEYS = {
+    "schema_version",
+    "name",
+    "title",
+    "nuclide",
+    "activity",
+    "schedule",
+    "organs",
+    "tumour",
+    "response",
+}
+
+
+def _no_unknown(table: dict[str, Any], known: set[str], prefix: str, source: str) -> None:
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise InputError(f"{prefix}{unknown[0]} is not a known key in {source}: use one of {sorted(known)}")
 
 
 def _table(data: dict[str, Any], key: str, source: str) -> dict[str, Any]:
