@@ -260,3 +260,24 @@ def test_doses_json_activity_mismatch(tmp_path) -> None:
     )
     with pytest.raises(InputError, match="disagrees with 7000"):
         load_plan(tmp_path / "p.toml")
+
+
+def test_tumour_without_half_life_reports_dose_only(dotatate_plan, bed) -> None:
+    tumour = RegionDose("lesion", 4.0, 1.0, None, kind="tumour")
+    result = plan_next_cycle(dotatate_plan([kidney_cycle(7400, 0.5, 0.05, tumour=tumour)]), bed_function=bed)
+    assert result.tumours[0].next_cycle_bed_gy is None
+    assert result.tumours[0].projected_dose_gy == pytest.approx(4.0 * 7.4 * 2)
+    assert any("tumour lesion: effective half-life missing" in n for n in result.notes)
+
+
+def test_shipped_example_plan_runs(bed) -> None:
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "planning" / "PLAN.toml"
+    plan = load_plan(example)
+    assert plan.cycles[0].administered_activity_mbq == 7400.0  # from cycle1/doses.json
+    assert plan.cycles[0].regions[0].dose_gy_per_gbq == pytest.approx(0.6)  # 4.44 Gy / 7.4 GBq
+    result = plan_next_cycle(plan, bed_function=bed)
+    assert not result.stop
+    assert result.limiting_organ in {"kidneys", "red_marrow"}
+    assert result.tumours[0].name == "liver_met_1"

@@ -346,7 +346,10 @@ def plan_next_cycle(plan: TreatmentPlan, *, bed_function: BedFunction | None = N
         delivered_dose = sum(a * r.dose_gy_per_gbq for a, r in history.per_cycle)
         delivered_sigma = math.sqrt(sum((a * r.dose_sigma_gy_per_gbq) ** 2 for a, r in history.per_cycle))
         delivered_bed: float | None = None
-        if organ.has_radiobiology:
+        half_lives_known = all(r.effective_half_life_h is not None for _a, r in history.per_cycle)
+        if organ.has_radiobiology and not half_lives_known and organ.bed_limit_gy is None:
+            notes.append(f"{organ.name}: effective half-life missing in a cycle, BED not computed")
+        elif organ.has_radiobiology:
             assert organ.alpha_beta_gy is not None and organ.repair_half_time_h is not None
             delivered_bed = sum(
                 _bed(
@@ -444,7 +447,9 @@ def plan_next_cycle(plan: TreatmentPlan, *, bed_function: BedFunction | None = N
     for name, history in tumour_histories:
         dose = sum(a * r.dose_gy_per_gbq for a, r in history.per_cycle)
         bed = None
-        if tumour_rb:
+        if tumour_rb and not all(r.effective_half_life_h is not None for _a, r in history.per_cycle):
+            notes.append(f"tumour {name}: effective half-life missing in a cycle, BED not computed")
+        elif tumour_rb:
             assert (
                 protocol.tumour.alpha_beta_gy is not None and protocol.tumour.repair_half_time_h is not None
             )
@@ -587,10 +592,14 @@ def organ_history_gy(
         return None
     doses: list[float] = []
     beds: list[float] = []
+    with_bed = organ.has_radiobiology and all(
+        r.effective_half_life_h is not None for _a, r in history.per_cycle
+    )
     for activity_gbq, region in history.per_cycle:
         dose = activity_gbq * region.dose_gy_per_gbq
         doses.append((doses[-1] if doses else 0.0) + dose)
-        if organ.alpha_beta_gy is not None and organ.repair_half_time_h is not None:
+        if with_bed:
+            assert organ.alpha_beta_gy is not None and organ.repair_half_time_h is not None
             bed = _bed(
                 dose,
                 region.effective_half_life_h,
@@ -600,7 +609,7 @@ def organ_history_gy(
                 f"organ {organ.name!r}",
             )
             beds.append((beds[-1] if beds else 0.0) + bed)
-    return tuple(doses), (tuple(beds) if organ.has_radiobiology else None)
+    return tuple(doses), (tuple(beds) if with_bed else None)
 
 
 def _tumour_names(plan: TreatmentPlan) -> tuple[str, ...]:
