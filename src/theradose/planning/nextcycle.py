@@ -101,7 +101,10 @@ class NextCycleResult:
     allowed_activity_mbq : float
         Largest activity within all limits before clipping to the protocol (MBq; ``inf`` if unconstrained).
     limiting_organ : str or None
-        Organ whose limit sets ``allowed_activity_mbq`` (None when no organ constrains it).
+        Organ whose limit sets the recommended activity (None when the protocol's maximum or standard
+        activity does).
+    most_constrained_organ : str or None
+        Organ with the smallest allowed activity, even when the protocol maximum binds.
     organs, tumours : tuples of projections
     stop : bool
     reasons : tuple of str
@@ -117,6 +120,7 @@ class NextCycleResult:
     recommended_activity_mbq: float
     allowed_activity_mbq: float
     limiting_organ: str | None
+    most_constrained_organ: str | None
     organs: tuple[OrganProjection, ...]
     tumours: tuple[TumourProjection, ...]
     stop: bool
@@ -132,6 +136,7 @@ class NextCycleResult:
             "recommended_activity_mbq": self.recommended_activity_mbq,
             "allowed_activity_mbq": self.allowed_activity_mbq,
             "limiting_organ": self.limiting_organ,
+            "most_constrained_organ": self.most_constrained_organ,
             "cycle_number": self.cycle_number,
             "confidence": self.confidence,
             "z": self.z,
@@ -499,8 +504,9 @@ def plan_next_cycle(plan: TreatmentPlan, *, bed_function: BedFunction | None = N
         if not plan.cycles:
             reasons.append("no dosimetry yet: the protocol standard applies to the first cycle")
             recommended = protocol.standard_activity_mbq.value
-    if not plan.cycles and not stop:
-        limiting = None
+    most_constrained = limiting
+    if not stop and (not plan.cycles or allowed_mbq >= maximum):
+        limiting = None  # the protocol (standard first activity or maximum), not an organ, sets the activity
 
     next_gbq = mbq_to_gbq(recommended)
     organs_out = []
@@ -568,6 +574,7 @@ def plan_next_cycle(plan: TreatmentPlan, *, bed_function: BedFunction | None = N
         recommended_activity_mbq=recommended,
         allowed_activity_mbq=allowed_mbq,
         limiting_organ=limiting,
+        most_constrained_organ=most_constrained,
         organs=tuple(organs_out),
         tumours=tuple(tumours_out),
         stop=stop,
