@@ -23,6 +23,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dose": ("theradose.cli.dose", "Absorbed dose: organ MIRD, sphere model, voxel engines, DVH."),
     "radiobiology": ("theradose.cli.radiobiology", "BED and EQD2 for radiopharmaceutical therapy."),
     "plan": ("theradose.cli.plan", "Planning: next-cycle activity, dosage check, patient release."),
+    "dicom": (
+        "theradose.cli.dicom",
+        "DICOM: inspect folders, convert series (CT, SPECT, PET, RT Dose) to NIfTI.",
+    ),
+    "image": ("theradose.cli.image", "Images: register CT time points, segment body/organs/uptake."),
 }
 
 EXIT_BAD_INPUT = 2
