@@ -19,6 +19,7 @@ from theradose.planning.regulatory import (
     detect_medical_event,
     deviation_percent,
     load_rules,
+    organ_dose_difference_sv,
 )
 
 
@@ -143,3 +144,12 @@ def test_rules_are_data() -> None:
     assert rules.me_organ_dose_equivalent_sv == 0.5 and rules.me_effective_dose_equivalent_sv == 0.05
     with pytest.raises(InputError, match="jurisdiction 'eu_xx' is unknown"):
         load_rules("eu_xx")
+
+
+def test_organ_dose_difference_from_dosimetry() -> None:
+    # kidneys 0.6 Gy/GBq, 9.0 instead of 7.4 GBq: 0.6 × 1.6 = 0.96 Sv (w_R = 1) > 0.5 Sv, deviation +21.62 %
+    difference = organ_dose_difference_sv(0.6, 7400.0, 9000.0)
+    assert difference == pytest.approx(0.96)
+    event = detect_medical_event(7400.0, 9000.0, organ_dose_difference_sv=difference)
+    assert event.is_medical_event
+    assert event.deviation_percent == pytest.approx(1600 / 74)

@@ -18,6 +18,7 @@ Checks
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass
 from datetime import datetime
@@ -376,3 +377,41 @@ def detect_medical_event(
         deviation_percent=float(deviation),
         rule=rule,
     )
+
+
+#: Radiation weighting factor of photons and electrons (ICRP Publication 103, 2007, Table 2).
+RADIATION_WEIGHTING_FACTOR_LOW_LET = 1.0
+
+
+def organ_dose_difference_sv(
+    dose_gy_per_gbq: float,
+    prescribed_mbq: float,
+    administered_mbq: float,
+    *,
+    radiation_weighting_factor: float = RADIATION_WEIGHTING_FACTOR_LOW_LET,
+) -> float:
+    """Organ dose-equivalent difference caused by a dosage error, for :func:`detect_medical_event`.
+
+    ``H = w_R × (Gy/GBq) × |A_administered − A_prescribed|`` in Sv (dose linear in activity for a
+    given biodistribution; w_R = 1 for 177Lu electrons and photons, ICRP Publication 103).
+
+    Parameters
+    ----------
+    dose_gy_per_gbq : float
+        Organ absorbed dose per administered activity (Gy/GBq), e.g. from dosimetry of this cycle.
+    prescribed_mbq, administered_mbq : float
+        Prescribed and administered dosage (MBq).
+    radiation_weighting_factor : float
+        w_R (1 for low-LET radiation; 20 for alpha particles, ICRP 103).
+    """
+    from theradose.units import mbq_to_gbq
+
+    for name, value in (
+        ("dose_gy_per_gbq", dose_gy_per_gbq),
+        ("prescribed_mbq", prescribed_mbq),
+        ("administered_mbq", administered_mbq),
+        ("radiation_weighting_factor", radiation_weighting_factor),
+    ):
+        if not (math.isfinite(value) and value >= 0):
+            raise InputError(f"{name} must be finite and >= 0; got {value}: fix the value")
+    return radiation_weighting_factor * dose_gy_per_gbq * mbq_to_gbq(abs(administered_mbq - prescribed_mbq))
