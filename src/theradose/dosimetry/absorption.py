@@ -70,6 +70,7 @@ COLE_C_KEV = 0.367
 UM_PER_MM = 1.0e3
 
 _QUADRATURE_NODES = 96
+_KLEIN_NISHINA_NODES = 256
 
 
 def sphere_radius_mm(mass_g: float) -> float:
@@ -101,9 +102,14 @@ def geometric_reduction_factor(distance_mm: FloatArray | float, radius_mm: float
     return np.where(s >= 2.0 * radius_mm, 0.0, np.clip(psi, 0.0, 1.0))
 
 
-@functools.lru_cache(maxsize=1)
+@functools.lru_cache(maxsize=4)
+def _gauss_legendre(n: int) -> tuple[FloatArray, FloatArray]:
+    nodes, weights = np.polynomial.legendre.leggauss(n)
+    return np.asarray(nodes, dtype=np.float64), np.asarray(weights, dtype=np.float64)
+
+
 def _gauss_legendre_unit() -> tuple[FloatArray, FloatArray]:
-    nodes, weights = np.polynomial.legendre.leggauss(_QUADRATURE_NODES)
+    nodes, weights = _gauss_legendre(_QUADRATURE_NODES)
     return 0.5 * (nodes + 1.0), 0.5 * weights
 
 
@@ -203,7 +209,7 @@ def klein_nishina_cross_sections_cm2(energy_kev: FloatArray | float) -> tuple[Fl
     """
     energy = np.atleast_1d(np.asarray(energy_kev, dtype=np.float64))
     k = energy / ELECTRON_REST_ENERGY_KEV
-    nodes, weights = np.polynomial.legendre.leggauss(256)  # cos(theta) on [-1, 1]
+    nodes, weights = _gauss_legendre(_KLEIN_NISHINA_NODES)  # cos(theta) on [-1, 1]
     ratio = 1.0 / (1.0 + k[:, None] * (1.0 - nodes[None, :]))  # k'/k
     sin2 = 1.0 - nodes**2
     dsigma = 0.5 * CLASSICAL_ELECTRON_RADIUS_CM**2 * ratio**2 * (ratio + 1.0 / ratio - sin2[None, :])
