@@ -30,7 +30,7 @@ def test_sphere_radius_by_hand() -> None:
 
 
 def test_geometric_factor_limits_and_integral() -> None:
-    """psi(0)=1, psi(2R)=0, ∫0^2R psi ds = 3R/4 (mean distance from a uniform interior point to the surface)."""
+    """psi(0)=1, psi(2R)=0, ∫0^2R psi ds = 3R/4 (mean distance from an interior point to the surface)."""
     radius = 7.0
     assert geometric_reduction_factor(0.0, radius) == pytest.approx(1.0)
     assert geometric_reduction_factor(2.0 * radius, radius) == pytest.approx(0.0, abs=1e-15)

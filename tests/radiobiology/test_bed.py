@@ -58,7 +58,9 @@ def test_tri_exponential_g_against_integral() -> None:
     c, half = [2.0, 1.0, -3.0], [60.0, 10.0, 1.5]
     k = [LN2 / t for t in half]
     mu = LN2 / 1.5
-    expected = _g_by_double_integral(lambda t: sum(ci * math.exp(-ki * t) for ci, ki in zip(c, k)), mu)
+    expected = _g_by_double_integral(
+        lambda t: sum(ci * math.exp(-ki * t) for ci, ki in zip(c, k, strict=True)), mu
+    )
     assert g_factor_multiexponential(c, k, repair_rate_per_h=mu) == pytest.approx(expected, rel=1e-5)
     bed = bed_multiexponential_gy(
         10.0, coefficients=c, half_lives_h=half, alpha_beta_gy=10.0, repair_half_time_h=1.5
