@@ -37,3 +37,9 @@ def electron_emitter() -> FakeEmitter:
 def mixed_emitter() -> FakeEmitter:
     """150 keV electrons (yield 1) and 200 keV photons (yield 0.5)."""
     return FakeEmitter(name="Mix", electron_lines=(Line(150.0, 1.0),), photon_lines=(Line(200.0, 0.5),))
+
+
+@pytest.fixture
+def make_emitter() -> type[FakeEmitter]:
+    """The synthetic-emitter class, for tests that build their own."""
+    return FakeEmitter

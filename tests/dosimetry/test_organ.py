@@ -50,12 +50,10 @@ def test_sphere_kind_applies_both_absorbed_fractions(mixed_emitter) -> None:
     assert organ.s_value_mgy_per_mbq_s > s.s_value_mgy_per_mbq_s
 
 
-def test_beta_spectrum_weighting() -> None:
+def test_beta_spectrum_weighting(make_emitter) -> None:
     """A flat spectrum on [0, 1] MeV normalised to 1 beta/decay has a mean energy of 0.5 MeV."""
-    from tests.dosimetry.conftest import FakeEmitter
-
     energies = tuple(np.linspace(0.0, 1.0, 201))
-    emitter = FakeEmitter(name="flat", spectrum=(energies, tuple(np.ones(201))))
+    emitter = make_emitter(name="flat", spectrum=(energies, tuple(np.ones(201))))
     s = self_s_value(emitter, mass_g=10.0, kind="organ")
     assert s.electron_energy_mev_per_decay == pytest.approx(0.5, rel=1e-9)
     sphere = sphere_s_value(emitter, mass_g=10.0)
@@ -65,10 +63,8 @@ def test_beta_spectrum_weighting() -> None:
     assert sphere.electron_absorbed_fraction == pytest.approx(expected, rel=2e-3)
 
 
-def test_alpha_energy_absorbed_locally() -> None:
-    from tests.dosimetry.conftest import FakeEmitter
-
-    emitter = FakeEmitter(name="alpha", alpha_energy_mev_per_decay=5.0)
+def test_alpha_energy_absorbed_locally(make_emitter) -> None:
+    emitter = make_emitter(name="alpha", alpha_energy_mev_per_decay=5.0)
     s = sphere_s_value(emitter, mass_g=1.0)
     assert s.s_alpha_mgy_per_mbq_s == pytest.approx(5.0 * JOULE_PER_MEV / 1e-3 * 1e9, rel=1e-12)
 
