@@ -151,9 +151,15 @@ def organ(
     else:
         print_table(
             f"Absorbed dose ({parsed['nuclide']})",
-            ["region", "kind", "mass (g)", "TIA (MBq·h)", "dose (Gy)", "± σ (Gy)", "Gy/GBq"],
+            ["region", "mass (g)", "dose (Gy)", "± σ (Gy)", "Gy/GBq"],
             [
-                (d.name, d.kind, d.mass_g, d.tia_mbq_h, d.dose_gy, d.dose_sigma_gy, d.dose_gy_per_gbq or "-")
+                (
+                    d.name,
+                    f"{d.mass_g:.4g}",
+                    f"{d.dose_gy:.3g}",
+                    f"{d.dose_sigma_gy:.2g}",
+                    "-" if d.dose_gy_per_gbq is None else f"{d.dose_gy_per_gbq:.3g}",
+                )
                 for d in doses
             ],
         )
