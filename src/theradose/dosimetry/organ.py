@@ -88,6 +88,9 @@ class RegionDose:
         Dose per administered activity, Gy/GBq (``None`` when no administered activity was given).
     self_dose_gy, cross_dose_gy : float
         Self- and cross-dose parts of ``dose_gy``.
+    alpha_dose_gy : float
+        Part of the self-dose from alpha particles and recoil nuclei (for RBE weighting with
+        :func:`theradose.radiobiology.rbe_weighted_dose_gy`; cross-dose is counted as low-LET).
     s_self_mgy_per_mbq_s : float
         Self-dose S value used, mGy/(MBq·s).
     mass_g, tia_mbq_h : float
@@ -101,6 +104,7 @@ class RegionDose:
     dose_gy_per_gbq: float | None
     self_dose_gy: float
     cross_dose_gy: float
+    alpha_dose_gy: float
     s_self_mgy_per_mbq_s: float
     mass_g: float
     tia_mbq_h: float
@@ -117,6 +121,7 @@ def region_doses(
     *,
     administered_activity_mbq: float | None = None,
     s_table: SValueTable | None = None,
+    include_progeny: bool = True,
 ) -> tuple[RegionDose, ...]:
     """Absorbed dose ± standard uncertainty to every region (MIRD schema, EANM uncertainty propagation).
 
@@ -131,6 +136,8 @@ def region_doses(
     s_table : SValueTable, optional
         Cross-dose S values ``S(target ← source)``; pairs between listed regions are used, self pairs
         are refused (self-dose comes from the patient's mass).
+    include_progeny : bool
+        Add the emissions of radioactive progeny in equilibrium (per parent decay) for a nuclide name.
 
     Returns
     -------
@@ -161,10 +168,11 @@ def region_doses(
                     f"S-value table {s_table.origin!r} gives a self-dose S value for {pair_source!r}: "
                     "self-dose is computed from the region's mass; keep only cross-dose pairs"
                 )
-    emitter = resolve_nuclide(nuclide)
+    emitter = resolve_nuclide(nuclide, include_progeny=include_progeny)
     results = []
     for target in regions:
-        s_self = self_s_value(emitter, mass_g=target.mass_g, kind=target.kind).s_value_mgy_per_mbq_s
+        s_self_parts = self_s_value(emitter, mass_g=target.mass_g, kind=target.kind)
+        s_self = s_self_parts.s_value_mgy_per_mbq_s
         step_g = MASS_DERIVATIVE_STEP * target.mass_g
         s_plus = self_s_value(emitter, mass_g=target.mass_g + step_g, kind=target.kind).s_value_mgy_per_mbq_s
         s_minus = self_s_value(emitter, mass_g=target.mass_g - step_g, kind=target.kind).s_value_mgy_per_mbq_s
@@ -198,6 +206,7 @@ def region_doses(
                 dose_gy_per_gbq=per_gbq,
                 self_dose_gy=self_dose,
                 cross_dose_gy=cross_dose,
+                alpha_dose_gy=dose_gy_from_tia(target.tia_mbq_h, s_self_parts.s_alpha_mgy_per_mbq_s),
                 s_self_mgy_per_mbq_s=s_self,
                 mass_g=target.mass_g,
                 tia_mbq_h=target.tia_mbq_h,

@@ -101,9 +101,89 @@ class SelfSValue:
     alpha_energy_mev_per_decay: float
 
 
-def resolve_nuclide(nuclide: str | EmissionSource) -> EmissionSource:
-    """Return the emission data of ``nuclide`` (a name is looked up in :mod:`theradose.nuclides`)."""
+@dataclass(frozen=True)
+class _ChainLine:
+    energy_kev: float
+    yield_per_decay: float
+
+
+@dataclass(frozen=True)
+class ChainEmitter:
+    """Emissions of a nuclide and its progeny at equilibrium, per decay of the parent.
+
+    Each member's lines and beta spectrum are weighted by its equilibrium activity per unit parent
+    activity (transient/secular equilibrium, :func:`theradose.nuclides.decay_chain`), so that the MIRD
+    sums run over the whole chain (MIRD Pamphlet 21; as OLINDA/EXM does when daughters are included).
+    """
+
+    name: str
+    alpha_energy_mev_per_decay: float
+    photon_lines: tuple[_ChainLine, ...]
+    electron_lines: tuple[_ChainLine, ...]
+    members: tuple[tuple[str, float], ...]
+    spectrum_energy_mev: tuple[float, ...] = ()
+    spectrum_probability_per_mev: tuple[float, ...] = ()
+
+    def beta_spectrum(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Activity-weighted sum of the members' beta spectra on a common energy grid."""
+        return (
+            np.asarray(self.spectrum_energy_mev, dtype=np.float64),
+            np.asarray(self.spectrum_probability_per_mev, dtype=np.float64),
+        )
+
+
+def chain_emitter(nuclide: str) -> EmissionSource:
+    """Emission data of ``nuclide`` plus its progeny in equilibrium, per parent decay.
+
+    Returns the nuclide itself when it has no radioactive progeny in equilibrium (e.g. 177Lu).
+    """
+    from theradose.nuclides import decay_chain, get_nuclide
+
+    members = [(m.name, m.activity_ratio) for m in decay_chain(nuclide) if m.in_equilibrium]
+    parent = get_nuclide(nuclide)
+    if len(members) == 1:
+        return parent
+    photons: list[_ChainLine] = []
+    electrons: list[_ChainLine] = []
+    alpha_mev = 0.0
+    spectra = []
+    for name, ratio in members:
+        member = get_nuclide(name)
+        photons += [_ChainLine(line.energy_kev, ratio * line.yield_per_decay) for line in member.photon_lines]
+        electrons += [
+            _ChainLine(line.energy_kev, ratio * line.yield_per_decay) for line in member.electron_lines
+        ]
+        alpha_mev += ratio * (member.alpha_energy_mev_per_decay + member.alpha_recoil_energy_mev_per_decay)
+        energy, density = member.beta_spectrum()
+        if energy.size >= 2:
+            spectra.append((energy, ratio * density))
+    grid = np.zeros(0)
+    total = np.zeros(0)
+    if spectra:
+        grid = np.unique(np.concatenate([energy for energy, _ in spectra]))
+        total = np.zeros_like(grid)
+        for energy, density in spectra:
+            total += np.interp(grid, energy, density, left=0.0, right=0.0)
+    return ChainEmitter(
+        name=parent.name,
+        alpha_energy_mev_per_decay=alpha_mev,
+        photon_lines=tuple(photons),
+        electron_lines=tuple(electrons),
+        members=tuple(members),
+        spectrum_energy_mev=tuple(float(e) for e in grid),
+        spectrum_probability_per_mev=tuple(float(p) for p in total),
+    )
+
+
+def resolve_nuclide(nuclide: str | EmissionSource, *, include_progeny: bool = True) -> EmissionSource:
+    """Return the emission data of ``nuclide``.
+
+    A name is looked up in :mod:`theradose.nuclides`; with ``include_progeny`` the emissions of the
+    progeny in equilibrium are added per parent decay (:func:`chain_emitter`).
+    """
     if isinstance(nuclide, str):
+        if include_progeny:
+            return chain_emitter(nuclide)
         from theradose.nuclides import get_nuclide
 
         source: EmissionSource = get_nuclide(nuclide)
@@ -143,7 +223,13 @@ def _electron_emissions(source: EmissionSource) -> tuple[npt.NDArray[np.float64]
     return np.concatenate(energies), np.concatenate(weights)
 
 
-def self_s_value(nuclide: str | EmissionSource, *, mass_g: float, kind: RegionKind = "sphere") -> SelfSValue:
+def self_s_value(
+    nuclide: str | EmissionSource,
+    *,
+    mass_g: float,
+    kind: RegionKind = "sphere",
+    include_progeny: bool = True,
+) -> SelfSValue:
     """Self-dose S value of a sphere (tumour) or an organ of the given mass.
 
     Parameters
@@ -155,6 +241,9 @@ def self_s_value(nuclide: str | EmissionSource, *, mass_g: float, kind: RegionKi
     kind : {"sphere", "organ"}
         ``"sphere"``: electron and photon absorbed fractions of a unit-density sphere;
         ``"organ"``: electrons absorbed locally, photon absorbed fraction of a sphere of the same mass.
+    include_progeny : bool
+        For a nuclide name, add the emissions of radioactive progeny in equilibrium, per parent decay
+        (e.g. the four alpha emitters of the 225Ac chain). Ignored for emission-data objects.
 
     Returns
     -------
@@ -168,7 +257,7 @@ def self_s_value(nuclide: str | EmissionSource, *, mass_g: float, kind: RegionKi
     if kind not in ("sphere", "organ"):
         raise InputError(f"kind must be 'organ' or 'sphere'; got {kind!r}: choose one of the two")
     radius_mm = sphere_radius_mm(mass_g)
-    source = resolve_nuclide(nuclide)
+    source = resolve_nuclide(nuclide, include_progeny=include_progeny)
 
     electron_kev, electron_weight_mev = _electron_emissions(source)
     electron_energy_mev = float(np.sum(electron_weight_mev))
@@ -215,6 +304,8 @@ def self_s_value(nuclide: str | EmissionSource, *, mass_g: float, kind: RegionKi
     )
 
 
-def sphere_s_value(nuclide: str | EmissionSource, *, mass_g: float) -> SelfSValue:
+def sphere_s_value(
+    nuclide: str | EmissionSource, *, mass_g: float, include_progeny: bool = True
+) -> SelfSValue:
     """Self-dose S value of a unit-density sphere (tumour model); see :func:`self_s_value`."""
-    return self_s_value(nuclide, mass_g=mass_g, kind="sphere")
+    return self_s_value(nuclide, mass_g=mass_g, kind="sphere", include_progeny=include_progeny)
