@@ -140,3 +140,14 @@ def test_shipped_example_regions_run() -> None:
         region = spec[row["name"]]
         electrons = region["tia_mbq_h"] * 3.6e9 * 0.14792 * JOULE_PER_MEV / (region["mass_g"] / 1e3)
         assert 0.9 * electrons < row["dose_gy"] < 1.06 * electrons
+
+
+def test_sphere_progeny_flag() -> None:
+    """225Ac alone emits one alpha (~5.9 MeV incl. recoil); with its chain ~28 MeV per parent decay."""
+    chain = json.loads(run("dose", "sphere", "--nuclide", "Ac-225", "--mass-g", "10", "--json").stdout)
+    alone = json.loads(
+        run("dose", "sphere", "--nuclide", "Ac-225", "--mass-g", "10", "--no-progeny", "--json").stdout
+    )
+    assert chain["s_alpha_mgy_per_mbq_s"] / alone["s_alpha_mgy_per_mbq_s"] == pytest.approx(
+        28.03 / 5.89, rel=0.01
+    )

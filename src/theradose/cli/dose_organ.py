@@ -92,13 +92,17 @@ def read_regions_file(path: Path) -> dict[str, Any]:
 def sphere(
     nuclide: Annotated[str, typer.Option("--nuclide", help="Nuclide name, e.g. Lu-177.")],
     mass_g: Annotated[float, typer.Option("--mass-g", help="Sphere mass in g (unit density).")],
+    progeny: Annotated[
+        bool,
+        typer.Option("--progeny/--no-progeny", help="Include progeny in equilibrium (e.g. 225Ac chain)."),
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
     """Self-dose S value and absorbed fractions of a unit-density sphere (tumour model)."""
     from theradose.cli._output import print_json, print_mapping
     from theradose.dosimetry.sphere import sphere_s_value
 
-    result = sphere_s_value(nuclide, mass_g=mass_g)
+    result = sphere_s_value(nuclide, mass_g=mass_g, include_progeny=progeny)
     data = {
         "nuclide": result.nuclide,
         "mass_g": result.mass_g,
@@ -122,6 +126,10 @@ def organ(
         Path | None,
         typer.Option("--s-values", help="CSV source,target,s_mgy_per_mbq_s with cross-dose S values."),
     ] = None,
+    progeny: Annotated[
+        bool,
+        typer.Option("--progeny/--no-progeny", help="Include progeny in equilibrium (e.g. 225Ac chain)."),
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
     """Absorbed dose ± uncertainty per organ and tumour (MIRD schema, EANM uncertainty propagation)."""
@@ -136,6 +144,7 @@ def organ(
         parsed["nuclide"],
         administered_activity_mbq=parsed["administered_activity_mbq"],
         s_table=table,
+        include_progeny=progeny,
     )
     rows = [
         {
