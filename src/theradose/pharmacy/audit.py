@@ -125,9 +125,10 @@ def entry_hash(prev_hash: str, body: Mapping[str, Any]) -> str:
     return sha256_hex(prev_hash + "\n" + canonical_json(body))
 
 
-def new_entry(
-    previous: AuditEntry | None,
+def chain_entry(
     *,
+    prev_seq: int,
+    prev_hash: str,
     actor: str,
     at: datetime,
     action: str,
@@ -137,13 +138,13 @@ def new_entry(
     after: Mapping[str, Any] | None = None,
     reason: str | None = None,
 ) -> AuditEntry:
-    """Build the entry that follows ``previous`` (``None`` for the first entry)."""
+    """Build the entry that follows the entry ``prev_seq`` with hash ``prev_hash`` (0 and
+    :data:`GENESIS_HASH` for the first entry)."""
     require_text(actor, "actor")
     require_text(action, "action")
     require_text(entity, "entity")
     require_aware(at, "at")
-    seq = 1 if previous is None else previous.seq + 1
-    prev_hash = GENESIS_HASH if previous is None else previous.hash
+    seq = prev_seq + 1
     body = entry_body(
         seq=seq,
         actor=actor,
@@ -167,6 +168,33 @@ def new_entry(
         reason=reason,
         prev_hash=prev_hash,
         hash=entry_hash(prev_hash, body),
+    )
+
+
+def new_entry(
+    previous: AuditEntry | None,
+    *,
+    actor: str,
+    at: datetime,
+    action: str,
+    entity: str,
+    entity_id: str,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+    reason: str | None = None,
+) -> AuditEntry:
+    """Build the entry that follows ``previous`` (``None`` for the first entry)."""
+    return chain_entry(
+        prev_seq=0 if previous is None else previous.seq,
+        prev_hash=GENESIS_HASH if previous is None else previous.hash,
+        actor=actor,
+        at=at,
+        action=action,
+        entity=entity,
+        entity_id=entity_id,
+        before=before,
+        after=after,
+        reason=reason,
     )
 
 

@@ -10,7 +10,12 @@ from __future__ import annotations
 import math
 from datetime import datetime
 
+from theradose.errors import InputError
 from theradose.pharmacy._checks import require_aware, require_non_negative
+from theradose.units import seconds_to_hours
+
+#: Largest |λ·Δt| accepted: beyond it exp(±λΔt) leaves the float range in practice (e^700 ≈ 1e304).
+MAX_DECAY_EXPONENT = 700.0
 
 
 def canonical_nuclide(name: str) -> str:
@@ -62,4 +67,10 @@ def activity_at_mbq(activity_mbq: float, nuclide: str, *, from_time: datetime, t
     require_non_negative(activity_mbq, "activity_mbq")
     require_aware(from_time, "from_time")
     require_aware(to_time, "to_time")
+    elapsed_h = seconds_to_hours((to_time - from_time).total_seconds())
+    if abs(elapsed_h) * decay_constant_per_h(nuclide) > MAX_DECAY_EXPONENT:
+        raise InputError(
+            f"to_time {to_time.isoformat()} is {elapsed_h:.4g} h from from_time {from_time.isoformat()},"
+            f" too many {nuclide} half-lives for a decay correction: check the dates"
+        )
     return float(decay_correct_mbq(float(activity_mbq), nuclide, from_time=from_time, to_time=to_time))

@@ -24,6 +24,10 @@ from theradose.pharmacy.batches import Batch
 VOLUME_EPSILON_ML = 1e-9
 
 
+class InsufficientStockError(InputError):
+    """The batch holds less volume than the requested dose needs."""
+
+
 @dataclass(frozen=True)
 class BatchStock:
     """What is left in a batch: activity at the batch reference time (MBq) and volume (mL)."""
@@ -119,7 +123,7 @@ def dispense(
     volume_ml = activity_mbq / batch.concentration_at_mbq_per_ml(planned_time)
     if volume_ml > stock.remaining_volume_ml + VOLUME_EPSILON_ML:
         available_mbq = stock.remaining_volume_ml * batch.concentration_at_mbq_per_ml(planned_time)
-        raise InputError(
+        raise InsufficientStockError(
             f"activity_mbq {activity_mbq:g} needs {volume_ml:.4g} mL but batch {batch.lot} holds "
             f"{stock.remaining_volume_ml:.4g} mL ({available_mbq:.4g} MBq at the planned time):"
             " request less or use another batch"
