@@ -1,4 +1,4 @@
-"""Start and stop a throwaway PostgreSQL cluster on 127.0.0.1 (used by the test fixtures and the benchmark)."""
+"""Start and stop a throwaway PostgreSQL cluster on 127.0.0.1 for the tests."""
 
 from __future__ import annotations
 

@@ -22,6 +22,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "kinetics": ("theradose.cli.kinetics", "Time-activity curves: fit, integrate, single time point."),
     "dose": ("theradose.cli.dose", "Absorbed dose: organ MIRD, sphere model, voxel engines, DVH."),
     "radiobiology": ("theradose.cli.radiobiology", "BED and EQD2 for radiopharmaceutical therapy."),
+    "serve": ("theradose.cli.serve", "Run the traceability web service (API, OpenAPI docs)."),
+    "db": ("theradose.cli.db", "Traceability database migrations (Alembic)."),
+    "users": ("theradose.cli.users", "User accounts of the traceability service."),
+    "audit": ("theradose.cli.audit", "Verify the SHA-256 audit chain of the traceability database."),
 }
 
 EXIT_BAD_INPUT = 2
