@@ -194,7 +194,7 @@ def build_rrdsr(
     ds.InstanceCreationTime = now.strftime("%H%M%S")
     ds.TimezoneOffsetFromUTC = "+0000"
     # Patient (pseudonym only)
-    ds.PatientName = report.patient_id
+    ds.PatientName = report.patient_id.replace("-", "^", 1)  # pseudonym as family^given, never the identity
     ds.PatientID = report.patient_id
     ds.PatientBirthDate = ""
     ds.PatientSex = ""
@@ -203,7 +203,7 @@ def build_rrdsr(
     ds.StudyDate = injection.strftime("%Y%m%d")
     ds.StudyTime = injection.strftime("%H%M%S")
     ds.ReferringPhysicianName = ""
-    ds.StudyID = ""
+    ds.StudyID = "1"
     ds.AccessionNumber = ""
     # SR Document Series
     ds.Modality = "SR"
@@ -223,6 +223,11 @@ def build_rrdsr(
     ds.ContentDate = now.strftime("%Y%m%d")
     ds.ContentTime = now.strftime("%H%M%S")
     ds.PerformedProcedureCodeSequence = []
+    scheme = Dataset()
+    scheme.CodingSchemeDesignator = LOCAL_SCHEME
+    scheme.CodingSchemeName = "theradose local product and nuclide codes"
+    scheme.CodingSchemeResponsibleOrganization = SOFTWARE_NAME
+    ds.CodingSchemeIdentificationSequence = [scheme]
     # SR Document Content: TID 10021 root
     ds.ValueType = "CONTAINER"
     ds.ConceptNameCodeSequence = [_code("113500", "DCM", "Radiopharmaceutical Radiation Dose Report")]
