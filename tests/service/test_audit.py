@@ -96,6 +96,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_audit_verify(sqlite_api) -> None:
+    """The real command line (subprocess) on a tampered database."""
     _some_writes(sqlite_api)
     url = sqlite_api.app.state.settings.db_url
     ok = _cli("audit", "verify", "--db", url, "--json")

@@ -16,27 +16,33 @@ from ._pg import free_port
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
-def _cli(*args: str, env_extra: dict[str, str] | None = None, cwd: Path | None = None):
-    env = {**os.environ, "PYTHONPATH": SRC, **(env_extra or {})}
-    env.pop("THERADOSE_DB", None)
-    env.update(env_extra or {})
-    return subprocess.run(
-        [sys.executable, "-m", "theradose", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-        cwd=cwd,
-    )
+def _cli(capsys, monkeypatch, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """Run ``theradose ARGS`` in-process; returns (exit code, stdout, stderr)."""
+    from theradose.cli import main
+
+    monkeypatch.delenv("THERADOSE_DB", raising=False)
+    monkeypatch.delenv("THERADOSE_PASSWORD", raising=False)
+    for key, value in (env or {}).items():
+        monkeypatch.setenv(key, value)
+    capsys.readouterr()
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
 
-def test_db_upgrade_users_add_and_verify(tmp_path: Path) -> None:
-    db = tmp_path / "site.db"
-    r = _cli("db", "upgrade", "--db", str(db), "--json")
-    assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["revision"] == "0001"
-    r = _cli(
+def test_db_upgrade_users_add_and_verify(tmp_path: Path, capsys, monkeypatch) -> None:
+    db = str(tmp_path / "site.db")
+    code, out, err = _cli(capsys, monkeypatch, "db", "upgrade", "--db", db, "--json")
+    assert code == 0, err
+    assert json.loads(out)["revision"] == "0001"
+    pw = {"THERADOSE_PASSWORD": "correct horse battery"}
+    code, out, err = _cli(
+        capsys,
+        monkeypatch,
         "users",
         "add",
         "alice",
@@ -45,44 +51,38 @@ def test_db_upgrade_users_add_and_verify(tmp_path: Path) -> None:
         "--full-name",
         "Alice P",
         "--db",
-        str(db),
+        db,
         "--json",
-        env_extra={"THERADOSE_PASSWORD": "correct horse battery"},
+        env=pw,
     )
-    assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout) == {"username": "alice", "role": "physicist", "full_name": "Alice P"}
-    r = _cli(
-        "users",
-        "add",
-        "alice",
-        "--role",
-        "physicist",
-        "--db",
-        str(db),
-        env_extra={"THERADOSE_PASSWORD": "correct horse battery"},
+    assert code == 0, err
+    assert json.loads(out) == {"username": "alice", "role": "physicist", "full_name": "Alice P"}
+    code, out, err = _cli(
+        capsys, monkeypatch, "users", "add", "alice", "--role", "physicist", "--db", db, env=pw
     )
-    assert r.returncode == 2 and r.stderr.startswith("error: ") and "exists" in r.stderr
-    r = _cli(
-        "users", "add", "bob", "--role", "wizard", "--db", str(db), env_extra={"THERADOSE_PASSWORD": "x" * 10}
-    )
-    assert r.returncode == 2 and "--role" in r.stderr
-    r = _cli("audit", "verify", "--db", str(db), "--json")
-    assert r.returncode == 0
-    assert json.loads(r.stdout) == {"ok": True, "entries": 1, "first_bad_entry": None, "problem": None}
+    assert code == 2 and err.startswith("error: ") and "exists" in err
+    code, out, err = _cli(capsys, monkeypatch, "users", "add", "bob", "--role", "wizard", "--db", db, env=pw)
+    assert code == 2 and "--role" in err
+    code, out, err = _cli(capsys, monkeypatch, "audit", "verify", "--db", db, "--json")
+    assert code == 0
+    assert json.loads(out) == {"ok": True, "entries": 1, "first_bad_entry": None, "problem": None}
 
 
-def test_default_database_is_theradose_db_in_working_directory(tmp_path: Path) -> None:
-    r = _cli("db", "upgrade", "--json", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
+def test_default_database_is_theradose_db_in_working_directory(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _out, err = _cli(capsys, monkeypatch, "db", "upgrade", "--json")
+    assert code == 0, err
     assert (tmp_path / "theradose.db").exists()
     other = tmp_path / "env.db"
-    r = _cli("db", "upgrade", "--json", cwd=tmp_path, env_extra={"THERADOSE_DB": str(other)})
-    assert r.returncode == 0 and other.exists()
+    code, _out, err = _cli(capsys, monkeypatch, "db", "upgrade", "--json", env={"THERADOSE_DB": str(other)})
+    assert code == 0 and other.exists()
 
 
-def test_verify_on_missing_schema_is_a_clean_error(tmp_path: Path) -> None:
-    r = _cli("audit", "verify", "--db", str(tmp_path / "empty.db"), "--json")
-    assert r.returncode == 2 and "theradose db upgrade" in r.stderr and "Traceback" not in r.stderr
+def test_verify_on_missing_schema_is_a_clean_error(tmp_path: Path, capsys, monkeypatch) -> None:
+    code, out, err = _cli(
+        capsys, monkeypatch, "audit", "verify", "--db", str(tmp_path / "empty.db"), "--json"
+    )
+    assert code == 2 and "theradose db upgrade" in err and out == ""
 
 
 def test_serve_answers_on_loopback(tmp_path: Path) -> None:
