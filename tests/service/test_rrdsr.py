@@ -71,6 +71,20 @@ def test_written_rrdsr_content(tmp_path: Path) -> None:
     assert by_code["410675002"].ConceptCodeSequence[0].CodeValue == "47625008"
 
 
+@pytest.mark.dciodvfy
+def test_site_local_time_with_offset(tmp_path: Path) -> None:
+    data = write_rrdsr_bytes(REPORT, site_timezone="Europe/Berlin")
+    ds = pydicom.dcmread(pydicom.filebase.DicomBytesIO(data))
+    admin = next(i for i in ds.ContentSequence if i.ConceptNameCodeSequence[0].CodeValue == "113502")
+    start = next(i for i in admin.ContentSequence if i.ConceptNameCodeSequence[0].CodeValue == "123003")
+    assert start.DateTime == "20261123110000.250000+0100"  # 10:00 UTC is 11:00 CET
+    assert ds.StudyTime == "110000" and ds.TimezoneOffsetFromUTC in ("+0100", "+0200")
+    assert read_rrdsr(data).injection_time == REPORT.injection_time
+    path = tmp_path / "berlin.dcm"
+    path.write_bytes(data)
+    assert [line for line in _dciodvfy(path) if line.startswith("Error")] == []
+
+
 def test_roundtrip_own_output() -> None:
     back = read_rrdsr(write_rrdsr_bytes(REPORT))
     assert back.administered_activity_mbq == REPORT.administered_activity_mbq

@@ -8,23 +8,28 @@ templates/static files; :data:`app.state` carries ``settings``, ``db``, ``hasher
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Annotated
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from sqlalchemy import select
 
 from theradose.service import errors
+from theradose.service.auth import Principal, require
 from theradose.service.settings import Settings
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, routers: Sequence[APIRouter] = ()) -> FastAPI:
     """Create the traceability service app.
 
     Parameters
     ----------
     settings : Settings, optional
         Database URL, secret key, site time zone...; defaults read the environment.
+    routers : sequence of APIRouter
+        Extra routers (e.g. HTML pages of a browser UI) included after the API; they can use
+        :func:`theradose.service.auth.require` and ``request.app.state`` like the API routers.
 
     Returns
     -------
@@ -84,6 +89,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get("/site", tags=["meta"], summary="Site name and time zone")
+    def site(_me: Annotated[Principal, require("self")]) -> dict[str, str]:
+        return {"site_name": settings.site_name, "site_timezone": settings.site_timezone}
+
     for module in (auth, clinical, pharmacy, qa, records):
         app.include_router(module.router)
+    for router in routers:
+        app.include_router(router)
     return app

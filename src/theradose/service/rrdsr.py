@@ -142,7 +142,14 @@ def _text_item(relationship: str, concept: tuple[str, str, str], value: str) -> 
 
 
 def _dt(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y%m%d%H%M%S.%f") + "+0000"
+    """DICOM DT with the value's own UTC offset, e.g. ``20261123110000.000000+0100``."""
+    return value.strftime("%Y%m%d%H%M%S.%f") + _offset(value)
+
+
+def _offset(value: datetime) -> str:
+    minutes = int((value.utcoffset() or timedelta(0)).total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    return f"{sign}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
 
 
 def nuclide_code(nuclide: str) -> tuple[str, str, str]:
@@ -171,19 +178,27 @@ def build_rrdsr(
     report: AdministrationReport,
     *,
     institution: str = "theradose",
+    site_timezone: str = "UTC",
     study_uid: str | None = None,
     series_uid: str | None = None,
     content_time: datetime | None = None,
 ) -> Dataset:
-    """Build the RRDSR dataset of ``report`` (see module docstring for the content)."""
+    """Build the RRDSR dataset of ``report`` (see module docstring for the content).
+
+    Dates and times are written in the site's time zone with Timezone Offset From UTC (0008,0201)
+    and explicit offsets in DATETIME items.
+    """
+    from zoneinfo import ZoneInfo
+
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
     from theradose import __version__
     from theradose.pharmacy.decay import half_life_h
 
-    now = (content_time or datetime.now(UTC)).astimezone(UTC)
-    injection = report.injection_time.astimezone(UTC)
+    zone = ZoneInfo(site_timezone)
+    now = (content_time or datetime.now(UTC)).astimezone(zone)
+    injection = report.injection_time.astimezone(zone)
     sop_uid = report.sop_instance_uid or generate_uid()
 
     ds = Dataset()
@@ -192,7 +207,7 @@ def build_rrdsr(
     ds.SOPInstanceUID = sop_uid
     ds.InstanceCreationDate = now.strftime("%Y%m%d")
     ds.InstanceCreationTime = now.strftime("%H%M%S")
-    ds.TimezoneOffsetFromUTC = "+0000"
+    ds.TimezoneOffsetFromUTC = _offset(now)
     # Patient (pseudonym only)
     ds.PatientName = report.patient_id.replace("-", "^", 1)  # pseudonym as family^given, never the identity
     ds.PatientID = report.patient_id
@@ -335,9 +350,11 @@ def build_rrdsr(
     return ds
 
 
-def write_rrdsr_bytes(report: AdministrationReport, *, institution: str = "theradose") -> bytes:
+def write_rrdsr_bytes(
+    report: AdministrationReport, *, institution: str = "theradose", site_timezone: str = "UTC"
+) -> bytes:
     """The RRDSR of ``report`` as a DICOM Part 10 file (bytes)."""
-    ds = build_rrdsr(report, institution=institution)
+    ds = build_rrdsr(report, institution=institution, site_timezone=site_timezone)
     buffer = io.BytesIO()
     ds.save_as(buffer, enforce_file_format=True)
     return buffer.getvalue()

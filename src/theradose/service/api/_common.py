@@ -80,8 +80,17 @@ def get_or_404(session: Session, model: type[T], key: int, *, lock: bool = False
         stmt = stmt.with_for_update()
     row = session.execute(stmt).scalar_one_or_none()
     if row is None:
-        raise not_found(model.__tablename__.rstrip("s").replace("_", " "), key)
+        raise not_found(_label(model.__tablename__), key)
     return row
+
+
+def _label(table: str) -> str:
+    """Singular, human name of a table: ``batches`` → ``batch``, ``calibrator_qa`` → ``calibrator qa``."""
+    if table.endswith("ches"):
+        table = table[:-2]
+    elif table.endswith("s"):
+        table = table[:-1]
+    return table.replace("_", " ")
 
 
 def patient_by_pseudonym(session: Session, pseudonym: str) -> Patient:

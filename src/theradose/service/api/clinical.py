@@ -8,7 +8,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from theradose.pharmacy import referrals as referral_logic
 from theradose.pharmacy.administration import Route
@@ -324,10 +323,7 @@ def create_prescription(
             status="active",
         )
         session.add(row)
-        try:
-            session.flush()
-        except IntegrityError as exc:  # pragma: no cover - guarded by the checks above
-            raise conflict("conflict", "prescription conflicts with stored data") from exc
+        session.flush()
         audit_store.append(
             session,
             actor=me.username,

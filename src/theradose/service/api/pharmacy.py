@@ -720,7 +720,8 @@ def get_rrdsr(
             event_uid=row.event_uid,
             administered_by=row.administered_by,
         )
-    data = write_rrdsr_bytes(report, institution=request.app.state.settings.site_name)
+    settings = request.app.state.settings
+    data = write_rrdsr_bytes(report, institution=settings.site_name, site_timezone=settings.site_timezone)
     return Response(
         content=data,
         media_type="application/dicom",

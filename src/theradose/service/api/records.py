@@ -273,7 +273,7 @@ async def import_rrdsr(
         report = read_rrdsr(data)
     except DicomError as exc:
         raise ApiError(422, "invalid_dicom", str(exc), "file") from exc
-    except Exception as exc:  # malformed content items of an otherwise readable file
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:  # malformed content items
         raise ApiError(
             422, "invalid_dicom", f"RRDSR content not understood: {type(exc).__name__}", "file"
         ) from exc
