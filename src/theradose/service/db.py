@@ -1,16 +1,18 @@
 """Engine and transactions.
 
 SQLite: WAL journal, foreign keys on, busy timeout, and every write transaction opened with
-``BEGIN IMMEDIATE`` so writers are serialized (no lost update, no upgrade deadlock). PostgreSQL: every
-write transaction first locks the audit head row (``SELECT ... FOR UPDATE``), which orders all writers
-because each write appends to the one audit chain; rows that are read-modified-written (batch stock) are
-also locked ``FOR UPDATE``.
+``BEGIN IMMEDIATE`` so writers are serialized (no lost update, no upgrade deadlock); within one
+process writers also queue on a lock first, which avoids SQLite's sleeping busy handler and its
+latency tail. PostgreSQL: every write transaction first locks the audit head row
+(``SELECT ... FOR UPDATE``), which orders all writers because each write appends to the one audit
+chain; rows that are read-modified-written (batch stock) are also locked ``FOR UPDATE``.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, select
@@ -58,6 +60,7 @@ class Database:
         write_bind = (
             self.engine.execution_options(sqlite_begin="BEGIN IMMEDIATE") if self.is_sqlite else self.engine
         )
+        self._writer_lock: Any = threading.Lock() if self.is_sqlite else nullcontext()
         self._read = sessionmaker(bind=self.engine, expire_on_commit=False)
         self._write = sessionmaker(bind=write_bind, expire_on_commit=False)
 
@@ -75,7 +78,7 @@ class Database:
         """A write transaction holding the writer lock; committed on success, rolled back on error."""
         from theradose.service.models import AuditHead
 
-        with self._write() as session, session.begin():
+        with self._writer_lock, self._write() as session, session.begin():
             session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
             yield session
 
