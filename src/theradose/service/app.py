@@ -47,6 +47,9 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[APIRouter]
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        from theradose.pharmacy.decay import canonical_nuclide
+
+        canonical_nuclide("Lu-177")  # load the decay data now, not on the first request
         yield
         db.dispose()
 
