@@ -138,8 +138,7 @@ class Volume:
             raise InputError(f"frame_uid must be a non-empty string or None; got {self.frame_uid!r}")
         if self.acquisition_datetime is not None and not isinstance(self.acquisition_datetime, datetime):
             raise InputError(
-                "acquisition_datetime must be a datetime or None; "
-                f"got {type(self.acquisition_datetime).__name__}"
+                f"acquisition_datetime must be a datetime or None; got {type(self.acquisition_datetime).__name__}"
             )
         assert self.array.ndim == NDIM, "Volume arrays are (slice, row, column)"
 
@@ -302,6 +301,24 @@ class Volume:
             )
             and np.allclose(self.affine[:3, :3], other.affine[:3, :3], atol=atol_mm, rtol=0)
         )
+
+    def resample_like(
+        self,
+        reference: Volume,
+        *,
+        method: Literal["linear", "nearest", "majority"] | None = None,
+        fill_value: float = 0.0,
+    ) -> Volume:
+        """This volume on ``reference``'s grid; see :func:`theradose.imaging.resample.resample`."""
+        from theradose.imaging.resample import resample
+
+        return resample(self, reference, method=method, fill_value=fill_value)
+
+    def crop(self, start: Sequence[int], stop: Sequence[int]) -> Volume:
+        """The index box ``[start, stop)`` per axis; see :func:`theradose.imaging.resample.crop`."""
+        from theradose.imaging.resample import crop
+
+        return crop(self, start, stop)
 
     def __repr__(self) -> str:
         return (
