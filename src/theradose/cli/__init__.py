@@ -23,7 +23,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "kinetics": ("theradose.cli.kinetics", "Time-activity curves: fit, integrate, single time point."),
     "dose": ("theradose.cli.dose", "Absorbed dose: organ MIRD, sphere model, voxel engines, DVH."),
     "radiobiology": ("theradose.cli.radiobiology", "BED and EQD2 for radiopharmaceutical therapy."),
-    "plan": ("theradose.cli.plan", "Planning: next-cycle activity, dosage check, patient release."),
     "serve": ("theradose.cli.serve", "Run the traceability web service (API, OpenAPI docs)."),
     "db": ("theradose.cli.db", "Traceability database migrations (Alembic)."),
     "users": ("theradose.cli.users", "User accounts of the traceability service."),
