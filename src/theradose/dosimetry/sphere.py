@@ -15,8 +15,8 @@ fraction ``phi_i`` from :mod:`theradose.dosimetry.absorption`.
   unit-density sphere of the organ's own mass.
 
 Validation (tests/dosimetry): against OLINDA/EXM 2 dose factors for 152Tb spheres of 0.1–10 g
-(energetic positrons and many photons) the S values are 2.4–8.5 % lower, the deficit growing as the
-sphere shrinks, as expected from the straight-ahead electron model; μ_en of water agrees with NIST
+(energetic positrons and many photons) the S values are 2.4–8.5 % lower, the deficit generally larger for
+smaller spheres, as expected from the straight-ahead electron model; μ_en of water agrees with NIST
 within 1.5 % from 10 keV to 2 MeV and electron ranges with ESTAR CSDA ranges within 7.3 % (10 keV–2 MeV;
 ≤ 6 % from 100 keV up).
 For 177Lu (mean beta energy 0.133 MeV) electron absorbed fractions are 0.83 (0.01 g), 0.92 (0.1 g),
