@@ -94,6 +94,7 @@ def main(out_dir: Path) -> None:
         half = half_lives.get(name) or stored_half_lives[name]
         args = [
             "radiobiology", "bed", "--dose-gy", str(by_name[name]["dose_gy"]),
+            "--dose-sigma-gy", str(by_name[name]["dose_sigma_gy"]),
             "--effective-half-life-h", str(half), "--tissue", tissue,
         ]  # fmt: skip
         if name in uptake_half_lives:
