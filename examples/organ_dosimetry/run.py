@@ -103,7 +103,8 @@ def main(out_dir: Path) -> None:
         beds[name] = bed
         shape = "uptake+washout" if name in uptake_half_lives else "mono-exponential"
         print(
-            f"   {name:<16} BED {bed['bed_gy']:7.2f} Gy   EQD2 {bed['eqd2_gy']:7.2f} Gy  ({tissue}, {shape})"
+            f"   {name:<16} BED {bed['bed_gy']:7.2f} ± {bed['bed_sigma_gy']:5.2f} Gy"
+            f"   EQD2 {bed['eqd2_gy']:7.2f} Gy  ({tissue}, {shape})"
         )
     (out_dir / "bed.json").write_text(json.dumps(beds, indent=2))
     print(f"results in {out_dir}/")
