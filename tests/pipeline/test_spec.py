@@ -123,3 +123,9 @@ def test_default_tissues() -> None:
     assert tissue_for("parotid_left", {}) == "salivary_glands"
     assert tissue_for("spleen", {}) is None
     assert tissue_for("spleen", {"spleen": "liver"}) == "liver"
+
+
+def test_unknown_tissue_is_refused(synthetic_study: SyntheticStudy, tmp_path: Path) -> None:
+    root = _copy_study(synthetic_study, tmp_path)
+    text = study_toml_text(root, extra='\n[radiobiology]\ntissues = { liver = "livr" }\n')
+    _expect(_write(root, text), "radiobiology.tissues.liver = 'livr' is unknown", "kidney")

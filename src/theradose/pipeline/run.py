@@ -397,6 +397,7 @@ def compute_study(
             {n: (mass_by_region[n], k.tia_mbq_h, k.tia_sigma_mbq_h) for n, k in kinetics.items()},
             nuclide,
             tumours=spec.tumour_regions,
+            administered_activity_mbq=spec.administration.activity_mbq,
         )
         if spec.dose.organ
         else {}

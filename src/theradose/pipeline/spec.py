@@ -551,6 +551,17 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
     if not isinstance(raw_tissues, Mapping) or not all(isinstance(v, str) for v in raw_tissues.values()):
         raise InputError(f"radiobiology.tissues must be a table region = tissue name; got {raw_tissues!r}")
     tissues = {str(k): str(v) for k, v in raw_tissues.items()}
+    if tissues:
+        from theradose.radiobiology import tissue_names, tissue_parameters
+
+        for region, tissue in tissues.items():
+            try:
+                tissue_parameters(tissue)
+            except InputError:
+                raise InputError(
+                    f"radiobiology.tissues.{region} = {tissue!r} is unknown; choose one of "
+                    f"{', '.join(tissue_names())}"
+                ) from None
 
     out_t = _table(data, "output", required=False)
     formats = _string_list(out_t.get("formats", list(ALL_FORMATS)), "output.formats")

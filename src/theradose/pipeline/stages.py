@@ -454,24 +454,38 @@ def organ_doses(
     nuclide: str,
     *,
     tumours: Sequence[str],
+    administered_activity_mbq: float,
 ) -> dict[str, OrganDose]:
-    """Organ-level self-dose of each region from (mass g, TIA MBq·h, TIA σ MBq·h).
+    """Organ-level MIRD self-dose ± σ of each region from (mass g, TIA MBq·h, TIA σ MBq·h).
 
-    Self-absorption of all electron energy, photons escaping: D = Ã·N/(MBq·h)·E_e / m (MIRD Pamphlet
-    21, Bolch et al. 2009, J Nucl Med 50:477, with absorbed fraction 1 for electrons and 0 for photons);
-    σ_D = D·σ_Ã/Ã (TIA uncertainty only).
+    Calls :func:`theradose.dosimetry.organ.region_doses`: organs as ``"organ"`` (electrons absorbed
+    locally, photon absorbed fraction of a sphere of the same mass), tumours as ``"sphere"`` (unit-density
+    sphere S values), MIRD Pamphlet 21 (Bolch et al. 2009, J Nucl Med 50:477) with EANM uncertainty
+    propagation (Gear et al. 2018). Regions are treated independently (no cross-dose between overlapping
+    groups such as ``kidneys`` and ``kidney_left``).
     """
-    from theradose.nuclides import get_nuclide
-    from theradose.units import decays_from_tia_mbq_h, dose_gy_from_energy_mev_and_mass_g
+    from theradose.dosimetry.organ import Region, region_doses
 
-    energy = float(get_nuclide(nuclide).electron_energy_mev_per_decay)
+    tumour_set = set(tumours)
+    items = [
+        Region(
+            name=name,
+            kind="sphere" if name in tumour_set else "organ",
+            mass_g=mass_g,
+            tia_mbq_h=max(tia, 0.0),
+            tia_sigma_mbq_h=tia_sigma if math.isfinite(tia_sigma) else 0.0,
+        )
+        for name, (mass_g, tia, tia_sigma) in regions.items()
+        if mass_g > 0
+    ]
+    if not items:
+        return {}
+    results = region_doses(items, nuclide, administered_activity_mbq=administered_activity_mbq)
     out: dict[str, OrganDose] = {}
-    for name, (mass_g, tia, tia_sigma) in regions.items():
-        if mass_g <= 0:
-            continue
-        dose = float(dose_gy_from_energy_mev_and_mass_g(decays_from_tia_mbq_h(tia) * energy, mass_g))
-        sigma = dose * tia_sigma / tia if tia > 0 and math.isfinite(tia_sigma) else math.nan
-        out[name] = OrganDose(dose, sigma, "electron self-absorption (local deposition)")
+    for item, result in zip(items, results, strict=True):
+        known = math.isfinite(regions[item.name][2])
+        method = "MIRD sphere S value" if item.kind == "sphere" else "MIRD organ self-dose (patient mass)"
+        out[item.name] = OrganDose(result.dose_gy, result.dose_sigma_gy if known else math.nan, method)
     return out
 
 
@@ -496,8 +510,25 @@ def region_dvh(dose_gy: FloatArray, mask: npt.NDArray[np.bool_], *, n_bins: int 
 
 
 def region_bed_gy(dose_gy: float, *, tissue: str | None, effective_half_life_h: float | None) -> float | None:
-    """BED (Gy) of a region — returns None in this build (radiobiology is not part of it)."""
-    return None
+    """BED (Gy) of a region delivered to complete decay with its fitted effective half-life.
+
+    :func:`theradose.radiobiology.bed_gy` with :func:`theradose.radiobiology.tissue_parameters` of
+    ``tissue`` (Dale 1985, Br J Radiol 58:515; Baechler et al. 2008, J Nucl Med 49:1966). None when the
+    region has no tissue parameters or no measured effective half-life.
+    """
+    from theradose.radiobiology import bed_gy, tissue_parameters
+
+    if tissue is None or effective_half_life_h is None or not effective_half_life_h > 0:
+        return None
+    params = tissue_parameters(tissue)
+    return float(
+        bed_gy(
+            dose_gy,
+            effective_half_life_h=effective_half_life_h,
+            alpha_beta_gy=params.alpha_beta_gy,
+            repair_half_time_h=params.repair_half_time_h,
+        )
+    )
 
 
 def check_capabilities(spec: StudySpec) -> None:
