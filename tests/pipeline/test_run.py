@@ -215,3 +215,42 @@ def test_compute_is_deterministic_without_cache(synthetic_study: SyntheticStudy,
 
     results = run_module.compute_study(load_study(synthetic_study.study_toml), cache=StepCache(None))
     assert run_module.doses_json_text(results.doses) == (first_run / "doses.json").read_text(encoding="utf-8")
+
+
+def test_rigid_registration_of_an_unmoved_patient_keeps_the_doses(
+    synthetic_study: SyntheticStudy, first_run: Path, tmp_path: Path
+) -> None:
+    study = synthetic_study.root / "study_rigid.toml"
+    study.write_text(
+        study_toml_text(synthetic_study.root, extra=JSON_ONLY + '\n[registration]\nmethod = "rigid"\n'),
+        encoding="utf-8",
+    )
+    result = run_study(study, tmp_path / "out", use_cache=False)
+    reference = json.loads((first_run / "doses.json").read_text(encoding="utf-8"))
+    assert result.doses["registration"]["method"] == "rigid"
+    for got, want in zip(result.doses["regions"], reference["regions"], strict=True):
+        assert got["doses"]["local"]["dose_gy"] == pytest.approx(want["doses"]["local"]["dose_gy"], rel=0.02)
+
+
+def test_written_seg_segments_a_second_run_identically(
+    synthetic_study: SyntheticStudy, first_run: Path, tmp_path: Path
+) -> None:
+    """segmentation.dcm of a run, read back as the segmentation source, reproduces the region doses."""
+    extra = JSON_ONLY
+    text = study_toml_text(synthetic_study.root, extra=extra)
+    text = text.replace('source = "nifti"', 'source = "seg"').replace(
+        'path = "labels.nii.gz"', f'path = "{first_run / "segmentation.dcm"}"'
+    )
+    text = text.replace("liver = 1\nkidney_left = 2\ntumour_1 = 3\nkidneys = [2]", 'liver = "liver"\n'
+                        'kidney_left = "kidney_left"\ntumour_1 = "tumour_1"\nkidneys = ["kidneys"]')  # fmt: skip
+    study = synthetic_study.root / "study_seg.toml"
+    study.write_text(text, encoding="utf-8")
+    result = run_study(study, tmp_path / "out", use_cache=False)
+    reference = {
+        r["name"]: r for r in json.loads((first_run / "doses.json").read_text(encoding="utf-8"))["regions"]
+    }
+    for row in result.doses["regions"]:
+        assert row["mass_g"] == pytest.approx(reference[row["name"]]["mass_g"], rel=1e-6)
+        assert row["doses"]["local"]["dose_gy"] == pytest.approx(
+            reference[row["name"]]["doses"]["local"]["dose_gy"], rel=1e-4
+        )
