@@ -118,3 +118,20 @@ def test_bad_numbers_are_input_errors(testdata: Data) -> None:
         read_series(testdata("CT_small.dcm"), calibration_cps_per_mbq=-1.0)
     with pytest.raises(InputError, match="applies to SPECT counts"):
         read_series(testdata("CT_small.dcm"), calibration_cps_per_mbq=5.0)
+
+
+def test_real_enhanced_ct(testdata: Data) -> None:
+    """eCT_Supplemental.dcm (NEMA enhanced CT, 2 frames): geometry and rescale from functional groups.
+
+    Per-frame positions (99.5, -301.5, -159) and (..., -149) mm, IOP (-1, 0, 0, 0, 1, 0), 0.388672 mm pixels,
+    Pixel Value Transformation intercept -1024 with Rescale Type 'US' (a derived perfusion map, not HU).
+    """
+    path = testdata("eCT_Supplemental.dcm")
+    vol = read_series(path)
+    assert vol.shape == (2, 512, 512)
+    assert vol.unit == "1"
+    # Slices are ordered along the plane normal X x Y = (0, 0, -1): the frame at z = -149 mm comes first.
+    np.testing.assert_allclose(vol.origin_mm, (99.5, -301.5, -149.0))
+    np.testing.assert_allclose(vol.world_coordinates_mm([1, 0, 1]), (99.5 - 0.388672, -301.5, -159.0))
+    raw = pydicom.dcmread(path).pixel_array.astype(np.float32)
+    np.testing.assert_array_equal(vol.array, raw[::-1] - 1024.0)

@@ -263,7 +263,8 @@ def _units_of(ds: Any) -> str | None:
         return None
     modality = str(_get(ds, "Modality", ""))
     if modality == "CT":
-        return "HU"
+        rescale_type = str(_get(_transformation(ds, 0), "RescaleType", "HU")).upper()
+        return "HU" if rescale_type == "HU" else "1"
     if modality == "RTDOSE":
         return "Gy" if str(_get(ds, "DoseUnits", "")).upper() == "GY" else "1"
     if modality in ("NM", "PT"):
@@ -715,9 +716,26 @@ def _stored_frames(ds: Any, path: Path) -> npt.NDArray[Any]:
     return array.reshape(frames, rows, columns)
 
 
-def _rescale(ds: Any) -> tuple[float, float]:
-    slope = float(_get(ds, "RescaleSlope", 1.0) or 1.0)
-    intercept = float(_get(ds, "RescaleIntercept", 0.0) or 0.0)
+def _transformation(ds: Any, frame: int) -> Any:
+    """The dataset or functional-group item holding the rescale of ``frame`` (enhanced objects)."""
+    groups = []
+    per_frame = _get(ds, "PerFrameFunctionalGroupsSequence")
+    if per_frame is not None and frame < len(per_frame):
+        groups.append(per_frame[frame])
+    shared = _get(ds, "SharedFunctionalGroupsSequence")
+    if shared:
+        groups.append(shared[0])
+    for group in groups:
+        items = _get(group, "PixelValueTransformationSequence")
+        if items:
+            return items[0]
+    return ds
+
+
+def _rescale(ds: Any, frame: int = 0) -> tuple[float, float]:
+    source = _transformation(ds, frame)
+    slope = float(_get(source, "RescaleSlope", 1.0) or 1.0)
+    intercept = float(_get(source, "RescaleIntercept", 0.0) or 0.0)
     return slope, intercept
 
 
@@ -865,7 +883,7 @@ def _physical(ds: Any, raw: npt.NDArray[Any], *, unit: str, modality: str, frame
         rwv = _rwv_bqml(ds)
         if rwv is not None:
             return raw * rwv[0] + rwv[1]
-    slope, intercept = _rescale(ds)
+    slope, intercept = _rescale(ds, frame)
     return raw * slope + intercept
 
 
