@@ -38,20 +38,21 @@ there (0.1 % for a 30-min ¹⁷⁷Lu SPECT).
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import warnings
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from theradose.errors import DicomError, InputError
+from theradose.errors import DicomError, InputError, TheradoseError
 from theradose.imaging.volume import Unit, Volume
 from theradose.io.dicom.geometry import affine_from_planes
 from theradose.io.dicom.info import (
@@ -95,6 +96,27 @@ NM_DOSE_BQ_THRESHOLD = 1.0e5
 
 
 # ------------------------------------------------------------------------------------------------ files
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def tolerant(function: _F) -> _F:
+    """Run a reader with pydicom's warnings about non-conformant values silenced (tolerant reading), and
+    turn unexpected parse failures of malformed data into one-line :class:`DicomError` messages."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                return function(*args, **kwargs)
+            except TheradoseError:
+                raise
+            except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError) as exc:
+                raise DicomError(f"malformed DICOM data ({_short(exc)})") from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
 def _dcmread(path: Path, *, header_only: bool) -> Any:
     """Read one file; :class:`DicomError` if it is not DICOM or is damaged."""
     import pydicom
@@ -185,6 +207,7 @@ def series_datetime_of(ds: Any) -> datetime | None:
 
 
 # ------------------------------------------------------------------------------------ radiopharmaceutical
+@tolerant
 def read_radiopharmaceutical(ds: Any) -> RadiopharmaceuticalInfo | None:
     """Radiopharmaceutical information of an NM or PET dataset, or None when it is absent or incomplete.
 
@@ -295,6 +318,7 @@ def _is_multiframe(ds: Any) -> bool:
     )
 
 
+@tolerant
 def discover_series(root: str | Path) -> list[SeriesInfo]:
     """All DICOM series under ``root`` (recursively; non-DICOM files are skipped).
 
@@ -740,6 +764,7 @@ def _rescale(ds: Any, frame: int = 0) -> tuple[float, float]:
 
 
 # ------------------------------------------------------------------------------------------------ reading
+@tolerant
 def read_series(
     folder_or_files: str | Path | Sequence[str | Path],
     *,
