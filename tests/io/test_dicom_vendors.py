@@ -283,3 +283,18 @@ def test_pet_counts_without_units_cannot_be_quantified(tmp_path: Path) -> None:
     path = save(ds, tmp_path / "pt.dcm")
     with pytest.raises(DicomError, match=r"holds counts .* export it from the scanner with Units BQML"):
         read_series(path)
+
+
+def test_pet_suv_units(tmp_path: Path) -> None:
+    ds = base(PET_STORAGE, "PT", "ANY", generate_uid())
+    ds.ImageOrientationPatient = IOP
+    ds.ImagePositionPatient = IPP
+    ds.PixelSpacing = ["4", "4"]
+    ds.Units = "GML"
+    ds.DecayCorrection = "START"
+    ds.RescaleSlope = "0.001"
+    ds.RescaleIntercept = "0"
+    pixels(ds, STORED[0])
+    vol = read_series(save(ds, tmp_path / "suv.dcm"))
+    assert vol.unit == "SUV"
+    np.testing.assert_allclose(vol.array[0], STORED[0] * 0.001, rtol=1e-6)

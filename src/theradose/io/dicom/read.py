@@ -135,7 +135,7 @@ def _dcmread(path: Path, *, header_only: bool) -> Any:
             TypeError,
             KeyError,
             AttributeError,
-            NotImplementedError,
+            RuntimeError,
         ) as exc:
             raise DicomError(f"file {str(path)!r} cannot be read as DICOM ({_short(exc)})") from exc
         try:
