@@ -312,12 +312,6 @@ def _rwv_bqml(ds: Any) -> tuple[float, float] | None:
     return None
 
 
-def _is_multiframe(ds: Any) -> bool:
-    return int(_get(ds, "NumberOfFrames", 1) or 1) > 1 or (
-        str(_get(ds, "Modality", "")) in ("NM", "RTDOSE") and ("NumberOfFrames" in ds)
-    )
-
-
 @tolerant
 def discover_series(root: str | Path) -> list[SeriesInfo]:
     """All DICOM series under ``root`` (recursively; non-DICOM files are skipped).
