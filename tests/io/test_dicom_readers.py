@@ -162,3 +162,16 @@ def test_every_shipped_pydicom_file_reads_or_fails_cleanly(tmp_path: Path) -> No
         except DicomError as exc:
             assert "\n" not in str(exc)
     assert readable >= 4  # CT_small, eCT_Supplemental, explicit_VR-UN, rtdose at least
+
+
+def test_localizer_in_ct_series_is_left_out(tmp_path: Path) -> None:
+    ct = Volume.from_spacing(np.full((3, 4, 4), 20.0), (2.0, 1.0, 1.0), unit="HU")
+    files = write_ct_series(ct, tmp_path, patient=PatientInfo())
+    scout = pydicom.dcmread(files[0])
+    scout.SOPInstanceUID = "1.2.826.0.1.3680043.8.498.4242"
+    scout.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER"]
+    scout.ImageOrientationPatient = [1, 0, 0, 0, 0, -1]  # coronal scout
+    scout.save_as(tmp_path / "scout.dcm")
+    vol = read_series(tmp_path)
+    assert vol.shape == (3, 4, 4)
+    assert discover_series(tmp_path)[0].shape == (3, 4, 4)

@@ -406,10 +406,22 @@ def _sort_key(value: datetime) -> float:
     return value.timestamp() if value.tzinfo is not None else value.replace(tzinfo=None).timestamp()
 
 
+def _is_localizer(ds: Any) -> bool:
+    image_type = [str(v).upper() for v in (_get(ds, "ImageType") or [])]
+    return len(image_type) > 2 and image_type[2] == "LOCALIZER"
+
+
+def _without_localizers(datasets: Sequence[Any]) -> list[int]:
+    """Indices of the datasets to stack: CT localizer (scout) images in an axial series are left out."""
+    keep = [i for i, ds in enumerate(datasets) if not _is_localizer(ds)]
+    return keep or list(range(len(datasets)))
+
+
 def _shape_and_spacing(
     members: list[_Header],
 ) -> tuple[tuple[int, int, int], tuple[float, float, float]]:
-    geometry = _geometry([h.ds for h in members])
+    datasets = [h.ds for h in members]
+    geometry = _geometry([datasets[i] for i in _without_localizers(datasets)])
     affine = geometry.affine
     spacing = np.linalg.norm(affine[:3, :3], axis=0)
     return (geometry.n_slices, geometry.rows, geometry.columns), (
@@ -804,6 +816,9 @@ def read_series(
     cache: dict[Path, Any] = {}
     files = _select_files(folder_or_files, series_uid, cache)
     datasets = [cache[p] if p in cache else _dcmread(p, header_only=False) for p in files]
+    keep = _without_localizers(datasets)
+    files = [files[i] for i in keep]
+    datasets = [datasets[i] for i in keep]
     sop = str(_get(datasets[0], "SOPClassUID", ""))
     if sop in NON_IMAGE_SOP_CLASSES:
         raise DicomError(f"{str(files[0])!r} is {NON_IMAGE_SOP_CLASSES[sop]}, not an image volume")
