@@ -208,8 +208,9 @@ def _copy_patient_study(target: Any, source: Any) -> None:
         "AccessionNumber",
         "ReferringPhysicianName",
     ):
-        target[keyword] = source[keyword] if keyword in source else None
-        if keyword not in source:
+        if keyword in source:
+            target[keyword] = source[keyword]
+        else:
             setattr(target, keyword, "")
 
 
