@@ -458,10 +458,30 @@ def _geometry(datasets: Sequence[Any]) -> _Geometry:
     if str(_get(first, "Modality", "")) == "NM" and (
         "NumberOfFrames" in first or "DetectorInformationSequence" in first
     ):
-        if len(datasets) == 1 or not all("ImagePositionPatient" in d for d in datasets):
-            _single_object(datasets, "multi-frame NM")
+        if len(datasets) == 1:
             return _nm_geometry(first, rows, columns)
+        if any(int(_get(d, "NumberOfFrames", 1) or 1) > 1 for d in datasets):
+            _single_object(datasets, "multi-frame NM")
+        _require_reconstructed(first)  # single-slice NM series: stacked like CT
     return _stack_geometry(datasets, rows, columns)
+
+
+def _plane_source(ds: Any) -> Any:
+    """Where the plane geometry of a slice lives: the dataset, or its first Detector Information item (NM)."""
+    if _get(ds, "ImagePositionPatient") is not None and _get(ds, "ImageOrientationPatient") is not None:
+        return ds
+    detectors = _get(ds, "DetectorInformationSequence")
+    return detectors[0] if detectors else ds
+
+
+def _require_reconstructed(ds: Any) -> None:
+    image_type = [str(v).upper() for v in (_get(ds, "ImageType") or [])]
+    kind = image_type[2] if len(image_type) > 2 else ""
+    if kind and kind not in ("RECON TOMO", "RECON GATED TOMO"):
+        raise DicomError(
+            f"NM series {_uid(ds)} is a {kind.lower()} image (ImageType {'/'.join(image_type)}), not a "
+            "reconstructed SPECT volume: reconstruct the projections first"
+        )
 
 
 def _uid(ds: Any) -> str:
@@ -498,14 +518,14 @@ def _pixel_spacing(ds: Any) -> npt.NDArray[np.float64]:
 
 def _stack_geometry(datasets: Sequence[Any], rows: int, columns: int) -> _Geometry:
     first = datasets[0]
-    iop = _orientation(first, "first file")
+    iop = _orientation(_plane_source(first), "first file")
     spacing = _pixel_spacing(first)
     normal = np.cross(iop[:3], iop[3:])
     positions = []
     for ds in datasets:
         if int(_get(ds, "Rows", 0) or 0) != rows or int(_get(ds, "Columns", 0) or 0) != columns:
             raise DicomError(f"series {_uid(first)} mixes image sizes: it cannot be stacked into one volume")
-        other = _orientation(ds, "a slice")
+        other = _orientation(_plane_source(ds), "a slice")
         if np.max(np.abs(other - iop)) > 1e-4:
             raise DicomError(
                 f"series {_uid(first)} mixes image orientations: it cannot be stacked into one volume"
@@ -518,7 +538,7 @@ def _stack_geometry(datasets: Sequence[Any], rows: int, columns: int) -> _Geomet
             raise DicomError(
                 f"series {_uid(first)} mixes multi-frame objects with single slices: pass one file"
             )
-        ipp = _floats(_get(ds, "ImagePositionPatient"), 3)
+        ipp = _floats(_get(_plane_source(ds), "ImagePositionPatient"), 3)
         if ipp is None:
             raise DicomError(
                 f"series {_uid(first)} has a slice without ImagePositionPatient: geometry unknown"
@@ -555,13 +575,7 @@ def _stack_geometry(datasets: Sequence[Any], rows: int, columns: int) -> _Geomet
 
 
 def _nm_geometry(ds: Any, rows: int, columns: int) -> _Geometry:
-    image_type = [str(v).upper() for v in (_get(ds, "ImageType") or [])]
-    kind = image_type[2] if len(image_type) > 2 else ""
-    if kind and kind not in ("RECON TOMO", "RECON GATED TOMO"):
-        raise DicomError(
-            f"NM series {_uid(ds)} is a {kind.lower()} image (ImageType {'/'.join(image_type)}), not a "
-            "reconstructed SPECT volume: reconstruct the projections first"
-        )
+    _require_reconstructed(ds)
     n_frames = int(_get(ds, "NumberOfFrames", 1) or 1)
     n_slices = int(_get(ds, "NumberOfSlices", n_frames) or n_frames)
     if n_slices != n_frames:
