@@ -241,8 +241,9 @@ def test_written_seg_segments_a_second_run_identically(
     text = text.replace('source = "nifti"', 'source = "seg"').replace(
         'path = "labels.nii.gz"', f'path = "{first_run / "segmentation.dcm"}"'
     )
-    text = text.replace("liver = 1\nkidney_left = 2\ntumour_1 = 3\nkidneys = [2]", 'liver = "liver"\n'
-                        'kidney_left = "kidney_left"\ntumour_1 = "tumour_1"\nkidneys = ["kidneys"]')  # fmt: skip
+    old_regions = "liver = 1\nkidney_left = 2\ntumour_1 = 3\nkidneys = [2]"
+    new_regions = 'liver = "liver"\nkidney_left = "kidney_left"\ntumour_1 = "tumour_1"\nkidneys = ["kidneys"]'
+    text = text.replace(old_regions, new_regions)
     study = synthetic_study.root / "study_seg.toml"
     study.write_text(text, encoding="utf-8")
     result = run_study(study, tmp_path / "out", use_cache=False)

@@ -13,6 +13,17 @@ from theradose.report.figures import dose_table_rows
 from theradose.report.html import render_html
 from theradose.report.pdf import write_pdf
 
+TAC = TacPlot(
+    name="kidneys",
+    time_h=(4.0, 24.0, 96.0),
+    activity_mbq=(300.0, 200.0, 50.0),
+    sigma_mbq=(15.0, 10.0, 2.5),
+    curve_h=(0.0, 50.0, 100.0),
+    curve_mbq=(320.0, 120.0, 45.0),
+    model="bi",
+    weights=(("mono", 0.2), ("bi", 0.8)),
+)
+
 
 @pytest.fixture
 def data() -> ReportData:
@@ -46,18 +57,7 @@ def data() -> ReportData:
         title="Dosimetry report — P1, cycle 1",
         header=(("Patient", "Doe^John <P1>"), ("Cycle", "1")),
         doses=doses,
-        tacs=(
-            TacPlot(
-                "kidneys",
-                (4.0, 24.0, 96.0),
-                (300.0, 200.0, 50.0),
-                (15.0, 10.0, 2.5),
-                (0.0, 50.0, 100.0),
-                (320.0, 120.0, 45.0),
-                "bi",
-                (("mono", 0.2), ("bi", 0.8)),
-            ),
-        ),  # fmt: skip
+        tacs=(TAC,),
         spect_mip=coronal_mip(spect),
         dose_mip=coronal_mip(spect * 2.0),
         aspect=1.0,
