@@ -255,3 +255,27 @@ def test_written_seg_segments_a_second_run_identically(
         assert row["doses"]["local"]["dose_gy"] == pytest.approx(
             reference[row["name"]]["doses"]["local"]["dose_gy"], rel=1e-4
         )
+
+
+def test_partial_volume_correction_scales_the_tumour_tia(
+    synthetic_study: SyntheticStudy, first_run: Path, tmp_path: Path
+) -> None:
+    """A flat recovery of 0.5 with no background around the tumour doubles its TIA and dose, nothing else."""
+    curve = tmp_path / "rc.json"
+    curve.write_text(
+        json.dumps({"rc_inf": 0.5, "v50_ml": 1e-6, "slope": 1.0, "v_min_ml": 0.1, "v_max_ml": 50.0})
+    )
+    extra = JSON_ONLY + f'\n[pvc]\nenabled = true\nrecovery_curve = "{curve}"\n'
+    study = synthetic_study.root / "study_pvc.toml"
+    study.write_text(study_toml_text(synthetic_study.root, extra=extra), encoding="utf-8")
+    result = run_study(study, tmp_path / "out", use_cache=False)
+    before = {
+        r["name"]: r for r in json.loads((first_run / "doses.json").read_text(encoding="utf-8"))["regions"]
+    }
+    after = {r["name"]: r for r in result.doses["regions"]}
+    assert after["tumour_1"]["tia_mbq_h"] == pytest.approx(2 * before["tumour_1"]["tia_mbq_h"], rel=1e-4)
+    assert after["tumour_1"]["recovery_coefficient"] == pytest.approx(0.5)
+    assert after["tumour_1"]["doses"]["local"]["dose_gy"] == pytest.approx(
+        2 * before["tumour_1"]["doses"]["local"]["dose_gy"], rel=1e-4
+    )
+    assert after["liver"]["tia_mbq_h"] == before["liver"]["tia_mbq_h"]

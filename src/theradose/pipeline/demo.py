@@ -36,6 +36,8 @@ DEMO_ACTIVITY_MBQ = 7400.0
 #: OSEM settings of the demo acquisitions (patient and IEC phantom alike).
 DEMO_ITERATIONS = 4
 DEMO_SUBSETS = 10
+#: Sphere-to-background ratio of the simulated IEC phantom giving the recovery curve.
+IEC_SPHERE_TO_BACKGROUND = 10.0
 #: Diameter (mm) from which a tumour is scored against the 15 % goal (smaller ones are reported only).
 SCORED_TUMOUR_DIAMETER_MM = 20.0
 #: Time point (1-based position) used by the single-time-point method: 96 h (Hänscheid et al. 2018).
@@ -122,25 +124,32 @@ def create_recovery_curve(path: Path, *, grid: int, seed: int = 1) -> Path:
     from theradose.phantoms.osem import reconstruct
     from theradose.phantoms.physical import iec_body_phantom, phantom_volume_ml, recovery_coefficients
     from theradose.phantoms.spect import default_system, mu_map_from_hu, simulate_spect
+    from theradose.pipeline.stages import background_free_recovery
     from theradose.qa.spect import fit_recovery_curve
 
     if path.is_file():
         return path
-    phantom = iec_body_phantom(spacing_mm=_voxel_mm(grid), sphere_to_background=10.0, activity_mbq=500.0)
+    phantom = iec_body_phantom(
+        spacing_mm=_voxel_mm(grid), sphere_to_background=IEC_SPHERE_TO_BACKGROUND, activity_mbq=500.0
+    )
     mu = mu_map_from_hu(phantom.hu)
     system = default_system().with_(n_views=_views(grid))
     acquisition = simulate_spect(phantom.activity_mbq, mu, phantom.grid.spacing_mm, system=system, seed=seed)
     recon = reconstruct(acquisition, mu, iterations=DEMO_ITERATIONS, subsets=DEMO_SUBSETS)
     rc = recovery_coefficients(phantom, recon.concentration_bq_per_ml)
     volumes = [phantom_volume_ml(phantom, phantom.label_table[name]) for name in rc]
-    curve = fit_recovery_curve(volumes, list(rc.values()))
+    curve = fit_recovery_curve(
+        volumes, background_free_recovery(list(rc.values()), sphere_to_background=IEC_SPHERE_TO_BACKGROUND)
+    )
     data = {
         "rc_inf": curve.rc_inf,
         "v50_ml": curve.v50_ml,
         "slope": curve.slope,
         "v_min_ml": curve.v_min_ml,
         "v_max_ml": curve.v_max_ml,
+        "background_free": True,
         "measured": {"volume_ml": volumes, "recovery": list(rc.values()), "spheres": list(rc)},
+        "sphere_to_background": IEC_SPHERE_TO_BACKGROUND,
         "source": "simulated NEMA IEC body phantom, sphere-to-background 10, same camera and OSEM as "
         "the patient",
     }

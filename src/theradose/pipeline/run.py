@@ -327,17 +327,26 @@ def compute_study(
     }
     label_tac: dict[int, list[float]] = {}
     label_recovery: dict[int, float] = {}
+    pvc_mask = np.isin(region_set.labels, sorted(pvc_labels))
     for label in np.unique(region_set.labels).tolist():
         lmask = region_set.labels == label
         raw = [float(a[lmask].sum()) for a in activity]
-        recovery = 1.0
+        corrected = raw
         if curve is not None and label in pvc_labels and label != stages.REMAINDER_LABEL:
             from theradose.qa.spect import partial_volume_correct
 
             volume_ml = float(np.count_nonzero(lmask)) * grid.voxel_volume_ml
             recovery = 1.0 / partial_volume_correct(1.0, volume_ml, curve, allow_extrapolation=True)
-        label_recovery[int(label)] = recovery
-        label_tac[int(label)] = [v / recovery for v in raw]
+            shell = (
+                stages.background_shell(
+                    lmask, pvc_mask, spacing_mm=grid.spacing_mm, width_mm=spec.pvc.background_shell_mm
+                )
+                if spec.pvc.spill_in
+                else None
+            )
+            corrected = stages.pvc_tac(activity, lmask, recovery=recovery, shell=shell)
+        label_recovery[int(label)] = raw[-1] / corrected[-1] if corrected[-1] > 0 else 1.0
+        label_tac[int(label)] = corrected
 
     kinetics: dict[str, stages.RegionKinetics] = {}
     masks: dict[str, npt.NDArray[np.bool_]] = {}

@@ -117,11 +117,17 @@ class DoseSpec:
 
 @dataclass(frozen=True)
 class PvcSpec:
-    """Partial-volume correction: recovery curve (from QA) applied to the listed regions."""
+    """Partial-volume correction: recovery curve (from QA) applied to the listed regions.
+
+    With ``spill_in`` the background concentration measured in a shell ``background_shell_mm`` wide around
+    each corrected structure is taken into account (see :func:`theradose.pipeline.stages.pvc_tac`).
+    """
 
     enabled: bool = False
     recovery_curve: Path | None = None
     regions: tuple[str, ...] = ()
+    spill_in: bool = True
+    background_shell_mm: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -206,7 +212,7 @@ _SCHEMA: dict[str, tuple[str, ...]] = {
     "segmentation": ("source", "path", "regions", "tumours", "threshold_percent"),
     "kinetics": ("model", "single_timepoint", "stp_timepoint", "effective_half_life_h"),
     "dose": ("engines", "organ", "mc_photons"),
-    "pvc": ("enabled", "recovery_curve", "regions"),
+    "pvc": ("enabled", "recovery_curve", "regions", "spill_in", "background_shell_mm"),
     "radiobiology": ("tissues",),
     "output": ("formats",),
 }
@@ -544,7 +550,9 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
             raise InputError(
                 f"pvc.regions names '{r}', which is not in segmentation.regions: add it or remove it"
             )
-    pvc = PvcSpec(pvc_on, curve, pvc_regions)
+    shell_mm = _number(pvc_t, "background_shell_mm", "pvc", default=10.0)
+    assert shell_mm is not None
+    pvc = PvcSpec(pvc_on, curve, pvc_regions, _bool(pvc_t, "spill_in", "pvc", True), shell_mm)
 
     rb_t = _table(data, "radiobiology", required=False)
     raw_tissues = rb_t.get("tissues", {})

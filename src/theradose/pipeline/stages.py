@@ -542,8 +542,10 @@ def check_capabilities(spec: StudySpec) -> None:
 
 def read_recovery_curve(path: Path) -> Any:
     """Recovery curve from QA: JSON with ``rc_inf, v50_ml, slope, v_min_ml, v_max_ml`` (a fitted
-    :class:`~theradose.qa.spect.RecoveryCurve`) or with ``volume_ml`` and ``recovery`` lists, or CSV with
-    columns ``volume_ml,recovery`` (fitted with :func:`~theradose.qa.spect.fit_recovery_curve`)."""
+    :class:`~theradose.qa.spect.RecoveryCurve`) or with ``volume_ml`` and ``recovery`` lists (optionally
+    under ``measured``, with ``sphere_to_background``: the measured RC_mean are then freed of the
+    background's spill-in by :func:`background_free_recovery` before fitting), or CSV with columns
+    ``volume_ml,recovery`` (fitted with :func:`~theradose.qa.spect.fit_recovery_curve`)."""
     import json
 
     from theradose.qa.spect import RecoveryCurve, fit_recovery_curve
@@ -563,8 +565,84 @@ def read_recovery_curve(path: Path) -> Any:
     keys = ("rc_inf", "v50_ml", "slope", "v_min_ml", "v_max_ml")
     if all(k in data for k in keys):
         return RecoveryCurve(*(float(data[k]) for k in keys))
+    if isinstance(data.get("measured"), dict):
+        data = {**data["measured"], **{k: v for k, v in data.items() if k == "sphere_to_background"}}
     if "volume_ml" in data and "recovery" in data:
-        return fit_recovery_curve(data["volume_ml"], data["recovery"])
+        recovery = [float(r) for r in data["recovery"]]
+        ratio = data.get("sphere_to_background")
+        if ratio is not None:
+            if not isinstance(ratio, (int, float)) or not ratio > 1:
+                raise InputError(
+                    f"pvc.recovery_curve {path.name}: sphere_to_background must be > 1; got {ratio!r}"
+                )
+            recovery = background_free_recovery(recovery, sphere_to_background=float(ratio))
+        return fit_recovery_curve(data["volume_ml"], recovery)
     raise InputError(
         f"pvc.recovery_curve {path.name} needs keys {', '.join(keys)} or volume_ml + recovery lists"
     )
+
+
+def background_free_recovery(recovery: Sequence[float], *, sphere_to_background: float) -> list[float]:
+    """Sphere recovery coefficients without the background's contribution.
+
+    A sphere of concentration C_s in a background C_b reads C_m = RC·C_s + (1 − RC)·C_b (spill-out of
+    the sphere and spill-in of the background are complementary for a linear, count-preserving system;
+    Hoffman, Huang & Phelps 1979, J Comput Assist Tomogr 3:299). With the measured RC_mean = C_m/C_s and
+    b = C_b/C_s: RC = (RC_mean − b)/(1 − b).
+    """
+    b = 1.0 / sphere_to_background
+    return [(r - b) / (1.0 - b) for r in recovery]
+
+
+def pvc_tac(
+    activity_mbq: Sequence[FloatArray],
+    mask: npt.NDArray[np.bool_],
+    *,
+    recovery: float,
+    shell: npt.NDArray[np.bool_] | None,
+) -> list[float]:
+    """Partial-volume corrected activity (MBq) of one structure at each time point.
+
+    Without ``shell``: A = A_measured / RC. With the background shell: the structure's mean concentration
+    C_m = RC·C_true + (1 − RC)·C_bg (see :func:`background_free_recovery`) gives
+    C_true = (C_m − (1 − RC)·C_bg)/RC, C_bg the mean of the shell, and A = C_true·V (clipped at 0).
+    """
+    n = int(np.count_nonzero(mask))
+    out: list[float] = []
+    for a in activity_mbq:
+        measured = float(a[mask].sum())
+        if shell is None or not shell.any():
+            out.append(measured / recovery)
+            continue
+        mean_in = measured / n
+        background = float(a[shell].mean())
+        out.append(max(n * (mean_in - (1.0 - recovery) * background) / recovery, 0.0))
+    return out
+
+
+def background_shell(
+    mask: npt.NDArray[np.bool_],
+    exclude: npt.NDArray[np.bool_],
+    *,
+    spacing_mm: Sequence[float],
+    width_mm: float,
+) -> npt.NDArray[np.bool_]:
+    """Voxels within ``width_mm`` outside ``mask`` (after a one-voxel gap), not in ``exclude``."""
+    from scipy import ndimage
+
+    radius = [max(1, round(width_mm / s)) + 1 for s in spacing_mm]
+    idx = np.argwhere(mask)
+    lo = np.maximum(idx.min(axis=0) - np.array(radius) - 1, 0)
+    hi = np.minimum(idx.max(axis=0) + np.array(radius) + 2, mask.shape)
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    sub = mask[box]
+    k, j, i = (np.arange(-r, r + 1) for r in radius)
+    kk, jj, ii = np.meshgrid(k, j, i, indexing="ij")
+    ball = (kk * spacing_mm[0]) ** 2 + (jj * spacing_mm[1]) ** 2 + (ii * spacing_mm[2]) ** 2 <= (
+        width_mm + max(spacing_mm)
+    ) ** 2
+    outer = ndimage.binary_dilation(sub, structure=ball)
+    inner = ndimage.binary_dilation(sub)
+    shell = np.zeros(mask.shape, dtype=bool)
+    shell[box] = outer & ~inner
+    return shell & ~exclude
