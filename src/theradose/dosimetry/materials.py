@@ -12,6 +12,7 @@ coherent = Rayleigh, incoherent = Compton, in cm²/g), mixed by mass fraction (B
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,6 +21,15 @@ import numpy.typing as npt
 
 #: eV per MeV (xraydb takes photon energies in eV).
 EV_PER_MEV = 1.0e6
+
+#: Above this energy (MeV) the incoherent cross section is taken from Klein–Nishina (free electrons).
+ELAM_MAX_RELIABLE_MEV = 0.8
+#: Avogadro constant (1/mol), CODATA 2018 exact.
+AVOGADRO_PER_MOL = 6.02214076e23
+#: Classical electron radius (cm), CODATA 2018.
+CLASSICAL_ELECTRON_RADIUS_CM = 2.8179403262e-13
+#: Electron rest energy (MeV), CODATA 2018.
+ELECTRON_REST_ENERGY_MEV = 0.51099895
 
 MaterialName = Literal["air", "lung", "soft", "bone", "water"]
 
@@ -110,6 +120,15 @@ def _z_over_a(mass_fractions: tuple[tuple[str, float], ...]) -> float:
     )
 
 
+def klein_nishina_cross_section_cm2(energy_mev: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    """Klein–Nishina total cross section per free electron (cm²) (Klein & Nishina 1929; Attix 1986 eq. 7.20)."""
+    k = np.asarray(energy_mev, dtype=np.float64) / ELECTRON_REST_ENERGY_MEV
+    one2k = 1.0 + 2.0 * k
+    term1 = (1.0 + k) / k**2 * (2.0 * (1.0 + k) / one2k - np.log(one2k) / k)
+    term2 = np.log(one2k) / (2.0 * k) - (1.0 + 3.0 * k) / one2k**2
+    return 2.0 * np.pi * CLASSICAL_ELECTRON_RADIUS_CM**2 * (term1 + term2)
+
+
 def material_index_from_density(density_g_per_ml: npt.NDArray[np.floating]) -> npt.NDArray[np.int8]:
     """Material index (into :data:`MC_MATERIALS`) of every voxel of a density map (g/cm³)."""
     thresholds = np.asarray(MATERIAL_DENSITY_THRESHOLDS_G_PER_ML)
@@ -152,10 +171,18 @@ def photon_cross_sections(
     energy_mev = np.geomspace(energy_min_mev, energy_max_mev, n_energies)
     energy_ev = energy_mev * EV_PER_MEV
     tables = {kind: np.zeros((len(materials), n_energies)) for kind in ("photo", "incoh", "coh")}
+    high = energy_mev >= ELAM_MAX_RELIABLE_MEV
+    with warnings.catch_warnings():
+        # xraydb warns that Elam tables are unreliable above 800 keV; there Compton scattering (replaced
+        # below by Klein-Nishina) dominates and photoelectric/Rayleigh terms are below 0.1 % in tissue.
+        warnings.simplefilter("ignore", UserWarning)
+        for m, name in enumerate(materials):
+            for element, fraction in MATERIALS[name].mass_fractions:
+                for kind, table in tables.items():
+                    table[m] += fraction * np.asarray(xraydb.mu_elam(element, energy_ev, kind=kind))
     for m, name in enumerate(materials):
-        for element, fraction in MATERIALS[name].mass_fractions:
-            for kind, table in tables.items():
-                table[m] += fraction * np.asarray(xraydb.mu_elam(element, energy_ev, kind=kind))
+        electrons_per_gram = AVOGADRO_PER_MOL * _z_over_a(MATERIALS[name].mass_fractions)
+        tables["incoh"][m, high] = electrons_per_gram * klein_nishina_cross_section_cm2(energy_mev[high])
     return PhotonCrossSections(
         energy_mev=energy_mev,
         photoelectric_cm2_per_g=tables["photo"],
