@@ -105,6 +105,4 @@ def test_cross_sections_of_water_like_soft_tissue() -> None:
 
 
 def test_material_index_from_density() -> None:
-    np.testing.assert_array_equal(
-        material_index_from_density(np.array([0.001, 0.3, 1.0, 1.9])), [0, 1, 2, 3]
-    )
+    np.testing.assert_array_equal(material_index_from_density(np.array([0.001, 0.3, 1.0, 1.9])), [0, 1, 2, 3])

@@ -23,7 +23,9 @@ def kernel_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return cache
 
 
-def sphere_phantom(n: int = 40, spacing_mm: float = 4.0, radius_mm: float = 40.0) -> tuple[Volume, np.ndarray]:
+def sphere_phantom(
+    n: int = 40, spacing_mm: float = 4.0, radius_mm: float = 40.0
+) -> tuple[Volume, np.ndarray]:
     idx = np.indices((n, n, n)) - (n - 1) / 2
     sphere = np.sqrt((idx**2).sum(axis=0)) * spacing_mm <= radius_mm
     tia = Volume.from_spacing(np.where(sphere, 10.0, 0.0), (spacing_mm,) * 3, unit="MBq·h")
@@ -78,7 +80,9 @@ def test_engines_agree_in_uniform_phantom() -> None:
     """Lu-177 sphere (r = 40 mm) in soft tissue: local, VSV and MC organ means within 5 %."""
     tia, sphere = sphere_phantom()
     means = {
-        engine: float(dose_rate_or_dose(tia, None, "Lu-177", engine=engine, n_photons=200_000).array[sphere].mean())
+        engine: float(
+            dose_rate_or_dose(tia, None, "Lu-177", engine=engine, n_photons=200_000).array[sphere].mean()
+        )
         for engine in ("local", "vsv", "mc")
     }
     reference = means["local"]

@@ -60,7 +60,9 @@ def write_nifti(volume: Volume, path: Path) -> None:
     nib.save(image, str(path))
 
 
-def kernel_summary(nuclide: str, voxel_mm: float, tissue: Literal["soft", "bone"], size: int | None) -> dict[str, Any]:
+def kernel_summary(
+    nuclide: str, voxel_mm: float, tissue: Literal["soft", "bone"], size: int | None
+) -> dict[str, Any]:
     """The JSON shape of ``theradose dose kernel``."""
     from theradose.dosimetry.kernels import nuclide_kernel
 

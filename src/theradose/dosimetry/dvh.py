@@ -188,7 +188,8 @@ def dale_bed_mono_exponential_gy(
     t_eff = np.broadcast_to(np.asarray(effective_half_life_h, dtype=np.float64), d.shape)
     if alpha_beta_gy <= 0 or repair_half_time_h <= 0:
         raise InputError(
-            f"alpha_beta_gy and repair_half_time_h must be positive; got {alpha_beta_gy}, {repair_half_time_h}"
+            "alpha_beta_gy and repair_half_time_h must be positive; "
+            f"got {alpha_beta_gy}, {repair_half_time_h}"
         )
     if np.any(t_eff <= 0):
         raise InputError("effective_half_life_h must be positive in every voxel: mask voxels without a fit")
@@ -228,6 +229,8 @@ def dose_metrics_by_label(
         out[label] = LabelDose(
             label=label,
             metrics=dose_metrics(dose.array, mask=mask, voxel_volume_ml=dose.voxel_volume_ml),
-            dvh=dose_volume_histogram(dose.array, mask=mask, voxel_volume_ml=dose.voxel_volume_ml, n_bins=n_bins),
+            dvh=dose_volume_histogram(
+                dose.array, mask=mask, voxel_volume_ml=dose.voxel_volume_ml, n_bins=n_bins
+            ),
         )
     return out

@@ -281,13 +281,32 @@ def max_range_cm(
 # Voxel S values
 # ----------------------------------------------------------------------------------------------------
 def fibonacci_directions(n: int) -> FloatArray:
-    """``n`` unit vectors of a spherical Fibonacci lattice, shape (n, 3) (González 2010, Math Geosci 42:49)."""
+    """``n`` unit vectors of a spherical Fibonacci lattice, shape (n, 3).
+
+    González 2010, Math Geosci 42:49.
+    """
     i = np.arange(n, dtype=np.float64) + 0.5
     z = 1.0 - 2.0 * i / n
     rho = np.sqrt(1.0 - z * z)
     golden = math.pi * (3.0 - math.sqrt(5.0))
     phi = golden * i
     return np.stack([rho * np.cos(phi), rho * np.sin(phi), z], axis=1)
+
+
+def _mean_overlap_numpy(
+    offsets_cm: FloatArray, sides_cm: FloatArray, radii_cm: FloatArray, directions: FloatArray
+) -> FloatArray:
+    """Same as the compiled kernel, vectorised with numpy (used for small kernels: no compile latency)."""
+    out = np.empty((offsets_cm.shape[0], radii_cm.shape[0]))
+    points = radii_cm[:, None, None] * directions[None, :, :]  # (k, M, 3)
+    for o, d in enumerate(offsets_cm):
+        overlap = np.prod(np.clip(sides_cm - np.abs(points - d), 0.0, None), axis=2)
+        out[o] = overlap.mean(axis=1)
+    return out
+
+
+#: Up to this many distinct offsets the numpy implementation is used (faster than compiling).
+NUMPY_OFFSET_LIMIT = 48
 
 
 @lru_cache(maxsize=1)
@@ -565,9 +584,8 @@ def _compute_kernel(
         reachable = np.sqrt((gap**2).sum(axis=1)) < reach_cm
         index, offsets = index[reachable], offsets[reachable]
         directions = fibonacci_directions(n_directions)
-        mean_overlap = _mean_overlap_kernel()(
-            np.ascontiguousarray(offsets), np.asarray(sides_cm), radii, directions
-        )
+        implementation = _mean_overlap_numpy if len(offsets) <= NUMPY_OFFSET_LIMIT else _mean_overlap_kernel()
+        mean_overlap = implementation(np.ascontiguousarray(offsets), np.asarray(sides_cm), radii, directions)
         energy_per_gram = mean_overlap @ shell_energy / (density * volume_cm3**2)
         for (i, j, k), e in zip(index, energy_per_gram, strict=True):
             for si in {i, -i}:

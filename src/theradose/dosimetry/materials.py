@@ -115,13 +115,14 @@ MATERIALS: dict[MaterialName, Material] = {
 def _z_over_a(mass_fractions: tuple[tuple[str, float], ...]) -> float:
     import xraydb
 
-    return float(
-        sum(w * xraydb.atomic_number(el) / xraydb.atomic_mass(el) for el, w in mass_fractions)
-    )
+    return float(sum(w * xraydb.atomic_number(el) / xraydb.atomic_mass(el) for el, w in mass_fractions))
 
 
 def klein_nishina_cross_section_cm2(energy_mev: npt.ArrayLike) -> npt.NDArray[np.float64]:
-    """Klein–Nishina total cross section per free electron (cm²) (Klein & Nishina 1929; Attix 1986 eq. 7.20)."""
+    """Klein–Nishina total cross section per free electron (cm²).
+
+    Klein & Nishina 1929; Attix 1986, *Introduction to Radiological Physics*, eq. 7.20.
+    """
     k = np.asarray(energy_mev, dtype=np.float64) / ELECTRON_REST_ENERGY_MEV
     one2k = 1.0 + 2.0 * k
     term1 = (1.0 + k) / k**2 * (2.0 * (1.0 + k) / one2k - np.log(one2k) / k)

@@ -40,7 +40,8 @@ def _check(time_h: npt.ArrayLike, values: npt.ArrayLike, name: str) -> tuple[Flo
         raise InputError(f"time_h must be ≥ 0 and strictly increasing; got {t.tolist()}: sort the scans")
     if a.ndim < 1 or a.shape[0] != t.size:
         raise InputError(
-            f"{name} must have shape (n_times, ...) with n_times = {t.size}; got {a.shape}: stack time points first"
+            f"{name} must have shape (n_times, ...) with n_times = {t.size}; got {a.shape}: "
+            "stack the time points first"
         )
     if not np.all(np.isfinite(a)):
         raise InputError(f"{name} contains NaN or infinite values: fill them (e.g. with 0)")
@@ -325,7 +326,9 @@ def fit_biexponential_voxels(
     amplitude = np.where(active, params[:, 0], 0.0)
     l1 = np.where(active, params[:, 1], np.nan)
     l2 = np.where(active, params[:, 2], np.nan)
-    tia = np.where(active, amplitude * (1.0 / np.where(active, l1, 1.0) - 1.0 / np.where(active, l2, 1.0)), 0.0)
+    tia = np.where(
+        active, amplitude * (1.0 / np.where(active, l1, 1.0) - 1.0 / np.where(active, l2, 1.0)), 0.0
+    )
     return VoxelBiExponentialFit(
         amplitude=amplitude.reshape(spatial),
         washout_per_h=l1.reshape(spatial),

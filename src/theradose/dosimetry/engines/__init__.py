@@ -86,7 +86,8 @@ def _prepare(
         out_unit = "Gy/h"
     else:
         raise InputError(
-            f"tia_or_activity unit must be 'MBq·h' (dose) or 'MBq' (dose rate); got {tia_or_activity.unit!r}: "
+            "tia_or_activity unit must be 'MBq·h' (dose) or 'MBq' (dose rate); "
+            f"got {tia_or_activity.unit!r}: "
             "convert Bq/mL to MBq per voxel first"
         )
     values = np.asarray(tia_or_activity.array, dtype=np.float64)

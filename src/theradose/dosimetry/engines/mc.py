@@ -50,12 +50,12 @@ def _kahn_kernel() -> Any:
     import numba
 
     @numba.njit(nogil=True, cache=False)
-    def kahn(alpha: float) -> float:  # pragma: no cover - compiled
+    def kahn(alpha: float, rng: np.random.Generator) -> float:  # pragma: no cover - compiled
         """Sample ρ = E/E′ ∈ [1, 1 + 2α] of a Compton scatter (α = E/mₑc²), Kahn's rejection method."""
         while True:
-            r1 = np.random.random()
-            r2 = np.random.random()
-            r3 = np.random.random()
+            r1 = rng.random()
+            r2 = rng.random()
+            r3 = rng.random()
             if r1 <= (1.0 + 2.0 * alpha) / (9.0 + 2.0 * alpha):
                 rk = 1.0 + 2.0 * alpha * r2
                 if r3 <= 4.0 * (1.0 / rk - 1.0 / (rk * rk)):
@@ -79,14 +79,13 @@ def sample_compton_energy_ratio(energy_mev: float, n: int, *, seed: int = 0) -> 
     kahn = _kahn_kernel()
 
     @numba.njit(cache=False)
-    def draw(alpha: float, count: int, s: int) -> FloatArray:  # pragma: no cover - compiled
-        np.random.seed(s)
+    def draw(alpha: float, count: int, rng: np.random.Generator) -> FloatArray:  # pragma: no cover
         out = np.empty(count)
         for i in range(count):
-            out[i] = 1.0 / kahn(alpha)
+            out[i] = 1.0 / kahn(alpha, rng)
         return out
 
-    return np.asarray(draw(energy_mev / ELECTRON_REST_ENERGY_MEV, n, seed))
+    return np.asarray(draw(energy_mev / ELECTRON_REST_ENERGY_MEV, n, np.random.default_rng(seed)))
 
 
 @lru_cache(maxsize=1)
@@ -97,7 +96,7 @@ def _transport_kernel() -> Any:
 
     @numba.njit(nogil=True, cache=False, fastmath=True)
     def transport(  # pragma: no cover - compiled
-        seed: int,
+        rng: np.random.Generator,
         n_histories: int,
         source_cdf: FloatArray,
         shape: npt.NDArray[np.int64],
@@ -115,7 +114,6 @@ def _transport_kernel() -> Any:
         mu_major: FloatArray,
         edep_mev: FloatArray,
     ) -> int:
-        np.random.seed(seed)
         n0, n1, n2 = shape[0], shape[1], shape[2]
         s0, s1, s2 = spacing_cm[0], spacing_cm[1], spacing_cm[2]
         l0, l1, l2 = n0 * s0, n1 * s1, n2 * s2
@@ -125,22 +123,22 @@ def _transport_kernel() -> Any:
         cutoff = PHOTON_CUTOFF_MEV
         steps = 0
         for _ in range(n_histories):
-            v = np.searchsorted(source_cdf, np.random.random() * total_source, side="right")
+            v = np.searchsorted(source_cdf, rng.random() * total_source, side="right")
             if v >= source_cdf.shape[0]:
                 v = source_cdf.shape[0] - 1
             i0 = v // (n1 * n2)
             rem = v - i0 * n1 * n2
             i1 = rem // n2
             i2 = rem - i1 * n2
-            x = (i0 + np.random.random()) * s0
-            y = (i1 + np.random.random()) * s1
-            z = (i2 + np.random.random()) * s2
-            li = np.searchsorted(line_cdf, np.random.random() * total_lines, side="right")
+            x = (i0 + rng.random()) * s0
+            y = (i1 + rng.random()) * s1
+            z = (i2 + rng.random()) * s2
+            li = np.searchsorted(line_cdf, rng.random() * total_lines, side="right")
             if li >= line_cdf.shape[0]:
                 li = line_cdf.shape[0] - 1
             e = line_energy_mev[li]
-            uz = 2.0 * np.random.random() - 1.0
-            phi = 2.0 * np.pi * np.random.random()
+            uz = 2.0 * rng.random() - 1.0
+            phi = 2.0 * np.pi * rng.random()
             st = np.sqrt(max(0.0, 1.0 - uz * uz))
             ux = st * np.cos(phi)
             uy = st * np.sin(phi)
@@ -159,7 +157,7 @@ def _transport_kernel() -> Any:
                     f = t - j
                     mu_max = mu_major[j] + f * (mu_major[j + 1] - mu_major[j])
                     energy_changed = False
-                step = -np.log(1.0 - np.random.random()) / mu_max
+                step = -np.log(1.0 - rng.random()) / mu_max
                 x += step * ux
                 y += step * uy
                 z += step * uz
@@ -181,14 +179,14 @@ def _transport_kernel() -> Any:
                 p = mu_photo[m, j] + f * (mu_photo[m, j + 1] - mu_photo[m, j])
                 c = mu_compton[m, j] + f * (mu_compton[m, j + 1] - mu_compton[m, j])
                 r = mu_rayleigh[m, j] + f * (mu_rayleigh[m, j + 1] - mu_rayleigh[m, j])
-                xi = np.random.random() * mu_max / rho
+                xi = rng.random() * mu_max / rho
                 if xi >= p + c + r:
                     continue  # virtual interaction
                 if xi < p:
                     edep_mev[idx] += e
                     break
                 if xi < p + c:
-                    rk = kahn(e / mec2)
+                    rk = kahn(e / mec2, rng)
                     cos_t = 1.0 - (rk - 1.0) * mec2 / e
                     e_new = e / rk
                     edep_mev[idx] += e - e_new
@@ -197,8 +195,8 @@ def _transport_kernel() -> Any:
                 else:
                     # Rayleigh with the Thomson distribution (1 + cos^2)/2
                     while True:
-                        cos_t = 2.0 * np.random.random() - 1.0
-                        if 2.0 * np.random.random() <= 1.0 + cos_t * cos_t:
+                        cos_t = 2.0 * rng.random() - 1.0
+                        if 2.0 * rng.random() <= 1.0 + cos_t * cos_t:
                             break
                 if e < cutoff:
                     edep_mev[idx] += e
@@ -209,7 +207,7 @@ def _transport_kernel() -> Any:
                 if cos_t < -1.0:
                     cos_t = -1.0
                 sin_t = np.sqrt(1.0 - cos_t * cos_t)
-                phi = 2.0 * np.pi * np.random.random()
+                phi = 2.0 * np.pi * rng.random()
                 cp = np.cos(phi)
                 sp = np.sin(phi)
                 if abs(uz) > 0.99999:
@@ -298,7 +296,6 @@ def transport_photons(
     from theradose.dosimetry.materials import (
         MC_MATERIALS,
         material_index_from_density,
-        photon_cross_sections,
     )
     from theradose.units import mm_to_cm
 
@@ -350,7 +347,7 @@ def transport_photons(
     def run_batch(b: int) -> tuple[FloatArray, int]:
         edep = np.zeros(source.size)
         steps = kernel(
-            seeds[b],
+            np.random.default_rng(seeds[b]),
             per_batch[b],
             source_cdf,
             shape,
