@@ -62,7 +62,9 @@ def kernel_spectrum(
     # place the kernel so that its centre sits at index 0 (negative offsets wrap to the end)
     grid[tuple(slice(0, k) for k in kernel32.shape)] = kernel32
     grid = np.roll(grid, shift=[-h for h in half], axis=(0, 1, 2))
-    spectrum = scipy.fft.rfftn(grid, workers=workers).astype(np.complex64, copy=False)
+    spectrum: npt.NDArray[np.complex64] = np.asarray(
+        scipy.fft.rfftn(grid, workers=workers), dtype=np.complex64
+    )
     with _LOCK:
         _SPECTRUM_CACHE[key] = spectrum
         while len(_SPECTRUM_CACHE) > _SPECTRUM_CACHE_SIZE:
