@@ -180,12 +180,12 @@ def _lm_kernel() -> Any:
     def fit(  # pragma: no cover - compiled
         t: FloatArray, data: FloatArray, p0: FloatArray, lam_min: float, max_iter: int
     ) -> tuple[FloatArray, npt.NDArray[np.bool_], FloatArray]:
-        n_t, n_v = data.shape
+        n_v, n_t = data.shape
         out = np.empty((n_v, 3))
         ok = np.zeros(n_v, dtype=np.bool_)
         sse_out = np.empty(n_v)
         for v in numba.prange(n_v):
-            y = data[:, v]
+            y = data[v]
             # parameters: q0 = ln a, q1 = ln(λ1 − λmin), q2 = ln(λ2 − λ1)
             q0, q1, q2 = p0[v, 0], p0[v, 1], p0[v, 2]
             a = np.exp(q0)
@@ -317,11 +317,14 @@ def fit_biexponential_voxels(
     t_peak = np.maximum(t[peak_index], t[t > 0][0] if np.any(t > 0) else 1.0)
     lam2 = lam1 + 3.0 / t_peak
     amp = np.where(mono.fitted, mono.a0, peak_value) * 1.2 + 1e-12
-    p0 = np.stack(
-        [np.log(np.maximum(amp, 1e-300)), np.log(np.maximum(lam1 - lam_min, 1e-12)), np.log(lam2 - lam1)],
-        axis=1,
+    p0 = np.ascontiguousarray(
+        np.stack(
+            [np.log(np.maximum(amp, 1e-300)), np.log(np.maximum(lam1 - lam_min, 1e-12)), np.log(lam2 - lam1)],
+            axis=1,
+        )
     )
-    params, ok, sse = _lm_kernel()(t, flat, np.ascontiguousarray(p0), lam_min, int(max_iterations))
+    # one row per voxel: each voxel's samples are contiguous in memory
+    params, ok, sse = _lm_kernel()(t, np.ascontiguousarray(flat.T), p0, lam_min, int(max_iterations))
     ok = ok & active
     amplitude = np.where(active, params[:, 0], 0.0)
     l1 = np.where(active, params[:, 1], np.nan)

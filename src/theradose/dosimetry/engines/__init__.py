@@ -28,6 +28,8 @@ from theradose.errors import GeometryError, InputError
 from theradose.units import decays_from_tia_mbq_h, dose_gy_from_energy_mev_and_mass_g, mgy_to_gy
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from theradose.imaging.volume import Volume
 
 Engine = Literal["local", "vsv", "mc"]
@@ -311,10 +313,60 @@ def dose_rate_or_dose(
     return tia_or_activity.with_array(dose, unit=unit)
 
 
+def dose_from_dose_rates(
+    activities: Sequence[Volume],
+    time_h: Sequence[float],
+    ct_density: Volume | None,
+    nuclide: Any,
+    *,
+    engine: Engine = "vsv",
+    tail: Literal["physical", "fit"] = "fit",
+    head: Literal["linear_from_zero", "constant"] = "linear_from_zero",
+    workers: int | None = None,
+    seed: int = 0,
+    n_photons: int = 1_000_000,
+) -> Volume:
+    """Absorbed dose (Gy) by the alternative order of operations: dose-rate maps first, then time.
+
+    Each activity map (``MBq`` per voxel, one per time point, same grid) is turned into a dose-rate map
+    (Gy/h) with ``engine``; the maps are integrated voxel by voxel with
+    :func:`theradose.kinetics.voxel.integrate_dose_rate_voxels` (MIRD Pamphlet 23, Dewaraja et al.
+    2012). For the linear engines this equals converting the activity integral computed by the same rule.
+    """
+    from theradose.kinetics.voxel import integrate_dose_rate_voxels
+    from theradose.nuclides import get_nuclide
+
+    n = get_nuclide(nuclide) if isinstance(nuclide, str) else nuclide
+    if len(activities) != len(time_h) or len(activities) < 2:
+        raise InputError(
+            f"activities and time_h must have the same length ≥ 2; got {len(activities)} and {len(time_h)}"
+        )
+    first = activities[0]
+    rates = []
+    for k, activity in enumerate(activities):
+        if not activity.same_grid(first):
+            raise GeometryError(
+                f"activity map {k} is not on the grid of map 0: register the time points first"
+            )
+        rate = dose_rate_or_dose(
+            activity, ct_density, n, engine=engine, workers=workers, seed=seed + k, n_photons=n_photons
+        )
+        rates.append(np.asarray(rate.array, dtype=np.float64))
+    dose = integrate_dose_rate_voxels(
+        np.asarray(time_h, dtype=np.float64),
+        np.stack(rates),
+        decay_constant_per_h=float(n.decay_constant_per_h),
+        tail=tail,
+        head=head,
+    )
+    return first.with_array(dose, unit="Gy")
+
+
 __all__ = [
     "Engine",
     "MonteCarloDose",
     "density_from_hu",
+    "dose_from_dose_rates",
     "dose_rate_or_dose",
     "monte_carlo_dose",
 ]
