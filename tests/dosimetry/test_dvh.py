@@ -72,9 +72,7 @@ def test_dale_bed_by_hand() -> None:
     )
     np.testing.assert_allclose(bed, [expected, 0.0])
     with pytest.raises(InputError):
-        dale_bed_mono_exponential_gy(
-            np.ones(2), effective_half_life_h=0.0, alpha_beta_gy=3.0, repair_half_time_h=1.5
-        )
+        dale_bed_mono_exponential_gy(np.ones(2), effective_half_life_h=0.0, alpha_beta_gy=3.0, repair_half_time_h=1.5)
 
 
 def test_metrics_by_label_and_bed_volume_histogram() -> None:
@@ -93,9 +91,7 @@ def test_metrics_by_label_and_bed_volume_histogram() -> None:
     assert result[2].metrics.dmax_gy == 10.0
     # BED-volume histogram: the same machinery on a BED map
     bed = dose.with_array(
-        dale_bed_mono_exponential_gy(
-            dose_array, effective_half_life_h=60.0, alpha_beta_gy=2.5, repair_half_time_h=2.0
-        )
+        dale_bed_mono_exponential_gy(dose_array, effective_half_life_h=60.0, alpha_beta_gy=2.5, repair_half_time_h=2.0)
     )
     bed_result = dose_metrics_by_label(bed, labels)
     assert bed_result[2].metrics.dmean_gy > 10.0

@@ -37,9 +37,7 @@ def test_csda_range_matches_estar_and_inverts() -> None:
     r = csda_range_water_g_per_cm2([0.1, 1.0, 2.0])
     np.testing.assert_allclose(r, [1.431e-2, 0.4367, 0.9785], rtol=1e-9)
     energies = np.array([0.005, 0.0123, 0.25, 0.77, 3.3, 12.0])
-    np.testing.assert_allclose(
-        residual_energy_water_mev(csda_range_water_g_per_cm2(energies)), energies, rtol=1e-9
-    )
+    np.testing.assert_allclose(residual_energy_water_mev(csda_range_water_g_per_cm2(energies)), energies, rtol=1e-9)
     # a power-law extrapolation below 10 keV keeps the range monotonic and positive
     assert 0 < csda_range_water_g_per_cm2([0.005])[0] < 2.515e-4
 

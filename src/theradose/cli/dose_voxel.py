@@ -1,8 +1,8 @@
 """Voxel dosimetry commands of ``theradose dose``: ``kernel``, ``voxel`` and ``dvh``.
 
-NIfTI files are read and written with nibabel. NIfTI affines are RAS; theradose volumes are LPS, so the
-first two rows of the affine change sign on the way in and out (array order is kept). The TIA image holds
-MBq·h per voxel; the CT image holds Hounsfield units (or g/mL with ``--ct-unit density``).
+NIfTI files are read and written with :mod:`theradose.io.nifti` (RAS ↔ LPS and axis order handled there).
+The TIA image holds MBq·h per voxel; the CT image holds Hounsfield units (or g/mL with
+``--ct-unit density``); the dose image is written in Gy.
 """
 
 from __future__ import annotations
@@ -17,52 +17,21 @@ from theradose.cli._output import print_json, print_mapping, print_table
 if TYPE_CHECKING:
     from theradose.imaging.volume import Unit, Volume
 
-_RAS_FROM_LPS = (-1.0, -1.0, 1.0, 1.0)
-
 
 def read_nifti(path: Path, *, unit: Unit, name: str) -> Volume:
-    """Read a 3-D NIfTI image as a :class:`Volume` in LPS (InputError if missing or unreadable)."""
-    import nibabel as nib
-    import numpy as np
-
+    """Read a 3-D NIfTI image with :func:`theradose.io.nifti.read_nifti`, naming the option on errors."""
     from theradose.errors import InputError
-    from theradose.imaging.volume import Volume
+    from theradose.io.nifti import read_nifti as read
 
     if not path.is_file():
         raise InputError(f"{name} file {path} does not exist: give the path of a .nii or .nii.gz file")
     try:
-        image: Any = nib.load(str(path))
-        data = np.asarray(image.dataobj)
-        affine = np.diag(_RAS_FROM_LPS) @ np.asarray(image.affine, dtype=np.float64)
-    except Exception as exc:
-        raise InputError(f"{name} file {path} cannot be read as NIfTI ({exc}): check the file") from exc
-    if data.ndim == 4 and data.shape[3] == 1:
-        data = data[..., 0]
-    if data.ndim != 3:
-        raise InputError(f"{name} image must be 3-D; got shape {data.shape}: give one volume")
-    if unit == "label":
-        if not np.all(np.isfinite(data)) or not np.allclose(data, np.round(data)):
-            raise InputError(f"{name} image must hold integer labels: give a label map")
-        data = np.round(data).astype(np.int32)
-    else:
-        data = data.astype(np.float64)
-    return Volume(data, affine, unit)
+        return read(path, unit=unit)
+    except InputError as exc:
+        raise InputError(f"{name}: {exc}") from exc
 
 
-def write_nifti(volume: Volume, path: Path) -> None:
-    """Write a :class:`Volume` as NIfTI (float32, RAS affine)."""
-    import nibabel as nib
-    import numpy as np
-
-    affine = np.diag(_RAS_FROM_LPS) @ volume.affine
-    image = nib.Nifti1Image(np.asarray(volume.array, dtype=np.float32), affine)
-    image.header.set_xyzt_units("mm")
-    nib.save(image, str(path))
-
-
-def kernel_summary(
-    nuclide: str, voxel_mm: float, tissue: Literal["soft", "bone"], size: int | None
-) -> dict[str, Any]:
+def kernel_summary(nuclide: str, voxel_mm: float, tissue: Literal["soft", "bone"], size: int | None) -> dict[str, Any]:
     """The JSON shape of ``theradose dose kernel``."""
     from theradose.dosimetry.kernels import nuclide_kernel
 
@@ -143,6 +112,8 @@ def register(app: typer.Typer) -> None:
         )
         if not out.parent.exists():
             raise InputError(f"--out folder {out.parent} does not exist: create it first")
+        from theradose.io.nifti import write_nifti
+
         write_nifti(dose, out)
         values = np.asarray(dose.array)
         source = np.asarray(tia_volume.array) > 0

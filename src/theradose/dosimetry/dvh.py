@@ -55,9 +55,7 @@ def dose_at_volume_gy(dose_gy: npt.ArrayLike, percent: float, *, mask: npt.Array
     return float(d[k - 1])
 
 
-def volume_fraction_at_dose(
-    dose_gy: npt.ArrayLike, threshold_gy: float, *, mask: npt.ArrayLike | None = None
-) -> float:
+def volume_fraction_at_dose(dose_gy: npt.ArrayLike, threshold_gy: float, *, mask: npt.ArrayLike | None = None) -> float:
     """V(x Gy): fraction of the region's volume receiving a dose ≥ ``threshold_gy``."""
     d = _values(dose_gy, mask)
     return float(np.count_nonzero(d >= threshold_gy) / d.size)
@@ -188,8 +186,7 @@ def dale_bed_mono_exponential_gy(
     t_eff = np.broadcast_to(np.asarray(effective_half_life_h, dtype=np.float64), d.shape)
     if alpha_beta_gy <= 0 or repair_half_time_h <= 0:
         raise InputError(
-            "alpha_beta_gy and repair_half_time_h must be positive; "
-            f"got {alpha_beta_gy}, {repair_half_time_h}"
+            f"alpha_beta_gy and repair_half_time_h must be positive; got {alpha_beta_gy}, {repair_half_time_h}"
         )
     if np.any(t_eff <= 0):
         raise InputError("effective_half_life_h must be positive in every voxel: mask voxels without a fit")
@@ -229,8 +226,6 @@ def dose_metrics_by_label(
         out[label] = LabelDose(
             label=label,
             metrics=dose_metrics(dose.array, mask=mask, voxel_volume_ml=dose.voxel_volume_ml),
-            dvh=dose_volume_histogram(
-                dose.array, mask=mask, voxel_volume_ml=dose.voxel_volume_ml, n_bins=n_bins
-            ),
+            dvh=dose_volume_histogram(dose.array, mask=mask, voxel_volume_ml=dose.voxel_volume_ml, n_bins=n_bins),
         )
     return out

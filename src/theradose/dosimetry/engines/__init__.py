@@ -105,9 +105,7 @@ def _prepare(
         density = np.full(values.shape, SOFT_TISSUE.density_g_per_ml)
     else:
         if not ct_density.same_grid(tia_or_activity):
-            raise GeometryError(
-                "ct_density is not on the grid of tia_or_activity: resample the CT onto the SPECT grid"
-            )
+            raise GeometryError("ct_density is not on the grid of tia_or_activity: resample the CT onto the SPECT grid")
         if ct_density.unit == "g/mL":
             density = np.clip(np.asarray(ct_density.array, dtype=np.float64), MIN_DENSITY_G_PER_ML, None)
         elif ct_density.unit == "HU":
@@ -300,9 +298,7 @@ def dose_rate_or_dose(
     decays, density, unit = _prepare(tia_or_activity, ct_density)
     if engine == "local":
         if not 0.0 <= photon_absorbed_fraction <= 1.0:
-            raise InputError(
-                f"photon_absorbed_fraction must be in [0, 1]; got {photon_absorbed_fraction}: e.g. 0 or 1"
-            )
+            raise InputError(f"photon_absorbed_fraction must be in [0, 1]; got {photon_absorbed_fraction}: e.g. 0 or 1")
         energy = electron_emissions(n).energy_mev_per_decay
         energy += photon_absorbed_fraction * float(n.photon_energy_mev_per_decay)
         dose = _local_electron_dose(decays, density, tia_or_activity.voxel_volume_ml, energy)
@@ -345,9 +341,7 @@ def dose_from_dose_rates(
     rates = []
     for k, activity in enumerate(activities):
         if not activity.same_grid(first):
-            raise GeometryError(
-                f"activity map {k} is not on the grid of map 0: register the time points first"
-            )
+            raise GeometryError(f"activity map {k} is not on the grid of map 0: register the time points first")
         rate = dose_rate_or_dose(
             activity, ct_density, n, engine=engine, workers=workers, seed=seed + k, n_photons=n_photons
         )
