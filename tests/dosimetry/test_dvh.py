@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from theradose.dosimetry.dvh import (
+    bed_volume,
     dale_bed_mono_exponential_gy,
     dose_at_volume_gy,
     dose_metrics,
@@ -90,8 +91,10 @@ def test_metrics_by_label_and_bed_volume_histogram() -> None:
     assert result[1].metrics.volume_ml == pytest.approx(4 * 0.008)
     assert result[2].metrics.dmax_gy == 10.0
     # BED-volume histogram: the same machinery on a BED map
-    bed = dose.with_array(
-        dale_bed_mono_exponential_gy(dose_array, effective_half_life_h=60.0, alpha_beta_gy=2.5, repair_half_time_h=2.0)
+    bed = bed_volume(dose, effective_half_life_h=60.0, alpha_beta_gy=2.5, repair_half_time_h=2.0)
+    np.testing.assert_allclose(
+        bed.array,
+        dale_bed_mono_exponential_gy(dose_array, effective_half_life_h=60.0, alpha_beta_gy=2.5, repair_half_time_h=2.0),
     )
     bed_result = dose_metrics_by_label(bed, labels)
     assert bed_result[2].metrics.dmean_gy > 10.0
