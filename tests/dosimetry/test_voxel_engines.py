@@ -75,6 +75,10 @@ def test_fft_convolution_matches_scipy(rng: np.random.Generator) -> None:
     np.testing.assert_allclose(ours, reference, rtol=2e-4, atol=2e-4 * float(np.abs(reference).max()))
     # a second call uses the cached kernel spectrum and gives the same result
     np.testing.assert_array_equal(fft_convolve_same(array, kernel, workers=1), ours)
+    # zero border planes are trimmed without changing the result
+    padded = np.zeros((11, 9, 15))
+    padded[2:9, 2:7, 3:12] = kernel
+    np.testing.assert_allclose(fft_convolve_same(array, padded, workers=1), ours, rtol=1e-5, atol=1e-5)
 
 
 def test_engines_agree_in_uniform_phantom() -> None:

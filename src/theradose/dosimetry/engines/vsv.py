@@ -68,6 +68,21 @@ def kernel_spectrum(
     return spectrum
 
 
+def trim_kernel(kernel: npt.NDArray[np.floating]) -> npt.NDArray[np.floating]:
+    """Remove all-zero border planes symmetrically (the centre stays the centre); the result is exact.
+
+    Electron kernels are often padded with zeros beyond the electron range; trimming them shrinks the FFT.
+    """
+    slices = []
+    for axis in range(kernel.ndim):
+        other = tuple(a for a in range(kernel.ndim) if a != axis)
+        nonzero = np.flatnonzero(np.any(kernel != 0, axis=other))
+        half = kernel.shape[axis] // 2
+        reach = int(np.max(np.abs(nonzero - half))) if nonzero.size else 0
+        slices.append(slice(half - reach, half + reach + 1))
+    return kernel[tuple(slices)]
+
+
 def fft_convolve_same(
     array: npt.NDArray[np.floating],
     kernel: npt.NDArray[np.floating],
@@ -85,6 +100,7 @@ def fft_convolve_same(
         raise InputError(f"array and kernel must be 3-D; got {array.ndim}-D and {kernel.ndim}-D")
     if any(k % 2 == 0 for k in kernel.shape):
         raise InputError(f"kernel sizes must be odd; got {kernel.shape}: use a centred kernel")
+    kernel = trim_kernel(kernel)
     shape = tuple(int(n) for n in array.shape)
     padded = _padded_shape(shape, tuple(int(k) for k in kernel.shape))
     spectrum = kernel_spectrum(kernel, padded, workers=workers)
