@@ -610,8 +610,100 @@ def nuclide_kernel(
     )
 
 
+@dataclass(frozen=True)
+class PhotonVoxelKernel:
+    """Photon voxel S-value kernel in homogeneous soft tissue, from the Monte Carlo photon transport.
+
+    Attributes
+    ----------
+    values_mgy_per_mbq_s : ndarray, shape (n, n, n)
+        Mean photon dose rate per unit activity in the central voxel, mGy/(MBq·s).
+    voxel_mm : tuple of 3 floats
+    nuclide : str
+    n_photons, seed : int
+        Monte Carlo settings that produced it (part of the cache key).
+    """
+
+    values_mgy_per_mbq_s: FloatArray
+    voxel_mm: tuple[float, float, float]
+    nuclide: str
+    n_photons: int
+    seed: int
+
+
+def photon_voxel_kernel(
+    nuclide: Any,
+    *,
+    voxel_mm: float | Sequence[float],
+    size: int = 51,
+    n_photons: int = 2_000_000,
+    seed: int = 0,
+    use_cache: bool = True,
+) -> PhotonVoxelKernel:
+    """Photon VSV kernel of an ICRP-107 nuclide in soft tissue, by Monte Carlo (point-like source voxel).
+
+    The source voxel is at the centre of a ``size``³ grid of ICRU-44 soft tissue (1.04 g/cm³); the photon
+    lines are transported with :func:`theradose.dosimetry.engines.mc.transport_photons` and the energy
+    imparted per voxel divided by its mass (MIRD Pamphlet 17, Bolch et al. 1999, voxel S values). Photons
+    leaving the grid are lost, as in any truncated kernel. Cached like the electron kernels.
+    """
+    from theradose.dosimetry.engines.mc import PHOTON_CUTOFF_MEV, transport_photons
+    from theradose.dosimetry.materials import SOFT_TISSUE
+    from theradose.nuclides import get_nuclide
+
+    n = get_nuclide(nuclide) if isinstance(nuclide, str) else nuclide
+    sides_mm = _normalise_voxel_mm(voxel_mm)
+    if size < 1 or size % 2 == 0:
+        raise InputError(f"size must be odd and positive; got {size}: e.g. 51")
+    energies = np.array([kev_to_mev(float(line.energy_kev)) for line in n.photon_lines], dtype=np.float64)
+    yields = np.array([float(line.yield_per_decay) for line in n.photon_lines], dtype=np.float64)
+    keep = energies >= PHOTON_CUTOFF_MEV
+    energies, yields = energies[keep], yields[keep]
+    digest = hashlib.sha256(np.concatenate([energies, yields]).tobytes()).hexdigest()[:12]
+    key_data = {
+        "method": "photon-mc-1",
+        "lines": digest,
+        "voxel_mm": [round(v, 9) for v in sides_mm],
+        "size": size,
+        "n_photons": n_photons,
+        "seed": seed,
+    }
+    key = hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:24]
+    cache_file = cache_directory() / f"photon-{n.name}-{key}.npz"
+    if use_cache and cache_file.exists():
+        with np.load(cache_file) as stored:
+            values = np.asarray(stored["values"], dtype=np.float64)
+        return PhotonVoxelKernel(values, sides_mm, str(n.name), n_photons, seed)
+    shape = (size, size, size)
+    values = np.zeros(shape)
+    if energies.size:
+        source = np.zeros(shape)
+        source[size // 2, size // 2, size // 2] = 1.0
+        density = np.full(shape, SOFT_TISSUE.density_g_per_ml)
+        result = transport_photons(
+            source,
+            density,
+            spacing_mm=sides_mm,
+            line_energy_mev=energies,
+            line_yield_per_decay=yields,
+            n_photons=n_photons,
+            seed=seed,
+        )
+        volume_cm3 = mm_to_cm(sides_mm[0]) * mm_to_cm(sides_mm[1]) * mm_to_cm(sides_mm[2])
+        mass_g = volume_cm3 * SOFT_TISSUE.density_g_per_ml
+        # energy per decay (MeV) per voxel mass -> mGy/(MBq s)
+        values = result.energy_mev / mass_g * _mgy_per_mbq_s_per_mev_per_g()
+    if use_cache:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(".tmp.npz")
+        np.savez(tmp, values=values, meta=json.dumps(key_data))
+        tmp.replace(cache_file)
+    return PhotonVoxelKernel(values, sides_mm, str(n.name), n_photons, seed)
+
+
 __all__ = [
     "ElectronEmissions",
+    "PhotonVoxelKernel",
     "VoxelKernel",
     "cache_directory",
     "csda_range_water_g_per_cm2",
@@ -620,6 +712,7 @@ __all__ = [
     "fibonacci_directions",
     "monoenergetic_emissions",
     "nuclide_kernel",
+    "photon_voxel_kernel",
     "residual_energy_water_mev",
     "voxel_s_value_kernel",
 ]

@@ -130,9 +130,12 @@ def _vsv_dose(
     nuclide: Any,
     *,
     workers: int | None,
+    photons: bool = False,
+    photon_kernel_size: int = 51,
+    photon_kernel_histories: int = 2_000_000,
 ) -> FloatArray:
     from theradose.dosimetry.engines.vsv import bone_weight, fft_convolve_same
-    from theradose.dosimetry.kernels import electron_emissions, voxel_s_value_kernel
+    from theradose.dosimetry.kernels import electron_emissions, photon_voxel_kernel, voxel_s_value_kernel
     from theradose.dosimetry.materials import CORTICAL_BONE, SOFT_TISSUE
     from theradose.units import bq_to_mbq
 
@@ -149,6 +152,14 @@ def _vsv_dose(
         bone = voxel_s_value_kernel(emissions, voxel_mm=spacing_mm, tissue="bone")
         dose_bone = mgy_to_gy(fft_convolve_same(source_mbq_s, bone.values_mgy_per_mbq_s, workers=workers))
         dose += w * dose_bone.astype(np.float64) * rho_bone / density
+    if photons:
+        # photon kernel of soft tissue; in other media the energy deposited per voxel is kept and divided by
+        # the local mass, as for electrons (no heterogeneity correction: use the mc engine for that)
+        kernel = photon_voxel_kernel(
+            nuclide, voxel_mm=spacing_mm, size=photon_kernel_size, n_photons=photon_kernel_histories
+        )
+        dose_photons = mgy_to_gy(fft_convolve_same(source_mbq_s, kernel.values_mgy_per_mbq_s, workers=workers))
+        dose += dose_photons.astype(np.float64) * rho_soft / density
     return np.asarray(dose, dtype=np.float64)
 
 
@@ -254,6 +265,8 @@ def dose_rate_or_dose(
     n_photons: int = 1_000_000,
     n_batches: int = 10,
     seed: int = 0,
+    vsv_photons: bool = False,
+    vsv_photon_histories: int = 2_000_000,
 ) -> Volume:
     """Absorbed dose (Gy, from ``MBq·h``) or dose rate (Gy/h, from ``MBq``) with the chosen engine.
 
@@ -273,6 +286,11 @@ def dose_rate_or_dose(
         Threads for the FFTs (``vsv``) and Monte Carlo batches (``mc``).
     electrons, include_photons, n_photons, n_batches, seed
         ``mc`` only, see :func:`monte_carlo_dose`.
+    vsv_photons : bool
+        ``vsv`` only: add the photon dose by convolution with a Monte Carlo photon kernel of soft tissue
+        (:func:`~theradose.dosimetry.kernels.photon_voxel_kernel`, 51³ voxels, cached).
+    vsv_photon_histories : int
+        Photon histories used to build that kernel.
 
     Returns
     -------
@@ -303,7 +321,15 @@ def dose_rate_or_dose(
         energy += photon_absorbed_fraction * float(n.photon_energy_mev_per_decay)
         dose = _local_electron_dose(decays, density, tia_or_activity.voxel_volume_ml, energy)
     elif engine == "vsv":
-        dose = _vsv_dose(decays, density, tia_or_activity.spacing_mm, n, workers=workers)
+        dose = _vsv_dose(
+            decays,
+            density,
+            tia_or_activity.spacing_mm,
+            n,
+            workers=workers,
+            photons=vsv_photons,
+            photon_kernel_histories=vsv_photon_histories,
+        )
     else:
         raise InputError(f"engine must be 'local', 'vsv' or 'mc'; got {engine!r}")
     return tia_or_activity.with_array(dose, unit=unit)

@@ -102,6 +102,13 @@ def fft_convolve_same(
         raise InputError(f"kernel sizes must be odd; got {kernel.shape}: use a centred kernel")
     kernel = trim_kernel(kernel)
     shape = tuple(int(n) for n in array.shape)
+    # offsets beyond ±(n − 1) never connect two voxels of the array: drop them (keeps N ≥ kernel size)
+    kernel = kernel[
+        tuple(
+            slice(max(0, k // 2 - (n - 1)), k // 2 + min(k // 2, n - 1) + 1)
+            for k, n in zip(kernel.shape, shape, strict=True)
+        )
+    ]
     padded = _padded_shape(shape, tuple(int(k) for k in kernel.shape))
     spectrum = kernel_spectrum(kernel, padded, workers=workers)
     data = scipy.fft.rfftn(np.asarray(array, dtype=np.float32), s=padded, workers=workers)
