@@ -111,7 +111,9 @@ def test_sitk_round_trip_and_physical_points() -> None:
     vol = Volume(np.arange(24, dtype=np.float32).reshape(2, 3, 4), affine, "Bq/mL")
     image = to_sitk(vol)
     # SimpleITK index (i, j, k) = (column, row, slice); its physical point must match world_coordinates_mm.
-    np.testing.assert_allclose(image.TransformIndexToPhysicalPoint((3, 2, 1)), vol.world_coordinates_mm([1, 2, 3]))
+    np.testing.assert_allclose(
+        image.TransformIndexToPhysicalPoint((3, 2, 1)), vol.world_coordinates_mm([1, 2, 3])
+    )
     assert image.GetPixel(3, 2, 1) == vol.array[1, 2, 3]
     back = from_sitk(image, unit="Bq/mL", like=vol)
     np.testing.assert_allclose(back.affine, vol.affine, atol=1e-12)

@@ -52,7 +52,9 @@ def test_oblique_geometry_and_round_trip() -> None:
 
 def test_with_array_keeps_geometry_and_checks_shape() -> None:
     t = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
-    vol = Volume.from_spacing(np.ones((2, 3, 4)), (1, 1, 1), unit="counts", frame_uid="1.2.3", acquisition_datetime=t)
+    vol = Volume.from_spacing(
+        np.ones((2, 3, 4)), (1, 1, 1), unit="counts", frame_uid="1.2.3", acquisition_datetime=t
+    )
     doubled = vol.with_array(vol.array * 2, unit="Bq/mL")
     assert doubled.unit == "Bq/mL"
     assert doubled.frame_uid == "1.2.3"

@@ -69,7 +69,9 @@ def test_ct_series_is_valid_and_round_trips_exactly(
     assert [float(v) for v in ds.ImagePositionPatient] == pytest.approx([-120.5, -80.25, 45.0])
 
 
-def test_ct_non_integral_values_use_a_rescale(tmp_path: Path, patient: PatientInfo, dciodvfy: Validator) -> None:
+def test_ct_non_integral_values_use_a_rescale(
+    tmp_path: Path, patient: PatientInfo, dciodvfy: Validator
+) -> None:
     values = np.linspace(-1000.25, 2999.75, 4 * 5 * 6).reshape(4, 5, 6)
     ct = Volume.from_spacing(values, (3.0, 1.5, 1.5), unit="HU")
     files = write_ct_series(ct, tmp_path, patient=patient)
@@ -79,7 +81,9 @@ def test_ct_non_integral_values_use_a_rescale(tmp_path: Path, patient: PatientIn
     assert np.max(np.abs(back.array - values)) <= step / 2 + 1e-6
 
 
-def test_oblique_ct_geometry_round_trips(tmp_path: Path, rng: np.random.Generator, patient: PatientInfo) -> None:
+def test_oblique_ct_geometry_round_trips(
+    tmp_path: Path, rng: np.random.Generator, patient: PatientInfo
+) -> None:
     ct = Volume(rng.integers(-100, 100, (5, 7, 9)).astype(np.int16), oblique_affine((3.0, 1.1, 0.8)), "HU")
     write_ct_series(ct, tmp_path, patient=patient)
     back = read_series(tmp_path)
@@ -157,7 +161,9 @@ def test_nm_stack_along_minus_normal_is_flipped_not_moved(
     write_nm_series(spect, tmp_path, patient=patient, radiopharmaceutical=lu177)
     back = read_series(tmp_path)
     # voxel (k, j, i) of the input lies at the same place as voxel (2 - k, j, i) of the result
-    np.testing.assert_allclose(back.world_coordinates_mm([2, 1, 3]), spect.world_coordinates_mm([0, 1, 3]), atol=1e-6)
+    np.testing.assert_allclose(
+        back.world_coordinates_mm([2, 1, 3]), spect.world_coordinates_mm([0, 1, 3]), atol=1e-6
+    )
     np.testing.assert_allclose(back.array[::-1], values, rtol=0, atol=60.0 / 65535 / 2 * 1.0001)
 
 

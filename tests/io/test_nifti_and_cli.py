@@ -59,9 +59,13 @@ def test_nifti_errors(tmp_path: Path) -> None:
 def test_cli_inspect_and_convert(tmp_path: Path) -> None:
     patient = PatientInfo()
     ct = Volume.from_spacing(np.full((3, 4, 5), 40.0), (2.0, 1.0, 1.0), unit="HU", acquisition_datetime=T_ACQ)
-    write_ct_series(ct, tmp_path / "dicom" / "ct", patient=patient, series_uid="1.2.826.0.1.3680043.8.498.101")
+    write_ct_series(
+        ct, tmp_path / "dicom" / "ct", patient=patient, series_uid="1.2.826.0.1.3680043.8.498.101"
+    )
     lu = RadiopharmaceuticalInfo("Lu-177", "177Lu-DOTATATE", 7400.0, T_ACQ - timedelta(hours=24))
-    counts = Volume.from_spacing(np.full((2, 4, 4), 1200.0), (4.0, 4.0, 4.0), unit="counts", acquisition_datetime=T_ACQ)
+    counts = Volume.from_spacing(
+        np.full((2, 4, 4), 1200.0), (4.0, 4.0, 4.0), unit="counts", acquisition_datetime=T_ACQ
+    )
     write_nm_series(
         counts,
         tmp_path / "dicom" / "nm",

@@ -61,5 +61,7 @@ def test_decay_composes_and_inverts(t1: float, t2: float, activity: float) -> No
     """Property: decaying t1 then t2 equals decaying t1 + t2; decaying back restores the activity."""
     a1 = decay_activity_mbq(decay_activity_mbq(activity, LU, t1), LU, t2)
     assert a1 == pytest.approx(decay_activity_mbq(activity, LU, t1 + t2), rel=1e-9)
-    assert decay_activity_mbq(decay_activity_mbq(activity, LU, t1), LU, -t1) == pytest.approx(activity, rel=1e-9)
+    assert decay_activity_mbq(decay_activity_mbq(activity, LU, t1), LU, -t1) == pytest.approx(
+        activity, rel=1e-9
+    )
     assert decay_activity_mbq(activity, LU, t1) <= activity

@@ -35,7 +35,9 @@ def test_geometry_and_shield_logs(tmp_path: Path) -> None:
     geo = tmp_path / "geo.csv"
     geo.write_text("container,measured_mbq,reference\n3 mL syringe,100,1\n10 mL vial,94,\n")
     data = json.loads(
-        run("qa", "dose-calibrator", str(geo), "--test", "geometry", "--tolerance", "professional", "--json").stdout
+        run(
+            "qa", "dose-calibrator", str(geo), "--test", "geometry", "--tolerance", "professional", "--json"
+        ).stdout
     )
     assert [r["pass"] for r in data["rows"]] == [True, False]
     shield = tmp_path / "lin.csv"

@@ -17,7 +17,9 @@ T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 
 def test_shipped_tolerance_sets() -> None:
     """10 CFR 35.50 (1987): ±10 % for all four tests; professional limits ±5 % (ANSI N42.13-2004)."""
-    assert REG.accuracy_percent == REG.constancy_percent == REG.linearity_percent == REG.geometry_percent == 10.0
+    assert (
+        REG.accuracy_percent == REG.constancy_percent == REG.linearity_percent == REG.geometry_percent == 10.0
+    )
     assert PRO.accuracy_percent == 5.0
 
 

@@ -17,7 +17,9 @@ def test_dose_change_from_calibrator_bias() -> None:
 
 
 def test_common_phantom_bias_takes_precedence() -> None:
-    site = SiteSubmission("A", 1.0, measured_concentration_bq_per_ml=95000.0, true_concentration_bq_per_ml=100000.0)
+    site = SiteSubmission(
+        "A", 1.0, measured_concentration_bq_per_ml=95000.0, true_concentration_bq_per_ml=100000.0
+    )
     (r,) = compare_sites([site])
     assert r.quantification_bias_percent == pytest.approx(-5.0)
     assert r.bias_source == "common phantom"

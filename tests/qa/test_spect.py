@@ -22,7 +22,9 @@ def test_mean_activity_during_acquisition() -> None:
 
 def test_calibration_factor_from_counts_hand_calculation() -> None:
     """1.2e7 counts in 1800 s from Ā = 99.8915 MBq → 66.74 cps/MBq; σ/CF = √(1/1.2e7 + 0.02²)."""
-    cf = spect.calibration_factor_from_counts(1.2e7, duration_s=1800.0, activity_at_start_mbq=100.0, nuclide="Lu-177")
+    cf = spect.calibration_factor_from_counts(
+        1.2e7, duration_s=1800.0, activity_at_start_mbq=100.0, nuclide="Lu-177"
+    )
     assert cf.calibration_factor_cps_per_mbq == pytest.approx(1.2e7 / 1800.0 / 99.89148, rel=1e-5)
     assert cf.relative_sigma == pytest.approx(math.sqrt(1 / 1.2e7 + 0.02**2), rel=1e-9)
 
@@ -64,7 +66,9 @@ def test_calibration_rejects_bad_input() -> None:
         )
 
 
-def _iec_image(fwhm_mm: float, spacing: float, background: float, sphere: float, angle0: float = 0.3) -> Volume:
+def _iec_image(
+    fwhm_mm: float, spacing: float, background: float, sphere: float, angle0: float = 0.3
+) -> Volume:
     """Ideal IEC spheres (fractional voxel occupancy) in a uniform background, blurred by a Gaussian."""
     geometry = spect.iec_geometry()
     n_xy = round(260 / spacing)
@@ -106,7 +110,9 @@ def test_sphere_localisation(iec_cold: Volume) -> None:
     centres = spect.locate_iec_spheres(iec_cold)
     for idx, c in enumerate(centres):
         angle = 0.3 + math.radians(geometry.angular_step_deg) * idx
-        truth = np.array([geometry.ring_radius_mm * math.cos(angle), geometry.ring_radius_mm * math.sin(angle), 0.0])
+        truth = np.array(
+            [geometry.ring_radius_mm * math.cos(angle), geometry.ring_radius_mm * math.sin(angle), 0.0]
+        )
         # LPS world axes: x is column (index 2), y row (index 1), z slice (index 0)
         assert np.linalg.norm(np.asarray(c) - truth) < 1.5
 

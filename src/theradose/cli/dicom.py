@@ -60,7 +60,9 @@ def convert(
     series: Annotated[str | None, typer.Option("--series", help="Series Instance UID to convert.")] = None,
     calibration_cps_per_mbq: Annotated[
         float | None,
-        typer.Option("--calibration-cps-per-mbq", help="SPECT calibration factor for series stored as counts."),
+        typer.Option(
+            "--calibration-cps-per-mbq", help="SPECT calibration factor for series stored as counts."
+        ),
     ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
@@ -77,7 +79,9 @@ def convert(
         "shape": list(volume.shape),
         "spacing_mm": list(volume.spacing_mm),
         "origin_mm": list(volume.origin_mm),
-        "acquisition_datetime": volume.acquisition_datetime.isoformat() if volume.acquisition_datetime else None,
+        "acquisition_datetime": volume.acquisition_datetime.isoformat()
+        if volume.acquisition_datetime
+        else None,
         "frame_uid": volume.frame_uid,
         "min": float(volume.array.min()),
         "max": float(volume.array.max()),

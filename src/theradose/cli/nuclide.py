@@ -45,7 +45,9 @@ def nuclide_summary(name: str) -> dict[str, Any]:
 def show(
     name: Annotated[str, typer.Argument(help="Nuclide, e.g. Lu-177, 177Lu, Ac225.")],
     json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
-    min_yield: Annotated[float, typer.Option(help="Photon lines shown in the table above this yield.")] = 1e-3,
+    min_yield: Annotated[
+        float, typer.Option(help="Photon lines shown in the table above this yield.")
+    ] = 1e-3,
 ) -> None:
     """Half-life, mean energies per decay, photon lines and air-kerma-rate constant."""
     summary = nuclide_summary(name)

@@ -40,9 +40,9 @@ def _result_json(result: Any) -> dict[str, Any]:
 def dose_calibrator(
     log: Annotated[Path, typer.Argument(help="CSV log of readings (columns depend on --test; see docs).")],
     test: Annotated[str, typer.Option("--test", help="constancy | linearity | accuracy | geometry")],
-    tolerance: Annotated[str, typer.Option(help="Tolerance set: regulatory (±10 %) or professional (±5 %).")] = (
-        "regulatory"
-    ),
+    tolerance: Annotated[
+        str, typer.Option(help="Tolerance set: regulatory (±10 %) or professional (±5 %).")
+    ] = ("regulatory"),
     tolerance_file: Annotated[Path | None, typer.Option(help="Your own tolerance TOML file.")] = None,
     json: JsonFlag = False,
 ) -> None:
@@ -102,7 +102,9 @@ def dose_calibrator(
             optional={"datetime": parse_aware_datetime, "nuclide": str, "shield_factor": parse_float},
         )
         if all(r["shield_factor"] is not None for r in rows):
-            result = dc.linearity_shield(column(rows, "measured_mbq"), column(rows, "shield_factor"), tolerance=tol)
+            result = dc.linearity_shield(
+                column(rows, "measured_mbq"), column(rows, "shield_factor"), tolerance=tol
+            )
         elif all(r["datetime"] is not None and r["nuclide"] for r in rows):
             result = dc.linearity_decay(
                 column(rows, "measured_mbq"),
@@ -146,9 +148,13 @@ def dose_calibrator(
 
 @app.command("harmonise")
 def harmonise(
-    sites: Annotated[Path, typer.Argument(help="CSV: site, dose_calibrator_deviation_percent, ... (see docs).")],
+    sites: Annotated[
+        Path, typer.Argument(help="CSV: site, dose_calibrator_deviation_percent, ... (see docs).")
+    ],
     tolerance_percent: Annotated[float, typer.Option(help="Maximum |quantification bias| (%).")] = 5.0,
-    tumour_volume_ml: Annotated[float, typer.Option(help="Volume at which recovery is compared (mL).")] = 10.0,
+    tumour_volume_ml: Annotated[
+        float, typer.Option(help="Volume at which recovery is compared (mL).")
+    ] = 10.0,
     json: JsonFlag = False,
 ) -> None:
     """Compare sites with the traceable reference: deviation, outlier flag and the dose change that
@@ -167,7 +173,9 @@ def harmonise(
             "rc_slope",
         )
     }
-    rows = read_rows(sites, required={"site": str, "dose_calibrator_deviation_percent": parse_float}, optional=optional)
+    rows = read_rows(
+        sites, required={"site": str, "dose_calibrator_deviation_percent": parse_float}, optional=optional
+    )
     results = compare_sites(
         [SiteSubmission(**row) for row in rows],
         tolerance_percent=tolerance_percent,

@@ -70,7 +70,9 @@ def resample(
     if chosen not in ("linear", "nearest", "majority"):
         raise InputError(f"method must be 'linear', 'nearest' or 'majority'; got {chosen!r}")
     if chosen == "linear" and is_label:
-        raise InputError("linear interpolation of a label volume invents labels: use method='nearest' or 'majority'")
+        raise InputError(
+            "linear interpolation of a label volume invents labels: use method='nearest' or 'majority'"
+        )
     if volume.same_grid(reference, atol_mm=1e-6):
         return _on_grid(volume, reference, np.array(volume.array, copy=True))
     matrix = np.linalg.inv(volume.affine) @ reference.affine
@@ -78,7 +80,11 @@ def resample(
         values = _majority(volume, reference, matrix, fill_value)
     else:
         source = volume.array
-        dtype = source.dtype if chosen == "nearest" else (np.float64 if source.dtype == np.float64 else np.float32)
+        dtype = (
+            source.dtype
+            if chosen == "nearest"
+            else (np.float64 if source.dtype == np.float64 else np.float32)
+        )
         values = ndimage.affine_transform(
             source.astype(dtype if chosen == "linear" else source.dtype, copy=False),
             matrix,
@@ -162,7 +168,9 @@ def crop(volume: Volume, start: Sequence[int], stop: Sequence[int]) -> Volume:
     )
 
 
-def bounding_box(mask: npt.ArrayLike, *, margin_voxels: int = 0) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+def bounding_box(
+    mask: npt.ArrayLike, *, margin_voxels: int = 0
+) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
     """(start, stop) indices of the smallest box holding all nonzero voxels, grown by ``margin_voxels``.
 
     Raises
@@ -175,7 +183,9 @@ def bounding_box(mask: npt.ArrayLike, *, margin_voxels: int = 0) -> tuple[tuple[
     if nonzero[0].size == 0:
         raise InputError("mask is empty: nothing to crop to")
     start = tuple(max(0, int(ix.min()) - margin_voxels) for ix in nonzero)
-    stop = tuple(min(n, int(ix.max()) + 1 + margin_voxels) for ix, n in zip(nonzero, values.shape, strict=True))
+    stop = tuple(
+        min(n, int(ix.max()) + 1 + margin_voxels) for ix, n in zip(nonzero, values.shape, strict=True)
+    )
     return (start[0], start[1], start[2]), (stop[0], stop[1], stop[2])
 
 

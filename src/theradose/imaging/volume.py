@@ -51,7 +51,9 @@ def _as_affine(affine: npt.ArrayLike) -> npt.NDArray[np.float64]:
     except (TypeError, ValueError) as exc:
         raise GeometryError(f"affine must be a 4x4 numeric matrix; got {affine!r}: pass a 4x4 array") from exc
     if matrix.shape != (4, 4):
-        raise GeometryError(f"affine must have shape (4, 4); got {matrix.shape}: pass a 4x4 homogeneous matrix")
+        raise GeometryError(
+            f"affine must have shape (4, 4); got {matrix.shape}: pass a 4x4 homogeneous matrix"
+        )
     if not np.all(np.isfinite(matrix)):
         raise GeometryError("affine contains NaN or infinite values: pass a finite 4x4 matrix")
     if not np.allclose(matrix[3], (0.0, 0.0, 0.0, 1.0), atol=1e-12):
@@ -136,7 +138,8 @@ class Volume:
             raise InputError(f"frame_uid must be a non-empty string or None; got {self.frame_uid!r}")
         if self.acquisition_datetime is not None and not isinstance(self.acquisition_datetime, datetime):
             raise InputError(
-                f"acquisition_datetime must be a datetime or None; got {type(self.acquisition_datetime).__name__}"
+                "acquisition_datetime must be a datetime or None; "
+                f"got {type(self.acquisition_datetime).__name__}"
             )
         assert self.array.ndim == NDIM, "Volume arrays are (slice, row, column)"
 
@@ -294,7 +297,9 @@ class Volume:
         corner = np.array(self.shape, dtype=np.float64) - 1.0
         points = np.array([[0.0, 0.0, 0.0], corner])
         return bool(
-            np.allclose(self.world_coordinates_mm(points), other.world_coordinates_mm(points), atol=atol_mm, rtol=0)
+            np.allclose(
+                self.world_coordinates_mm(points), other.world_coordinates_mm(points), atol=atol_mm, rtol=0
+            )
             and np.allclose(self.affine[:3, :3], other.affine[:3, :3], atol=atol_mm, rtol=0)
         )
 

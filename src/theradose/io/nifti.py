@@ -78,7 +78,9 @@ def read_nifti(path: str | Path, *, unit: Unit | None = None) -> Volume:
     recorded = _UNIT_PATTERN.search(bytes(image.header["descrip"]).decode("utf-8", "replace"))
     chosen = unit or (recorded.group(1) if recorded else None)
     if chosen is None:
-        raise InputError(f"NIfTI file {str(source)!r} does not record a unit: pass unit= (one of {', '.join(UNITS)})")
+        raise InputError(
+            f"NIfTI file {str(source)!r} does not record a unit: pass unit= (one of {', '.join(UNITS)})"
+        )
     if chosen not in UNITS:
         raise InputError(f"unit must be one of {', '.join(UNITS)}; got {chosen!r}")
     affine = np.linalg.inv(LPS_TO_RAS) @ np.asarray(image.affine, dtype=np.float64) @ np.linalg.inv(AXIS_SWAP)

@@ -65,7 +65,9 @@ def read_rows(
             try:
                 row[column] = parse(cell)
             except ValueError as exc:
-                raise InputError(f"{file.name} row {number}: {column}={cell!r} is not valid ({exc})") from None
+                raise InputError(
+                    f"{file.name} row {number}: {column}={cell!r} is not valid ({exc})"
+                ) from None
         rows.append(row)
     if not rows:
         raise InputError(f"{file.name} has no data rows")

@@ -98,7 +98,11 @@ def equilibrium_energies(nuclide: str | Nuclide) -> ChainEnergies:
 
     def total(attribute: str) -> float:
         return float(
-            sum(m.activity_ratio * getattr(get_nuclide(m.name), attribute) for m in members if m.in_equilibrium)
+            sum(
+                m.activity_ratio * getattr(get_nuclide(m.name), attribute)
+                for m in members
+                if m.in_equilibrium
+            )
         )
 
     return ChainEnergies(

@@ -174,7 +174,9 @@ def _progeny(name: str) -> tuple[tuple[str, float], ...]:
         nuclide = rd.Nuclide(name)
     except Exception:
         return ()
-    return tuple((str(d), float(b)) for d, b in zip(nuclide.progeny(), nuclide.branching_fractions(), strict=True))
+    return tuple(
+        (str(d), float(b)) for d, b in zip(nuclide.progeny(), nuclide.branching_fractions(), strict=True)
+    )
 
 
 def _mean_energy_mev(lines: list[list[float]]) -> float:

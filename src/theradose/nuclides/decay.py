@@ -23,7 +23,9 @@ FloatOrArray = TypeVar("FloatOrArray", float, npt.NDArray[np.float64])
 def decay_factor(nuclide: str | Nuclide, elapsed_h: float) -> float: ...
 @overload
 def decay_factor(nuclide: str | Nuclide, elapsed_h: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]: ...
-def decay_factor(nuclide: str | Nuclide, elapsed_h: float | npt.NDArray[np.float64]) -> float | npt.NDArray[np.float64]:
+def decay_factor(
+    nuclide: str | Nuclide, elapsed_h: float | npt.NDArray[np.float64]
+) -> float | npt.NDArray[np.float64]:
     """Fraction of activity remaining after ``elapsed_h`` hours: exp(−λ t).
 
     Negative ``elapsed_h`` gives the factor > 1 that corrects back in time.
@@ -55,11 +57,15 @@ def elapsed_hours(from_time: datetime, to_time: datetime) -> float:
     """
     for label, value in (("from_time", from_time), ("to_time", to_time)):
         if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
-            raise InputError(f"{label} must be timezone-aware; got {value.isoformat()}: add a UTC offset, e.g. +01:00")
+            raise InputError(
+                f"{label} must be timezone-aware; got {value.isoformat()}: add a UTC offset, e.g. +01:00"
+            )
     return seconds_to_hours((to_time - from_time).total_seconds())
 
 
-def decay_correct_mbq(activity_mbq: float, nuclide: str | Nuclide, *, from_time: datetime, to_time: datetime) -> float:
+def decay_correct_mbq(
+    activity_mbq: float, nuclide: str | Nuclide, *, from_time: datetime, to_time: datetime
+) -> float:
     """Activity at ``to_time`` of a source that had ``activity_mbq`` at ``from_time``.
 
     ``to_time`` may be before ``from_time`` (correction back in time). Both datetimes must be

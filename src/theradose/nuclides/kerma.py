@@ -135,7 +135,9 @@ def air_kerma_rate_constant_ugy_m2_per_gbq_h(
     for member, ratio in weighted:
         for line in member.photon_lines_above(cutoff_kev):
             energy_j = mev_to_joule(kev_to_mev(line.energy_kev))
-            gy_m2_per_decay += ratio * line.yield_per_decay * energy_j * mu_en_over_rho_air_m2_per_kg(line.energy_kev)
+            gy_m2_per_decay += (
+                ratio * line.yield_per_decay * energy_j * mu_en_over_rho_air_m2_per_kg(line.energy_kev)
+            )
     gy_m2_per_decay /= 4.0 * math.pi
     decays_per_gbq_h = decays_from_tia_mbq_h(MBQ_PER_GBQ)
     return gy_to_mgy(gy_m2_per_decay * decays_per_gbq_h) * _UGY_PER_MGY

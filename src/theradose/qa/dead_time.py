@@ -25,7 +25,9 @@ DeadTimeModel = Literal["paralysable", "non-paralysable"]
 FloatArray = npt.NDArray[np.float64]
 
 
-def observed_rate_cps(true_rate_cps: FloatArray | float, dead_time_s: float, model: DeadTimeModel) -> FloatArray:
+def observed_rate_cps(
+    true_rate_cps: FloatArray | float, dead_time_s: float, model: DeadTimeModel
+) -> FloatArray:
     """Observed count rate for a true rate and dead time."""
     n = np.asarray(true_rate_cps, dtype=np.float64)
     if model == "non-paralysable":
@@ -33,7 +35,9 @@ def observed_rate_cps(true_rate_cps: FloatArray | float, dead_time_s: float, mod
     return n * np.exp(-n * dead_time_s)
 
 
-def true_rate_cps(observed_rate_cps: FloatArray | float, dead_time_s: float, model: DeadTimeModel) -> FloatArray:
+def true_rate_cps(
+    observed_rate_cps: FloatArray | float, dead_time_s: float, model: DeadTimeModel
+) -> FloatArray:
     """Dead-time-corrected (true) count rate from an observed rate.
 
     Raises
@@ -72,7 +76,9 @@ class DeadTimeFit:
         return float(true_rate_cps(observed_rate_cps, self.dead_time_s, self.model) / observed_rate_cps)
 
 
-def fit_dead_time(activity_mbq: npt.ArrayLike, rate_cps: npt.ArrayLike, *, model: DeadTimeModel) -> DeadTimeFit:
+def fit_dead_time(
+    activity_mbq: npt.ArrayLike, rate_cps: npt.ArrayLike, *, model: DeadTimeModel
+) -> DeadTimeFit:
     """Fit sensitivity and dead time to observed count rates at known activities.
 
     Relative least squares (each rate weighted by 1/m, i.e. equal relative error).

@@ -85,7 +85,9 @@ def _check_readings(name: str, values: Sequence[float]) -> np.ndarray:
         raise InputError(f"{name} must be a non-empty list of readings")
     bad = np.flatnonzero(~np.isfinite(array) | (array <= 0))
     if bad.size:
-        raise InputError(f"{name} must be positive; got {array[bad[0]]!r} at row {bad[0] + 1}: correct the reading")
+        raise InputError(
+            f"{name} must be positive; got {array[bad[0]]!r} at row {bad[0] + 1}: correct the reading"
+        )
     return array
 
 
@@ -277,13 +279,17 @@ def detect_trend(
         z = (dev - mu) / sigma
         for i in range(baseline_n, dev.size):
             if abs(z[i]) > 3:
-                warnings.append(TrendWarning("beyond_3_sigma", i, f"reading {i + 1} is {z[i]:+.1f} σ from the mean"))
+                warnings.append(
+                    TrendWarning("beyond_3_sigma", i, f"reading {i + 1} is {z[i]:+.1f} σ from the mean")
+                )
             window = z[max(0, i - 2) : i + 1]
             if window.size == 3:
                 for side in (1, -1):
                     if np.sum(side * window > 2) >= 2 and side * z[i] > 2:
                         warnings.append(
-                            TrendWarning("two_of_three_beyond_2_sigma", i, f"2 of 3 readings to {i + 1} beyond 2 σ")
+                            TrendWarning(
+                                "two_of_three_beyond_2_sigma", i, f"2 of 3 readings to {i + 1} beyond 2 σ"
+                            )
                         )
             if i >= 7:
                 run = z[i - 7 : i + 1]

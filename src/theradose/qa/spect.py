@@ -78,7 +78,9 @@ class CalibrationFactor:
         return self.sigma_cps_per_mbq / self.calibration_factor_cps_per_mbq
 
 
-def mean_activity_during_acquisition_mbq(activity_at_start_mbq: float, duration_s: float, nuclide: str) -> float:
+def mean_activity_during_acquisition_mbq(
+    activity_at_start_mbq: float, duration_s: float, nuclide: str
+) -> float:
     """Ā = A₀ (1 − e^{−λT}) / (λT): activity averaged over an acquisition of duration T."""
     lam_t = get_nuclide(nuclide).decay_constant_per_h * seconds_to_hours(duration_s)
     if lam_t == 0.0:
@@ -128,7 +130,9 @@ def calibration_factor_from_counts(
     )
 
 
-def phantom_mask(image: Volume, *, threshold_fraction: float = 0.3, margin_mm: float = 30.0) -> npt.NDArray[np.bool_]:
+def phantom_mask(
+    image: Volume, *, threshold_fraction: float = 0.3, margin_mm: float = 30.0
+) -> npt.NDArray[np.bool_]:
     """Phantom region: voxels above ``threshold_fraction`` of the robust maximum, holes filled, dilated by
     ``margin_mm`` to collect counts spilled out by the limited resolution."""
     values = np.asarray(image.array, dtype=np.float64)
@@ -189,7 +193,9 @@ def calibration_factor_from_image(
         raise InputError("phantom too small for a central region 2 cm from its edge")
     cps_per_voxel = float(values[core].mean()) / duration_s
     concentration_bq_per_ml = mbq_to_bq(result.mean_activity_mbq) / phantom_volume_ml
-    return CalibrationFactor(**{**result.__dict__, "bqml_per_cps_per_voxel": concentration_bq_per_ml / cps_per_voxel})
+    return CalibrationFactor(
+        **{**result.__dict__, "bqml_per_cps_per_voxel": concentration_bq_per_ml / cps_per_voxel}
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -394,7 +400,9 @@ def sphere_diameter_mm(volume_ml: float) -> float:
     return float((6.0 * ml_to_mm3(volume_ml) / math.pi) ** (1.0 / 3.0))
 
 
-def activity_at_start_mbq(activity_mbq: float, *, nuclide: str, hours_from_reference_to_start: float) -> float:
+def activity_at_start_mbq(
+    activity_mbq: float, *, nuclide: str, hours_from_reference_to_start: float
+) -> float:
     """Activity at the acquisition start from an activity measured ``hours`` earlier."""
     return activity_mbq * math.exp(-get_nuclide(nuclide).decay_constant_per_h * hours_from_reference_to_start)
 

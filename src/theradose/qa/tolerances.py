@@ -46,7 +46,9 @@ def _read_toml(path: Path | None) -> dict[str, dict[str, object]]:
         try:
             text = Path(path).read_text()
         except OSError as exc:
-            raise InputError(f"tolerance file {path} cannot be read ({exc.strerror}): check the path") from None
+            raise InputError(
+                f"tolerance file {path} cannot be read ({exc.strerror}): check the path"
+            ) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -129,7 +129,9 @@ class SeriesInfo:
             "units": self.units,
             "shape": list(self.shape) if self.shape else None,
             "spacing_mm": list(self.spacing_mm) if self.spacing_mm else None,
-            "acquisition_datetime": self.acquisition_datetime.isoformat() if self.acquisition_datetime else None,
+            "acquisition_datetime": self.acquisition_datetime.isoformat()
+            if self.acquisition_datetime
+            else None,
             "nuclide": self.nuclide,
             "injected_activity_mbq": self.injected_activity_mbq,
             "n_files": self.n_files,
@@ -161,7 +163,9 @@ def radionuclide_codes() -> tuple[RadionuclideCode, ...]:
             rows = list(csv.DictReader(handle))
     except OSError as exc:  # pragma: no cover - installation problem
         raise DataError(f"cannot read radionuclide code table {path}: reinstall theradose") from exc
-    return tuple(RadionuclideCode(r["nuclide"], r["coding_scheme"], r["code_value"], r["code_meaning"]) for r in rows)
+    return tuple(
+        RadionuclideCode(r["nuclide"], r["coding_scheme"], r["code_value"], r["code_meaning"]) for r in rows
+    )
 
 
 _ELEMENT_NAMES = {

@@ -432,15 +432,21 @@ def _uid(ds: Any) -> str:
 
 def _single_object(datasets: Sequence[Any], kind: str) -> None:
     if len(datasets) > 1:
-        raise DicomError(f"series {_uid(datasets[0])} holds {len(datasets)} {kind} objects: pass the one file to read")
+        raise DicomError(
+            f"series {_uid(datasets[0])} holds {len(datasets)} {kind} objects: pass the one file to read"
+        )
 
 
 def _orientation(ds: Any, where: str) -> npt.NDArray[np.float64]:
     iop = _floats(_get(ds, "ImageOrientationPatient"), 6)
     if iop is None:
-        raise DicomError(f"series {_uid(ds)} lacks a valid ImageOrientationPatient ({where}): geometry unknown")
+        raise DicomError(
+            f"series {_uid(ds)} lacks a valid ImageOrientationPatient ({where}): geometry unknown"
+        )
     x, y = iop[:3], iop[3:]
-    if not (abs(np.linalg.norm(x) - 1) < 1e-3 and abs(np.linalg.norm(y) - 1) < 1e-3 and abs(np.dot(x, y)) < 1e-3):
+    if not (
+        abs(np.linalg.norm(x) - 1) < 1e-3 and abs(np.linalg.norm(y) - 1) < 1e-3 and abs(np.dot(x, y)) < 1e-3
+    ):
         raise DicomError(f"series {_uid(ds)} has non-orthonormal ImageOrientationPatient {iop.tolist()}")
     return iop
 
@@ -463,14 +469,22 @@ def _stack_geometry(datasets: Sequence[Any], rows: int, columns: int) -> _Geomet
             raise DicomError(f"series {_uid(first)} mixes image sizes: it cannot be stacked into one volume")
         other = _orientation(ds, "a slice")
         if np.max(np.abs(other - iop)) > 1e-4:
-            raise DicomError(f"series {_uid(first)} mixes image orientations: it cannot be stacked into one volume")
+            raise DicomError(
+                f"series {_uid(first)} mixes image orientations: it cannot be stacked into one volume"
+            )
         if np.max(np.abs(_pixel_spacing(ds) - spacing)) > 1e-4:
-            raise DicomError(f"series {_uid(first)} mixes pixel spacings: it cannot be stacked into one volume")
+            raise DicomError(
+                f"series {_uid(first)} mixes pixel spacings: it cannot be stacked into one volume"
+            )
         if int(_get(ds, "NumberOfFrames", 1) or 1) > 1:
-            raise DicomError(f"series {_uid(first)} mixes multi-frame objects with single slices: pass one file")
+            raise DicomError(
+                f"series {_uid(first)} mixes multi-frame objects with single slices: pass one file"
+            )
         ipp = _floats(_get(ds, "ImagePositionPatient"), 3)
         if ipp is None:
-            raise DicomError(f"series {_uid(first)} has a slice without ImagePositionPatient: geometry unknown")
+            raise DicomError(
+                f"series {_uid(first)} has a slice without ImagePositionPatient: geometry unknown"
+            )
         positions.append(ipp)
     pos = np.array(positions)
     distance = pos @ normal
@@ -483,7 +497,9 @@ def _stack_geometry(datasets: Sequence[Any], rows: int, columns: int) -> _Geomet
             "time frames in one series): split the files and read one set"
         )
     if len(datasets) == 1:
-        thickness = float(_get(first, "SpacingBetweenSlices", 0) or 0) or float(_get(first, "SliceThickness", 0) or 0)
+        thickness = float(_get(first, "SpacingBetweenSlices", 0) or 0) or float(
+            _get(first, "SliceThickness", 0) or 0
+        )
         step = normal * (abs(thickness) if thickness else 1.0)
     else:
         step = (pos[-1] - pos[0]) / (len(pos) - 1)
@@ -544,7 +560,9 @@ def _nm_geometry(ds: Any, rows: int, columns: int) -> _Geometry:
         slice_numbers = np.array([int(v) for v in vector])
         frames = np.argsort(slice_numbers, kind="stable")
         if not np.array_equal(slice_numbers[frames], np.arange(1, n_frames + 1)):
-            raise DicomError(f"NM series {_uid(ds)} has an invalid Slice Vector: slices are not 1..{n_frames}")
+            raise DicomError(
+                f"NM series {_uid(ds)} has an invalid Slice Vector: slices are not 1..{n_frames}"
+            )
         order = tuple((0, int(f)) for f in frames)
     else:
         order = tuple((0, k) for k in range(n_frames))
@@ -570,7 +588,9 @@ def _rtdose_geometry(ds: Any, rows: int, columns: int) -> _Geometry:
             ((0, 0),),
         )
     if offsets is None or len(offsets) != n_frames:
-        raise DicomError(f"RT Dose {_uid(ds)} lacks a GridFrameOffsetVector with {n_frames} values: geometry unknown")
+        raise DicomError(
+            f"RT Dose {_uid(ds)} lacks a GridFrameOffsetVector with {n_frames} values: geometry unknown"
+        )
     if offsets[0] != 0:  # absolute positions along the normal (PS3.3 C.8.8.3.2)
         offsets = offsets - float(np.dot(ipp, normal))
     order = np.argsort(offsets, kind="stable")
@@ -605,22 +625,30 @@ def _enhanced_geometry(ds: Any, rows: int, columns: int) -> _Geometry:
                 return items[0].get(keyword)
         return None
 
-    iop = _floats(lookup(frames[0] if frames else None, "PlaneOrientationSequence", "ImageOrientationPatient"), 6)
+    iop = _floats(
+        lookup(frames[0] if frames else None, "PlaneOrientationSequence", "ImageOrientationPatient"), 6
+    )
     spacing = _floats(lookup(frames[0] if frames else None, "PixelMeasuresSequence", "PixelSpacing"), 2)
     if iop is None or spacing is None:
-        raise DicomError(f"enhanced series {_uid(ds)} lacks plane orientation or pixel spacing: geometry unknown")
+        raise DicomError(
+            f"enhanced series {_uid(ds)} lacks plane orientation or pixel spacing: geometry unknown"
+        )
     positions = []
     for frame in frames:
         ipp = _floats(lookup(frame, "PlanePositionSequence", "ImagePositionPatient"), 3)
         if ipp is None:
-            raise DicomError(f"enhanced series {_uid(ds)} has a frame without a plane position: geometry unknown")
+            raise DicomError(
+                f"enhanced series {_uid(ds)} has a frame without a plane position: geometry unknown"
+            )
         positions.append(ipp)
     pos = np.array(positions)
     normal = np.cross(iop[:3], iop[3:])
     distance = pos @ normal
     order = np.argsort(distance, kind="stable")
     if len(pos) > 1 and np.min(np.diff(distance[order])) < DUPLICATE_POSITION_MM:
-        raise DicomError(f"enhanced series {_uid(ds)} has several frames at one position (time series): not supported")
+        raise DicomError(
+            f"enhanced series {_uid(ds)} has several frames at one position (time series): not supported"
+        )
     if len(pos) > 1:
         step = (pos[order[-1]] - pos[order[0]]) / (len(pos) - 1)
     else:
@@ -642,8 +670,12 @@ def _stored_frames(ds: Any, path: Path) -> npt.NDArray[Any]:
     columns = int(ds.Columns)
     frames = int(_get(ds, "NumberOfFrames", 1) or 1)
     if int(_get(ds, "SamplesPerPixel", 1) or 1) != 1:
-        raise DicomError(f"file {str(path)!r} is a colour image (SamplesPerPixel > 1), not a quantitative volume")
-    syntax = str(ds.file_meta.get("TransferSyntaxUID", "1.2.840.10008.1.2")) if hasattr(ds, "file_meta") else ""
+        raise DicomError(
+            f"file {str(path)!r} is a colour image (SamplesPerPixel > 1), not a quantitative volume"
+        )
+    syntax = (
+        str(ds.file_meta.get("TransferSyntaxUID", "1.2.840.10008.1.2")) if hasattr(ds, "file_meta") else ""
+    )
     bits = int(_get(ds, "BitsAllocated", 16) or 16)
     signed = int(_get(ds, "PixelRepresentation", 0) or 0) == 1
     if "PixelData" not in ds:
@@ -655,7 +687,9 @@ def _stored_frames(ds: Any, path: Path) -> npt.NDArray[Any]:
         raw = ds.PixelData
         needed = rows * columns * frames * dtype.itemsize
         if len(raw) < needed:
-            raise DicomError(f"file {str(path)!r} is truncated: Pixel Data holds {len(raw)} bytes, {needed} expected")
+            raise DicomError(
+                f"file {str(path)!r} is truncated: Pixel Data holds {len(raw)} bytes, {needed} expected"
+            )
         data = np.frombuffer(raw, dtype=dtype, count=rows * columns * frames).reshape(frames, rows, columns)
         bits_stored = int(_get(ds, "BitsStored", bits) or bits)
         if bits_stored < bits:
@@ -780,20 +814,26 @@ def _select_files(folder_or_files: str | Path | Sequence[str | Path], series_uid
             raise InputError(f"DICOM path {str(path)!r} does not exist: check the path")
         if path.is_file():
             return [path]
-        series = [s for s in discover_series(path) if s.is_image or (series_uid and s.series_uid == series_uid)]
+        series = [
+            s for s in discover_series(path) if s.is_image or (series_uid and s.series_uid == series_uid)
+        ]
         if series_uid is not None:
             chosen = [s for s in series if s.series_uid == series_uid]
             if not chosen:
                 raise DicomError(
-                    f"series {series_uid} is not under {str(path)!r}: list them with 'theradose dicom inspect'"
+                    f"series {series_uid} is not under {str(path)!r}: "
+                    "list them with 'theradose dicom inspect'"
                 )
             return list(chosen[0].files)
         if not series:
-            raise DicomError(f"no image series under {str(path)!r} (only non-image objects or unreadable files)")
+            raise DicomError(
+                f"no image series under {str(path)!r} (only non-image objects or unreadable files)"
+            )
         if len(series) > 1:
             listing = ", ".join(f"{s.series_uid} ({s.modality})" for s in series[:6])
             raise DicomError(
-                f"{str(path)!r} holds {len(series)} image series: choose one with series_uid / --series ({listing})"
+                f"{str(path)!r} holds {len(series)} image series: "
+                f"choose one with series_uid / --series ({listing})"
             )
         return list(series[0].files)
     files = [Path(p) for p in folder_or_files]
@@ -835,7 +875,9 @@ def _quantify(
     series = _uid(ds)
     if unit == "Bq/mL":
         if calibration_cps_per_mbq is not None:
-            raise InputError(f"series {series} is already in Bq/mL; a calibration factor would apply twice: drop it")
+            raise InputError(
+                f"series {series} is already in Bq/mL; a calibration factor would apply twice: drop it"
+            )
     elif unit == "counts":
         if calibration_cps_per_mbq is None:
             raise DicomError(
@@ -852,13 +894,16 @@ def _quantify(
     correction = str(_get(ds, "DecayCorrection", "")).upper()
     if correction == "ADMIN":
         if reference is None:
-            raise DicomError(f"series {series} is decay-corrected to administration but has no acquisition time")
+            raise DicomError(
+                f"series {series} is decay-corrected to administration but has no acquisition time"
+            )
         corrected_to = parse_dt(_get(ds, "DecayCorrectionDateTime"), _tz(ds))
         if corrected_to is None:
             info = read_radiopharmaceutical(ds)
             if info is None:
                 raise DicomError(
-                    f"series {series} is decay-corrected to administration but the administration time is missing"
+                    f"series {series} is decay-corrected to administration "
+                    "but the administration time is missing"
                 )
             corrected_to = info.injection_datetime
         elapsed_h = _hours_between(corrected_to, reference)
