@@ -114,7 +114,8 @@ def bench_mc(workers: int) -> None:
     result = transport_photons(source, density, n_photons=n_photons, n_batches=10, workers=workers, **kwargs)
     elapsed = time.perf_counter() - start
     one = statistics.median(
-        best_of(lambda: transport_photons(source, density, n_photons=400_000, workers=1, **kwargs), 1) for _ in range(1)
+        best_of(lambda: transport_photons(source, density, n_photons=400_000, workers=1, **kwargs), 1)
+        for _ in range(1)
     )
     print(
         f"Monte Carlo Lu-177 photons, 64^3 soft tissue, 4 mm, workers={workers}: "

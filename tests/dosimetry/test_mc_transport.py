@@ -106,3 +106,33 @@ def test_cross_sections_of_water_like_soft_tissue() -> None:
 
 def test_material_index_from_density() -> None:
     np.testing.assert_array_equal(material_index_from_density(np.array([0.001, 0.3, 1.0, 1.9])), [0, 1, 2, 3])
+
+
+def test_photon_absorbed_fraction_of_sphere_vs_sphere_model() -> None:
+    """Lu-177 photons in an isolated 100 g unit-density sphere (2 mm voxels, air around): Monte Carlo
+    absorbed fraction vs the point-pair model of :mod:`theradose.dosimetry.sphere` (μ_en-based, an
+    independent method). Within 10 % (measured: 0.0714 vs 0.0688, +4 %)."""
+    from theradose.dosimetry.sphere import sphere_s_value
+    from theradose.nuclides import get_nuclide
+
+    model = sphere_s_value("Lu-177", mass_g=100.0, include_progeny=False)
+    voxel_mm = 2.0
+    n = int(2 * np.ceil(model.radius_mm / voxel_mm) + 5)
+    idx = np.indices((n, n, n)) - n // 2
+    sphere = np.sqrt((idx**2).sum(axis=0)) * voxel_mm <= model.radius_mm
+    lu = get_nuclide("Lu-177")
+    energy = np.array([line.energy_kev / 1e3 for line in lu.photon_lines])
+    yields = np.array([line.yield_per_decay for line in lu.photon_lines])
+    keep = energy >= 0.001
+    result = transport_photons(
+        sphere.astype(float),
+        np.where(sphere, 1.0, 0.0012),
+        spacing_mm=(voxel_mm,) * 3,
+        line_energy_mev=energy[keep],
+        line_yield_per_decay=yields[keep],
+        n_photons=300_000,
+        seed=1,
+    )
+    emitted = sphere.sum() * float(np.sum(energy[keep] * yields[keep]))
+    absorbed_fraction = float(result.energy_mev[sphere].sum()) / emitted
+    assert absorbed_fraction == pytest.approx(model.photon_absorbed_fraction, rel=0.10)

@@ -28,7 +28,9 @@ def kernel_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return cache
 
 
-def sphere_phantom(n: int = 40, spacing_mm: float = 4.0, radius_mm: float = 40.0) -> tuple[Volume, np.ndarray]:
+def sphere_phantom(
+    n: int = 40, spacing_mm: float = 4.0, radius_mm: float = 40.0
+) -> tuple[Volume, np.ndarray]:
     idx = np.indices((n, n, n)) - (n - 1) / 2
     sphere = np.sqrt((idx**2).sum(axis=0)) * spacing_mm <= radius_mm
     tia = Volume.from_spacing(np.where(sphere, 10.0, 0.0), (spacing_mm,) * 3, unit="MBq·h")
@@ -53,7 +55,9 @@ def test_local_engine_by_hand() -> None:
     # a photon fraction of 1 adds the photon energy (0.0351 MeV per decay)
     with_photons = dose_rate_or_dose(tia, None, "Lu-177", engine="local", photon_absorbed_fraction=1.0)
     photon_mev = get_nuclide("Lu-177").photon_energy_mev_per_decay
-    assert with_photons.array[1, 1, 1] / dose.array[1, 1, 1] == pytest.approx((e_mev + photon_mev) / e_mev, rel=2e-3)
+    assert with_photons.array[1, 1, 1] / dose.array[1, 1, 1] == pytest.approx(
+        (e_mev + photon_mev) / e_mev, rel=2e-3
+    )
 
 
 def test_local_engine_is_density_aware() -> None:
@@ -93,7 +97,9 @@ def test_engines_agree_in_uniform_phantom() -> None:
     """Lu-177 sphere (r = 40 mm) in soft tissue: local, VSV and MC organ means within 5 %."""
     tia, sphere = sphere_phantom()
     means = {
-        engine: float(dose_rate_or_dose(tia, None, "Lu-177", engine=engine, n_photons=200_000).array[sphere].mean())
+        engine: float(
+            dose_rate_or_dose(tia, None, "Lu-177", engine=engine, n_photons=200_000).array[sphere].mean()
+        )
         for engine in ("local", "vsv", "mc")
     }
     reference = means["local"]
@@ -133,7 +139,8 @@ def test_mc_photon_dose_higher_in_bone_than_soft_tissue() -> None:
     bone = soft.copy()
     bone[14:16] = 1.92
     results = [
-        monte_carlo_dose(tia, tia.with_array(d, unit="g/mL"), "Lu-177", n_photons=300_000, seed=3) for d in (soft, bone)
+        monte_carlo_dose(tia, tia.with_array(d, unit="g/mL"), "Lu-177", n_photons=300_000, seed=3)
+        for d in (soft, bone)
     ]
     slab_soft = results[0].photon_dose.array[14:16, 8:24, 8:24].mean()
     slab_bone = results[1].photon_dose.array[14:16, 8:24, 8:24].mean()
@@ -216,7 +223,8 @@ def test_dose_rate_integration_order_matches_tia_order() -> None:
     base = np.zeros((6, 6, 6))
     base[2:4, 2:4, 2:4] = 100.0
     activities = [
-        Volume.from_spacing(base * np.exp(-lu.decay_constant_per_h * t), (4.0, 4.0, 4.0), unit="MBq") for t in times
+        Volume.from_spacing(base * np.exp(-lu.decay_constant_per_h * t), (4.0, 4.0, 4.0), unit="MBq")
+        for t in times
     ]
     dose = dose_from_dose_rates(activities, times, None, "Lu-177", engine="local", tail="physical")
     assert dose.unit == "Gy"

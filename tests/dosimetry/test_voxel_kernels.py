@@ -37,7 +37,9 @@ def test_csda_range_matches_estar_and_inverts() -> None:
     r = csda_range_water_g_per_cm2([0.1, 1.0, 2.0])
     np.testing.assert_allclose(r, [1.431e-2, 0.4367, 0.9785], rtol=1e-9)
     energies = np.array([0.005, 0.0123, 0.25, 0.77, 3.3, 12.0])
-    np.testing.assert_allclose(residual_energy_water_mev(csda_range_water_g_per_cm2(energies)), energies, rtol=1e-9)
+    np.testing.assert_allclose(
+        residual_energy_water_mev(csda_range_water_g_per_cm2(energies)), energies, rtol=1e-9
+    )
     # a power-law extrapolation below 10 keV keeps the range monotonic and positive
     assert 0 < csda_range_water_g_per_cm2([0.005])[0] < 2.515e-4
 
@@ -212,3 +214,24 @@ def test_invalid_arguments() -> None:
         voxel_s_value_kernel(emissions, voxel_mm=1.0, size=4)
     with pytest.raises(InputError, match="tissue"):
         voxel_s_value_kernel(emissions, voxel_mm=1.0, tissue="lung")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("nuclide", "mass_g", "voxel_mm"), [("Y-90", 4.0, 1.0), ("Lu-177", 0.5, 0.5)])
+def test_voxelised_sphere_vs_sphere_model_s_values(nuclide: str, mass_g: float, voxel_mm: float) -> None:
+    """Electron self-dose S value of a unit-density sphere: VSV convolution over the voxelised sphere vs
+    the sphere model of :mod:`theradose.dosimetry.sphere` (Cole ranges, Berger point-pair geometric
+    factor; an independent implementation). Agreement within 3 % (measured: +0.7 % Y-90 4 g, −0.8 %
+    Lu-177 0.5 g). The voxelised mass differs slightly from the sphere's; S is scaled by m_voxels/m."""
+    from theradose.dosimetry.engines.vsv import fft_convolve_same
+    from theradose.dosimetry.sphere import sphere_s_value
+
+    model = sphere_s_value(nuclide, mass_g=mass_g, include_progeny=False)
+    n = int(2 * np.ceil(model.radius_mm / voxel_mm) + 7)
+    idx = np.indices((n, n, n)) - n // 2
+    sphere = np.sqrt((idx**2).sum(axis=0)) * voxel_mm <= model.radius_mm
+    voxel_mass_g = sphere.sum() * (voxel_mm / 10.0) ** 3
+    kernel = voxel_s_value_kernel(electron_emissions(nuclide), voxel_mm=voxel_mm, density_g_per_ml=1.0)
+    dose = fft_convolve_same(sphere.astype(np.float32), kernel.values_mgy_per_mbq_s)
+    # 1 MBq in every voxel: mean dose per MBq of total activity
+    s_ours = float(dose[sphere].mean()) / sphere.sum() * voxel_mass_g / mass_g
+    assert s_ours == pytest.approx(model.s_electron_mgy_per_mbq_s, rel=0.03)

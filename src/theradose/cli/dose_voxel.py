@@ -31,7 +31,9 @@ def read_nifti(path: Path, *, unit: Unit, name: str) -> Volume:
         raise InputError(f"{name}: {exc}") from exc
 
 
-def kernel_summary(nuclide: str, voxel_mm: float, tissue: Literal["soft", "bone"], size: int | None) -> dict[str, Any]:
+def kernel_summary(
+    nuclide: str, voxel_mm: float, tissue: Literal["soft", "bone"], size: int | None
+) -> dict[str, Any]:
     """The JSON shape of ``theradose dose kernel``."""
     from theradose.dosimetry.kernels import nuclide_kernel
 

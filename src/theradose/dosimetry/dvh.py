@@ -11,7 +11,8 @@ Definitions (ICRU Report 83, 2010, section 3.4 for D_x% and V_x):
   gEUD = (mean(D^a))^(1/a);
 * BED for a mono-exponentially decaying dose rate (Dale 1985, Br J Radiol 58:515, eq. 11 with
   instantaneous uptake): BED = D·[1 + D·λ/((μ + λ)·(α/β))], λ = ln 2/T_eff, μ = ln 2/T_rep. Implemented
-  here voxel-wise (``dale_bed_mono_exponential_gy``) because it must accept maps of T_eff.
+  here voxel-wise (``dale_bed_mono_exponential_gy``) because it must accept maps of T_eff;
+  :func:`theradose.radiobiology.bed_gy` is the scalar version (the tests check that both agree).
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ def dose_at_volume_gy(dose_gy: npt.ArrayLike, percent: float, *, mask: npt.Array
     return float(d[k - 1])
 
 
-def volume_fraction_at_dose(dose_gy: npt.ArrayLike, threshold_gy: float, *, mask: npt.ArrayLike | None = None) -> float:
+def volume_fraction_at_dose(
+    dose_gy: npt.ArrayLike, threshold_gy: float, *, mask: npt.ArrayLike | None = None
+) -> float:
     """V(x Gy): fraction of the region's volume receiving a dose ≥ ``threshold_gy``."""
     d = _values(dose_gy, mask)
     return float(np.count_nonzero(d >= threshold_gy) / d.size)
@@ -186,7 +189,8 @@ def dale_bed_mono_exponential_gy(
     t_eff = np.broadcast_to(np.asarray(effective_half_life_h, dtype=np.float64), d.shape)
     if alpha_beta_gy <= 0 or repair_half_time_h <= 0:
         raise InputError(
-            f"alpha_beta_gy and repair_half_time_h must be positive; got {alpha_beta_gy}, {repair_half_time_h}"
+            "alpha_beta_gy and repair_half_time_h must be positive; "
+            f"got {alpha_beta_gy}, {repair_half_time_h}"
         )
     if np.any(t_eff <= 0):
         raise InputError("effective_half_life_h must be positive in every voxel: mask voxels without a fit")
@@ -248,6 +252,8 @@ def dose_metrics_by_label(
         out[label] = LabelDose(
             label=label,
             metrics=dose_metrics(dose.array, mask=mask, voxel_volume_ml=dose.voxel_volume_ml),
-            dvh=dose_volume_histogram(dose.array, mask=mask, voxel_volume_ml=dose.voxel_volume_ml, n_bins=n_bins),
+            dvh=dose_volume_histogram(
+                dose.array, mask=mask, voxel_volume_ml=dose.voxel_volume_ml, n_bins=n_bins
+            ),
         )
     return out

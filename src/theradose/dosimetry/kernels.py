@@ -592,7 +592,9 @@ def _compute_kernel(
                 for sj in {j, -j}:
                     for sk in {k, -k}:
                         values[half[0] + si, half[1] + sj, half[2] + sk] = e * to_mgy
-    values[half[0], half[1], half[2]] += emissions.local_energy_mev_per_decay / (density * volume_cm3) * to_mgy
+    values[half[0], half[1], half[2]] += (
+        emissions.local_energy_mev_per_decay / (density * volume_cm3) * to_mgy
+    )
     return values
 
 

@@ -40,7 +40,8 @@ def _check(time_h: npt.ArrayLike, values: npt.ArrayLike, name: str) -> tuple[Flo
         raise InputError(f"time_h must be ≥ 0 and strictly increasing; got {t.tolist()}: sort the scans")
     if a.ndim < 1 or a.shape[0] != t.size:
         raise InputError(
-            f"{name} must have shape (n_times, ...) with n_times = {t.size}; got {a.shape}: stack the time points first"
+            f"{name} must have shape (n_times, ...) with n_times = {t.size}; got {a.shape}: "
+            "stack the time points first"
         )
     if not np.all(np.isfinite(a)):
         raise InputError(f"{name} contains NaN or infinite values: fill them (e.g. with 0)")
@@ -222,18 +223,28 @@ def _lm_kernel() -> Any:
                     b11 = h11 * (1.0 + mu) + 1e-300
                     b22 = h22 * (1.0 + mu) + 1e-300
                     # solve the symmetric 3x3 system by Cramer's rule
-                    det = b00 * (b11 * b22 - h12 * h12) - h01 * (h01 * b22 - h12 * h02) + h02 * (h01 * h12 - b11 * h02)
+                    det = (
+                        b00 * (b11 * b22 - h12 * h12)
+                        - h01 * (h01 * b22 - h12 * h02)
+                        + h02 * (h01 * h12 - b11 * h02)
+                    )
                     if det == 0.0 or not np.isfinite(det):
                         mu *= 10.0
                         continue
                     x0 = (
-                        g0 * (b11 * b22 - h12 * h12) - h01 * (g1 * b22 - h12 * g2) + h02 * (g1 * h12 - b11 * g2)
+                        g0 * (b11 * b22 - h12 * h12)
+                        - h01 * (g1 * b22 - h12 * g2)
+                        + h02 * (g1 * h12 - b11 * g2)
                     ) / det
                     x1 = (
-                        b00 * (g1 * b22 - h12 * g2) - g0 * (h01 * b22 - h12 * h02) + h02 * (h01 * g2 - g1 * h02)
+                        b00 * (g1 * b22 - h12 * g2)
+                        - g0 * (h01 * b22 - h12 * h02)
+                        + h02 * (h01 * g2 - g1 * h02)
                     ) / det
                     x2 = (
-                        b00 * (b11 * g2 - g1 * h12) - h01 * (h01 * g2 - g1 * h02) + g0 * (h01 * h12 - b11 * h02)
+                        b00 * (b11 * g2 - g1 * h12)
+                        - h01 * (h01 * g2 - g1 * h02)
+                        + g0 * (h01 * h12 - b11 * h02)
                     ) / det
                     n0, n1, n2 = q0 + x0, q1 + x1, q2 + x2
                     if n1 > 50.0 or n2 > 50.0 or n0 > 700.0:
@@ -318,7 +329,9 @@ def fit_biexponential_voxels(
     amplitude = np.where(active, params[:, 0], 0.0)
     l1 = np.where(active, params[:, 1], np.nan)
     l2 = np.where(active, params[:, 2], np.nan)
-    tia = np.where(active, amplitude * (1.0 / np.where(active, l1, 1.0) - 1.0 / np.where(active, l2, 1.0)), 0.0)
+    tia = np.where(
+        active, amplitude * (1.0 / np.where(active, l1, 1.0) - 1.0 / np.where(active, l2, 1.0)), 0.0
+    )
     return VoxelBiExponentialFit(
         amplitude=amplitude.reshape(spatial),
         washout_per_h=l1.reshape(spatial),

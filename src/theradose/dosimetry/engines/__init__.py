@@ -105,7 +105,9 @@ def _prepare(
         density = np.full(values.shape, SOFT_TISSUE.density_g_per_ml)
     else:
         if not ct_density.same_grid(tia_or_activity):
-            raise GeometryError("ct_density is not on the grid of tia_or_activity: resample the CT onto the SPECT grid")
+            raise GeometryError(
+                "ct_density is not on the grid of tia_or_activity: resample the CT onto the SPECT grid"
+            )
         if ct_density.unit == "g/mL":
             density = np.clip(np.asarray(ct_density.array, dtype=np.float64), MIN_DENSITY_G_PER_ML, None)
         elif ct_density.unit == "HU":
@@ -158,7 +160,9 @@ def _vsv_dose(
         kernel = photon_voxel_kernel(
             nuclide, voxel_mm=spacing_mm, size=photon_kernel_size, n_photons=photon_kernel_histories
         )
-        dose_photons = mgy_to_gy(fft_convolve_same(source_mbq_s, kernel.values_mgy_per_mbq_s, workers=workers))
+        dose_photons = mgy_to_gy(
+            fft_convolve_same(source_mbq_s, kernel.values_mgy_per_mbq_s, workers=workers)
+        )
         dose += dose_photons.astype(np.float64) * rho_soft / density
     return np.asarray(dose, dtype=np.float64)
 
@@ -316,7 +320,9 @@ def dose_rate_or_dose(
     decays, density, unit = _prepare(tia_or_activity, ct_density)
     if engine == "local":
         if not 0.0 <= photon_absorbed_fraction <= 1.0:
-            raise InputError(f"photon_absorbed_fraction must be in [0, 1]; got {photon_absorbed_fraction}: e.g. 0 or 1")
+            raise InputError(
+                f"photon_absorbed_fraction must be in [0, 1]; got {photon_absorbed_fraction}: e.g. 0 or 1"
+            )
         energy = electron_emissions(n).energy_mev_per_decay
         energy += photon_absorbed_fraction * float(n.photon_energy_mev_per_decay)
         dose = _local_electron_dose(decays, density, tia_or_activity.voxel_volume_ml, energy)
@@ -367,7 +373,9 @@ def dose_from_dose_rates(
     rates = []
     for k, activity in enumerate(activities):
         if not activity.same_grid(first):
-            raise GeometryError(f"activity map {k} is not on the grid of map 0: register the time points first")
+            raise GeometryError(
+                f"activity map {k} is not on the grid of map 0: register the time points first"
+            )
         rate = dose_rate_or_dose(
             activity, ct_density, n, engine=engine, workers=workers, seed=seed + k, n_photons=n_photons
         )

@@ -302,7 +302,9 @@ def transport_photons(
     source = np.asarray(decays, dtype=np.float64)
     density = np.ascontiguousarray(density_g_per_ml, dtype=np.float64)
     if source.ndim != 3 or density.shape != source.shape:
-        raise InputError(f"decays and density must be 3-D arrays of one shape; got {source.shape} and {density.shape}")
+        raise InputError(
+            f"decays and density must be 3-D arrays of one shape; got {source.shape} and {density.shape}"
+        )
     if np.any(source < 0) or not np.all(np.isfinite(source)):
         raise InputError("decays must be finite and ≥ 0: clip negative activity before dosimetry")
     if np.any(density <= 0):
