@@ -12,6 +12,7 @@ from theradose.kinetics.voxel import (
     fit_biexponential_voxels,
     fit_mono_exponential_voxels,
     hybrid_tia_by_label,
+    hybrid_tia_from_organ_fits,
     hybrid_tia_voxels,
     integrate_dose_rate_voxels,
 )
@@ -124,3 +125,18 @@ def test_bad_time_axis() -> None:
         fit_mono_exponential_voxels(TIME_H, np.ones((3, 3)))
     with pytest.raises(InputError, match="3 time points"):
         fit_biexponential_voxels(TIME_H[:2], np.ones((2, 3)))
+
+
+def test_hybrid_tia_from_organ_fits() -> None:
+    """Voxels of a label share a mono-exponential shape: the organ fit gives Σ A0/λ and each voxel its
+    share (A0 = 60 and 40 with λ = 0.03/h: organ TIA 100/0.03 = 3333.3 MBq·h, split 60 : 40)."""
+    curve = np.exp(-0.03 * TIME_H)
+    activity = np.zeros((4, 1, 3))
+    activity[:, 0, 0] = 60.0 * curve
+    activity[:, 0, 1] = 40.0 * curve
+    labels = np.array([[1, 1, 0]])
+    tia, organ = hybrid_tia_from_organ_fits(
+        TIME_H, activity, labels, decay_constant_per_h=LU177_DECAY_PER_H, model="mono"
+    )
+    assert organ[1] == pytest.approx(100.0 / 0.03, rel=1e-6)
+    np.testing.assert_allclose(tia[0], [60.0 / 0.03, 40.0 / 0.03, 0.0], rtol=1e-6)

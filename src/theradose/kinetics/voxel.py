@@ -406,6 +406,43 @@ def hybrid_tia_by_label(
     return out
 
 
+def hybrid_tia_from_organ_fits(
+    time_h: npt.ArrayLike,
+    activity_mbq: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    *,
+    decay_constant_per_h: float | None = None,
+    model: Literal["auto", "mono", "bi", "tri", "trapezoid"] = "auto",
+) -> tuple[FloatArray, dict[int, float]]:
+    """Hybrid voxel TIA with organ TIAs from :func:`theradose.kinetics.fit_tac` of each label's curve.
+
+    Every non-zero label's summed time-activity curve is fitted (model selection by AICc with
+    ``model="auto"``) and its TIA distributed over the label's voxels by :func:`hybrid_tia_voxels`.
+
+    Returns
+    -------
+    tia_mbq_h : ndarray, spatial shape
+        Voxel TIA (MBq·h); 0 outside the labels.
+    organ_tia_mbq_h : dict
+        Fitted TIA (MBq·h) per label.
+    """
+    from theradose.kinetics import fit_tac
+
+    t, a = _check(time_h, activity_mbq, "activity_mbq")
+    lab = np.asarray(labels)
+    if lab.shape != a.shape[1:]:
+        raise InputError(f"labels must have shape {a.shape[1:]}; got {lab.shape}")
+    organ_tia: dict[int, float] = {}
+    for value in np.unique(lab):
+        if value == 0:
+            continue
+        curve = a[:, lab == value].sum(axis=1)
+        organ_tia[int(value)] = float(
+            fit_tac(t, curve, model=model, decay_constant_per_h=decay_constant_per_h).tia_mbq_h
+        )
+    return hybrid_tia_by_label(t, a, lab, organ_tia), organ_tia
+
+
 def integrate_dose_rate_voxels(
     time_h: npt.ArrayLike,
     dose_rate_gy_per_h: npt.ArrayLike,
