@@ -197,7 +197,13 @@ def test_mc_kernel_electrons_equal_vsv() -> None:
 
 
 def test_density_from_hu() -> None:
-    np.testing.assert_allclose(density_from_hu([-1000.0, -500.0, 0.0, 1000.0]), [0.0012, 0.5, 1.0, 1.6])
+    """Default calibration: air −1000 HU → 0.001205 g/mL, water 0 → 1.0, cortical bone 1559 HU → 1.92;
+    halfway points by linear interpolation."""
+    np.testing.assert_allclose(
+        density_from_hu([-1000.0, -500.0, 0.0, 779.5, 1559.0]),
+        [0.001205, 0.5006025, 1.0, 1.46, 1.92],
+        rtol=1e-9,
+    )
 
 
 def test_bad_inputs() -> None:

@@ -36,23 +36,19 @@ Engine = Literal["local", "vsv", "mc"]
 ElectronTransport = Literal["local", "kernel"]
 FloatArray = npt.NDArray[np.float64]
 
-#: Slope of the HU → density line above water, g/cm³ per HU (bilinear calibration; cortical bone at
-#: ~1500 HU → 1.9 g/cm³, cf. Schneider, Pedroni & Lomax 1996, Phys Med Biol 41:111).
-HU_DENSITY_SLOPE_ABOVE_WATER = 0.0006
-#: Slope below water (air −1000 HU → ~0 g/cm³).
-HU_DENSITY_SLOPE_BELOW_WATER = 0.001
-#: Smallest density used (air), g/cm³.
+#: Smallest density used (dry air), g/cm³.
 MIN_DENSITY_G_PER_ML = 0.0012
 
 
 def density_from_hu(hu: npt.ArrayLike) -> FloatArray:
-    """Mass density (g/cm³) from CT numbers with a bilinear calibration (see constants above)."""
-    values = np.asarray(hu, dtype=np.float64)
-    rho = np.where(
-        values <= 0.0,
-        1.0 + HU_DENSITY_SLOPE_BELOW_WATER * values,
-        1.0 + HU_DENSITY_SLOPE_ABOVE_WATER * values,
-    )
+    """Mass density (g/cm³) from CT numbers with the calibration of :mod:`theradose.imaging.density`.
+
+    The default table is bilinear (air −1000 HU, water 0 HU, ICRU-44 cortical bone 1559 HU; Schneider,
+    Pedroni & Lomax 1996); values are clipped below at :data:`MIN_DENSITY_G_PER_ML`.
+    """
+    from theradose.imaging.density import load_density_table
+
+    rho = load_density_table().density_g_per_ml_at(np.asarray(hu, dtype=np.float64))
     return np.clip(rho, MIN_DENSITY_G_PER_ML, None)
 
 
