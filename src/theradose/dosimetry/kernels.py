@@ -201,7 +201,11 @@ def monoenergetic_emissions(energy_mev: float, *, yield_per_decay: float = 1.0) 
 
 
 def electron_emissions(nuclide: Any) -> ElectronEmissions:
-    """Charged-particle emissions of an ICRP-107 nuclide (name or :mod:`theradose.nuclides` object)."""
+    """Charged-particle emissions of an ICRP-107 nuclide (name or :mod:`theradose.nuclides` object).
+
+    Only the nuclide's own decay is included; radioactive progeny (e.g. the 225Ac chain) need their own
+    kernels, weighted by their activity.
+    """
     from theradose.nuclides import get_nuclide
 
     n = get_nuclide(nuclide) if isinstance(nuclide, str) else nuclide
