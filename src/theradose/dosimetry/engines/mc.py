@@ -110,7 +110,7 @@ def _transport_kernel() -> Any:
         n_e: int,
         mu_photo: FloatArray,
         mu_compton: FloatArray,
-        mu_rayleigh: FloatArray,
+        mu_total: FloatArray,
         mu_major: FloatArray,
         edep_mev: FloatArray,
     ) -> int:
@@ -176,15 +176,15 @@ def _transport_kernel() -> Any:
                 idx = (k0 * n1 + k1) * n2 + k2
                 m = material[idx]
                 rho = density[idx]
-                p = mu_photo[m, j] + f * (mu_photo[m, j + 1] - mu_photo[m, j])
-                c = mu_compton[m, j] + f * (mu_compton[m, j + 1] - mu_compton[m, j])
-                r = mu_rayleigh[m, j] + f * (mu_rayleigh[m, j + 1] - mu_rayleigh[m, j])
+                tot = mu_total[m, j] + f * (mu_total[m, j + 1] - mu_total[m, j])
                 xi = rng.random() * mu_max / rho
-                if xi >= p + c + r:
+                if xi >= tot:
                     continue  # virtual interaction
+                p = mu_photo[m, j] + f * (mu_photo[m, j + 1] - mu_photo[m, j])
                 if xi < p:
                     edep_mev[idx] += e
                     break
+                c = mu_compton[m, j] + f * (mu_compton[m, j + 1] - mu_compton[m, j])
                 if xi < p + c:
                     rk = kahn(e / mec2, rng)
                     cos_t = 1.0 - (rk - 1.0) * mec2 / e
@@ -361,7 +361,7 @@ def transport_photons(
             int(log_e.size),
             xs.photoelectric_cm2_per_g,
             xs.compton_cm2_per_g,
-            xs.rayleigh_cm2_per_g,
+            np.ascontiguousarray(xs.total_cm2_per_g),
             mu_major,
             edep,
         )
