@@ -267,6 +267,7 @@ def load_plan(path: str | Path) -> TreatmentPlan:
         status = "partial_response"    # or complete_response, stable_disease, progressive_disease
 
         [[cycles]]
+        label = "C1"                       # optional
         administered_activity_mbq = 7400
         doses_json = "cycle1/doses.json"   # path relative to this file, OR typed-in regions:
 
@@ -341,6 +342,12 @@ def _cycle(entry: Any, index: int, base_dir: Path, source: str) -> Cycle:
     where = f"cycles[{index}]"
     if not isinstance(entry, dict):
         raise InputError(f"{where} must be a table in {source}: write [[cycles]]")
+    unknown = sorted(set(entry) - {"administered_activity_mbq", "doses_json", "regions", "label"})
+    if unknown:
+        raise InputError(
+            f"{where}.{unknown[0]} is not a cycle key in {source}: use administered_activity_mbq, "
+            "doses_json or regions (and optionally label)"
+        )
     activity = entry.get("administered_activity_mbq")
     if activity is not None and (isinstance(activity, bool) or not isinstance(activity, (int, float))):
         raise InputError(f"{where}.administered_activity_mbq must be a number in {source}; got {activity!r}")
