@@ -23,7 +23,7 @@ from theradose.pipeline.spec import EngineName, KineticsSpec, SegmentationSpec, 
 FloatArray = npt.NDArray[np.float64]
 
 #: Voxel dose engines this build can run.
-AVAILABLE_ENGINES: tuple[EngineName, ...] = ("local",)
+AVAILABLE_ENGINES: tuple[EngineName, ...] = ("local", "vsv", "mc")
 
 #: Density used where no CT is given: ICRU 44 adult soft tissue, g/mL.
 SOFT_TISSUE_DENSITY_G_PER_ML = 1.03
@@ -374,35 +374,19 @@ def voxel_tia_map(
     activity_mbq: Sequence[FloatArray],
     partition: npt.NDArray[np.int32],
     label_tia_mbq_h: Mapping[int, float],
-    *,
-    label_recovery: Mapping[int, float] | None = None,
 ) -> FloatArray:
-    """Voxel TIA (MBq·h) by the hybrid method: each voxel takes its label's fitted TIA in proportion to
-    its share of the label's activity, s_v = Σ_t A_v(t)·C(t) / Σ_t C(t)², Ã_v = s_v·Ã_label with C(t)
-    the label's summed activity (Sgouros et al. 2004-style organ-shape scaling; MIRD Pamphlet 23,
-    Dewaraja et al. 2012, J Nucl Med 53:1310). Voxels of a label sum to the label's TIA."""
+    """Voxel TIA (MBq·h) by the hybrid method of :func:`theradose.kinetics.voxel.hybrid_tia_by_label`:
+    each voxel takes its label's fitted TIA in proportion to its share of the label's activity,
+    s_v = Σ_t A_v(t)·C(t) / Σ_t C(t)², Ã_v = s_v·Ã_label (MIRD Pamphlet 23, Dewaraja et al. 2012,
+    J Nucl Med 53:1310). The remainder (label 0) is treated as one more label."""
+    from theradose.kinetics.voxel import hybrid_tia_by_label
+
     stack = np.stack([np.asarray(a, dtype=np.float64) for a in activity_mbq])
-    out = np.zeros(partition.shape, dtype=np.float64)
-    flat_labels = partition.ravel()
-    order = np.argsort(flat_labels, kind="stable")
-    sorted_labels = flat_labels[order]
-    bounds = np.searchsorted(sorted_labels, np.unique(sorted_labels))
-    ends = np.append(bounds[1:], sorted_labels.size)
-    flat_stack = stack.reshape(stack.shape[0], -1)
-    flat_out = out.ravel()
-    for start, end in zip(bounds, ends, strict=True):
-        label = int(sorted_labels[start])
-        tia = label_tia_mbq_h.get(label, 0.0)
-        if tia == 0.0:
-            continue
-        idx = order[start:end]
-        voxels = flat_stack[:, idx]
-        curve = voxels.sum(axis=1)
-        norm = float(np.sum(curve * curve))
-        if norm <= 0:
-            continue
-        flat_out[idx] = (curve @ voxels) / norm * tia
-    return flat_out.reshape(partition.shape)
+    present = set(np.unique(partition).tolist())
+    shifted = {label + 1: tia for label, tia in label_tia_mbq_h.items() if label in present and tia > 0}
+    if not shifted:
+        return np.zeros(partition.shape, dtype=np.float64)
+    return np.asarray(hybrid_tia_by_label(list(time_h), stack, partition + 1, shifted), dtype=np.float64)
 
 
 # ----------------------------------------------------------------------------------------------- dose
@@ -415,29 +399,21 @@ def voxel_dose_gy(
     seed: int,
     mc_photons: int,
 ) -> Volume:
-    """Absorbed dose map (Gy) from a TIA map (MBq·h per voxel) with the requested engine.
-
-    ``local``: every voxel absorbs the energy of the electrons (β, conversion, Auger; ICRP 107 via
-    :mod:`theradose.nuclides`) emitted in it, photons escape — D = Ã·N/(MBq·h)·E_e / m_voxel (MIRD
-    Pamphlet 21, Bolch et al. 2009, J Nucl Med 50:477; local deposition, Pasciak et al. 2014, Front Oncol
-    4:121). Air voxels (below :data:`AIR_DENSITY_LIMIT_G_PER_ML`) get no dose.
+    """Absorbed dose map (Gy) from a TIA map (MBq·h per voxel) with
+    :func:`theradose.dosimetry.engines.dose_rate_or_dose` (``local``: electron energy deposited in the
+    emitting voxel; ``vsv``: density-corrected voxel S-value convolution; ``mc``: photon Monte Carlo with
+    ``mc_photons`` histories seeded by ``seed``). Voxels of air (below :data:`AIR_DENSITY_LIMIT_G_PER_ML`)
+    are set to 0 Gy: activity there is reconstruction spill-out, not tissue.
     """
-    from theradose.nuclides import get_nuclide
-    from theradose.units import decays_from_tia_mbq_h, dose_gy_from_energy_mev_and_mass_g
+    from theradose.dosimetry.engines import dose_rate_or_dose
 
-    if engine not in AVAILABLE_ENGINES:
-        raise InputError(
-            f"dose engine '{engine}' is not available in this build: use one of {AVAILABLE_ENGINES}"
-        )
-    energy = float(get_nuclide(nuclide).electron_energy_mev_per_decay)
-    tia = np.asarray(tia_mbq_h.array, dtype=np.float64)
-    mass_g = density_g_per_ml * tia_mbq_h.voxel_volume_ml
-    dose = np.zeros_like(tia)
-    tissue = density_g_per_ml > AIR_DENSITY_LIMIT_G_PER_ML
-    dose[tissue] = dose_gy_from_energy_mev_and_mass_g(
-        decays_from_tia_mbq_h(tia[tissue]) * energy, mass_g[tissue]
+    density = tia_mbq_h.with_array(np.asarray(density_g_per_ml, dtype=np.float64), unit="g/mL")
+    tia = tia_mbq_h.with_array(np.clip(np.asarray(tia_mbq_h.array, dtype=np.float64), 0.0, None))
+    dose = dose_rate_or_dose(tia, density, nuclide, engine=engine, seed=seed, n_photons=mc_photons)
+    values = np.where(
+        density_g_per_ml > AIR_DENSITY_LIMIT_G_PER_ML, np.asarray(dose.array, dtype=np.float64), 0.0
     )
-    return tia_mbq_h.with_array(dose, unit="Gy")
+    return tia_mbq_h.with_array(values, unit="Gy")
 
 
 @dataclass(frozen=True)
@@ -499,14 +475,15 @@ class Dvh:
 
 
 def region_dvh(dose_gy: FloatArray, mask: npt.NDArray[np.bool_], *, n_bins: int = 100) -> Dvh:
-    """Cumulative dose–volume histogram (ICRU Report 83 definition) with ``n_bins`` equal bins to the
-    maximum."""
-    values = np.sort(np.asarray(dose_gy[mask], dtype=np.float64))
-    top = float(values[-1]) if values.size and values[-1] > 0 else 1.0
-    edges = np.linspace(0.0, top, n_bins + 1)
-    at_least = values.size - np.searchsorted(values, edges, side="left")
-    fraction = at_least / max(values.size, 1)
-    return Dvh(tuple(edges.tolist()), tuple(np.asarray(fraction, dtype=np.float64).tolist()))
+    """Cumulative dose–volume histogram of a region with ``n_bins`` equal bins to its maximum
+    (:func:`theradose.dosimetry.dvh.dose_volume_histogram`)."""
+    from theradose.dosimetry.dvh import dose_volume_histogram
+
+    dvh = dose_volume_histogram(dose_gy, mask=mask, n_bins=n_bins)
+    return Dvh(
+        tuple(np.asarray(dvh.dose_gy, dtype=np.float64).tolist()),
+        tuple(np.asarray(dvh.cumulative_fraction, dtype=np.float64).tolist()),
+    )
 
 
 def region_bed_gy(dose_gy: float, *, tissue: str | None, effective_half_life_h: float | None) -> float | None:
