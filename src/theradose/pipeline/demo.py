@@ -33,6 +33,8 @@ DEMO_TIMEPOINTS_H = (4.0, 24.0, 96.0, 168.0)
 #: Administered activity (MBq): the standard 177Lu-PSMA-617 cycle (VISION trial, Sartor et al. 2021,
 #: N Engl J Med 385:1091).
 DEMO_ACTIVITY_MBQ = 7400.0
+#: Dose engines of the demo; the first (local deposition, like the phantom's truth) is scored.
+DEMO_ENGINES = ("local", "vsv")
 #: OSEM settings of the demo acquisitions (patient and IEC phantom alike).
 DEMO_ITERATIONS = 4
 DEMO_SUBSETS = 10
@@ -74,6 +76,15 @@ class DemoResult:
     elapsed_s: float
     pipeline_s: float
     simulation_s: float
+
+
+def _require_phantoms() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("theradose.phantoms") is None:
+        raise InputError(
+            "virtual patients need the theradose.phantoms package, which this installation lacks"
+        )
 
 
 def _voxel_mm(grid: int) -> float:
@@ -272,6 +283,7 @@ def run_demo(
 
     if grid not in (64, 128):
         raise InputError(f"--grid must be 64 or 128; got {grid}")
+    _require_phantoms()
     started = time.perf_counter()
     out = Path(out_dir).expanduser().resolve()
     marker = out / "demo.json"
@@ -286,7 +298,7 @@ def run_demo(
     say("recovery curve (IEC phantom)")
     curve = create_recovery_curve(out / "recovery_curve.json", grid=grid)
     simulated = time.perf_counter()
-    study = write_study_file(patient, out / "study.toml", recovery_curve=curve)
+    study = write_study_file(patient, out / "study.toml", recovery_curve=curve, engines=DEMO_ENGINES)
     result = run_study(study, out / "results", progress=progress)
     pipeline_s = time.perf_counter() - simulated
     truth = json.loads((patient / "truth" / "truth.json").read_text(encoding="utf-8"))
@@ -365,6 +377,7 @@ def run_benchmark(
         raise InputError(f"--patients must be >= 1; got {patients}")
     if grid not in (64, 128):
         raise InputError(f"--grid must be 64 or 128; got {grid}")
+    _require_phantoms()
     started = time.perf_counter()
     out = Path(out_dir).expanduser().resolve()
     if out.exists() and any(out.iterdir()) and not (out / "benchmark.json").is_file():
