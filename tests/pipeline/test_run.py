@@ -70,6 +70,13 @@ def test_region_doses_match_the_analytic_values(synthetic_study: SyntheticStudy,
         assert 0.97 * dose <= organ_dose <= dose * (1.0 + LU177_PHOTON_MEV / LU177_ELECTRON_MEV)
         assert row["doses"]["local"]["dose_gy_per_gbq"] == pytest.approx(dose / 7.4, rel=4e-3)
         assert row["kinetics_model"] in ("mono", "bi")
+    # BED of a mono-exponential dose rate (Dale 1985): D·(1 + G·D/(α/β)), G = T_rep/(T_rep + T_eff);
+    # liver α/β 2.5 Gy, T_rep 2.5 h; kidney α/β 2.6 Gy, T_rep 2.8 h (organ package tissue table).
+    for name, alpha_beta, t_rep in (("liver", 2.5, 2.5), ("kidney_left", 2.6, 2.8)):
+        dose = by_name[name]["doses"]["local"]["dose_gy"]
+        g = t_rep / (t_rep + REGIONS[name][4])
+        assert by_name[name]["bed_gy"] == pytest.approx(dose * (1 + g * dose / alpha_beta), rel=2e-3)
+    assert by_name["tumour_1"]["tissue"] == "tumour"
     assert by_name["kidneys"]["doses"]["local"]["dose_gy"] == pytest.approx(
         by_name["kidney_left"]["doses"]["local"]["dose_gy"], rel=1e-9
     )

@@ -149,9 +149,10 @@ def create_recovery_curve(path: Path, *, grid: int, seed: int = 1) -> Path:
     recon = reconstruct(acquisition, mu, iterations=DEMO_ITERATIONS, subsets=DEMO_SUBSETS)
     rc = recovery_coefficients(phantom, recon.concentration_bq_per_ml)
     volumes = [phantom_volume_ml(phantom, phantom.label_table[name]) for name in rc]
-    curve = fit_recovery_curve(
-        volumes, background_free_recovery(list(rc.values()), sphere_to_background=IEC_SPHERE_TO_BACKGROUND)
-    )
+    free = background_free_recovery(list(rc.values()), sphere_to_background=IEC_SPHERE_TO_BACKGROUND)
+    # spheres too small to stand out of the background's spill-in at this voxel size carry no information
+    kept = [(v, r) for v, r in zip(volumes, free, strict=True) if r > 0]
+    curve = fit_recovery_curve([v for v, _ in kept], [r for _, r in kept])
     data = {
         "rc_inf": curve.rc_inf,
         "v50_ml": curve.v50_ml,

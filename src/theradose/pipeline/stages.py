@@ -553,7 +553,8 @@ def read_recovery_curve(path: Path) -> Any:
                     f"pvc.recovery_curve {path.name}: sphere_to_background must be > 1; got {ratio!r}"
                 )
             recovery = background_free_recovery(recovery, sphere_to_background=float(ratio))
-        return fit_recovery_curve(data["volume_ml"], recovery)
+        pairs = [(float(v), r) for v, r in zip(data["volume_ml"], recovery, strict=True) if r > 0]
+        return fit_recovery_curve([v for v, _ in pairs], [r for _, r in pairs])
     raise InputError(
         f"pvc.recovery_curve {path.name} needs keys {', '.join(keys)} or volume_ml + recovery lists"
     )
