@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from theradose.errors import InputError
 from theradose.pipeline import stages
 
@@ -129,14 +131,17 @@ def create_patient(
 def create_recovery_curve(path: Path, *, grid: int, seed: int = 1) -> Path:
     """Recovery curve (JSON) from a simulated NEMA IEC phantom acquired and reconstructed like the patient.
 
-    RC_mean per sphere (MIRD Pamphlet 23) over the voxelised sphere volume, fitted with
-    :func:`theradose.qa.spect.fit_recovery_curve`; reused if ``path`` exists.
+    For each sphere mask (voxel centres inside) the measured mean C_m, the true mean C of the voxelised
+    phantom in the same mask (edge voxels partly filled) and the background C_bg give the recovery
+    RC = (C_m − C_bg)/(C − C_bg), the quantity the pipeline's spill-in correction divides by
+    (:func:`theradose.pipeline.stages.pvc_tac`); RC(V) is fitted with
+    :func:`theradose.qa.spect.fit_recovery_curve`. Reused if ``path`` exists.
     """
     from theradose.phantoms.osem import reconstruct
-    from theradose.phantoms.physical import iec_body_phantom, phantom_volume_ml, recovery_coefficients
+    from theradose.phantoms.physical import iec_body_phantom
     from theradose.phantoms.spect import default_system, mu_map_from_hu, simulate_spect
-    from theradose.pipeline.stages import background_free_recovery
     from theradose.qa.spect import fit_recovery_curve
+    from theradose.units import mm3_to_ml
 
     if path.is_file():
         return path
@@ -147,11 +152,20 @@ def create_recovery_curve(path: Path, *, grid: int, seed: int = 1) -> Path:
     system = default_system().with_(n_views=_views(grid))
     acquisition = simulate_spect(phantom.activity_mbq, mu, phantom.grid.spacing_mm, system=system, seed=seed)
     recon = reconstruct(acquisition, mu, iterations=DEMO_ITERATIONS, subsets=DEMO_SUBSETS)
-    rc = recovery_coefficients(phantom, recon.concentration_bq_per_ml)
-    volumes = [phantom_volume_ml(phantom, phantom.label_table[name]) for name in rc]
-    free = background_free_recovery(list(rc.values()), sphere_to_background=IEC_SPHERE_TO_BACKGROUND)
-    # spheres too small to stand out of the background's spill-in at this voxel size carry no information
-    kept = [(v, r) for v, r in zip(volumes, free, strict=True) if r > 0]
+    measured = np.asarray(recon.concentration_bq_per_ml, dtype=np.float64)
+    truth = np.asarray(phantom.concentration_bq_per_ml, dtype=np.float64)
+    background = float(phantom.background_concentration_bq_per_ml)
+    voxel_ml = float(mm3_to_ml(float(np.prod(phantom.grid.spacing_mm))))
+    volumes: list[float] = []
+    recovery: list[float] = []
+    for i in range(len(phantom.sphere_diameters_mm)):
+        mask = phantom.sphere_mask(i)
+        volumes.append(float(np.count_nonzero(mask)) * voxel_ml)
+        recovery.append(
+            (float(measured[mask].mean()) - background) / (float(truth[mask].mean()) - background)
+        )
+    # spheres too small to stand out of the background at this voxel size carry no information
+    kept = [(v, r) for v, r in zip(volumes, recovery, strict=True) if r > 0]
     curve = fit_recovery_curve([v for v, _ in kept], [r for _, r in kept])
     data = {
         "rc_inf": curve.rc_inf,
@@ -159,11 +173,13 @@ def create_recovery_curve(path: Path, *, grid: int, seed: int = 1) -> Path:
         "slope": curve.slope,
         "v_min_ml": curve.v_min_ml,
         "v_max_ml": curve.v_max_ml,
-        "background_free": True,
-        "measured": {"volume_ml": volumes, "recovery": list(rc.values()), "spheres": list(rc)},
-        "sphere_to_background": IEC_SPHERE_TO_BACKGROUND,
-        "source": "simulated NEMA IEC body phantom, sphere-to-background 10, same camera and OSEM as "
-        "the patient",
+        "measured": {
+            "volume_ml": volumes,
+            "recovery": recovery,
+            "diameter_mm": list(phantom.sphere_diameters_mm),
+        },
+        "definition": "RC = (mean measured - background) / (mean true - background) in each sphere mask",
+        "source": "simulated NEMA IEC body phantom, sphere-to-background 10, same camera and OSEM as the patient",
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
@@ -394,7 +410,7 @@ def run_benchmark(
         patient = create_patient(out / f"patient_{seed}", seed=seed, grid=grid, say=say)
         truth = json.loads((patient / "truth" / "truth.json").read_text(encoding="utf-8"))
         for m in methods:
-            slug = "".join(c if c.isalnum() else "_" for c in m.name.lower())
+            slug = "".join(c if c.isascii() and c.isalnum() else "_" for c in m.name.lower())
             study = write_study_file(
                 patient,
                 out / f"studies/patient_{seed}_{slug}.toml",
