@@ -179,7 +179,7 @@ def create_recovery_curve(path: Path, *, grid: int, seed: int = 1) -> Path:
             "diameter_mm": list(phantom.sphere_diameters_mm),
         },
         "definition": "RC = (mean measured - background) / (mean true - background) in each sphere mask",
-        "source": "simulated NEMA IEC body phantom, sphere-to-background 10, same camera and OSEM as the patient",
+        "source": "simulated NEMA IEC body phantom (sphere-to-background 10), camera and OSEM as the patient",
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
