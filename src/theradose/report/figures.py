@@ -40,13 +40,28 @@ def tac_figure(data: ReportData) -> Any:
 
 
 def mip_figure(data: ReportData) -> Any:
-    """Coronal MIPs of the reference SPECT and of the dose map, superior up."""
+    """Coronal MIPs of the reference SPECT (MBq/mL) and of the dose map (Gy), superior up, square-root scale
+    so that organs stay visible next to hot tumours."""
+    from matplotlib.colors import PowerNorm
+
+    from theradose.units import bq_to_mbq
+
     fig = _figure(4.5)
-    for i, (image, title, unit) in enumerate(
-        ((data.spect_mip, "SPECT (reference time point)", "Bq/mL"), (data.dose_mip, "Absorbed dose", "Gy"))
-    ):
+    panels = (
+        (np.asarray(bq_to_mbq(data.spect_mip)), "SPECT (reference time point)", "MBq/mL"),
+        (data.dose_mip, "Absorbed dose", "Gy"),
+    )
+    for i, (image, title, unit) in enumerate(panels):
         ax = fig.add_subplot(1, 2, i + 1)
-        shown = ax.imshow(image, cmap="inferno", origin="lower", aspect=data.aspect, interpolation="nearest")
+        top = float(np.max(image)) if np.max(image) > 0 else 1.0
+        shown = ax.imshow(
+            image,
+            cmap="inferno",
+            origin="lower",
+            aspect=data.aspect,
+            interpolation="nearest",
+            norm=PowerNorm(gamma=0.5, vmin=0.0, vmax=top),
+        )
         ax.set_title(f"{title} MIP", fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
