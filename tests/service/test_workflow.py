@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 LU177_HALF_LIFE_H = 6.647 * 24.0  # ICRP Publication 107: 177Lu half-life 6.647 d
 
 
@@ -297,8 +299,26 @@ def test_calibrator_qa_and_camera_history(api) -> None:
         },
     )
     assert r.json()["passed"] is True and math.isclose(r.json()["max_abs_deviation"], 0.03, rel_tol=1e-9)
+    # Linearity by decay (Tc-99m, ICRP-107 half-life 6.015 h): 1000, 500, 262.5 MBq at 0, 1, 2 half-lives;
+    # expected from the lowest reading (262.5 -> 525 -> 1050): deviations -4.76 %, -4.76 %, 0.
+    r = api.post(
+        f"/calibrators/{cal}/qa",
+        "pharmacist",
+        {
+            "test": "linearity",
+            "nuclide": "Tc-99m",
+            "readings": [
+                {"time": "2026-11-22T08:00:00Z", "measured_mbq": 1000.0},
+                {"time": "2026-11-22T14:00:54Z", "measured_mbq": 500.0},
+                {"time": "2026-11-22T20:01:48Z", "measured_mbq": 262.5},
+            ],
+        },
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["deviations"] == pytest.approx([1000 / 1050 - 1, 500 / 525 - 1, 0.0], abs=1e-9)
+    assert r.json()["passed"] is True  # within 5 %
     history = api.get(f"/calibrators/{cal}/qa", "pharmacist").json()
-    assert len(history) == 3
+    assert len(history) == 4
 
     for when, sens in (
         ("2026-01-10T09:00:00Z", 10.0),
