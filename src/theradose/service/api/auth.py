@@ -62,12 +62,25 @@ def login(body: LoginIn, request: Request) -> LoginOut:
             and check_password(request.app.state.hasher, user.password_hash, body.password)
         )
         if not ok or user is None:
-            raise ApiError(401, "unauthorized", "wrong user name or password")
-        token, expires = issue_token(session, user, request.app.state.settings.session_ttl_h)
-        audit_store.append(
-            session, actor=user.username, at=utcnow(), action="login", entity="user", entity_id=user.id
-        )
-        return LoginOut(token=token, expires_at=expires, user=_user_out(user))
+            # Failed attempts are kept in the audit trail too (committed, then refused).
+            audit_store.append(
+                session,
+                actor=body.username,
+                at=utcnow(),
+                action="login_failed",
+                entity="user",
+                entity_id=user.id if user is not None else body.username,
+            )
+            result = None
+        else:
+            token, expires = issue_token(session, user, request.app.state.settings.session_ttl_h)
+            audit_store.append(
+                session, actor=user.username, at=utcnow(), action="login", entity="user", entity_id=user.id
+            )
+            result = LoginOut(token=token, expires_at=expires, user=_user_out(user))
+    if result is None:
+        raise ApiError(401, "unauthorized", "wrong user name or password")
+    return result
 
 
 @router.post("/auth/logout", tags=["auth"], summary="Revoke the current token")
