@@ -351,3 +351,55 @@ def test_calibrator_qa_and_camera_history(api) -> None:
         ).status_code
         == 403
     )
+
+
+def test_deliveries_and_generator(api) -> None:
+    r = api.post(
+        "/deliveries",
+        "pharmacist",
+        {
+            "nuclide": "Lu177",
+            "supplier": "ITM",
+            "lot": "N-1",
+            "activity_mbq": 40000,
+            "calibration_time": "2026-11-23T12:00:00Z",
+        },
+    )
+    assert r.status_code == 201 and r.json()["nuclide"] == "Lu-177"
+    assert api.get("/deliveries", "physicist").json()[0]["lot"] == "N-1"
+    r = api.post(
+        "/generators",
+        "pharmacist",
+        {
+            "serial": "GEN-9",
+            "parent": "Ge-68",
+            "daughter": "Ga-68",
+            "parent_activity_mbq": 1850,
+            "calibration_time": "2026-11-01T00:00:00Z",
+        },
+    )
+    assert r.status_code == 201
+    gen = r.json()["id"]
+    # One 68Ga half-life (67.71 min, ICRP-107) after a complete elution: about half the parent activity.
+    r = api.get(
+        f"/generators/{gen}/available",
+        "technologist",
+        params={"last_elution": "2026-11-22T08:00:00Z", "at_time": "2026-11-22T09:07:42.6Z"},
+    )
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert math.isclose(got["daughter_activity_mbq"] / got["parent_activity_mbq"], 0.5, rel_tol=2e-3)
+    assert (
+        api.post(
+            "/generators",
+            "pharmacist",
+            {
+                "serial": "GEN-9",
+                "parent": "Ge-68",
+                "daughter": "Ga-68",
+                "parent_activity_mbq": 1,
+                "calibration_time": "2026-11-01T00:00:00Z",
+            },
+        ).status_code
+        == 409
+    )
