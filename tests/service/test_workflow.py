@@ -403,3 +403,20 @@ def test_deliveries_and_generator(api) -> None:
         ).status_code
         == 409
     )
+
+
+def test_cancelled_prescription_cannot_be_dispensed(api) -> None:
+    rx = api.prescription(api.patient())
+    batch_id = api.released_batch()
+    assert api.post(f"/prescriptions/{rx}/cancel", "physician", {}).status_code == 422  # reason required
+    r = api.post(f"/prescriptions/{rx}/cancel", "physician", {"reason": "patient withdrew consent"})
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"
+    r = api.post(
+        f"/batches/{batch_id}/dispensings",
+        "pharmacist",
+        {"prescription_id": rx, "activity_mbq": 7400, "planned_time": "2026-11-23T10:00:00Z"},
+    )
+    assert r.status_code == 409 and r.json()["error"]["code"] == "prescription_not_active"
+    entry = api.get("/audit", "admin", params={"entity": "prescription", "entity_id": str(rx)}).json()[0]
+    assert entry["reason"] == "patient withdrew consent"
+    assert entry["before"]["status"] == "active" and entry["after"]["status"] == "cancelled"
