@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "qa": ("theradose.cli.qa", "Calibration and QA: dose calibrator, SPECT, recovery, harmonisation."),
     "safety": ("theradose.cli.safety", "Side effects: CTCAE grading, pre-cycle checks, PSA response."),
     "read": ("theradose.cli.read", "PET reading: SUV, RADS/Krenning/miPSMA scores, eligibility, response."),
+    "plan": ("theradose.cli.plan", "Planning: next-cycle activity, dosage check, patient release."),
 }
 # fmt: on
 
