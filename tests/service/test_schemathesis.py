@@ -22,6 +22,16 @@ from .test_roles import _routes
 MAX_EXAMPLES = 6
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _hypothesis_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep Hypothesis' cache files in a temporary directory, not in the working tree."""
+    from hypothesis import configuration
+
+    configuration.set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))
+    yield
+    configuration.set_hypothesis_home_dir(None)
+
+
 @pytest.fixture(scope="module")
 def fuzz_api(tmp_path_factory: pytest.TempPathFactory, sqlite_template) -> Iterator[Api]:
     path = tmp_path_factory.mktemp("fuzz") / "fuzz.db"
