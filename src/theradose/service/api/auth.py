@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from theradose.service import audit_store
-from theradose.service.api._common import Model, Reason, opt_text, text, utcnow
+from theradose.service.api._common import Model, opt_text, text, utcnow
 from theradose.service.auth import Principal, check_password, create_user, issue_token, require
 from theradose.service.errors import ERROR_RESPONSES, ApiError, not_found
 from theradose.service.models import SessionToken, User, row_to_dict
@@ -185,6 +185,3 @@ def patch_user(
             reason=body.reason,
         )
         return _user_out(user)
-
-
-__all__ = ["Reason", "router"]
