@@ -209,7 +209,12 @@ def _reference_organs() -> dict[str, tuple[str, tuple[float, float, float], _Sha
     add("spleen", "spleen", (110.0, 30.0, 370.0), _ellipsoid((110.0, 30.0, 370.0), (35.0, 20.0, 50.0)))
     for side, sign in (("left", 1.0), ("right", -1.0)):
         centre = (sign * 60.0, 60.0, 325.0)
-        add(f"kidney_{side}_cortex", f"kidney_{side}", centre, _ellipsoid(centre, kidney_semi, _abs_x_at_least(30.0)))
+        add(
+            f"kidney_{side}_cortex",
+            f"kidney_{side}",
+            centre,
+            _ellipsoid(centre, kidney_semi, _abs_x_at_least(30.0)),
+        )
         add(
             f"kidney_{side}_medulla",
             f"kidney_{side}",
@@ -219,7 +224,12 @@ def _reference_organs() -> dict[str, tuple[str, tuple[float, float, float], _Sha
     lung_centre_z = 435.0
     for side, sign in (("left", 1.0), ("right", -1.0)):
         centre = (sign * 85.0, 0.0, lung_centre_z)
-        add(f"lung_{side}", "lungs", centre, _ellipsoid(centre, (50.0, 75.0, 240.0), _half_above(lung_centre_z)))
+        add(
+            f"lung_{side}",
+            "lungs",
+            centre,
+            _ellipsoid(centre, (50.0, 75.0, 240.0), _half_above(lung_centre_z)),
+        )
     for side, sign in (("left", 1.0), ("right", -1.0)):
         parotid = (sign * 55.0, 10.0, 830.0)
         add(f"parotid_{side}", "salivary", parotid, _ellipsoid(parotid, (13.0, 22.0, 20.0)))
@@ -229,7 +239,9 @@ def _reference_organs() -> dict[str, tuple[str, tuple[float, float, float], _Sha
         add(f"lacrimal_{side}", "lacrimal", lacrimal, _ellipsoid(lacrimal, (9.0, 5.0, 3.6)))
     spine_z = (220.0, 700.0)
     add("spine_bone", "skeleton", (0.0, 55.0, 460.0), _elliptic_cylinder((0.0, 55.0), (20.0, 25.0), spine_z))
-    add("spine_marrow", "skeleton", (0.0, 55.0, 460.0), _elliptic_cylinder((0.0, 55.0), (14.0, 18.0), spine_z))
+    add(
+        "spine_marrow", "skeleton", (0.0, 55.0, 460.0), _elliptic_cylinder((0.0, 55.0), (14.0, 18.0), spine_z)
+    )
     pelvis_z = (60.0, 220.0)
     add(
         "pelvis_bone",
@@ -420,7 +432,9 @@ def make_grid(
     """
     if len(shape) != 3 or any(int(n) < 1 for n in shape):
         raise InputError(f"shape must be 3 positive integers (slices, rows, columns); got {tuple(shape)}")
-    spacing = (float(spacing_mm),) * 3 if isinstance(spacing_mm, (int, float)) else tuple(map(float, spacing_mm))
+    spacing = (
+        (float(spacing_mm),) * 3 if isinstance(spacing_mm, (int, float)) else tuple(map(float, spacing_mm))
+    )
     if len(spacing) != 3 or any(not math.isfinite(s) or s <= 0.0 for s in spacing):
         raise InputError(f"spacing_mm must be positive; got {spacing_mm!r}: pass e.g. 4.8")
     nz, ny, nx = (int(n) for n in shape)
@@ -516,7 +530,9 @@ def _paint(
     shape: _Shape,
     axes: tuple[FloatArray, FloatArray, FloatArray],
     to_reference: Callable[[FloatArray, FloatArray, FloatArray], tuple[FloatArray, FloatArray, FloatArray]],
-    to_actual_box: Callable[[tuple[float, float, float], tuple[float, float, float]], tuple[FloatArray, FloatArray]],
+    to_actual_box: Callable[
+        [tuple[float, float, float], tuple[float, float, float]], tuple[FloatArray, FloatArray]
+    ],
 ) -> None:
     x_mm, y_mm, z_mm = axes
     lo, hi = to_actual_box(shape.lo_mm, shape.hi_mm)
@@ -690,7 +706,10 @@ def _place_tumours(
         if tumours < 0:
             raise InputError(f"tumours must be >= 0; got {tumours}")
         specs: list[tuple[TumourSite, float]] = [
-            (TUMOUR_SITES[i % len(TUMOUR_SITES)], float(rng.uniform(15.0, 35.0)) if seed is not None else 25.0)
+            (
+                TUMOUR_SITES[i % len(TUMOUR_SITES)],
+                float(rng.uniform(15.0, 35.0)) if seed is not None else 25.0,
+            )
             for i in range(tumours)
         ]
     else:
@@ -706,7 +725,9 @@ def _place_tumours(
             raise InputError(f"tumour diameter_mm must be within 2-120 mm; got {diameter}")
         radius = diameter / 2.0
         if site == "liver":
-            centre = _sample_inside_liver(rng, seed, n, radius, liver_centre, liver_shape, liver_factor, bxy, bz)
+            centre = _sample_inside_liver(
+                rng, seed, n, radius, liver_centre, liver_shape, liver_factor, bxy, bz
+            )
         elif site == "bone":
             z_ref = float(rng.uniform(280.0, 640.0)) if seed is not None else 300.0 + 90.0 * ((n - 1) % 4)
             centre = (0.0, 55.0 * bxy, z_ref * bz)

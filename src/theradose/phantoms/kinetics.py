@@ -129,7 +129,9 @@ def _spec(name: str, entry: Mapping[str, object], *, per_gram: bool = False) -> 
     if not math.isclose(sum(w for w, _ in spec.washout), 1.0, rel_tol=1e-9) or any(
         t <= 0.0 for _, t in spec.washout
     ):
-        raise DataError(f"kinetics compartment {name!r}: washout weights must sum to 1 with positive half-lives")
+        raise DataError(
+            f"kinetics compartment {name!r}: washout weights must sum to 1 with positive half-lives"
+        )
     return spec
 
 

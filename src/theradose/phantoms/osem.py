@@ -88,7 +88,9 @@ def osem(
     if counts.shape[0] != n_views:
         raise InputError(f"counts has {counts.shape[0]} views; the projector has {n_views}")
     if iterations < 1 or subsets < 1 or subsets > n_views:
-        raise InputError(f"iterations must be >= 1 and 1 <= subsets <= {n_views}; got {iterations}, {subsets}")
+        raise InputError(
+            f"iterations must be >= 1 and 1 <= subsets <= {n_views}; got {iterations}, {subsets}"
+        )
     if np.any(counts < 0.0):
         raise InputError("counts must be >= 0")
     subset_views = [np.arange(s, n_views, subsets) for s in range(subsets)]
@@ -156,9 +158,13 @@ def reconstruct(
     elif scatter_correction == "convolution":
         k = acquisition.system.scatter_fraction
         # measured = p + k g*p  ⇒  k g*measured / (1 + k) approximates k g*p to first order in k
-        additive = scatter_from_primary(acquisition.counts, acquisition.system, acquisition.spacing_mm) / (1.0 + k)
+        additive = scatter_from_primary(acquisition.counts, acquisition.system, acquisition.spacing_mm) / (
+            1.0 + k
+        )
     else:
-        raise InputError(f"scatter_correction must be 'none', 'model' or 'convolution'; got {scatter_correction!r}")
+        raise InputError(
+            f"scatter_correction must be 'none', 'model' or 'convolution'; got {scatter_correction!r}"
+        )
     activity = osem(acquisition.counts, projector, iterations=iterations, subsets=subsets, additive=additive)
     voxel_ml = float(mm3_to_ml(float(np.prod(acquisition.spacing_mm))))
     return Reconstruction(

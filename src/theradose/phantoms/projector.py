@@ -12,8 +12,11 @@ Planes whose CDR widths differ by less than ``depth_tolerance_voxel`` are summed
 view costs one 2-D Gaussian filter per depth group instead of one per plane (the approximation error of
 the width is at most half that tolerance, in voxels).
 
-The backprojector is the exact transpose (adjoint) of the projector: the Gaussian filters are symmetric
-and the rotation is transposed by scattering with the same bilinear weights.
+The activity is rotated by *splatting* (each voxel spreads its activity to the four nearest rotated-frame
+voxels with bilinear weights summing to one), so every view conserves the activity exactly away from
+the grid edge; the μ-map is rotated by bilinear interpolation (it is a property, not an amount). The
+backprojector is the exact transpose (adjoint) of the projector: the Gaussian filters are symmetric and
+the splat is transposed by gathering with the same weights.
 
 Units: activity in MBq per voxel; projections in expected counts = sensitivity (cps/MBq) × time per
 view (s) × geometric factors (attenuation, CDR).
@@ -46,77 +49,89 @@ def _kernels() -> dict[str, Any]:
     import numba
 
     @numba.njit(cache=False, fastmath=True)  # type: ignore[misc]
-    def forward_view(
-        vol: FloatArray,
-        mu: FloatArray,
-        cos_t: float,
-        sin_t: float,
-        plane_group: npt.NDArray[np.int64],
-        out: FloatArray,
+    def splat(
+        vol: FloatArray, occupied: npt.NDArray[np.bool_], cos_t: float, sin_t: float, rot: FloatArray
     ) -> None:
+        # each source voxel spreads its content to the 4 nearest rotated-frame voxels (bilinear weights
+        # summing to 1): the rotation conserves activity exactly, away from the grid edge.
         ny, nx, nz = vol.shape
         cy = (ny - 1) / 2.0
         cx = (nx - 1) / 2.0
-        path = np.empty(nz)
-        act = np.empty(nz)
-        att = np.empty(nz)
-        for ir in range(nx):
-            u = ir - cx
-            for k in range(nz):
-                path[k] = 0.0
-            for jr in range(ny):
-                w = jr - cy
-                x = cx + u * cos_t - w * sin_t
-                y = cy + u * sin_t + w * cos_t
-                x0 = int(math.floor(x))
-                y0 = int(math.floor(y))
-                fx = x - x0
-                fy = y - y0
-                for k in range(nz):
-                    act[k] = 0.0
-                    att[k] = 0.0
-                any_in = False
-                for dy in range(2):
-                    yy = y0 + dy
-                    if yy < 0 or yy >= ny:
+        for y in range(ny):
+            for x in range(nx):
+                if not occupied[y, x]:
+                    continue
+                u = (x - cx) * cos_t + (y - cy) * sin_t
+                w = -(x - cx) * sin_t + (y - cy) * cos_t
+                fi = cx + u
+                fj = cy + w
+                i0 = int(math.floor(fi))
+                j0 = int(math.floor(fj))
+                fx = fi - i0
+                fy = fj - j0
+                for dj in range(2):
+                    jj = j0 + dj
+                    if jj < 0 or jj >= ny:
                         continue
-                    wy = fy if dy == 1 else 1.0 - fy
-                    for dx in range(2):
-                        xx = x0 + dx
-                        if xx < 0 or xx >= nx:
+                    wy = fy if dj == 1 else 1.0 - fy
+                    for di in range(2):
+                        ii = i0 + di
+                        if ii < 0 or ii >= nx:
                             continue
-                        wgt = wy * (fx if dx == 1 else 1.0 - fx)
+                        wgt = wy * (fx if di == 1 else 1.0 - fx)
                         if wgt <= 0.0:
                             continue
-                        any_in = True
                         for k in range(nz):
-                            act[k] += wgt * vol[yy, xx, k]
-                            att[k] += wgt * mu[yy, xx, k]
-                if not any_in:
-                    continue
-                g = plane_group[jr]
-                for k in range(nz):
-                    half = 0.5 * att[k]
-                    path[k] += half
-                    if act[k] != 0.0:
-                        out[g, ir, k] += act[k] * math.exp(-path[k])
-                    path[k] += half
+                            rot[jj, ii, k] += wgt * vol[y, x, k]
 
     @numba.njit(cache=False, fastmath=True)  # type: ignore[misc]
-    def back_view(
-        groups: FloatArray,
+    def unsplat(rot: FloatArray, cos_t: float, sin_t: float, out: FloatArray) -> None:
+        # transpose of splat: each source voxel gathers from the 4 rotated-frame voxels it spread to
+        ny, nx, nz = out.shape
+        cy = (ny - 1) / 2.0
+        cx = (nx - 1) / 2.0
+        for y in range(ny):
+            for x in range(nx):
+                u = (x - cx) * cos_t + (y - cy) * sin_t
+                w = -(x - cx) * sin_t + (y - cy) * cos_t
+                fi = cx + u
+                fj = cy + w
+                i0 = int(math.floor(fi))
+                j0 = int(math.floor(fj))
+                fx = fi - i0
+                fy = fj - j0
+                for dj in range(2):
+                    jj = j0 + dj
+                    if jj < 0 or jj >= ny:
+                        continue
+                    wy = fy if dj == 1 else 1.0 - fy
+                    for di in range(2):
+                        ii = i0 + di
+                        if ii < 0 or ii >= nx:
+                            continue
+                        wgt = wy * (fx if di == 1 else 1.0 - fx)
+                        if wgt <= 0.0:
+                            continue
+                        for k in range(nz):
+                            out[y, x, k] += wgt * rot[jj, ii, k]
+
+    @numba.njit(cache=False, fastmath=True)  # type: ignore[misc]
+    def attenuate(
+        rot: FloatArray,
         mu: FloatArray,
         cos_t: float,
         sin_t: float,
         plane_group: npt.NDArray[np.int64],
-        out: FloatArray,
+        groups: FloatArray,
+        forward: bool,
     ) -> None:
-        ny, nx, nz = out.shape
+        # forward: groups[g(j), i, k] += rot[j, i, k]·exp(−path); backward: rot[j, i, k] = groups[..]·exp(−path)
+        # μ is rotated by bilinear interpolation (gather); the path runs from plane 0 (detector side).
+        ny, nx, nz = rot.shape
         cy = (ny - 1) / 2.0
         cx = (nx - 1) / 2.0
         path = np.empty(nz)
         att = np.empty(nz)
-        val = np.empty(nz)
         for ir in range(nx):
             u = ir - cx
             for k in range(nz):
@@ -131,7 +146,6 @@ def _kernels() -> dict[str, Any]:
                 fy = y - y0
                 for k in range(nz):
                     att[k] = 0.0
-                any_in = False
                 for dy in range(2):
                     yy = y0 + dy
                     if yy < 0 or yy >= ny:
@@ -144,34 +158,22 @@ def _kernels() -> dict[str, Any]:
                         wgt = wy * (fx if dx == 1 else 1.0 - fx)
                         if wgt <= 0.0:
                             continue
-                        any_in = True
                         for k in range(nz):
                             att[k] += wgt * mu[yy, xx, k]
-                if not any_in:
-                    continue
                 g = plane_group[jr]
                 for k in range(nz):
                     half = 0.5 * att[k]
                     path[k] += half
-                    val[k] = groups[g, ir, k] * math.exp(-path[k])
+                    if forward:
+                        if rot[jr, ir, k] != 0.0:
+                            groups[g, ir, k] += rot[jr, ir, k] * math.exp(-path[k])
+                    else:
+                        rot[jr, ir, k] = groups[g, ir, k] * math.exp(-path[k])
                     path[k] += half
-                for dy in range(2):
-                    yy = y0 + dy
-                    if yy < 0 or yy >= ny:
-                        continue
-                    wy = fy if dy == 1 else 1.0 - fy
-                    for dx in range(2):
-                        xx = x0 + dx
-                        if xx < 0 or xx >= nx:
-                            continue
-                        wgt = wy * (fx if dx == 1 else 1.0 - fx)
-                        if wgt <= 0.0:
-                            continue
-                        for k in range(nz):
-                            out[yy, xx, k] += wgt * val[k]
 
-    _KERNELS["forward"] = forward_view
-    _KERNELS["back"] = back_view
+    _KERNELS["splat"] = splat
+    _KERNELS["unsplat"] = unsplat
+    _KERNELS["attenuate"] = attenuate
     return _KERNELS
 
 
@@ -301,7 +303,9 @@ class Projector:
         if self.collimator is None:
             return image
         sigma = (float(self._group_sigma_vox[1][group]), float(self._group_sigma_vox[0][group]))
-        return np.asarray(gaussian_filter(image, sigma=sigma, mode="constant", truncate=3.5), dtype=np.float64)
+        return np.asarray(
+            gaussian_filter(image, sigma=sigma, mode="constant", truncate=3.5), dtype=np.float64
+        )
 
     # ------------------------------------------------------------------ operators
     def forward(
@@ -322,17 +326,24 @@ class Projector:
             Expected counts per detector pixel (rows z, columns x of the rotated frame).
         """
         if activity_mbq.shape != self.shape:
-            raise GeometryError(f"activity shape {activity_mbq.shape} differs from the projector grid {self.shape}")
+            raise GeometryError(
+                f"activity shape {activity_mbq.shape} differs from the projector grid {self.shape}"
+            )
         kernels = _kernels()
         vol = np.ascontiguousarray(np.transpose(activity_mbq, (1, 2, 0)), dtype=np.float64)
         idx = self._views(views)
         nz, n, _ = self.shape
         out = np.empty((idx.size, nz, n), dtype=np.float64)
         groups = np.empty((self.n_groups, n, nz), dtype=np.float64)
+        rot = np.empty_like(vol)
+        occupied = np.ascontiguousarray(np.any(vol != 0.0, axis=2))
         for row, v in enumerate(idx):
             theta = math.radians(float(self.angles_deg[v]))
+            c, s = math.cos(theta), math.sin(theta)
             groups.fill(0.0)
-            kernels["forward"](vol, self._mu, math.cos(theta), math.sin(theta), self._plane_group, groups)
+            rot.fill(0.0)
+            kernels["splat"](vol, occupied, c, s, rot)
+            kernels["attenuate"](rot, self._mu, c, s, self._plane_group, groups, True)
             proj = np.zeros((n, nz), dtype=np.float64)
             for g in range(self.n_groups):
                 proj += self._blur(groups[g], g)
@@ -352,10 +363,13 @@ class Projector:
             )
         out = np.zeros((n, n, nz), dtype=np.float64)
         groups = np.empty((self.n_groups, n, nz), dtype=np.float64)
+        rot = np.empty((n, n, nz), dtype=np.float64)
         for row, v in enumerate(idx):
             theta = math.radians(float(self.angles_deg[v]))
+            c, s = math.cos(theta), math.sin(theta)
             p = np.ascontiguousarray(projections[row].T, dtype=np.float64)
             for g in range(self.n_groups):
                 groups[g] = self._blur(p, g)
-            kernels["back"](groups, self._mu, math.cos(theta), math.sin(theta), self._plane_group, out)
+            kernels["attenuate"](rot, self._mu, c, s, self._plane_group, groups, False)
+            kernels["unsplat"](rot, c, s, out)
         return np.ascontiguousarray(np.transpose(out, (2, 0, 1))) * self.counts_per_mbq

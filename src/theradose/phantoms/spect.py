@@ -228,7 +228,9 @@ def make_projector(
     )
 
 
-def scatter_from_primary(primary: FloatArray, system: SpectSystem, spacing_mm: tuple[float, float, float]) -> FloatArray:
+def scatter_from_primary(
+    primary: FloatArray, system: SpectSystem, spacing_mm: tuple[float, float, float]
+) -> FloatArray:
     """Convolution scatter model: k · (g ∗ p) per view, g a Gaussian of ``scatter_fwhm_mm`` (Bailey & Meikle 1994)."""
     from scipy.ndimage import gaussian_filter
 
@@ -237,7 +239,9 @@ def scatter_from_primary(primary: FloatArray, system: SpectSystem, spacing_mm: t
         system.scatter_fwhm_mm / FWHM_PER_SIGMA / spacing_mm[0],
         system.scatter_fwhm_mm / FWHM_PER_SIGMA / spacing_mm[2],
     )
-    return np.asarray(system.scatter_fraction * gaussian_filter(primary, sigma=sigma, mode="constant"), dtype=np.float64)
+    return np.asarray(
+        system.scatter_fraction * gaussian_filter(primary, sigma=sigma, mode="constant"), dtype=np.float64
+    )
 
 
 def simulate_spect(
@@ -283,9 +287,7 @@ def simulate_spect(
         else np.zeros_like(primary)
     )
     expected = primary + scatter
-    counts = (
-        np.random.default_rng(seed).poisson(expected).astype(np.float64) if noise else expected.copy()
-    )
+    counts = np.random.default_rng(seed).poisson(expected).astype(np.float64) if noise else expected.copy()
     return SpectAcquisition(
         counts=counts,
         expected_counts=expected,
@@ -342,4 +344,6 @@ def planar_images(
     )
     expected = projector.forward(activity_mbq)
     counts = np.random.default_rng(seed).poisson(expected).astype(np.float64) if noise else expected
-    return PlanarImages(anterior=counts[0], posterior=counts[1][:, ::-1].copy(), acquisition_time_s=acquisition_time_s)
+    return PlanarImages(
+        anterior=counts[0], posterior=counts[1][:, ::-1].copy(), acquisition_time_s=acquisition_time_s
+    )
