@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -142,5 +143,5 @@ def test_iec_sphere_recovery_rises_with_diameter() -> None:
     acq = simulate_spect(iec.activity_mbq, mu, iec.grid.spacing_mm, system=system, noise=False)
     rec = reconstruct(acq, mu, iterations=6, subsets=6)
     rc = list(recovery_coefficients(iec, rec.concentration_bq_per_ml).values())
-    assert all(b > a for a, b in zip(rc, rc[1:], strict=False)), rc
+    assert all(b > a for a, b in itertools.pairwise(rc)), rc
     assert rc[0] < 0.5 and 0.6 < rc[-1] < 1.1

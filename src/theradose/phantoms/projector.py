@@ -65,8 +65,8 @@ def _kernels() -> dict[str, Any]:
                 w = -(x - cx) * sin_t + (y - cy) * cos_t
                 fi = cx + u
                 fj = cy + w
-                i0 = int(math.floor(fi))
-                j0 = int(math.floor(fj))
+                i0 = math.floor(fi)
+                j0 = math.floor(fj)
                 fx = fi - i0
                 fy = fj - j0
                 for dj in range(2):
@@ -96,8 +96,8 @@ def _kernels() -> dict[str, Any]:
                 w = -(x - cx) * sin_t + (y - cy) * cos_t
                 fi = cx + u
                 fj = cy + w
-                i0 = int(math.floor(fi))
-                j0 = int(math.floor(fj))
+                i0 = math.floor(fi)
+                j0 = math.floor(fj)
                 fx = fi - i0
                 fy = fj - j0
                 for dj in range(2):
@@ -125,7 +125,8 @@ def _kernels() -> dict[str, Any]:
         groups: FloatArray,
         forward: bool,
     ) -> None:
-        # forward: groups[g(j), i, k] += rot[j, i, k]·exp(−path); backward: rot[j, i, k] = groups[..]·exp(−path)
+        # forward: groups[g(j), i, k] += rot[j, i, k]·exp(−path)
+        # backward: rot[j, i, k] = groups[g(j), i, k]·exp(−path)
         # μ is rotated by bilinear interpolation (gather); the path runs from plane 0 (detector side).
         ny, nx, nz = rot.shape
         cy = (ny - 1) / 2.0
@@ -140,8 +141,8 @@ def _kernels() -> dict[str, Any]:
                 w = jr - cy
                 x = cx + u * cos_t - w * sin_t
                 y = cy + u * sin_t + w * cos_t
-                x0 = int(math.floor(x))
-                y0 = int(math.floor(y))
+                x0 = math.floor(x)
+                y0 = math.floor(y)
                 fx = x - x0
                 fy = y - y0
                 for k in range(nz):

@@ -231,7 +231,10 @@ def make_projector(
 def scatter_from_primary(
     primary: FloatArray, system: SpectSystem, spacing_mm: tuple[float, float, float]
 ) -> FloatArray:
-    """Convolution scatter model: k · (g ∗ p) per view, g a Gaussian of ``scatter_fwhm_mm`` (Bailey & Meikle 1994)."""
+    """Convolution scatter model k·(g ∗ p) per view, g a Gaussian of ``scatter_fwhm_mm``.
+
+    Bailey & Meikle 1994 (Phys Med Biol 39:411).
+    """
     from scipy.ndimage import gaussian_filter
 
     sigma = (
