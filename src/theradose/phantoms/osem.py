@@ -102,7 +102,7 @@ def osem(
         x = np.array(initial, dtype=np.float64)
     if support is not None:
         x = np.where(support, x, 0.0)
-    sens = [projector.back(np.ones((v.size, *counts.shape[1:])), v) for v in subset_views]
+    sens = [projector.sensitivity(v) for v in subset_views]
     for _ in range(iterations):
         for views, s_img in zip(subset_views, sens, strict=True):
             expected = projector.forward(x, views)
@@ -124,6 +124,7 @@ def reconstruct(
     attenuation_correction: bool = True,
     resolution_modelling: bool = True,
     scatter_correction: ScatterCorrection = "none",
+    projector: Projector | None = None,
 ) -> Reconstruction:
     """Reconstruct a simulated acquisition into a quantitative image (Bq/mL).
 
@@ -139,17 +140,23 @@ def reconstruct(
         Model attenuation / the depth-dependent CDR in the system matrix.
     scatter_correction : {"none", "model", "convolution"}
         Additive scatter term (see :class:`Reconstruction`).
+    projector : Projector or None
+        A ready system model to reuse (its cached sensitivity images are reused too); it must match the
+        acquisition and the correction flags. Default: built from the acquisition's system.
     """
     if attenuation_correction and mu_per_cm is None:
         raise InputError("attenuation_correction needs mu_per_cm: pass the μ-map or switch it off")
     shape = (acquisition.counts.shape[1], acquisition.counts.shape[2], acquisition.counts.shape[2])
-    projector = make_projector(
-        mu_per_cm if attenuation_correction else None,
-        acquisition.spacing_mm,
-        acquisition.system,
-        shape=shape,
-        resolution_modelling=resolution_modelling,
-    )
+    if projector is None:
+        projector = make_projector(
+            mu_per_cm if attenuation_correction else None,
+            acquisition.spacing_mm,
+            acquisition.system,
+            shape=shape,
+            resolution_modelling=resolution_modelling,
+        )
+    elif projector.shape != shape or projector.n_views != acquisition.counts.shape[0]:
+        raise InputError("projector does not match the acquisition (grid or number of views)")
     additive: FloatArray | None
     if scatter_correction == "none":
         additive = None

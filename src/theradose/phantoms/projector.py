@@ -2,7 +2,9 @@
 
 For each view the activity and the attenuation map are rotated about the z axis (bilinear
 interpolation) so that the detector looks along the row axis; every rotated voxel is weighted by its
-attenuation along the path to the detector, ``exp(-Σ μ Δ)``, and each plane parallel to the detector is
+attenuation along the path to the detector, ``exp(-Σ μ Δ)`` (computed as the product of half-voxel
+transmissions ``exp(-μ Δ/2)``, which are rotated instead of μ so that no exponential is evaluated per
+view), and each plane parallel to the detector is
 blurred with the Gaussian collimator–detector response (CDR) of its distance ``d`` from the collimator
 face, ``FWHM(d) = a + b·d``, then summed. This is the rotate–attenuate–blur–sum model of Zeng & Gullberg
 (1992, IEEE Trans Nucl Sci 39:1444) and of many SPECT simulators (e.g. the rotation-based projectors in
@@ -14,7 +16,7 @@ the width is at most half that tolerance, in voxels).
 
 The activity is rotated by *splatting* (each voxel spreads its activity to the four nearest rotated-frame
 voxels with bilinear weights summing to one), so every view conserves the activity exactly away from
-the grid edge; the μ-map is rotated by bilinear interpolation (it is a property, not an amount). The
+the grid edge; the transmission map is rotated by bilinear interpolation (a property, not an amount). The
 backprojector is the exact transpose (adjoint) of the projector: the Gaussian filters are symmetric and
 the splat is transposed by gathering with the same weights.
 
@@ -118,25 +120,27 @@ def _kernels() -> dict[str, Any]:
     @numba.njit(cache=False, fastmath=True)  # type: ignore[misc]
     def attenuate(
         rot: FloatArray,
-        mu: FloatArray,
+        half_transmission: FloatArray,
         cos_t: float,
         sin_t: float,
         plane_group: npt.NDArray[np.int64],
         groups: FloatArray,
         forward: bool,
     ) -> None:
-        # forward: groups[g(j), i, k] += rot[j, i, k]·exp(−path)
-        # backward: rot[j, i, k] = groups[g(j), i, k]·exp(−path)
-        # μ is rotated by bilinear interpolation (gather); the path runs from plane 0 (detector side).
+        # forward: groups[g(j), i, k] += rot[j, i, k]·T(j, i, k)
+        # backward: rot[j, i, k] = groups[g(j), i, k]·T(j, i, k)
+        # T = transmission from the voxel centre to the detector (plane 0 side) = product of the
+        # half-voxel transmissions exp(−μΔ/2) met on the way, rotated by bilinear interpolation (outside
+        # the grid: air, transmission 1).
         ny, nx, nz = rot.shape
         cy = (ny - 1) / 2.0
         cx = (nx - 1) / 2.0
-        path = np.empty(nz)
-        att = np.empty(nz)
+        factor = np.empty(nz)
+        half = np.empty(nz)
         for ir in range(nx):
             u = ir - cx
             for k in range(nz):
-                path[k] = 0.0
+                factor[k] = 1.0
             for jr in range(ny):
                 w = jr - cy
                 x = cx + u * cos_t - w * sin_t
@@ -145,8 +149,9 @@ def _kernels() -> dict[str, Any]:
                 y0 = math.floor(y)
                 fx = x - x0
                 fy = y - y0
+                outside = 1.0
                 for k in range(nz):
-                    att[k] = 0.0
+                    half[k] = 0.0
                 for dy in range(2):
                     yy = y0 + dy
                     if yy < 0 or yy >= ny:
@@ -157,20 +162,22 @@ def _kernels() -> dict[str, Any]:
                         if xx < 0 or xx >= nx:
                             continue
                         wgt = wy * (fx if dx == 1 else 1.0 - fx)
-                        if wgt <= 0.0:
-                            continue
+                        outside -= wgt
                         for k in range(nz):
-                            att[k] += wgt * mu[yy, xx, k]
+                            half[k] += wgt * half_transmission[yy, xx, k]
                 g = plane_group[jr]
-                for k in range(nz):
-                    half = 0.5 * att[k]
-                    path[k] += half
-                    if forward:
-                        if rot[jr, ir, k] != 0.0:
-                            groups[g, ir, k] += rot[jr, ir, k] * math.exp(-path[k])
-                    else:
-                        rot[jr, ir, k] = groups[g, ir, k] * math.exp(-path[k])
-                    path[k] += half
+                if forward:
+                    for k in range(nz):
+                        t = half[k] + outside
+                        factor[k] *= t
+                        groups[g, ir, k] += rot[jr, ir, k] * factor[k]
+                        factor[k] *= t
+                else:
+                    for k in range(nz):
+                        t = half[k] + outside
+                        factor[k] *= t
+                        rot[jr, ir, k] = groups[g, ir, k] * factor[k]
+                        factor[k] *= t
 
     _KERNELS["splat"] = splat
     _KERNELS["unsplat"] = unsplat
@@ -258,15 +265,14 @@ class Projector:
         self.counts_per_mbq = float(counts_per_mbq)
         nz, n, _ = self.shape
         if mu_per_cm is None:
-            mu_vox = np.zeros((n, n, nz), dtype=np.float64)
+            half_transmission = np.ones((n, n, nz), dtype=np.float64)
         else:
             if np.any(~np.isfinite(mu_per_cm)) or np.any(mu_per_cm < 0.0):
                 raise InputError("mu_per_cm must be finite and >= 0")
-            # per-voxel optical depth along a row step, layout (y, x, z)
-            mu_vox = np.ascontiguousarray(np.transpose(mu_per_cm, (1, 2, 0)), dtype=np.float64) * float(
-                mm_to_cm(sy)
-            )
-        self._mu = mu_vox
+            # transmission through half a voxel along a row step, exp(−μ·Δ/2), layout (y, x, z)
+            mu_t = np.ascontiguousarray(np.transpose(mu_per_cm, (1, 2, 0)), dtype=np.float64)
+            half_transmission = np.exp(-0.5 * float(mm_to_cm(sy)) * mu_t)
+        self._half_transmission = half_transmission
         # Depth planes: distance of plane j from the collimator face.
         distance_mm = self.radius_mm + (np.arange(n) - (n - 1) / 2.0) * sy
         if collimator is None:
@@ -282,6 +288,7 @@ class Projector:
             mean_sigma_mm = np.array([sigma_mm[plane_group == g].mean() for g in range(n_groups)])
             self._group_sigma_vox = (mean_sigma_mm / sz, mean_sigma_mm / sx)
         self.n_groups = int(self._plane_group.max()) + 1
+        self._sensitivity_cache: dict[tuple[int, ...], FloatArray] = {}
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -307,6 +314,15 @@ class Projector:
         return np.asarray(
             gaussian_filter(image, sigma=sigma, mode="constant", truncate=3.5), dtype=np.float64
         )
+
+    def sensitivity(self, views: Sequence[int] | npt.NDArray[np.integer[Any]]) -> FloatArray:
+        """Backprojection of ones over ``views`` (the OSEM normalisation Aₛᵀ1), cached per view set."""
+        idx = self._views(views)
+        key = tuple(int(v) for v in idx)
+        if key not in self._sensitivity_cache:
+            nz, n, _ = self.shape
+            self._sensitivity_cache[key] = self.back(np.ones((idx.size, nz, n)), idx)
+        return self._sensitivity_cache[key]
 
     # ------------------------------------------------------------------ operators
     def forward(
@@ -344,7 +360,7 @@ class Projector:
             groups.fill(0.0)
             rot.fill(0.0)
             kernels["splat"](vol, occupied, c, s, rot)
-            kernels["attenuate"](rot, self._mu, c, s, self._plane_group, groups, True)
+            kernels["attenuate"](rot, self._half_transmission, c, s, self._plane_group, groups, True)
             proj = np.zeros((n, nz), dtype=np.float64)
             for g in range(self.n_groups):
                 proj += self._blur(groups[g], g)
@@ -371,6 +387,6 @@ class Projector:
             p = np.ascontiguousarray(projections[row].T, dtype=np.float64)
             for g in range(self.n_groups):
                 groups[g] = self._blur(p, g)
-            kernels["attenuate"](rot, self._mu, c, s, self._plane_group, groups, False)
+            kernels["attenuate"](rot, self._half_transmission, c, s, self._plane_group, groups, False)
             kernels["unsplat"](rot, c, s, out)
         return np.ascontiguousarray(np.transpose(out, (2, 0, 1))) * self.counts_per_mbq

@@ -255,6 +255,7 @@ def simulate_spect(
     system: SpectSystem | None = None,
     noise: bool = True,
     seed: int | None = None,
+    projector: Projector | None = None,
 ) -> SpectAcquisition:
     """Simulate a SPECT acquisition of an activity map.
 
@@ -272,6 +273,8 @@ def simulate_spect(
         Draw Poisson counts (seeded) or return the expectation.
     seed : int or None
         Seed of the Poisson noise.
+    projector : Projector or None
+        A ready system model for this μ-map and system (reused across time points).
 
     Returns
     -------
@@ -282,7 +285,8 @@ def simulate_spect(
     system = system or default_system()
     if np.any(~np.isfinite(activity_mbq)) or np.any(activity_mbq < 0.0):
         raise InputError("activity_mbq must be finite and >= 0")
-    projector = make_projector(mu_per_cm, spacing_mm, system, shape=activity_mbq.shape)  # type: ignore[arg-type]
+    if projector is None:
+        projector = make_projector(mu_per_cm, spacing_mm, system, shape=activity_mbq.shape)  # type: ignore[arg-type]
     primary = projector.forward(activity_mbq)
     scatter = (
         scatter_from_primary(primary, system, spacing_mm)
