@@ -17,12 +17,17 @@ from typing import Any
 import click
 
 #: name → (module, one-line help). Add a line here to register a new command group.
+# fmt: off
 COMMANDS: dict[str, tuple[str, str]] = {
     "nuclide": ("theradose.cli.nuclide", "Nuclear decay data (ICRP-107): half-life, energies, decay."),
     "kinetics": ("theradose.cli.kinetics", "Time-activity curves: fit, integrate, single time point."),
     "dose": ("theradose.cli.dose", "Absorbed dose: organ MIRD, sphere model, voxel engines, DVH."),
     "radiobiology": ("theradose.cli.radiobiology", "BED and EQD2 for radiopharmaceutical therapy."),
+    "dicom": ("theradose.cli.dicom", "DICOM: inspect folders, convert series (CT, SPECT, PET, RT Dose)."),
+    "image": ("theradose.cli.image", "Images: register CT time points, segment body/organs/uptake."),
+    "qa": ("theradose.cli.qa", "Calibration and QA: dose calibrator, SPECT, recovery, harmonisation."),
 }
+# fmt: on
 
 EXIT_BAD_INPUT = 2
 

@@ -303,6 +303,24 @@ class Volume:
             and np.allclose(self.affine[:3, :3], other.affine[:3, :3], atol=atol_mm, rtol=0)
         )
 
+    def resample_like(
+        self,
+        reference: Volume,
+        *,
+        method: Literal["linear", "nearest", "majority"] | None = None,
+        fill_value: float = 0.0,
+    ) -> Volume:
+        """This volume on ``reference``'s grid; see :func:`theradose.imaging.resample.resample`."""
+        from theradose.imaging.resample import resample
+
+        return resample(self, reference, method=method, fill_value=fill_value)
+
+    def crop(self, start: Sequence[int], stop: Sequence[int]) -> Volume:
+        """The index box ``[start, stop)`` per axis; see :func:`theradose.imaging.resample.crop`."""
+        from theradose.imaging.resample import crop
+
+        return crop(self, start, stop)
+
     def __repr__(self) -> str:
         return (
             f"Volume(shape={self.shape}, spacing_mm={tuple(round(s, 4) for s in self.spacing_mm)}, "

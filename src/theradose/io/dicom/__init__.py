@@ -1,0 +1,21 @@
+"""DICOM in and out: CT, quantitative SPECT (NM) and PET series, RT Dose; series discovery.
+
+Readers return :class:`theradose.imaging.volume.Volume`; writers take one.
+"""
+
+from __future__ import annotations
+
+from theradose.io.dicom.info import PatientInfo, RadiopharmaceuticalInfo, SeriesInfo
+from theradose.io.dicom.read import discover_series, read_radiopharmaceutical, read_series
+from theradose.io.dicom.write import write_ct_series, write_nm_series
+
+__all__ = [
+    "PatientInfo",
+    "RadiopharmaceuticalInfo",
+    "SeriesInfo",
+    "discover_series",
+    "read_radiopharmaceutical",
+    "read_series",
+    "write_ct_series",
+    "write_nm_series",
+]

@@ -1,0 +1,955 @@
+"""DICOM readers: series discovery and CT / NM (SPECT) / PET / RT Dose volumes.
+
+Geometry
+--------
+* Single-frame series (CT, PET, MR, single-slice NM): ``ImagePositionPatient`` of every file, sorted along
+  the plane normal X × Y; the slice step is the vector between consecutive positions (gantry tilt kept).
+* Multi-frame NM (``RECON TOMO``): ``ImagePositionPatient``/``ImageOrientationPatient`` from the top level
+  (written so by GE) or else from the first item of the Detector Information Sequence (the NM IOD's
+  place, used by Siemens, Philips and most others); frames ordered by the Slice Vector; frame k lies at
+  ``S + k·SpacingBetweenSlices·(X × Y)`` (a negative SpacingBetweenSlices steps along −(X × Y));
+  ``SliceThickness`` is used when SpacingBetweenSlices is absent.
+* Enhanced multi-frame objects: per-frame Plane Position and shared Plane Orientation / Pixel Measures.
+* RT Dose: ``GridFrameOffsetVector`` relative to ``ImagePositionPatient`` along the normal.
+
+Quantification (NM and PET)
+---------------------------
+Values become activity concentration in Bq/mL referring to the volume's ``acquisition_datetime``:
+
+1. ``Units`` = ``BQML`` (PET; Siemens xSPECT/Broad Quantification and theradose NM): stored value × Rescale
+   Slope + Intercept.
+2. A Real World Value Mapping item whose measurement unit is UCUM ``Bq/ml``: stored value × its slope +
+   intercept (the NM IOD's way; used by quantitative exports without ``Units``).
+3. Otherwise the pixels are counts: Bq/mL = counts / (T · CF) · 10⁶ / V_voxel[mL], with CF the calibration
+   factor in cps/MBq and T the acquisition duration in s (``ActualFrameDuration`` ×
+   ``NumberOfFramesInRotation`` summed over the Rotation Information Sequence, i.e. the scan time;
+   pass ``acquisition_duration_s`` when the calibration used another time base). Without CF the series
+   cannot be quantified and a :class:`DicomError` says so.
+
+Decay correction (``DecayCorrection``, PS3.3 C.8.9.1.1.4): ``START`` — values refer to the acquisition (PET:
+series) start, kept; ``ADMIN`` — values were decay-corrected to the administration (or
+``DecayCorrectionDateTime``) and are decayed forward to the acquisition start with exp(−λΔt); ``NONE`` — PET
+values are the mean over each frame and become the value at the series start,
+A(t_ref) = Ā · e^{λ(t_frame − t_ref)} · λT / (1 − e^{−λT}) (decay during a frame of length T, see
+Cherry, Sorenson & Phelps, *Physics in Nuclear Medicine*, 4th ed., ch. 4). NM without the attribute is
+taken as uncorrected with the acquisition start as reference; the decay during the scan is neglected
+there (0.1 % for a 30-min ¹⁷⁷Lu SPECT).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from theradose.errors import DicomError, InputError
+from theradose.imaging.volume import Unit, Volume
+from theradose.io.dicom.geometry import affine_from_planes
+from theradose.io.dicom.info import (
+    RadiopharmaceuticalInfo,
+    SeriesInfo,
+    ms_to_seconds,
+    normalise_nuclide_name,
+    parse_da_tm,
+    parse_dt,
+    parse_tz_offset,
+)
+from theradose.units import bq_to_mbq, mbq_to_bq, seconds_to_hours
+
+#: Storage SOP classes that carry no image volume, with a hint of what to use instead.
+NON_IMAGE_SOP_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.481.3": "an RT Structure Set: read it with theradose.io.masks.read_rtstruct",
+    "1.2.840.10008.5.1.4.1.1.66.4": "a Segmentation: read it with theradose.io.masks.read_seg",
+    "1.2.840.10008.5.1.4.1.1.481.5": "an RT Plan",
+    "1.2.840.10008.5.1.4.1.1.88.11": "a Basic Text SR",
+    "1.2.840.10008.5.1.4.1.1.88.22": "an Enhanced SR",
+    "1.2.840.10008.5.1.4.1.1.88.33": "a Comprehensive SR",
+    "1.2.840.10008.5.1.4.1.1.88.67": "an X-Ray Radiation Dose SR",
+    "1.2.840.10008.5.1.4.1.1.88.68": "a Radiopharmaceutical Radiation Dose SR",
+    "1.2.840.10008.5.1.4.1.1.104.1": "an Encapsulated PDF",
+    "1.2.840.10008.5.1.4.1.1.66": "a Raw Data object",
+    "1.2.840.10008.5.1.4.1.1.66.1": "a Spatial Registration",
+    "1.2.840.10008.5.1.4.1.1.11.1": "a Presentation State",
+}
+RT_DOSE_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.2"
+UNCOMPRESSED_SYNTAXES = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
+#: Two slice positions closer than this (mm) are duplicates.
+DUPLICATE_POSITION_MM = 1e-3
+#: Largest deviation (mm) of a slice position from a uniform grid that is still accepted.
+SLICE_SPACING_TOLERANCE_MM = 0.05
+#: Administered activities above this in an NM object are taken to be in Bq, not MBq (no administration
+#: reaches 100 GBq; some systems write Bq although the NM IOD specifies MBq).
+NM_DOSE_BQ_THRESHOLD = 1.0e5
+
+
+# ------------------------------------------------------------------------------------------------ files
+def _dcmread(path: Path, *, header_only: bool) -> Any:
+    """Read one file; :class:`DicomError` if it is not DICOM or is damaged."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return pydicom.dcmread(path, stop_before_pixels=header_only)
+        except InvalidDicomError:
+            pass
+        except (
+            OSError,
+            EOFError,
+            ValueError,
+            TypeError,
+            KeyError,
+            AttributeError,
+            NotImplementedError,
+        ) as exc:
+            raise DicomError(f"file {str(path)!r} cannot be read as DICOM ({_short(exc)})") from exc
+        try:
+            ds = pydicom.dcmread(path, stop_before_pixels=header_only, force=True)
+        except Exception as exc:
+            raise DicomError(f"file {str(path)!r} is not a DICOM file ({_short(exc)})") from exc
+    if "SOPClassUID" not in ds and "Modality" not in ds:
+        raise DicomError(f"file {str(path)!r} is not a DICOM file (no DICM prefix and no SOP Class UID)")
+    return ds
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return (text[:160] + "...") if len(text) > 160 else text or type(exc).__name__
+
+
+def _iter_files(root: Path) -> Iterable[Path]:
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if name.startswith(".") or name.upper() == "DICOMDIR":
+                continue
+            yield Path(folder) / name
+
+
+def _get(ds: Any, keyword: str, default: Any = None) -> Any:
+    value = ds.get(keyword, default)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    return value
+
+
+def _floats(value: Any, n: int | None = None) -> npt.NDArray[np.float64] | None:
+    if value is None:
+        return None
+    items = [value] if isinstance(value, (str, int, float)) else list(value)
+    try:
+        values = np.array([float(v) for v in items], dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+    if n is not None and values.shape != (n,):
+        return None
+    if not np.all(np.isfinite(values)):
+        return None
+    return values
+
+
+# ------------------------------------------------------------------------------------------------ times
+def _tz(ds: Any) -> Any:
+    return parse_tz_offset(_get(ds, "TimezoneOffsetFromUTC"))
+
+
+def acquisition_datetime_of(ds: Any) -> datetime | None:
+    """Acquisition start of a dataset: AcquisitionDateTime, Acquisition, Series, Content, Study date/time."""
+    tz = _tz(ds)
+    value = parse_dt(_get(ds, "AcquisitionDateTime"), tz)
+    if value is not None:
+        return value
+    for prefix in ("Acquisition", "Series", "Content", "Study"):
+        value = parse_da_tm(_get(ds, f"{prefix}Date"), _get(ds, f"{prefix}Time"), tz)
+        if value is not None:
+            return value
+    return None
+
+
+def series_datetime_of(ds: Any) -> datetime | None:
+    """Series date/time (the PET decay-correction reference), else the acquisition start."""
+    return parse_da_tm(_get(ds, "SeriesDate"), _get(ds, "SeriesTime"), _tz(ds)) or acquisition_datetime_of(ds)
+
+
+# ------------------------------------------------------------------------------------ radiopharmaceutical
+def read_radiopharmaceutical(ds: Any) -> RadiopharmaceuticalInfo | None:
+    """Radiopharmaceutical information of an NM or PET dataset, or None when it is absent or incomplete.
+
+    The nuclide comes from the Radionuclide Code Sequence (code meaning, e.g. ``^177^Lutetium``) or the
+    free-text Radionuclide; the activity from Radionuclide Total Dose (MBq in NM, Bq in PET, PS3.3
+    C.8.4.10 / C.8.9.2); the time from Radiopharmaceutical Start DateTime, or Start Time on the series date.
+    """
+    items = _get(ds, "RadiopharmaceuticalInformationSequence")
+    if not items:
+        return None
+    item = items[0]
+    nuclide = None
+    codes = _get(item, "RadionuclideCodeSequence")
+    candidates = []
+    if codes:
+        candidates += [_get(codes[0], "CodeMeaning"), _get(codes[0], "CodeValue")]
+    candidates += [_get(item, "Radionuclide"), _get(item, "Radiopharmaceutical")]
+    for text in candidates:
+        if not text:
+            continue
+        try:
+            nuclide = normalise_nuclide_name(str(text))
+            break
+        except InputError:
+            continue
+    dose = _get(item, "RadionuclideTotalDose")
+    tz = _tz(ds)
+    start = parse_dt(_get(item, "RadiopharmaceuticalStartDateTime"), tz)
+    if start is None:
+        start = parse_da_tm(
+            _get(ds, "SeriesDate") or _get(ds, "StudyDate"), _get(item, "RadiopharmaceuticalStartTime"), tz
+        )
+    if nuclide is None or dose is None or start is None or float(dose) <= 0:
+        return None
+    dose_value = float(dose)
+    modality = str(_get(ds, "Modality", ""))
+    if modality == "PT":
+        activity_mbq = bq_to_mbq(dose_value)
+    else:
+        activity_mbq = bq_to_mbq(dose_value) if dose_value > NM_DOSE_BQ_THRESHOLD else dose_value
+    return RadiopharmaceuticalInfo(
+        nuclide=nuclide,
+        radiopharmaceutical=str(_get(item, "Radiopharmaceutical", "")),
+        injected_activity_mbq=float(activity_mbq),
+        injection_datetime=start,
+    )
+
+
+def _decay_constant_per_h(ds: Any, nuclide: str | None) -> float:
+    """λ in 1/h from Radionuclide Half Life (s) in the dataset, else from the nuclide table."""
+    items = _get(ds, "RadiopharmaceuticalInformationSequence")
+    if items:
+        half_life_s = _get(items[0], "RadionuclideHalfLife")
+        if half_life_s is not None and float(half_life_s) > 0:
+            return math.log(2.0) / seconds_to_hours(float(half_life_s))
+    if nuclide is None:
+        raise DicomError(
+            "decay correction needs the radionuclide, but the series names none "
+            "(Radiopharmaceutical Information Sequence missing): it cannot be quantified"
+        )
+    from theradose.nuclides import get_nuclide
+
+    return float(get_nuclide(nuclide).decay_constant_per_h)
+
+
+# ------------------------------------------------------------------------------------------------ discovery
+@dataclass
+class _Header:
+    path: Path
+    ds: Any
+
+
+def _units_of(ds: Any) -> str | None:
+    sop = str(_get(ds, "SOPClassUID", ""))
+    if sop in NON_IMAGE_SOP_CLASSES or ("PixelData" not in ds and "Rows" not in ds):
+        return None
+    modality = str(_get(ds, "Modality", ""))
+    if modality == "CT":
+        return "HU"
+    if modality == "RTDOSE":
+        return "Gy" if str(_get(ds, "DoseUnits", "")).upper() == "GY" else "1"
+    if modality in ("NM", "PT"):
+        units = str(_get(ds, "Units", "")).upper()
+        if units == "BQML" or _rwv_bqml(ds) is not None:
+            return "Bq/mL"
+        if units == "GML":
+            return "SUV"
+        return "counts"
+    return "1"
+
+
+def _rwv_bqml(ds: Any) -> tuple[float, float] | None:
+    """(slope, intercept) of a Real World Value Mapping to UCUM Bq/ml, if the dataset has one."""
+    for item in _get(ds, "RealWorldValueMappingSequence") or []:
+        units = _get(item, "MeasurementUnitsCodeSequence")
+        if not units:
+            continue
+        code = str(_get(units[0], "CodeValue", "")).lower()
+        if code == "bq/ml" and _get(item, "RealWorldValueSlope") is not None:
+            return float(item.RealWorldValueSlope), float(_get(item, "RealWorldValueIntercept", 0.0))
+    return None
+
+
+def _is_multiframe(ds: Any) -> bool:
+    return int(_get(ds, "NumberOfFrames", 1) or 1) > 1 or (
+        str(_get(ds, "Modality", "")) in ("NM", "RTDOSE") and ("NumberOfFrames" in ds)
+    )
+
+
+def discover_series(root: str | Path) -> list[SeriesInfo]:
+    """All DICOM series under ``root`` (recursively; non-DICOM files are skipped).
+
+    Parameters
+    ----------
+    root : path
+        Folder to search (or a single file).
+
+    Returns
+    -------
+    list of SeriesInfo
+        One entry per Series Instance UID, sorted by study, modality and acquisition time.
+
+    Raises
+    ------
+    InputError
+        If ``root`` does not exist.
+    DicomError
+        If no DICOM file is found.
+    """
+    path = Path(root)
+    if not path.exists():
+        raise InputError(f"DICOM folder {str(path)!r} does not exist: check the path")
+    files = [path] if path.is_file() else list(_iter_files(path))
+    headers: list[_Header] = []
+    for file in files:
+        try:
+            headers.append(_Header(file, _dcmread(file, header_only=True)))
+        except DicomError:
+            if path.is_file():
+                raise
+    if not headers:
+        raise DicomError(f"no DICOM files found under {str(path)!r}: point to the folder holding the series")
+    groups: dict[str, list[_Header]] = defaultdict(list)
+    for header in headers:
+        uid = str(_get(header.ds, "SeriesInstanceUID", "")) or f"(no series uid) {header.path}"
+        groups[uid].append(header)
+    infos = [_series_info(uid, members) for uid, members in groups.items()]
+    infos.sort(
+        key=lambda s: (
+            s.study_uid,
+            s.modality,
+            s.acquisition_datetime.isoformat() if s.acquisition_datetime else "",
+            s.series_uid,
+        )
+    )
+    return infos
+
+
+def _series_info(uid: str, members: list[_Header]) -> SeriesInfo:
+    first = members[0].ds
+    units = _units_of(first)
+    shape: tuple[int, int, int] | None = None
+    spacing: tuple[float, float, float] | None = None
+    problem = None
+    if units is not None:
+        try:
+            shape, spacing = _shape_and_spacing(members)
+        except DicomError as exc:
+            problem = str(exc)
+    radiopharmaceutical = read_radiopharmaceutical(first)
+    modality = str(_get(first, "Modality", ""))
+    times = [t for t in (acquisition_datetime_of(h.ds) for h in members) if t is not None]
+    when = series_datetime_of(first) if modality == "PT" else (min(times, key=_sort_key) if times else None)
+    return SeriesInfo(
+        series_uid=uid,
+        study_uid=str(_get(first, "StudyInstanceUID", "")),
+        modality=modality,
+        units=units,
+        shape=shape,
+        spacing_mm=spacing,
+        acquisition_datetime=when,
+        nuclide=radiopharmaceutical.nuclide if radiopharmaceutical else None,
+        injected_activity_mbq=radiopharmaceutical.injected_activity_mbq if radiopharmaceutical else None,
+        n_files=len(members),
+        files=tuple(sorted(h.path for h in members)),
+        description=str(_get(first, "SeriesDescription", "")),
+        manufacturer=str(_get(first, "Manufacturer", "")),
+        frame_uid=_get(first, "FrameOfReferenceUID"),
+        patient_id=str(_get(first, "PatientID", "")),
+        sop_class_uid=str(_get(first, "SOPClassUID", "")),
+        problem=problem,
+    )
+
+
+def _sort_key(value: datetime) -> float:
+    return value.timestamp() if value.tzinfo is not None else value.replace(tzinfo=None).timestamp()
+
+
+def _shape_and_spacing(
+    members: list[_Header],
+) -> tuple[tuple[int, int, int], tuple[float, float, float]]:
+    geometry = _geometry([h.ds for h in members])
+    affine = geometry.affine
+    spacing = np.linalg.norm(affine[:3, :3], axis=0)
+    return (geometry.n_slices, geometry.rows, geometry.columns), (
+        float(spacing[0]),
+        float(spacing[1]),
+        float(spacing[2]),
+    )
+
+
+# ------------------------------------------------------------------------------------------------ geometry
+@dataclass(frozen=True)
+class _Geometry:
+    affine: npt.NDArray[np.float64]
+    n_slices: int
+    rows: int
+    columns: int
+    order: tuple[tuple[int, int], ...]  # (dataset index, frame index) for each output slice
+
+
+def _geometry(datasets: Sequence[Any]) -> _Geometry:
+    first = datasets[0]
+    rows = int(_get(first, "Rows", 0) or 0)
+    columns = int(_get(first, "Columns", 0) or 0)
+    if rows <= 0 or columns <= 0:
+        raise DicomError(f"series {_uid(first)} has no Rows/Columns: it is not an image")
+    sop = str(_get(first, "SOPClassUID", ""))
+    if sop in NON_IMAGE_SOP_CLASSES:
+        raise DicomError(f"series {_uid(first)} is {NON_IMAGE_SOP_CLASSES[sop]}, not an image volume")
+    if len(datasets) == 1 and _get(first, "PerFrameFunctionalGroupsSequence") is not None:
+        return _enhanced_geometry(first, rows, columns)
+    if str(_get(first, "Modality", "")) == "RTDOSE" or sop == RT_DOSE_SOP_CLASS:
+        _single_object(datasets, "RT Dose")
+        return _rtdose_geometry(first, rows, columns)
+    if str(_get(first, "Modality", "")) == "NM" and (
+        "NumberOfFrames" in first or "DetectorInformationSequence" in first
+    ):
+        if len(datasets) == 1 or not all("ImagePositionPatient" in d for d in datasets):
+            _single_object(datasets, "multi-frame NM")
+            return _nm_geometry(first, rows, columns)
+    return _stack_geometry(datasets, rows, columns)
+
+
+def _uid(ds: Any) -> str:
+    return str(_get(ds, "SeriesInstanceUID", "(unknown series)"))
+
+
+def _single_object(datasets: Sequence[Any], kind: str) -> None:
+    if len(datasets) > 1:
+        raise DicomError(
+            f"series {_uid(datasets[0])} holds {len(datasets)} {kind} objects: pass the one file to read"
+        )
+
+
+def _orientation(ds: Any, where: str) -> npt.NDArray[np.float64]:
+    iop = _floats(_get(ds, "ImageOrientationPatient"), 6)
+    if iop is None:
+        raise DicomError(
+            f"series {_uid(ds)} lacks a valid ImageOrientationPatient ({where}): geometry unknown"
+        )
+    x, y = iop[:3], iop[3:]
+    if not (
+        abs(np.linalg.norm(x) - 1) < 1e-3 and abs(np.linalg.norm(y) - 1) < 1e-3 and abs(np.dot(x, y)) < 1e-3
+    ):
+        raise DicomError(f"series {_uid(ds)} has non-orthonormal ImageOrientationPatient {iop.tolist()}")
+    return iop
+
+
+def _pixel_spacing(ds: Any) -> npt.NDArray[np.float64]:
+    spacing = _floats(_get(ds, "PixelSpacing"), 2)
+    if spacing is None or np.any(spacing <= 0):
+        raise DicomError(f"series {_uid(ds)} lacks a valid PixelSpacing: voxel size unknown")
+    return spacing
+
+
+def _stack_geometry(datasets: Sequence[Any], rows: int, columns: int) -> _Geometry:
+    first = datasets[0]
+    iop = _orientation(first, "first file")
+    spacing = _pixel_spacing(first)
+    normal = np.cross(iop[:3], iop[3:])
+    positions = []
+    for ds in datasets:
+        if int(_get(ds, "Rows", 0) or 0) != rows or int(_get(ds, "Columns", 0) or 0) != columns:
+            raise DicomError(f"series {_uid(first)} mixes image sizes: it cannot be stacked into one volume")
+        other = _orientation(ds, "a slice")
+        if np.max(np.abs(other - iop)) > 1e-4:
+            raise DicomError(
+                f"series {_uid(first)} mixes image orientations: it cannot be stacked into one volume"
+            )
+        if np.max(np.abs(_pixel_spacing(ds) - spacing)) > 1e-4:
+            raise DicomError(
+                f"series {_uid(first)} mixes pixel spacings: it cannot be stacked into one volume"
+            )
+        if int(_get(ds, "NumberOfFrames", 1) or 1) > 1:
+            raise DicomError(
+                f"series {_uid(first)} mixes multi-frame objects with single slices: pass one file"
+            )
+        ipp = _floats(_get(ds, "ImagePositionPatient"), 3)
+        if ipp is None:
+            raise DicomError(
+                f"series {_uid(first)} has a slice without ImagePositionPatient: geometry unknown"
+            )
+        positions.append(ipp)
+    pos = np.array(positions)
+    distance = pos @ normal
+    order = np.argsort(distance, kind="stable")
+    pos = pos[order]
+    distance = distance[order]
+    if len(datasets) > 1 and np.min(np.diff(distance)) < DUPLICATE_POSITION_MM:
+        raise DicomError(
+            f"series {_uid(first)} has several slices at the same position (several acquisitions or "
+            "time frames in one series): split the files and read one set"
+        )
+    if len(datasets) == 1:
+        thickness = float(_get(first, "SpacingBetweenSlices", 0) or 0) or float(
+            _get(first, "SliceThickness", 0) or 0
+        )
+        step = normal * (abs(thickness) if thickness else 1.0)
+    else:
+        step = (pos[-1] - pos[0]) / (len(pos) - 1)
+        expected = pos[0][None, :] + np.arange(len(pos))[:, None] * step[None, :]
+        deviation = float(np.max(np.linalg.norm(pos - expected, axis=1)))
+        if deviation > SLICE_SPACING_TOLERANCE_MM:
+            gaps = np.round(np.diff(distance), 3)
+            raise DicomError(
+                f"series {_uid(first)} has non-uniform slice spacing "
+                f"(gaps {sorted(set(gaps.tolist()))[:5]} mm): "
+                "missing slices or a variable-spacing scan; resample it to a uniform grid"
+            )
+    affine = affine_from_planes(iop, spacing, pos[0], step)
+    return _Geometry(affine, len(datasets), rows, columns, tuple((int(i), 0) for i in order))
+
+
+def _nm_geometry(ds: Any, rows: int, columns: int) -> _Geometry:
+    image_type = [str(v).upper() for v in (_get(ds, "ImageType") or [])]
+    kind = image_type[2] if len(image_type) > 2 else ""
+    if kind and kind not in ("RECON TOMO", "RECON GATED TOMO"):
+        raise DicomError(
+            f"NM series {_uid(ds)} is a {kind.lower()} image (ImageType {'/'.join(image_type)}), not a "
+            "reconstructed SPECT volume: reconstruct the projections first"
+        )
+    n_frames = int(_get(ds, "NumberOfFrames", 1) or 1)
+    n_slices = int(_get(ds, "NumberOfSlices", n_frames) or n_frames)
+    if n_slices != n_frames:
+        raise DicomError(
+            f"NM series {_uid(ds)} has {n_frames} frames but {n_slices} slices (gated or multi-window "
+            "reconstruction): export one gate/window per object"
+        )
+    source = ds
+    if _get(ds, "ImageOrientationPatient") is None or _get(ds, "ImagePositionPatient") is None:
+        detectors = _get(ds, "DetectorInformationSequence")
+        if not detectors:
+            raise DicomError(
+                f"NM series {_uid(ds)} has neither ImagePositionPatient/ImageOrientationPatient nor a "
+                "Detector Information Sequence: geometry unknown"
+            )
+        source = detectors[0]
+    iop = _orientation(source, "NM detector information")
+    ipp = _floats(_get(source, "ImagePositionPatient"), 3)
+    if ipp is None:
+        raise DicomError(f"NM series {_uid(ds)} lacks ImagePositionPatient: geometry unknown")
+    spacing = _pixel_spacing(ds)
+    between = _get(ds, "SpacingBetweenSlices")
+    if between is None or float(between) == 0:
+        between = _get(ds, "SliceThickness")
+    if between is None or float(between) == 0:
+        raise DicomError(
+            f"NM series {_uid(ds)} has neither SpacingBetweenSlices nor SliceThickness: slice spacing unknown"
+        )
+    normal = np.cross(iop[:3], iop[3:])
+    step = normal * float(between)
+    vector = _get(ds, "SliceVector")
+    order: tuple[tuple[int, int], ...]
+    if vector is not None and len(vector) == n_frames:
+        slice_numbers = np.array([int(v) for v in vector])
+        frames = np.argsort(slice_numbers, kind="stable")
+        if not np.array_equal(slice_numbers[frames], np.arange(1, n_frames + 1)):
+            raise DicomError(
+                f"NM series {_uid(ds)} has an invalid Slice Vector: slices are not 1..{n_frames}"
+            )
+        order = tuple((0, int(f)) for f in frames)
+    else:
+        order = tuple((0, k) for k in range(n_frames))
+    return _Geometry(affine_from_planes(iop, spacing, ipp, step), n_frames, rows, columns, order)
+
+
+def _rtdose_geometry(ds: Any, rows: int, columns: int) -> _Geometry:
+    iop = _orientation(ds, "RT Dose")
+    ipp = _floats(_get(ds, "ImagePositionPatient"), 3)
+    if ipp is None:
+        raise DicomError(f"RT Dose {_uid(ds)} lacks ImagePositionPatient: geometry unknown")
+    spacing = _pixel_spacing(ds)
+    n_frames = int(_get(ds, "NumberOfFrames", 1) or 1)
+    normal = np.cross(iop[:3], iop[3:])
+    offsets = _floats(_get(ds, "GridFrameOffsetVector"))
+    if n_frames == 1:
+        thickness = float(_get(ds, "SliceThickness", 0) or 0)
+        return _Geometry(
+            affine_from_planes(iop, spacing, ipp, normal * (abs(thickness) or 1.0)),
+            1,
+            rows,
+            columns,
+            ((0, 0),),
+        )
+    if offsets is None or len(offsets) != n_frames:
+        raise DicomError(
+            f"RT Dose {_uid(ds)} lacks a GridFrameOffsetVector with {n_frames} values: geometry unknown"
+        )
+    if offsets[0] != 0:  # absolute positions along the normal (PS3.3 C.8.8.3.2)
+        offsets = offsets - float(np.dot(ipp, normal))
+    order = np.argsort(offsets, kind="stable")
+    sorted_offsets = offsets[order]
+    step_mm = (sorted_offsets[-1] - sorted_offsets[0]) / (n_frames - 1)
+    if (
+        step_mm == 0
+        or np.max(np.abs(sorted_offsets - sorted_offsets[0] - step_mm * np.arange(n_frames)))
+        > SLICE_SPACING_TOLERANCE_MM
+    ):
+        raise DicomError(f"RT Dose {_uid(ds)} has a non-uniform GridFrameOffsetVector: resample it")
+    origin = ipp + sorted_offsets[0] * normal
+    return _Geometry(
+        affine_from_planes(iop, spacing, origin, normal * step_mm),
+        n_frames,
+        rows,
+        columns,
+        tuple((0, int(f)) for f in order),
+    )
+
+
+def _enhanced_geometry(ds: Any, rows: int, columns: int) -> _Geometry:
+    shared = (_get(ds, "SharedFunctionalGroupsSequence") or [None])[0]
+    frames = _get(ds, "PerFrameFunctionalGroupsSequence") or []
+
+    def lookup(frame: Any, sequence: str, keyword: str) -> Any:
+        for group in (frame, shared):
+            if group is None:
+                continue
+            items = _get(group, sequence)
+            if items and _get(items[0], keyword) is not None:
+                return items[0].get(keyword)
+        return None
+
+    iop = _floats(
+        lookup(frames[0] if frames else None, "PlaneOrientationSequence", "ImageOrientationPatient"), 6
+    )
+    spacing = _floats(lookup(frames[0] if frames else None, "PixelMeasuresSequence", "PixelSpacing"), 2)
+    if iop is None or spacing is None:
+        raise DicomError(
+            f"enhanced series {_uid(ds)} lacks plane orientation or pixel spacing: geometry unknown"
+        )
+    positions = []
+    for frame in frames:
+        ipp = _floats(lookup(frame, "PlanePositionSequence", "ImagePositionPatient"), 3)
+        if ipp is None:
+            raise DicomError(
+                f"enhanced series {_uid(ds)} has a frame without a plane position: geometry unknown"
+            )
+        positions.append(ipp)
+    pos = np.array(positions)
+    normal = np.cross(iop[:3], iop[3:])
+    distance = pos @ normal
+    order = np.argsort(distance, kind="stable")
+    if len(pos) > 1 and np.min(np.diff(distance[order])) < DUPLICATE_POSITION_MM:
+        raise DicomError(
+            f"enhanced series {_uid(ds)} has several frames at one position (time series): not supported"
+        )
+    if len(pos) > 1:
+        step = (pos[order[-1]] - pos[order[0]]) / (len(pos) - 1)
+    else:
+        thickness = _floats(lookup(frames[0], "PixelMeasuresSequence", "SliceThickness"), None)
+        step = normal * (float(thickness[0]) if thickness is not None and len(thickness) else 1.0)
+    return _Geometry(
+        affine_from_planes(iop, spacing, pos[order[0]], step),
+        len(pos),
+        rows,
+        columns,
+        tuple((0, int(f)) for f in order),
+    )
+
+
+# ------------------------------------------------------------------------------------------------ pixels
+def _stored_frames(ds: Any, path: Path) -> npt.NDArray[Any]:
+    """Stored pixel values, shape (frames, rows, columns), without any rescale."""
+    rows = int(ds.Rows)
+    columns = int(ds.Columns)
+    frames = int(_get(ds, "NumberOfFrames", 1) or 1)
+    if int(_get(ds, "SamplesPerPixel", 1) or 1) != 1:
+        raise DicomError(
+            f"file {str(path)!r} is a colour image (SamplesPerPixel > 1), not a quantitative volume"
+        )
+    syntax = (
+        str(ds.file_meta.get("TransferSyntaxUID", "1.2.840.10008.1.2")) if hasattr(ds, "file_meta") else ""
+    )
+    bits = int(_get(ds, "BitsAllocated", 16) or 16)
+    signed = int(_get(ds, "PixelRepresentation", 0) or 0) == 1
+    if "PixelData" not in ds:
+        raise DicomError(f"file {str(path)!r} has no Pixel Data: it is not an image")
+    if syntax in UNCOMPRESSED_SYNTAXES and bits in (8, 16, 32):
+        dtype = np.dtype(f"{'i' if signed else 'u'}{bits // 8}").newbyteorder(
+            ">" if syntax == "1.2.840.10008.1.2.2" else "<"
+        )
+        raw = ds.PixelData
+        needed = rows * columns * frames * dtype.itemsize
+        if len(raw) < needed:
+            raise DicomError(
+                f"file {str(path)!r} is truncated: Pixel Data holds {len(raw)} bytes, {needed} expected"
+            )
+        data = np.frombuffer(raw, dtype=dtype, count=rows * columns * frames).reshape(frames, rows, columns)
+        bits_stored = int(_get(ds, "BitsStored", bits) or bits)
+        if bits_stored < bits:
+            if signed:
+                shift = bits - bits_stored
+                data = (data.astype(np.int64) << shift) >> shift
+            else:
+                data = data & ((1 << bits_stored) - 1)
+        return data
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            array = np.asarray(ds.pixel_array)
+    except Exception as exc:
+        raise DicomError(f"file {str(path)!r}: pixel data cannot be decoded ({_short(exc)})") from exc
+    return array.reshape(frames, rows, columns)
+
+
+def _rescale(ds: Any) -> tuple[float, float]:
+    slope = float(_get(ds, "RescaleSlope", 1.0) or 1.0)
+    intercept = float(_get(ds, "RescaleIntercept", 0.0) or 0.0)
+    return slope, intercept
+
+
+# ------------------------------------------------------------------------------------------------ reading
+def read_series(
+    folder_or_files: str | Path | Sequence[str | Path],
+    *,
+    series_uid: str | None = None,
+    calibration_cps_per_mbq: float | None = None,
+    acquisition_duration_s: float | None = None,
+) -> Volume:
+    """Read one image series (CT, NM/SPECT, PET, RT Dose, other stacks) as a :class:`Volume`.
+
+    Parameters
+    ----------
+    folder_or_files : path or sequence of paths
+        A folder (searched recursively), one file or the files of one series.
+    series_uid : str, optional
+        Series Instance UID to read when the folder holds several image series.
+    calibration_cps_per_mbq : float, optional
+        SPECT calibration factor (count rate per activity) for series stored as counts.
+    acquisition_duration_s : float, optional
+        Acquisition duration to divide counts by, overriding the Rotation Information Sequence.
+
+    Returns
+    -------
+    Volume
+        Unit ``"HU"`` (CT), ``"Bq/mL"`` (quantitative NM/PET), ``"SUV"`` (PET in g/mL), ``"Gy"``
+        (RT Dose in GY), ``"1"`` (other). Values are float32.
+
+    Raises
+    ------
+    DicomError
+        Unreadable, truncated or non-image files; no image series; several series without
+        ``series_uid``; counts without a calibration factor; inconsistent geometry.
+    InputError
+        Missing paths, a calibration factor for an already quantitative series, bad numbers.
+    """
+    if calibration_cps_per_mbq is not None and not (
+        math.isfinite(calibration_cps_per_mbq) and calibration_cps_per_mbq > 0
+    ):
+        raise InputError(f"calibration_cps_per_mbq must be positive; got {calibration_cps_per_mbq!r}")
+    if acquisition_duration_s is not None and not (
+        math.isfinite(acquisition_duration_s) and acquisition_duration_s > 0
+    ):
+        raise InputError(f"acquisition_duration_s must be positive; got {acquisition_duration_s!r}")
+    files = _select_files(folder_or_files, series_uid)
+    datasets = [_dcmread(p, header_only=False) for p in files]
+    sop = str(_get(datasets[0], "SOPClassUID", ""))
+    if sop in NON_IMAGE_SOP_CLASSES:
+        raise DicomError(f"{str(files[0])!r} is {NON_IMAGE_SOP_CLASSES[sop]}, not an image volume")
+    uids = {str(_get(d, "SeriesInstanceUID", "")) for d in datasets}
+    if len(uids) > 1:
+        raise DicomError(f"the files given belong to {len(uids)} series: pass the files of one series")
+    geometry = _geometry(datasets)
+    stored = [_stored_frames(d, p) for d, p in zip(datasets, files, strict=True)]
+    first = datasets[0]
+    modality = str(_get(first, "Modality", ""))
+    unit = _units_of(first) or "1"
+    values = np.empty((geometry.n_slices, geometry.rows, geometry.columns), dtype=np.float32)
+    voxel_volume_ml = Volume(np.zeros((1, 1, 1)), geometry.affine, "1").voxel_volume_ml
+    reference = series_datetime_of(first) if modality == "PT" else _earliest(datasets)
+    radiopharmaceutical = read_radiopharmaceutical(first)
+    for k, (index, frame) in enumerate(geometry.order):
+        ds = datasets[index]
+        raw = stored[index][frame].astype(np.float64)
+        values[k] = _physical(ds, raw, unit=unit, modality=modality, frame=frame)
+    if modality in ("NM", "PT"):
+        values, unit = _quantify(
+            first,
+            values,
+            unit=unit,
+            datasets=[datasets[i] for i, _ in geometry.order],
+            reference=reference,
+            voxel_volume_ml=voxel_volume_ml,
+            calibration_cps_per_mbq=calibration_cps_per_mbq,
+            acquisition_duration_s=acquisition_duration_s,
+            nuclide=radiopharmaceutical.nuclide if radiopharmaceutical else None,
+        )
+    elif calibration_cps_per_mbq is not None:
+        raise InputError(f"calibration_cps_per_mbq applies to SPECT counts; series is {modality}: drop it")
+    final_unit: Unit = unit  # type: ignore[assignment]
+    return Volume(
+        values,
+        geometry.affine,
+        final_unit,
+        frame_uid=_get(first, "FrameOfReferenceUID"),
+        acquisition_datetime=reference,
+    )
+
+
+def _earliest(datasets: Sequence[Any]) -> datetime | None:
+    times = [t for t in (acquisition_datetime_of(d) for d in datasets) if t is not None]
+    return min(times, key=_sort_key) if times else None
+
+
+def _select_files(folder_or_files: str | Path | Sequence[str | Path], series_uid: str | None) -> list[Path]:
+    if isinstance(folder_or_files, (str, Path)):
+        path = Path(folder_or_files)
+        if not path.exists():
+            raise InputError(f"DICOM path {str(path)!r} does not exist: check the path")
+        if path.is_file():
+            return [path]
+        series = [
+            s for s in discover_series(path) if s.is_image or (series_uid and s.series_uid == series_uid)
+        ]
+        if series_uid is not None:
+            chosen = [s for s in series if s.series_uid == series_uid]
+            if not chosen:
+                raise DicomError(
+                    f"series {series_uid} is not under {str(path)!r}: "
+                    "list them with 'theradose dicom inspect'"
+                )
+            return list(chosen[0].files)
+        if not series:
+            raise DicomError(
+                f"no image series under {str(path)!r} (only non-image objects or unreadable files)"
+            )
+        if len(series) > 1:
+            listing = ", ".join(f"{s.series_uid} ({s.modality})" for s in series[:6])
+            raise DicomError(
+                f"{str(path)!r} holds {len(series)} image series: "
+                f"choose one with series_uid / --series ({listing})"
+            )
+        return list(series[0].files)
+    files = [Path(p) for p in folder_or_files]
+    if not files:
+        raise InputError("folder_or_files is empty: pass a folder or the files of one series")
+    for file in files:
+        if not file.is_file():
+            raise InputError(f"DICOM file {str(file)!r} does not exist: check the path")
+    return files
+
+
+def _physical(
+    ds: Any, raw: npt.NDArray[np.float64], *, unit: str, modality: str, frame: int
+) -> npt.NDArray[np.float64]:
+    """Stored values → physical values for one frame (rescale / dose grid scaling)."""
+    if modality == "RTDOSE":
+        scaling = float(_get(ds, "DoseGridScaling", 1.0) or 1.0)
+        return raw * scaling
+    if modality in ("NM", "PT") and str(_get(ds, "Units", "")).upper() != "BQML":
+        rwv = _rwv_bqml(ds)
+        if rwv is not None:
+            return raw * rwv[0] + rwv[1]
+    slope, intercept = _rescale(ds)
+    return raw * slope + intercept
+
+
+def _quantify(
+    ds: Any,
+    values: npt.NDArray[np.float32],
+    *,
+    unit: str,
+    datasets: Sequence[Any],
+    reference: datetime | None,
+    voxel_volume_ml: float,
+    calibration_cps_per_mbq: float | None,
+    acquisition_duration_s: float | None,
+    nuclide: str | None,
+) -> tuple[npt.NDArray[np.float32], str]:
+    series = _uid(ds)
+    if unit == "Bq/mL":
+        if calibration_cps_per_mbq is not None:
+            raise InputError(
+                f"series {series} is already in Bq/mL; a calibration factor would apply twice: drop it"
+            )
+    elif unit == "counts":
+        if calibration_cps_per_mbq is None:
+            raise DicomError(
+                f"series {series} holds uncalibrated counts (no Units BQML, no Real World Value Mapping to "
+                "Bq/ml): pass the SPECT calibration factor "
+                "(calibration_cps_per_mbq / --calibration-cps-per-mbq)"
+            )
+        duration_s = acquisition_duration_s or _acquisition_duration_s(ds)
+        activity_mbq = values.astype(np.float64) / (duration_s * calibration_cps_per_mbq)
+        values = (mbq_to_bq(activity_mbq) / voxel_volume_ml).astype(np.float32)
+        unit = "Bq/mL"
+    else:
+        return values, unit
+    correction = str(_get(ds, "DecayCorrection", "")).upper()
+    if correction == "ADMIN":
+        if reference is None:
+            raise DicomError(
+                f"series {series} is decay-corrected to administration but has no acquisition time"
+            )
+        corrected_to = parse_dt(_get(ds, "DecayCorrectionDateTime"), _tz(ds))
+        if corrected_to is None:
+            info = read_radiopharmaceutical(ds)
+            if info is None:
+                raise DicomError(
+                    f"series {series} is decay-corrected to administration "
+                    "but the administration time is missing"
+                )
+            corrected_to = info.injection_datetime
+        elapsed_h = _hours_between(corrected_to, reference)
+        values = (values * math.exp(-_decay_constant_per_h(ds, nuclide) * elapsed_h)).astype(np.float32)
+    elif correction == "NONE" and str(_get(ds, "Modality", "")) == "PT" and reference is not None:
+        lam = _decay_constant_per_h(ds, nuclide)
+        for k, slice_ds in enumerate(datasets):
+            duration_ms = _get(slice_ds, "ActualFrameDuration")
+            if duration_ms is None:
+                raise DicomError(f"PET series {series} is not decay corrected and lacks ActualFrameDuration")
+            frame_h = seconds_to_hours(ms_to_seconds(float(duration_ms)))
+            start = acquisition_datetime_of(slice_ds) or reference
+            factor = math.exp(lam * _hours_between(reference, start))
+            if frame_h > 0:
+                factor *= lam * frame_h / -math.expm1(-lam * frame_h)
+            values[k] = (values[k] * factor).astype(np.float32)
+    return values, unit
+
+
+def _hours_between(start: datetime, end: datetime) -> float:
+    if (start.tzinfo is None) != (end.tzinfo is None):
+        start = start.replace(tzinfo=None)
+        end = end.replace(tzinfo=None)
+    return seconds_to_hours((end - start).total_seconds())
+
+
+def _acquisition_duration_s(ds: Any) -> float:
+    """Scan time of a SPECT acquisition: ActualFrameDuration × NumberOfFramesInRotation over all rotations."""
+    total_s = 0.0
+    for rotation in _get(ds, "RotationInformationSequence") or []:
+        duration_ms = _get(rotation, "ActualFrameDuration")
+        n = _get(rotation, "NumberOfFramesInRotation")
+        if duration_ms is not None and n is not None:
+            total_s += ms_to_seconds(float(duration_ms)) * int(n)
+    if total_s <= 0:
+        raise DicomError(
+            f"series {_uid(ds)} has no acquisition duration (Rotation Information Sequence without "
+            "ActualFrameDuration/NumberOfFramesInRotation): pass acquisition_duration_s"
+        )
+    return total_s
+
+
+__all__ = [
+    "acquisition_datetime_of",
+    "discover_series",
+    "read_radiopharmaceutical",
+    "read_series",
+    "series_datetime_of",
+]

@@ -1,0 +1,1 @@
+"""Calibration and QA: dose calibrators, SPECT calibration, recovery, dead time, harmonisation."""
