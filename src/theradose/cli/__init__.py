@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dicom": ("theradose.cli.dicom", "DICOM: inspect folders, convert series (CT, SPECT, PET, RT Dose)."),
     "image": ("theradose.cli.image", "Images: register CT time points, segment body/organs/uptake."),
     "qa": ("theradose.cli.qa", "Calibration and QA: dose calibrator, SPECT, recovery, harmonisation."),
+    "phantom": ("theradose.cli.phantom", "Digital phantoms with known truth: virtual patients, NEMA IEC."),
 }
 # fmt: on
 
