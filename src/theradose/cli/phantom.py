@@ -70,10 +70,11 @@ def create(
 ) -> None:
     """Simulate a virtual patient's serial 177Lu SPECT/CT (DICOM) with truth TIA and dose."""
     from theradose.errors import InputError
-    from theradose.phantoms.export import write_patient_study
+    from theradose.phantoms.export import check_new_folder, write_patient_study
     from theradose.phantoms.spect import default_system
     from theradose.phantoms.study import simulate_patient_study
 
+    check_new_folder(out)
     if tracer.lower() not in ("psma", "dotatate"):
         raise InputError(f"--tracer must be psma or dotatate; got {tracer!r}")
     system = default_system()
@@ -151,11 +152,12 @@ def iec(
 ) -> None:
     """Simulate a 177Lu SPECT/CT of the NEMA IEC body phantom (DICOM + truth + recovery coefficients)."""
     from theradose.errors import InputError
-    from theradose.phantoms.export import write_physical_phantom
+    from theradose.phantoms.export import check_new_folder, write_physical_phantom
     from theradose.phantoms.osem import reconstruct
     from theradose.phantoms.physical import iec_body_phantom, recovery_coefficients
     from theradose.phantoms.spect import default_system, mu_map_from_hu, simulate_spect
 
+    check_new_folder(out)
     if views < subsets:
         raise InputError(f"--views ({views}) must be at least --subsets ({subsets})")
     phantom = iec_body_phantom(

@@ -401,7 +401,11 @@ class Grid:
         nz, ny, nx = self.shape
         sz, sy, sx = self.spacing_mm
         x0, y0, z0 = self.origin_mm
-        return (x0 + sx * np.arange(nx), y0 + sy * np.arange(ny), z0 + sz * np.arange(nz))
+        return (
+            np.asarray(x0 + sx * np.arange(nx), dtype=np.float64),
+            np.asarray(y0 + sy * np.arange(ny), dtype=np.float64),
+            np.asarray(z0 + sz * np.arange(nz), dtype=np.float64),
+        )
 
     def affine(self) -> FloatArray:
         """4×4 affine mapping (slice, row, column, 1) to LPS mm (see :mod:`theradose.imaging.volume`)."""

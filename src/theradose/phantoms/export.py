@@ -58,14 +58,20 @@ def timepoint_folder(time_h: float) -> str:
     return f"tp_{time_h:g}h"
 
 
-@contextmanager
-def _atomic_folder(out_dir: str | Path) -> Iterator[Path]:
-    """Yield a temporary sibling folder; rename it to ``out_dir`` on success, delete it on failure."""
+def check_new_folder(out_dir: str | Path) -> Path:
+    """The resolved ``out_dir`` if it does not exist or is an empty folder; else :class:`InputError`."""
     target = Path(out_dir).expanduser().resolve()
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise InputError(
             f"--out {target} exists and is not an empty folder: choose a new folder or remove it"
         )
+    return target
+
+
+@contextmanager
+def _atomic_folder(out_dir: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling folder; rename it to ``out_dir`` on success, delete it on failure."""
+    target = check_new_folder(out_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = target.parent / f".{target.name}.partial-{uuid.uuid4().hex[:8]}"
     temp.mkdir()

@@ -152,7 +152,7 @@ def load_kinetics(tracer: str) -> KineticsLibrary:
     meta = raw["meta"]
     compartments = tuple(_spec(name, entry) for name, entry in raw["compartment"].items())
     return KineticsLibrary(
-        tracer=key,  # type: ignore[arg-type]
+        tracer="psma" if key == "psma" else "dotatate",
         radiopharmaceutical=str(meta["radiopharmaceutical"]),
         nuclide=str(meta["nuclide"]),
         compartments=compartments,

@@ -176,7 +176,7 @@ def reconstruct(
     voxel_ml = float(mm3_to_ml(float(np.prod(acquisition.spacing_mm))))
     return Reconstruction(
         activity_mbq=activity,
-        concentration_bq_per_ml=mbq_to_bq(activity) / voxel_ml,
+        concentration_bq_per_ml=np.asarray(mbq_to_bq(activity) / voxel_ml, dtype=np.float64),
         iterations=iterations,
         subsets=subsets,
         attenuation_correction=attenuation_correction,

@@ -50,7 +50,7 @@ def _kernels() -> dict[str, Any]:
         return _KERNELS
     import numba
 
-    @numba.njit(cache=False, fastmath=True)  # type: ignore[misc]
+    @numba.njit(cache=False, fastmath=True)
     def splat(
         vol: FloatArray, occupied: npt.NDArray[np.bool_], cos_t: float, sin_t: float, rot: FloatArray
     ) -> None:
@@ -86,7 +86,7 @@ def _kernels() -> dict[str, Any]:
                         for k in range(nz):
                             rot[jj, ii, k] += wgt * vol[y, x, k]
 
-    @numba.njit(cache=False, fastmath=True)  # type: ignore[misc]
+    @numba.njit(cache=False, fastmath=True)
     def unsplat(rot: FloatArray, cos_t: float, sin_t: float, out: FloatArray) -> None:
         # transpose of splat: each source voxel gathers from the 4 rotated-frame voxels it spread to
         ny, nx, nz = out.shape
@@ -117,7 +117,7 @@ def _kernels() -> dict[str, Any]:
                         for k in range(nz):
                             out[y, x, k] += wgt * rot[jj, ii, k]
 
-    @numba.njit(cache=False, fastmath=True)  # type: ignore[misc]
+    @numba.njit(cache=False, fastmath=True)
     def attenuate(
         rot: FloatArray,
         half_transmission: FloatArray,
@@ -234,7 +234,7 @@ class Projector:
         mu_per_cm: FloatArray | None,
         spacing_mm: Sequence[float],
         *,
-        angles_deg: Sequence[float],
+        angles_deg: Sequence[float] | FloatArray,
         radius_mm: float,
         collimator: CollimatorResponse | None,
         counts_per_mbq: float,
@@ -274,7 +274,7 @@ class Projector:
             half_transmission = np.exp(-0.5 * float(mm_to_cm(sy)) * mu_t)
         self._half_transmission = half_transmission
         # Depth planes: distance of plane j from the collimator face.
-        distance_mm = self.radius_mm + (np.arange(n) - (n - 1) / 2.0) * sy
+        distance_mm = np.asarray(self.radius_mm + (np.arange(n) - (n - 1) / 2.0) * sy, dtype=np.float64)
         if collimator is None:
             self._plane_group = np.zeros(n, dtype=np.int64)
             self._group_sigma_vox = (np.zeros(1), np.zeros(1))

@@ -146,7 +146,7 @@ def _mu_water_and_bone_per_cm(energy_kev: float) -> tuple[float, float, float]:
     bone: Mapping[str, object] = _spect_data()["cortical_bone_icru44"]  # type: ignore[assignment]
     fractions: Mapping[str, float] = bone["mass_fractions"]  # type: ignore[assignment]
     total = sum(fractions.values())
-    mass_atten = sum(w / total * float(xraydb.mu_elam(el, energy_ev)) for el, w in fractions.items())
+    mass_atten = float(sum(w / total * float(xraydb.mu_elam(el, energy_ev)) for el, w in fractions.items()))
     mu_bone = mass_atten * float(bone["density_g_per_ml"])  # type: ignore[arg-type]
     return mu_water, mu_bone, float(bone["hu"])  # type: ignore[arg-type]
 
@@ -286,7 +286,8 @@ def simulate_spect(
     if np.any(~np.isfinite(activity_mbq)) or np.any(activity_mbq < 0.0):
         raise InputError("activity_mbq must be finite and >= 0")
     if projector is None:
-        projector = make_projector(mu_per_cm, spacing_mm, system, shape=activity_mbq.shape)  # type: ignore[arg-type]
+        nz, ny, nx = activity_mbq.shape
+        projector = make_projector(mu_per_cm, spacing_mm, system, shape=(nz, ny, nx))
     primary = projector.forward(activity_mbq)
     scatter = (
         scatter_from_primary(primary, system, spacing_mm)
