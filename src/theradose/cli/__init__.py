@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "image": ("theradose.cli.image", "Images: register CT time points, segment body/organs/uptake."),
     "qa": ("theradose.cli.qa", "Calibration and QA: dose calibrator, SPECT, recovery, harmonisation."),
     "phantom": ("theradose.cli.phantom", "Digital phantoms with known truth: virtual patients, NEMA IEC."),
+    "read": ("theradose.cli.read", "PET reading: SUV, RADS/Krenning/miPSMA scores, eligibility, response."),
 }
 # fmt: on
 
@@ -65,6 +66,8 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> Any:
     """Entry point of the ``theradose`` script; returns the process exit code."""
+    import typer
+
     from theradose.errors import TheradoseError
 
     try:
@@ -80,3 +83,16 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    # typer >= 0.20 vendors its own click: subcommand usage errors, --help and aborts arrive as these.
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(1)
+    except typer.TyperException as exc:
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            click.echo(f"error: {exc}", err=True)
+        sys.exit(getattr(exc, "exit_code", EXIT_BAD_INPUT))
