@@ -109,3 +109,14 @@ def test_bad_input_is_an_input_error() -> None:
         make_anatomy(grid, tumours=[("lung", 20.0)])  # type: ignore[list-item]
     with pytest.raises(InputError, match="diameter"):
         make_anatomy(grid, tumours=[("liver", 500.0)])
+
+
+def test_field_of_view_keeps_only_what_it_covers() -> None:
+    """A head-only grid has the salivary glands but no kidneys and none of the trunk tumours."""
+    head = make_grid((20, 40, 40), 6.0, centre_mm=(0.0, 0.0, 840.0))
+    a = make_anatomy(head, tumours=3)
+    names = set(a.region_names())
+    assert {"parotids", "submandibulars"} <= names
+    assert "kidneys" not in names
+    assert a.tumours == ()
+    assert not any(n.startswith("tumour_") for n in a.label_table)

@@ -150,7 +150,11 @@ def test_iec_sphere_recovery_rises_with_diameter() -> None:
 def test_scatter_model_adds_k_times_primary_and_its_correction_restores_quantification() -> None:
     """Convolution scatter (Bailey & Meikle 1994): scatter counts = k·primary; modelled in OSEM it cancels."""
     cyl = uniform_cylinder(
-        diameter_mm=160.0, length_mm=80.0, concentration_bq_per_ml=40_000.0, spacing_mm=8.0, shape=(24, 32, 32)
+        diameter_mm=160.0,
+        length_mm=80.0,
+        concentration_bq_per_ml=40_000.0,
+        spacing_mm=8.0,
+        shape=(24, 32, 32),
     )
     mu = mu_map_from_hu(cyl.hu)
     system = default_system().with_(n_views=32, scatter="convolution", scatter_fraction=0.3)

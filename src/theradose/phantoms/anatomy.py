@@ -467,7 +467,7 @@ class Anatomy:
     grid : Grid
         Geometry of every array.
     labels : ndarray of int16, shape grid.shape
-        Label map (values from :attr:`label_table`).
+        Label map (values from :attr:`label_table`; tumours outside the grid are not listed).
     hu : ndarray of float32, shape grid.shape
         CT in Hounsfield units.
     density_g_per_ml : ndarray of float32, shape grid.shape
@@ -664,14 +664,16 @@ def make_anatomy(
         label_name = _PART_LABEL.get(part, part)
         _paint(labels, ORGAN_LABELS[label_name], shape, axes, to_ref, box)
 
-    placed = _place_tumours(tumours, rng, seed, scales, organs)
     label_table = {n: v for n, v in ORGAN_LABELS.items()}
-    for tumour in placed:
+    placed: list[Tumour] = []
+    for tumour in _place_tumours(tumours, rng, seed, scales, organs):
         radius = tumour.diameter_mm / 2.0
         shape = _ellipsoid(tumour.centre_mm, (radius, radius, radius))
         # tumour centres are already in actual coordinates: identity transform
         _paint(labels, tumour.label, shape, axes, lambda x, y, z: (x, y, z), _identity_box)
-        label_table[tumour.name] = tumour.label
+        if np.any(labels == tumour.label):  # tumours outside the field of view are dropped
+            label_table[tumour.name] = tumour.label
+            placed.append(tumour)
 
     tissues = load_tissues()
     max_label = int(max(label_table.values()))
