@@ -116,32 +116,42 @@ def test_refuses_to_overwrite_and_reports_bad_input(tmp_path: Path) -> None:
     assert not (tmp_path / "new").exists()
 
 
-def test_iec_cli_writes_phantom_and_recovery(tmp_path: Path) -> None:
+def test_iec_cli_writes_a_phantom_the_qa_package_can_measure(tmp_path: Path) -> None:
+    """The written IEC SPECT is found and measured by theradose.qa (an independent sphere locator)."""
+    from theradose.qa.spect import iec_recovery, locate_iec_spheres
+
     out = tmp_path / "iec"
     summary: dict[str, Any] = run_here(
         "phantom",
         "iec",
         "--out",
         str(out),
-        "--voxel-mm",
-        "8",
         "--views",
-        "24",
+        "60",
         "--subsets",
-        "4",
+        "6",
         "--iterations",
-        "3",
+        "4",
         "--activity-mbq",
-        "300",
+        "500",
+        "--seed",
+        "4",
     )
-    assert summary["total_activity_mbq"] == pytest.approx(300.0, rel=1e-6)
+    assert summary["total_activity_mbq"] == pytest.approx(500.0, rel=1e-6)
     assert summary["sphere_bq_per_ml"] == pytest.approx(10.0 * summary["background_bq_per_ml"])
-    assert len(summary["recovery_coefficients"]) == 6
     truth = json.loads((out / "truth" / "truth.json").read_text())
     assert [s["diameter_mm"] for s in truth["spheres"]] == [10.0, 13.0, 17.0, 22.0, 28.0, 37.0]
     # 37 mm sphere: 4/3·π·1.85³ = 26.52 mL
     assert truth["spheres"][-1]["volume_ml"] == pytest.approx(26.52, rel=1e-3)
-    assert read_series(out / "spect").unit == "Bq/mL"
+    image = read_series(out / "spect")
+    assert image.unit == "Bq/mL"
+    centres = locate_iec_spheres(image)
+    for sphere, found in list(zip(truth["spheres"], centres, strict=True))[2:]:
+        assert np.linalg.norm(np.asarray(sphere["centre_mm"]) - found) < 4.8, sphere["diameter_mm"]
+    qa = iec_recovery(image, sphere_concentration_bq_per_ml=truth["sphere_concentration_bq_per_ml"])
+    ours = summary["recovery_coefficients"]
+    for r in qa[2:]:
+        assert r.recovery == pytest.approx(ours[f"sphere_{int(r.diameter_mm)}mm"], abs=0.06)
 
 
 def test_interrupted_write_leaves_no_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
