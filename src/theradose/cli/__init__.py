@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "image": ("theradose.cli.image", "Images: register CT time points, segment body/organs/uptake."),
     "qa": ("theradose.cli.qa", "Calibration and QA: dose calibrator, SPECT, recovery, harmonisation."),
     "phantom": ("theradose.cli.phantom", "Digital phantoms with known truth: virtual patients, NEMA IEC."),
+    "safety": ("theradose.cli.safety", "Side effects: CTCAE grading, pre-cycle checks, PSA response."),
     "read": ("theradose.cli.read", "PET reading: SUV, RADS/Krenning/miPSMA scores, eligibility, response."),
 }
 # fmt: on

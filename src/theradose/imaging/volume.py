@@ -138,8 +138,7 @@ class Volume:
             raise InputError(f"frame_uid must be a non-empty string or None; got {self.frame_uid!r}")
         if self.acquisition_datetime is not None and not isinstance(self.acquisition_datetime, datetime):
             raise InputError(
-                "acquisition_datetime must be a datetime or None; "
-                f"got {type(self.acquisition_datetime).__name__}"
+                f"acquisition_datetime must be a datetime or None; got {type(self.acquisition_datetime).__name__}"
             )
         assert self.array.ndim == NDIM, "Volume arrays are (slice, row, column)"
 

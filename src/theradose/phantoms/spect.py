@@ -27,8 +27,6 @@ from theradose.phantoms.projector import FWHM_PER_SIGMA, CollimatorResponse, Pro
 
 FloatArray = npt.NDArray[np.float64]
 ScatterModel = Literal["none", "convolution"]
-#: Electronvolts per kiloelectronvolt (xraydb takes energies in eV).
-EV_PER_KEV = 1.0e3
 
 
 @lru_cache(maxsize=1)
@@ -137,31 +135,18 @@ def default_system(collimator: str = "megp") -> SpectSystem:
 
 
 # --------------------------------------------------------------------------- attenuation
-def _mu_water_and_bone_per_cm(energy_kev: float) -> tuple[float, float, float]:
-    """μ of water and of ICRU 44 cortical bone (1/cm) at ``energy_kev`` from xraydb, and the bone HU."""
-    import xraydb
-
-    energy_ev = energy_kev * EV_PER_KEV
-    mu_water = float(xraydb.material_mu("water", energy_ev))
-    bone: Mapping[str, object] = _spect_data()["cortical_bone_icru44"]  # type: ignore[assignment]
-    fractions: Mapping[str, float] = bone["mass_fractions"]  # type: ignore[assignment]
-    total = sum(fractions.values())
-    mass_atten = float(sum(w / total * float(xraydb.mu_elam(el, energy_ev)) for el, w in fractions.items()))
-    mu_bone = mass_atten * float(bone["density_g_per_ml"])  # type: ignore[arg-type]
-    return mu_water, mu_bone, float(bone["hu"])  # type: ignore[arg-type]
-
-
 def mu_map_from_hu(hu: npt.ArrayLike, *, energy_kev: float = 208.366) -> FloatArray:
-    """Linear attenuation coefficients (1/cm) from CT numbers, bilinear conversion.
+    """Linear attenuation coefficients (1/cm) from CT numbers, with the imaging package's conversion.
 
-    Below 0 HU the voxel is a water–air mixture, μ = μw (1 + HU/1000); above 0 HU a water–bone mixture,
-    μ = μw + HU (μb − μw) / HUb (Kinahan et al. 1998, Med Phys 25:2046; Brown et al. 2008). μw and
-    μb (ICRU 44 cortical bone, HUb from ``spect.toml``) are computed with xraydb at ``energy_kev``.
+    Delegates to :func:`theradose.imaging.density.attenuation_map` (bilinear water/bone model of Brown
+    et al. 2008, Appl Radiat Isot 66:1206; μ from xraydb; HU → density calibration of
+    ``data/imaging/hu_density_default.csv``, cortical bone 1559 HU ↔ 1.92 g/mL), so that the simulator
+    and the dosimetry pipeline use the same μ-map for the same CT.
 
     Parameters
     ----------
     hu : array_like
-        CT numbers (Hounsfield units).
+        CT numbers (Hounsfield units), any shape.
     energy_kev : float
         Photon energy (default the 208.4 keV 177Lu photopeak).
 
@@ -170,10 +155,14 @@ def mu_map_from_hu(hu: npt.ArrayLike, *, energy_kev: float = 208.366) -> FloatAr
     ndarray
         μ in 1/cm, same shape, never negative.
     """
+    from theradose.imaging.density import attenuation_map
+    from theradose.imaging.volume import Volume
+
     values = np.asarray(hu, dtype=np.float64)
-    mu_w, mu_b, hu_b = _mu_water_and_bone_per_cm(energy_kev)
-    mu = np.where(values <= 0.0, mu_w * (1.0 + values / 1000.0), mu_w + values * (mu_b - mu_w) / hu_b)
-    return np.asarray(np.maximum(mu, 0.0), dtype=np.float64)
+    as_3d = values.reshape((1, 1, -1)) if values.ndim != 3 else values
+    ct = Volume.from_spacing(as_3d, (1.0, 1.0, 1.0), unit="HU")
+    mu = np.asarray(attenuation_map(ct, energy_kev=energy_kev).array, dtype=np.float64)
+    return mu.reshape(values.shape)
 
 
 # --------------------------------------------------------------------------- acquisition

@@ -82,6 +82,9 @@ NON_IMAGE_SOP_CLASSES = {
 }
 RT_DOSE_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.2"
 UNCOMPRESSED_SYNTAXES = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
+#: Elements larger than this are read only when used (Pixel Data): header scans stay cheap and the same
+#: datasets can deliver their pixels later.
+DEFER_SIZE = "64 KB"
 #: Two slice positions closer than this (mm) are duplicates.
 DUPLICATE_POSITION_MM = 1e-3
 #: Largest deviation (mm) of a slice position from a uniform grid that is still accepted.
@@ -100,7 +103,7 @@ def _dcmread(path: Path, *, header_only: bool) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return pydicom.dcmread(path, stop_before_pixels=header_only)
+            return pydicom.dcmread(path, defer_size=DEFER_SIZE if header_only else None)
         except InvalidDicomError:
             pass
         except (
@@ -114,7 +117,7 @@ def _dcmread(path: Path, *, header_only: bool) -> Any:
         ) as exc:
             raise DicomError(f"file {str(path)!r} cannot be read as DICOM ({_short(exc)})") from exc
         try:
-            ds = pydicom.dcmread(path, stop_before_pixels=header_only, force=True)
+            ds = pydicom.dcmread(path, defer_size=DEFER_SIZE if header_only else None, force=True)
         except Exception as exc:
             raise DicomError(f"file {str(path)!r} is not a DICOM file ({_short(exc)})") from exc
     if "SOPClassUID" not in ds and "Modality" not in ds:
@@ -311,7 +314,11 @@ def discover_series(root: str | Path) -> list[SeriesInfo]:
     DicomError
         If no DICOM file is found.
     """
-    path = Path(root)
+    return _scan(Path(root))[0]
+
+
+def _scan(path: Path) -> tuple[list[SeriesInfo], dict[Path, Any]]:
+    """Series under ``path`` and the datasets read (Pixel Data deferred), by file."""
     if not path.exists():
         raise InputError(f"DICOM folder {str(path)!r} does not exist: check the path")
     files = [path] if path.is_file() else list(_iter_files(path))
@@ -337,7 +344,7 @@ def discover_series(root: str | Path) -> list[SeriesInfo]:
             s.series_uid,
         )
     )
-    return infos
+    return infos, {h.path: h.ds for h in headers}
 
 
 def _series_info(uid: str, members: list[_Header]) -> SeriesInfo:
@@ -757,8 +764,9 @@ def read_series(
         math.isfinite(acquisition_duration_s) and acquisition_duration_s > 0
     ):
         raise InputError(f"acquisition_duration_s must be positive; got {acquisition_duration_s!r}")
-    files = _select_files(folder_or_files, series_uid)
-    datasets = [_dcmread(p, header_only=False) for p in files]
+    cache: dict[Path, Any] = {}
+    files = _select_files(folder_or_files, series_uid, cache)
+    datasets = [cache[p] if p in cache else _dcmread(p, header_only=False) for p in files]
     sop = str(_get(datasets[0], "SOPClassUID", ""))
     if sop in NON_IMAGE_SOP_CLASSES:
         raise DicomError(f"{str(files[0])!r} is {NON_IMAGE_SOP_CLASSES[sop]}, not an image volume")
@@ -776,7 +784,8 @@ def read_series(
     radiopharmaceutical = read_radiopharmaceutical(first)
     for k, (index, frame) in enumerate(geometry.order):
         ds = datasets[index]
-        raw = stored[index][frame].astype(np.float64)
+        # float32 arithmetic is exact enough for CT numbers; quantitative data use float64 until the end
+        raw = stored[index][frame].astype(np.float64 if modality in ("NM", "PT", "RTDOSE") else np.float32)
         values[k] = _physical(ds, raw, unit=unit, modality=modality, frame=frame)
     if modality in ("NM", "PT"):
         values, unit = _quantify(
@@ -807,22 +816,23 @@ def _earliest(datasets: Sequence[Any]) -> datetime | None:
     return min(times, key=_sort_key) if times else None
 
 
-def _select_files(folder_or_files: str | Path | Sequence[str | Path], series_uid: str | None) -> list[Path]:
+def _select_files(
+    folder_or_files: str | Path | Sequence[str | Path], series_uid: str | None, cache: dict[Path, Any]
+) -> list[Path]:
     if isinstance(folder_or_files, (str, Path)):
         path = Path(folder_or_files)
         if not path.exists():
             raise InputError(f"DICOM path {str(path)!r} does not exist: check the path")
         if path.is_file():
             return [path]
-        series = [
-            s for s in discover_series(path) if s.is_image or (series_uid and s.series_uid == series_uid)
-        ]
+        found, datasets = _scan(path)
+        cache.update(datasets)
+        series = [s for s in found if s.is_image or (series_uid and s.series_uid == series_uid)]
         if series_uid is not None:
             chosen = [s for s in series if s.series_uid == series_uid]
             if not chosen:
                 raise DicomError(
-                    f"series {series_uid} is not under {str(path)!r}: "
-                    "list them with 'theradose dicom inspect'"
+                    f"series {series_uid} is not under {str(path)!r}: list them with 'theradose dicom inspect'"
                 )
             return list(chosen[0].files)
         if not series:
@@ -832,8 +842,7 @@ def _select_files(folder_or_files: str | Path | Sequence[str | Path], series_uid
         if len(series) > 1:
             listing = ", ".join(f"{s.series_uid} ({s.modality})" for s in series[:6])
             raise DicomError(
-                f"{str(path)!r} holds {len(series)} image series: "
-                f"choose one with series_uid / --series ({listing})"
+                f"{str(path)!r} holds {len(series)} image series: choose one with series_uid / --series ({listing})"
             )
         return list(series[0].files)
     files = [Path(p) for p in folder_or_files]
@@ -845,9 +854,7 @@ def _select_files(folder_or_files: str | Path | Sequence[str | Path], series_uid
     return files
 
 
-def _physical(
-    ds: Any, raw: npt.NDArray[np.float64], *, unit: str, modality: str, frame: int
-) -> npt.NDArray[np.float64]:
+def _physical(ds: Any, raw: npt.NDArray[Any], *, unit: str, modality: str, frame: int) -> npt.NDArray[Any]:
     """Stored values → physical values for one frame (rescale / dose grid scaling)."""
     if modality == "RTDOSE":
         scaling = float(_get(ds, "DoseGridScaling", 1.0) or 1.0)
@@ -879,6 +886,11 @@ def _quantify(
                 f"series {series} is already in Bq/mL; a calibration factor would apply twice: drop it"
             )
     elif unit == "counts":
+        if str(_get(ds, "Modality", "")) == "PT":
+            raise DicomError(
+                f"PET series {series} holds counts (Units {_get(ds, 'Units', 'absent')}), not Bq/mL: "
+                "export it from the scanner with Units BQML"
+            )
         if calibration_cps_per_mbq is None:
             raise DicomError(
                 f"series {series} holds uncalibrated counts (no Units BQML, no Real World Value Mapping to "
@@ -902,8 +914,7 @@ def _quantify(
             info = read_radiopharmaceutical(ds)
             if info is None:
                 raise DicomError(
-                    f"series {series} is decay-corrected to administration "
-                    "but the administration time is missing"
+                    f"series {series} is decay-corrected to administration but the administration time is missing"
                 )
             corrected_to = info.injection_datetime
         elapsed_h = _hours_between(corrected_to, reference)
