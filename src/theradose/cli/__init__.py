@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "phantom": ("theradose.cli.phantom", "Digital phantoms with known truth: virtual patients, NEMA IEC."),
     "safety": ("theradose.cli.safety", "Side effects: CTCAE grading, pre-cycle checks, PSA response."),
     "read": ("theradose.cli.read", "PET reading: SUV, RADS/Krenning/miPSMA scores, eligibility, response."),
+    "plan": ("theradose.cli.plan", "Planning: next-cycle activity, dosage check, patient release."),
 }
 # fmt: on
 

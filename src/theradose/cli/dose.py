@@ -1,0 +1,11 @@
+"""``theradose dose``: absorbed dose (organ-level MIRD, sphere model, voxel engines)."""
+
+from __future__ import annotations
+
+import typer
+
+from theradose.cli import dose_organ
+
+app = typer.Typer(help="Absorbed dose: organ MIRD, sphere model, voxel engines, DVH.", no_args_is_help=True)
+
+dose_organ.register(app)
