@@ -120,3 +120,17 @@ def test_field_of_view_keeps_only_what_it_covers() -> None:
     assert "kidneys" not in names
     assert a.tumours == ()
     assert not any(n.startswith("tumour_") for n in a.label_table)
+
+
+def test_ct_of_bone_converts_back_to_the_truth_density(anatomy: Anatomy) -> None:
+    """theradose.imaging.density.density_map (Schneider 1996 calibration) on the phantom CT gives the
+    ICRU 44 cortical bone density 1.92 g/mL where the truth is cortical bone, and water-like soft tissue."""
+    from theradose.imaging.density import density_map
+    from theradose.imaging.volume import Volume
+
+    ct = Volume(array=anatomy.hu, affine=anatomy.grid.affine(), unit="HU")
+    rho = np.asarray(density_map(ct).array)
+    bone = anatomy.mask("bone")
+    assert float(rho[bone].mean()) == pytest.approx(1.92, rel=0.01)
+    liver = anatomy.mask("liver")
+    assert float(rho[liver].mean()) == pytest.approx(1.06, rel=0.05)
