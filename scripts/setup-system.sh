@@ -5,6 +5,10 @@ set -euo pipefail
 
 need=()
 command -v dciodvfy >/dev/null 2>&1 || need+=(dicom3tools)
+# PostgreSQL server for the service tests (Debian puts initdb/pg_ctl in /usr/lib/postgresql/<ver>/bin).
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
+  need+=(postgresql)
+fi
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

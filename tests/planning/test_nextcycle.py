@@ -238,6 +238,10 @@ def test_plan_file_with_doses_json(tmp_path, bed) -> None:
         ),
         ('protocol = "dotatate"\n[response]\nstatus = "cured"\n', "response must be one of"),
         ("protocol = ", "not valid TOML"),
+        (
+            'protocol = "dotatate"\n[[cycles]]\nactivity_mbq = 7400\n',
+            r"cycles\[0\].activity_mbq is not a cycle key",
+        ),
     ],
 )
 def test_plan_file_errors_name_the_key(tmp_path, content: str, message: str) -> None:

@@ -138,7 +138,8 @@ class Volume:
             raise InputError(f"frame_uid must be a non-empty string or None; got {self.frame_uid!r}")
         if self.acquisition_datetime is not None and not isinstance(self.acquisition_datetime, datetime):
             raise InputError(
-                f"acquisition_datetime must be a datetime or None; got {type(self.acquisition_datetime).__name__}"
+                "acquisition_datetime must be a datetime or None; "
+                f"got {type(self.acquisition_datetime).__name__}"
             )
         assert self.array.ndim == NDIM, "Volume arrays are (slice, row, column)"
 

@@ -832,7 +832,8 @@ def _select_files(
             chosen = [s for s in series if s.series_uid == series_uid]
             if not chosen:
                 raise DicomError(
-                    f"series {series_uid} is not under {str(path)!r}: list them with 'theradose dicom inspect'"
+                    f"series {series_uid} is not under {str(path)!r}: "
+                    "list them with 'theradose dicom inspect'"
                 )
             return list(chosen[0].files)
         if not series:
@@ -842,7 +843,8 @@ def _select_files(
         if len(series) > 1:
             listing = ", ".join(f"{s.series_uid} ({s.modality})" for s in series[:6])
             raise DicomError(
-                f"{str(path)!r} holds {len(series)} image series: choose one with series_uid / --series ({listing})"
+                f"{str(path)!r} holds {len(series)} image series: "
+                f"choose one with series_uid / --series ({listing})"
             )
         return list(series[0].files)
     files = [Path(p) for p in folder_or_files]
@@ -914,7 +916,8 @@ def _quantify(
             info = read_radiopharmaceutical(ds)
             if info is None:
                 raise DicomError(
-                    f"series {series} is decay-corrected to administration but the administration time is missing"
+                    f"series {series} is decay-corrected to administration "
+                    "but the administration time is missing"
                 )
             corrected_to = info.injection_datetime
         elapsed_h = _hours_between(corrected_to, reference)

@@ -442,7 +442,8 @@ def write_nm_series(
         )
     if volume_bqml.unit == "counts" and (frame_duration_s is None or n_projections is None):
         raise InputError(
-            "a 'counts' volume needs frame_duration_s and n_projections so that it can be quantified later: pass both"
+            "a 'counts' volume needs frame_duration_s and n_projections "
+            "so that it can be quantified later: pass both"
         )
     if frame_duration_s is not None and not frame_duration_s > 0:
         raise InputError(f"frame_duration_s must be positive; got {frame_duration_s!r}")
