@@ -62,6 +62,7 @@ def study_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
         "2",
         "--seed",
         "3",
+        "--scatter",
     )
     return out, summary
 
@@ -74,6 +75,8 @@ def test_create_writes_the_clinic_layout_and_truth(study_dir: tuple[Path, dict[s
         assert len(list((out / tp / "spect").glob("*.dcm"))) == 1
     truth = json.loads((out / "truth" / "truth.json").read_text())
     assert truth["seed"] == 3 and truth["tracer"] == "psma"
+    assert truth["spect"]["scatter"] == "convolution"
+    assert truth["spect"]["reconstruction"]["scatter_correction"] == "convolution"
     kidneys = truth["regions"]["kidneys"]
     assert kidneys["mass_g"] > 0 and kidneys["tia_mbq_h"] > 0 and kidneys["dose_gy"] > 0
     assert truth["label_table"]["kidney_left_cortex"] == 5

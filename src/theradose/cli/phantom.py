@@ -66,6 +66,9 @@ def create(
     ] = None,
     iterations: Annotated[int, typer.Option("--iterations", help="OSEM iterations.")] = 4,
     subsets: Annotated[int, typer.Option("--subsets", help="OSEM subsets.")] = 10,
+    scatter: Annotated[
+        bool, typer.Option("--scatter/--no-scatter", help="Simulate scatter and correct it in OSEM.")
+    ] = False,
     json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
     """Simulate a virtual patient's serial 177Lu SPECT/CT (DICOM) with truth TIA and dose."""
@@ -81,7 +84,7 @@ def create(
     n_views = views if views is not None else (60 if grid <= 64 else system.n_views)
     if n_views < subsets:
         raise InputError(f"--views ({n_views}) must be at least --subsets ({subsets})")
-    system = system.with_(n_views=n_views)
+    system = system.with_(n_views=n_views, scatter="convolution" if scatter else "none")
     say = _progress(not json)
     study = simulate_patient_study(
         tracer=tracer.lower(),

@@ -309,6 +309,7 @@ def study_truth(
                 "subsets": study.subsets,
                 "attenuation_correction": True,
                 "resolution_modelling": True,
+                "scatter_correction": "convolution" if system.scatter == "convolution" else "none",
             },
             "total_counts": [tp.total_counts for tp in study.timepoints],
         },

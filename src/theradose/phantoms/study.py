@@ -130,7 +130,9 @@ def simulate_patient_study(
     tumours : int
         Number of tumours.
     system : SpectSystem or None
-        Camera and protocol (default :func:`~theradose.phantoms.spect.default_system`).
+        Camera and protocol (default :func:`~theradose.phantoms.spect.default_system`). With
+        ``system.scatter == "convolution"`` the projections contain scatter and the reconstruction
+        corrects it with the convolution estimate from the measured projections.
     iterations, subsets : int
         OSEM settings (attenuation correction and resolution modelling on).
     noise : bool
@@ -178,7 +180,14 @@ def simulate_patient_study(
             seed=None if not noise else seed * 1000 + index,
             projector=projector,
         )
-        recon = reconstruct(acquisition, mu, iterations=iterations, subsets=subsets, projector=projector)
+        recon = reconstruct(
+            acquisition,
+            mu,
+            iterations=iterations,
+            subsets=subsets,
+            projector=projector,
+            scatter_correction="convolution" if system.scatter == "convolution" else "none",
+        )
         points.append(TimePoint(time_h, activity, float(acquisition.counts.sum()), recon))
     return PatientStudy(
         anatomy=anatomy,
