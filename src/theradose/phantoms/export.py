@@ -365,7 +365,9 @@ def write_physical_phantom(
             spect,
             tmp / "spect",
             patient=patient,
-            radiopharmaceutical=RadiopharmaceuticalInfo("Lu-177", "177Lu", total_mbq, acquisition_datetime),
+            radiopharmaceutical=RadiopharmaceuticalInfo(
+                "Lu-177", "177LuCl3 (phantom filling)", total_mbq, acquisition_datetime
+            ),
             study_uid=study_uid,
             frame_uid=frame_uid,
             series_description=f"SPECT {phantom.name} (phantom)",
