@@ -112,6 +112,7 @@ def osem(
             ratio = np.divide(y, expected, out=np.zeros_like(expected), where=expected > 0.0)
             update = projector.back(ratio, views)
             x = np.divide(x * update, s_img, out=np.zeros_like(x), where=s_img > 0.0)
+            np.maximum(x, 0.0, out=x)  # non-negativity (FFT round-off of the blur can be negative)
     return x
 
 

@@ -357,7 +357,8 @@ class Projector:
     def _blur_sum(self, groups: FloatArray) -> FloatArray:
         """Σ_g CDR_g ∗ groups[g]: (G, n, nz) depth-group images → (n, nz) projection (FFT, zero-padded).
 
-        Inputs are non-negative (activity, counts); round-off negatives of the FFT are set to zero.
+        Where the exact result is zero the FFT leaves round-off of either sign (~1e-16 of the maximum);
+        callers that need non-negative values clip them (simulation, OSEM).
         """
         if self._transfer is None:
             return np.asarray(groups.sum(axis=0), dtype=np.float64)
@@ -366,9 +367,7 @@ class Projector:
         n, nz = groups.shape[1], groups.shape[2]
         spectrum = rfft2(groups, s=self._padded, axes=(1, 2), workers=1)
         total = np.einsum("gij,gij->ij", spectrum, self._transfer)
-        out = np.asarray(irfft2(total, s=self._padded, workers=1)[:n, :nz], dtype=np.float64)
-        # FFT round-off leaves ~1e-16-relative negative values where the result is zero
-        return np.maximum(out, 0.0)
+        return np.asarray(irfft2(total, s=self._padded, workers=1)[:n, :nz], dtype=np.float64)
 
     def _blur_spread(self, projection: FloatArray) -> FloatArray:
         """Transpose of :meth:`_blur_sum`: (n, nz) projection → (G, n, nz) blurred copies."""
@@ -379,7 +378,7 @@ class Projector:
         n, nz = projection.shape
         spectrum = rfft2(projection, s=self._padded, workers=1)
         blurred = irfft2(spectrum[None, :, :] * self._transfer, s=self._padded, axes=(1, 2), workers=1)
-        return np.ascontiguousarray(np.maximum(blurred[:, :n, :nz], 0.0), dtype=np.float64)
+        return np.ascontiguousarray(blurred[:, :n, :nz], dtype=np.float64)
 
     def sensitivity(self, views: Sequence[int] | npt.NDArray[np.integer[Any]]) -> FloatArray:
         """Backprojection of ones over ``views`` (the OSEM normalisation Aₛᵀ1), cached per view set."""

@@ -283,7 +283,7 @@ def simulate_spect(
         if system.scatter == "convolution"
         else np.zeros_like(primary)
     )
-    expected = primary + scatter
+    expected = np.maximum(primary + scatter, 0.0)  # FFT round-off: no negative expectations
     counts = np.random.default_rng(seed).poisson(expected).astype(np.float64) if noise else expected.copy()
     return SpectAcquisition(
         counts=counts,
@@ -339,7 +339,7 @@ def planar_images(
         counts_per_mbq=system.sensitivity_cps_per_mbq * acquisition_time_s,
         shape=activity_mbq.shape,
     )
-    expected = projector.forward(activity_mbq)
+    expected = np.maximum(projector.forward(activity_mbq), 0.0)
     counts = np.random.default_rng(seed).poisson(expected).astype(np.float64) if noise else expected
     return PlanarImages(
         anterior=counts[0], posterior=counts[1][:, ::-1].copy(), acquisition_time_s=acquisition_time_s
