@@ -76,6 +76,7 @@ def test_create_writes_the_clinic_layout_and_truth(study_dir: tuple[Path, dict[s
     truth = json.loads((out / "truth" / "truth.json").read_text())
     assert truth["seed"] == 3 and truth["tracer"] == "psma"
     assert truth["spect"]["scatter"] == "convolution"
+    assert truth["dose_engine"]["name"] == "vsv"
     assert truth["spect"]["reconstruction"]["scatter_correction"] == "convolution"
     kidneys = truth["regions"]["kidneys"]
     assert kidneys["mass_g"] > 0 and kidneys["tia_mbq_h"] > 0 and kidneys["dose_gy"] > 0

@@ -69,6 +69,9 @@ def create(
     scatter: Annotated[
         bool, typer.Option("--scatter/--no-scatter", help="Simulate scatter and correct it in OSEM.")
     ] = False,
+    dose_engine: Annotated[
+        str, typer.Option("--dose-engine", help="Truth dose: vsv (default), mc or local.")
+    ] = "vsv",
     json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
     """Simulate a virtual patient's serial 177Lu SPECT/CT (DICOM) with truth TIA and dose."""
@@ -80,6 +83,8 @@ def create(
     check_new_folder(out)
     if tracer.lower() not in ("psma", "dotatate"):
         raise InputError(f"--tracer must be psma or dotatate; got {tracer!r}")
+    if dose_engine not in ("local", "vsv", "mc"):
+        raise InputError(f"--dose-engine must be vsv, mc or local; got {dose_engine!r}")
     system = default_system()
     n_views = views if views is not None else (60 if grid <= 64 else system.n_views)
     if n_views < subsets:
@@ -98,6 +103,7 @@ def create(
         system=system,
         iterations=iterations,
         subsets=subsets,
+        dose_engine=dose_engine,  # type: ignore[arg-type]
         progress=say,
     )
     written = write_patient_study(study, out, progress=say)

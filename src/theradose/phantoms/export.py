@@ -286,11 +286,7 @@ def study_truth(
             "decay_constant_per_h": kin.decay_constant_per_h,
             "compartments": kin.parameters(),
         },
-        "dose_engine": {
-            "name": study.dose.engine,
-            "description": "local deposition of all electron energy (beta, IC, Auger) in the emitting voxel",
-            "energy_mev_per_decay": study.dose.energy_mev_per_decay,
-        },
+        "dose_engine": {"name": study.dose.engine, "description": study.dose.description},
         "spect": {
             "photopeak_kev": system.photopeak_kev,
             "collimator_fwhm_mm": {

@@ -40,7 +40,10 @@ from theradose.units import decays_from_tia_mbq_h, dose_gy_from_energy_mev_and_m
 FloatArray = npt.NDArray[np.float64]
 Tracer = Literal["psma", "dotatate"]
 TRACERS: tuple[Tracer, ...] = ("psma", "dotatate")
-DoseEngine = Literal["local"]
+DoseEngine = Literal["local", "vsv", "mc"]
+DOSE_ENGINES: tuple[DoseEngine, ...] = ("local", "vsv", "mc")
+#: Photon histories of the Monte Carlo truth dose (engine "mc").
+MC_TRUTH_PHOTONS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -401,15 +404,15 @@ class TruthDose:
     ----------
     dose_gy : ndarray, shape anatomy grid
         Absorbed dose per voxel.
-    engine : str
-        How it was computed (``"local"``: local deposition of the electron energy).
-    energy_mev_per_decay : float
-        Energy deposited locally per decay.
+    engine : {"local", "vsv", "mc"}
+        How it was computed (see :func:`truth_dose`).
+    description : str
+        One line on the method, for ``truth.json``.
     """
 
     dose_gy: FloatArray
     engine: str
-    energy_mev_per_decay: float
+    description: str
 
 
 def truth_dose(
@@ -417,27 +420,33 @@ def truth_dose(
     tia_map_mbq_h: FloatArray,
     *,
     nuclide: str = "Lu-177",
-    engine: DoseEngine = "local",
+    engine: DoseEngine = "vsv",
+    seed: int = 0,
 ) -> TruthDose:
-    """Absorbed dose (Gy) from a TIA map by local energy deposition.
+    """Absorbed dose (Gy) of a TIA map on the phantom's true densities.
 
-    Each voxel absorbs the energy of all electrons (β, internal conversion and Auger, ICRP 107 via
-    :mod:`theradose.nuclides`) emitted in it; photons escape (MIRD Pamphlet 21 notation,
-    Bolch et al. 2009, J Nucl Med 50:477; local deposition as in Pasciak et al. 2014, Front Oncol
-    4:121)::
+    ``engine="local"``: each voxel absorbs the energy of all electrons (β, internal conversion, Auger;
+    ICRP 107 via :mod:`theradose.nuclides`) emitted in it, photons escape (MIRD Pamphlet 21 notation,
+    Bolch et al. 2009, J Nucl Med 50:477)::
 
-        D = Ã · N_decays/(MBq·h) · E_electrons / m_voxel
+        D = Ã · N_decays/(MBq·h) · E_electrons / (ρ · V_voxel)
+
+    ``engine="vsv"`` and ``"mc"``: the voxel engines of :mod:`theradose.dosimetry.engines` (voxel
+    S-value convolution with density correction; hybrid Monte Carlo with photon transport, seeded,
+    :data:`MC_TRUTH_PHOTONS` histories), given the true density map.
 
     Parameters
     ----------
     anatomy : Anatomy
-        Supplies voxel masses (density × voxel volume).
+        Supplies voxel densities and the grid.
     tia_map_mbq_h : ndarray, shape anatomy grid
         Time-integrated activity per voxel.
     nuclide : str
         Nuclide name.
-    engine : {"local"}
-        Only local deposition is available here.
+    engine : {"local", "vsv", "mc"}
+        Dose calculation method (default ``"vsv"``: deterministic, electrons transported between voxels).
+    seed : int
+        Seed of the Monte Carlo engine.
 
     Returns
     -------
@@ -445,20 +454,44 @@ def truth_dose(
     """
     from theradose.nuclides import get_nuclide
 
-    if engine != "local":
-        raise InputError(f"engine must be 'local'; got {engine!r}")
+    if engine not in DOSE_ENGINES:
+        raise InputError(f"engine must be one of {', '.join(DOSE_ENGINES)}; got {engine!r}")
     if tia_map_mbq_h.shape != anatomy.labels.shape:
         raise InputError(
             f"tia_map_mbq_h shape {tia_map_mbq_h.shape} differs from the anatomy grid {anatomy.labels.shape}"
         )
-    energy = float(get_nuclide(nuclide).electron_energy_mev_per_decay)
-    mass_g = anatomy.density_g_per_ml.astype(np.float64) * anatomy.grid.voxel_volume_ml
-    dose = np.zeros_like(mass_g)
-    tissue = mass_g > 0.01 * anatomy.grid.voxel_volume_ml  # not air
-    dose[tissue] = dose_gy_from_energy_mev_and_mass_g(
-        decays_from_tia_mbq_h(tia_map_mbq_h[tissue]) * energy, mass_g[tissue]
+    if engine == "local":
+        energy = float(get_nuclide(nuclide).electron_energy_mev_per_decay)
+        mass_g = anatomy.density_g_per_ml.astype(np.float64) * anatomy.grid.voxel_volume_ml
+        dose = np.zeros_like(mass_g)
+        tissue = mass_g > 0.01 * anatomy.grid.voxel_volume_ml  # not air
+        dose[tissue] = dose_gy_from_energy_mev_and_mass_g(
+            decays_from_tia_mbq_h(tia_map_mbq_h[tissue]) * energy, mass_g[tissue]
+        )
+        return TruthDose(
+            dose_gy=dose,
+            engine=engine,
+            description=f"local deposition of the electron energy ({energy:.5f} MeV per decay) in the voxel",
+        )
+    from theradose.dosimetry.engines import dose_rate_or_dose
+    from theradose.imaging.volume import Volume
+
+    affine = anatomy.grid.affine()
+    tia = Volume(array=tia_map_mbq_h, affine=affine, unit="MBq·h")
+    density = Volume(array=anatomy.density_g_per_ml, affine=affine, unit="g/mL")
+    if engine == "vsv":
+        result = dose_rate_or_dose(tia, density, nuclide, engine="vsv", workers=1)
+        description = "voxel S-value convolution (theradose.dosimetry.engines, vsv), true densities"
+    else:
+        result = dose_rate_or_dose(
+            tia, density, nuclide, engine="mc", n_photons=MC_TRUTH_PHOTONS, seed=seed, workers=1
+        )
+        description = (
+            f"hybrid Monte Carlo (theradose.dosimetry.engines, mc), {MC_TRUTH_PHOTONS} photons, seed {seed}"
+        )
+    return TruthDose(
+        dose_gy=np.asarray(result.array, dtype=np.float64), engine=engine, description=description
     )
-    return TruthDose(dose_gy=dose, engine=engine, energy_mev_per_decay=energy)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import numpy.typing as npt
 from theradose.errors import InputError
 from theradose.phantoms.anatomy import Anatomy, make_anatomy, make_grid, slices_to_cover_anatomy
 from theradose.phantoms.kinetics import (
+    DoseEngine,
     PatientKinetics,
     RegionTruth,
     TruthDose,
@@ -106,6 +107,7 @@ def simulate_patient_study(
     iterations: int = 4,
     subsets: int = 10,
     noise: bool = True,
+    dose_engine: DoseEngine = "vsv",
     progress: Callable[[str], None] | None = None,
 ) -> PatientStudy:
     """Simulate one virtual patient's serial quantitative SPECT/CT study.
@@ -137,6 +139,8 @@ def simulate_patient_study(
         OSEM settings (attenuation correction and resolution modelling on).
     noise : bool
         Poisson noise in the projections.
+    dose_engine : {"local", "vsv", "mc"}
+        Method of the truth dose (see :func:`~theradose.phantoms.kinetics.truth_dose`).
     progress : callable or None
         Called with a short message before each stage.
     """
@@ -162,7 +166,8 @@ def simulate_patient_study(
     say("kinetics and truth")
     kinetics = patient_kinetics(anatomy, tracer, injected_activity_mbq=activity_mbq, seed=seed)
     tia = kinetics.tia_map_mbq_h()
-    dose = truth_dose(anatomy, tia, nuclide=kinetics.nuclide)
+    say(f"truth dose ({dose_engine})")
+    dose = truth_dose(anatomy, tia, nuclide=kinetics.nuclide, engine=dose_engine, seed=seed)
     regions = tuple(region_truth(anatomy, tia, dose.dose_gy))
     mu = mu_map_from_hu(anatomy.hu)
     spacing = anatomy.grid.spacing_mm
