@@ -202,6 +202,7 @@ def write_study_file(
     """Write a study file for a phantom patient folder (labels from the truth label map)."""
     truth = json.loads((patient_root / "truth" / "truth.json").read_text(encoding="utf-8"))
     tumour_names = [t["name"] for t in truth["tumours"]]
+    tumour_regions = [n for n in [*tumour_names, "tumours"] if n in truth["regions"]]
     lines = [
         f"seed = {int(truth['seed'])}",
         "cycle = 1",
@@ -235,7 +236,7 @@ def write_study_file(
         "[segmentation]",
         'source = "nifti"',
         f"path = {_toml_string(str(patient_root / truth['files']['labels']))}",
-        f"tumours = {json.dumps([*tumour_names, 'tumours'] if tumour_names else [])}",
+        f"tumours = {json.dumps(tumour_regions)}",
         "",
         "[segmentation.regions]",
     ]
