@@ -12,7 +12,7 @@ import pytest
 from theradose.pipeline import run as run_module
 from theradose.pipeline.run import run_study
 
-from .conftest import REGIONS, SOFT_TISSUE_HU, SPACING_MM, SyntheticStudy, study_toml_text
+from .conftest import REGIONS, SOFT_TISSUE_HU, SPACING_MM, TIMES_H, SyntheticStudy, study_toml_text
 
 #: Lu-177 mean electron energy per decay (β⁻ + conversion + Auger), MeV, ICRP 107: 0.14797 β + IC/Auger
 #: ≈ 0.1479 MeV; used with a 0.3 % tolerance.
@@ -310,3 +310,29 @@ def test_every_engine_runs_and_mc_is_reproducible(
             0.95 * local <= liver[engine]["dose_gy"] <= local * (1.0 + LU177_PHOTON_MEV / LU177_ELECTRON_MEV)
         )
     assert again.doses["engines"] == ["local", "vsv", "mc"]
+
+
+def test_timepoints_in_any_order_refer_to_the_listed_position(
+    synthetic_study: SyntheticStudy, tmp_path: Path
+) -> None:
+    """stp_timepoint counts in the study file's order; listing the scans backwards changes nothing."""
+    stp = 'model = "auto"\nsingle_timepoint = "hanscheid"\nstp_timepoint = {}'
+    forward = synthetic_study.root / "study_forward.toml"
+    forward.write_text(
+        study_toml_text(synthetic_study.root, extra=JSON_ONLY).replace('model = "auto"', stp.format(3)),
+        encoding="utf-8",
+    )
+    backward = synthetic_study.root / "study_backward.toml"
+    backward.write_text(
+        study_toml_text(synthetic_study.root, extra=JSON_ONLY, times=tuple(reversed(TIMES_H))).replace(
+            'model = "auto"', stp.format(2)
+        ),
+        encoding="utf-8",
+    )
+    a = run_study(forward, tmp_path / "a", use_cache=False).doses["regions"]
+    b = run_study(backward, tmp_path / "b", use_cache=False).doses["regions"]
+    assert [r["tia_mbq_h"] for r in a] == [r["tia_mbq_h"] for r in b]
+    # Hänscheid: Ã = 2·A(t)·t/ln 2 at t = 72 h (Hänscheid et al. 2018, J Nucl Med 59:75)
+    _label, _c, _r, a0, teff = REGIONS["liver"]
+    activity = a0 * math.exp(-math.log(2) / teff * 72.0)
+    assert a[0]["tia_mbq_h"] == pytest.approx(2 * activity * 72.0 / math.log(2), rel=2e-3)

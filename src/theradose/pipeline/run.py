@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import functools
 import io
 import json
@@ -212,6 +213,8 @@ def compute_study(
     time_h = _time_after_administration_h(spec)
     order = sorted(range(len(time_h)), key=lambda i: time_h[i])
     reference = order.index(spec.reference_timepoint)
+    # positions in the study file → positions in acquisition order
+    kinetics_spec = dataclasses.replace(spec.kinetics, stp_timepoint=order.index(spec.kinetics.stp_timepoint))
     input_hashes = {
         str(i): tree_hash([p for p in (tp.spect, tp.ct) if p is not None])
         for i, tp in enumerate(spec.timepoints)
@@ -296,7 +299,7 @@ def compute_study(
                 "kinetics": [
                     spec.kinetics.model,
                     spec.kinetics.single_timepoint,
-                    spec.kinetics.stp_timepoint,
+                    kinetics_spec.stp_timepoint,
                     dict(spec.kinetics.effective_half_life_h),
                 ],
                 "region": name,
@@ -312,7 +315,7 @@ def compute_study(
             lambda: stages.fit_region(
                 times,
                 tac,
-                kinetics=spec.kinetics,
+                kinetics=kinetics_spec,
                 nuclide=nuclide,
                 region=name,
                 relative_sigma=ACTIVITY_RELATIVE_SIGMA,
