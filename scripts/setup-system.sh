@@ -5,6 +5,9 @@ set -euo pipefail
 
 need=()
 command -v dciodvfy >/dev/null 2>&1 || need+=(dicom3tools)
+# Orthanc PACS for the DICOM networking tests; the tests start their own server on free loopback ports
+# and never use the system service the package installs.
+command -v Orthanc >/dev/null 2>&1 || need+=(orthanc)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

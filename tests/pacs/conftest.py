@@ -24,6 +24,7 @@ import shutil
 import socket
 import subprocess
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -131,7 +132,11 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancServer]
     log_path = tmp / "orthanc.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [executable, str(config_path)], stdout=log, stderr=subprocess.STDOUT, cwd=tmp, env=dict(os.environ)
+            [executable, str(config_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=tmp,
+            env=dict(os.environ),
         )
     http_url = f"http://127.0.0.1:{http_port}"
     deadline = time.monotonic() + _START_TIMEOUT_S
@@ -147,7 +152,9 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancServer]
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"Orthanc did not answer /system in {_START_TIMEOUT_S:g} s; log:\n{log_path.read_text()[-3000:]}")
+                pytest.fail(
+                    f"Orthanc did not answer /system in {_START_TIMEOUT_S:g} s; log:\n{log_path.read_text()[-3000:]}"
+                )
             time.sleep(0.1)
         yield OrthancServer(
             node=PacsNode("127.0.0.1", dicom_port, ORTHANC_AET),
@@ -189,14 +196,24 @@ def _volumes(
 ) -> tuple[Volume, Volume]:
     ct = rng.integers(-1000, 1500, size=shape).astype(np.float64)
     nm = rng.uniform(0.0, 5.0e4, size=shape)
-    frame = "1.2.826.0.1.3680043.10.1492.7." + str(int(rng.integers(1, 10**9)))
+    from pydicom.uid import generate_uid
+
+    frame = str(generate_uid())
     ct_volume = Volume.from_spacing(
-        ct, spacing_mm=(4.0, 2.0, 2.0), origin_mm=(-32.0, -32.0, 0.0), unit="HU",
-        frame_uid=frame, acquisition_datetime=acquired,
+        ct,
+        spacing_mm=(4.0, 2.0, 2.0),
+        origin_mm=(-32.0, -32.0, 0.0),
+        unit="HU",
+        frame_uid=frame,
+        acquisition_datetime=acquired,
     )
     nm_volume = Volume.from_spacing(
-        nm, spacing_mm=(4.0, 4.0, 4.0), origin_mm=(-32.0, -32.0, 0.0), unit="Bq/mL",
-        frame_uid=frame, acquisition_datetime=acquired,
+        nm,
+        spacing_mm=(4.0, 4.0, 4.0),
+        origin_mm=(-32.0, -32.0, 0.0),
+        unit="Bq/mL",
+        frame_uid=frame,
+        acquisition_datetime=acquired,
     )
     return ct_volume, nm_volume
 
@@ -210,30 +227,39 @@ def seed_patient(
     in Orthanc by C-STORE and returns what was written. Small volumes (8 slices of 16x16)."""
     cache: dict[str, SeededPatient] = {}
 
-    def seed(patient_id: str, *, n_timepoints: int = 2, seed: int = 7) -> SeededPatient:
+    def seed(patient_id: str, *, n_timepoints: int = 2) -> SeededPatient:
+        from pydicom.uid import generate_uid
+
         if patient_id in cache:
             return cache[patient_id]
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(zlib.crc32(patient_id.encode()))
         root = tmp_path_factory.mktemp(f"seed_{patient_id}")
         patient = PatientInfo(name=f"Test^{patient_id}", patient_id=patient_id, sex="F", weight_kg=70.0)
         injection = datetime(2026, 11, 2, 9, 0, tzinfo=CET)
         radiopharmaceutical = RadiopharmaceuticalInfo(
-            nuclide="177Lu", radiopharmaceutical="177Lu-PSMA-617", injected_activity_mbq=7400.0,
+            nuclide="177Lu",
+            radiopharmaceutical="177Lu-PSMA-617",
+            injected_activity_mbq=7400.0,
             injection_datetime=injection,
         )
         timepoints = []
         for index in range(n_timepoints):
             acquired = injection + timedelta(hours=4 + 24 * index)
             ct_volume, nm_volume = _volumes(rng, acquired, (8, 16, 16))
-            study_uid = "1.2.826.0.1.3680043.10.1492.8." + str(int(rng.integers(1, 10**12)))
+            study_uid = str(generate_uid())
             folder = root / f"tp{index}"
             ct_files = write_ct_series(ct_volume, folder / "ct", patient=patient, study_uid=study_uid)
             nm_file = write_nm_series(
-                nm_volume, folder / "nm", patient=patient, radiopharmaceutical=radiopharmaceutical,
+                nm_volume,
+                folder / "nm",
+                patient=patient,
+                radiopharmaceutical=radiopharmaceutical,
                 study_uid=study_uid,
             )
             store(orthanc.node, [*ct_files, nm_file])
-            timepoints.append(SeededTimepoint(study_uid, acquired, tuple(ct_files), nm_file, ct_volume, nm_volume))
+            timepoints.append(
+                SeededTimepoint(study_uid, acquired, tuple(ct_files), nm_file, ct_volume, nm_volume)
+            )
         seeded = SeededPatient(patient_id, patient, tuple(timepoints))
         cache[patient_id] = seeded
         return seeded

@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "image": ("theradose.cli.image", "Images: register CT time points, segment body/organs/uptake."),
     "qa": ("theradose.cli.qa", "Calibration and QA: dose calibrator, SPECT, recovery, harmonisation."),
     "read": ("theradose.cli.read", "PET reading: SUV, RADS/Krenning/miPSMA scores, eligibility, response."),
+    "pacs": ("theradose.cli.pacs", "PACS exchange: echo, find (C-FIND), get (C-GET/C-MOVE), send (C-STORE)."),
 }
 # fmt: on
 

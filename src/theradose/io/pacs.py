@@ -158,7 +158,9 @@ class PacsNode:
         if not self.host.strip():
             raise InputError("host is empty: give the PACS host name or IP address, e.g. 127.0.0.1")
         if isinstance(self.port, bool) or not isinstance(self.port, int) or not 1 <= self.port <= 65535:
-            raise InputError(f"port must be an integer in 1-65535; got {self.port!r}: give the PACS DICOM port")
+            raise InputError(
+                f"port must be an integer in 1-65535; got {self.port!r}: give the PACS DICOM port"
+            )
         _check_ae_title(self.ae_title, "ae_title")
 
     def __str__(self) -> str:
@@ -317,15 +319,11 @@ class _LogCapture(logging.Handler):
 def _captured_log() -> Iterator[_LogCapture]:
     logger = logging.getLogger("pynetdicom")
     capture = _LogCapture()
-    level = logger.level
-    logger.addHandler(capture)
-    if logger.level == logging.NOTSET or logger.level > logging.INFO:
-        logger.setLevel(logging.INFO)
+    logger.addHandler(capture)  # the messages used are logged at ERROR level
     try:
         yield capture
     finally:
         logger.removeHandler(capture)
-        logger.setLevel(level)
 
 
 def _make_ae(calling_ae_title: str, timeout_s: float) -> Any:
@@ -983,7 +981,12 @@ def retrieve_series(
     try:
         if method == "get":
             _run_get(
-                node, identifier, receiver, model=model, calling_ae_title=calling_ae_title, timeout_s=timeout_s
+                node,
+                identifier,
+                receiver,
+                model=model,
+                calling_ae_title=calling_ae_title,
+                timeout_s=timeout_s,
             )
         else:
             _run_move(
@@ -1011,7 +1014,12 @@ def retrieve_series(
         raise
     files = tuple(target / path.name for path in receiver.files())
     return RetrievedSeries(
-        series_uid=series_uid, study_uid=study_uid, modality=modality, folder=target, files=files, method=method
+        series_uid=series_uid,
+        study_uid=study_uid,
+        modality=modality,
+        folder=target,
+        files=files,
+        method=method,
     )
 
 
@@ -1177,8 +1185,12 @@ def store(
         try:
             header = dcmread(path, stop_before_pixels=True)
         except (InvalidDicomError, OSError, ValueError) as exc:
-            raise InputError(f"{path} is not a readable DICOM file ({exc}): send DICOM Part 10 files only") from None
-        sop_class = str(getattr(header, "SOPClassUID", "") or getattr(header.file_meta, "MediaStorageSOPClassUID", ""))
+            raise InputError(
+                f"{path} is not a readable DICOM file ({exc}): send DICOM Part 10 files only"
+            ) from None
+        sop_class = str(
+            getattr(header, "SOPClassUID", "") or getattr(header.file_meta, "MediaStorageSOPClassUID", "")
+        )
         sop_instance = str(getattr(header, "SOPInstanceUID", ""))
         syntax = str(getattr(header.file_meta, "TransferSyntaxUID", "") or IMPLICIT_VR_LITTLE_ENDIAN)
         if not sop_class or not sop_instance:
@@ -1199,7 +1211,10 @@ def store(
     ):
         contexts[(uid, uncompressed)] = None
     for _path, sop_class, _sop_instance, syntax in headers:
-        contexts[(sop_class, uncompressed if syntax in _UNCOMPRESSED else (syntax,))] = None
+        # the file's own transfer syntax first (sent without re-encoding), then uncompressed alternatives
+        contexts[(sop_class, (syntax,))] = None
+        if syntax in _UNCOMPRESSED:
+            contexts[(sop_class, uncompressed)] = None
     if len(contexts) > _MAX_CONTEXTS:
         raise InputError(
             f"the files need {len(contexts)} presentation contexts, more than the {_MAX_CONTEXTS} one "
@@ -1217,7 +1232,10 @@ def store(
                 cx
                 for cx in assoc.accepted_contexts
                 if cx.abstract_syntax == sop_class
-                and (cx.transfer_syntax[0] == syntax or (syntax in _UNCOMPRESSED and cx.transfer_syntax[0] in _UNCOMPRESSED))
+                and (
+                    cx.transfer_syntax[0] == syntax
+                    or (syntax in _UNCOMPRESSED and cx.transfer_syntax[0] in _UNCOMPRESSED)
+                )
             ]
             if not usable:
                 raise PacsStatusError(
@@ -1225,8 +1243,12 @@ def store(
                     "enable that storage class on the PACS",
                     status=0x0122,
                 )
-            dataset = dcmread(path)
-            status = assoc.send_c_store(dataset)
+            try:
+                status = assoc.send_c_store(dcmread(path))
+            except (ValueError, AttributeError) as exc:
+                raise InputError(
+                    f"{path} cannot be encoded for sending ({str(exc).splitlines()[0]}): fix or re-write the file"
+                ) from None
             if "Status" not in status:
                 raise _aborted(node, assoc, f"C-STORE of {path.name}")
             code = int(status.Status)
