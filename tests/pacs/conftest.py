@@ -144,7 +144,8 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancServer]
         while True:
             if process.poll() is not None:
                 pytest.fail(
-                    f"Orthanc exited with code {process.returncode} at start; log:\n{log_path.read_text()[-3000:]}"
+                    f"Orthanc exited with code {process.returncode} at start; "
+                    f"log:\n{log_path.read_text()[-3000:]}"
                 )
             try:
                 if httpx.get(http_url + "/system", timeout=1.0).status_code == 200:
@@ -153,7 +154,8 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancServer]
                 pass
             if time.monotonic() > deadline:
                 pytest.fail(
-                    f"Orthanc did not answer /system in {_START_TIMEOUT_S:g} s; log:\n{log_path.read_text()[-3000:]}"
+                    f"Orthanc did not answer /system in {_START_TIMEOUT_S:g} s; "
+                    f"log:\n{log_path.read_text()[-3000:]}"
                 )
             time.sleep(0.1)
         yield OrthancServer(

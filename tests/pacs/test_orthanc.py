@@ -146,7 +146,7 @@ def test_c_move_to_a_destination_orthanc_cannot_reach_names_the_status(orthanc, 
 def test_wrong_called_ae_title_is_rejected(orthanc):
     node = PacsNode(orthanc.node.host, orthanc.node.port, "NOTORTHANC")
     with pytest.raises(
-        AssociationRejectedError, match="rejected the association.*Called AE title not recognised"
+        AssociationRejectedError, match=r"rejected the association.*Called AE title not recognised"
     ):
         echo(node)
 
@@ -172,7 +172,7 @@ def test_retrieve_unknown_series_is_a_clear_error(orthanc, tmp_path):
         assert list(tmp_path.iterdir()) == []
 
 
-# --- results back to the PACS ----------------------------------------------------------------------------------
+# --- results back to the PACS -------------------------------------------------------------------------------
 def _rt_dose(tmp_path: Path, seeded, index: int) -> Path:
     """pydicom's RT Dose test file (shipped inside pydicom), re-identified for the seeded patient/study."""
     from pydicom.data import get_testdata_file

@@ -104,7 +104,7 @@ _AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # PS3.5 VR AE: 16 chars
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 
 
-# --- errors --------------------------------------------------------------------------------------------------
+# --- errors -------------------------------------------------------------------------------------------------
 class PacsError(TheradoseError):
     """A DICOM network operation failed."""
 
@@ -135,7 +135,7 @@ class PacsStatusError(PacsError):
         self.status = status
 
 
-# --- value types ---------------------------------------------------------------------------------------------
+# --- value types --------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PacsNode:
     """A remote DICOM node (the PACS): where to connect and which AE title to call.
@@ -260,7 +260,7 @@ class StoreResult:
         return len(self.instances)
 
 
-# --- helpers -------------------------------------------------------------------------------------------------
+# --- helpers ------------------------------------------------------------------------------------------------
 def _check_ae_title(value: str, name: str) -> None:
     if not isinstance(value, str) or not _AE_TITLE.match(value) or not value.strip():
         raise InputError(
@@ -340,18 +340,34 @@ def _make_ae(calling_ae_title: str, timeout_s: float) -> Any:
     return ae
 
 
-def _unreachable_reason(node: PacsNode, timeout_s: float) -> str:
+def _unreachable_reason(node: PacsNode, timeout_s: float) -> str | None:
+    """Why no TCP connection to ``node`` opens, or None when one does."""
     try:
-        with socket.create_connection((node.host, node.port), timeout=min(timeout_s, 5.0)):
-            return "the connection closed during association"
+        with socket.create_connection((node.host, node.port), timeout=timeout_s):
+            return None
     except socket.gaierror:
         return f"host name {node.host!r} is unknown"
     except ConnectionRefusedError:
         return "connection refused"
     except TimeoutError:
-        return f"no answer within {min(timeout_s, 5.0):g} s"
+        return f"no answer within {timeout_s:g} s"
     except OSError as exc:
         return exc.strerror or type(exc).__name__
+
+
+def _unreachable(node: PacsNode, reason: str) -> PacsUnreachableError:
+    return PacsUnreachableError(
+        f"cannot reach DICOM node {node} ({reason}): check host and port and that the PACS is running"
+    )
+
+
+@contextmanager
+def _closing(sockets: list[socket.socket]) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        for raw in sockets:
+            raw.close()
 
 
 @contextmanager
@@ -363,14 +379,34 @@ def _association(
     ext_neg: list[Any] | None = None,
     evt_handlers: list[Any] | None = None,
 ) -> Iterator[Any]:
-    """An established association with ``node``; released (or aborted on error) at the end."""
-    with _captured_log() as log:
+    """An established association with ``node``; released (or aborted on error) at the end.
+
+    A plain TCP connection is tried first: it names why a node is unreachable (refused, unknown host,
+    no answer), and pynetdicom's failed-connect path leaves its socket unclosed.
+    """
+    timeout_s = float(ae.connection_timeout or DEFAULT_TIMEOUT_S)
+    reason = _unreachable_reason(node, timeout_s)
+    if reason is not None:
+        raise _unreachable(node, reason)
+    from pynetdicom import evt
+
+    # pynetdicom drops its socket unclosed when shutting down a connection the peer already closed;
+    # holding a reference and closing it here keeps every socket closed.
+    sockets: list[socket.socket] = []
+
+    def keep_socket(event: Any) -> None:
+        raw = getattr(getattr(event.assoc.dul, "socket", None), "socket", None)
+        if isinstance(raw, socket.socket):
+            sockets.append(raw)
+
+    handlers = [(evt.EVT_CONN_OPEN, keep_socket), *(evt_handlers or [])]
+    with _captured_log() as log, _closing(sockets):
         assoc = ae.associate(
             node.host,
             node.port,
             ae_title=node.ae_title,
             ext_neg=ext_neg,
-            evt_handlers=evt_handlers or [],
+            evt_handlers=handlers,
         )
         if not assoc.is_established:
             if assoc.is_rejected:
@@ -379,12 +415,8 @@ def _association(
                     f"{node} rejected the association for {purpose} (calling AE {ae.ae_title}): {reason}; "
                     "check the called AE title (--aet) and that the PACS knows our AE title (--our-aet)"
                 )
-            tcp_error = log.find("TCP Initialisation Error:")
-            if tcp_error is not None or log.find("Association request failed: unable to connect") is not None:
-                reason = _unreachable_reason(node, ae.connection_timeout or DEFAULT_TIMEOUT_S)
-                raise PacsUnreachableError(
-                    f"cannot reach DICOM node {node} ({reason}): check host and port and that the PACS is running"
-                )
+            if log.find("Association request failed: unable to connect") is not None:
+                raise _unreachable(node, log.find("TCP Initialisation Error:") or "connection failed")
             raise AssociationAbortedError(
                 f"{node} aborted the association for {purpose} or did not answer within "
                 f"{ae.acse_timeout:g} s: check the PACS log and the timeout"
@@ -411,7 +443,7 @@ def _aborted(node: PacsNode, assoc: Any, purpose: str) -> AssociationAbortedErro
     )
 
 
-# --- C-ECHO --------------------------------------------------------------------------------------------------
+# --- C-ECHO -------------------------------------------------------------------------------------------------
 def echo(
     node: PacsNode,
     *,
@@ -449,7 +481,7 @@ def echo(
     return EchoResult(node=node, round_trip_s=time.perf_counter() - start)
 
 
-# --- C-FIND --------------------------------------------------------------------------------------------------
+# --- C-FIND -------------------------------------------------------------------------------------------------
 def _date_range(date_from: date | None, date_to: date | None) -> str:
     if date_from is not None and date_to is not None and date_from > date_to:
         raise InputError(
@@ -741,7 +773,7 @@ def find_series(
     )
 
 
-# --- retrieval -----------------------------------------------------------------------------------------------
+# --- retrieval ----------------------------------------------------------------------------------------------
 class _Receiver:
     """C-STORE handler writing each received instance into ``folder`` as ``<SOP Instance UID>.dcm``."""
 
@@ -1125,7 +1157,7 @@ def retrieve_patient_timepoints(
     ]
 
 
-# --- C-STORE -------------------------------------------------------------------------------------------------
+# --- C-STORE ------------------------------------------------------------------------------------------------
 def _collect_files(paths: Sequence[str | Path] | str | Path) -> list[Path]:
     items = [paths] if isinstance(paths, (str, Path)) else list(paths)
     files: list[Path] = []
@@ -1239,7 +1271,8 @@ def store(
             ]
             if not usable:
                 raise PacsStatusError(
-                    f"{node} does not accept SOP class {sop_class} in transfer syntax {syntax} ({path.name}): "
+                    f"{node} does not accept SOP class {sop_class} in transfer syntax {syntax} "
+                    f"({path.name}): "
                     "enable that storage class on the PACS",
                     status=0x0122,
                 )
@@ -1247,7 +1280,8 @@ def store(
                 status = assoc.send_c_store(dcmread(path))
             except (ValueError, AttributeError) as exc:
                 raise InputError(
-                    f"{path} cannot be encoded for sending ({str(exc).splitlines()[0]}): fix or re-write the file"
+                    f"{path} cannot be encoded for sending ({str(exc).splitlines()[0]}): "
+                    "fix or re-write the file"
                 ) from None
             if "Status" not in status:
                 raise _aborted(node, assoc, f"C-STORE of {path.name}")

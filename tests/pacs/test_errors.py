@@ -1,0 +1,156 @@
+"""Failures of the DICOM client that need no PACS: bad input, unreachable node, aborted association."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import date
+
+import pytest
+
+from theradose.errors import InputError, TheradoseError
+from theradose.io.pacs import (
+    AssociationAbortedError,
+    PacsNode,
+    PacsUnreachableError,
+    _status_text,
+    echo,
+    find_series,
+    find_studies,
+    retrieve_patient_timepoints,
+    retrieve_series,
+    store,
+)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 where nothing listens right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "aet", "field"),
+    [
+        ("", 4242, "ORTHANC", "host"),
+        ("127.0.0.1", 0, "ORTHANC", "port"),
+        ("127.0.0.1", 70000, "ORTHANC", "port"),
+        ("127.0.0.1", 4242, "", "ae_title"),
+        ("127.0.0.1", 4242, "A" * 17, "ae_title"),
+        ("127.0.0.1", 4242, "BAD\\AET", "ae_title"),
+    ],
+)
+def test_node_validation_names_the_field(host, port, aet, field):
+    with pytest.raises(InputError, match=field):
+        PacsNode(host, port, aet)
+
+
+def test_unreachable_port_is_one_clear_line():
+    node = PacsNode("127.0.0.1", free_port(), "ORTHANC")  # nothing listens there
+    with pytest.raises(PacsUnreachableError) as info:
+        echo(node, timeout_s=5)
+    message = str(info.value)
+    assert "\n" not in message
+    assert f"cannot reach DICOM node ORTHANC@127.0.0.1:{node.port} (connection refused)" in message
+    assert isinstance(info.value, TheradoseError)
+
+
+@pytest.fixture
+def silent_server() -> Iterator[tuple[int, list[str]]]:
+    """A TCP server on loopback that either closes each connection at once or never answers."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    listener.settimeout(0.2)
+    behaviour: list[str] = ["close"]
+    stop = threading.Event()
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            if behaviour[0] == "close":
+                connection.close()
+            else:
+                held.append(connection)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield int(listener.getsockname()[1]), behaviour
+    stop.set()
+    thread.join(timeout=2)
+    for connection in held:
+        connection.close()
+    listener.close()
+
+
+def test_peer_closing_the_connection_is_an_aborted_association(silent_server):
+    port, behaviour = silent_server
+    behaviour[0] = "close"
+    with pytest.raises(AssociationAbortedError, match="aborted the association for C-ECHO"):
+        echo(PacsNode("127.0.0.1", port, "ORTHANC"), timeout_s=5)
+
+
+def test_peer_not_answering_times_out(silent_server):
+    port, behaviour = silent_server
+    behaviour[0] = "hang"
+    start = time.perf_counter()
+    with pytest.raises(AssociationAbortedError, match=r"did not answer within 0.5 s"):
+        echo(PacsNode("127.0.0.1", port, "ORTHANC"), timeout_s=0.5)
+    assert time.perf_counter() - start < 5.0
+
+
+def test_status_codes_are_named_from_ps3_4():
+    """Meanings from DICOM PS3.4: Table C.4-2 (C-MOVE 0xA801 "Refused: Move Destination unknown"),
+    Table B.2-1 (C-STORE 0xA700 "Refused: Out of Resources"), Table C.4-1 (C-FIND 0xC000-0xCFFF
+    "Failed: Unable to process")."""
+    assert _status_text(0xA801, "move").lower().startswith("0xa801 (failure: ")
+    assert "destination unknown" in _status_text(0xA801, "move").lower()
+    assert "out of resources" in _status_text(0xA700, "store").lower()
+    assert "unable to process" in _status_text(0xC123, "find").lower()
+
+
+def test_queries_refuse_bad_input_before_connecting():
+    node = PacsNode("127.0.0.1", free_port(), "ORTHANC")  # never contacted
+    with pytest.raises(InputError, match="date_from 2026-11-05 is after date_to 2026-11-01"):
+        find_studies(node, patient_id="X", date_from=date(2026, 11, 5), date_to=date(2026, 11, 1))
+    with pytest.raises(InputError, match="find_series needs study_uid"):
+        find_series(node)
+    with pytest.raises(InputError, match="patient_id is required with model='patient'"):
+        find_studies(node, model="patient")
+    with pytest.raises(InputError, match="study_uid 'abc' is not a DICOM UID"):
+        find_series(node, study_uid="abc")
+    with pytest.raises(InputError, match="calling_ae_title"):
+        echo(node, calling_ae_title="X" * 20)
+    with pytest.raises(InputError, match="timeout_s must be > 0"):
+        echo(node, timeout_s=0)
+    with pytest.raises(InputError, match="without wildcards"):
+        retrieve_patient_timepoints(node, "TD-*", "out")
+
+
+def test_retrieve_refuses_a_non_empty_target(tmp_path):
+    node = PacsNode("127.0.0.1", free_port(), "ORTHANC")
+    (tmp_path / "series").mkdir()
+    (tmp_path / "series" / "old.dcm").write_bytes(b"x")
+    with pytest.raises(InputError, match="already exists and is not empty"):
+        retrieve_series(node, "1.2.3", tmp_path / "series", study_uid="1.2")
+    with pytest.raises(InputError, match="method must be 'get' or 'move'"):
+        retrieve_series(node, "1.2.3", tmp_path / "new", study_uid="1.2", method="ftp")  # type: ignore[arg-type]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["series"]
+
+
+def test_store_refuses_missing_and_non_dicom_files(tmp_path):
+    node = PacsNode("127.0.0.1", free_port(), "ORTHANC")
+    with pytest.raises(InputError, match="does not exist"):
+        store(node, [tmp_path / "missing.dcm"])
+    (tmp_path / "notes.txt").write_text("not DICOM")
+    with pytest.raises(InputError, match="is not a readable DICOM file"):
+        store(node, [tmp_path / "notes.txt"])
+    with pytest.raises(InputError, match="no files to send"):
+        store(node, [])
