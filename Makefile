@@ -28,7 +28,7 @@ test: venv system
 	bash scripts/run-tests.sh
 
 demo: venv
-	$(BIN)/theradose demo --out demo-out
+	PYTHON=$(BIN)/python bash examples/organ_dosimetry/run.sh demo-out
 
 lint: venv
 	$(BIN)/ruff check src tests benchmarks

@@ -8,6 +8,10 @@ command -v dciodvfy >/dev/null 2>&1 || need+=(dicom3tools)
 # Orthanc PACS for the DICOM networking tests; the tests start their own server on free loopback ports
 # and never use the system service the package installs.
 command -v Orthanc >/dev/null 2>&1 || need+=(orthanc)
+# PostgreSQL server for the service tests (Debian puts initdb/pg_ctl in /usr/lib/postgresql/<ver>/bin).
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
+  need+=(postgresql)
+fi
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

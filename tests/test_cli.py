@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "theradose", *args], capture_output=True, text=True)
@@ -19,3 +21,12 @@ def test_unknown_command_is_a_usage_error() -> None:
     result = run("no-such-group")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+
+
+def test_tables_keep_square_brackets(capsys: pytest.CaptureFixture[str]) -> None:
+    """Cell text such as a citation key "[VISION]" is printed literally, not read as rich markup."""
+    from theradose.cli._output import print_table
+
+    print_table("t [x]", ["rule"], [["uptake > liver [VISION]"]])
+    out = capsys.readouterr().out
+    assert "[VISION]" in out and "t [x]" in out

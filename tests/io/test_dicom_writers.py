@@ -20,7 +20,7 @@ from theradose.io.dicom import (
     write_ct_series,
     write_nm_series,
 )
-from theradose.io.dicom.write import quantise
+from theradose.io.dicom.write import quantise, write_pet_series, write_rtdose
 
 CET = timezone(timedelta(hours=1))
 T_ACQ = datetime(2026, 11, 20, 10, 30, tzinfo=CET)
@@ -147,6 +147,20 @@ def test_nm_counts_need_acquisition_and_quantify_with_calibration(
     back = read_series(path, calibration_cps_per_mbq=10.0)
     assert back.unit == "Bq/mL"
     np.testing.assert_allclose(back.array, 1.5625e6, rtol=1e-6)
+    # The same counts with the factor stored as a Real World Value Mapping: quantitative without it.
+    stored = write_nm_series(
+        spect,
+        tmp_path / "cf",
+        patient=patient,
+        radiopharmaceutical=lu177,
+        frame_duration_s=20.0,
+        n_projections=60,
+        calibration_cps_per_mbq=10.0,
+    )
+    assert dciodvfy(stored) == []
+    np.testing.assert_allclose(read_series(stored).array, 1.5625e6, rtol=1e-6)
+    with pytest.raises(InputError, match="already in Bq/mL"):
+        read_series(stored, calibration_cps_per_mbq=10.0)
 
 
 def test_nm_stack_along_minus_normal_is_flipped_not_moved(
@@ -223,3 +237,61 @@ def test_discovery_reports_written_series(
         7400.0,
     )
     assert nm.acquisition_datetime == T_ACQ
+
+
+def test_pet_series_is_valid(
+    tmp_path: Path, rng: np.random.Generator, patient: PatientInfo, dciodvfy: Validator
+) -> None:
+    ga68 = RadiopharmaceuticalInfo("Ga-68", "68Ga-PSMA-11", 150.0, T_ACQ)
+    pet = Volume.from_spacing(
+        rng.uniform(0, 1e4, (3, 5, 5)), (3, 4, 4), unit="Bq/mL", acquisition_datetime=T_ACQ
+    )
+    files = write_pet_series(pet, tmp_path, patient=patient, radiopharmaceutical=ga68, frame_duration_s=120.0)
+    assert dciodvfy(files[1]) == []
+    with pytest.raises(InputError, match="acquisition_datetime"):
+        write_pet_series(
+            Volume.from_spacing(pet.array, (3, 4, 4), unit="Bq/mL"),
+            tmp_path,
+            patient=patient,
+            radiopharmaceutical=ga68,
+            frame_duration_s=120.0,
+        )
+
+
+def test_rtdose_round_trip_and_validity(
+    tmp_path: Path, rng: np.random.Generator, patient: PatientInfo, dciodvfy: Validator
+) -> None:
+    dose = rng.gamma(2.0, 3.0, size=(5, 6, 7))
+    vol = Volume(dose, oblique_affine((4.0, 2.5, 2.5)), "Gy", frame_uid="1.2.826.0.1.3680043.8.498.77")
+    path = write_rtdose(vol, tmp_path / "dose.dcm", patient=patient, study_uid="1.2.826.0.1.3680043.8.498.78")
+    ds = pydicom.dcmread(path)
+    assert (ds.DoseUnits, ds.DoseType, ds.BitsAllocated) == ("GY", "PHYSICAL", 32)
+    assert ds.FrameOfReferenceUID == "1.2.826.0.1.3680043.8.498.77"
+    assert [float(v) for v in ds.GridFrameOffsetVector] == pytest.approx([0.0, 4.0, 8.0, 12.0, 16.0])
+    # DoseGridScaling = max / (2^32 - 1)
+    assert float(ds.DoseGridScaling) == pytest.approx(dose.max() / 4294967295, rel=1e-12)
+    back = read_series(path)
+    assert back.unit == "Gy" and back.frame_uid == vol.frame_uid
+    np.testing.assert_allclose(back.affine, vol.affine, atol=0.01)
+    np.testing.assert_allclose(back.array, dose, rtol=2e-7, atol=dose.max() * 1e-9)
+    # dicom3tools (2022) aborts on any 32-bit pixel data (also pydicom's own rtdose.dcm), so the same
+    # object is validated with its pixels re-encoded in 16 bits; all other attributes are unchanged.
+    high_words = (ds.pixel_array >> 16).astype("<u2")
+    ds.BitsAllocated = ds.BitsStored = 16
+    ds.HighBit = 15
+    ds.PixelData = high_words.tobytes()
+    ds.save_as(tmp_path / "dose16.dcm")
+    assert dciodvfy(tmp_path / "dose16.dcm") == []
+    path16 = write_rtdose(
+        vol,
+        tmp_path / "d16.dcm",
+        patient=patient,
+        bits=16,
+        dose_type="EFFECTIVE",
+        referenced_record_uid="1.2.3.4",
+    )
+    assert dciodvfy(path16) == []
+    assert pydicom.dcmread(path16).DoseSummationType == "RECORD"
+    assert np.max(np.abs(read_series(path16).array - dose)) <= dose.max() / 65535 / 2 * 1.0001
+    with pytest.raises(InputError, match="negative"):
+        write_rtdose(vol.with_array(dose - 1.0), tmp_path / "neg.dcm", patient=patient)

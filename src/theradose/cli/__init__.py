@@ -23,11 +23,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "kinetics": ("theradose.cli.kinetics", "Time-activity curves: fit, integrate, single time point."),
     "dose": ("theradose.cli.dose", "Absorbed dose: organ MIRD, sphere model, voxel engines, DVH."),
     "radiobiology": ("theradose.cli.radiobiology", "BED and EQD2 for radiopharmaceutical therapy."),
+    "serve": ("theradose.cli.serve", "Run the traceability web service (API, OpenAPI docs)."),
+    "db": ("theradose.cli.db", "Traceability database migrations (Alembic)."),
+    "users": ("theradose.cli.users", "User accounts of the traceability service."),
+    "audit": ("theradose.cli.audit", "Verify the SHA-256 audit chain of the traceability database."),
     "dicom": ("theradose.cli.dicom", "DICOM: inspect folders, convert series (CT, SPECT, PET, RT Dose)."),
     "image": ("theradose.cli.image", "Images: register CT time points, segment body/organs/uptake."),
     "qa": ("theradose.cli.qa", "Calibration and QA: dose calibrator, SPECT, recovery, harmonisation."),
+    "safety": ("theradose.cli.safety", "Side effects: CTCAE grading, pre-cycle checks, PSA response."),
     "read": ("theradose.cli.read", "PET reading: SUV, RADS/Krenning/miPSMA scores, eligibility, response."),
     "pacs": ("theradose.cli.pacs", "PACS exchange: echo, find (C-FIND), get (C-GET/C-MOVE), send (C-STORE)."),
+    "plan": ("theradose.cli.plan", "Planning: next-cycle activity, dosage check, patient release."),
 }
 # fmt: on
 

@@ -37,11 +37,12 @@ def print_json(data: Any) -> None:
 def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """Print a human-readable table with rich."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=title)
+    table = Table(title=escape(title))
     for column in columns:
-        table.add_column(column)
+        table.add_column(escape(column))
     for row in rows:
         table.add_row(*(_fmt(v) for v in row))
     Console().print(table)
@@ -53,6 +54,8 @@ def print_mapping(title: str, data: Mapping[str, Any]) -> None:
 
 
 def _fmt(value: Any) -> str:
+    from rich.markup import escape
+
     if isinstance(value, float):
         return f"{value:.6g}"
-    return str(value)
+    return escape(str(value))

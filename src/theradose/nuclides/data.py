@@ -1,8 +1,9 @@
 """ICRP-107 nuclear decay data for one nuclide.
 
-Half-lives come from the PyPI package ``radioactivedecay`` (its ``icrp107_ame2020_nubase2020`` data set,
-whose half-lives and branching fractions are those of ICRP-107); emission lines and beta spectra from the
-PyPI package ``icrp107-database`` (the ICRP-107 ``.RAD`` and ``.BET`` files as JSON).
+Half-lives, emission lines and beta spectra come from the PyPI package ``icrp107-database`` (the ICRP-107
+``.RAD`` and ``.BET`` files as JSON); decay chains (daughters and branching fractions) from the PyPI package
+``radioactivedecay`` (its ``icrp107_ame2020_nubase2020`` data set, whose branching fractions are those of
+ICRP-107). ``radioactivedecay`` takes seconds to import, so it is loaded only when progeny are asked for.
 
 References
 ----------
@@ -29,6 +30,16 @@ ElectronKind = Literal["conversion", "auger"]
 PhotonKind = Literal["gamma", "x-ray", "annihilation"]
 
 _HOURS_PER_YEAR = days_to_hours(365.25)
+#: ICRP-107 time units (s, m, h, d, y; ms and us for very short-lived nuclides) in hours.
+_HOURS_PER_UNIT = {
+    "us": seconds_to_hours(1e-6),
+    "ms": seconds_to_hours(1e-3),
+    "s": seconds_to_hours(1.0),
+    "m": minutes_to_hours(1.0),
+    "h": 1.0,
+    "d": days_to_hours(1.0),
+    "y": _HOURS_PER_YEAR,
+}
 
 
 @dataclass(frozen=True)
@@ -83,7 +94,6 @@ class Nuclide:
     alpha_recoil_energy_mev_per_decay: float
     photon_lines: tuple[PhotonLine, ...]
     electron_lines: tuple[ElectronLine, ...]
-    progeny: tuple[tuple[str, float], ...]
     _beta_spectrum: tuple[tuple[float, float], ...] = field(repr=False, default=())
     beta_yield_per_decay: float = 0.0
 
@@ -106,6 +116,11 @@ class Nuclide:
             + self.alpha_energy_mev_per_decay
             + self.alpha_recoil_energy_mev_per_decay
         )
+
+    @property
+    def progeny(self) -> tuple[tuple[str, float], ...]:
+        """Direct daughters and branching fractions (ICRP-107, via ``radioactivedecay``)."""
+        return _progeny(self.name)
 
     @property
     def is_stable(self) -> bool:
@@ -147,26 +162,16 @@ def available_nuclides() -> tuple[str, ...]:
 
 
 def _half_life_h(raw: dict[str, object]) -> float:
-    import radioactivedecay as rd
-
+    """Half-life in hours from the ICRP-107 value and its time unit."""
     name = str(raw["name"])
-    try:
-        return float(rd.Nuclide(name).half_life("h"))
-    except Exception:  # radioactivedecay lacks a few ICRP-107 entries; fall back to the RAD value
-        value = float(str(raw["half_life"]))
-        unit = str(raw["time_unit"])
-        hours_per_unit = {
-            "s": seconds_to_hours(1.0),
-            "m": minutes_to_hours(1.0),
-            "h": 1.0,
-            "d": days_to_hours(1.0),
-            "y": _HOURS_PER_YEAR,
-        }
-        if unit not in hours_per_unit:
-            raise DataError(f"ICRP-107 entry {name} has unknown time unit {unit!r}") from None
-        return value * hours_per_unit[unit]
+    value = float(str(raw["half_life"]))
+    unit = str(raw["time_unit"])
+    if unit not in _HOURS_PER_UNIT:
+        raise DataError(f"ICRP-107 entry {name} has unknown time unit {unit!r}")
+    return value * _HOURS_PER_UNIT[unit]
 
 
+@cache
 def _progeny(name: str) -> tuple[tuple[str, float], ...]:
     import radioactivedecay as rd
 
@@ -217,7 +222,6 @@ def _load(name: str) -> Nuclide:
         alpha_recoil_energy_mev_per_decay=_mean_energy_mev(lines("alpha recoil")),
         photon_lines=tuple(photons),
         electron_lines=tuple(electrons),
-        progeny=_progeny(name),
         _beta_spectrum=tuple((float(e), float(p)) for e, p in lines("b-spectra")),
         beta_yield_per_decay=float(sum(y for _, y in beta_lines)),
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from theradose.io.dicom.info import PatientInfo, RadiopharmaceuticalInfo, SeriesInfo
 from theradose.io.dicom.read import discover_series, read_radiopharmaceutical, read_series
-from theradose.io.dicom.write import write_ct_series, write_nm_series
+from theradose.io.dicom.write import write_ct_series, write_nm_series, write_pet_series, write_rtdose
 
 __all__ = [
     "PatientInfo",
@@ -18,4 +18,6 @@ __all__ = [
     "read_series",
     "write_ct_series",
     "write_nm_series",
+    "write_pet_series",
+    "write_rtdose",
 ]

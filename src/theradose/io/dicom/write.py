@@ -28,14 +28,17 @@ from theradose.io.dicom.info import (
     format_da,
     format_dt,
     format_tm,
+    ms_to_seconds,
     seconds_to_ms,
     tz_offset_text,
 )
+from theradose.units import mbq_to_bq
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 NM_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.20"
 PET_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.128"
 RT_DOSE_STORAGE = "1.2.840.10008.5.1.4.1.1.481.2"
+RRDSR_STORAGE = "1.2.840.10008.5.1.4.1.1.88.68"
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 #: Implementation Class UID written into the file meta information.
 IMPLEMENTATION_CLASS_UID = UID_PREFIX + "1"
@@ -98,7 +101,9 @@ def quantise(
     signed = lo < 0
     if bits == 32:
         if signed:
-            raise InputError(f"dose values must not be negative; got a minimum of {lo:g}: clip them first")
+            raise InputError(
+                f"values must not be negative for 32-bit storage; got a minimum of {lo:g}: clip them"
+            )
         top = _UINT32_MAX
         dtype: type[np.integer[Any]] = np.uint32
     else:
@@ -358,7 +363,7 @@ def _radiopharmaceutical_item(
     from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence as DicomSequence
 
-    from theradose.units import mbq_to_bq
+    from theradose.units import hours_to_seconds, mbq_to_bq
 
     item = Dataset()
     item.Radiopharmaceutical = info.radiopharmaceutical
@@ -367,6 +372,7 @@ def _radiopharmaceutical_item(
     item.RadiopharmaceuticalStartDateTime = format_dt(start)
     dose = mbq_to_bq(info.injected_activity_mbq) if activity_in_bq else info.injected_activity_mbq
     item.RadionuclideTotalDose = _ds_number(dose)
+    item.RadionuclideHalfLife = _ds_number(hours_to_seconds(_half_life_h(info.nuclide)))
     code = code_for_nuclide(info.nuclide)
     if code is not None:
         item.RadionuclideCodeSequence = DicomSequence(
@@ -375,6 +381,12 @@ def _radiopharmaceutical_item(
     else:
         item.RadionuclideCodeSequence = DicomSequence([_code_item(info.nuclide, "99THERADOSE", info.nuclide)])
     return item
+
+
+def _half_life_h(nuclide: str) -> float:
+    from theradose.nuclides import get_nuclide
+
+    return float(get_nuclide(nuclide).half_life_h)
 
 
 def write_nm_series(
@@ -393,6 +405,7 @@ def write_nm_series(
     n_projections: int | None = None,
     n_detectors: int = 2,
     energy_windows_kev: Sequence[tuple[float, float]] = (),
+    calibration_cps_per_mbq: float | None = None,
     manufacturer: str = MANUFACTURER,
     filename: str = "NM_0001.dcm",
 ) -> Path:
@@ -414,6 +427,10 @@ def write_nm_series(
         written to the Rotation Information Sequence. Required for a ``"counts"`` volume.
     energy_windows_kev : sequence of (lower, upper)
         Energy windows in keV.
+    calibration_cps_per_mbq : float, optional
+        For a ``"counts"`` volume: the system calibration factor. The pixels stay counts and a Real World
+        Value Mapping to Bq/ml is added with slope 10⁶ / (T · CF · V_voxel[mL]) per count, T = frame
+        duration × projections, so any reader that applies the mapping (theradose does) gets Bq/mL.
     study_uid, series_uid, frame_uid, series_description, series_number, study_datetime, manufacturer
         Identification; new UIDs by default.
 
@@ -432,8 +449,8 @@ def write_nm_series(
         )
     if volume_bqml.unit == "counts" and (frame_duration_s is None or n_projections is None):
         raise InputError(
-            "a 'counts' volume needs frame_duration_s and n_projections so that it can be quantified later: "
-            "pass both"
+            "a 'counts' volume needs frame_duration_s and n_projections "
+            "so that it can be quantified later: pass both"
         )
     if frame_duration_s is not None and not frame_duration_s > 0:
         raise InputError(f"frame_duration_s must be positive; got {frame_duration_s!r}")
@@ -441,6 +458,11 @@ def write_nm_series(
         raise InputError(f"n_projections must be at least 1; got {n_projections!r}")
     if n_detectors < 1:
         raise InputError(f"n_detectors must be at least 1; got {n_detectors!r}")
+    if calibration_cps_per_mbq is not None:
+        if volume_bqml.unit != "counts":
+            raise InputError("calibration_cps_per_mbq applies to a 'counts' volume only: drop it for Bq/mL")
+        if not calibration_cps_per_mbq > 0:
+            raise InputError(f"calibration_cps_per_mbq must be positive; got {calibration_cps_per_mbq!r}")
     volume = normalised_for_stack(volume_bqml)
     folder = _out_dir(out_dir)
     ctx = _context(
@@ -490,6 +512,23 @@ def write_nm_series(
         mapping.RealWorldValueLastValueMapped = _INT16_MAX if q.signed else _UINT16_MAX
         mapping.RealWorldValueIntercept = 0.0
         mapping.RealWorldValueSlope = q.slope
+        ds.RealWorldValueMappingSequence = DicomSequence([mapping])
+    elif calibration_cps_per_mbq is not None:
+        assert frame_duration_s is not None and n_projections is not None
+        duration_s = ms_to_seconds(round(seconds_to_ms(frame_duration_s))) * n_projections
+        bqml_per_count = mbq_to_bq(1.0 / (duration_s * calibration_cps_per_mbq)) / volume.voxel_volume_ml
+        mapping = Dataset()
+        mapping.LUTExplanation = f"counts to activity concentration, CF {calibration_cps_per_mbq:g} cps/MBq"[
+            :64
+        ]
+        mapping.LUTLabel = "BQML"
+        mapping.MeasurementUnitsCodeSequence = DicomSequence(
+            [_code_item("Bq/ml", "UCUM", "Becquerels/milliliter")]
+        )
+        mapping.RealWorldValueFirstValueMapped = -_INT16_MAX if q.signed else 0
+        mapping.RealWorldValueLastValueMapped = _INT16_MAX if q.signed else _UINT16_MAX
+        mapping.RealWorldValueIntercept = 0.0
+        mapping.RealWorldValueSlope = q.slope * bqml_per_count
         ds.RealWorldValueMappingSequence = DicomSequence([mapping])
     # NM Isotope module
     windows = []
@@ -545,6 +584,205 @@ def write_nm_series(
     return _save(ds, folder / filename)
 
 
+# ------------------------------------------------------------------------------------------------ PET
+def write_pet_series(
+    volume_bqml: Volume,
+    out_dir: str | Path,
+    *,
+    patient: PatientInfo,
+    radiopharmaceutical: RadiopharmaceuticalInfo,
+    frame_duration_s: float,
+    study_uid: str | None = None,
+    series_uid: str | None = None,
+    frame_uid: str | None = None,
+    series_description: str = "PET",
+    series_number: int = 3,
+    study_datetime: datetime | None = None,
+    manufacturer: str = MANUFACTURER,
+) -> list[Path]:
+    """Write an activity-concentration volume as a PET Image Storage series (one file per slice).
+
+    Values are stored per slice as 16-bit integers with their own Rescale Slope (intercept 0, as the PET
+    Image module requires), ``Units = BQML`` and ``DecayCorrection = START``: the values refer to
+    ``volume_bqml.acquisition_datetime``, written as the Series Date/Time. The administered activity is
+    written in Bq (PS3.3 C.8.9.2).
+
+    Parameters
+    ----------
+    volume_bqml : Volume
+        Unit ``"Bq/mL"`` with ``acquisition_datetime`` set.
+    frame_duration_s : float
+        Acquisition time per bed position in s (ActualFrameDuration).
+    patient, radiopharmaceutical, study_uid, series_uid, frame_uid, series_description, series_number,
+    study_datetime, manufacturer
+        As for :func:`write_nm_series`.
+
+    Returns
+    -------
+    list of Path
+        The written files, slice 0 first.
+    """
+    from pydicom.sequence import Sequence as DicomSequence
+
+    _check_unit(volume_bqml, ["Bq/mL"], "volume_bqml")
+    if volume_bqml.acquisition_datetime is None:
+        raise InputError(
+            "a PET series needs volume_bqml.acquisition_datetime (the decay-correction reference)"
+        )
+    if not frame_duration_s > 0:
+        raise InputError(f"frame_duration_s must be positive; got {frame_duration_s!r}")
+    folder = _out_dir(out_dir)
+    ctx = _context(
+        volume_bqml,
+        patient=patient,
+        study_uid=study_uid,
+        series_uid=series_uid,
+        frame_uid=frame_uid,
+        series_number=series_number,
+        series_description=series_description,
+        study_datetime=study_datetime,
+        manufacturer=manufacturer,
+    )
+    geometry = plane_geometry(volume_bqml)
+    acquired = _local(volume_bqml.acquisition_datetime, volume_bqml.acquisition_datetime)
+    assert acquired is not None
+    n_slices, rows, columns = volume_bqml.shape
+    item = _radiopharmaceutical_item(radiopharmaceutical, reference=acquired, activity_in_bq=True)
+    item.RadionuclidePositronFraction = ""
+    paths: list[Path] = []
+    for k in range(n_slices):
+        q = quantise(volume_bqml.array[k])
+        ds = _base_dataset(ctx, PET_IMAGE_STORAGE, "PT", k + 1)
+        ds.ImageType = ["ORIGINAL", "PRIMARY"]
+        ds.AcquisitionDate = format_da(acquired)
+        ds.AcquisitionTime = format_tm(acquired)
+        ds.Units = "BQML"
+        ds.CountsSource = "EMISSION"
+        ds.SeriesType = ["STATIC", "IMAGE"]
+        ds.CorrectedImage = ["DECY", "ATTN", "SCAT"]
+        ds.DecayCorrection = "START"
+        ds.DecayFactor = "1"
+        ds.RandomsCorrectionMethod = "NONE"
+        ds.NumberOfSlices = n_slices
+        ds.CollimatorType = "NONE"
+        ds.FrameReferenceTime = "0"
+        ds.ActualFrameDuration = round(seconds_to_ms(frame_duration_s))
+        ds.ImageIndex = k + 1
+        ds.RadiopharmaceuticalInformationSequence = DicomSequence([item])
+        ds.PatientOrientationCodeSequence = DicomSequence([])
+        ds.PatientGantryRelationshipCodeSequence = DicomSequence([])
+        ds.ImagePositionPatient = [_ds_number(v) for v in geometry.positions_mm[k]]
+        ds.ImageOrientationPatient = [_ds_number(v) for v in geometry.orientation]
+        ds.PixelSpacing = [_ds_number(geometry.row_spacing_mm), _ds_number(geometry.column_spacing_mm)]
+        ds.SliceThickness = _ds_number(
+            geometry.slice_spacing_mm if n_slices > 1 else volume_bqml.spacing_mm[0]
+        )
+        ds.SliceLocation = _ds_number(float(np.dot(geometry.positions_mm[k], geometry.normal)))
+        ds.RescaleIntercept = "0"
+        ds.RescaleSlope = _ds_number(q.slope)
+        ds.LossyImageCompression = "00"
+        _set_pixels(ds, q, rows, columns)
+        paths.append(_save(ds, folder / f"PT_{k + 1:04d}.dcm"))
+    return paths
+
+
+# ------------------------------------------------------------------------------------------------ RT Dose
+def write_rtdose(
+    dose_gy: Volume,
+    path: str | Path,
+    *,
+    patient: PatientInfo,
+    study_uid: str | None = None,
+    series_uid: str | None = None,
+    frame_uid: str | None = None,
+    series_description: str = "Absorbed dose",
+    series_number: int = 50,
+    dose_type: Literal["PHYSICAL", "EFFECTIVE"] = "PHYSICAL",
+    bits: Literal[16, 32] = 32,
+    referenced_record_uid: str | None = None,
+    comment: str = "",
+    study_datetime: datetime | None = None,
+    manufacturer: str = MANUFACTURER,
+) -> Path:
+    """Write an absorbed-dose volume (Gy) as one RT Dose object.
+
+    Doses are stored as unsigned 32-bit integers with ``DoseGridScaling`` = max dose / (2³² − 1), so the
+    stored dose is exact to 1 part in 4·10⁹ of the maximum (``bits=16``: 1 part in 65535, for systems
+    that cannot read 32-bit RT Dose). The grid is described by
+    ``ImagePositionPatient``, ``ImageOrientationPatient``, ``PixelSpacing`` and a relative
+    ``GridFrameOffsetVector`` (PS3.3 C.8.8.3); it refers to the CT/SPECT through the Frame of Reference UID
+    (``frame_uid`` or ``dose_gy.frame_uid``) and, when given, the same Study Instance UID.
+
+    Parameters
+    ----------
+    dose_gy : Volume
+        Unit ``"Gy"``, non-negative; slices perpendicular to the image planes.
+    path : path
+        Output file.
+    dose_type : {"PHYSICAL", "EFFECTIVE"}
+        ``EFFECTIVE`` for radiobiologically weighted doses (e.g. EQD2).
+    referenced_record_uid : str, optional
+        SOP Instance UID of the record of the administration (e.g. a Radiopharmaceutical Radiation Dose
+        SR); then ``DoseSummationType = RECORD`` references it. Without it ``PLAN_OVERVIEW`` is written:
+        DICOM has no summation type for radiopharmaceutical therapy, and it is the one that needs no
+        referenced RT Plan.
+    patient, study_uid, series_uid, frame_uid, series_description, series_number, comment, study_datetime,
+    manufacturer
+        Identification.
+    """
+    from pydicom.dataset import Dataset
+    from pydicom.sequence import Sequence as DicomSequence
+
+    _check_unit(dose_gy, ["Gy"], "dose_gy")
+    if dose_type not in ("PHYSICAL", "EFFECTIVE"):
+        raise InputError(f"dose_type must be 'PHYSICAL' or 'EFFECTIVE'; got {dose_type!r}")
+    out = Path(path)
+    volume = normalised_for_stack(dose_gy)
+    ctx = _context(
+        volume,
+        patient=patient,
+        study_uid=study_uid,
+        series_uid=series_uid,
+        frame_uid=frame_uid,
+        series_number=series_number,
+        series_description=series_description,
+        study_datetime=study_datetime,
+        manufacturer=manufacturer,
+    )
+    geometry = plane_geometry(volume)
+    n_slices, rows, columns = volume.shape
+    if bits not in (16, 32):
+        raise InputError(f"bits must be 16 or 32; got {bits!r}")
+    q = quantise(volume.array, bits=bits)
+    if q.signed:
+        raise InputError("dose values must not be negative: clip them before writing RT Dose")
+    ds = _base_dataset(ctx, RT_DOSE_STORAGE, "RTDOSE", 1)
+    ds.ImagePositionPatient = [_ds_number(v) for v in geometry.positions_mm[0]]
+    ds.ImageOrientationPatient = [_ds_number(v) for v in geometry.orientation]
+    ds.PixelSpacing = [_ds_number(geometry.row_spacing_mm), _ds_number(geometry.column_spacing_mm)]
+    ds.SliceThickness = _ds_number(volume.spacing_mm[0])
+    ds.NumberOfFrames = n_slices
+    ds.FrameIncrementPointer = [0x3004000C]
+    ds.GridFrameOffsetVector = [_ds_number(k * volume.spacing_mm[0]) for k in range(n_slices)]
+    ds.DoseUnits = "GY"
+    ds.DoseType = dose_type
+    if referenced_record_uid:
+        record = Dataset()
+        record.ReferencedSOPClassUID = RRDSR_STORAGE
+        record.ReferencedSOPInstanceUID = referenced_record_uid
+        ds.DoseSummationType = "RECORD"
+        ds.ReferencedTreatmentRecordSequence = DicomSequence([record])
+    else:
+        ds.DoseSummationType = "PLAN_OVERVIEW"
+    ds.DoseGridScaling = _ds_number(q.slope)
+    ds.DoseComment = comment[:64]
+    ds.TissueHeterogeneityCorrection = ["IMAGE"]
+    ds.OperatorsName = ""
+    del ds.Laterality
+    _set_pixels(ds, q, rows, columns)
+    return _save(ds, out)
+
+
 __all__ = [
     "CT_IMAGE_STORAGE",
     "NM_IMAGE_STORAGE",
@@ -554,4 +792,6 @@ __all__ = [
     "quantise",
     "write_ct_series",
     "write_nm_series",
+    "write_pet_series",
+    "write_rtdose",
 ]

@@ -1,0 +1,32 @@
+"""``theradose serve``: run the traceability web service."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(help="Run the traceability web service (API + OpenAPI docs at /docs).")
+
+
+@app.command()
+def serve(
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="Database URL or SQLite path (default $THERADOSE_DB or ./theradose.db)."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
+    upgrade: Annotated[bool, typer.Option(help="Apply database migrations before starting.")] = True,
+) -> None:
+    """Serve the API with uvicorn; migrations are applied first unless --no-upgrade."""
+    import uvicorn
+
+    from theradose.service.app import create_app
+    from theradose.service.migrate import upgrade as run_upgrade
+    from theradose.service.settings import Settings
+
+    settings = Settings() if db is None else Settings(db_url=db)
+    if upgrade:
+        run_upgrade(settings.db_url)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")

@@ -1,0 +1,94 @@
+"""``theradose users``: user accounts of the traceability service."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from theradose.cli._output import print_json, print_mapping
+
+app = typer.Typer(help="User accounts of the traceability service.", no_args_is_help=True)
+
+PASSWORD_ENV = "THERADOSE_PASSWORD"
+
+
+@app.callback()
+def _group() -> None:
+    """User accounts."""
+
+
+@app.command()
+def add(
+    name: Annotated[str, typer.Argument(help="User name (letters, digits, _ . @ -).")],
+    role: Annotated[str, typer.Option(help="admin, physicist, physician, pharmacist or technologist.")],
+    full_name: Annotated[str, typer.Option(help="Printed name shown with e-signatures.")] = "",
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="Database URL or SQLite path (default $THERADOSE_DB or ./theradose.db)."),
+    ] = None,
+    json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+) -> None:
+    """Add a user; the password comes from $THERADOSE_PASSWORD or a prompt."""
+    import re
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from theradose.errors import InputError, ServiceError
+    from theradose.service import audit_store
+    from theradose.service.auth import create_user, hasher
+    from theradose.service.db import Database
+    from theradose.service.errors import ApiError
+    from theradose.service.models import row_to_dict
+    from theradose.service.permissions import ROLES
+    from theradose.service.settings import Settings
+
+    if role not in ROLES:
+        raise InputError(f"--role must be one of {', '.join(ROLES)}; got {role!r}")
+    if not re.fullmatch(r"[A-Za-z0-9_.@-]{1,64}", name):
+        raise InputError(
+            f"NAME {name!r} has characters other than letters, digits, _ . @ -: choose another name"
+        )
+    password = os.environ.get(PASSWORD_ENV) or typer.prompt(
+        "password", hide_input=True, confirmation_prompt=True
+    )
+    settings = Settings() if db is None else Settings(db_url=db)
+    database = Database(settings.db_url)
+    try:
+        with database.write() as session:
+            user = create_user(
+                session,
+                hasher(settings.argon2_time_cost, settings.argon2_memory_cost_kib),
+                username=name,
+                role=role,
+                password=password,
+                full_name=full_name,
+            )
+            from datetime import UTC, datetime
+
+            after = row_to_dict(user)
+            after.pop("password_hash")
+            audit_store.append(
+                session,
+                actor="cli",
+                at=datetime.now(UTC),
+                action="create",
+                entity="user",
+                entity_id=user.id,
+                after=after,
+                reason="theradose users add",
+            )
+            result = {"username": user.username, "role": user.role, "full_name": user.full_name}
+    except ApiError as exc:
+        raise InputError(f"{exc.field or 'user'}: {exc.message}") from exc
+    except SQLAlchemyError as exc:
+        raise ServiceError(
+            f"database {settings.db_url} not usable ({type(exc).__name__}): run `theradose db upgrade` first"
+        ) from exc
+    finally:
+        database.dispose()
+    if json:
+        print_json(result)
+    else:
+        print_mapping("user added", result)

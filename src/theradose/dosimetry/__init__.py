@@ -1,0 +1,1 @@
+"""Absorbed-dose calculation: organ-level MIRD (``organ``, ``sphere``, ``svalues``, ``uncertainty``)."""

@@ -1,0 +1,1 @@
+"""API routers of the traceability service (one module per area)."""

@@ -1,0 +1,100 @@
+"""Shared request types and helpers for the routers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Path, Query
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from theradose.service.errors import not_found
+from theradose.service.models import Base, Patient
+
+T = TypeVar("T", bound=Base)
+
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _sane_time(value: datetime) -> datetime:
+    if not _EARLIEST.year <= value.year < _LATEST.year:
+        raise ValueError("time must lie between 1970 and 2200")
+    return value.astimezone(UTC)
+
+
+#: A timezone-aware date-time (1970..2200), normalised to UTC.
+Time = Annotated[AwareDatetime, AfterValidator(_sane_time)]
+
+
+def text(max_length: int) -> Any:
+    """A non-empty string without NUL or other C0 control characters except tab/newline."""
+    return Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=1, max_length=max_length, pattern=r"^[^\x00-\x08\x0b-\x1f]+$"
+        ),
+    ]
+
+
+def opt_text(max_length: int) -> Any:
+    """Like :func:`text` but may be empty."""
+    return Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, max_length=max_length, pattern=r"^[^\x00-\x08\x0b-\x1f]*$"),
+    ]
+
+
+#: Activities 1 kBq .. 1 TBq in MBq.
+ActivityMBq = Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)]
+NonNegActivityMBq = Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)]
+#: Volumes 1 nL .. 10 L in mL.
+VolumeML = Annotated[float, Field(ge=1e-6, le=1e4, allow_inf_nan=False)]
+Finite = Annotated[float, Field(allow_inf_nan=False, ge=-1e12, le=1e12)]
+Fraction = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+
+IdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0, le=2**31 - 1)]
+PseudonymPath = Annotated[str, Path(pattern=r"^PT-[0-9A-HJKMNP-TV-Z]{10}$")]
+
+
+class Model(BaseModel):
+    """Base request model: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def utcnow() -> datetime:
+    """Now, in UTC."""
+    return datetime.now(UTC)
+
+
+def get_or_404(session: Session, model: type[T], key: int, *, lock: bool = False) -> T:
+    """Row ``key`` of ``model`` (optionally locked FOR UPDATE) or a 404 error."""
+    stmt = select(model).where(model.id == key)  # type: ignore[attr-defined]
+    if lock:
+        stmt = stmt.with_for_update()
+    row = session.execute(stmt).scalar_one_or_none()
+    if row is None:
+        raise not_found(_label(model.__tablename__), key)
+    return row
+
+
+def _label(table: str) -> str:
+    """Singular, human name of a table: ``batches`` → ``batch``, ``calibrator_qa`` → ``calibrator qa``."""
+    if table.endswith("ches"):
+        table = table[:-2]
+    elif table.endswith("s"):
+        table = table[:-1]
+    return table.replace("_", " ")
+
+
+def patient_by_pseudonym(session: Session, pseudonym: str) -> Patient:
+    """The patient with ``pseudonym`` or a 404 error."""
+    row = session.execute(select(Patient).where(Patient.pseudonym == pseudonym)).scalar_one_or_none()
+    if row is None:
+        raise not_found("patient", pseudonym)
+    return row

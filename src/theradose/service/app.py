@@ -1,0 +1,103 @@
+"""The FastAPI application factory.
+
+``create_app(settings)`` builds one app bound to one database. All API routes live under the root path
+and are described by the OpenAPI spec at ``/openapi.json`` (docs at ``/docs``). Pages for a browser UI
+can be added later by including more routers on the returned app (``app.include_router``) and mounting
+templates/static files; :data:`app.state` carries ``settings``, ``db``, ``hasher`` and ``secret``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import select
+
+from theradose.service import errors
+from theradose.service.auth import Principal, require
+from theradose.service.settings import Settings
+
+
+def create_app(settings: Settings | None = None, *, routers: Sequence[APIRouter] = ()) -> FastAPI:
+    """Create the traceability service app.
+
+    Parameters
+    ----------
+    settings : Settings, optional
+        Database URL, secret key, site time zone...; defaults read the environment.
+    routers : sequence of APIRouter
+        Extra routers (e.g. HTML pages of a browser UI) included after the API; they can use
+        :func:`theradose.service.auth.require` and ``request.app.state`` like the API routers.
+
+    Returns
+    -------
+    fastapi.FastAPI
+        The app; its database must already be migrated (``theradose db upgrade``).
+    """
+    from theradose import __version__
+    from theradose.service.api import auth, clinical, pharmacy, qa, records
+    from theradose.service.auth import hasher
+    from theradose.service.db import Database
+    from theradose.service.models import ServerSecret
+
+    settings = settings or Settings()
+    db = Database(settings.db_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        from theradose.pharmacy.decay import canonical_nuclide
+
+        canonical_nuclide("Lu-177")  # load the decay data now, not on the first request
+        yield
+        db.dispose()
+
+    app = FastAPI(
+        title="theradose traceability service",
+        version=str(__version__),
+        description=(
+            "Radiopharmaceutical lifecycle (referral → prescription → batch → QC release → dispensing → "
+            "administration → RRDSR), dose-calibrator and camera QA, SHA-256 audit chain and e-signatures. "
+            "Authenticate with POST /auth/login and send `Authorization: Bearer <token>`. Errors have the "
+            'shape {"error": {"code", "message", "field"}}.'
+        ),
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.hasher = hasher(settings.argon2_time_cost, settings.argon2_memory_cost_kib)
+    app.state.required_qc = settings.required_qc
+    if settings.secret_key:
+        app.state.secret = settings.secret_key.encode("utf-8")
+    else:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from theradose.errors import ServiceError
+
+        try:
+            with db.read() as session:
+                secret_hex = session.execute(
+                    select(ServerSecret.secret_hex).where(ServerSecret.id == 1)
+                ).scalar_one()
+        except SQLAlchemyError as exc:
+            db.dispose()
+            raise ServiceError(
+                f"database {settings.db_url} is not initialised: run `theradose db upgrade --db ...` first"
+            ) from exc
+        app.state.secret = bytes.fromhex(secret_hex)
+    errors.install(app)
+
+    @app.get("/health", tags=["meta"], summary="Liveness check (no authentication)")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/site", tags=["meta"], summary="Site name and time zone")
+    def site(_me: Annotated[Principal, require("self")]) -> dict[str, str]:
+        return {"site_name": settings.site_name, "site_timezone": settings.site_timezone}
+
+    for module in (auth, clinical, pharmacy, qa, records):
+        app.include_router(module.router)
+    for router in routers:
+        app.include_router(router)
+    return app

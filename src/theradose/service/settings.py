@@ -1,0 +1,89 @@
+"""Service settings: database URL, secret key, site time zone, session lifetime, password hashing cost.
+
+Default database: the SQLite file named by ``$THERADOSE_DB`` (a URL or a path), else ``./theradose.db``
+in the working directory. PostgreSQL: ``postgresql://user:pass@host:port/dbname`` (driver psycopg 3).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from theradose.errors import InputError
+
+#: Environment variable naming the database (URL or SQLite path).
+DB_ENV = "THERADOSE_DB"
+#: Environment variable holding the secret key that seals e-signatures (else one is kept in the DB).
+SECRET_ENV = "THERADOSE_SECRET_KEY"
+#: Default SQLite file, relative to the working directory.
+DEFAULT_DB_FILE = "theradose.db"
+
+
+def normalize_db_url(value: str | None) -> str:
+    """Turn ``value`` (URL, SQLite path or None) into an SQLAlchemy URL.
+
+    ``None`` → ``$THERADOSE_DB`` or ``./theradose.db``; a path → ``sqlite:///<absolute path>``;
+    ``postgresql://`` and ``postgres://`` → ``postgresql+psycopg://``.
+    """
+    if value is None or not value.strip():
+        value = os.environ.get(DB_ENV) or DEFAULT_DB_FILE
+    value = value.strip()
+    if value.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + value.split("://", 1)[1]
+    if value.startswith(("postgresql+psycopg://", "sqlite://")):
+        return value
+    if "://" in value:
+        raise InputError(
+            f"db URL scheme not supported: {value.split('://', 1)[0]!r}: use sqlite:///path or postgresql://..."
+        )
+    return "sqlite:///" + str(Path(value).expanduser().resolve())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Settings of one service instance.
+
+    Attributes
+    ----------
+    db_url : str
+        SQLAlchemy URL (see :func:`normalize_db_url`).
+    secret_key : str or None
+        Key sealing e-signatures; ``None`` uses the random key created in the database at migration.
+    site_timezone : str
+        IANA time zone of the site, used to show and interpret local times (storage is UTC).
+    site_name : str
+        Institution name written into DICOM objects.
+    required_qc : tuple of str
+        QC tests that must pass before a batch is released.
+    session_ttl_h : float
+        Lifetime of a login token in hours.
+    argon2_time_cost, argon2_memory_cost_kib : int
+        Argon2id cost parameters for password hashes (RFC 9106 second recommended option: t=3, 64 MiB).
+    """
+
+    db_url: str = field(default_factory=lambda: normalize_db_url(None))
+    secret_key: str | None = field(default_factory=lambda: os.environ.get(SECRET_ENV) or None)
+    site_timezone: str = "UTC"
+    site_name: str = "theradose"
+    required_qc: tuple[str, ...] = ("radiochemical_purity", "ph")
+    session_ttl_h: float = 12.0
+    argon2_time_cost: int = 3
+    argon2_memory_cost_kib: int = 65536
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "db_url", normalize_db_url(self.db_url))
+        try:
+            ZoneInfo(self.site_timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise InputError(
+                f"site_timezone {self.site_timezone!r} is not an IANA time zone: e.g. Europe/Berlin"
+            ) from exc
+        if not self.session_ttl_h > 0:
+            raise InputError(f"session_ttl_h must be > 0; got {self.session_ttl_h!r}")
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True for an SQLite database."""
+        return self.db_url.startswith("sqlite")
