@@ -5,15 +5,16 @@ What Orthanc holds is checked through its REST API, independently of the DIMSE c
 
 from __future__ import annotations
 
-import warnings
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 from pydicom import dcmread
+from pydicom.uid import generate_uid
 
-from theradose.io.dicom import read_series
+from theradose.imaging.volume import Volume
+from theradose.io.dicom import read_series, write_rtdose
 from theradose.io.pacs import (
     RADIOPHARMACEUTICAL_RADIATION_DOSE_SR_STORAGE,
     RT_DOSE_STORAGE,
@@ -173,24 +174,18 @@ def test_retrieve_unknown_series_is_a_clear_error(orthanc, tmp_path):
 
 
 # --- results back to the PACS -------------------------------------------------------------------------------
-def _rt_dose(tmp_path: Path, seeded, index: int) -> Path:
-    """pydicom's RT Dose test file (shipped inside pydicom), re-identified for the seeded patient/study."""
-    from pydicom.data import get_testdata_file
-    from pydicom.uid import generate_uid
-
-    ds = dcmread(get_testdata_file("rtdose.dcm", download=False))
-    ds.PatientID = seeded.patient_id
-    ds.PatientName = seeded.patient.name
-    ds.StudyInstanceUID = seeded.timepoints[index].study_uid
-    ds.SeriesInstanceUID = generate_uid()
-    ds.SOPInstanceUID = generate_uid()
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    with warnings.catch_warnings():  # the file's referenced plan UID is invalid (a "0123" component)
-        warnings.simplefilter("ignore", UserWarning)
-        ds.ReferencedRTPlanSequence[0].ReferencedSOPInstanceUID = generate_uid()
-    path = tmp_path / "rtdose.dcm"
-    ds.save_as(path)
-    return path
+def _rt_dose(tmp_path: Path, seeded, index: int) -> tuple[Path, Volume]:
+    """An RT Dose on the NM grid of time point ``index`` (theradose's writer), in that study."""
+    tp = seeded.timepoints[index]
+    dose = tp.nm_volume.with_array(tp.nm_volume.array * 1.0e-4, unit="Gy")
+    path = write_rtdose(
+        dose,
+        tmp_path / "rtdose.dcm",
+        patient=seeded.patient,
+        study_uid=tp.study_uid,
+        frame_uid=dose.frame_uid,
+    )
+    return path, dose
 
 
 def _segmentation(tmp_path: Path, seeded) -> Path:
@@ -228,43 +223,27 @@ def _segmentation(tmp_path: Path, seeded) -> Path:
 
 
 def _rrdsr(tmp_path: Path, seeded) -> Path:
-    """A minimal SR document of the Radiopharmaceutical Radiation Dose SR Storage SOP Class (title code
-    113500 "Radiopharmaceutical Radiation Dose Report", DCM; PS3.16 TID 10021) for the storage test."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    """The RRDSR of the administration (theradose's writer, TID 10021) in the first time point's study."""
+    from theradose.service.rrdsr import AdministrationReport, build_rrdsr
 
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = RADIOPHARMACEUTICAL_RADIATION_DOSE_SR_STORAGE
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = RADIOPHARMACEUTICAL_RADIATION_DOSE_SR_STORAGE
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.PatientID = seeded.patient_id
-    ds.PatientName = seeded.patient.name
-    ds.StudyInstanceUID = seeded.timepoints[0].study_uid
-    ds.SeriesInstanceUID = generate_uid()
-    ds.Modality = "SR"
-    ds.SeriesNumber = 91
-    ds.InstanceNumber = 1
-    ds.ValueType = "CONTAINER"
-    ds.ContinuityOfContent = "SEPARATE"
-    concept = Dataset()
-    concept.CodeValue = "113500"
-    concept.CodingSchemeDesignator = "DCM"
-    concept.CodeMeaning = "Radiopharmaceutical Radiation Dose Report"
-    ds.ConceptNameCodeSequence = [concept]
-    ds.CompletionFlag = "COMPLETE"
-    ds.VerificationFlag = "UNVERIFIED"
+    report = AdministrationReport(
+        patient_id=seeded.patient_id,
+        radiopharmaceutical="[177Lu]Lu-PSMA-617",
+        nuclide="Lu-177",
+        administered_activity_mbq=7400.0,
+        injection_time=datetime(2026, 11, 2, 8, 0, tzinfo=UTC),
+        route="intravenous",
+        event_uid=str(generate_uid()),
+    )
     path = tmp_path / "rrdsr.dcm"
-    ds.save_as(path, enforce_file_format=True)
+    build_rrdsr(report, study_uid=seeded.timepoints[0].study_uid).save_as(path, enforce_file_format=True)
     return path
 
 
 def test_send_results_back_and_find_them_in_orthanc(orthanc, seed_patient, tmp_path):
     seeded = seed_patient("TD-RESULTS")
-    files = [_rt_dose(tmp_path, seeded, 1), _segmentation(tmp_path, seeded), _rrdsr(tmp_path, seeded)]
+    dose_path, dose = _rt_dose(tmp_path, seeded, 1)
+    files = [dose_path, _segmentation(tmp_path, seeded), _rrdsr(tmp_path, seeded)]
     result = store(orthanc.node, files)
     assert result.n_stored == 3
     assert [i.status for i in result.instances] == [0, 0, 0]
@@ -287,8 +266,14 @@ def test_send_results_back_and_find_them_in_orthanc(orthanc, seed_patient, tmp_p
     import httpx
 
     raw = httpx.get(f"{orthanc.http_url}/instances/{dose_id}/file", timeout=30.0).content
-    (tmp_path / "back.dcm").write_bytes(raw)
-    assert dcmread(tmp_path / "back.dcm").PixelData == dcmread(files[0]).PixelData
+    (tmp_path / "back").mkdir()
+    (tmp_path / "back" / "rtdose.dcm").write_bytes(raw)
+    assert dcmread(tmp_path / "back" / "rtdose.dcm").PixelData == dcmread(files[0]).PixelData
+    back = read_series(tmp_path / "back")
+    assert back.unit == "Gy"
+    # 32-bit storage with DoseGridScaling = max / (2**32 - 1) (write.py): error at most half a step
+    np.testing.assert_allclose(back.array, dose.array, atol=float(dose.array.max()) / 4294967295)
+    np.testing.assert_allclose(back.affine, dose.affine, atol=1e-6)
 
     # and the C-FIND client sees the new series in the study
     modalities = {s.modality for s in find_series(orthanc.node, study_uid=seeded.timepoints[0].study_uid)}
