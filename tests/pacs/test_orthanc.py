@@ -5,6 +5,7 @@ What Orthanc holds is checked through its REST API, independently of the DIMSE c
 
 from __future__ import annotations
 
+import tomllib
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from theradose.io.pacs import (
     retrieve_patient_timepoints,
     retrieve_series,
     store,
+    timepoints_toml,
 )
 
 pytestmark = pytest.mark.orthanc
@@ -128,6 +130,21 @@ def test_retrieve_patient_timepoints_groups_by_study_date(orthanc, seed_patient,
         step = float(want.nm_volume.array.max()) / 65535
         np.testing.assert_allclose(read_back.array, want.nm_volume.array, atol=step)
         assert read_back.unit == "Bq/mL"
+
+    # the [[timepoints]] tables of a pipeline study file point at these folders
+    study = tomllib.loads(timepoints_toml(timepoints, base_dir=tmp_path))
+    nm_uids = [
+        str(dcmread(tp.nm_file, stop_before_pixels=True).SeriesInstanceUID) for tp in seeded.timepoints
+    ]
+    ct_uids = [
+        str(dcmread(tp.ct_files[0], stop_before_pixels=True).SeriesInstanceUID) for tp in seeded.timepoints
+    ]
+    assert [t["series_uid"] for t in study["timepoints"]] == nm_uids
+    assert [t["ct_series_uid"] for t in study["timepoints"]] == ct_uids
+    for table in study["timepoints"]:
+        assert table["spect"].startswith("in/2026110")
+        assert len(list((tmp_path / table["spect"]).glob("*.dcm"))) == 1
+        assert len(list((tmp_path / table["ct"]).glob("*.dcm"))) == 8
 
 
 def test_c_move_to_a_destination_orthanc_cannot_reach_names_the_status(orthanc, seed_patient, tmp_path):

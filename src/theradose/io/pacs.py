@@ -236,6 +236,10 @@ class Timepoint:
     folder: Path
     series: tuple[RetrievedSeries, ...]
 
+    def first(self, modality: str) -> RetrievedSeries | None:
+        """The first retrieved series of ``modality`` (e.g. ``"NM"``), or None."""
+        return next((s for s in self.series if s.modality.upper() == modality.upper()), None)
+
 
 @dataclass(frozen=True)
 class StoredInstance:
@@ -1157,6 +1161,50 @@ def retrieve_patient_timepoints(
     ]
 
 
+def timepoints_toml(timepoints: Sequence[Timepoint], *, base_dir: str | Path | None = None) -> str:
+    """``[[timepoints]]`` tables of a pipeline study file for retrieved time points.
+
+    Each time point with an NM series gives ``spect`` (folder) and ``series_uid``, plus ``ct`` and
+    ``ct_series_uid`` when it has a CT series; the first series of each modality is used. Dates without
+    an NM series (e.g. a diagnostic CT alone) are left out.
+
+    Parameters
+    ----------
+    timepoints : sequence of Timepoint
+        From :func:`retrieve_patient_timepoints`.
+    base_dir : path, optional
+        Write folders relative to this folder (the study file's); absolute paths otherwise.
+
+    Returns
+    -------
+    str
+        TOML text to append to a study file.
+    """
+    import json
+
+    def where(folder: Path) -> str:
+        if base_dir is None:
+            return str(folder.resolve())
+        return os.path.relpath(folder.resolve(), Path(base_dir).resolve())
+
+    blocks = []
+    for tp in timepoints:
+        nm, ct = tp.first("NM"), tp.first("CT")
+        if nm is None:
+            continue
+        lines = [
+            "[[timepoints]]",
+            f"spect = {json.dumps(where(nm.folder))}",
+            f"series_uid = {json.dumps(nm.series_uid)}",
+        ]
+        if ct is not None:
+            lines += [f"ct = {json.dumps(where(ct.folder))}", f"ct_series_uid = {json.dumps(ct.series_uid)}"]
+        blocks.append("\n".join(lines) + "\n")
+    if not blocks:
+        raise InputError("no time point has an NM series: retrieve the SPECT series (modality NM) first")
+    return "\n".join(blocks)
+
+
 # --- C-STORE ------------------------------------------------------------------------------------------------
 def _collect_files(paths: Sequence[str | Path] | str | Path) -> list[Path]:
     items = [paths] if isinstance(paths, (str, Path)) else list(paths)
@@ -1327,4 +1375,5 @@ __all__ = [
     "retrieve_patient_timepoints",
     "retrieve_series",
     "store",
+    "timepoints_toml",
 ]
