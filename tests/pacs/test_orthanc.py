@@ -69,6 +69,7 @@ def test_find_by_patient_id_patient_and_study_root(orthanc, seed_patient):
         # Acquisitions at 13:00 CET on 2 and 3 November 2026 (conftest: injection 09:00 + 4 h and + 28 h).
         assert [s.study_date for s in studies] == [date(2026, 11, 2), date(2026, 11, 3)]
         assert all(s.n_series == 2 for s in studies)
+        assert all(sorted(s.modalities) == ["CT", "NM"] for s in studies)
 
     only_second = find_studies(orthanc.node, patient_id="TD-FIND", date_from=date(2026, 11, 3))
     assert [s.study_uid for s in only_second] == [seeded.timepoints[1].study_uid]
@@ -92,8 +93,10 @@ def _same_series(retrieved: tuple[Path, ...], originals: list[Path]) -> None:
         assert ds.PixelData == by_uid[str(ds.SOPInstanceUID)].PixelData
 
 
-@pytest.mark.parametrize("method", ["get", "move"])
-def test_retrieve_series_matches_the_originals(orthanc, seed_patient, tmp_path, method):
+@pytest.mark.parametrize(
+    ("method", "model"), [("get", "study"), ("move", "study"), ("get", "patient"), ("move", "patient")]
+)
+def test_retrieve_series_matches_the_originals(orthanc, seed_patient, tmp_path, method, model):
     seeded = seed_patient("TD-RETRIEVE")
     tp = seeded.timepoints[0]
     ct_series_uid = str(dcmread(tp.ct_files[0], stop_before_pixels=True).SeriesInstanceUID)
@@ -103,9 +106,12 @@ def test_retrieve_series_matches_the_originals(orthanc, seed_patient, tmp_path, 
         ct_series_uid,
         target,
         study_uid=tp.study_uid,
+        patient_id=seeded.patient_id,
         method=method,
+        model=model,
         move_port=orthanc.move_port,
     )
+    assert result.method == method
     assert result.folder == target
     assert sorted(p.name for p in target.iterdir()) == sorted(p.name for p in result.files)
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".partial")]
