@@ -19,6 +19,7 @@ from theradose.io.dicom import read_series, write_rtdose
 from theradose.io.pacs import (
     RADIOPHARMACEUTICAL_RADIATION_DOSE_SR_STORAGE,
     RT_DOSE_STORAGE,
+    AssociationAbortedError,
     AssociationRejectedError,
     PacsNode,
     PacsStatusError,
@@ -164,6 +165,19 @@ def test_c_move_to_a_destination_orthanc_cannot_reach_names_the_status(orthanc, 
     assert "C-MOVE" in str(info.value) and f"0x{info.value.status:04X}" in str(info.value)
     assert "\n" not in str(info.value)
     assert not (tmp_path / "nm").exists()
+    assert list(tmp_path.iterdir()) == []
+
+    # a calling AE title Orthanc does not know as a destination: Orthanc aborts the association
+    with pytest.raises(AssociationAbortedError) as aborted:
+        retrieve_series(
+            orthanc.node,
+            series_uid,
+            tmp_path / "nm",
+            study_uid=tp.study_uid,
+            method="move",
+            calling_ae_title="NOBODY",
+        )
+    assert "check that the PACS knows AE title NOBODY as a C-MOVE destination" in str(aborted.value)
     assert list(tmp_path.iterdir()) == []
 
 

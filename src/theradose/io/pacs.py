@@ -440,10 +440,10 @@ def _association(
             assoc.release()
 
 
-def _aborted(node: PacsNode, assoc: Any, purpose: str) -> AssociationAbortedError:
+def _aborted(node: PacsNode, assoc: Any, purpose: str, hint: str = "") -> AssociationAbortedError:
     return AssociationAbortedError(
         f"the association with {node} was aborted during {purpose} (no response within "
-        f"{assoc.dimse_timeout:g} s or the peer aborted): check the PACS log and the timeout"
+        f"{assoc.dimse_timeout:g} s or the peer aborted): {hint or 'check the PACS log and the timeout'}"
     )
 
 
@@ -919,13 +919,17 @@ def _run_move(
         with _association(node, ae, purpose="C-MOVE") as assoc:
             code: int | None = None
             last = None
+            hint = (
+                f"check that the PACS knows AE title {calling_ae_title} as a C-MOVE destination at "
+                f"{move_host}:{port}, and the PACS log"
+            )
             for status, _identifier in assoc.send_c_move(identifier, calling_ae_title, information_model):
                 if "Status" not in status:
-                    raise _aborted(node, assoc, "C-MOVE")
+                    raise _aborted(node, assoc, "C-MOVE", hint)
                 code = int(status.Status)
                 last = status
             if code is None:
-                raise _aborted(node, assoc, "C-MOVE")
+                raise _aborted(node, assoc, "C-MOVE", hint)
             if code == 0xA801:
                 raise PacsStatusError(
                     f"{node} answered C-MOVE with status {_status_text(code, 'move')}: the PACS must know "
