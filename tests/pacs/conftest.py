@@ -62,12 +62,12 @@ class OrthancServer:
     log_path: Path
 
     def rest(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Call Orthanc's REST API (JSON answer), independently of DIMSE."""
+        """Call Orthanc's REST API, independently of DIMSE; the JSON answer, or None when empty."""
         import httpx
 
         response = httpx.request(method, self.http_url + path, timeout=30.0, **kwargs)
         response.raise_for_status()
-        return response.json()
+        return response.json() if response.content.strip() else None
 
     def find_instances(self, query: dict[str, str], level: str = "Instance") -> list[dict[str, Any]]:
         """``POST /tools/find`` at ``level`` with DICOM tag keywords as the query; expanded answers."""

@@ -123,6 +123,34 @@ def test_retrieve_series_matches_the_originals(orthanc, seed_patient, tmp_path, 
     np.testing.assert_array_equal(volume.array, tp.ct_volume.array)  # integral HU stored unscaled
 
 
+def test_c_move_to_a_free_port_registered_through_orthanc_rest(orthanc, seed_patient, tmp_path):
+    """Our Storage SCP listens on a free port; ``on_listening`` tells Orthanc (PUT /modalities) before the
+    C-MOVE request, so a destination unknown at Orthanc's start receives the series."""
+    seeded = seed_patient("TD-RETRIEVE")
+    tp = seeded.timepoints[1]
+    series_uid = str(dcmread(tp.nm_file, stop_before_pixels=True).SeriesInstanceUID)
+    ports: list[int] = []
+
+    def register(host: str, port: int) -> None:
+        ports.append(port)
+        orthanc.rest("PUT", "/modalities/freeport", json={"AET": "TDFREEPORT", "Host": host, "Port": port})
+
+    try:
+        result = retrieve_series(
+            orthanc.node,
+            series_uid,
+            tmp_path / "nm",
+            study_uid=tp.study_uid,
+            method="move",
+            calling_ae_title="TDFREEPORT",
+            on_listening=register,
+        )
+    finally:
+        orthanc.rest("DELETE", "/modalities/freeport")
+    assert len(ports) == 1 and ports[0] not in (orthanc.move_port, orthanc.node.port)
+    _same_series(result.files, [tp.nm_file])
+
+
 def test_retrieve_patient_timepoints_groups_by_study_date(orthanc, seed_patient, tmp_path):
     seeded = seed_patient("TD-TIMEPOINTS")
     timepoints = retrieve_patient_timepoints(orthanc.node, "TD-TIMEPOINTS", tmp_path / "in")

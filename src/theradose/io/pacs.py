@@ -817,8 +817,10 @@ class _Receiver:
             return 0xA700
 
     def files(self) -> tuple[Path, ...]:
+        """Received files (each once, an instance sent twice overwrites itself), by Instance Number."""
         with self._lock:
-            return tuple(path for _, path in sorted(self.received, key=lambda item: (item[0], item[1].name)))
+            unique = {path: number for number, path in self.received}
+        return tuple(sorted(unique, key=lambda path: (unique[path], path.name)))
 
 
 def _storage_contexts() -> list[tuple[str, list[str]]]:
@@ -894,6 +896,7 @@ def _run_move(
     timeout_s: float,
     move_host: str,
     move_port: int | None,
+    on_listening: Callable[[str, int], None] | None,
 ) -> None:
     from pynetdicom import evt
 
@@ -913,6 +916,8 @@ def _run_move(
         ) from None
     try:
         port = int(server.server_address[1])
+        if on_listening is not None:
+            on_listening(move_host, port)
         ae = _make_ae(calling_ae_title, timeout_s)
         information_model = PATIENT_ROOT_MOVE if model == "patient" else STUDY_ROOT_MOVE
         ae.add_requested_context(information_model)
@@ -961,6 +966,7 @@ def retrieve_series(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     move_host: str = "127.0.0.1",
     move_port: int | None = None,
+    on_listening: Callable[[str, int], None] | None = None,
     modality: str = "",
 ) -> RetrievedSeries:
     """Retrieve one series into ``out_dir`` by C-GET or C-MOVE (PS3.4 C.4.2, C.4.3).
@@ -992,7 +998,10 @@ def retrieve_series(
         Time limit in s for connection, association and each response.
     move_host, move_port : str, int
         Address of our Storage SCP for C-MOVE. The PACS must map ``calling_ae_title`` to this address;
-        ``move_port=None`` picks a free port (useful only when the PACS is told it, e.g. via its API).
+        ``move_port=None`` picks a free port, which the PACS must then be told (see ``on_listening``).
+    on_listening : callable, optional
+        C-MOVE only: called with ``(move_host, port)`` once our Storage SCP listens and before the C-MOVE
+        request is sent, e.g. to register the port through the PACS's configuration API.
     modality : str
         Modality recorded in the result (informational).
 
@@ -1038,12 +1047,14 @@ def retrieve_series(
                 timeout_s=timeout_s,
                 move_host=move_host,
                 move_port=move_port,
+                on_listening=on_listening,
             )
         if receiver.errors:
             raise PacsError(f"could not write a received instance into {target}: {receiver.errors[0]}")
         if not receiver.received:
+            other = f" (only {len(receiver.foreign)} instances of other series)" if receiver.foreign else ""
             raise PacsError(
-                f"{node} returned no instance of series {series_uid} in study {study_uid}: "
+                f"{node} returned no instance of series {series_uid} in study {study_uid}{other}: "
                 "check the UIDs with 'theradose pacs find'"
             )
         if target.exists():
@@ -1080,6 +1091,7 @@ def retrieve_patient_timepoints(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     move_host: str = "127.0.0.1",
     move_port: int | None = None,
+    on_listening: Callable[[str, int], None] | None = None,
     on_series: Callable[[SeriesMatch], None] | None = None,
 ) -> list[Timepoint]:
     """Retrieve every NM/CT series of a patient, grouped by study date, for a pipeline run.
@@ -1099,7 +1111,7 @@ def retrieve_patient_timepoints(
         Modalities to retrieve.
     date_from, date_to : date, optional
         Inclusive Study Date range.
-    method, calling_ae_title, timeout_s, move_host, move_port
+    method, calling_ae_title, timeout_s, move_host, move_port, on_listening
         As in :func:`retrieve_series`.
     on_series : callable, optional
         Called with each series before it is retrieved (progress display).
@@ -1152,6 +1164,7 @@ def retrieve_patient_timepoints(
             timeout_s=timeout_s,
             move_host=move_host,
             move_port=move_port,
+            on_listening=on_listening,
             modality=match.modality,
         )
         grouped.setdefault(day, []).append(retrieved)
