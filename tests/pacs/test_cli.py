@@ -159,6 +159,10 @@ def _free_port() -> int:
         (["pacs", "find", "--date-from", "02/11/2026", "--json"], "--date-from '02/11/2026' is not a date"),
         (["pacs", "get", "--out", "OUT", "--series-uid", "1.2.3", "--json"], "--study-uid is required"),
         (["pacs", "send", "MISSING", "--json"], "does not exist"),
+        (
+            ["pacs", "get", "--out", "OUT", "--patient-id", "P", "--method", "move", "--json"],
+            "--move-port is required",
+        ),
     ],
 )
 def test_errors_exit_2_with_one_line(orthanc, tmp_path, args, message, capsys):

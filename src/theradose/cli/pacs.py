@@ -207,6 +207,11 @@ def get_command(
     node = _node(host, port, aet)
     if method not in ("get", "move"):
         raise InputError(f"--method must be get or move; got {method!r}")
+    if method == "move" and move_port is None:
+        raise InputError(
+            "--move-port is required with --method move: "
+            "give the port the PACS has configured for our AE title"
+        )
     how: Any = method
     rows: list[dict[str, Any]]
     if series_uid:
