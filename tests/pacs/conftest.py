@@ -9,11 +9,14 @@ system service of the Debian package nor its ports. Without the ``Orthanc`` bina
 Building blocks for an end-to-end test (query → retrieve → pipeline → store → find)::
 
     def test_round_trip(orthanc, seed_patient, tmp_path):
-        seeded = seed_patient("TD-E2E-1", n_timepoints=2)
-        timepoints = retrieve_patient_timepoints(orthanc.node, seeded.patient_id, tmp_path / "in")
-        outputs = run_pipeline(...)                     # writes RT Dose / SEG / RRDSR files
+        seeded = seed_patient("TD-E2E", volumes=[(ct_4h, spect_4h), (ct_24h, spect_24h), (ct_96h, spect_96h)])
+        timepoints = retrieve_patient_timepoints(orthanc.node, "TD-E2E", tmp_path / "in")
+        study = tmp_path / "study.toml"
+        study.write_text(STUDY_HEADER + timepoints_toml(timepoints, base_dir=tmp_path))
+        outputs = ...  # run the pipeline on ``study``: RT Dose / SEG / RRDSR files
         store(orthanc.node, outputs)
-        assert orthanc.sop_instance_uids(seeded.patient_id) >= {...}
+        sent = {str(pydicom.dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in outputs}
+        assert sent <= orthanc.sop_instance_uids("TD-E2E")
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import socket
 import subprocess
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -225,11 +228,20 @@ def seed_patient(
     orthanc: OrthancServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[..., SeededPatient]:
     """Call ``seed_patient(patient_id, n_timepoints=2)``: writes a CT series and a quantitative NM
-    (SPECT) series per time point with theradose's writers (one study per day, 24 h apart), stores them
-    in Orthanc by C-STORE and returns what was written. Small volumes (8 slices of 16x16)."""
+    (SPECT) series per time point with theradose's writers (one study per time point), stores them in
+    Orthanc by C-STORE and returns what was written. By default small random volumes (8 slices of 16x16)
+    acquired 4 h and 28 h after an injection on 2026-11-02 09:00 CET; pass ``volumes=[(ct_hu, nm_bqml),
+    ...]`` (Volumes with ``acquisition_datetime`` set, e.g. from a virtual patient) and
+    ``radiopharmaceutical=`` to seed a phantom for a pipeline run. Each patient ID is seeded once."""
     cache: dict[str, SeededPatient] = {}
 
-    def seed(patient_id: str, *, n_timepoints: int = 2) -> SeededPatient:
+    def seed(
+        patient_id: str,
+        *,
+        n_timepoints: int = 2,
+        volumes: Sequence[tuple[Volume, Volume]] | None = None,
+        radiopharmaceutical: RadiopharmaceuticalInfo | None = None,
+    ) -> SeededPatient:
         from pydicom.uid import generate_uid
 
         if patient_id in cache:
@@ -238,25 +250,33 @@ def seed_patient(
         root = tmp_path_factory.mktemp(f"seed_{patient_id}")
         patient = PatientInfo(name=f"Test^{patient_id}", patient_id=patient_id, sex="F", weight_kg=70.0)
         injection = datetime(2026, 11, 2, 9, 0, tzinfo=CET)
-        radiopharmaceutical = RadiopharmaceuticalInfo(
+        radiopharmaceutical = radiopharmaceutical or RadiopharmaceuticalInfo(
             nuclide="177Lu",
             radiopharmaceutical="177Lu-PSMA-617",
             injected_activity_mbq=7400.0,
             injection_datetime=injection,
         )
+        if volumes is None:
+            volumes = [
+                _volumes(rng, injection + timedelta(hours=4 + 24 * index), (8, 16, 16))
+                for index in range(n_timepoints)
+            ]
         timepoints = []
-        for index in range(n_timepoints):
-            acquired = injection + timedelta(hours=4 + 24 * index)
-            ct_volume, nm_volume = _volumes(rng, acquired, (8, 16, 16))
+        for index, (ct_volume, nm_volume) in enumerate(volumes):
+            acquired = nm_volume.acquisition_datetime
+            assert acquired is not None, "seed_patient: the NM volume needs acquisition_datetime"
             study_uid = str(generate_uid())
             folder = root / f"tp{index}"
-            ct_files = write_ct_series(ct_volume, folder / "ct", patient=patient, study_uid=study_uid)
+            ct_files = write_ct_series(
+                ct_volume, folder / "ct", patient=patient, study_uid=study_uid, study_datetime=acquired
+            )
             nm_file = write_nm_series(
                 nm_volume,
                 folder / "nm",
                 patient=patient,
                 radiopharmaceutical=radiopharmaceutical,
                 study_uid=study_uid,
+                study_datetime=acquired,
             )
             store(orthanc.node, [*ct_files, nm_file])
             timepoints.append(
