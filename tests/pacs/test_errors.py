@@ -154,3 +154,76 @@ def test_store_refuses_missing_and_non_dicom_files(tmp_path):
         store(node, [tmp_path / "notes.txt"])
     with pytest.raises(InputError, match="no files to send"):
         store(node, [])
+
+
+@pytest.fixture
+def refusing_scp(tmp_path):
+    """A pynetdicom SCP on loopback (AE ``REFUSER``) that refuses the 2nd C-STORE with 0xA700 and answers
+    every C-FIND with 0xA900; yields its node and the SOP Instance UIDs it accepted."""
+    from pynetdicom import AE, StoragePresentationContexts, evt
+    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
+
+    accepted: list[str] = []
+    calls: list[int] = []
+
+    def on_store(event):
+        calls.append(1)
+        if len(calls) == 2:
+            return 0xA700
+        accepted.append(str(event.request.AffectedSOPInstanceUID))
+        return 0x0000
+
+    def on_find(event):
+        yield 0xA900, None
+
+    ae = AE(ae_title="REFUSER")
+    ae.supported_contexts = StoragePresentationContexts
+    ae.add_supported_context(StudyRootQueryRetrieveInformationModelFind)
+    server = ae.start_server(
+        ("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store), (evt.EVT_C_FIND, on_find)]
+    )
+    try:
+        yield PacsNode("127.0.0.1", int(server.server_address[1]), "REFUSER"), accepted
+    finally:
+        server.shutdown()
+
+
+def _ct_files(tmp_path, n: int):
+    import numpy as np
+
+    from theradose.imaging.volume import Volume
+    from theradose.io.dicom import PatientInfo, write_ct_series
+
+    volume = Volume.from_spacing(
+        np.zeros((n, 4, 4)), spacing_mm=(2.0, 1.0, 1.0), origin_mm=(0.0, 0.0, 0.0), unit="HU"
+    )
+    return write_ct_series(volume, tmp_path / "ct", patient=PatientInfo(patient_id="TD-REFUSE"))
+
+
+def test_store_failure_status_is_named_after_every_file_was_tried(refusing_scp, tmp_path):
+    """0xA700 is "Refused: Out of Resources" (PS3.4 Table B.2-1)."""
+    from pydicom import dcmread
+
+    from theradose.io.pacs import PacsStatusError
+
+    node, accepted = refusing_scp
+    files = _ct_files(tmp_path, 3)
+    with pytest.raises(PacsStatusError) as info:
+        store(node, files)
+    assert info.value.status == 0xA700
+    message = str(info.value)
+    assert message.startswith(f"REFUSER@127.0.0.1:{node.port} refused 1 of 3 files; first {files[1].name}: ")
+    assert "0xA700" in message and "out of resources" in message.lower() and "\n" not in message
+    assert accepted == [str(dcmread(p).SOPInstanceUID) for p in (files[0], files[2])]
+
+
+def test_find_failure_status_is_named(refusing_scp):
+    """0xA900 is "Identifier does not match SOP Class" (PS3.4 Table C.4-1)."""
+    from theradose.io.pacs import PacsStatusError
+
+    node, _ = refusing_scp
+    with pytest.raises(PacsStatusError) as info:
+        find_studies(node, patient_id="X")
+    assert info.value.status == 0xA900
+    assert "C-FIND (STUDY) with status 0xA900" in str(info.value)
+    assert "does not match" in str(info.value).lower()
