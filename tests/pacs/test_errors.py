@@ -227,3 +227,20 @@ def test_find_failure_status_is_named(refusing_scp):
     assert info.value.status == 0xA900
     assert "C-FIND (STUDY) with status 0xA900" in str(info.value)
     assert "does not match" in str(info.value).lower()
+
+
+def test_store_sends_nothing_when_a_sop_class_is_not_accepted(refusing_scp, tmp_path):
+    from pydicom import dcmread
+
+    from theradose.io.pacs import AssociationRejectedError
+
+    node, accepted = refusing_scp
+    files = _ct_files(tmp_path, 1)
+    ds = dcmread(files[0])
+    private_class = "1.2.826.0.1.3680043.10.9999.1"  # not a storage class the peer supports
+    ds.SOPClassUID = private_class
+    ds.file_meta.MediaStorageSOPClassUID = private_class
+    ds.save_as(tmp_path / "private.dcm")
+    with pytest.raises(AssociationRejectedError, match=f"SOP class {private_class} .*nothing was sent"):
+        store(node, [files[0], tmp_path / "private.dcm"])
+    assert accepted == []

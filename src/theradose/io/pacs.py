@@ -1324,23 +1324,20 @@ def store(
     stored: list[StoredInstance] = []
     failures: list[tuple[Path, int]] = []
     with _association(node, ae, purpose="C-STORE") as assoc:
-        for path, sop_class, sop_instance, syntax in headers:
-            usable = [
-                cx
-                for cx in assoc.accepted_contexts
-                if cx.abstract_syntax == sop_class
+        for path, sop_class, _sop_instance, syntax in headers:  # refuse before sending anything
+            if not any(
+                cx.abstract_syntax == sop_class
                 and (
                     cx.transfer_syntax[0] == syntax
                     or (syntax in _UNCOMPRESSED and cx.transfer_syntax[0] in _UNCOMPRESSED)
                 )
-            ]
-            if not usable:
-                raise PacsStatusError(
-                    f"{node} does not accept SOP class {sop_class} in transfer syntax {syntax} "
-                    f"({path.name}): "
-                    "enable that storage class on the PACS",
-                    status=0x0122,
+                for cx in assoc.accepted_contexts
+            ):
+                raise AssociationRejectedError(
+                    f"{node} rejected the presentation context for SOP class {sop_class} in transfer "
+                    f"syntax {syntax} ({path.name}): enable that storage class on the PACS; nothing was sent"
                 )
+        for path, sop_class, sop_instance, _syntax in headers:
             try:
                 status = assoc.send_c_store(dcmread(path))
             except (ValueError, AttributeError) as exc:
@@ -1351,7 +1348,7 @@ def store(
             if "Status" not in status:
                 raise _aborted(node, assoc, f"C-STORE of {path.name}")
             code = int(status.Status)
-            if code == 0x0000 or code in (0xB000, 0xB006, 0xB007) or 0xB000 <= code <= 0xBFFF:
+            if code == 0x0000 or 0xB000 <= code <= 0xBFFF:  # success or warning (PS3.4 Table B.2-1)
                 stored.append(StoredInstance(path, sop_class, sop_instance, code))
             else:
                 failures.append((path, code))
