@@ -244,3 +244,42 @@ def test_store_sends_nothing_when_a_sop_class_is_not_accepted(refusing_scp, tmp_
     with pytest.raises(AssociationRejectedError, match=f"SOP class {private_class} .*nothing was sent"):
         store(node, [files[0], tmp_path / "private.dcm"])
     assert accepted == []
+
+
+def test_timepoints_toml_pairs_each_spect_with_its_ct(tmp_path):
+    """Two SPECT/CT visits on one day (two studies) and a planar whole-body NM: two tables, each SPECT
+    with the CT of its own study; the planar series (Image Type value 3 WHOLE BODY) is left out."""
+    import tomllib
+
+    from theradose.io.pacs import RetrievedSeries, Timepoint, timepoints_toml
+
+    def series(name: str, modality: str, study: str, image_type: tuple[str, ...]) -> RetrievedSeries:
+        return RetrievedSeries(
+            series_uid=f"1.2.{len(name)}.{ord(name[-1])}",
+            study_uid=study,
+            modality=modality,
+            folder=tmp_path / "in" / "20261102" / name,
+            files=(),
+            image_type=image_type,
+        )
+
+    tomo = ("ORIGINAL", "PRIMARY", "RECON TOMO", "EMISSION")
+    day = Timepoint(
+        study_date=date(2026, 11, 2),
+        folder=tmp_path / "in" / "20261102",
+        series=(
+            series("ct_a", "CT", "1.1", ("ORIGINAL", "PRIMARY", "AXIAL")),
+            series("wb_a", "NM", "1.1", ("ORIGINAL", "PRIMARY", "WHOLE BODY", "EMISSION")),
+            series("nm_a", "NM", "1.1", tomo),
+            series("nm_b", "NM", "1.2", tomo),
+            series("ct_b", "CT", "1.2", ("ORIGINAL", "PRIMARY", "AXIAL")),
+        ),
+    )
+    tables = tomllib.loads(timepoints_toml([day], base_dir=tmp_path))["timepoints"]
+    assert [(t["spect"], t["ct"]) for t in tables] == [
+        ("in/20261102/nm_a", "in/20261102/ct_a"),
+        ("in/20261102/nm_b", "in/20261102/ct_b"),
+    ]
+    ct_only = Timepoint(date(2026, 11, 3), tmp_path, (series("ct_c", "CT", "1.3", ()),))
+    with pytest.raises(InputError, match="no time point has a SPECT series"):
+        timepoints_toml([ct_only])

@@ -159,6 +159,7 @@ def test_retrieve_patient_timepoints_groups_by_study_date(orthanc, seed_patient,
     for got, want in zip(timepoints, seeded.timepoints, strict=True):
         assert sorted(s.modality for s in got.series) == ["CT", "NM"]
         nm = next(s for s in got.series if s.modality == "NM")
+        assert nm.is_spect and nm.image_type == ("ORIGINAL", "PRIMARY", "RECON TOMO", "EMISSION")
         _same_series(nm.files, [want.nm_file])
         read_back = read_series(nm.folder)
         # 16-bit storage with slope = max / 65535 (write.py): error at most half a step

@@ -226,6 +226,15 @@ class RetrievedSeries:
     folder: Path
     files: tuple[Path, ...] = field(repr=False)
     method: RetrieveMethod = "get"
+    image_type: tuple[str, ...] = ()
+
+    @property
+    def is_spect(self) -> bool:
+        """An NM series of reconstructed tomographic images (Image Type value 3 ``RECON TOMO`` or
+        ``RECON GATED TOMO``, PS3.3 C.8.4.7.1), or an NM series without Image Type."""
+        if self.modality.upper() != "NM":
+            return False
+        return len(self.image_type) < 3 or self.image_type[2].upper() in ("RECON TOMO", "RECON GATED TOMO")
 
 
 @dataclass(frozen=True)
@@ -1071,7 +1080,20 @@ def retrieve_series(
         folder=target,
         files=files,
         method=method,
+        image_type=_image_type(files[0]),
     )
+
+
+def _image_type(path: Path) -> tuple[str, ...]:
+    from pydicom import dcmread
+
+    try:
+        value = dcmread(path, stop_before_pixels=True, specific_tags=["ImageType"]).get("ImageType")
+    except Exception:  # an unreadable header only loses the image type, the file is kept as received
+        return ()
+    if value is None:
+        return ()
+    return (str(value),) if isinstance(value, str) else tuple(str(v) for v in value)
 
 
 def _safe_name(text: str) -> str:
@@ -1181,9 +1203,10 @@ def retrieve_patient_timepoints(
 def timepoints_toml(timepoints: Sequence[Timepoint], *, base_dir: str | Path | None = None) -> str:
     """``[[timepoints]]`` tables of a pipeline study file for retrieved time points.
 
-    Each time point with an NM series gives ``spect`` (folder) and ``series_uid``, plus ``ct`` and
-    ``ct_series_uid`` when it has a CT series; the first series of each modality is used. Dates without
-    an NM series (e.g. a diagnostic CT alone) are left out.
+    One table per SPECT series (NM, Image Type ``RECON TOMO``; planar whole-body or static NM series are
+    left out), with ``spect`` (folder) and ``series_uid``, plus ``ct`` and ``ct_series_uid`` from the CT
+    series of the same study, or else the first CT series of the same date. Two SPECT acquisitions on
+    one day give two tables; dates without SPECT (e.g. a diagnostic CT alone) give none.
 
     Parameters
     ----------
@@ -1206,19 +1229,24 @@ def timepoints_toml(timepoints: Sequence[Timepoint], *, base_dir: str | Path | N
 
     blocks = []
     for tp in timepoints:
-        nm, ct = tp.first("NM"), tp.first("CT")
-        if nm is None:
-            continue
-        lines = [
-            "[[timepoints]]",
-            f"spect = {json.dumps(where(nm.folder))}",
-            f"series_uid = {json.dumps(nm.series_uid)}",
-        ]
-        if ct is not None:
-            lines += [f"ct = {json.dumps(where(ct.folder))}", f"ct_series_uid = {json.dumps(ct.series_uid)}"]
-        blocks.append("\n".join(lines) + "\n")
+        cts = [s for s in tp.series if s.modality.upper() == "CT"]
+        for spect in (s for s in tp.series if s.is_spect):
+            ct = next((c for c in cts if c.study_uid == spect.study_uid), cts[0] if cts else None)
+            lines = [
+                "[[timepoints]]",
+                f"spect = {json.dumps(where(spect.folder))}",
+                f"series_uid = {json.dumps(spect.series_uid)}",
+            ]
+            if ct is not None:
+                lines += [
+                    f"ct = {json.dumps(where(ct.folder))}",
+                    f"ct_series_uid = {json.dumps(ct.series_uid)}",
+                ]
+            blocks.append("\n".join(lines) + "\n")
     if not blocks:
-        raise InputError("no time point has an NM series: retrieve the SPECT series (modality NM) first")
+        raise InputError(
+            "no time point has a SPECT series (NM, RECON TOMO): retrieve the SPECT series (modality NM) first"
+        )
     return "\n".join(blocks)
 
 
