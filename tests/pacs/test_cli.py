@@ -42,7 +42,8 @@ def test_echo_json_and_table(orthanc, capsys):
     assert code == 0 and "C-ECHO" in out and "success" in out
 
 
-def test_find_levels_json(orthanc, seed_patient, capsys):
+def test_find_levels_json(orthanc, seed_patient, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")  # a wide table: UIDs and descriptions are not wrapped
     seeded = seed_patient("TD-CLI")
     code, out, _ = _run(
         ["pacs", "find", "--level", "patient", "--patient-id", "TD-CLI", *_address(orthanc), "--json"], capsys
@@ -79,6 +80,10 @@ def test_find_levels_json(orthanc, seed_patient, capsys):
         capsys,
     )
     rows = json.loads(out)
+    code, table, _ = _run(
+        ["pacs", "find", "--level", "series", "--patient-id", "TD-CLI", *_address(orthanc)], capsys
+    )
+    assert code == 0 and "4 matches" in table and "SPECT" in table
     assert [(r["modality"], r["n_instances"], r["study_date"]) for r in rows] == [
         ("NM", 1, "2026-11-02"),
         ("NM", 1, "2026-11-03"),
