@@ -126,11 +126,14 @@ def build_report_data(results: StudyResults) -> ReportData:
         "follows each "
         "label's fitted TIA in proportion to the voxel's share of the label's activity (MIRD Pamphlet 23).",
         f"Absorbed dose per voxel was computed with the {', '.join(spec.dose.engines)} engine(s) from "
-        f"ICRP 107 "
-        "emission data; region doses are mass-weighted means. Uncertainties propagate the TIA uncertainty "
-        "(EANM guidance, Gear et al. 2018)."
+        "ICRP 107 emission data; region doses are mass-weighted means. Organ-level doses use the MIRD "
+        "schema with the patient's own masses (spheres for tumours). Uncertainties propagate the TIA "
+        "uncertainty (EANM guidance, Gear et al. 2018). BED uses the fitted effective half-life and the "
+        "tissue's alpha/beta and repair half-time (Dale 1985)."
         + (
-            " Tumour activities were divided by the recovery coefficient of their volume."
+            " Tumour activities were corrected for partial volume before fitting: the background spill-in "
+            "measured in a shell around each tumour was removed and the rest divided by the recovery "
+            "coefficient of the tumour's volume (phantom-measured recovery curve)."
             if spec.pvc.enabled
             else ""
         ),

@@ -32,6 +32,7 @@ def write_pdf(data: ReportData, path: str | Path, *, figures: dict[str, Any] | N
         table = ax.table(cellText=rows, colLabels=head, loc="upper center", cellLoc="left")
         table.auto_set_font_size(False)
         table.set_fontsize(5.5)
+        table.auto_set_column_width(col=list(range(len(head))))
         table.scale(1.0, 1.1)
         pdf.savefig(page)
         for fig in (figures or report_figures(data)).values():
