@@ -17,6 +17,7 @@ import csv
 import io
 import json
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -182,7 +183,9 @@ def create_recovery_curve(path: Path, *, grid: int, seed: int = 1) -> Path:
         "source": "simulated NEMA IEC body phantom (sphere-to-background 10), camera and OSEM as the patient",
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(partial, path)  # never a truncated curve that a later run would reuse
     return path
 
 
