@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
 from sqlalchemy import func, select
-from starlette.datastructures import FormData, UploadFile
+from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
 
 from theradose.errors import TheradoseError
 from theradose.service.auth import Principal, hash_token
@@ -167,8 +170,9 @@ class Pages:
             raise _Refused(self.render(request, "forbidden.html", me, status=403, permission=permission))
         return me
 
-    async def form(self, request: Request, me: Principal) -> FormData:
-        form = await request.form()
+    async def form(self, request: Request, me: Principal) -> dict[str, Any]:
+        """The posted fields (uploaded files read into :class:`Upload`), after the CSRF check."""
+        form = await read_form(request)
         if not web_session.csrf_ok(request, form.get("csrf")):
             raise _Refused(self.render(request, "forbidden.html", me, status=403, permission="csrf"))
         return form
@@ -188,6 +192,26 @@ class Pages:
     def local_input(self, request: Request, value: datetime) -> str:
         """A datetime as the value of a ``datetime-local`` input in the site's zone."""
         return value.astimezone(self.tz(request)).strftime("%Y-%m-%dT%H:%M")
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded file, read into memory."""
+
+    filename: str
+    data: bytes
+
+
+async def read_form(request: Request) -> dict[str, Any]:
+    """The posted fields as a dict (last value wins); files become :class:`Upload`; temp files closed."""
+    out: dict[str, Any] = {}
+    async with request.form() as form:
+        for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                out[key] = Upload(value.filename or "", await value.read()) if value.filename else None
+            else:
+                out[key] = value
+    return out
 
 
 def _decode_flash(value: str | None) -> dict[str, str] | None:
@@ -222,12 +246,12 @@ def _safe_next(value: Any, default: str) -> str:
     return default
 
 
-def _text(form: FormData, name: str) -> str:
+def _text(form: Mapping[str, Any], name: str) -> str:
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""
 
 
-def _opt(form: FormData, name: str) -> str | None:
+def _opt(form: Mapping[str, Any], name: str) -> str | None:
     value = _text(form, name)
     return value or None
 
@@ -246,8 +270,18 @@ def _run_form(body_factory: Callable[[], Any], action: Callable[[Any], Any]) -> 
         return None, _errors_from_exception(exc)
 
 
-def _audit_count(request: Request) -> int:
+@contextmanager
+def _read(request: Request) -> Iterator[Session]:
+    """A read session whose loaded rows stay usable after it ends (they are detached, not expired)."""
     with request.app.state.db.read() as session:
+        try:
+            yield session
+        finally:
+            session.expunge_all()
+
+
+def _audit_count(request: Request) -> int:
+    with _read(request) as session:
         return int(session.execute(select(func.count()).select_from(AuditEntryRow)).scalar_one())
 
 
@@ -309,14 +343,18 @@ def build_router(store: Store) -> APIRouter:
     # --- login / logout -----------------------------------------------------------------------------------
     @router.get("", response_class=HTMLResponse)
     @router.get("/", response_class=HTMLResponse)
-    def home() -> Response:
-        return RedirectResponse("/ui/worklist", status_code=303)
+    def home(request: Request) -> Response:
+        me = web_session.current_user(request)
+        if me is None:
+            return RedirectResponse("/ui/login", status_code=303)
+        first = next((p for p, _label, perm in NAV if allowed(me.role, perm)), "/ui/worklist")
+        return RedirectResponse(first, status_code=303)
 
     @router.get("/login", response_class=HTMLResponse)
-    def login_page(request: Request, next: str = "/ui/worklist") -> Response:
+    def login_page(request: Request, next: str = "/ui/") -> Response:
         value = web_session.new_login_csrf()
         response = pages.render(
-            request, "login.html", None, login_csrf=value, next=_safe_next(next, "/ui/worklist"), errors={}
+            request, "login.html", None, login_csrf=value, next=_safe_next(next, "/ui/"), errors={}
         )
         response.set_cookie(
             web_session.LOGIN_CSRF_COOKIE,
@@ -330,8 +368,8 @@ def build_router(store: Store) -> APIRouter:
 
     @router.post("/login", response_class=HTMLResponse)
     async def login_submit(request: Request) -> Response:
-        form = await request.form()
-        target = _safe_next(form.get("next"), "/ui/worklist")
+        form = await read_form(request)
+        target = _safe_next(form.get("next"), "/ui/")
         if not web_session.login_csrf_ok(request, form.get("login_csrf")):
             return pages.render(
                 request,
@@ -425,7 +463,7 @@ def build_router(store: Store) -> APIRouter:
         start = datetime.combine(the_day, time(0), tzinfo=tz).astimezone(UTC)
         end = datetime.combine(the_day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
         rows = []
-        with request.app.state.db.read() as session:
+        with _read(request) as session:
             prescriptions = session.execute(
                 select(Prescription, Patient.pseudonym)
                 .join(Patient, Patient.id == Prescription.patient_id)
@@ -462,7 +500,7 @@ def build_router(store: Store) -> APIRouter:
         values: Mapping[str, str],
         status: int = 200,
     ) -> Response:
-        with request.app.state.db.read() as session:
+        with _read(request) as session:
             rows = list(session.execute(select(Batch).order_by(Batch.id.desc()).limit(100)).scalars())
             batches = [pharmacy_api._batch_out(r, []) for r in rows]
         now = datetime.now(pages.tz(request))
@@ -537,7 +575,7 @@ def build_router(store: Store) -> APIRouter:
         values: Mapping[str, str],
         status: int = 200,
     ) -> Response:
-        with request.app.state.db.read() as session:
+        with _read(request) as session:
             row = session.get(Batch, batch_id)
             if row is None:
                 return pages.render(request, "notfound.html", me, status=404, what=f"batch {batch_id}")
@@ -619,7 +657,7 @@ def build_router(store: Store) -> APIRouter:
         from theradose.pharmacy.decay import half_life_h
 
         now = datetime.now(UTC)
-        with request.app.state.db.read() as session:
+        with _read(request) as session:
             released = list(
                 session.execute(
                     select(Batch)
@@ -721,7 +759,7 @@ def build_router(store: Store) -> APIRouter:
         check: Any = None,
         net_mbq: float | None = None,
     ) -> Response:
-        with request.app.state.db.read() as session:
+        with _read(request) as session:
             disp = session.get(Dispensing, dispensing_id)
             if disp is None:
                 return pages.render(
@@ -802,7 +840,7 @@ def build_router(store: Store) -> APIRouter:
                 )
             except ValidationError as exc:
                 return None, _errors_from_validation(exc), None, None
-            with request.app.state.db.read() as session:
+            with _read(request) as session:
                 disp = session.get(Dispensing, dispensing_id)
                 if disp is None:
                     return None, {"_form": f"dispensing {dispensing_id} not found"}, None, None
@@ -864,7 +902,7 @@ def build_router(store: Store) -> APIRouter:
         values: Mapping[str, str],
         status: int = 200,
     ) -> Response:
-        with request.app.state.db.read() as session:
+        with _read(request) as session:
             calibrators = list(session.execute(select(Calibrator).order_by(Calibrator.id)).scalars())
             if calibrator_id is None and calibrators:
                 calibrator_id = calibrators[0].id
@@ -982,7 +1020,7 @@ def build_router(store: Store) -> APIRouter:
         values: Mapping[str, str],
         status: int = 200,
     ) -> Response:
-        with request.app.state.db.read() as session:
+        with _read(request) as session:
             names = [
                 n
                 for (n,) in session.execute(
@@ -1079,7 +1117,7 @@ def build_router(store: Store) -> APIRouter:
     def _patient_page(
         request: Request, me: Principal, pseudonym: str, *, errors: dict[str, str], status: int = 200
     ) -> Response:
-        with request.app.state.db.read() as session:
+        with _read(request) as session:
             patient = session.execute(
                 select(Patient).where(Patient.pseudonym == pseudonym)
             ).scalar_one_or_none()
@@ -1139,7 +1177,7 @@ def build_router(store: Store) -> APIRouter:
     def _review_signatures(request: Request, review: Review) -> list[dict[str, Any]]:
         from theradose.pharmacy import signatures as sig_logic
 
-        with request.app.state.db.read() as session:
+        with _read(request) as session:
             rows = list(
                 session.execute(
                     select(AuditEntryRow)
@@ -1260,9 +1298,9 @@ def build_router(store: Store) -> APIRouter:
         me = pages.user(request, "labs:write")
         form = await pages.form(request, me)
         upload = form.get("labs")
-        if not isinstance(upload, UploadFile) or not upload.filename:
+        if not isinstance(upload, Upload):
             return _patient_page(request, me, pseudonym, errors={"labs": "choose a CSV file"}, status=422)
-        data = await upload.read()
+        data = upload.data
 
         def work() -> dict[str, str]:
             import hashlib
@@ -1272,7 +1310,7 @@ def build_router(store: Store) -> APIRouter:
             from theradose.service import audit_store
             from theradose.service.api._common import utcnow
 
-            with request.app.state.db.read() as session:
+            with _read(request) as session:
                 if session.execute(select(Patient).where(Patient.pseudonym == pseudonym)).first() is None:
                     return {"labs": f"patient {pseudonym} not found"}
             with tempfile.TemporaryDirectory() as tmp:
@@ -1397,7 +1435,7 @@ def build_router(store: Store) -> APIRouter:
         status: int = 200,
     ) -> Response:
         rows = [{"review": r, "approved": _review_approved(request, r)} for r in store.reviews()]
-        with request.app.state.db.read() as session:
+        with _read(request) as session:
             patients = [p for (p,) in session.execute(select(Patient.pseudonym).order_by(Patient.id))]
         return pages.render(
             request,
@@ -1424,7 +1462,7 @@ def build_router(store: Store) -> APIRouter:
         form = await pages.form(request, me)
         values = {k: _text(form, k) for k in ("patient", "cycle", "folder")}
         upload = form.get("file")
-        zip_bytes = await upload.read() if isinstance(upload, UploadFile) and upload.filename else None
+        zip_bytes = upload.data if isinstance(upload, Upload) else None
         errors: dict[str, str] = {}
         cycle: int | None = None
         if values["cycle"]:
@@ -1443,7 +1481,7 @@ def build_router(store: Store) -> APIRouter:
             from theradose.service import audit_store
             from theradose.service.api._common import utcnow
 
-            with request.app.state.db.read() as session:
+            with _read(request) as session:
                 if (
                     session.execute(select(Patient).where(Patient.pseudonym == values["patient"])).first()
                     is None
