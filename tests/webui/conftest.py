@@ -40,7 +40,12 @@ def webui_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with db.write() as session:
         for role in ROLES:
             create_user(
-                session, ph, username=role, role=role, password=password_of(role), full_name=f"{role.title()} A"
+                session,
+                ph,
+                username=role,
+                role=role,
+                password=password_of(role),
+                full_name=f"{role.title()} A",
             )
     db.dispose()
     return path
@@ -149,7 +154,9 @@ class Day:
 
 def seed_day(web: Web, *, released_batch: bool = True, prescribed_mbq: float = 7400.0) -> Day:
     """Patient + prescription (physician), calibrator (physicist), optionally a released batch."""
-    patient = web.api("POST", "/patients", "physician", {"family_name": "Muster", "mrn": uuid.uuid4().hex[:10]})
+    patient = web.api(
+        "POST", "/patients", "physician", {"family_name": "Muster", "mrn": uuid.uuid4().hex[:10]}
+    )
     rx = web.api(
         "POST",
         "/prescriptions",
@@ -195,7 +202,9 @@ def seed_day(web: Web, *, released_batch: bool = True, prescribed_mbq: float = 7
     return Day(patient["pseudonym"], rx["id"], batch_id, calibrator["id"])
 
 
-def write_pipeline_output(folder: Path, *, patient: str, cycle: int = 1, activity_mbq: float = 7400.0) -> Path:
+def write_pipeline_output(
+    folder: Path, *, patient: str, cycle: int = 1, activity_mbq: float = 7400.0
+) -> Path:
     """A small fabricated pipeline output folder (test fixture, not real dosimetry): ``doses.json`` in
     the pipeline's shape (per-engine doses), a DVH per region, and a one-page ``report.html``."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -212,7 +221,9 @@ def write_pipeline_output(folder: Path, *, patient: str, cycle: int = 1, activit
                 "name": name,
                 "kind": kind,
                 "effective_half_life_h": half_life,
-                "doses": {"local": {"dose_gy": dose, "dose_sigma_gy": 0.1 * dose, "dose_gy_per_gbq": per_gbq}},
+                "doses": {
+                    "local": {"dose_gy": dose, "dose_sigma_gy": 0.1 * dose, "dose_gy_per_gbq": per_gbq}
+                },
                 "dvh": {
                     "local": {
                         "dose_gy": [0.0, 0.5 * dose, dose, 1.5 * dose, 2.0 * dose],

@@ -213,9 +213,8 @@ def test_full_day_in_the_browser(live: str, browser: Any, tmp_path: Path, pipeli
         _login(page, live, "technologist")
         page.get_by_role("link", name="Administer").click()
         t = _local(datetime.now(ZoneInfo(SITE_TZ)))
-        for label in ("Measured at",):
-            for i in range(2):
-                page.get_by_label(label).nth(i).fill(t)
+        page.get_by_label("Syringe measured at").fill(t)
+        page.get_by_label("Residual measured at").fill(t)
         page.get_by_label("Injection time").fill(t)
         page.get_by_label("Syringe activity (MBq)").fill("5200")
         page.get_by_label("Residual activity (MBq)").fill("40")
@@ -261,6 +260,8 @@ def test_full_day_in_the_browser(live: str, browser: Any, tmp_path: Path, pipeli
         page.get_by_role("button", name="Import").click()
         page.wait_for_url("**/ui/dosimetry/*")
         assert page.locator("svg.chart polyline").count() == 3  # one DVH per region
+        report = page.frame_locator("iframe.report")
+        assert report.locator("h1").inner_text() == "Fixture dosimetry report"
         page.get_by_role("button", name="Sign as checked").click()
         page.locator("dialog[open]").get_by_label("Your password").fill(password_of("physicist"))
         page.locator("dialog[open]").get_by_role("button", name="Sign", exact=True).click()

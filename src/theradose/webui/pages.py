@@ -8,6 +8,7 @@ concerns, with nothing written. Roles are checked with the service's permission 
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -218,8 +219,8 @@ def _decode_flash(value: str | None) -> dict[str, str] | None:
     if not value:
         return None
     try:
-        data = json.loads(value)
-    except json.JSONDecodeError:
+        data = json.loads(base64.urlsafe_b64decode(value.encode("ascii")).decode("utf-8"))
+    except (ValueError, UnicodeError):
         return None
     if isinstance(data, dict) and isinstance(data.get("text"), str):
         return {"kind": "error" if data.get("kind") == "error" else "ok", "text": data["text"][:500]}
@@ -232,7 +233,9 @@ def redirect(url: str, message: str | None = None, *, kind: str = "ok") -> Redir
     if message:
         response.set_cookie(
             "theradose_flash",
-            json.dumps({"kind": kind, "text": message}),
+            base64.urlsafe_b64encode(json.dumps({"kind": kind, "text": message}).encode("utf-8")).decode(
+                "ascii"
+            ),
             path=web_session.COOKIE_PATH,
             httponly=True,
             samesite="strict",
@@ -939,6 +942,7 @@ def build_router(store: Store) -> APIRouter:
                 series,
                 title="Dose-calibrator source checks: deviation from the decay-corrected reference",
                 x_label="check number (oldest first)",
+                x_tick_labels={float(i): str(i) for i in range(1, len(source) + 1)},
                 y_label="deviation (%)",
                 hlines=[HLine(tol * 100, f"+{tol * 100:g} %"), HLine(-tol * 100, f"-{tol * 100:g} %")],
             )
@@ -1042,6 +1046,7 @@ def build_router(store: Store) -> APIRouter:
                     )
                 ],
                 title=f"Sensitivity of {camera} over time",
+                x_tick_labels={float(i): str(i) for i in range(1, len(history) + 1)},
                 x_label="calibration number (oldest first)",
                 y_label="sensitivity (cps/MBq)",
             )
@@ -1266,6 +1271,7 @@ def build_router(store: Store) -> APIRouter:
                 title="Cumulative BED per organ against its limit",
                 x_label="cycle",
                 y_label="cumulative BED (Gy)",
+                include_zero=True,
                 hlines=hlines,
                 x_tick_labels={float(i): str(i) for i in range(1, len(cycles) + 1)},
             )

@@ -89,13 +89,13 @@ class Review:
     files: dict[str, str]
 
     def record(self) -> dict[str, Any]:
-        """The record an e-signature binds (everything that identifies the reviewed content)."""
-        return {
-            "review_id": self.review_id,
-            "patient": self.patient,
-            "cycle": self.cycle,
-            "files": dict(sorted(self.files.items())),
-        }
+        """The record an e-signature binds: the review's identity and the SHA-256 of each file as it is
+        on disk now (so a file changed after signing voids the signature)."""
+        current = {}
+        for name in sorted(self.files):
+            path = self.folder / name
+            current[name] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "missing"
+        return {"review_id": self.review_id, "patient": self.patient, "cycle": self.cycle, "files": current}
 
 
 def _number(value: Any) -> float | None:

@@ -63,6 +63,7 @@ def line_chart(
     x_tick_labels: dict[float, str] | None = None,
     width: int = 640,
     height: int = 320,
+    include_zero: bool = False,
 ) -> str:
     """An SVG line chart as markup (safe to insert: every text is escaped)."""
     left, right, top, bottom = 64, 16, 28, 48
@@ -72,6 +73,8 @@ def line_chart(
         xs, ys = [0.0, 1.0], [0.0, 1.0]
     x_lo, x_hi = min(xs), max(xs)
     y_lo, y_hi = min(ys), max(ys)
+    if include_zero:
+        y_lo, y_hi = min(y_lo, 0.0), max(y_hi, 0.0)
     if x_hi == x_lo:
         x_lo, x_hi = x_lo - 1, x_hi + 1
     pad = (y_hi - y_lo) * 0.08 or 1.0
