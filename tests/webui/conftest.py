@@ -171,7 +171,10 @@ def seed_day(web: Web, *, released_batch: bool = True, prescribed_mbq: float = 7
         },
     )
     calibrator = web.api(
-        "POST", "/calibrators", "physicist", {"name": "CRC-55tR", "tolerance_fraction": 0.05}
+        "POST",
+        "/calibrators",
+        "physicist",
+        {"name": "CRC-" + uuid.uuid4().hex[:6], "tolerance_fraction": 0.05},
     )
     batch_id = None
     if released_batch:

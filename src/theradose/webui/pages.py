@@ -142,7 +142,30 @@ class Pages:
         self._tz = self.tz(request)
         flash = request.cookies.get("theradose_flash")
         settings = request.app.state.settings
-        body = self.env.get_template(template).render(
+        body = self._render_body(request, template, user, flash, settings, ctx)
+        errors = ctx.get("errors") or {}
+        unshown = {k: v for k, v in errors.items() if k != "_form" and f'id="e-{k}"' not in body}
+        if unshown:  # an error about a field this form does not have: show it at the top of the form
+            shown = {k: v for k, v in errors.items() if k not in unshown}
+            shown["_form"] = "; ".join([*([errors["_form"]] if "_form" in errors else []), *unshown.values()])
+            body = self._render_body(request, template, user, flash, settings, {**ctx, "errors": shown})
+        response = HTMLResponse(body, status_code=status)
+        if flash:
+            response.delete_cookie("theradose_flash", path=web_session.COOKIE_PATH)
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Frame-Options"] = "SAMEORIGIN"
+        return response
+
+    def _render_body(
+        self,
+        request: Request,
+        template: str,
+        user: Principal | None,
+        flash: str | None,
+        settings: Any,
+        ctx: dict[str, Any],
+    ) -> str:
+        return self.env.get_template(template).render(
             request=request,
             user=user,
             csrf=web_session.csrf_token(request),
@@ -155,12 +178,6 @@ class Pages:
             path=request.url.path,
             **ctx,
         )
-        response = HTMLResponse(body, status_code=status)
-        if flash:
-            response.delete_cookie("theradose_flash", path=web_session.COOKIE_PATH)
-        response.headers["Cache-Control"] = "no-store"
-        response.headers["X-Frame-Options"] = "SAMEORIGIN"
-        return response
 
     def user(self, request: Request, permission: str | None) -> Principal:
         me = web_session.current_user(request)
