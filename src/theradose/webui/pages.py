@@ -411,7 +411,7 @@ def build_router(store: Store) -> APIRouter:
         if not errors:
             result, errors = await run_in_threadpool(
                 _run_form,
-                lambda: auth_api.LoginIn(username=username, password=password),
+                lambda: auth_api.LoginIn.model_validate(dict(username=username, password=password)),
                 lambda body: auth_api.login(body, request),
             )
             if errors:
@@ -427,6 +427,7 @@ def build_router(store: Store) -> APIRouter:
                 errors=errors,
                 username=username,
             )
+        assert result is not None
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(
             web_session.SESSION_COOKIE,
@@ -482,7 +483,7 @@ def build_router(store: Store) -> APIRouter:
             the_day = datetime.now(tz).date()
         start = datetime.combine(the_day, time(0), tzinfo=tz).astimezone(UTC)
         end = datetime.combine(the_day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
-        rows = []
+        rows: list[dict[str, Any]] = []
         with _read(request) as session:
             prescriptions = session.execute(
                 select(Prescription, Patient.pseudonym)
@@ -571,14 +572,16 @@ def build_router(store: Store) -> APIRouter:
             return _batches_page(request, me, errors=time_errors, values=values, status=422)
         row, errors = await run_in_threadpool(
             _run_form,
-            lambda: pharmacy_api.BatchIn(
-                product=values["product"],
-                nuclide=values["nuclide"],
-                lot=values["lot"],
-                activity_mbq=values["activity_mbq"] or None,
-                volume_ml=values["volume_ml"] or None,
-                reference_time=pages.parse_local(request, values["reference_time"]),
-                expiry_time=pages.parse_local(request, values["expiry_time"]),
+            lambda: pharmacy_api.BatchIn.model_validate(
+                dict(
+                    product=values["product"],
+                    nuclide=values["nuclide"],
+                    lot=values["lot"],
+                    activity_mbq=values["activity_mbq"] or None,
+                    volume_ml=values["volume_ml"] or None,
+                    reference_time=pages.parse_local(request, values["reference_time"]),
+                    expiry_time=pages.parse_local(request, values["expiry_time"]),
+                )
             ),
             lambda body: pharmacy_api.create_batch(body, request, me),
         )
@@ -633,13 +636,15 @@ def build_router(store: Store) -> APIRouter:
         }
         _, errors = await run_in_threadpool(
             _run_form,
-            lambda: pharmacy_api.QcIn(
-                test=values["test"],
-                value=values["value"] or None,
-                unit=values["unit"],
-                lower_limit=values["lower_limit"] or None,
-                upper_limit=values["upper_limit"] or None,
-                reason=values["reason"] or None,
+            lambda: pharmacy_api.QcIn.model_validate(
+                dict(
+                    test=values["test"],
+                    value=values["value"] or None,
+                    unit=values["unit"],
+                    lower_limit=values["lower_limit"] or None,
+                    upper_limit=values["upper_limit"] or None,
+                    reason=values["reason"] or None,
+                )
             ),
             lambda body: pharmacy_api.add_qc(batch_id, body, request, me),
         )
@@ -657,7 +662,7 @@ def build_router(store: Store) -> APIRouter:
         reason = _opt(form, "release_reason")
         _, errors = await run_in_threadpool(
             _run_form,
-            lambda: pharmacy_api.ReleaseIn(reason=reason),
+            lambda: pharmacy_api.ReleaseIn.model_validate(dict(reason=reason)),
             lambda body: pharmacy_api.release_batch(batch_id, body, request, me),
         )
         if errors:
@@ -747,11 +752,13 @@ def build_router(store: Store) -> APIRouter:
             return _dispense_page(request, me, errors=errors, values=values, status=422)
         row, errors = await run_in_threadpool(
             _run_form,
-            lambda: pharmacy_api.DispenseIn(
-                prescription_id=int(values["prescription_id"]),
-                activity_mbq=values["activity_mbq"] or None,
-                planned_time=planned,
-                override_reason=values["override_reason"] or None,
+            lambda: pharmacy_api.DispenseIn.model_validate(
+                dict(
+                    prescription_id=int(values["prescription_id"]),
+                    activity_mbq=values["activity_mbq"] or None,
+                    planned_time=planned,
+                    override_reason=values["override_reason"] or None,
+                )
             ),
             lambda body: pharmacy_api.create_dispensing(int(values["batch_id"]), body, request, me),
         )
@@ -852,11 +859,13 @@ def build_router(store: Store) -> APIRouter:
             from theradose.planning.regulatory import check_dosage
 
             try:
-                body = pharmacy_api.AdministrationIn(
-                    syringe_activity_mbq=values["syringe_activity_mbq"] or None,
-                    residual_activity_mbq=values["residual_activity_mbq"] or "0",
-                    route=values["route"] or "intravenous",
-                    **times,
+                body = pharmacy_api.AdministrationIn.model_validate(
+                    dict(
+                        syringe_activity_mbq=values["syringe_activity_mbq"] or None,
+                        residual_activity_mbq=values["residual_activity_mbq"] or "0",
+                        route=values["route"] or "intravenous",
+                        **times,
+                    )
                 )
             except ValidationError as exc:
                 return None, _errors_from_validation(exc), None, None
@@ -1008,12 +1017,14 @@ def build_router(store: Store) -> APIRouter:
             )
         row, errors = await run_in_threadpool(
             _run_form,
-            lambda: qa_api.SourceCheckIn(
-                test=values["test"],
-                nuclide=values["nuclide"],
-                measured_mbq=values["measured_mbq"] or None,
-                certified_activity_mbq=values["certified_activity_mbq"] or None,
-                **times,
+            lambda: qa_api.SourceCheckIn.model_validate(
+                dict(
+                    test=values["test"],
+                    nuclide=values["nuclide"],
+                    measured_mbq=values["measured_mbq"] or None,
+                    certified_activity_mbq=values["certified_activity_mbq"] or None,
+                    **times,
+                )
             ),
             lambda body: qa_api.add_calibrator_qa(calibrator_id, body, request, me),
         )
@@ -1116,11 +1127,13 @@ def build_router(store: Store) -> APIRouter:
             return _cameras_page(request, me, camera=None, errors=errors, values=values, status=422)
         row, errors = await run_in_threadpool(
             _run_form,
-            lambda: qa_api.CameraCalibrationIn(
-                nuclide=values["nuclide"],
-                sensitivity_cps_per_mbq=values["sensitivity_cps_per_mbq"] or None,
-                performed_at=performed,
-                recovery=recovery,
+            lambda: qa_api.CameraCalibrationIn.model_validate(
+                dict(
+                    nuclide=values["nuclide"],
+                    sensitivity_cps_per_mbq=values["sensitivity_cps_per_mbq"] or None,
+                    performed_at=performed,
+                    recovery=recovery,
+                )
             ),
             lambda body: qa_api.add_camera_calibration(values["camera"], body, request, me),
         )
@@ -1251,8 +1264,8 @@ def build_router(store: Store) -> APIRouter:
                         dose_gy_per_gbq=r.dose_gy_per_gbq,
                         dose_sigma_gy_per_gbq=r.dose_sigma_gy_per_gbq or 0.0,
                         effective_half_life_h=r.effective_half_life_h,
-                        kind=r.kind,
-                    )  # type: ignore[arg-type]
+                        kind="tumour" if r.kind == "tumour" else "organ",
+                    )
                     for r in result.regions
                     if r.dose_gy_per_gbq is not None
                 )
@@ -1385,11 +1398,13 @@ def build_router(store: Store) -> APIRouter:
             return redirect(back, "not signed: unknown record", kind="error")
         _, errors = await run_in_threadpool(
             _run_form,
-            lambda: records_api.SignIn(
-                record_type=record_type,
-                record_id=int(record_id),
-                meaning=meaning,
-                password=password if isinstance(password, str) else "",
+            lambda: records_api.SignIn.model_validate(
+                dict(
+                    record_type=record_type,
+                    record_id=int(record_id),
+                    meaning=meaning,
+                    password=password if isinstance(password, str) else "",
+                )
             ),
             lambda body: records_api.sign_record(body, request, me),
         )

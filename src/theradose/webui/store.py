@@ -155,7 +155,7 @@ def read_result(folder: Path) -> DosimetryResult:
     administration = data.get("administration")
     if activity is None and isinstance(administration, Mapping):
         activity = _number(administration.get("activity_mbq"))
-    engines = data.get("engines") if isinstance(data.get("engines"), list) else []
+    engines: list[Any] = data["engines"] if isinstance(data.get("engines"), list) else []
     patient = data.get("patient")
     patient_id = patient.get("id") if isinstance(patient, Mapping) else patient
     cycle = data.get("cycle")
