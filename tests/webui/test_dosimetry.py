@@ -202,27 +202,39 @@ def test_patient_view_cycles_bed_next_cycle_and_labs(web: Web, tmp_path: Path) -
     kidneys = re.search(r"<tr><td>kidneys</td><td class=\"num\">([^<]+)</td>", page)
     assert kidneys and kidneys.group(1) == "3.7"  # 0.5 Gy/GBq x 7.4 GBq
     assert f"/ui/dosimetry/{review_id}/report" in page
-    # labs: a bad table is refused with nothing written; a good one is graded (CTCAE v5.0)
+    # labs: bad values are refused next to the field with nothing written; good ones are graded (CTCAE v5.0)
     web.client("technologist")
+    lab = {"taken_on": "2026-01-05", "test": "platelets", "value": "40", "unit": "10^9/L", "cycle": "1"}
     before = snapshot(web.app)
-    bad = "date,test,value,unit\n2026-01-05,hemoglobin,-3,g/dL\n"
-    r = web.post("technologist", url + "/labs", {}, files={"labs": ("labs.csv", bad.encode(), "text/csv")})
-    assert r.status_code == 422 and "negative" in html.unescape(
-        re.search(r'<p id="e-labs" class="error">([^<]*)</p>', r.text).group(1)
-    )  # type: ignore[union-attr]
-    r = web.post("technologist", url + "/labs", {})
-    assert r.status_code == 422 and "choose a CSV file" in r.text
+    for change, name, message in (
+        ({"value": "-3"}, "value", "negative"),
+        ({"unit": ""}, "unit", "unit"),
+        ({"test": "unobtainium"}, "test", "unobtainium"),
+        ({"taken_on": "05/01/2026"}, "taken_on", "date"),
+        ({"cycle": "0"}, "cycle", "greater than or equal to 1"),
+    ):
+        r = web.post("technologist", url + "/labs", {**lab, **change})
+        assert r.status_code == 422, change
+        shown = re.search(rf'<p id="e-{name}" class="error">([^<]*)</p>', r.text) or re.search(
+            r'<p class="error" role="alert" id="e-_form">([^<]*)</p>', r.text
+        )
+        assert shown and message in html.unescape(shown.group(1)), (change, shown and shown.group(1))
     assert snapshot(web.app) == before
-    assert not (tmp_path / "files" / "labs").exists() or not any((tmp_path / "files" / "labs").iterdir())
-    # CTCAE v5.0 "Platelet count decreased": <50-25 x 10^9/L is grade 3; haemoglobin 13.9 g/dL grade 0
-    good = "date,test,value,unit,cycle\n2026-01-05,hemoglobin,13.9,g/dL,1\n2026-01-05,platelets,40,10^9/L,1\n"
-    r = web.post("technologist", url + "/labs", {}, files={"labs": ("labs.csv", good.encode(), "text/csv")})
+    # CTCAE v5.0 "Platelet count decreased": <50-25 x 10^9/L is grade 3; haemoglobin 13.9 g/dL: grade 0
+    r = web.post("technologist", url + "/labs", lab)
+    assert r.status_code == 303
+    assert "CTCAE grade 3" in web.client("technologist").get(r.headers["location"]).text
+    r = web.post(
+        "technologist", url + "/labs", {**lab, "test": "hemoglobin", "value": "13.9", "unit": "g/dL"}
+    )
     assert r.status_code == 303
     page = html.unescape(web.client("physician").get(url).text)
     grades = re.findall(
-        r"<td>(hemoglobin|platelets)</td><td class=\"num\">[^<]+</td>\s*<td>(?:<span class=\"fail\">)?(\d)",
+        r"<td>(hemoglobin|platelets)</td><td class=\"num\">[^<]+</td>\s*<td>[^<]+</td>\s*<td>(?:<span class=\"fail\">)?(\d)",
         page,
     )
-    assert grades == [("hemoglobin", "0"), ("platelets", "3")]
+    assert sorted(grades) == [("hemoglobin", "0"), ("platelets", "3")]
     decision = re.search(r"Pre-cycle decision: ([A-Z]+)", page)
     assert decision and decision.group(1) != "GO"
+    # the physicist reads doses but not labs (labs:read is clinical; physicist is clinical) -> shown too
+    assert "Pre-cycle decision" in web.client("physicist").get(url).text

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from theradose.service.settings import Settings
 
-#: Environment variable: folder where the pages keep dosimetry reviews and lab tables.
+#: Environment variable: folder where the pages keep dosimetry reviews.
 DATA_ENV = "THERADOSE_DATA_DIR"
 #: Environment variable: ``os.pathsep``-separated folders whose pipeline outputs may be imported by path.
 PIPELINE_ROOTS_ENV = "THERADOSE_PIPELINE_ROOTS"
@@ -45,7 +45,7 @@ def create_web_app(
     settings : Settings, optional
         Service settings (database, site time zone, ...).
     data_dir : Path, optional
-        Where dosimetry reviews and lab tables are kept (default :func:`default_data_dir`).
+        Where dosimetry reviews are kept (default :func:`default_data_dir`).
     pipeline_roots : sequence of Path, optional
         Folders under which a pipeline output folder may be imported by its path
         (default ``$THERADOSE_PIPELINE_ROOTS``; none: only zip uploads).

@@ -55,7 +55,6 @@ _HERE = Path(__file__).parent
 WEB_PERMISSIONS: dict[str, frozenset[str]] = {
     "dosimetry:read": CLINICAL,
     "dosimetry:import": frozenset({"physicist"}),
-    "labs:write": frozenset({"physician", "technologist"}),
 }
 #: Navigation: (path, label, permission).
 NAV: tuple[tuple[str, str, str], ...] = (
@@ -320,6 +319,7 @@ def build_router(store: Store) -> APIRouter:
     from theradose.service.api import pharmacy as pharmacy_api
     from theradose.service.api import qa as qa_api
     from theradose.service.api import records as records_api
+    from theradose.service.api import safety as safety_api
 
     pages = Pages(store)
     router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -1150,7 +1150,13 @@ def build_router(store: Store) -> APIRouter:
 
     # --- patient treatment view ---------------------------------------------------------------------------
     def _patient_page(
-        request: Request, me: Principal, pseudonym: str, *, errors: dict[str, str], status: int = 200
+        request: Request,
+        me: Principal,
+        pseudonym: str,
+        *,
+        errors: dict[str, str],
+        values: Mapping[str, str] | None = None,
+        status: int = 200,
     ) -> Response:
         with _read(request) as session:
             patient = session.execute(
@@ -1194,7 +1200,7 @@ def build_router(store: Store) -> APIRouter:
         reviews = store.reviews(patient=pseudonym)
         review_rows = [{"review": r, "approved": _review_approved(request, r)} for r in reviews]
         planning = _planning(protocol_name, [r for r in review_rows if r["approved"]])
-        labs = _labs(store, pseudonym, protocol_name)
+        labs = _labs(request, me, pseudonym, protocol_name)
         return pages.render(
             request,
             "patient.html",
@@ -1207,6 +1213,7 @@ def build_router(store: Store) -> APIRouter:
             labs=labs,
             protocol=protocol_name,
             errors=errors,
+            values={"taken_on": datetime.now(pages.tz(request)).date().isoformat(), **(values or {})},
         )
 
     def _review_signatures(request: Request, review: Review) -> list[dict[str, Any]]:
@@ -1307,20 +1314,26 @@ def build_router(store: Store) -> APIRouter:
             )
         return {"result": result_next, "organs": table, "chart": chart}
 
-    def _labs(store: Store, pseudonym: str, protocol_name: str | None) -> dict[str, Any]:
-        from theradose.safety import check_cycle, grade_lab
-        from theradose.safety.records import read_labs_csv
-
-        path = store.labs_path(pseudonym)
-        if not path.is_file():
-            return {}
-        try:
-            values, cycles = read_labs_csv(path)
-            grades = [grade_lab(v) for v in values]
-            decision = check_cycle(values, protocol=protocol_name) if protocol_name else None
-        except TheradoseError as exc:
-            return {"error": str(exc)}
-        return {"rows": list(zip(values, cycles, grades, strict=True)), "decision": decision}
+    def _labs(request: Request, me: Principal, pseudonym: str, protocol_name: str | None) -> dict[str, Any]:
+        if not allowed(me.role, "labs:read"):
+            return {"hidden": True}
+        rows = safety_api.list_labs(pseudonym, request, me)
+        decision = None
+        if rows and protocol_name in ("psma", "dotatate"):
+            try:
+                decision = safety_api.precycle(
+                    pseudonym,
+                    request,
+                    me,
+                    protocol="psma" if protocol_name == "psma" else "dotatate",
+                    sex=None,
+                    age_y=None,
+                    weight_kg=None,
+                    previously_reduced_for=None,
+                )
+            except TheradoseError as exc:
+                return {"rows": rows, "error": str(exc)}
+        return {"rows": rows, "decision": decision}
 
     @router.get("/patients/{pseudonym}", response_class=HTMLResponse)
     @guarded
@@ -1333,52 +1346,30 @@ def build_router(store: Store) -> APIRouter:
     async def patient_labs(request: Request, pseudonym: str) -> Response:
         me = pages.user(request, "labs:write")
         form = await pages.form(request, me)
-        upload = form.get("labs")
-        if not isinstance(upload, Upload):
-            return _patient_page(request, me, pseudonym, errors={"labs": "choose a CSV file"}, status=422)
-        data = upload.data
-
-        def work() -> dict[str, str]:
-            import hashlib
-            import tempfile
-
-            from theradose.safety.records import read_labs_csv
-            from theradose.service import audit_store
-            from theradose.service.api._common import utcnow
-
-            with _read(request) as session:
-                if session.execute(select(Patient).where(Patient.pseudonym == pseudonym)).first() is None:
-                    return {"labs": f"patient {pseudonym} not found"}
-            with tempfile.TemporaryDirectory() as tmp:
-                candidate = Path(tmp) / "labs.csv"
-                candidate.write_bytes(data)
-                try:
-                    values, _ = read_labs_csv(candidate)
-                except TheradoseError as exc:
-                    return {"labs": str(exc)}
-                if not values:
-                    return {"labs": "the CSV has no rows"}
-                target = store.labs_path(pseudonym)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with request.app.state.db.write() as session:
-                    audit_store.append(
-                        session,
-                        actor=me.username,
-                        at=utcnow(),
-                        action="update",
-                        entity="lab_table",
-                        entity_id=pseudonym,
-                        after={"sha256": hashlib.sha256(data).hexdigest(), "rows": len(values)},
-                    )
-                    tmp_target = target.with_suffix(".partial")
-                    tmp_target.write_bytes(data)
-                    tmp_target.replace(target)
-            return {}
-
-        errors = await run_in_threadpool(work)
+        values = {k: _text(form, k) for k in ("taken_on", "test", "value", "unit", "cycle")}
+        if not re.match(r"^PT-[0-9A-HJKMNP-TV-Z]{10}$", pseudonym):
+            return pages.render(request, "notfound.html", me, status=404, what=f"patient {pseudonym}")
+        row, errors = await run_in_threadpool(
+            _run_form,
+            lambda: safety_api.LabIn.model_validate(
+                {
+                    "taken_on": values["taken_on"] or None,
+                    "test": values["test"],
+                    "value": values["value"] or None,
+                    "unit": values["unit"],
+                    "cycle": values["cycle"] or None,
+                }
+            ),
+            lambda body: safety_api.record_lab(pseudonym, body, request, me, sex=None),
+        )
         if errors:
-            return _patient_page(request, me, pseudonym, errors=errors, status=422)
-        return redirect(f"/ui/patients/{pseudonym}", "laboratory values recorded")
+            if any("not found" in v for v in errors.values()):
+                return pages.render(request, "notfound.html", me, status=404, what=f"patient {pseudonym}")
+            return _patient_page(request, me, pseudonym, errors=errors, values=values, status=422)
+        return redirect(
+            f"/ui/patients/{pseudonym}",
+            f"{row.test} {row.value:g} {row.unit} recorded: CTCAE grade {row.grade}",
+        )
 
     # --- signatures ---------------------------------------------------------------------------------------
     @router.post("/sign", response_class=HTMLResponse)

@@ -1,4 +1,4 @@
-"""Files kept by the web UI: dosimetry reviews (copies of pipeline output folders) and lab tables.
+"""Files kept by the web UI: dosimetry reviews (copies of pipeline output folders).
 
 A dosimetry review is a copy of the files of one pipeline output folder that a reviewer looks at:
 ``doses.json`` (required), ``report.html``, ``dvh.json``, ``doses.csv`` and ``provenance.json`` when
@@ -227,7 +227,7 @@ def manifest_id(files: Mapping[str, str]) -> str:
 
 
 class Store:
-    """The web UI's data folder: ``reviews/<id>/`` and ``labs/<pseudonym>.csv``."""
+    """The web UI's data folder: ``reviews/<id>/``."""
 
     def __init__(self, root: Path, *, pipeline_roots: Sequence[Path] = ()) -> None:
         self.root = Path(root)
@@ -388,10 +388,3 @@ class Store:
         if patient is not None:
             out = [r for r in out if r.patient == patient]
         return sorted(out, key=lambda r: (r.patient, r.cycle, r.imported_at))
-
-    # --- labs -----------------------------------------------------------------------------------------
-    def labs_path(self, pseudonym: str) -> Path:
-        """Where the lab table of a patient is kept."""
-        if not _PSEUDONYM.match(pseudonym):
-            raise InputError("patient: not a pseudonym")
-        return self.root / "labs" / f"{pseudonym}.csv"
