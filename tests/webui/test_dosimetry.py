@@ -230,7 +230,8 @@ def test_patient_view_cycles_bed_next_cycle_and_labs(web: Web, tmp_path: Path) -
     assert r.status_code == 303
     page = html.unescape(web.client("physician").get(url).text)
     grades = re.findall(
-        r"<td>(hemoglobin|platelets)</td><td class=\"num\">[^<]+</td>\s*<td>[^<]+</td>\s*<td>(?:<span class=\"fail\">)?(\d)",
+        r"<td>(hemoglobin|platelets)</td><td class=\"num\">[^<]+</td>\s*<td>[^<]+</td>\s*"
+        r"<td>(?:<span class=\"fail\">)?(\d)",
         page,
     )
     assert sorted(grades) == [("hemoglobin", "0"), ("platelets", "3")]
