@@ -158,7 +158,8 @@ def test_full_day_in_the_browser(live: str, browser: Any, tmp_path: Path, pipeli
     setup = _ApiWeb(live)
     day = seed_day(setup, released_batch=False)  # type: ignore[arg-type]
     setup.close()
-    context = browser.new_context(viewport=TABLET, locale="en-GB", timezone_id=SITE_TZ)
+    # the tablet's own clock is set to another zone: pages and the live preview must use the site's zone
+    context = browser.new_context(viewport=TABLET, locale="en-GB", timezone_id="America/New_York")
     page = context.new_page()
     page.set_default_timeout(15000)
     try:
@@ -207,6 +208,7 @@ def test_full_day_in_the_browser(live: str, browser: Any, tmp_path: Path, pipeli
         page.get_by_role("button", name="Dispense").click()
         page.wait_for_url("**/ui/worklist")
         assert "dispensed" in page.locator(".flash").inner_text()
+        shots(page, "worklist_dispensed")
         _logout(page)
 
         # --- technologist: the dosage check stops a wrong syringe, then records the right one --------------

@@ -708,6 +708,8 @@ def build_router(store: Store) -> APIRouter:
         defaults = {
             "planned_time": (datetime.now(pages.tz(request)) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
         }
+        offset = datetime.now(pages.tz(request)).utcoffset()
+        utc_offset_min = 0.0 if offset is None else offset.total_seconds() / 60
         rx_param = request.query_params.get("prescription")
         if rx_param:
             defaults["prescription_id"] = rx_param
@@ -718,6 +720,7 @@ def build_router(store: Store) -> APIRouter:
             request,
             "dispense.html",
             me,
+            utc_offset_min=utc_offset_min,
             status=status,
             batches=batches,
             prescriptions=rxs,

@@ -25,7 +25,9 @@ function updateLive() {
   var chosen = form ? form.querySelector("[name=batch_id]").value : "";
   var dose = form ? parseFloat(form.querySelector("[name=activity_mbq]").value) : NaN;
   var plannedText = form ? form.querySelector("[name=planned_time]").value : "";
-  var plannedMs = plannedText ? new Date(plannedText).getTime() : NaN; // browser zone = site zone on site devices
+  // the planned time is entered in the site's time zone (its UTC offset is rendered by the server)
+  var offsetMin = form ? parseFloat(form.dataset.utcOffsetMin) : 0;
+  var plannedMs = plannedText ? Date.parse(plannedText + ":00Z") - offsetMin * 60000 : NaN;
   var now = Date.now();
   document.querySelectorAll(".live").forEach(function (el) {
     var half = parseFloat(el.dataset.halfLifeH);
