@@ -152,6 +152,7 @@ def _form_posts(day: Any) -> list[tuple[str, str, dict[str, str]]]:
                 "measured_at": local(now),
             },
         ),
+        ("/ui/qa", "calibrators:write", {"name": "CRC-X", "tolerance_percent": "5"}),
         (
             "/ui/cameras",
             "cameras:write",
@@ -449,6 +450,26 @@ def test_calibrator_qa_pass_fail_and_trend(web: Web) -> None:
     svg = re.search(r"<svg.*?</svg>", page.text, re.S).group(0)  # type: ignore[union-attr]
     assert svg.count('fill="#B00020"><title>fail') == 1 and svg.count("<circle") == 1
     assert page.text.count('class="fail">FAIL') == 1 and page.text.count('class="pass">PASS') == 1
+
+
+def test_register_a_calibrator(web: Web) -> None:
+    web.client("physicist")
+    before = snapshot(web.app)
+    for change, name, message in (
+        ({"name": ""}, "name", "at least 1 character"),
+        ({"tolerance_percent": "0"}, "tolerance_percent", "greater than 0"),
+        ({"tolerance_percent": "ten"}, "tolerance_percent", "valid number"),
+    ):
+        r = web.post("physicist", "/ui/qa", {"name": "CRC-1", "tolerance_percent": "5", **change})
+        assert r.status_code == 422 and message in field_error(r.text, name), change
+    assert snapshot(web.app) == before
+    r = web.post("physicist", "/ui/qa", {"name": "CRC-1", "model": "25R", "tolerance_percent": "5"})
+    assert r.status_code == 303
+    page = web.client("physicist").get(r.headers["location"]).text
+    assert "calibrator CRC-1 registered" in page and "Tolerance ±5 %" in page
+    r = web.post("physicist", "/ui/qa", {"name": "CRC-1"})
+    assert r.status_code == 422 and "exists" in html.unescape(field_error(r.text, "name"))
+    assert web.post("technologist", "/ui/qa", {"name": "CRC-2"}).status_code == 403
 
 
 def test_spect_calibration_log(web: Web) -> None:

@@ -996,6 +996,37 @@ def build_router(store: Store) -> APIRouter:
         me = pages.user(request, "calibrators:read")
         return _qa_page(request, me, calibrator_id=calibrator, errors={}, values={})
 
+    @router.post("/qa", response_class=HTMLResponse)
+    @guarded
+    async def calibrator_register(request: Request) -> Response:
+        me = pages.user(request, "calibrators:write")
+        form = await pages.form(request, me)
+        values = {k: _text(form, k) for k in ("name", "manufacturer", "model", "serial", "tolerance_percent")}
+        tolerance: Any = None
+        if values["tolerance_percent"]:
+            try:
+                tolerance = float(values["tolerance_percent"]) / 100  # percent → fraction
+            except ValueError:
+                tolerance = values["tolerance_percent"]
+        row, errors = await run_in_threadpool(
+            _run_form,
+            lambda: qa_api.CalibratorIn.model_validate(
+                {
+                    "name": values["name"],
+                    "manufacturer": values["manufacturer"],
+                    "model": values["model"],
+                    "serial": values["serial"],
+                    **({"tolerance_fraction": tolerance} if tolerance is not None else {}),
+                }
+            ),
+            lambda body: qa_api.create_calibrator(body, request, me),
+        )
+        if errors:
+            if "tolerance_fraction" in errors:
+                errors["tolerance_percent"] = errors.pop("tolerance_fraction")
+            return _qa_page(request, me, calibrator_id=None, errors=errors, values=values, status=422)
+        return redirect(f"/ui/qa?calibrator={row.id}", f"calibrator {row.name} registered")
+
     @router.post("/qa/{calibrator_id}", response_class=HTMLResponse)
     @guarded
     async def qa_submit(request: Request, calibrator_id: int) -> Response:
