@@ -162,6 +162,11 @@ def test_full_day_in_the_browser(live: str, browser: Any, tmp_path: Path, pipeli
     context = browser.new_context(viewport=TABLET, locale="en-GB", timezone_id="America/New_York")
     page = context.new_page()
     page.set_default_timeout(15000)
+    console_errors: list[str] = []  # script errors and content-security-policy violations
+    page.on(
+        "console", lambda message: console_errors.append(message.text) if message.type == "error" else None
+    )
+    page.on("pageerror", lambda error: console_errors.append(str(error)))
     try:
         # --- radiopharmacist: receive, QC, release, dispense ---------------------------------------------
         _login(page, live, "pharmacist")
@@ -303,6 +308,12 @@ def test_full_day_in_the_browser(live: str, browser: Any, tmp_path: Path, pipeli
         page.wait_for_load_state()
         assert "Chain intact" in page.locator("#verify-result").inner_text()
         shots(page, "audit_verified")
+        # the fixture report's <script> is blocked by the sandbox (expected); nothing else may fail
+        # and the STOP page is answered with 409, which Chromium logs as a failed load
+        sandboxed = [e for e in console_errors if "frame is sandboxed" in e and "/report" in e]
+        stop = [e for e in console_errors if "status of 409" in e]
+        assert len(sandboxed) >= 1 and len(stop) == 1
+        assert [e for e in console_errors if e not in sandboxed + stop] == []
     finally:
         context.close()
         shots.publish()

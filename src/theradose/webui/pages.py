@@ -66,6 +66,11 @@ NAV: tuple[tuple[str, str, str], ...] = (
     ("/ui/dosimetry", "Dosimetry review", "dosimetry:read"),
     ("/ui/audit", "Audit log", "audit:read"),
 )
+#: Content security policy of the pages: own scripts and styles only, no inline script, frames same-origin.
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-src 'self'; frame-ancestors 'self'; form-action 'self'; base-uri 'none'; object-src 'none'"
+)
 _FIELD = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)[ :]")
 _LOCAL_PATH = re.compile(r"^/ui/[A-Za-z0-9_/?=&.%-]*$")
 
@@ -153,6 +158,9 @@ class Pages:
             response.delete_cookie("theradose_flash", path=web_session.COOKIE_PATH)
         response.headers["Cache-Control"] = "no-store"
         response.headers["X-Frame-Options"] = "SAMEORIGIN"
+        response.headers["Content-Security-Policy"] = PAGE_CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"
         return response
 
     def _render_body(
@@ -1470,6 +1478,17 @@ def build_router(store: Store) -> APIRouter:
             record_id=review.review_id,
         )
         with request.app.state.db.write() as session:
+            # checked again inside the write transaction (writers are serialised): no double signature
+            for (after,) in session.execute(
+                select(AuditEntryRow.after_json).where(
+                    AuditEntryRow.entity == "dosimetry_review",
+                    AuditEntryRow.entity_id == review.review_id,
+                    AuditEntryRow.action == "sign",
+                )
+            ):
+                data = json.loads(after or "{}")
+                if data.get("signer") == me.username and data.get("meaning") == meaning:
+                    return f"{me.username} already signed this review as {meaning}"
             audit_store.append(
                 session,
                 actor=me.username,
