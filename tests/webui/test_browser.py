@@ -308,6 +308,9 @@ def test_full_day_in_the_browser(live: str, browser: Any, tmp_path: Path, pipeli
         page.wait_for_load_state()
         assert "Chain intact" in page.locator("#verify-result").inner_text()
         shots(page, "audit_verified")
+        page.set_viewport_size({"width": TABLET["height"], "height": TABLET["width"]})  # landscape
+        page.goto(f"{live}/ui/dosimetry")
+        shots(page, "dosimetry_list_landscape")
         # the fixture report's <script> is blocked by the sandbox (expected); nothing else may fail
         # and the STOP page is answered with 409, which Chromium logs as a failed load
         sandboxed = [e for e in console_errors if "frame is sandboxed" in e and "/report" in e]

@@ -112,6 +112,20 @@ def test_each_role_sees_its_pages_and_is_refused_the_others(web: Web, role: str)
     assert nav.headers["location"] == first
 
 
+def test_unknown_records_give_a_not_found_page(web: Web) -> None:
+    for role, url in (
+        ("physician", "/ui/patients/PT-0000000000"),
+        ("pharmacist", "/ui/batches/999"),
+        ("technologist", "/ui/administer/999"),
+        ("physicist", "/ui/dosimetry/0123456789abcdef"),
+        ("physicist", "/ui/dosimetry/0123456789abcdef/report"),
+    ):
+        r = web.client(role).get(url)
+        assert r.status_code == 404 and "<h1>Not found</h1>" in r.text, (url, r.status_code)
+    assert web.client("physicist").get("/ui/static/../pages.py").status_code == 404
+    assert web.client("physicist").get("/ui/dosimetry/..%2F..%2Fetc%2Fpasswd").status_code == 404
+
+
 def _form_posts(day: Any) -> list[tuple[str, str, dict[str, str]]]:
     now = datetime.now(UTC)
     return [
