@@ -218,6 +218,9 @@ def test_full_day_in_the_browser(live: str, browser: Any, tmp_path: Path, pipeli
 
         # --- technologist: the dosage check stops a wrong syringe, then records the right one --------------
         _login(page, live, "technologist")
+        # the worklist of the planned day (the same as today except in the last hour before midnight)
+        planned_day = (now + timedelta(hours=1)).date().isoformat()
+        page.goto(f"{live}/ui/worklist?day={planned_day}")
         page.get_by_role("link", name="Administer").click()
         t = _local(datetime.now(ZoneInfo(SITE_TZ)))
         page.get_by_label("Syringe measured at").fill(t)

@@ -351,7 +351,7 @@ def test_dispense_in_site_time_with_volume_by_the_decay_law(web: Web) -> None:
     hours = (planned - reference).total_seconds() / 3600
     expected_ml = 7400 / (30000 / 30 * math.exp(-math.log(2) * hours / LU177_HALF_LIFE_H))
     assert disp["volume_ml"] == pytest.approx(expected_ml, rel=1e-4)
-    worklist = web.client("pharmacist").get("/ui/worklist").text
+    worklist = web.client("pharmacist").get(f"/ui/worklist?day={planned_local.date().isoformat()}").text
     assert planned_local.strftime("%H:%M") in worklist and "dispensed" in worklist
 
 
