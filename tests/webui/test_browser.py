@@ -288,6 +288,10 @@ def test_full_day_in_the_browser(live: str, browser: Any, tmp_path: Path, pipeli
         page.locator("dialog[open]").get_by_role("button", name="Sign", exact=True).click()
         page.wait_for_load_state()
         assert "password does not match" in page.locator(".flash.error").inner_text()
+        reopened = page.locator("dialog[open]")  # the dialog opens again with the message by the password
+        assert "password does not match" in reopened.locator(".error").inner_text()
+        assert reopened.get_by_label("Your password").get_attribute("aria-describedby", timeout=2000)
+        reopened.get_by_role("button", name="Cancel").click()
         page.get_by_role("button", name="Approve dosimetry").click()
         page.locator("dialog[open]").get_by_label("Your password").fill(password_of("physician"))
         page.locator("dialog[open]").get_by_role("button", name="Sign", exact=True).click()

@@ -527,13 +527,19 @@ def test_plan_approval_signature_needs_the_password_and_the_role(web: Web) -> No
     web.client("technologist")
     before = snapshot(web.app)
     r = web.post("physician", "/ui/sign", {**sign, "password": "wrong"})
-    assert "password does not match" in web.client("physician").get(r.headers["location"]).text
+    page = web.client("physician").get(r.headers["location"]).text
+    key = f"prescription-{day.prescription_id}-approved"
+    assert f'<dialog id="sig-{key}" aria-labelledby="sig-{key}-title" data-open>' in page
+    assert f'aria-describedby="pwe-{key}" aria-invalid="true"' in page
+    assert "password does not match" in re.search(
+        rf'<p id="pwe-{key}" class="error">([^<]*)</p>', page
+    ).group(1)  # type: ignore[union-attr]
     r = web.post("technologist", "/ui/sign", {**sign, "password": password_of("technologist")})
     assert "may not sign as 'approved'" in html.unescape(
         web.client("technologist").get(r.headers["location"]).text
     )
     r = web.post("physician", "/ui/sign", {**sign, "password": "x", "next": "https://evil.example/"})
-    assert r.headers["location"] == "/ui/worklist"
+    assert r.headers["location"].startswith("/ui/worklist?sign_failed=")  # never off-site
     assert snapshot(web.app) == before
     r = web.post("physician", "/ui/sign", {**sign, "password": password_of("physician")})
     page = web.client("physician").get(r.headers["location"]).text

@@ -1422,13 +1422,15 @@ def build_router(store: Store) -> APIRouter:
         back = _safe_next(form.get("next"), "/ui/worklist")
         record_type, record_id = _text(form, "record_type"), _text(form, "record_id")
         meaning, password = _text(form, "meaning"), form.get("password")
+        key = re.sub(r"[^A-Za-z0-9_-]", "", f"{record_type}-{record_id}-{meaning}")[:120]
+        failed = back + ("&" if "?" in back else "?") + "sign_failed=" + key
         if record_type == "dosimetry_review":
             message = await run_in_threadpool(_sign_review, request, me, record_id, meaning, password)
             if message:
-                return redirect(back, f"not signed: {message}", kind="error")
+                return redirect(failed, f"not signed: {message}", kind="error")
             return redirect(back, f"signed as {meaning}")
         if not record_id.isdigit():
-            return redirect(back, "not signed: unknown record", kind="error")
+            return redirect(failed, "not signed: unknown record", kind="error")
         _, errors = await run_in_threadpool(
             _run_form,
             lambda: records_api.SignIn.model_validate(
@@ -1442,7 +1444,7 @@ def build_router(store: Store) -> APIRouter:
             lambda body: records_api.sign_record(body, request, me),
         )
         if errors:
-            return redirect(back, "not signed: " + next(iter(errors.values())), kind="error")
+            return redirect(failed, "not signed: " + next(iter(errors.values())), kind="error")
         return redirect(back, f"signed as {meaning}")
 
     def _sign_review(request: Request, me: Principal, review_id: str, meaning: str, password: Any) -> str:

@@ -15,6 +15,15 @@ document.addEventListener("click", function (event) {
   if (closer) { closer.closest("dialog").close(); }
 });
 
+// a signature that was refused: open its dialog again, with the message next to the password
+document.querySelectorAll("dialog[data-open]").forEach(function (dialog) {
+  if (dialog.showModal) {
+    dialog.showModal();
+    var pw = dialog.querySelector("input[type=password]");
+    if (pw) { pw.focus(); }
+  }
+});
+
 // A(t) = A_ref * exp(-ln2 * (t - t_ref) / T_half) (radioactive decay law).
 function decayFactor(halfLifeH, fromMs, toMs) {
   return Math.exp(-Math.LN2 * (toMs - fromMs) / 3600000 / halfLifeH);
