@@ -24,7 +24,7 @@ def serve(
 
     from theradose.service.migrate import upgrade as run_upgrade
     from theradose.service.settings import Settings
-    from theradose.webui import create_web_app
+    from theradose.service.web import create_web_app
 
     settings = Settings() if db is None else Settings(db_url=db)
     if upgrade:

@@ -54,8 +54,8 @@ def create_web_app(
 
     from theradose.service.app import create_app
     from theradose.service.settings import Settings
-    from theradose.webui.pages import build_router
-    from theradose.webui.store import Store
+    from theradose.service.web.pages import build_router
+    from theradose.service.web.store import Store
 
     settings = settings or Settings()
     if pipeline_roots is None:

@@ -80,7 +80,7 @@ def pipeline_root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def app(db_path: Path, tmp_path: Path, pipeline_root: Path) -> Any:
-    from theradose.webui import create_web_app
+    from theradose.service.web import create_web_app
 
     return create_web_app(make_settings(db_path), data_dir=tmp_path / "files", pipeline_roots=[pipeline_root])
 

@@ -51,7 +51,7 @@ def live(db_path: Path, tmp_path: Path, pipeline_root: Path) -> Iterator[str]:
     """The app with pages served by uvicorn on 127.0.0.1 (a free port)."""
     import uvicorn
 
-    from theradose.webui import create_web_app
+    from theradose.service.web import create_web_app
 
     app = create_web_app(make_settings(db_path), data_dir=tmp_path / "files", pipeline_roots=[pipeline_root])
     port = _free_port()

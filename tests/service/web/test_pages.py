@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from theradose.webui.pages import NAV, allowed
+from theradose.service.web.pages import NAV, allowed
 
 from .conftest import ROLES, SITE_TZ, Web, password_of, seed_day
 from .helpers import snapshot

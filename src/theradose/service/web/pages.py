@@ -46,9 +46,9 @@ from theradose.service.models import (
     SignatureRow,
 )
 from theradose.service.permissions import CLINICAL, PERMISSIONS, SIGNATURE_MEANING_ROLES
-from theradose.webui import session as web_session
-from theradose.webui.store import Review, Store, read_result
-from theradose.webui.svg import HLine, Series, line_chart
+from theradose.service.web import session as web_session
+from theradose.service.web.store import Review, Store, read_result
+from theradose.service.web.svg import HLine, Series, line_chart
 
 _HERE = Path(__file__).parent
 #: Permissions of the pages that the JSON API does not have.
