@@ -196,6 +196,11 @@ def test_patient_view_cycles_bed_next_cycle_and_labs(web: Web, tmp_path: Path) -
     folder = write_pipeline_output(tmp_path / "run1", patient=day.pseudonym)
     web.client("physicist")
     review_id = _import_zip(web, day.pseudonym, _zip(folder)).headers["location"].rsplit("/", 1)[1]
+    page = web.client("physician").get(url).text
+    assert "no approved dosimetry yet" in page  # imported but not approved: not used for planning
+    measured = re.search(r'<table id="measured-doses">.*?</table>', page, re.S).group(0)  # type: ignore[union-attr]
+    assert "Cycle 1 (not approved)" in measured
+    assert '<th scope="row">lesion_1</th><td class="num">29.6</td>' in measured  # 4 Gy/GBq x 7.4 GBq
     _sign(web, "physician", review_id, "approved")
     page = html.unescape(web.client("physician").get(url).text)
     assert "Next cycle 2: recommended" in page and "kidneys BED limit" in page

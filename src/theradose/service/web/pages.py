@@ -214,10 +214,6 @@ class Pages:
             return naive.astimezone(UTC).isoformat()
         return naive.replace(tzinfo=self.tz(request)).astimezone(UTC).isoformat()
 
-    def local_input(self, request: Request, value: datetime) -> str:
-        """A datetime as the value of a ``datetime-local`` input in the site's zone."""
-        return value.astimezone(self.tz(request)).strftime("%Y-%m-%dT%H:%M")
-
 
 @dataclass(frozen=True)
 class Upload:
@@ -1241,6 +1237,14 @@ def build_router(store: Store) -> APIRouter:
         protocol_name = next((p for p in (_protocol_for(rx.radiopharmaceutical) for rx in rxs) if p), None)
         reviews = store.reviews(patient=pseudonym)
         review_rows = [{"review": r, "approved": _review_approved(request, r)} for r in reviews]
+        dose_table: dict[str, dict[str, float | None]] = {}  # region -> review id -> dose (Gy)
+        for item in review_rows:
+            try:
+                result = read_result(item["review"].folder)
+            except TheradoseError:
+                continue
+            for region in result.regions:
+                dose_table.setdefault(region.name, {})[item["review"].review_id] = region.dose_gy
         planning = _planning(protocol_name, [r for r in review_rows if r["approved"]])
         labs = _labs(request, me, pseudonym, protocol_name)
         return pages.render(
@@ -1251,6 +1255,7 @@ def build_router(store: Store) -> APIRouter:
             pseudonym=pseudonym,
             cycles=cycles,
             reviews=review_rows,
+            dose_table=dose_table,
             planning=planning,
             labs=labs,
             protocol=protocol_name,
