@@ -1238,13 +1238,13 @@ def build_router(store: Store) -> APIRouter:
         reviews = store.reviews(patient=pseudonym)
         review_rows = [{"review": r, "approved": _review_approved(request, r)} for r in reviews]
         dose_table: dict[str, dict[str, float | None]] = {}  # region -> review id -> dose (Gy)
-        for item in review_rows:
+        for review in reviews:
             try:
-                result = read_result(item["review"].folder)
+                result = read_result(review.folder)
             except TheradoseError:
                 continue
             for region in result.regions:
-                dose_table.setdefault(region.name, {})[item["review"].review_id] = region.dose_gy
+                dose_table.setdefault(region.name, {})[review.review_id] = region.dose_gy
         planning = _planning(protocol_name, [r for r in review_rows if r["approved"]])
         labs = _labs(request, me, pseudonym, protocol_name)
         return pages.render(
