@@ -122,6 +122,19 @@ def test_bad_imports_are_refused_next_to_the_field_and_nothing_is_written(web: W
     )
 
 
+def test_output_naming_the_record_number_is_accepted_for_that_patient(web: Web, tmp_path: Path) -> None:
+    """The images (and so doses.json) may carry the hospital record number as Patient ID."""
+    mrn = "MRN-" + tmp_path.name[-8:]
+    patient = web.api("POST", "/patients", "physician", {"family_name": "Beispiel", "mrn": mrn})
+    other = seed_day(web, released_batch=False)
+    folder = write_pipeline_output(tmp_path / "run", patient=mrn)
+    web.client("physicist")
+    r = _import_zip(web, other.pseudonym, _zip(folder))
+    assert r.status_code == 422 and mrn in html.unescape(r.text)  # the output's own id, not other's MRN
+    r = _import_zip(web, patient["pseudonym"], _zip(folder))
+    assert r.status_code == 303
+
+
 def test_import_by_folder_path_only_under_the_pipeline_root(
     web: Web, tmp_path: Path, pipeline_root: Path
 ) -> None:

@@ -41,6 +41,7 @@ from theradose.service.models import (
     CameraCalibrationRow,
     Dispensing,
     Patient,
+    PatientIdentity,
     Prescription,
     SessionToken,
     SignatureRow,
@@ -1571,16 +1572,24 @@ def build_router(store: Store) -> APIRouter:
             from theradose.service.api._common import utcnow
 
             with _read(request) as session:
-                if (
-                    session.execute(select(Patient).where(Patient.pseudonym == values["patient"])).first()
-                    is None
-                ):
+                patient = session.execute(
+                    select(Patient).where(Patient.pseudonym == values["patient"])
+                ).scalar_one_or_none()
+                if patient is None:
                     return None, {"patient": f"patient {values['patient'] or '(none)'} not found"}
+                # images may carry the record number as Patient ID: compared here, never shown
+                mrns = [
+                    mrn
+                    for (mrn,) in session.execute(
+                        select(PatientIdentity.mrn).where(PatientIdentity.patient_id == patient.id)
+                    )
+                ]
             try:
                 files, _result, chosen = store.check_import(
                     zip_bytes=zip_bytes,
                     folder=values["folder"] or None,
                     patient=values["patient"],
+                    other_patient_ids=mrns,
                     cycle=cycle,
                 )
             except TheradoseError as exc:

@@ -283,9 +283,20 @@ class Store:
         return found
 
     def check_import(
-        self, *, zip_bytes: bytes | None = None, folder: str | None = None, patient: str, cycle: int | None
+        self,
+        *,
+        zip_bytes: bytes | None = None,
+        folder: str | None = None,
+        patient: str,
+        cycle: int | None,
+        other_patient_ids: Sequence[str] = (),
     ) -> tuple[dict[str, bytes], DosimetryResult, int]:
-        """Read and validate an import without writing anything; returns files, result and cycle."""
+        """Read and validate an import without writing anything; returns files, result and cycle.
+
+        The patient named in ``doses.json`` (the DICOM Patient ID of the images) must be ``patient``
+        (the pseudonym) or one of ``other_patient_ids`` (e.g. the record number); the message never
+        repeats those other identifiers.
+        """
         if not _PSEUDONYM.match(patient):
             raise InputError("patient: give the patient's pseudonym (PT-...)")
         files = (
@@ -306,9 +317,10 @@ class Store:
             result = read_result(tmp)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        if result.patient_id is not None and result.patient_id != patient:
+        if result.patient_id is not None and result.patient_id not in {patient, *other_patient_ids}:
             raise InputError(
-                f"patient: doses.json is for patient {result.patient_id!r}, not {patient!r}; "
+                f"patient: doses.json is for patient {result.patient_id!r}, not {patient!r} "
+                "(neither the pseudonym nor the record number); "
                 "check that this is the right output folder"
             )
         chosen = cycle if cycle is not None else result.cycle
