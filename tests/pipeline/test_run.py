@@ -336,3 +336,48 @@ def test_timepoints_in_any_order_refer_to_the_listed_position(
     _label, _c, _r, a0, teff = REGIONS["liver"]
     activity = a0 * math.exp(-math.log(2) / teff * 72.0)
     assert a[0]["tia_mbq_h"] == pytest.approx(2 * activity * 72.0 / math.log(2), rel=2e-3)
+
+
+def test_rtstruct_segmentation_gives_the_label_map_doses(
+    synthetic_study: SyntheticStudy, first_run: Path, tmp_path: Path
+) -> None:
+    """Regions drawn as RTSTRUCT contours (from the same masks) give the same masses and doses within 5 %."""
+    from theradose.imaging.volume import Volume
+    from theradose.io.dicom import read_series
+    from theradose.io.masks import write_rtstruct
+
+    ct_files = sorted((synthetic_study.root / "tp_4h" / "ct").glob("*.dcm"))
+    ct = read_series(ct_files)
+    masks = {
+        name: Volume(synthetic_study.labels == label, ct.affine, "label", frame_uid=ct.frame_uid)
+        for name, (label, *_rest) in REGIONS.items()
+    }
+    rtstruct = write_rtstruct(masks, tmp_path / "rs.dcm", reference_files=ct_files)
+    text = study_toml_text(synthetic_study.root, extra=JSON_ONLY)
+    text = text.replace('source = "nifti"', 'source = "rtstruct"').replace(
+        'path = "labels.nii.gz"', f'path = "{rtstruct}"'
+    )
+    old_regions = "liver = 1\nkidney_left = 2\ntumour_1 = 3\nkidneys = [2]"
+    text = text.replace(old_regions, 'liver = []\nkidney_left = []\ntumour_1 = []\nkidneys = ["kidney_left"]')
+    study = synthetic_study.root / "study_rtstruct.toml"
+    study.write_text(text, encoding="utf-8")
+    result = run_study(study, tmp_path / "out", use_cache=False)
+    previous = json.loads((first_run / "doses.json").read_text(encoding="utf-8"))
+    reference = {r["name"]: r for r in previous["regions"]}
+    for row in result.doses["regions"]:
+        assert row["mass_g"] == pytest.approx(reference[row["name"]]["mass_g"], rel=0.05)
+        assert row["doses"]["local"]["dose_gy"] == pytest.approx(
+            reference[row["name"]]["doses"]["local"]["dose_gy"], rel=0.05
+        )
+
+
+def test_auto_segmentation_finds_the_uptake_regions(synthetic_study: SyntheticStudy, tmp_path: Path) -> None:
+    text = study_toml_text(synthetic_study.root, extra=JSON_ONLY)
+    text = text.replace('source = "nifti"\npath = "labels.nii.gz"\ntumours = ["tumour_1"]', 'source = "auto"')
+    text = text[: text.index("[segmentation.regions]")] + text[text.index("[kinetics]") :]
+    study = synthetic_study.root / "study_auto.toml"
+    study.write_text(text, encoding="utf-8")
+    result = run_study(study, tmp_path / "out", use_cache=False)
+    names = [r["name"] for r in result.doses["regions"]]
+    assert len(names) >= 3
+    assert all(r["doses"]["local"]["dose_gy"] > 0 for r in result.doses["regions"])
