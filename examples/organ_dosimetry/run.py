@@ -11,6 +11,7 @@ used instead of fitted ones.
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -51,6 +52,7 @@ def main(out_dir: Path) -> None:
     regions = json.loads((HERE / "regions.json").read_text())
     nuclide = regions["nuclide"]
     half_lives: dict[str, float | None] = {}
+    uptake_half_lives: dict[str, float] = {}
 
     if kinetics_available():
         print("1. kinetics fit (per region, automatic model selection)")
@@ -63,6 +65,8 @@ def main(out_dir: Path) -> None:
             region["tia_sigma_mbq_h"] = fit["tia_sigma_mbq_h"]
             half = fit.get("effective_half_life_h")
             half_lives[region["name"]] = float(half) if isinstance(half, (int, float)) else None
+            if fit["model"] == "bi":  # A1 (exp(-λ1 t) - exp(-λ2 t)): λ2 is the uptake rate
+                uptake_half_lives[region["name"]] = math.log(2.0) / float(fit["parameters"]["lambda2_per_h"])
             print(f"   {region['name']:<16} {fit['model']:<10} TIA {fit['tia_mbq_h']:9.0f} MBq·h")
         (out_dir / "kinetics.json").write_text(json.dumps(fits, indent=2))
     else:
@@ -88,12 +92,20 @@ def main(out_dir: Path) -> None:
     beds = {}
     for name, tissue in BED_TISSUE.items():
         half = half_lives.get(name) or stored_half_lives[name]
-        bed = theradose(
+        args = [
             "radiobiology", "bed", "--dose-gy", str(by_name[name]["dose_gy"]),
+            "--dose-sigma-gy", str(by_name[name]["dose_sigma_gy"]),
             "--effective-half-life-h", str(half), "--tissue", tissue,
-        )  # fmt: skip
+        ]  # fmt: skip
+        if name in uptake_half_lives:
+            args += ["--uptake-half-life-h", str(uptake_half_lives[name])]
+        bed = theradose(*args)
         beds[name] = bed
-        print(f"   {name:<16} BED {bed['bed_gy']:7.2f} Gy   EQD2 {bed['eqd2_gy']:7.2f} Gy  ({tissue})")
+        shape = "uptake+washout" if name in uptake_half_lives else "mono-exponential"
+        print(
+            f"   {name:<16} BED {bed['bed_gy']:7.2f} ± {bed['bed_sigma_gy']:5.2f} Gy"
+            f"   EQD2 {bed['eqd2_gy']:7.2f} Gy  ({tissue}, {shape})"
+        )
     (out_dir / "bed.json").write_text(json.dumps(beds, indent=2))
     print(f"results in {out_dir}/")
 

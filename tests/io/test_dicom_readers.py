@@ -118,3 +118,60 @@ def test_bad_numbers_are_input_errors(testdata: Data) -> None:
         read_series(testdata("CT_small.dcm"), calibration_cps_per_mbq=-1.0)
     with pytest.raises(InputError, match="applies to SPECT counts"):
         read_series(testdata("CT_small.dcm"), calibration_cps_per_mbq=5.0)
+
+
+def test_real_enhanced_ct(testdata: Data) -> None:
+    """eCT_Supplemental.dcm (NEMA enhanced CT, 2 frames): geometry and rescale from functional groups.
+
+    Per-frame positions (99.5, -301.5, -159) and (..., -149) mm, IOP (-1, 0, 0, 0, 1, 0), 0.388672 mm pixels,
+    Pixel Value Transformation intercept -1024 with Rescale Type 'US' (a derived perfusion map, not HU).
+    """
+    path = testdata("eCT_Supplemental.dcm")
+    vol = read_series(path)
+    assert vol.shape == (2, 512, 512)
+    assert vol.unit == "1"
+    # Slices are ordered along the plane normal X x Y = (0, 0, -1): the frame at z = -149 mm comes first.
+    np.testing.assert_allclose(vol.origin_mm, (99.5, -301.5, -149.0))
+    np.testing.assert_allclose(vol.world_coordinates_mm([1, 0, 1]), (99.5 - 0.388672, -301.5, -159.0))
+    raw = pydicom.dcmread(path).pixel_array.astype(np.float32)
+    np.testing.assert_array_equal(vol.array, raw[::-1] - 1024.0)
+
+
+def test_every_shipped_pydicom_file_reads_or_fails_cleanly(tmp_path: Path) -> None:
+    """All DICOM files shipped with pydicom/pydicom-data (colour, compressed, secondary capture, RT, MR,
+    malformed VRs, ...): discovery works and reading each image series either succeeds or raises
+    a one-line DicomError; never another exception, never a warning (pytest turns warnings into errors)."""
+    import glob
+
+    import pydicom.data
+
+    roots = {Path(pydicom.data.__file__).parent / "test_files"}
+    roots |= {Path(str(p)).parent for p in [pydicom.data.get_testdata_file("liver.dcm", download=False)] if p}
+    for root in roots:
+        for path in glob.glob(str(root / "*.dcm")):
+            shutil.copy(path, tmp_path / Path(path).name)
+    found = discover_series(tmp_path)
+    assert len(found) > 30
+    readable = 0
+    for series in found:
+        if not series.is_image:
+            continue
+        try:
+            read_series(list(series.files)[:1])
+            readable += 1
+        except DicomError as exc:
+            assert "\n" not in str(exc)
+    assert readable >= 4  # CT_small, eCT_Supplemental, explicit_VR-UN, rtdose at least
+
+
+def test_localizer_in_ct_series_is_left_out(tmp_path: Path) -> None:
+    ct = Volume.from_spacing(np.full((3, 4, 4), 20.0), (2.0, 1.0, 1.0), unit="HU")
+    files = write_ct_series(ct, tmp_path, patient=PatientInfo())
+    scout = pydicom.dcmread(files[0])
+    scout.SOPInstanceUID = "1.2.826.0.1.3680043.8.498.4242"
+    scout.ImageType = ["ORIGINAL", "PRIMARY", "LOCALIZER"]
+    scout.ImageOrientationPatient = [1, 0, 0, 0, 0, -1]  # coronal scout
+    scout.save_as(tmp_path / "scout.dcm")
+    vol = read_series(tmp_path)
+    assert vol.shape == (3, 4, 4)
+    assert discover_series(tmp_path)[0].shape == (3, 4, 4)

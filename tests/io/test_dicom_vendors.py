@@ -283,3 +283,41 @@ def test_pet_counts_without_units_cannot_be_quantified(tmp_path: Path) -> None:
     path = save(ds, tmp_path / "pt.dcm")
     with pytest.raises(DicomError, match=r"holds counts .* export it from the scanner with Units BQML"):
         read_series(path)
+
+
+def test_pet_suv_units(tmp_path: Path) -> None:
+    ds = base(PET_STORAGE, "PT", "ANY", generate_uid())
+    ds.ImageOrientationPatient = IOP
+    ds.ImagePositionPatient = IPP
+    ds.PixelSpacing = ["4", "4"]
+    ds.Units = "GML"
+    ds.DecayCorrection = "START"
+    ds.RescaleSlope = "0.001"
+    ds.RescaleIntercept = "0"
+    pixels(ds, STORED[0])
+    vol = read_series(save(ds, tmp_path / "suv.dcm"))
+    assert vol.unit == "SUV"
+    np.testing.assert_allclose(vol.array[0], STORED[0] * 0.001, rtol=1e-6)
+
+
+def test_single_slice_nm_files_with_detector_geometry(tmp_path: Path) -> None:
+    """One NM file per slice whose plane position sits only in the Detector Information Sequence."""
+    series_uid = generate_uid()
+    for k in (2, 0, 3, 1):  # written out of order
+        ds = base(NM_STORAGE, "NM", "ANY", series_uid)
+        ds.DetectorInformationSequence = detector(IOP, [IPP[0], IPP[1], IPP[2] + 4.8 * k])
+        ds.PixelSpacing = ["4.8", "4.8"]
+        ds.Units = "BQML"
+        ds.NumberOfFrames = 1
+        pixels(ds, STORED[k])
+        save(ds, tmp_path / "nm" / f"s{k}.dcm")
+    vol = read_series(tmp_path / "nm")
+    np.testing.assert_array_equal(vol.array, STORED.astype(np.float32))
+    np.testing.assert_allclose(vol.world_coordinates_mm([3, 0, 0]), [-100.0, -120.0, -50.0 + 3 * 4.8])
+    planar = base(NM_STORAGE, "NM", "ANY", series_uid)
+    planar.ImageType = ["ORIGINAL", "PRIMARY", "WHOLE BODY", "EMISSION"]
+    planar.DetectorInformationSequence = detector(IOP, IPP)
+    planar.PixelSpacing = ["4.8", "4.8"]
+    pixels(planar, STORED[0])
+    with pytest.raises(DicomError, match="whole body image"):
+        read_series([save(planar, tmp_path / "wb" / "a.dcm"), save(planar, tmp_path / "wb" / "b.dcm")])

@@ -147,6 +147,20 @@ def test_nm_counts_need_acquisition_and_quantify_with_calibration(
     back = read_series(path, calibration_cps_per_mbq=10.0)
     assert back.unit == "Bq/mL"
     np.testing.assert_allclose(back.array, 1.5625e6, rtol=1e-6)
+    # The same counts with the factor stored as a Real World Value Mapping: quantitative without it.
+    stored = write_nm_series(
+        spect,
+        tmp_path / "cf",
+        patient=patient,
+        radiopharmaceutical=lu177,
+        frame_duration_s=20.0,
+        n_projections=60,
+        calibration_cps_per_mbq=10.0,
+    )
+    assert dciodvfy(stored) == []
+    np.testing.assert_allclose(read_series(stored).array, 1.5625e6, rtol=1e-6)
+    with pytest.raises(InputError, match="already in Bq/mL"):
+        read_series(stored, calibration_cps_per_mbq=10.0)
 
 
 def test_nm_stack_along_minus_normal_is_flipped_not_moved(

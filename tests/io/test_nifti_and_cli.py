@@ -133,3 +133,27 @@ def test_cli_bad_input_is_one_line(args: tuple[str, ...]) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+
+
+def test_cli_damaged_and_non_image_inputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Real damaged/non-image files from pydicom through the CLI: exit 2, one 'error:' line, no traceback."""
+    import shutil
+
+    from pydicom.data import get_testdata_file
+
+    from theradose.cli import main
+
+    cases = {
+        "MR_truncated.dcm": "truncated",
+        "rtstruct.dcm": "no image series",
+        "rtplan.dcm": "no image series",
+    }
+    for name, expected in cases.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        shutil.copy(str(get_testdata_file(name, download=False)), folder / name)
+        with pytest.raises(SystemExit) as info:
+            main(["dicom", "convert", str(folder), "--out", str(tmp_path / "x.nii.gz")])
+        assert info.value.code == 2
+        err = capsys.readouterr().err
+        assert expected in err and err.startswith("error: ") and "Traceback" not in err

@@ -85,3 +85,19 @@ def test_lu177_air_kerma_constant_hand_sum() -> None:
     hand = gy_m2_per_decay * 3.6e12 * 1e6
     assert hand == pytest.approx(4.24, abs=0.02)
     assert air_kerma_rate_constant_ugy_m2_per_gbq_h("Lu-177") == pytest.approx(hand, rel=0.02)
+
+
+def test_decays_per_parent_decay_differ_from_activity_ratio_in_transient_equilibrium() -> None:
+    """212Pb (T½ 10.64 h) → 212Bi (T½ 60.55 min): one 212Bi decay per 212Pb decay, but at transient
+    equilibrium A_Bi/A_Pb = λBi/(λBi − λPb) = 10.64/(10.64 − 1.0092) = 1.105 (hand calculation)."""
+    members = {m.name: m for m in decay_chain("Pb-212")}
+    bi = members["Bi-212"]
+    assert bi.decays_per_parent_decay == pytest.approx(1.0, rel=1e-9)
+    assert bi.activity_ratio == pytest.approx(10.64 / (10.64 - 60.55 / 60), rel=2e-3)
+    energies = equilibrium_energies("Pb-212")
+    from theradose.nuclides import get_nuclide
+
+    by_hand = sum(
+        m.decays_per_parent_decay * get_nuclide(m.name).alpha_energy_mev_per_decay for m in members.values()
+    )
+    assert energies.alpha_energy_mev_per_decay == pytest.approx(by_hand, rel=1e-12)

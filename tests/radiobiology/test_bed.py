@@ -140,3 +140,17 @@ def test_bad_input(kwargs: dict[str, float], message: str) -> None:
     args = {"effective_half_life_h": 40.0, "alpha_beta_gy": 2.6, "repair_half_time_h": 2.8} | kwargs
     with pytest.raises(InputError, match=message):
         bed_gy(10.0, **args)
+
+
+def test_bed_sigma_against_sampling(rng: np.random.Generator) -> None:
+    """σ_BED = (1 + 2GD/(α/β)) σ_D; compare with the spread of BED over 100k sampled doses."""
+    from theradose.radiobiology import bed_sigma_gy
+
+    kwargs = {"effective_half_life_h": 50.0, "alpha_beta_gy": 2.6, "repair_half_time_h": 2.8}
+    sigma = bed_sigma_gy(20.0, 2.0, **kwargs)
+    # by hand: (1 + 2·0.0530303·20/2.6)·2 = 3.6317 Gy
+    assert sigma == pytest.approx(3.6317, rel=1e-4)
+    doses = rng.normal(20.0, 2.0, size=100_000)
+    g = 2.8 / 52.8
+    beds = doses * (1 + g * doses / 2.6)
+    assert beds.std() == pytest.approx(sigma, rel=0.02)

@@ -80,3 +80,13 @@ def test_bad_input_exits_2(args: tuple[str, ...]) -> None:
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+
+
+def test_bed_sigma_option() -> None:
+    result = run(
+        "radiobiology", "bed", "--dose-gy", "20", "--dose-sigma-gy", "2", "--effective-half-life-h", "50",
+        "--tissue", "kidney", "--json",
+    )  # fmt: skip
+    data = json.loads(result.stdout)
+    assert data["bed_sigma_gy"] == pytest.approx(3.6317, rel=1e-4)  # hand value in test_bed.py
+    assert data["eqd2_sigma_gy"] == pytest.approx(3.6317 / (1 + 2 / 2.6), rel=1e-4)

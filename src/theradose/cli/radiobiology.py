@@ -28,6 +28,9 @@ def bed(
         float | None,
         typer.Option("--uptake-half-life-h", help="Uptake half-life for a bi-exponential rate, h."),
     ] = None,
+    dose_sigma_gy: Annotated[
+        float | None, typer.Option("--dose-sigma-gy", help="Standard uncertainty of the dose, Gy.")
+    ] = None,
     tissue: Annotated[
         str | None, typer.Option("--tissue", help="Tissue whose default α/β and repair half-time to use.")
     ] = None,
@@ -35,7 +38,7 @@ def bed(
 ) -> None:
     """BED and EQD2 of a radionuclide absorbed dose (Dale 1985; Baechler 2008 with uptake)."""
     from theradose.cli._output import print_json, print_mapping
-    from theradose.radiobiology import bed_gy, eqd2_gy, tissue_parameters
+    from theradose.radiobiology import bed_gy, bed_sigma_gy, eqd2_gy, tissue_parameters
 
     if tissue is not None:
         params = tissue_parameters(tissue, alpha_beta_gy=alpha_beta_gy, repair_half_time_h=repair_half_time_h)
@@ -51,7 +54,7 @@ def bed(
         repair_half_time_h=repair_half_time_h,
         uptake_half_life_h=uptake_half_life_h,
     )
-    data = {
+    data: dict[str, float | None] = {
         "dose_gy": dose_gy,
         "bed_gy": bed_value,
         "eqd2_gy": eqd2_gy(bed_value, alpha_beta_gy=alpha_beta_gy),
@@ -60,6 +63,17 @@ def bed(
         "effective_half_life_h": effective_half_life_h,
         "uptake_half_life_h": uptake_half_life_h,
     }
+    if dose_sigma_gy is not None:
+        bed_sigma = bed_sigma_gy(
+            dose_gy,
+            dose_sigma_gy,
+            effective_half_life_h=effective_half_life_h,
+            alpha_beta_gy=alpha_beta_gy,
+            repair_half_time_h=repair_half_time_h,
+            uptake_half_life_h=uptake_half_life_h,
+        )
+        data["bed_sigma_gy"] = bed_sigma
+        data["eqd2_sigma_gy"] = eqd2_gy(bed_sigma, alpha_beta_gy=alpha_beta_gy)
     if as_json:
         print_json(data)
     else:

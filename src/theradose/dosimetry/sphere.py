@@ -13,6 +13,14 @@ fraction ``phi_i`` from :mod:`theradose.dosimetry.absorption`.
 * ``kind="organ"``: all electron and alpha energy absorbed locally (φ = 1, the usual assumption for
   organ self-dose, e.g. MIRD Pamphlet 21 and the EANM guidance), photon absorbed fraction of a
   unit-density sphere of the organ's own mass.
+
+Validation (tests/dosimetry): against OLINDA/EXM 2 dose factors for 152Tb spheres of 0.1–10 g
+(energetic positrons and many photons) the S values are 2.4–8.5 % lower, the deficit generally larger for
+smaller spheres, as expected from the straight-ahead electron model; μ_en of water agrees with NIST
+within 1.5 % from 10 keV to 2 MeV and electron ranges with ESTAR CSDA ranges within 7.3 % (10 keV–2 MeV;
+≤ 6 % from 100 keV up).
+For 177Lu (mean beta energy 0.133 MeV) electron absorbed fractions are 0.83 (0.01 g), 0.92 (0.1 g),
+0.963 (1 g) and 0.983 (10 g).
 """
 
 from __future__ import annotations
@@ -109,11 +117,12 @@ class _ChainLine:
 
 @dataclass(frozen=True)
 class ChainEmitter:
-    """Emissions of a nuclide and its progeny at equilibrium, per decay of the parent.
+    """Emissions of a nuclide and its short-lived progeny, per decay of the parent.
 
-    Each member's lines and beta spectrum are weighted by its equilibrium activity per unit parent
-    activity (transient/secular equilibrium, :func:`theradose.nuclides.decay_chain`), so that the MIRD
-    sums run over the whole chain (MIRD Pamphlet 21; as OLINDA/EXM does when daughters are included).
+    Each member's lines and beta spectrum are weighted by its number of decays per parent decay (the
+    product of the branching fractions along the chain), so that ``Ã_parent · S`` integrates the whole
+    chain when the daughters decay where the parent decayed (MIRD Pamphlet 21; as OLINDA/EXM does when
+    daughters are included). ``members`` lists (name, decays per parent decay).
     """
 
     name: str
@@ -132,14 +141,39 @@ class ChainEmitter:
         )
 
 
-def chain_emitter(nuclide: str) -> EmissionSource:
-    """Emission data of ``nuclide`` plus its progeny in equilibrium, per parent decay.
+def decays_per_parent_decay(nuclide: str) -> dict[str, float]:
+    """Number of decays of each chain member per decay of the parent (1 for the parent).
 
-    Returns the nuclide itself when it has no radioactive progeny in equilibrium (e.g. 177Lu).
+    Only members shorter-lived than the parent are followed (those reaching equilibrium in
+    :func:`theradose.nuclides.decay_chain`). Integrated over all time, every parent decay is followed by
+    ``b`` decays of a daughter fed with branching fraction ``b``, so the counts are products of
+    branching fractions (not the equilibrium activity ratios ``b λ_D/(λ_D − λ_P)``, which exceed them
+    for daughters of comparable half-life).
     """
     from theradose.nuclides import decay_chain, get_nuclide
 
-    members = [(m.name, m.activity_ratio) for m in decay_chain(nuclide) if m.in_equilibrium]
+    short_lived = {m.name for m in decay_chain(nuclide) if m.in_equilibrium}
+    parent = get_nuclide(nuclide).name
+    counts: dict[str, float] = {parent: 1.0}
+    queue: list[tuple[str, float]] = [(parent, 1.0)]
+    while queue:
+        name, count = queue.pop(0)
+        for daughter, branching in get_nuclide(name).progeny:
+            if daughter in short_lived and daughter != parent:
+                counts[daughter] = counts.get(daughter, 0.0) + count * branching
+                queue.append((daughter, count * branching))
+    return counts
+
+
+def chain_emitter(nuclide: str) -> EmissionSource:
+    """Emission data of ``nuclide`` plus its short-lived progeny, per parent decay.
+
+    Daughters are assumed to decay where the parent decayed (no redistribution). Returns the nuclide
+    itself when it has no radioactive progeny shorter-lived than itself (e.g. 177Lu).
+    """
+    from theradose.nuclides import get_nuclide
+
+    members = list(decays_per_parent_decay(nuclide).items())
     parent = get_nuclide(nuclide)
     if len(members) == 1:
         return parent

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -75,7 +75,7 @@ def _as_affine(affine: npt.ArrayLike) -> npt.NDArray[np.float64]:
     return matrix
 
 
-def _as_array(array: npt.ArrayLike, unit: str) -> npt.NDArray[np.generic]:
+def _as_array(array: npt.ArrayLike, unit: str) -> npt.NDArray[Any]:
     values = np.asarray(array)
     if values.ndim != NDIM:
         raise GeometryError(
@@ -123,7 +123,7 @@ class Volume:
         If the unit is unknown or the dtype does not fit the unit.
     """
 
-    array: npt.NDArray[np.generic]
+    array: npt.NDArray[Any]
     affine: npt.NDArray[np.float64]
     unit: Unit
     frame_uid: str | None = None

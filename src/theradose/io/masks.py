@@ -23,6 +23,7 @@ import numpy.typing as npt
 
 from theradose.errors import DicomError, GeometryError, InputError
 from theradose.imaging.volume import Volume
+from theradose.io.dicom.read import tolerant
 
 RTSTRUCT_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
 SEG_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
@@ -67,6 +68,7 @@ def labels_to_masks(labels: Volume, names: Mapping[int, str] | None = None) -> d
 
 
 # ------------------------------------------------------------------------------------------ RTSTRUCT read
+@tolerant
 def read_rtstruct(
     path: str | Path, reference: Volume, *, names: Sequence[str] | None = None
 ) -> dict[str, Volume]:
@@ -206,8 +208,9 @@ def _copy_patient_study(target: Any, source: Any) -> None:
         "AccessionNumber",
         "ReferringPhysicianName",
     ):
-        target[keyword] = source[keyword] if keyword in source else None
-        if keyword not in source:
+        if keyword in source:
+            target[keyword] = source[keyword]
+        else:
             setattr(target, keyword, "")
 
 
@@ -406,6 +409,7 @@ def write_seg(
     return out
 
 
+@tolerant
 def read_seg(path: str | Path) -> dict[str, Volume]:
     """Read a DICOM SEG: segment label → boolean label Volume on the segmentation's own grid."""
     import warnings

@@ -42,7 +42,8 @@ def write_nifti(volume: Volume, path: str | Path) -> Path:
         array = array.astype(np.uint8)
     elif array.dtype == np.float16:
         array = array.astype(np.float32)
-    image = nib.Nifti1Image(np.ascontiguousarray(array.transpose(2, 1, 0)), nifti_affine(volume))
+    factory: Any = nib.Nifti1Image
+    image: Any = factory(np.ascontiguousarray(array.transpose(2, 1, 0)), nifti_affine(volume))
     image.header["descrip"] = f"theradose unit={volume.unit}".encode()[:79]
     image.header.set_xyzt_units("mm", "sec")
     image.set_qform(image.affine, code=1)

@@ -6,8 +6,17 @@ A_D / A_P = b · λ_D / (λ_D − λ_P) (transient equilibrium; secular when λ_
 member down the chain (Bateman 1910; e.g. Cember & Johnson, Introduction to Health Physics, ch. 4).
 Daughters that live longer than the parent never reach equilibrium and end the chain there.
 
-The energy per parent decay at equilibrium is Σ_i (A_i/A_P) · E_i, used for example for ²²⁵Ac, whose
-α-emitting daughters ²²¹Fr, ²¹⁷At, ²¹³Bi and ²¹³Po deposit most of the energy.
+Two weights per member are kept apart:
+
+* the **activity ratio** A_i/A_P above, for dose *rates* once equilibrium holds (e.g. the air-kerma-rate
+  constant of ¹³⁷Cs with ¹³⁷ᵐBa);
+* the **decays per parent decay**, the product of branching fractions along the chain (no λ factor), for
+  the energy emitted per decay of the parent integrated over time — what a time-integrated activity of the
+  parent multiplies in dosimetry. The two differ for transient equilibrium (e.g. ²¹²Pb/²¹²Bi by about
+  10 %) and agree for secular equilibrium (²²⁵Ac).
+
+The energy per parent decay Σ_i n_i · E_i (n_i decays per parent decay) is used for example for ²²⁵Ac,
+whose α-emitting daughters ²²¹Fr, ²¹⁷At, ²¹³Bi and ²¹³Po deposit most of the energy.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ class ChainMember:
     activity_ratio: float
     half_life_h: float
     in_equilibrium: bool
+    decays_per_parent_decay: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -60,6 +70,7 @@ def decay_chain(nuclide: str | Nuclide) -> tuple[ChainMember, ...]:
     lam_p = parent.decay_constant_per_h
     known = set(available_nuclides())
     ratios: dict[str, float] = {parent.name: 1.0}
+    decays: dict[str, float] = {parent.name: 1.0}
     order: list[str] = [parent.name]
     excluded: dict[str, float] = {}
     queue = [parent.name]
@@ -79,16 +90,19 @@ def decay_chain(nuclide: str | Nuclide) -> tuple[ChainMember, ...]:
             contribution = ratios[current] * branching * lam_d / (lam_d - lam_p)
             if daughter not in ratios:
                 ratios[daughter] = 0.0
+                decays[daughter] = 0.0
                 order.append(daughter)
             ratios[daughter] += contribution
+            decays[daughter] += decays[current] * branching
             queue.append(daughter)
-    members = [ChainMember(n, ratios[n], get_nuclide(n).half_life_h, True) for n in order]
+    members = [ChainMember(n, ratios[n], get_nuclide(n).half_life_h, True, decays[n]) for n in order]
     members += [ChainMember(n, 0.0, t, False) for n, t in excluded.items() if n not in ratios]
     return tuple(members)
 
 
 def equilibrium_energies(nuclide: str | Nuclide) -> ChainEnergies:
-    """Energy per parent decay summed over the chain members in equilibrium.
+    """Energy emitted per parent decay, summed over the chain members in equilibrium, each weighted by its
+    number of decays per parent decay (see the module docstring).
 
     Examples
     --------
@@ -99,7 +113,7 @@ def equilibrium_energies(nuclide: str | Nuclide) -> ChainEnergies:
     def total(attribute: str) -> float:
         return float(
             sum(
-                m.activity_ratio * getattr(get_nuclide(m.name), attribute)
+                m.decays_per_parent_decay * getattr(get_nuclide(m.name), attribute)
                 for m in members
                 if m.in_equilibrium
             )

@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from theradose.errors import InputError
 from theradose.planning.protocols import RESPONSE_STATUSES, Protocol, load_protocol
+from theradose.safety.labs import LabValue, Sex
 from theradose.units import gbq_to_mbq, mbq_to_gbq
 
 RegionKind = Literal["organ", "tumour"]
@@ -109,6 +110,18 @@ class Cycle:
 
 
 @dataclass(frozen=True)
+class SafetyInputs:
+    """Laboratory values and patient data for the pre-cycle check (:mod:`theradose.safety`)."""
+
+    labs: tuple[LabValue, ...]
+    sex: Sex | None = None
+    age_y: float | None = None
+    weight_kg: float | None = None
+    previously_reduced_for: tuple[str, ...] = ()
+    rules_path: Path | None = None
+
+
+@dataclass(frozen=True)
 class TreatmentPlan:
     """Everything needed to plan the next cycle.
 
@@ -128,6 +141,8 @@ class TreatmentPlan:
     tumours : tuple of str
         Region names to treat as tumour in addition to regions with ``kind = "tumour"``.
     patient_id : str
+    safety : SafetyInputs or None
+        Laboratory values for the pre-cycle check; its decision joins the recommendation.
     """
 
     protocol: Protocol
@@ -138,6 +153,7 @@ class TreatmentPlan:
     response: str | None = None
     tumours: tuple[str, ...] = ()
     patient_id: str = ""
+    safety: SafetyInputs | None = None
 
     def __post_init__(self) -> None:
         if not (0.5 <= self.confidence < 1.0):
@@ -246,7 +262,8 @@ def _region(entry: Any, activity_mbq: float | None, where: str) -> RegionDose:
     )
 
 
-_PLAN_KEYS = {"protocol", "confidence", "estimate", "patient", "response", "tumours", "cycles"}
+_PLAN_KEYS = {"protocol", "confidence", "estimate", "patient", "response", "tumours", "cycles", "safety"}
+_SAFETY_KEYS = {"labs", "sex", "age_y", "weight_kg", "previously_reduced_for", "rules"}
 
 
 def load_plan(path: str | Path) -> TreatmentPlan:
@@ -335,6 +352,47 @@ def parse_plan(data: dict[str, Any], *, base_dir: Path, source: str = "<plan>") 
         response=response,
         tumours=tuple(tumours),
         patient_id=str(patient.get("id", "")),
+        safety=_safety(data.get("safety"), base_dir, source),
+    )
+
+
+def _safety(entry: Any, base_dir: Path, source: str) -> SafetyInputs | None:
+    """The optional ``[safety]`` table: laboratory CSV and patient data for the pre-cycle check."""
+    if entry is None:
+        return None
+    if not isinstance(entry, dict):
+        raise InputError(f'safety must be a table in {source}: write [safety] labs = "labs.csv"')
+    unknown = sorted(set(entry) - _SAFETY_KEYS)
+    if unknown:
+        raise InputError(f"{unknown[0]} is not a safety key in {source}: use one of {sorted(_SAFETY_KEYS)}")
+    labs_ref = entry.get("labs")
+    if not isinstance(labs_ref, str):
+        raise InputError(
+            f'safety.labs must be the path of a laboratory CSV in {source}: e.g. labs = "labs.csv"'
+        )
+    from theradose.safety.records import read_labs_csv
+
+    labs, _cycles = read_labs_csv(base_dir / labs_ref)
+    sex = entry.get("sex")
+    if sex is not None and sex not in ("male", "female"):
+        raise InputError(f'safety.sex must be "male" or "female" in {source}; got {sex!r}')
+    numbers = {}
+    for key in ("age_y", "weight_kg"):
+        value = entry.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise InputError(f"safety.{key} must be a number in {source}; got {value!r}")
+        numbers[key] = None if value is None else float(value)
+    reduced = entry.get("previously_reduced_for", [])
+    if not isinstance(reduced, list) or not all(isinstance(r, str) for r in reduced):
+        raise InputError(f"safety.previously_reduced_for must be a list of rule ids in {source}")
+    rules = entry.get("rules")
+    return SafetyInputs(
+        labs=tuple(labs),
+        sex=sex,
+        age_y=numbers["age_y"],
+        weight_kg=numbers["weight_kg"],
+        previously_reduced_for=tuple(reduced),
+        rules_path=None if rules is None else base_dir / str(rules),
     )
 
 

@@ -129,6 +129,7 @@ class NextCycleResult:
     cycle_number: int
     confidence: float
     z: float
+    safety: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The stable JSON shape used by ``theradose plan next-cycle --json`` and the report."""
@@ -176,6 +177,7 @@ class NextCycleResult:
             "stop": self.stop,
             "reasons": list(self.reasons),
             "notes": list(self.notes),
+            "safety": self.safety,
         }
 
 
@@ -508,6 +510,14 @@ def plan_next_cycle(plan: TreatmentPlan, *, bed_function: BedFunction | None = N
     if not stop and (not plan.cycles or allowed_mbq >= maximum):
         limiting = None  # the protocol (standard first activity or maximum), not an organ, sets the activity
 
+    safety_summary = None
+    if plan.safety is not None:
+        was_stopped = stop
+        stop, recommended, limiting, safety_summary = _join_precycle_check(
+            plan, stop=stop, recommended=recommended, limiting=limiting, reasons=reasons
+        )
+        if stop and not was_stopped:  # only the laboratory check stops: drop the dosimetric reasoning
+            reasons[:] = [r for r in reasons if r.startswith("pre-cycle")]
     next_gbq = mbq_to_gbq(recommended)
     organs_out = []
     for organ, _history_unused, expected, d_dose, d_sigma, d_bed, allowed_gbq, binding in organ_states:
@@ -583,7 +593,59 @@ def plan_next_cycle(plan: TreatmentPlan, *, bed_function: BedFunction | None = N
         cycle_number=given + 1,
         confidence=plan.confidence,
         z=z,
+        safety=safety_summary,
     )
+
+
+def _join_precycle_check(
+    plan: TreatmentPlan, *, stop: bool, recommended: float, limiting: str | None, reasons: list[str]
+) -> tuple[bool, float, str | None, dict[str, Any]]:
+    """Apply the laboratory pre-cycle check (:func:`theradose.safety.check_cycle`) to the recommendation.
+
+    ``stop`` → treatment stops; ``delay`` → the cycle is withheld until the toxicity resolves, then given
+    at no more than the rule's activity factor × the protocol standard; ``reduce`` → the activity is
+    capped the same way. Reasons are appended in words, prefixed "pre-cycle check".
+    """
+    from theradose.safety import check_cycle
+
+    assert plan.safety is not None
+    protocol = plan.protocol
+    decision = check_cycle(
+        plan.safety.labs,
+        protocol=protocol.name if protocol.name in ("psma", "dotatate") else "psma",
+        rules_path=plan.safety.rules_path,
+        sex=plan.safety.sex,
+        age_y=plan.safety.age_y,
+        weight_kg=plan.safety.weight_kg,
+        previously_reduced_for=plan.safety.previously_reduced_for,
+        standard_activity_mbq=protocol.standard_activity_mbq.value,
+    )
+    for reason in decision.reasons:
+        reasons.append(f"pre-cycle check ({decision.decision}): {reason}")
+    reasons.extend(f"pre-cycle alert: {alert}" for alert in decision.alerts)
+    if decision.decision == "stop":
+        stop, recommended = True, 0.0
+    elif not stop:
+        cap = decision.activity_factor * protocol.standard_activity_mbq.value
+        if cap < recommended:
+            recommended = cap
+            limiting = None
+            reasons.append(
+                f"pre-cycle check limits the activity to {cap:.0f} MBq "
+                f"({decision.activity_factor:g} × the protocol standard)"
+            )
+        if decision.decision == "delay":
+            reasons.append("pre-cycle check: withhold this cycle until the toxicity resolves, then give it")
+    summary = {
+        "decision": decision.decision,
+        "activity_factor": decision.activity_factor,
+        "rules_fired": list(decision.rules_fired),
+        "reasons": list(decision.reasons),
+        "alerts": list(decision.alerts),
+        "grades": {g.test: {"value": g.value, "unit": g.unit, "grade": g.grade} for g in decision.grades},
+        "source": decision.source,
+    }
+    return stop, recommended, limiting, summary
 
 
 def organ_history_gy(

@@ -164,6 +164,43 @@ def bed_gy(
     return dose * (1.0 + g * dose / ab)
 
 
+def bed_sigma_gy(
+    dose_gy: float,
+    dose_sigma_gy: float,
+    *,
+    effective_half_life_h: float,
+    alpha_beta_gy: float,
+    repair_half_time_h: float,
+    uptake_half_life_h: float | None = None,
+) -> float:
+    """Standard uncertainty of the BED from that of the absorbed dose (first order).
+
+    ``σ_BED = (1 + 2 G D / (α/β)) σ_D`` with ``G`` held fixed (GUM eq. 10; the kinetics enter through
+    ``D``, and the uncertainty of the tissue parameters is not included).
+
+    Parameters
+    ----------
+    dose_gy, dose_sigma_gy : float
+        Absorbed dose and its standard uncertainty, Gy.
+    effective_half_life_h, alpha_beta_gy, repair_half_time_h, uptake_half_life_h
+        As in :func:`bed_gy`.
+
+    Returns
+    -------
+    float
+        σ_BED in Gy.
+    """
+    dose = _non_negative("dose_gy", dose_gy)
+    sigma = _non_negative("dose_sigma_gy", dose_sigma_gy)
+    ab = _positive("alpha_beta_gy", alpha_beta_gy)
+    g = g_factor(
+        effective_half_life_h=effective_half_life_h,
+        repair_half_time_h=repair_half_time_h,
+        uptake_half_life_h=uptake_half_life_h,
+    )
+    return (1.0 + 2.0 * g * dose / ab) * sigma
+
+
 def bed_multiexponential_gy(
     dose_gy: float,
     *,

@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from theradose.errors import DataError, DicomError, InputError
+from theradose.errors import DataError, InputError
 
 #: UID root used for every UID theradose generates (pydicom's registered root; suffix is random).
 UID_PREFIX = "1.2.826.0.1.3680043.8.498."
@@ -317,12 +317,6 @@ def parse_dt(text: Any, tz: timezone | None = None) -> datetime | None:
         return None
     zone = parse_tz_offset(match.group(3)) or tz
     return parse_da_tm(match.group(1), match.group(2) or "000000", zone)
-
-
-def require(condition: bool, message: str) -> None:
-    """Raise :class:`DicomError` with ``message`` unless ``condition``."""
-    if not condition:
-        raise DicomError(message)
 
 
 __all__ = [

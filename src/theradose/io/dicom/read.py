@@ -38,20 +38,21 @@ there (0.1 % for a 30-min ¹⁷⁷Lu SPECT).
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import warnings
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
-from theradose.errors import DicomError, InputError
+from theradose.errors import DicomError, InputError, TheradoseError
 from theradose.imaging.volume import Unit, Volume
 from theradose.io.dicom.geometry import affine_from_planes
 from theradose.io.dicom.info import (
@@ -95,6 +96,27 @@ NM_DOSE_BQ_THRESHOLD = 1.0e5
 
 
 # ------------------------------------------------------------------------------------------------ files
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def tolerant(function: _F) -> _F:
+    """Run a reader with pydicom's warnings about non-conformant values silenced (tolerant reading), and
+    turn unexpected parse failures of malformed data into one-line :class:`DicomError` messages."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                return function(*args, **kwargs)
+            except TheradoseError:
+                raise
+            except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError) as exc:
+                raise DicomError(f"malformed DICOM data ({_short(exc)})") from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
 def _dcmread(path: Path, *, header_only: bool) -> Any:
     """Read one file; :class:`DicomError` if it is not DICOM or is damaged."""
     import pydicom
@@ -113,7 +135,7 @@ def _dcmread(path: Path, *, header_only: bool) -> Any:
             TypeError,
             KeyError,
             AttributeError,
-            NotImplementedError,
+            RuntimeError,
         ) as exc:
             raise DicomError(f"file {str(path)!r} cannot be read as DICOM ({_short(exc)})") from exc
         try:
@@ -185,6 +207,7 @@ def series_datetime_of(ds: Any) -> datetime | None:
 
 
 # ------------------------------------------------------------------------------------ radiopharmaceutical
+@tolerant
 def read_radiopharmaceutical(ds: Any) -> RadiopharmaceuticalInfo | None:
     """Radiopharmaceutical information of an NM or PET dataset, or None when it is absent or incomplete.
 
@@ -263,7 +286,8 @@ def _units_of(ds: Any) -> str | None:
         return None
     modality = str(_get(ds, "Modality", ""))
     if modality == "CT":
-        return "HU"
+        rescale_type = str(_get(_transformation(ds, 0), "RescaleType", "HU")).upper()
+        return "HU" if rescale_type == "HU" else "1"
     if modality == "RTDOSE":
         return "Gy" if str(_get(ds, "DoseUnits", "")).upper() == "GY" else "1"
     if modality in ("NM", "PT"):
@@ -288,12 +312,7 @@ def _rwv_bqml(ds: Any) -> tuple[float, float] | None:
     return None
 
 
-def _is_multiframe(ds: Any) -> bool:
-    return int(_get(ds, "NumberOfFrames", 1) or 1) > 1 or (
-        str(_get(ds, "Modality", "")) in ("NM", "RTDOSE") and ("NumberOfFrames" in ds)
-    )
-
-
+@tolerant
 def discover_series(root: str | Path) -> list[SeriesInfo]:
     """All DICOM series under ``root`` (recursively; non-DICOM files are skipped).
 
@@ -387,10 +406,22 @@ def _sort_key(value: datetime) -> float:
     return value.timestamp() if value.tzinfo is not None else value.replace(tzinfo=None).timestamp()
 
 
+def _is_localizer(ds: Any) -> bool:
+    image_type = [str(v).upper() for v in (_get(ds, "ImageType") or [])]
+    return len(image_type) > 2 and image_type[2] == "LOCALIZER"
+
+
+def _without_localizers(datasets: Sequence[Any]) -> list[int]:
+    """Indices of the datasets to stack: CT localizer (scout) images in an axial series are left out."""
+    keep = [i for i, ds in enumerate(datasets) if not _is_localizer(ds)]
+    return keep or list(range(len(datasets)))
+
+
 def _shape_and_spacing(
     members: list[_Header],
 ) -> tuple[tuple[int, int, int], tuple[float, float, float]]:
-    geometry = _geometry([h.ds for h in members])
+    datasets = [h.ds for h in members]
+    geometry = _geometry([datasets[i] for i in _without_localizers(datasets)])
     affine = geometry.affine
     spacing = np.linalg.norm(affine[:3, :3], axis=0)
     return (geometry.n_slices, geometry.rows, geometry.columns), (
@@ -427,10 +458,30 @@ def _geometry(datasets: Sequence[Any]) -> _Geometry:
     if str(_get(first, "Modality", "")) == "NM" and (
         "NumberOfFrames" in first or "DetectorInformationSequence" in first
     ):
-        if len(datasets) == 1 or not all("ImagePositionPatient" in d for d in datasets):
-            _single_object(datasets, "multi-frame NM")
+        if len(datasets) == 1:
             return _nm_geometry(first, rows, columns)
+        if any(int(_get(d, "NumberOfFrames", 1) or 1) > 1 for d in datasets):
+            _single_object(datasets, "multi-frame NM")
+        _require_reconstructed(first)  # single-slice NM series: stacked like CT
     return _stack_geometry(datasets, rows, columns)
+
+
+def _plane_source(ds: Any) -> Any:
+    """Where the plane geometry of a slice lives: the dataset, or its first Detector Information item (NM)."""
+    if _get(ds, "ImagePositionPatient") is not None and _get(ds, "ImageOrientationPatient") is not None:
+        return ds
+    detectors = _get(ds, "DetectorInformationSequence")
+    return detectors[0] if detectors else ds
+
+
+def _require_reconstructed(ds: Any) -> None:
+    image_type = [str(v).upper() for v in (_get(ds, "ImageType") or [])]
+    kind = image_type[2] if len(image_type) > 2 else ""
+    if kind and kind not in ("RECON TOMO", "RECON GATED TOMO"):
+        raise DicomError(
+            f"NM series {_uid(ds)} is a {kind.lower()} image (ImageType {'/'.join(image_type)}), not a "
+            "reconstructed SPECT volume: reconstruct the projections first"
+        )
 
 
 def _uid(ds: Any) -> str:
@@ -467,14 +518,14 @@ def _pixel_spacing(ds: Any) -> npt.NDArray[np.float64]:
 
 def _stack_geometry(datasets: Sequence[Any], rows: int, columns: int) -> _Geometry:
     first = datasets[0]
-    iop = _orientation(first, "first file")
+    iop = _orientation(_plane_source(first), "first file")
     spacing = _pixel_spacing(first)
     normal = np.cross(iop[:3], iop[3:])
     positions = []
     for ds in datasets:
         if int(_get(ds, "Rows", 0) or 0) != rows or int(_get(ds, "Columns", 0) or 0) != columns:
             raise DicomError(f"series {_uid(first)} mixes image sizes: it cannot be stacked into one volume")
-        other = _orientation(ds, "a slice")
+        other = _orientation(_plane_source(ds), "a slice")
         if np.max(np.abs(other - iop)) > 1e-4:
             raise DicomError(
                 f"series {_uid(first)} mixes image orientations: it cannot be stacked into one volume"
@@ -487,7 +538,7 @@ def _stack_geometry(datasets: Sequence[Any], rows: int, columns: int) -> _Geomet
             raise DicomError(
                 f"series {_uid(first)} mixes multi-frame objects with single slices: pass one file"
             )
-        ipp = _floats(_get(ds, "ImagePositionPatient"), 3)
+        ipp = _floats(_get(_plane_source(ds), "ImagePositionPatient"), 3)
         if ipp is None:
             raise DicomError(
                 f"series {_uid(first)} has a slice without ImagePositionPatient: geometry unknown"
@@ -524,13 +575,7 @@ def _stack_geometry(datasets: Sequence[Any], rows: int, columns: int) -> _Geomet
 
 
 def _nm_geometry(ds: Any, rows: int, columns: int) -> _Geometry:
-    image_type = [str(v).upper() for v in (_get(ds, "ImageType") or [])]
-    kind = image_type[2] if len(image_type) > 2 else ""
-    if kind and kind not in ("RECON TOMO", "RECON GATED TOMO"):
-        raise DicomError(
-            f"NM series {_uid(ds)} is a {kind.lower()} image (ImageType {'/'.join(image_type)}), not a "
-            "reconstructed SPECT volume: reconstruct the projections first"
-        )
+    _require_reconstructed(ds)
     n_frames = int(_get(ds, "NumberOfFrames", 1) or 1)
     n_slices = int(_get(ds, "NumberOfSlices", n_frames) or n_frames)
     if n_slices != n_frames:
@@ -715,13 +760,31 @@ def _stored_frames(ds: Any, path: Path) -> npt.NDArray[Any]:
     return array.reshape(frames, rows, columns)
 
 
-def _rescale(ds: Any) -> tuple[float, float]:
-    slope = float(_get(ds, "RescaleSlope", 1.0) or 1.0)
-    intercept = float(_get(ds, "RescaleIntercept", 0.0) or 0.0)
+def _transformation(ds: Any, frame: int) -> Any:
+    """The dataset or functional-group item holding the rescale of ``frame`` (enhanced objects)."""
+    groups = []
+    per_frame = _get(ds, "PerFrameFunctionalGroupsSequence")
+    if per_frame is not None and frame < len(per_frame):
+        groups.append(per_frame[frame])
+    shared = _get(ds, "SharedFunctionalGroupsSequence")
+    if shared:
+        groups.append(shared[0])
+    for group in groups:
+        items = _get(group, "PixelValueTransformationSequence")
+        if items:
+            return items[0]
+    return ds
+
+
+def _rescale(ds: Any, frame: int = 0) -> tuple[float, float]:
+    source = _transformation(ds, frame)
+    slope = float(_get(source, "RescaleSlope", 1.0) or 1.0)
+    intercept = float(_get(source, "RescaleIntercept", 0.0) or 0.0)
     return slope, intercept
 
 
 # ------------------------------------------------------------------------------------------------ reading
+@tolerant
 def read_series(
     folder_or_files: str | Path | Sequence[str | Path],
     *,
@@ -767,6 +830,9 @@ def read_series(
     cache: dict[Path, Any] = {}
     files = _select_files(folder_or_files, series_uid, cache)
     datasets = [cache[p] if p in cache else _dcmread(p, header_only=False) for p in files]
+    keep = _without_localizers(datasets)
+    files = [files[i] for i in keep]
+    datasets = [datasets[i] for i in keep]
     sop = str(_get(datasets[0], "SOPClassUID", ""))
     if sop in NON_IMAGE_SOP_CLASSES:
         raise DicomError(f"{str(files[0])!r} is {NON_IMAGE_SOP_CLASSES[sop]}, not an image volume")
@@ -865,7 +931,7 @@ def _physical(ds: Any, raw: npt.NDArray[Any], *, unit: str, modality: str, frame
         rwv = _rwv_bqml(ds)
         if rwv is not None:
             return raw * rwv[0] + rwv[1]
-    slope, intercept = _rescale(ds)
+    slope, intercept = _rescale(ds, frame)
     return raw * slope + intercept
 
 

@@ -28,9 +28,11 @@ from theradose.io.dicom.info import (
     format_da,
     format_dt,
     format_tm,
+    ms_to_seconds,
     seconds_to_ms,
     tz_offset_text,
 )
+from theradose.units import mbq_to_bq
 
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 NM_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.20"
@@ -403,6 +405,7 @@ def write_nm_series(
     n_projections: int | None = None,
     n_detectors: int = 2,
     energy_windows_kev: Sequence[tuple[float, float]] = (),
+    calibration_cps_per_mbq: float | None = None,
     manufacturer: str = MANUFACTURER,
     filename: str = "NM_0001.dcm",
 ) -> Path:
@@ -424,6 +427,10 @@ def write_nm_series(
         written to the Rotation Information Sequence. Required for a ``"counts"`` volume.
     energy_windows_kev : sequence of (lower, upper)
         Energy windows in keV.
+    calibration_cps_per_mbq : float, optional
+        For a ``"counts"`` volume: the system calibration factor. The pixels stay counts and a Real World
+        Value Mapping to Bq/ml is added with slope 10⁶ / (T · CF · V_voxel[mL]) per count, T = frame
+        duration × projections, so any reader that applies the mapping (theradose does) gets Bq/mL.
     study_uid, series_uid, frame_uid, series_description, series_number, study_datetime, manufacturer
         Identification; new UIDs by default.
 
@@ -451,6 +458,11 @@ def write_nm_series(
         raise InputError(f"n_projections must be at least 1; got {n_projections!r}")
     if n_detectors < 1:
         raise InputError(f"n_detectors must be at least 1; got {n_detectors!r}")
+    if calibration_cps_per_mbq is not None:
+        if volume_bqml.unit != "counts":
+            raise InputError("calibration_cps_per_mbq applies to a 'counts' volume only: drop it for Bq/mL")
+        if not calibration_cps_per_mbq > 0:
+            raise InputError(f"calibration_cps_per_mbq must be positive; got {calibration_cps_per_mbq!r}")
     volume = normalised_for_stack(volume_bqml)
     folder = _out_dir(out_dir)
     ctx = _context(
@@ -500,6 +512,23 @@ def write_nm_series(
         mapping.RealWorldValueLastValueMapped = _INT16_MAX if q.signed else _UINT16_MAX
         mapping.RealWorldValueIntercept = 0.0
         mapping.RealWorldValueSlope = q.slope
+        ds.RealWorldValueMappingSequence = DicomSequence([mapping])
+    elif calibration_cps_per_mbq is not None:
+        assert frame_duration_s is not None and n_projections is not None
+        duration_s = ms_to_seconds(round(seconds_to_ms(frame_duration_s))) * n_projections
+        bqml_per_count = mbq_to_bq(1.0 / (duration_s * calibration_cps_per_mbq)) / volume.voxel_volume_ml
+        mapping = Dataset()
+        mapping.LUTExplanation = f"counts to activity concentration, CF {calibration_cps_per_mbq:g} cps/MBq"[
+            :64
+        ]
+        mapping.LUTLabel = "BQML"
+        mapping.MeasurementUnitsCodeSequence = DicomSequence(
+            [_code_item("Bq/ml", "UCUM", "Becquerels/milliliter")]
+        )
+        mapping.RealWorldValueFirstValueMapped = -_INT16_MAX if q.signed else 0
+        mapping.RealWorldValueLastValueMapped = _INT16_MAX if q.signed else _UINT16_MAX
+        mapping.RealWorldValueIntercept = 0.0
+        mapping.RealWorldValueSlope = q.slope * bqml_per_count
         ds.RealWorldValueMappingSequence = DicomSequence([mapping])
     # NM Isotope module
     windows = []
