@@ -377,10 +377,9 @@ def fit_biexponential_voxels(
     t, a = _check(time_h, activity, "activity")
     if t.size < 3:
         raise InputError(f"the bi-exponential fit needs at least 3 time points; got {t.size}")
-    if workers is not None and not 1 <= workers <= numba.config.NUMBA_NUM_THREADS:
-        raise InputError(
-            f"workers must be between 1 and {numba.config.NUMBA_NUM_THREADS}; got {workers}: lower it"
-        )
+    max_threads: int = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
+    if workers is not None and not 1 <= workers <= max_threads:
+        raise InputError(f"workers must be between 1 and {max_threads}; got {workers}: lower it")
     spatial = a.shape[1:]
     flat = np.ascontiguousarray(a.reshape(t.size, -1))
     n_v = flat.shape[1]
