@@ -175,7 +175,7 @@ _CHUNK_VOXELS = 512
 def _lm_kernel() -> Any:
     import numba
 
-    @numba.njit(fastmath=_FASTMATH, inline="always", cache=False)
+    @numba.njit(fastmath=_FASTMATH, inline="always", cache=False, error_model="numpy")
     def sse_fill(  # pragma: no cover - compiled
         t: FloatArray,
         data: FloatArray,
@@ -197,7 +197,7 @@ def _lm_kernel() -> Any:
             s += r * r
         return s
 
-    @numba.njit(parallel=True, fastmath=_FASTMATH, cache=False)
+    @numba.njit(parallel=True, fastmath=_FASTMATH, cache=False, error_model="numpy")
     def fit(  # pragma: no cover - compiled
         t: FloatArray,
         data: FloatArray,

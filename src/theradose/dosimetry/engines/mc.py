@@ -59,7 +59,7 @@ def _rng_kernels() -> Any:
     """
     import numba
 
-    @numba.njit(nogil=True, inline="always", cache=False)
+    @numba.njit(nogil=True, inline="always", cache=False, error_model="numpy")
     def uniform(state: npt.NDArray[np.uint64]) -> float:  # pragma: no cover - compiled
         """Uniform double in [0, 1) from the upper 53 bits of the next xoshiro256+ output."""
         s0 = state[0]
@@ -80,7 +80,7 @@ def _rng_kernels() -> Any:
         state[3] = s3
         return float(result >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
-    @numba.njit(nogil=True, inline="always", cache=False)
+    @numba.njit(nogil=True, inline="always", cache=False, error_model="numpy")
     def kahn(alpha: float, state: npt.NDArray[np.uint64]) -> float:  # pragma: no cover - compiled
         """Sample ρ = E/E′ ∈ [1, 1 + 2α] of a Compton scatter (α = E/mₑc²), Kahn's rejection method."""
         branch = (1.0 + 2.0 * alpha) / (9.0 + 2.0 * alpha)
@@ -135,7 +135,7 @@ def _transport_kernel() -> Any:
 
     uniform, kahn = _rng_kernels()
 
-    @numba.njit(nogil=True, cache=False, fastmath=True)
+    @numba.njit(nogil=True, cache=False, fastmath=True, error_model="numpy")
     def transport(  # pragma: no cover - compiled
         state: npt.NDArray[np.uint64],
         n_histories: int,
