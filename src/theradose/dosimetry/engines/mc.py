@@ -98,7 +98,20 @@ def _rng_kernels() -> Any:
                 if r3 <= 0.5 * (mu_k * mu_k + 1.0 / rk):
                     return rk
 
-    return uniform, kahn
+    @numba.njit(nogil=True, inline="always", cache=False, error_model="numpy")
+    def azimuth(state: npt.NDArray[np.uint64]) -> tuple[float, float]:  # pragma: no cover - compiled
+        """(cos φ, sin φ) of a uniform azimuth φ without trigonometric calls: a point (a, b) uniform in
+        the unit disc gives cos φ = (a² − b²)/r², sin φ = 2ab/r² (von Neumann 1951, NBS Appl Math Ser
+        12:36; Carter & Cashwell 1975, TID-26607, section 2)."""
+        while True:
+            a = 2.0 * uniform(state) - 1.0
+            b = 2.0 * uniform(state) - 1.0
+            r2 = a * a + b * b
+            if 1e-300 < r2 <= 1.0:
+                inv = 1.0 / r2
+                return (a * a - b * b) * inv, 2.0 * a * b * inv
+
+    return uniform, kahn, azimuth
 
 
 def _rng_state(seed_sequence: np.random.SeedSequence) -> npt.NDArray[np.uint64]:
@@ -116,7 +129,7 @@ def sample_compton_energy_ratio(energy_mev: float, n: int, *, seed: int = 0) -> 
     """
     import numba
 
-    _, kahn = _rng_kernels()
+    _, kahn, _ = _rng_kernels()
 
     @numba.njit(cache=False)
     def draw(alpha: float, count: int, state: npt.NDArray[np.uint64]) -> FloatArray:  # pragma: no cover
@@ -133,7 +146,7 @@ def sample_compton_energy_ratio(energy_mev: float, n: int, *, seed: int = 0) -> 
 def _transport_kernel() -> Any:
     import numba
 
-    uniform, kahn = _rng_kernels()
+    uniform, kahn, azimuth = _rng_kernels()
 
     @numba.njit(nogil=True, cache=False, fastmath=True, error_model="numpy")
     def transport(  # pragma: no cover - compiled
@@ -145,7 +158,7 @@ def _transport_kernel() -> Any:
         shape: npt.NDArray[np.int64],
         spacing_cm: FloatArray,
         density: npt.NDArray[np.float32],
-        material: npt.NDArray[np.int8],
+        thresholds: FloatArray,
         line_cdf: FloatArray,
         line_energy_mev: FloatArray,
         log_e0: float,
@@ -167,7 +180,6 @@ def _transport_kernel() -> Any:
         n_mat = mu_total.shape[0]
         mec2 = ELECTRON_REST_ENERGY_MEV
         cutoff = PHOTON_CUTOFF_MEV
-        two_pi = 2.0 * np.pi
         # interaction coefficients of every material at the current energy (direct indexing per step)
         cur_total = np.empty(n_mat)
         cur_photo = np.empty(n_mat)
@@ -195,10 +207,10 @@ def _transport_kernel() -> Any:
                 li += 1
             e = line_energy_mev[li]
             uz = 2.0 * uniform(state) - 1.0
-            phi = two_pi * uniform(state)
             st = np.sqrt(max(0.0, 1.0 - uz * uz))
-            ux = st * np.cos(phi)
-            uy = st * np.sin(phi)
+            cp, sp = azimuth(state)
+            ux = st * cp
+            uy = st * sp
             energy_changed = True
             mu_max = 1.0
             while True:
@@ -235,9 +247,14 @@ def _transport_kernel() -> Any:
                 if k2 >= n2:
                     k2 = n2 - 1
                 idx = (k0 * n1 + k1) * n2 + k2
-                m = material[idx]
+                rho = density[idx]
+                # material from the density, as material_index_from_density: thresholds ≤ ρ
+                m = 0
+                for th in thresholds:
+                    if rho >= th:
+                        m += 1
                 # real interaction with probability μ(x)/μ_max: compare ξ·μ_max/ρ with μ/ρ of the material
-                xi = uniform(state) * mu_max / density[idx]
+                xi = uniform(state) * mu_max / rho
                 if xi >= cur_total[m]:
                     continue  # virtual interaction
                 if xi < cur_photo[m]:
@@ -265,9 +282,7 @@ def _transport_kernel() -> Any:
                 if cos_t < -1.0:
                     cos_t = -1.0
                 sin_t = np.sqrt(1.0 - cos_t * cos_t)
-                phi = two_pi * uniform(state)
-                cp = np.cos(phi)
-                sp = np.sin(phi)
+                cp, sp = azimuth(state)
                 if abs(uz) > 0.99999:
                     ux = sin_t * cp
                     uy = sin_t * sp
@@ -404,6 +419,7 @@ def transport_photons(
     from concurrent.futures import ThreadPoolExecutor
 
     from theradose.dosimetry.materials import (
+        MATERIAL_DENSITY_THRESHOLDS_G_PER_ML,
         MC_MATERIALS,
         material_index_from_density,
     )
@@ -434,14 +450,17 @@ def transport_photons(
     xs = cross_sections if cross_sections is not None else _default_cross_sections()
     if tuple(xs.materials) != MC_MATERIALS:
         raise InputError(f"cross_sections must cover {MC_MATERIALS}; got {xs.materials}")
-    material = material_index_from_density(density).ravel()
+    # single precision halves the memory traffic of the per-step density look-up; the material is
+    # derived from the same single-precision values inside the kernel
+    flat_density = density.ravel().astype(np.float32)
+    material = material_index_from_density(flat_density)
     log_e = np.log(xs.energy_mev)
     inv_dlog = 1.0 / (log_e[1] - log_e[0])
     max_density = np.zeros(len(MC_MATERIALS))
     for m in range(len(MC_MATERIALS)):
         in_m = material == m
         if np.any(in_m):
-            max_density[m] = density.ravel()[in_m].max()
+            max_density[m] = float(flat_density[in_m].max())
     mu_major = (max_density[:, None] * xs.total_cm2_per_g).max(axis=0)
     mu_major *= 1.0 + 1e-9
 
@@ -454,8 +473,7 @@ def transport_photons(
     states = [_rng_state(s) for s in np.random.SeedSequence(seed).spawn(n_batches)]
     per_batch = [n_photons // n_batches + (1 if b < n_photons % n_batches else 0) for b in range(n_batches)]
     kernel = _transport_kernel()
-    # single precision halves the memory traffic of the per-step density look-up
-    flat_density = density.ravel().astype(np.float32)
+    thresholds = np.array(MATERIAL_DENSITY_THRESHOLDS_G_PER_ML, dtype=np.float64)
     photo = np.ascontiguousarray(xs.photoelectric_cm2_per_g, dtype=np.float64)
     compton = np.ascontiguousarray(xs.compton_cm2_per_g, dtype=np.float64)
     total_xs = np.ascontiguousarray(xs.total_cm2_per_g, dtype=np.float64)
@@ -471,7 +489,7 @@ def transport_photons(
             shape,
             spacing_cm,
             flat_density,
-            material,
+            thresholds,
             line_cdf,
             energies,
             float(log_e[0]),
