@@ -534,9 +534,7 @@ def percist(baseline: LesionTable, followup: LesionTable, *, match: LesionMatch)
     elif fu is None:
         category, rule = "CMR", "no lesion on the follow-up scan"
     elif (
-        liver1_mean is not None
-        and fu_peak < liver1_mean
-        and (blood1_mean is None or fu_peak <= blood1_mean)
+        liver1_mean is not None and fu_peak < liver1_mean and (blood1_mean is None or fu_peak <= blood1_mean)
     ):
         blood_text = "" if blood1_mean is None else f" and <= blood-pool SUL {blood1_mean:g}"
         category, rule = (
@@ -668,7 +666,8 @@ def ppp(
         why = []
         if n_new >= 1:
             why.append(
-                f"{n_new} new lesion(s), {len(distant)} distant, without consistent clinical or laboratory data"
+                f"{n_new} new lesion(s), {len(distant)} distant, "
+                "without consistent clinical or laboratory data"
             )
         if increases:
             why.append("increase >= 30 % without consistent clinical or laboratory data")
