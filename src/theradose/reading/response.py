@@ -217,7 +217,6 @@ def select_recist_targets(table: LesionTable) -> list[Lesion]:
 
 
 def recist_nontarget(
-    baseline: LesionTable,
     followup: LesionTable,
     *,
     match: LesionMatch,
@@ -334,7 +333,7 @@ def recist(
     nontargets = [les for les in baseline.lesions if les.lesion_id not in target_ids]
     if not targets and not nontargets:
         raise InputError("baseline has no lesion: RECIST 1.1 needs at least one target or non-target lesion")
-    nt_status, nt_lesions = recist_nontarget(baseline, followup, match=match, nontargets=nontargets)
+    nt_status, nt_lesions = recist_nontarget(followup, match=match, nontargets=nontargets)
     details: dict[str, Any] = {
         "targets": [],
         "nontargets": nt_lesions,
