@@ -33,6 +33,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "safety": ("theradose.cli.safety", "Side effects: CTCAE grading, pre-cycle checks, PSA response."),
     "read": ("theradose.cli.read", "PET reading: SUV, RADS/Krenning/miPSMA scores, eligibility, response."),
     "plan": ("theradose.cli.plan", "Planning: next-cycle activity, dosage check, patient release."),
+    "batch": ("theradose.cli.batch", "Run many studies as Dask tasks (local or cluster), resumable."),
+    "registry": ("theradose.cli.registry", "Dose registry: doses and outcomes to Parquet, de-identified."),
+    "analyse": ("theradose.cli.analyse", "Population analytics: dose–effect, NTCP, survival by dose."),
 }
 # fmt: on
 

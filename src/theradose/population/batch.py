@@ -23,15 +23,15 @@ study file to the study pipeline (``theradose.pipeline.run.run_study``, imported
 from __future__ import annotations
 
 import glob
-import logging
 import hashlib
 import json
+import logging
 import os
 import re
 import time
 import tomllib
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +66,8 @@ class StudyRecord:
         For a failure: the exception's class name and its message's first line.
     result : dict
         What the study runner returned (done only).
+    worker : str or None
+        Address of the Dask worker that ran it.
     """
 
     study_id: str
@@ -76,6 +78,7 @@ class StudyRecord:
     error_type: str | None = None
     error: str | None = None
     result: dict[str, Any] = field(default_factory=dict)
+    worker: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -87,6 +90,7 @@ class StudyRecord:
             "error_type": self.error_type,
             "error": self.error,
             "result": self.result,
+            "worker": self.worker,
         }
 
 
@@ -309,6 +313,7 @@ def run_task(run_one: RunOne, study_path: str, out_dir: str) -> dict[str, Any]:
         ``status`` ("done"/"failed"), ``elapsed_s``, ``result`` or ``error_type`` + ``error``.
     """
     started = time.perf_counter()
+    worker = _worker_address()
     try:
         result = run_one(study_path, out_dir)
     except Exception as exc:
@@ -317,8 +322,24 @@ def run_task(run_one: RunOne, study_path: str, out_dir: str) -> dict[str, Any]:
             "elapsed_s": time.perf_counter() - started,
             "error_type": type(exc).__name__,
             "error": _one_line(exc),
+            "worker": worker,
         }
-    return {"status": "done", "elapsed_s": time.perf_counter() - started, "result": dict(result or {})}
+    return {
+        "status": "done",
+        "elapsed_s": time.perf_counter() - started,
+        "result": dict(result or {}),
+        "worker": worker,
+    }
+
+
+def _worker_address() -> str | None:
+    """Address of the Dask worker running the current task (None outside a worker)."""
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().address)
+    except (ImportError, ValueError):
+        return None
 
 
 # ------------------------------------------------------------------------------------------ records
@@ -478,13 +499,15 @@ def _run_pending(
     """Submit the pending studies, collect results as they finish; returns the number of workers."""
     import contextlib
 
-    from distributed import Client, LocalCluster, as_completed
+    import distributed
+
+    dist: Any = distributed  # untyped package
 
     with contextlib.ExitStack() as stack:
         if scheduler == "local":
             n = workers or min(len(pending), os.cpu_count() or 1)
             cluster = stack.enter_context(
-                LocalCluster(
+                dist.LocalCluster(
                     n_workers=n,
                     threads_per_worker=1,
                     processes=True,
@@ -493,10 +516,10 @@ def _run_pending(
                     silence_logs=logging.ERROR,
                 )
             )
-            client = stack.enter_context(Client(cluster))
+            client = stack.enter_context(dist.Client(cluster))
         else:
             try:
-                client = stack.enter_context(Client(scheduler, timeout=timeout_s or 30))
+                client = stack.enter_context(dist.Client(scheduler, timeout=timeout_s or 30))
             except OSError as exc:
                 raise InputError(
                     f"--scheduler {scheduler}: cannot connect ({_one_line(exc)}): start the scheduler or fix "
@@ -520,7 +543,7 @@ def _run_pending(
             bar.start()
             task = bar.add_task(f"({n_workers} workers)", total=len(pending))
         try:
-            for future in as_completed([f[0] for f in futures.values()]):
+            for future in dist.as_completed([f[0] for f in futures.values()]):
                 _, sid, path, digest = futures[future.key]
                 try:
                     outcome = future.result()
@@ -536,6 +559,7 @@ def _run_pending(
                     outcome.get("error_type"),
                     outcome.get("error"),
                     dict(outcome.get("result", {})),
+                    outcome.get("worker"),
                 )
                 records[sid] = record
                 _write_json_atomic(out / RECORDS_DIR / f"{sid}.json", record.as_dict())

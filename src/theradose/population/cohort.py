@@ -304,9 +304,9 @@ def write_study_files(
         _write_labs(labs_dir / f"{pid}.csv", administered.date(), row, rng)
     outcomes = root / "outcomes.csv"
     with outcomes.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(outcome_rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(outcome_rows)
+        table = csv.DictWriter(fh, fieldnames=list(outcome_rows[0]), lineterminator="\n")
+        table.writeheader()
+        table.writerows(outcome_rows)
     return WrittenCohort(tuple(studies), outcomes, labs_dir, tuple(identifiers))
 
 

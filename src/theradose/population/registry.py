@@ -371,8 +371,8 @@ def check_salt(salt: bytes | str) -> bytes:
     key = salt.encode() if isinstance(salt, str) else bytes(salt)
     if len(key.strip()) < MIN_SALT_BYTES:
         raise InputError(
-            f"de-identification salt has {len(key.strip())} bytes; need >= {MIN_SALT_BYTES}: use a long random "
-            "secret (e.g. 'openssl rand -hex 32') kept apart from the export"
+            f"de-identification salt has {len(key.strip())} bytes; need >= {MIN_SALT_BYTES}: use a long "
+            "random secret (e.g. 'openssl rand -hex 32') kept apart from the export"
         )
     return key.strip()
 
