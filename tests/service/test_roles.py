@@ -117,6 +117,8 @@ def test_admin_manages_users_and_deactivation_locks_out(sqlite_api) -> None:
     assert api.client.get("/auth/me", headers=token).status_code == 401
     bad = api.client.post("/auth/login", json={"username": "physician", "password": "wrong"})
     assert bad.status_code == 401 and bad.json()["error"]["code"] == "unauthorized"
+    failed = api.get("/audit", "admin", params={"entity": "user"}).json()[0]
+    assert failed["action"] == "login_failed" and failed["actor"] == "physician"
 
 
 def test_logout_revokes_token(sqlite_api) -> None:

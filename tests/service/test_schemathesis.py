@@ -22,6 +22,16 @@ from .test_roles import _routes
 MAX_EXAMPLES = 6
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _hypothesis_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Keep Hypothesis' cache files in a temporary directory, not in the working tree."""
+    from hypothesis import configuration
+
+    configuration.set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))
+    yield
+    configuration.set_hypothesis_home_dir(None)
+
+
 @pytest.fixture(scope="module")
 def fuzz_api(tmp_path_factory: pytest.TempPathFactory, sqlite_template) -> Iterator[Api]:
     path = tmp_path_factory.mktemp("fuzz") / "fuzz.db"
@@ -44,7 +54,61 @@ def fuzz_api(tmp_path_factory: pytest.TempPathFactory, sqlite_template) -> Itera
                     "draw_time": "2026-11-23T09:00:00Z",
                 },
             )
+        pseudonym = api.patient()
+        api.post(
+            "/referrals",
+            "physician",
+            {
+                "patient": pseudonym,
+                "referring_physician": "Dr R",
+                "indication": "mCRPC",
+                "pet_result": "positive",
+            },
+        )
+        api.post(
+            "/dispensings/1/administration",
+            "technologist",
+            {
+                "syringe_activity_mbq": 7400,
+                "syringe_measured_at": "2026-11-23T09:55:00Z",
+                "residual_activity_mbq": 50,
+                "residual_measured_at": "2026-11-23T10:30:00Z",
+                "injection_time": "2026-11-23T10:00:00Z",
+            },
+        )
+        api.post(
+            "/deliveries",
+            "pharmacist",
+            {
+                "nuclide": "Lu-177",
+                "supplier": "S",
+                "lot": "N1",
+                "activity_mbq": 1000,
+                "calibration_time": "2026-11-23T12:00:00Z",
+            },
+        )
+        api.post(
+            "/generators",
+            "pharmacist",
+            {
+                "serial": "G1",
+                "parent": "Ge-68",
+                "daughter": "Ga-68",
+                "parent_activity_mbq": 1850,
+                "calibration_time": "2026-11-01T00:00:00Z",
+            },
+        )
         api.post("/calibrators", "physicist", {"name": "cal-1"})
+        api.post(
+            "/signatures",
+            "pharmacist",
+            {
+                "record_type": "batch",
+                "record_id": 1,
+                "meaning": "approved",
+                "password": "secret-pharmacist-pw",
+            },
+        )
         yield api
     app.state.db.dispose()
 

@@ -113,3 +113,13 @@ def test_administration_times_out_of_order(sqlite_api) -> None:
 
 def test_unknown_route_is_404_with_shape(sqlite_api) -> None:
     assert _shape(sqlite_api.get("/no/such/thing", "admin"), 404)["code"] == "not_found"
+
+
+def test_openapi_documents_the_error_shape(sqlite_api) -> None:
+    spec = sqlite_api.client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in str(spec)
+    error_ref = {"$ref": "#/components/schemas/ErrorResponse"}
+    post = spec["paths"]["/batches/{batch_id}/dispensings"]["post"]
+    for status in ("401", "403", "404", "409", "422"):
+        assert post["responses"][status]["content"]["application/json"]["schema"] == error_ref
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"

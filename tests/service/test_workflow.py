@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 LU177_HALF_LIFE_H = 6.647 * 24.0  # ICRP Publication 107: 177Lu half-life 6.647 d
 
 
@@ -297,8 +299,26 @@ def test_calibrator_qa_and_camera_history(api) -> None:
         },
     )
     assert r.json()["passed"] is True and math.isclose(r.json()["max_abs_deviation"], 0.03, rel_tol=1e-9)
+    # Linearity by decay (Tc-99m, ICRP-107 half-life 6.015 h): 1000, 500, 262.5 MBq at 0, 1, 2 half-lives;
+    # expected from the lowest reading (262.5 -> 525 -> 1050): deviations -4.76 %, -4.76 %, 0.
+    r = api.post(
+        f"/calibrators/{cal}/qa",
+        "pharmacist",
+        {
+            "test": "linearity",
+            "nuclide": "Tc-99m",
+            "readings": [
+                {"time": "2026-11-22T08:00:00Z", "measured_mbq": 1000.0},
+                {"time": "2026-11-22T14:00:54Z", "measured_mbq": 500.0},
+                {"time": "2026-11-22T20:01:48Z", "measured_mbq": 262.5},
+            ],
+        },
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["deviations"] == pytest.approx([1000 / 1050 - 1, 500 / 525 - 1, 0.0], abs=1e-9)
+    assert r.json()["passed"] is True  # within 5 %
     history = api.get(f"/calibrators/{cal}/qa", "pharmacist").json()
-    assert len(history) == 3
+    assert len(history) == 4
 
     for when, sens in (
         ("2026-01-10T09:00:00Z", 10.0),
@@ -331,3 +351,72 @@ def test_calibrator_qa_and_camera_history(api) -> None:
         ).status_code
         == 403
     )
+
+
+def test_deliveries_and_generator(api) -> None:
+    r = api.post(
+        "/deliveries",
+        "pharmacist",
+        {
+            "nuclide": "Lu177",
+            "supplier": "ITM",
+            "lot": "N-1",
+            "activity_mbq": 40000,
+            "calibration_time": "2026-11-23T12:00:00Z",
+        },
+    )
+    assert r.status_code == 201 and r.json()["nuclide"] == "Lu-177"
+    assert api.get("/deliveries", "physicist").json()[0]["lot"] == "N-1"
+    r = api.post(
+        "/generators",
+        "pharmacist",
+        {
+            "serial": "GEN-9",
+            "parent": "Ge-68",
+            "daughter": "Ga-68",
+            "parent_activity_mbq": 1850,
+            "calibration_time": "2026-11-01T00:00:00Z",
+        },
+    )
+    assert r.status_code == 201
+    gen = r.json()["id"]
+    # One 68Ga half-life (67.71 min, ICRP-107) after a complete elution: about half the parent activity.
+    r = api.get(
+        f"/generators/{gen}/available",
+        "technologist",
+        params={"last_elution": "2026-11-22T08:00:00Z", "at_time": "2026-11-22T09:07:42.6Z"},
+    )
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert math.isclose(got["daughter_activity_mbq"] / got["parent_activity_mbq"], 0.5, rel_tol=2e-3)
+    assert (
+        api.post(
+            "/generators",
+            "pharmacist",
+            {
+                "serial": "GEN-9",
+                "parent": "Ge-68",
+                "daughter": "Ga-68",
+                "parent_activity_mbq": 1,
+                "calibration_time": "2026-11-01T00:00:00Z",
+            },
+        ).status_code
+        == 409
+    )
+
+
+def test_cancelled_prescription_cannot_be_dispensed(api) -> None:
+    rx = api.prescription(api.patient())
+    batch_id = api.released_batch()
+    assert api.post(f"/prescriptions/{rx}/cancel", "physician", {}).status_code == 422  # reason required
+    r = api.post(f"/prescriptions/{rx}/cancel", "physician", {"reason": "patient withdrew consent"})
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"
+    r = api.post(
+        f"/batches/{batch_id}/dispensings",
+        "pharmacist",
+        {"prescription_id": rx, "activity_mbq": 7400, "planned_time": "2026-11-23T10:00:00Z"},
+    )
+    assert r.status_code == 409 and r.json()["error"]["code"] == "prescription_not_active"
+    entry = api.get("/audit", "admin", params={"entity": "prescription", "entity_id": str(rx)}).json()[0]
+    assert entry["reason"] == "patient withdrew consent"
+    assert entry["before"]["status"] == "active" and entry["after"]["status"] == "cancelled"

@@ -54,7 +54,6 @@ NonNegActivityMBq = Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)]
 VolumeML = Annotated[float, Field(ge=1e-6, le=1e4, allow_inf_nan=False)]
 Finite = Annotated[float, Field(allow_inf_nan=False, ge=-1e12, le=1e12)]
 Fraction = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
-Reason = Annotated[str | None, Field(default=None, max_length=500, pattern=r"^[^\x00-\x08\x0b-\x1f]*$")]
 
 IdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
 Limit = Annotated[int, Query(ge=1, le=1000)]

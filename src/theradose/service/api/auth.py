@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from theradose.service import audit_store
-from theradose.service.api._common import Model, Reason, opt_text, text, utcnow
+from theradose.service.api._common import Model, opt_text, text, utcnow
 from theradose.service.auth import Principal, check_password, create_user, issue_token, require
 from theradose.service.errors import ERROR_RESPONSES, ApiError, not_found
 from theradose.service.models import SessionToken, User, row_to_dict
@@ -62,12 +62,25 @@ def login(body: LoginIn, request: Request) -> LoginOut:
             and check_password(request.app.state.hasher, user.password_hash, body.password)
         )
         if not ok or user is None:
-            raise ApiError(401, "unauthorized", "wrong user name or password")
-        token, expires = issue_token(session, user, request.app.state.settings.session_ttl_h)
-        audit_store.append(
-            session, actor=user.username, at=utcnow(), action="login", entity="user", entity_id=user.id
-        )
-        return LoginOut(token=token, expires_at=expires, user=_user_out(user))
+            # Failed attempts are kept in the audit trail too (committed, then refused).
+            audit_store.append(
+                session,
+                actor=body.username,
+                at=utcnow(),
+                action="login_failed",
+                entity="user",
+                entity_id=user.id if user is not None else body.username,
+            )
+            result = None
+        else:
+            token, expires = issue_token(session, user, request.app.state.settings.session_ttl_h)
+            audit_store.append(
+                session, actor=user.username, at=utcnow(), action="login", entity="user", entity_id=user.id
+            )
+            result = LoginOut(token=token, expires_at=expires, user=_user_out(user))
+    if result is None:
+        raise ApiError(401, "unauthorized", "wrong user name or password")
+    return result
 
 
 @router.post("/auth/logout", tags=["auth"], summary="Revoke the current token")
@@ -172,6 +185,3 @@ def patch_user(
             reason=body.reason,
         )
         return _user_out(user)
-
-
-__all__ = ["Reason", "router"]

@@ -345,3 +345,39 @@ def get_prescription(
         patient = session.get(Patient, row.patient_id)
         assert patient is not None
         return prescription_out(row, patient.pseudonym)
+
+
+class CancelIn(Model):
+    reason: text(500)  # type: ignore[valid-type]
+
+
+@router.post(
+    "/prescriptions/{prescription_id}/cancel", tags=["prescriptions"], summary="Cancel a written directive"
+)
+def cancel_prescription(
+    prescription_id: IdPath,
+    body: CancelIn,
+    request: Request,
+    me: Annotated[Principal, require("prescriptions:write")],
+) -> PrescriptionOut:
+    with request.app.state.db.write() as session:
+        row = get_or_404(session, Prescription, prescription_id, lock=True)
+        if row.status != "active":
+            raise conflict("prescription_not_active", f"prescription {row.id} is already {row.status}")
+        before = row_to_dict(row)
+        row.status = "cancelled"
+        session.flush()
+        audit_store.append(
+            session,
+            actor=me.username,
+            at=utcnow(),
+            action="update",
+            entity="prescription",
+            entity_id=row.id,
+            before=before,
+            after=row_to_dict(row),
+            reason=body.reason,
+        )
+        patient = session.get(Patient, row.patient_id)
+        assert patient is not None
+        return prescription_out(row, patient.pseudonym)

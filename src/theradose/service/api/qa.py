@@ -10,7 +10,6 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from theradose.pharmacy import calibrator as qa_logic
 from theradose.pharmacy import camera as camera_logic
 from theradose.pharmacy.decay import canonical_nuclide
 from theradose.service import audit_store
@@ -29,10 +28,13 @@ from theradose.service.api._common import (
     utcnow,
 )
 from theradose.service.auth import Principal, require
-from theradose.service.errors import ERROR_RESPONSES, conflict, not_found
+from theradose.service.errors import ERROR_RESPONSES, ApiError, conflict, not_found
 from theradose.service.models import Calibrator, CalibratorQa, CameraCalibrationRow, row_to_dict
 
 router = APIRouter(responses=ERROR_RESPONSES)
+
+#: Default calibrator tolerance (fraction): the ±10 % action level of AAPM TG-181 (Carey et al. 2012).
+DEFAULT_TOLERANCE_FRACTION = 0.10
 
 
 class CalibratorIn(Model):
@@ -40,7 +42,7 @@ class CalibratorIn(Model):
     manufacturer: opt_text(200) = ""  # type: ignore[valid-type]
     model: opt_text(200) = ""  # type: ignore[valid-type]
     serial: opt_text(100) = ""  # type: ignore[valid-type]
-    tolerance_fraction: Fraction = qa_logic.DEFAULT_TOLERANCE_FRACTION
+    tolerance_fraction: Fraction = DEFAULT_TOLERANCE_FRACTION
 
 
 class CalibratorOut(BaseModel):
@@ -158,41 +160,74 @@ def add_calibrator_qa(
     request: Request,
     me: Annotated[Principal, require("calibrator_qa:write")],
 ) -> QaOut:
+    """Grade the readings with :mod:`theradose.qa.dose_calibrator` (AAPM TG-181 tests)."""
+    from theradose.qa import dose_calibrator as qa_logic
+    from theradose.qa.tolerances import ToleranceSet
+
     with request.app.state.db.read() as session:
         device = get_or_404(session, Calibrator, calibrator_id)
         tolerance = body.tolerance_fraction or device.tolerance_fraction
+        device_name = device.name
+    percent = tolerance * 100.0
+    tolerances = ToleranceSet(
+        name=f"calibrator {device_name}",
+        constancy_percent=percent,
+        linearity_percent=percent,
+        accuracy_percent=percent,
+        geometry_percent=percent,
+    )
     if isinstance(body, SourceCheckIn):
-        result = qa_logic.source_check(
-            body.measured_mbq,
-            nuclide=canonical_nuclide(body.nuclide),
-            certified_activity_mbq=body.certified_activity_mbq,
-            certified_at=body.certified_at,
-            measured_at=body.measured_at,
-            test=body.test,
-            tolerance_fraction=tolerance,
-        )
+        nuclide = canonical_nuclide(body.nuclide)
+        if body.test == "constancy":
+            result = qa_logic.constancy(
+                [body.measured_mbq],
+                [body.measured_at],
+                nuclide=nuclide,
+                reference_activity_mbq=body.certified_activity_mbq,
+                reference_time=body.certified_at,
+                tolerance=tolerances,
+            )
+        else:
+            result = qa_logic.accuracy(
+                [body.measured_mbq],
+                [body.measured_at],
+                nuclide=nuclide,
+                certified_activity_mbq=body.certified_activity_mbq,
+                certificate_time=body.certified_at,
+                tolerance=tolerances,
+            )
         performed_at = body.measured_at
     elif isinstance(body, LinearityIn):
-        result = qa_logic.linearity(
-            [(r.time, r.measured_mbq) for r in body.readings],
+        result = qa_logic.linearity_decay(
+            [r.measured_mbq for r in body.readings],
+            [r.time for r in body.readings],
             nuclide=canonical_nuclide(body.nuclide),
-            tolerance_fraction=tolerance,
+            tolerance=tolerances,
         )
-        performed_at = body.readings[-1].time
+        performed_at = max(r.time for r in body.readings)
     else:
         volumes = [r.volume_ml for r in body.readings]
         if len(set(volumes)) != len(volumes):
             raise conflict("duplicate_volume", "each volume may appear once in a geometry test", "readings")
+        if body.reference_volume_ml not in volumes:
+            raise ApiError(
+                422,
+                "invalid_input",
+                f"reference_volume_ml {body.reference_volume_ml:g} has no reading: add one at that volume",
+                "reference_volume_ml",
+            )
         result = qa_logic.geometry(
-            {r.volume_ml: r.measured_mbq for r in body.readings},
-            reference_volume_ml=body.reference_volume_ml,
-            tolerance_fraction=tolerance,
+            [r.measured_mbq for r in body.readings],
+            [f"{v:g} mL" for v in volumes],
+            reference_index=volumes.index(body.reference_volume_ml),
+            tolerance=tolerances,
         )
         performed_at = utcnow()
+    deviations = [r.deviation_percent / 100.0 for r in result.readings]
     data = {
         "input": body.model_dump(mode="json"),
-        "deviations": list(result.deviations),
-        "expected_mbq": list(result.expected_mbq),
+        "deviations": deviations,
+        "expected_mbq": [r.expected_mbq for r in result.readings],
     }
     with request.app.state.db.write() as session:
         row = CalibratorQa(
@@ -200,8 +235,8 @@ def add_calibrator_qa(
             test=result.test,
             performed_at=performed_at,
             passed=result.passed,
-            max_abs_deviation=result.max_abs_deviation,
-            tolerance_fraction=result.tolerance_fraction,
+            max_abs_deviation=max(abs(d) for d in deviations),
+            tolerance_fraction=tolerance,
             data_json=json.dumps(data, sort_keys=True),
             performed_by=me.username,
         )

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from theradose.pharmacy import signatures as sig_logic
 from theradose.pharmacy.audit import format_time
 from theradose.service import audit_store
-from theradose.service.api._common import IdPath, Limit, Model, Offset, text, utcnow
+from theradose.service.api._common import IdPath, Limit, Model, Offset, utcnow
 from theradose.service.auth import Principal, check_password, require
 from theradose.service.errors import ERROR_RESPONSES, ApiError, conflict, not_found
 from theradose.service.models import (
@@ -314,6 +314,3 @@ async def import_rrdsr(
             after=row_to_dict(row),
         )
         return ImportedOut(**row_to_dict(row))
-
-
-__all__ = ["router", "text"]
