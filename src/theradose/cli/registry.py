@@ -14,6 +14,12 @@ app = typer.Typer(
     help="Dose registry: doses, kinetics, BED and outcomes per study and region.", no_args_is_help=True
 )
 
+
+@app.callback()
+def registry() -> None:
+    """Dose registry: doses, kinetics, BED and outcomes per study and region (Parquet)."""
+
+
 #: Environment variable holding the de-identification salt when --salt-file is not given.
 SALT_ENV = "THERADOSE_DEID_SALT"
 

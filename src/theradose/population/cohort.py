@@ -34,7 +34,7 @@ import os
 import shutil
 import tomllib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -198,14 +198,18 @@ class WrittenCohort:
     labs_dir : Path
         ``<patient_id>.csv`` per patient in the format of ``theradose safety grade`` (with ``cycle``).
     identifiers : tuple of str
-        Every direct identifier written into the inputs (IDs, names and their parts, birth dates,
-        administration dates): what a de-identified export must not contain.
+        Every direct identifier written into the inputs (IDs, names and their parts, birth dates): what a
+        de-identified export must not contain anywhere.
+    administration_dates : dict
+        Patient ID → real administration date (ISO): a de-identified export must not show a patient's
+        real date in that patient's rows (another patient's shifted date may coincide with it).
     """
 
     studies: tuple[Path, ...]
     outcomes_csv: Path
     labs_dir: Path
     identifiers: tuple[str, ...]
+    administration_dates: Mapping[str, str]
 
 
 def _tia_for_dose_mbq_h(dose_gy: float, mass_g: float, electron_mev_per_decay: float) -> float:
@@ -249,15 +253,17 @@ def write_study_files(
     half_lives = dict(zip(("kidneys", "salivary_glands", "tumour"), effective_half_life_h, strict=True))
     studies: list[Path] = []
     identifiers: list[str] = []
+    administration_dates: dict[str, str] = {}
     outcome_rows: list[dict[str, Any]] = []
     for row in cohort.itertuples(index=False):
         pid = f"TDX{int(rng.integers(100000, 999999))}"
         surname = _SURNAMES[int(rng.integers(len(_SURNAMES)))] + f"{int(rng.integers(10, 99))}"
         given = _GIVEN[int(rng.integers(len(_GIVEN)))]
         name = f"{surname}^{given}"
-        birth = date(2025 - int(row.age_years), 1, 1) + timedelta(days=int(rng.integers(0, 365)))
         administered = datetime(2025, 1, 6, 9, 0, tzinfo=UTC) + timedelta(days=int(rng.integers(0, 700)))
-        identifiers += [pid, name, surname, birth.isoformat(), administered.date().isoformat()]
+        birth = administered.date() - timedelta(days=round(float(row.age_years) * 365.25))
+        identifiers += [pid, name, surname, birth.isoformat()]
+        administration_dates[pid] = administered.date().isoformat()
         study_dir = root / pid
         study_dir.mkdir(exist_ok=True)
         doses = {
@@ -307,7 +313,7 @@ def write_study_files(
         table = csv.DictWriter(fh, fieldnames=list(outcome_rows[0]), lineterminator="\n")
         table.writeheader()
         table.writerows(outcome_rows)
-    return WrittenCohort(tuple(studies), outcomes, labs_dir, tuple(identifiers))
+    return WrittenCohort(tuple(studies), outcomes, labs_dir, tuple(identifiers), administration_dates)
 
 
 def _write_labs(path: Path, start: date, row: Any, rng: np.random.Generator) -> None:
