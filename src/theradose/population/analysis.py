@@ -161,20 +161,32 @@ def fit_logistic(
         raise FitError(
             f"need >= 2 events and >= 2 non-events for a dose–effect fit; got {events} of {len(y)}"
         )
+    events_d, others_d = d[y == 1], d[y == 0]
+    if events_d.min() >= others_d.max() or events_d.max() <= others_d.min():
+        raise FitError(
+            "complete separation: every event lies on one side of every non-event in dose, so the "
+            "maximum-likelihood slope is infinite; collect more patients or use a penalised model"
+        )
     x = np.column_stack([np.ones_like(d), d])
     beta = np.zeros(2)
     converged = False
-    for _ in range(max_iterations):
-        p = 1.0 / (1.0 + np.exp(-(x @ beta)))
-        w = p * (1.0 - p)
-        info = x.T @ (x * w[:, None])
-        step = np.linalg.solve(info, x.T @ (y - p))
-        beta = beta + step
-        if np.max(np.abs(step)) < 1e-10 * (1.0 + np.max(np.abs(beta))):
-            converged = True
-            break
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for _ in range(max_iterations):
+            p = 1.0 / (1.0 + np.exp(-(x @ beta)))
+            w = p * (1.0 - p)
+            info = x.T @ (x * w[:, None])
+            try:
+                step = np.linalg.solve(info, x.T @ (y - p))
+            except np.linalg.LinAlgError:
+                break
+            beta = beta + step
+            if not np.all(np.isfinite(beta)):
+                break
+            if np.max(np.abs(step)) < 1e-10 * (1.0 + np.max(np.abs(beta))):
+                converged = True
+                break
     if not converged or abs(beta[1]) < 1e-12 or not np.all(np.isfinite(beta)):
-        raise FitError("logistic fit did not converge (complete separation of outcomes by dose?)")
+        raise FitError("logistic fit did not converge (quasi-complete separation of outcomes by dose?)")
     p = 1.0 / (1.0 + np.exp(-(x @ beta)))
     w = p * (1.0 - p)
     cov = np.linalg.inv(x.T @ (x * w[:, None]))
