@@ -155,6 +155,22 @@ def test_cli_batch_local_cluster_contract(small_cohort: tuple[Any, Any], tmp_pat
     assert data["workers"] == 2 and data["elapsed_s"] > 0
 
 
+def _memory_limit(study_path: str, out_dir: str) -> dict[str, Any]:
+    from theradose.population.batch import worker_memory_limit_bytes
+
+    return {"memory_limit_bytes": worker_memory_limit_bytes()}
+
+
+@pytest.mark.dask
+def test_local_cluster_workers_have_the_memory_limit(small_cohort: tuple[Any, Any], tmp_path: Path) -> None:
+    _, written = small_cohort
+    result = run_batch(
+        written.studies[:2], tmp_path / "out", workers=1, memory_limit="768MiB", run_one=_memory_limit
+    )
+    assert result.workers == 1
+    assert [r.result["memory_limit_bytes"] for r in result.records] == [768 * 2**20] * 2
+
+
 @pytest.mark.parametrize(
     "args",
     [

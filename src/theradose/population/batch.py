@@ -342,6 +342,17 @@ def _worker_address() -> str | None:
         return None
 
 
+def worker_memory_limit_bytes() -> int | None:
+    """Memory limit of the Dask worker running the current task (None outside a worker or unlimited)."""
+    try:
+        from distributed import get_worker
+
+        limit = get_worker().memory_manager.memory_limit
+    except (ImportError, ValueError, AttributeError):
+        return None
+    return int(limit) if limit else None
+
+
 # ------------------------------------------------------------------------------------------ records
 def _write_json_atomic(path: Path, payload: Any) -> None:
     temp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")

@@ -228,6 +228,7 @@ def write_study_files(
     seed: int,
     effective_half_life_h: Sequence[float] = (40.0, 35.0, 60.0),
     noise_fraction: float = 0.05,
+    voxel: Mapping[str, Any] | None = None,
 ) -> WrittenCohort:
     """Write a cohort from :func:`generate_cohort` as study files, laboratory CSVs and an outcomes CSV.
 
@@ -292,6 +293,8 @@ def write_study_files(
             f'[administration]\nnuclide = "Lu-177"\nradiopharmaceutical = "177Lu-PSMA-617"\n'
             f"activity_mbq = {ACTIVITY_MBQ}\ndatetime = {administered.isoformat()}\n{regions}"
         )
+        if voxel:
+            study += "\n[voxel]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in voxel.items())
         (study_dir / "study.toml").write_text(study, encoding="utf-8")
         studies.append(study_dir / "study.toml")
         category = (
@@ -396,8 +399,9 @@ def _load_synthetic(path: Path) -> dict[str, Any]:
 def run_synthetic_study(study_path: str | Path, out_dir: str | Path) -> dict[str, Any]:
     """Run one synthetic study: fit each region's TAC, integrate, dose by local deposition, BED.
 
-    Writes ``doses.json`` (same layout as the study pipeline's, engine ``local``) and ``provenance.json``
-    into ``out_dir`` atomically (a temporary sibling folder renamed on success).
+    Writes ``doses.json`` (same layout as the study pipeline's, engine ``local``, plus the engine of an
+    optional ``[voxel]`` table) and ``provenance.json`` into ``out_dir`` atomically (a temporary sibling
+    folder renamed on success).
 
     Dose: ``D = Ã · N_A · Ē_e / m`` (MIRD local-deposition self-dose of the electrons; Bolch et al. 2009,
     MIRD Pamphlet 21, J Nucl Med 50:477). BED: :func:`theradose.radiobiology.bed_gy`.
@@ -471,6 +475,11 @@ def run_synthetic_study(study_path: str | Path, out_dir: str | Path) -> dict[str
                 "bed_gy": bed,
             }
         )
+    engines = ["local"]
+    if "voxel" in data:
+        engine = _voxel_doses(data["voxel"], regions_out, nuclide, activity_mbq, path)
+        if engine != "local":
+            engines.append(engine)
     adm = data["administration"]
     when = adm["datetime"]
     doses = {
@@ -484,7 +493,7 @@ def run_synthetic_study(study_path: str | Path, out_dir: str | Path) -> dict[str
             "activity_mbq": activity_mbq,
             "datetime": when.isoformat() if isinstance(when, datetime) else str(when),
         },
-        "engines": ["local"],
+        "engines": engines,
         "partial_volume_correction": False,
         "regions": regions_out,
     }
@@ -512,3 +521,69 @@ def run_synthetic_study(study_path: str | Path, out_dir: str | Path) -> dict[str
         shutil.rmtree(temp, ignore_errors=True)
         raise
     return {"doses": "doses.json", "regions": len(regions_out)}
+
+
+#: Soft-tissue density (g/mL) used to turn a region's mass into its sphere volume (ICRU 44 soft tissue).
+SOFT_TISSUE_G_PER_ML = 1.04
+
+
+def _voxel_doses(
+    table: Any, regions: list[dict[str, Any]], nuclide: Any, activity_mbq: float, path: Path
+) -> str:
+    """Optional voxel stage of a synthetic study: each region as a sphere of its mass on a ``grid``³ grid
+    of ``voxel_mm`` voxels (centres along the last axis, 3 voxels apart), filled uniformly with its TIA;
+    the dose map of ``engine`` (``local``, ``vsv`` or ``mc``; :func:`theradose.dosimetry.engines.
+    dose_rate_or_dose`) gives each region's voxel-mean dose under ``doses[engine]``."""
+    from theradose.dosimetry.engines import dose_rate_or_dose
+    from theradose.imaging.volume import Volume
+    from theradose.units import mbq_to_gbq
+
+    grid = int(table.get("grid", 48))
+    voxel_mm = float(table.get("voxel_mm", 6.0))
+    engine = str(table.get("engine", "vsv"))
+    if not 16 <= grid <= 256 or voxel_mm <= 0 or engine not in ("local", "vsv", "mc"):
+        raise InputError(
+            f"study file {path}: [voxel] needs 16 <= grid <= 256, voxel_mm > 0 and engine local|vsv|mc; "
+            f"got grid={grid}, voxel_mm={voxel_mm}, engine={engine!r}"
+        )
+    voxel_ml = (voxel_mm / 10.0) ** 3
+    radii = [
+        (3.0 * float(r["mass_g"]) / SOFT_TISSUE_G_PER_ML / voxel_ml / (4.0 * math.pi)) ** (1.0 / 3.0)
+        for r in regions
+    ]
+    centres: list[float] = []
+    position = 2.0
+    for radius in radii:
+        centres.append(position + radius)
+        position += 2.0 * radius + 3.0
+    if position - 1.0 > grid or 2.0 * max(radii) + 4.0 > grid:
+        raise InputError(
+            f"study file {path}: the regions do not fit a {grid}³ grid of {voxel_mm} mm voxels: raise "
+            "[voxel] grid or voxel_mm"
+        )
+    tia = np.zeros((grid, grid, grid))
+    k, j, i = np.indices(tia.shape, dtype=np.float64)
+    mid = (grid - 1) / 2.0
+    masks = []
+    for region, centre, radius in zip(regions, centres, radii, strict=True):
+        mask = (k - mid) ** 2 + (j - mid) ** 2 + (i - centre) ** 2 <= radius**2
+        tia[mask] += float(region["tia_mbq_h"]) / max(int(mask.sum()), 1)
+        masks.append(mask)
+    volume = Volume.from_spacing(tia, spacing_mm=(voxel_mm,) * 3, origin_mm=(0.0, 0.0, 0.0), unit="MBq·h")
+    dose = dose_rate_or_dose(
+        volume,
+        None,
+        nuclide,
+        engine=engine,  # type: ignore[arg-type]
+        workers=1,
+        n_photons=int(table.get("mc_photons", 200_000)),
+        seed=int(table.get("seed", 0)),
+    )
+    for region, mask in zip(regions, masks, strict=True):
+        mean = float(np.asarray(dose.array)[mask].mean())
+        region["doses"][engine] = {
+            "dose_gy": mean,
+            "dose_sigma_gy": None,
+            "dose_gy_per_gbq": mean / float(mbq_to_gbq(activity_mbq)),
+        }
+    return engine

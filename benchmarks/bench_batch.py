@@ -1,0 +1,78 @@
+"""Batch throughput: studies per minute with 1 and 2 Dask workers, and the scaling ratio (goal ≥ 1.8×).
+
+Run: ``PYTHONPATH=src python benchmarks/bench_batch.py [--studies N]``.
+
+What runs: each study is a synthetic-cohort study file (:mod:`theradose.population.cohort`) executed by
+the default runner — per region (kidneys, salivary glands, tumour) a mono-exponential fit of a 4-point
+time–activity curve (:func:`theradose.kinetics.fit_tac`), integration, local-deposition dose and BED, then
+a voxel stage on a CI-size grid (default 48³ voxels of 6 mm, the regions as spheres) with the Monte Carlo
+photon engine (:func:`theradose.dosimetry.engines.dose_rate_or_dose`, ``engine="mc"``, one thread) — and
+the outputs written to ``<out>/<study_id>/``. This is the study runner that exists on this branch; the
+imaging studies of the pipeline (``theradose phantom create`` + ``theradose run``) replace it once both
+are merged, with the same batch code. ``--engine local`` measures the batch overhead alone. Each
+configuration starts its own LocalCluster (single-threaded worker processes); cluster start-up and one
+warm-up study per worker are excluded from the timing, so the figure is the steady throughput of the
+batch loop (submit, run, record, write). The 1-worker run is the baseline of the ratio, measured in the
+same process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+
+def _throughput(studies: list[Path], out: Path, workers: int) -> float:
+    """Studies per minute for one batch of ``studies`` on a fresh LocalCluster of ``workers``."""
+    from distributed import Client, LocalCluster
+
+    from theradose.population.batch import run_batch
+
+    with (
+        LocalCluster(
+            n_workers=workers, threads_per_worker=1, dashboard_address=None, memory_limit="2GiB"
+        ) as cl,
+        Client(cl) as client,
+    ):
+        address = cl.scheduler_address
+        client.wait_for_workers(workers)
+        # warm-up: import the scientific stack in every worker
+        run_batch(studies[:workers], out / "warmup", scheduler=address, force=True)
+        started = time.perf_counter()
+        result = run_batch(studies, out / f"w{workers}", scheduler=address, force=True)
+        elapsed = time.perf_counter() - started
+    assert not result.failed, result.failed
+    return len(studies) / elapsed * 60.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--studies", type=int, default=40)
+    parser.add_argument("--grid", type=int, default=48)
+    parser.add_argument("--engine", choices=("local", "vsv", "mc"), default="mc")
+    parser.add_argument("--photons", type=int, default=500_000)
+    args = parser.parse_args()
+    from theradose.population.cohort import generate_cohort, write_study_files
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        cohort = generate_cohort(max(args.studies, 10), seed=1).head(args.studies)
+        voxel = {"grid": args.grid, "voxel_mm": 6.0, "engine": args.engine, "mc_photons": args.photons}
+        written = write_study_files(cohort, root / "studies", seed=2, voxel=voxel)
+        studies = list(written.studies)
+        one = _throughput(studies, root / "out", 1)
+        two = _throughput(studies, root / "out", 2)
+    print(
+        f"CPUs visible: {os.cpu_count()}  studies: {len(studies)} synthetic (3 regions, TAC fits + "
+        f"{args.grid}^3 voxel dose, engine {args.engine}, {args.photons} photons)"
+    )
+    print(f"1 worker : {one:8.1f} studies/min")
+    print(f"2 workers: {two:8.1f} studies/min")
+    print(f"scaling ratio 2/1: {two / one:.2f}x (goal >= 1.8x)")
+
+
+if __name__ == "__main__":
+    main()
