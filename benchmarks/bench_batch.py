@@ -19,21 +19,27 @@ same process.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import tempfile
 import time
 from pathlib import Path
 
 
-def _throughput(studies: list[Path], out: Path, workers: int) -> float:
-    """Studies per minute for one batch of ``studies`` on a fresh LocalCluster of ``workers``."""
+def _throughput(studies: list[Path], out: Path, workers: int) -> tuple[float, float]:
+    """Studies per minute for one batch of ``studies`` on a fresh LocalCluster of ``workers``, and the
+    mean wall time of one study inside its worker (s)."""
     from distributed import Client, LocalCluster
 
     from theradose.population.batch import run_batch
 
     with (
         LocalCluster(
-            n_workers=workers, threads_per_worker=1, dashboard_address=None, memory_limit="2GiB"
+            n_workers=workers,
+            threads_per_worker=1,
+            dashboard_address=None,
+            memory_limit="2GiB",
+            silence_logs=logging.ERROR,
         ) as cl,
         Client(cl) as client,
     ):
@@ -45,7 +51,8 @@ def _throughput(studies: list[Path], out: Path, workers: int) -> float:
         result = run_batch(studies, out / f"w{workers}", scheduler=address, force=True)
         elapsed = time.perf_counter() - started
     assert not result.failed, result.failed
-    return len(studies) / elapsed * 60.0
+    task_s = sum(r.elapsed_s for r in result.records) / len(result.records)
+    return len(studies) / elapsed * 60.0, task_s
 
 
 def main() -> None:
@@ -69,9 +76,16 @@ def main() -> None:
         f"CPUs visible: {os.cpu_count()}  studies: {len(studies)} synthetic (3 regions, TAC fits + "
         f"{args.grid}^3 voxel dose, engine {args.engine}, {args.photons} photons)"
     )
-    print(f"1 worker : {one:8.1f} studies/min")
-    print(f"2 workers: {two:8.1f} studies/min")
-    print(f"scaling ratio 2/1: {two / one:.2f}x (goal >= 1.8x)")
+    print(f"1 worker : {one[0]:8.1f} studies/min   ({one[1]:.3f} s per study inside the worker)")
+    print(f"2 workers: {two[0]:8.1f} studies/min   ({two[1]:.3f} s per study inside the worker)")
+    print(f"scaling ratio 2/1: {two[0] / one[0]:.2f}x (goal >= 1.8x)")
+    # With N workers and no batch overhead the ratio is N x (time per study with 1 worker / with 2):
+    # a per-study time that grows with the worker count means the CPUs are shared, not a batch bottleneck.
+    print(f"ratio expected from the per-study times alone: {2 * one[1] / two[1]:.2f}x")
+    try:
+        print(f"load average (1 min) at the end: {os.getloadavg()[0]:.2f}")
+    except OSError:
+        pass
 
 
 if __name__ == "__main__":
