@@ -26,3 +26,11 @@ def test_time_and_length() -> None:
     assert units.minutes_to_hours(90.0) == pytest.approx(1.5)
     assert units.mm3_to_ml(1000.0) == pytest.approx(1.0)
     assert units.cm_to_mm(2.0) == 20.0
+
+
+def test_dose_equivalent_conversions() -> None:
+    """10 CFR 20.1004: 1 rem = 0.01 Sv; hence 1 mrem = 10 µSv."""
+    assert units.rem_to_msv(0.5) == pytest.approx(5.0)
+    assert units.msv_to_rem(1.0) == pytest.approx(0.1)
+    assert units.usv_to_mrem(70.0) == pytest.approx(7.0)
+    assert units.msv_to_usv(units.usv_to_msv(123.0)) == pytest.approx(123.0)

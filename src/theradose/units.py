@@ -26,6 +26,10 @@ MM_PER_CM = 10.0
 MM_PER_M = 1.0e3
 MGY_PER_GY = 1.0e3
 KEV_PER_MEV = 1.0e3
+#: 1 rem = 0.01 Sv (10 CFR 20.1004).
+MSV_PER_REM = 10.0
+USV_PER_MREM = 10.0
+USV_PER_MSV = 1.0e3
 ML_PER_MM3 = 1.0e-3
 
 F = TypeVar("F", float, npt.NDArray[np.floating])
@@ -149,3 +153,28 @@ def decays_from_tia_mbq_h(tia_mbq_h: F) -> F:
 def dose_gy_from_energy_mev_and_mass_g(energy_mev: F, mass_g: F) -> F:
     """Absorbed dose in Gy from deposited energy (MeV) and mass (g): D = E[J] / m[kg]."""
     return mev_to_joule(energy_mev) / gram_to_kg(mass_g)
+
+
+def rem_to_msv(dose_rem: F) -> F:
+    """rem → mSv (1 rem = 10 mSv)."""
+    return dose_rem * MSV_PER_REM
+
+
+def msv_to_rem(dose_msv: F) -> F:
+    """mSv → rem."""
+    return dose_msv / MSV_PER_REM
+
+
+def usv_to_mrem(dose_usv: F) -> F:
+    """µSv → mrem (1 mrem = 10 µSv)."""
+    return dose_usv / USV_PER_MREM
+
+
+def usv_to_msv(dose_usv: F) -> F:
+    """µSv → mSv."""
+    return dose_usv / USV_PER_MSV
+
+
+def msv_to_usv(dose_msv: F) -> F:
+    """mSv → µSv."""
+    return dose_msv * USV_PER_MSV

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dicom": ("theradose.cli.dicom", "DICOM: inspect folders, convert series (CT, SPECT, PET, RT Dose)."),
     "image": ("theradose.cli.image", "Images: register CT time points, segment body/organs/uptake."),
     "qa": ("theradose.cli.qa", "Calibration and QA: dose calibrator, SPECT, recovery, harmonisation."),
+    "phantom": ("theradose.cli.phantom", "Digital phantoms with known truth: virtual patients, NEMA IEC."),
     "safety": ("theradose.cli.safety", "Side effects: CTCAE grading, pre-cycle checks, PSA response."),
     "read": ("theradose.cli.read", "PET reading: SUV, RADS/Krenning/miPSMA scores, eligibility, response."),
     "plan": ("theradose.cli.plan", "Planning: next-cycle activity, dosage check, patient release."),

@@ -52,7 +52,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from theradose.errors import DataError, InputError
-from theradose.units import HOURS_PER_DAY, hours_to_days, mbq_to_mci, mci_to_mbq
+from theradose.units import (
+    HOURS_PER_DAY,
+    hours_to_days,
+    mbq_to_mci,
+    mci_to_mbq,
+    msv_to_rem,
+    msv_to_usv,
+    rem_to_msv,
+    usv_to_msv,
+)
 
 #: 24 h/d × 1.44 (NUREG-1556 Vol. 9 Rev. 3, Appendix U, equation U-1).
 NUREG_INTEGRATION_FACTOR = 34.6
@@ -64,12 +73,6 @@ DISTANCE_CM = 100.0
 RELEASE_LIMIT_MSV = 5.0
 #: 10 CFR 35.75(b): written instructions required if the dose to others is likely to exceed 1 mSv.
 INSTRUCTIONS_LIMIT_MSV = 1.0
-#: mSv per rem (1 Sv = 100 rem).
-MSV_PER_REM = 10.0
-#: µSv per mrem.
-USV_PER_MREM = 10.0
-#: µSv per mSv.
-USV_PER_MSV = 1.0e3
 #: Air kerma per roentgen (µGy/R): 2.58e-4 C/kg × 33.97 J/C (W_air/e, ICRU Report 90).
 UGY_AIR_KERMA_PER_ROENTGEN = 2.58e-4 * 33.97 * 1.0e6
 #: cm² per m².
@@ -79,31 +82,6 @@ GBQ_PER_MCI = 0.037
 
 #: Folder of the shipped contact-scenario file.
 SCENARIO_FILE = Path(__file__).resolve().parent.parent / "data" / "regulatory" / "contact_scenarios.toml"
-
-
-def rem_to_msv(dose_rem: float) -> float:
-    """rem → mSv."""
-    return dose_rem * MSV_PER_REM
-
-
-def msv_to_rem(dose_msv: float) -> float:
-    """mSv → rem."""
-    return dose_msv / MSV_PER_REM
-
-
-def usv_to_mrem(dose_usv: float) -> float:
-    """µSv → mrem."""
-    return dose_usv / USV_PER_MREM
-
-
-def usv_to_msv(dose_usv: float) -> float:
-    """µSv → mSv."""
-    return dose_usv / USV_PER_MSV
-
-
-def msv_to_usv(dose_msv: float) -> float:
-    """mSv → µSv."""
-    return dose_msv * USV_PER_MSV
 
 
 def exposure_rate_constant_r_cm2_per_mci_h(air_kerma_rate_constant_ugy_m2_per_gbq_h: float) -> float:

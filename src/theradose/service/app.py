@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[APIRouter]
         The app; its database must already be migrated (``theradose db upgrade``).
     """
     from theradose import __version__
-    from theradose.service.api import auth, clinical, pharmacy, qa, records
+    from theradose.service.api import auth, clinical, pharmacy, qa, records, safety
     from theradose.service.auth import hasher
     from theradose.service.db import Database
     from theradose.service.models import ServerSecret
@@ -96,7 +96,7 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[APIRouter]
     def site(_me: Annotated[Principal, require("self")]) -> dict[str, str]:
         return {"site_name": settings.site_name, "site_timezone": settings.site_timezone}
 
-    for module in (auth, clinical, pharmacy, qa, records):
+    for module in (auth, clinical, pharmacy, qa, records, safety):
         app.include_router(module.router)
     for router in routers:
         app.include_router(router)

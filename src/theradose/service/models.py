@@ -278,6 +278,29 @@ class CameraCalibrationRow(Base):
     performed_by: Mapped[str] = mapped_column(String(64))
 
 
+class LabRecord(Base):
+    """A laboratory value or graded symptom of a patient, stored in its canonical unit with its CTCAE grade
+    (:mod:`theradose.safety`); the value and unit as entered are kept beside it."""
+
+    __tablename__ = "lab_records"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    taken_on: Mapped[date] = mapped_column(Date)
+    test: Mapped[str] = mapped_column(String(32))
+    value: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(32))
+    entered_value: Mapped[float] = mapped_column(Float)
+    entered_unit: Mapped[str] = mapped_column(String(32))
+    baseline: Mapped[float | None] = mapped_column(Float, nullable=True)
+    lln: Mapped[float | None] = mapped_column(Float, nullable=True)
+    uln: Mapped[float | None] = mapped_column(Float, nullable=True)
+    cycle: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    grade: Mapped[int] = mapped_column(Integer)
+    rule: Mapped[str] = mapped_column(Text)
+    recorded_by: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class AuditEntryRow(Base):
     """Append-only audit chain; ``at`` is kept as the exact hashed text."""
 

@@ -36,6 +36,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "calibrator_qa:write": frozenset({"physicist", "technologist", "pharmacist"}),
     "cameras:read": CLINICAL,
     "cameras:write": frozenset({"physicist"}),
+    "labs:read": CLINICAL,
+    "labs:write": frozenset({"physician", "technologist"}),
     "audit:read": frozenset({"admin", "physicist"}),
     "signatures:read": CLINICAL | {"admin"},
     "sign": CLINICAL,
