@@ -37,7 +37,7 @@ def _throughput(studies: list[Path], out: Path, workers: int) -> tuple[float, fl
         LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
-            dashboard_address=None,
+            dashboard_address="127.0.0.1:0",
             memory_limit="2GiB",
             silence_logs=logging.ERROR,
         ) as cl,
