@@ -205,6 +205,36 @@ def test_cli_registry_export_and_analyse(
     main(["analyse", "survival", str(parquet), "--json"])
     surv = json.loads(capsys.readouterr().out)
     assert len(surv["groups"]) == 2 and sum(g["patients"] for g in surv["groups"]) == 40
+    # kidney toxicity (creatinine CTCAE grade >= 2) against the kidney mean dose: mean-dose Lyman fit
+    main(
+        [
+            "analyse",
+            "ntcp",
+            str(parquet),
+            "--endpoint",
+            "kidney_toxicity",
+            "--dose",
+            "kidney:dose_gy",
+            "--json",
+        ]
+    )
+    lkb = json.loads(capsys.readouterr().out)
+    assert lkb["n"] == 1.0 and lkb["patients"] == 40 and 0 < lkb["events"] < 40
+    assert lkb["td50_ci_gy"][0] < lkb["td50_gy"] < lkb["td50_ci_gy"][1]
+    main(
+        [
+            "analyse",
+            "predict",
+            str(parquet),
+            "--endpoint",
+            "response",
+            "--features",
+            "tumour:dose_gy,age_years",
+            "--json",
+        ]
+    )
+    pred = json.loads(capsys.readouterr().out)
+    assert pred["n_train"] + pred["n_test"] == 40 and pred["features"] == ["tumour:dose_gy", "age_years"]
 
 
 @pytest.mark.parametrize(
@@ -249,6 +279,29 @@ def test_cli_deidentify_without_salt_exit_2(
         )
     assert exc.value.code == 2 and "salt" in capsys.readouterr().err
     assert not (tmp_path / "c.parquet").exists()
+
+
+def test_endpoint_table_rules(batch_folder: tuple[Any, Any, Path]) -> None:
+    from theradose.population.analysis import endpoint_table
+
+    cohort, written, out = batch_folder
+    frame = build_registry(out, outcomes_csv=written.outcomes_csv, labs_dir=written.labs_dir)
+    by_patient = {
+        Path(s).parent.name: row for s, row in zip(written.studies, cohort.itertuples(), strict=True)
+    }
+    kidney = endpoint_table(frame, "kidney_toxicity", threshold=2)
+    for study_id, outcome in zip(kidney.study_id, kidney.outcome, strict=True):
+        assert outcome == by_patient[study_id].kidney_toxicity
+    # default dose of the kidney endpoint: the kidneys' BED, as in the registry rows
+    sid = kidney.study_id[0]
+    bed = frame[(frame.study_id == sid) & (frame.tissue == "kidney")].bed_gy.iloc[0]
+    assert kidney.dose[0] == pytest.approx(bed)
+    psa = endpoint_table(frame, "psa_response")
+    assert psa.outcome.tolist() == [float(by_patient[s].response) for s in psa.study_id]
+    with pytest.raises(InputError, match="unknown"):
+        endpoint_table(frame, "nonsense")
+    with pytest.raises(InputError, match="no region"):
+        endpoint_table(frame, "response", dose="liver:dose_gy")
 
 
 def test_synthetic_voxel_stage_agrees_with_local_deposition(tmp_path: Path) -> None:

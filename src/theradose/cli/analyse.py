@@ -112,3 +112,49 @@ def survival(
     if png is not None:
         data["plot"] = str(png)
     _show("survival by dose group", data, json)
+
+
+@app.command()
+def predict(
+    registry: Registry,
+    endpoint: Annotated[str, typer.Option("--endpoint", help="response, psa_response, kidney_toxicity, ...")],
+    features: Annotated[
+        str,
+        typer.Option("--features", help="Comma-separated <region>:<column> or study columns (age_years)."),
+    ] = "tumour:dose_gy,kidney:bed_gy,age_years",
+    threshold: ThresholdOption = 1,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the held-out split and the folds.")] = 0,
+    plots: PlotsOption = None,
+    json: JsonFlag = False,
+) -> None:
+    """Outcome model: cross-validated AUC, then AUC and Brier score on a held-out split, calibration plot."""
+    import pandas as pd
+
+    from theradose.errors import InputError
+    from theradose.population.analysis import endpoint_table, predict_outcome
+    from theradose.population.registry import read_registry
+
+    frame = read_registry(registry)
+    table = endpoint_table(frame, endpoint, threshold=threshold)[["study_id", "outcome"]]
+    names = [f.strip() for f in features.split(",") if f.strip()]
+    if not names:
+        raise InputError("--features is empty: give e.g. tumour:dose_gy,kidney:bed_gy,age_years")
+    for name in names:
+        if ":" in name:
+            column = endpoint_table(frame, endpoint, dose=name, threshold=threshold)[["study_id", "dose"]]
+            column = column.rename(columns={"dose": name})
+        elif name in frame.columns:
+            column = frame.groupby("study_id")[name].first().astype("float64").reset_index()
+        else:
+            raise InputError(f"--features {name!r} is neither <region>:<column> nor a registry column")
+        table = table.merge(column, on="study_id", how="inner")
+    table = table.dropna()
+    png = None
+    if plots is not None:
+        plots.mkdir(parents=True, exist_ok=True)
+        png = plots / f"calibration_{endpoint}.png"
+    result = predict_outcome(pd.DataFrame(table[names]), table["outcome"], seed=seed, plot_path=png)
+    data = {"endpoint": endpoint, **result.as_dict()}
+    if png is not None:
+        data["plot"] = str(png)
+    _show(f"outcome prediction: {endpoint}", data, json)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -32,7 +33,10 @@ def batch(
     ] = False,
     json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
-    """Run every study; a failing study is recorded and the batch goes on (exit code 1 if any failed)."""
+    """Run every study; a failing study is recorded and the batch goes on (exit code 1 if any failed).
+
+    A progress bar is drawn on standard error when it is a terminal.
+    """
     from theradose.population.batch import expand_studies, run_batch
 
     paths = expand_studies(studies)
@@ -43,7 +47,7 @@ def batch(
         workers=workers,
         memory_limit=memory_limit,
         force=force,
-        progress=not json,
+        progress=sys.stderr.isatty(),
     )
     summary = result.summary()
     if json:
