@@ -65,6 +65,27 @@ def test_inputs_hash_follows_referenced_files(tmp_path: Path) -> None:
     assert inputs_hash(study) != third
 
 
+def test_inputs_digest_reuses_unchanged_files(tmp_path: Path) -> None:
+    import os
+
+    from theradose.population.batch import inputs_digest
+
+    (tmp_path / "tac.csv").write_text("region,time_h,activity_mbq\nk,1,2\n")
+    study = tmp_path / "study.toml"
+    study.write_text('tac = "tac.csv"\n')
+    digest, manifest = inputs_digest(study)
+    assert digest == inputs_hash(study) and set(manifest) == {"tac.csv"}
+    size, mtime, sha = manifest["tac.csv"]
+    # same size and mtime: the recorded hash is trusted, the file is not read (a planted hash shows it)
+    planted = {"tac.csv": [size, mtime, "0" * 64]}
+    reused, _ = inputs_digest(study, previous=planted)
+    assert reused != digest
+    # a touched file (new mtime) is read again
+    os.utime(tmp_path / "tac.csv", ns=(mtime + 10**9, mtime + 10**9))
+    again, new_manifest = inputs_digest(study, previous=planted)
+    assert again == digest and new_manifest["tac.csv"][2] == sha
+
+
 def _fails(study_path: str, out_dir: str) -> dict[str, Any]:
     raise ValueError("first line of the error\nsecond line with a traceback-like detail")
 
