@@ -304,6 +304,31 @@ def test_endpoint_table_rules(batch_folder: tuple[Any, Any, Path]) -> None:
         endpoint_table(frame, "response", dose="liver:dose_gy")
 
 
+def test_endpoint_table_sums_a_patients_cycles(tmp_path: Path) -> None:
+    """Two cycles of one patient: one row, dose = sum over the cycles (no pseudo-replicates)."""
+    from theradose.population.analysis import endpoint_table
+
+    cohort = generate_cohort(10, seed=5).head(3)
+    written = write_study_files(cohort, tmp_path / "s", seed=6)
+    out = tmp_path / "batch"
+    for study in written.studies:
+        run_synthetic_study(study, out / Path(study).parent.name)
+    first = written.studies[0]
+    second = first.parent / "cycle2.toml"
+    second.write_text(first.read_text().replace("cycle = 1", "cycle = 2"))
+    run_synthetic_study(second, out / (first.parent.name + "_c2"))
+    frame = build_registry(out, outcomes_csv=written.outcomes_csv)
+    assert sorted(frame[frame.region == "tumour"].cycle.tolist()) == [1, 1, 1, 2]
+    per_patient = endpoint_table(frame, "response", dose="tumour:dose_gy")
+    assert len(per_patient) == 3
+    pid = first.parent.name
+    row = per_patient[per_patient.patient_id == pid].iloc[0]
+    cycles = frame[(frame.patient_id == pid) & (frame.region == "tumour")].dose_gy
+    assert row.studies == 2 and row.dose == pytest.approx(float(cycles.sum()))
+    assert row.dose == pytest.approx(2 * float(cycles.iloc[0]))  # same images, same dose per cycle
+    assert len(endpoint_table(frame, "response", dose="tumour:dose_gy", per="study")) == 4
+
+
 def test_synthetic_voxel_stage_agrees_with_local_deposition(tmp_path: Path) -> None:
     """Voxel S-value dose of uniformly filled spheres vs local deposition of all electron energy.
 

@@ -36,7 +36,8 @@ def dose_effect(
     plots: PlotsOption = None,
     json: JsonFlag = False,
 ) -> None:
-    """Logistic dose–effect curve with D50, slope and confidence intervals."""
+    """Logistic dose–effect curve with D50, slope and confidence intervals (one row per patient, dose
+    summed over the patient's cycles)."""
     from theradose.population.analysis import (
         ENDPOINTS,
         dose_effect_plot,
@@ -99,8 +100,8 @@ def survival(
             raise InputError(f"registry has no {column}: export with --outcomes holding survival columns")
     frame = frame.assign(_event=frame["survival_event"].astype("float64"))
     table = endpoint_table(frame, "_event", dose=dose)
-    times = frame.groupby("study_id")["survival_time_months"].first()
-    table = table.join(times, on="study_id").dropna(subset=["survival_time_months"])
+    times = frame.groupby("patient_id")["survival_time_months"].first()
+    table = table.join(times, on="patient_id").dropna(subset=["survival_time_months"])
     png = None
     if plots is not None:
         plots.mkdir(parents=True, exist_ok=True)
@@ -135,19 +136,19 @@ def predict(
     from theradose.population.registry import read_registry
 
     frame = read_registry(registry)
-    table = endpoint_table(frame, endpoint, threshold=threshold)[["study_id", "outcome"]]
+    table = endpoint_table(frame, endpoint, threshold=threshold)[["patient_id", "outcome"]]
     names = [f.strip() for f in features.split(",") if f.strip()]
     if not names:
         raise InputError("--features is empty: give e.g. tumour:dose_gy,kidney:bed_gy,age_years")
     for name in names:
         if ":" in name:
-            column = endpoint_table(frame, endpoint, dose=name, threshold=threshold)[["study_id", "dose"]]
+            column = endpoint_table(frame, endpoint, dose=name, threshold=threshold)[["patient_id", "dose"]]
             column = column.rename(columns={"dose": name})
         elif name in frame.columns:
-            column = frame.groupby("study_id")[name].first().astype("float64").reset_index()
+            column = frame.groupby("patient_id")[name].first().astype("float64").reset_index()
         else:
             raise InputError(f"--features {name!r} is neither <region>:<column> nor a registry column")
-        table = table.merge(column, on="study_id", how="inner")
+        table = table.merge(column, on="patient_id", how="inner")
     table = table.dropna()
     png = None
     if plots is not None:

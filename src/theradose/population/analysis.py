@@ -24,7 +24,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -672,8 +672,9 @@ def endpoint_table(
     *,
     dose: str | None = None,
     threshold: int = 1,
+    per: Literal["patient", "study"] = "patient",
 ) -> Any:
-    """Per-study dose and binary outcome of a registry for one endpoint.
+    """Dose and binary outcome of a registry for one endpoint, per patient (default) or per study.
 
     Parameters
     ----------
@@ -688,11 +689,18 @@ def endpoint_table(
         endpoint (:data:`ENDPOINTS`). Several matching regions of a study are combined mass-weighted.
     threshold : int
         CTCAE grade that counts as an event.
+    per : {"patient", "study"}
+        ``patient``: one row per patient, the dose summed over the patient's studies (cycles) — the
+        cumulative absorbed dose, or the total BED, which adds over cycles delivered well apart (Dale
+        1985, Br J Radiol 58:515) — and the patient-level outcome; counting each cycle as a separate
+        observation would repeat the same outcome and make the intervals too narrow. ``study``: one row
+        per study (for outcomes recorded per cycle).
 
     Returns
     -------
     pandas.DataFrame
-        ``study_id``, ``patient_id``, ``dose`` and ``outcome`` (0/1), studies without either dropped.
+        ``patient_id``, ``study_id`` (the patient's first study when ``per="patient"``), ``studies``
+        (count), ``dose`` and ``outcome`` (0/1); rows without either dropped.
     """
     import pandas as pd
 
@@ -733,8 +741,25 @@ def endpoint_table(
         known = ", ".join([*ENDPOINTS, "or a 0/1 column"])
         raise InputError(f"--endpoint {endpoint!r} is unknown: use {known}")
     table = pd.DataFrame({"patient_id": studies["patient_id"], "outcome": values}).join(dose_by_study)
-    table = table.dropna(subset=["dose", "outcome"]).reset_index()
-    return table
+    table = table.reset_index()
+    if per == "study":
+        table["studies"] = 1
+    elif per == "patient":
+        table = (
+            table.sort_values("study_id")
+            .groupby("patient_id", sort=True)
+            .agg(
+                study_id=("study_id", "first"),
+                studies=("study_id", "size"),
+                dose=("dose", lambda x: x.sum(min_count=len(x))),
+                outcome=("outcome", "max"),
+            )
+            .reset_index()
+        )
+    else:
+        raise InputError(f"per must be 'patient' or 'study'; got {per!r}")
+    table = table.dropna(subset=["dose", "outcome"]).reset_index(drop=True)
+    return table[["patient_id", "study_id", "studies", "dose", "outcome"]]
 
 
 def dose_effect_plot(
