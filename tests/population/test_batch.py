@@ -213,3 +213,13 @@ def test_cli_batch_bad_input_exit_2(
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_unreachable_scheduler_is_an_input_error(small_cohort: tuple[Any, Any], tmp_path: Path) -> None:
+    from .conftest import _free_port
+
+    _, written = small_cohort
+    with pytest.raises(InputError, match="cannot connect"):
+        run_batch(
+            written.studies[:1], tmp_path / "out", scheduler=f"tcp://127.0.0.1:{_free_port()}", timeout_s=2
+        )
