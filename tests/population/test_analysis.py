@@ -158,3 +158,38 @@ def test_plot_and_html(cohort: object, tmp_path: Path) -> None:
         "D50 <fit>", {"d50_gy": 30.1234567, "ci": [1.0, 2.0]}, tmp_path / "t.html"
     ).read_text()
     assert "D50 &lt;fit&gt;" in page and "30.12" in page and "[1, 2]" in page
+
+
+def test_endpoint_dose_selection_rules() -> None:
+    """Exact region, then the plural aggregate (kidneys), else the tissue/kind mass-weighted."""
+    import pandas as pd
+
+    from theradose.population.analysis import endpoint_table
+
+    rows = [
+        # region, kind, tissue, mass_g, dose_gy
+        ("kidney_left", "organ", "kidney", 150.0, 4.0),
+        ("kidney_right", "organ", "kidney", 150.0, 6.0),
+        ("kidneys", "organ", "kidney", 300.0, 5.5),  # aggregate as the pipeline writes it
+        ("lesion_a", "tumour", "tumour", 10.0, 20.0),
+        ("lesion_b", "tumour", "tumour", 30.0, 40.0),
+    ]
+    frame = pd.DataFrame(
+        [
+            {
+                "study_id": "s1",
+                "patient_id": "p1",
+                "region": r,
+                "kind": k,
+                "tissue": t,
+                "mass_g": m,
+                "dose_gy": d,
+                "response_category": "PR",
+            }
+            for r, k, t, m, d in rows
+        ]
+    )
+    assert endpoint_table(frame, "response", dose="kidney:dose_gy").dose[0] == 5.5
+    assert endpoint_table(frame, "response", dose="kidney_left:dose_gy").dose[0] == 4.0
+    # no region "tumour" nor "tumours": (10·20 + 30·40) / 40 = 35 Gy
+    assert endpoint_table(frame, "response", dose="tumour:dose_gy").dose[0] == pytest.approx(35.0)

@@ -685,8 +685,10 @@ def endpoint_table(
         ``kidney_toxicity`` (worst creatinine/eGFR CTCAE grade ≥ ``threshold``), ``xerostomia`` (worst
         grade ≥ ``threshold``), ``toxicity`` (``toxicity_grade`` ≥ ``threshold``), or any 0/1 column.
     dose : str, optional
-        ``"<tissue or kind>:<quantity>"``, e.g. ``"tumour:dose_gy"``, ``"kidney:bed_gy"``; default per
-        endpoint (:data:`ENDPOINTS`). Several matching regions of a study are combined mass-weighted.
+        ``"<region, tissue or kind>:<quantity>"``, e.g. ``"tumour:dose_gy"``, ``"kidney:bed_gy"``; default
+        per endpoint (:data:`ENDPOINTS`). The region of that name is used, else its plural aggregate
+        (``kidneys``, ``tumours``, as the study pipeline writes them), else every region of that tissue or
+        kind combined mass-weighted (which assumes they do not overlap).
     threshold : int
         CTCAE grade that counts as an event.
     per : {"patient", "study"}
@@ -707,11 +709,13 @@ def endpoint_table(
     region_key, quantity = dose.split(":", 1) if dose else ENDPOINTS.get(endpoint, ("tumour", "dose_gy"))
     if quantity not in registry.columns:
         raise InputError(f"--dose quantity {quantity!r} is not a registry column: use dose_gy, bed_gy, ...")
-    sel = (
-        (registry["tissue"] == region_key)
-        | (registry["kind"] == region_key)
-        | (registry["region"] == region_key)
-    )
+    names = set(registry["region"])
+    if region_key in names:
+        sel = registry["region"] == region_key
+    elif f"{region_key}s" in names:  # the aggregate region the pipeline writes: kidneys, tumours
+        sel = registry["region"] == f"{region_key}s"
+    else:
+        sel = (registry["tissue"] == region_key) | (registry["kind"] == region_key)
     if not sel.any():
         raise InputError(f"no region with tissue/kind/name {region_key!r} in the registry: choose --dose")
     part = registry[sel].copy()
