@@ -85,3 +85,24 @@ def test_unknown_test_exits_2(tmp_path: Path) -> None:
     log.write_text("a\n1\n")
     result = run("qa", "dose-calibrator", str(log), "--test", "stability")
     assert result.returncode == 2 and "--test" in result.stderr
+
+
+def test_spect_calibration_bad_input_exits_2(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run(
+        "qa",
+        "spect-calibration",
+        str(empty),
+        "--activity-mbq",
+        "500",
+        "--reference-time",
+        "2026-01-05T08:00:00Z",
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    result = run(
+        "qa", "spect-calibration", str(empty), "--activity-mbq", "500", "--reference-time", "yesterday"
+    )
+    assert result.returncode == 2 and "--reference-time" in result.stderr
+    result = run("qa", "recovery", str(empty))
+    assert result.returncode == 2 and "Traceback" not in result.stderr

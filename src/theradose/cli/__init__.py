@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "phantom": ("theradose.cli.phantom", "Digital phantoms with known truth: virtual patients, NEMA IEC."),
     "safety": ("theradose.cli.safety", "Side effects: CTCAE grading, pre-cycle checks, PSA response."),
     "read": ("theradose.cli.read", "PET reading: SUV, RADS/Krenning/miPSMA scores, eligibility, response."),
+    "pacs": ("theradose.cli.pacs", "PACS exchange: echo, find (C-FIND), get (C-GET/C-MOVE), send (C-STORE)."),
     "plan": ("theradose.cli.plan", "Planning: next-cycle activity, dosage check, patient release."),
     "batch": ("theradose.cli.batch", "Run many studies as Dask tasks (local or cluster), resumable."),
     "registry": ("theradose.cli.registry", "Dose registry: doses and outcomes to Parquet, de-identified."),

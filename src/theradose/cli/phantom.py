@@ -210,3 +210,82 @@ def iec(
         return
     print_mapping("IEC phantom", {k: v for k, v in summary.items() if not isinstance(v, (list, dict))})
     print_table("recovery coefficients (mean in sphere / truth)", ["sphere", "rc"], list(rc.items()))
+
+
+@app.command()
+def cylinder(
+    out: Annotated[Path, typer.Option("--out", help="New folder (must not exist or be empty).")],
+    activity_mbq: Annotated[
+        float, typer.Option("--activity-mbq", help="Activity in the cylinder at the acquisition (MBq).")
+    ] = 500.0,
+    diameter_mm: Annotated[float, typer.Option(help="Inner diameter (mm).")] = 200.0,
+    length_mm: Annotated[float, typer.Option(help="Inner length (mm).")] = 200.0,
+    voxel_mm: Annotated[float, typer.Option("--voxel-mm", help="Isotropic voxel size (mm).")] = 4.8,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the Poisson noise.")] = 1,
+    views: Annotated[int, typer.Option("--views", help="Projection views over 360°.")] = 120,
+    iterations: Annotated[int, typer.Option("--iterations", help="OSEM iterations.")] = 4,
+    subsets: Annotated[int, typer.Option("--subsets", help="OSEM subsets.")] = 10,
+    json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
+) -> None:
+    """Simulate a uniform-cylinder calibration acquisition; the SPECT series holds uncalibrated counts."""
+    import math
+
+    from theradose.errors import InputError
+    from theradose.phantoms.export import check_new_folder, write_physical_phantom
+    from theradose.phantoms.osem import reconstruct
+    from theradose.phantoms.physical import uniform_cylinder
+    from theradose.phantoms.spect import default_system, mu_map_from_hu, simulate_spect
+    from theradose.units import mbq_to_bq, mm3_to_ml
+
+    check_new_folder(out)
+    if not activity_mbq > 0:
+        raise InputError(f"--activity-mbq must be > 0; got {activity_mbq}")
+    if views < subsets:
+        raise InputError(f"--views ({views}) must be at least --subsets ({subsets})")
+    volume_ml = mm3_to_ml(math.pi * (diameter_mm / 2.0) ** 2 * length_mm)
+    phantom = uniform_cylinder(
+        diameter_mm=diameter_mm,
+        length_mm=length_mm,
+        concentration_bq_per_ml=mbq_to_bq(activity_mbq) / volume_ml,
+        spacing_mm=voxel_mm,
+    )
+    mu = mu_map_from_hu(phantom.hu)
+    system = default_system().with_(n_views=views)
+    acquisition = simulate_spect(phantom.activity_mbq, mu, phantom.grid.spacing_mm, system=system, seed=seed)
+    recon = reconstruct(acquisition, mu, iterations=iterations, subsets=subsets)
+    # The camera's own output before calibration: the reconstructed activity distribution expressed as the
+    # counts all views together collect from it (sensitivity x time per view x views).
+    counts_per_mbq = system.sensitivity_cps_per_mbq * system.time_per_view_s * system.n_views
+    counts = recon.activity_mbq * counts_per_mbq
+    written = write_physical_phantom(
+        phantom,
+        counts,
+        out,
+        counts_acquisition=(system.time_per_view_s, system.n_views // system.n_heads, system.n_heads),
+        extra={
+            "simulation": {
+                "seed": seed,
+                "n_views": views,
+                "n_heads": system.n_heads,
+                "time_per_view_s": system.time_per_view_s,
+                "acquisition_duration_s": system.acquisition_duration_s,
+                "system_sensitivity_cps_per_mbq": system.sensitivity_cps_per_mbq * system.n_heads,
+                "iterations": iterations,
+                "subsets": subsets,
+            },
+            "phantom_volume_ml": volume_ml,
+        },
+    )
+    summary = {
+        "out": str(written.root),
+        "spect": str(written.spect_files[0]),
+        "truth_json": str(written.truth_json),
+        "activity_mbq": activity_mbq,
+        "acquisition_duration_s": system.acquisition_duration_s,
+        "system_sensitivity_cps_per_mbq": system.sensitivity_cps_per_mbq * system.n_heads,
+        "phantom_volume_ml": volume_ml,
+    }
+    if json:
+        print_json(summary)
+        return
+    print_mapping("uniform cylinder (counts)", summary)

@@ -216,3 +216,188 @@ def harmonise(
             for s in data["sites"]
         ],
     )
+
+
+def _aware(text: str, option: str) -> Any:
+    from theradose.errors import InputError
+    from theradose.io.tables import parse_aware_datetime
+
+    try:
+        return parse_aware_datetime(text)
+    except ValueError as exc:
+        raise InputError(f"{option} {text!r} is not an ISO 8601 time with a UTC offset ({exc})") from None
+
+
+def _check_elapsed(reference: Any, acquisition: Any, nuclide: str) -> None:
+    """Refuse a reference time more than five half-lives from the acquisition (almost surely a typo)."""
+    from theradose.errors import InputError
+    from theradose.nuclides import elapsed_hours, get_nuclide
+
+    elapsed_h = elapsed_hours(reference, acquisition)
+    half_life_h = get_nuclide(nuclide).half_life_h
+    if abs(elapsed_h) > 5 * half_life_h:
+        raise InputError(
+            f"--reference-time {reference.isoformat()} is {elapsed_h / 24:.0f} days from the acquisition "
+            f"({acquisition.isoformat()}), more than five {nuclide} half-lives: check the date"
+        )
+
+
+@app.command("spect-calibration")
+def spect_calibration(
+    folder: Annotated[
+        Path, typer.Argument(help="Folder with the uncalibrated (counts) SPECT reconstruction.")
+    ],
+    activity_mbq: Annotated[float, typer.Option("--activity-mbq", help="Activity in the phantom (MBq).")],
+    reference_time: Annotated[
+        str, typer.Option("--reference-time", help="When the activity was measured (ISO 8601 with offset).")
+    ],
+    nuclide: Annotated[str, typer.Option(help="Nuclide.")] = "Lu-177",
+    series: Annotated[
+        str | None, typer.Option(help="Series Instance UID if the folder holds several.")
+    ] = None,
+    phantom_volume_ml: Annotated[
+        float | None, typer.Option(help="Fill volume (mL) for the volumetric factor (Bq/mL per cps/voxel).")
+    ] = None,
+    activity_sigma_percent: Annotated[
+        float, typer.Option(help="Standard uncertainty of the activity measurement (%).")
+    ] = 2.0,
+    json: JsonFlag = False,
+) -> None:
+    """Calibration factor (cps/MBq) from a uniform phantom: counts in the phantom plus a 3 cm margin, per
+    second, per MBq averaged over the acquisition."""
+    from theradose.errors import InputError
+    from theradose.io.dicom import read_counts
+    from theradose.nuclides import decay_correct_mbq
+    from theradose.qa.spect import calibration_factor_from_image
+
+    if not activity_mbq > 0:
+        raise InputError(f"--activity-mbq must be > 0; got {activity_mbq}")
+    measured_at = _aware(reference_time, "--reference-time")
+    counts, duration_s = read_counts(folder, series_uid=series)
+    if counts.acquisition_datetime is None:
+        raise InputError(
+            f"the series in {folder} has no acquisition time: the activity cannot be decayed to it"
+        )
+    _check_elapsed(measured_at, counts.acquisition_datetime, nuclide)
+    at_start = decay_correct_mbq(
+        activity_mbq, nuclide, from_time=measured_at, to_time=counts.acquisition_datetime
+    )
+    cf = calibration_factor_from_image(
+        counts,
+        duration_s=duration_s,
+        activity_at_start_mbq=at_start,
+        nuclide=nuclide,
+        activity_relative_sigma=activity_sigma_percent / 100.0,
+        phantom_volume_ml=phantom_volume_ml,
+    )
+    data = {
+        "calibration_factor_cps_per_mbq": cf.calibration_factor_cps_per_mbq,
+        "sigma": cf.sigma_cps_per_mbq,
+        "volume_ml": cf.voi_volume_ml,
+        "counts": cf.counts,
+        "duration_s": cf.duration_s,
+        "activity_at_start_mbq": at_start,
+        "mean_activity_mbq": cf.mean_activity_mbq,
+        "acquisition_datetime": counts.acquisition_datetime.isoformat(),
+        "bqml_per_cps_per_voxel": cf.bqml_per_cps_per_voxel,
+    }
+    if json:
+        print_json(data)
+    else:
+        print_table("SPECT calibration", ["quantity", "value"], list(data.items()))
+
+
+@app.command("recovery")
+def recovery(
+    folder: Annotated[Path, typer.Argument(help="Folder with the quantitative (Bq/mL) IEC phantom SPECT.")],
+    sphere_concentration_bq_per_ml: Annotated[
+        float | None,
+        typer.Option(
+            help="True sphere concentration (Bq/mL); default: truth/truth.json of a simulated phantom."
+        ),
+    ] = None,
+    reference_time: Annotated[
+        str | None, typer.Option(help="Time the sphere concentration refers to (decayed to the acquisition).")
+    ] = None,
+    nuclide: Annotated[str, typer.Option(help="Nuclide.")] = "Lu-177",
+    series: Annotated[
+        str | None, typer.Option(help="Series Instance UID if the folder holds several.")
+    ] = None,
+    out_curve: Annotated[
+        Path | None, typer.Option(help="Write the fitted RC curve as JSON (for PVC).")
+    ] = None,
+    json: JsonFlag = False,
+) -> None:
+    """Recovery coefficients of the six IEC spheres (found automatically) and the fitted RC-volume curve."""
+    import json as json_module
+
+    from theradose.errors import InputError
+    from theradose.io.dicom import discover_series, read_series
+    from theradose.nuclides import decay_correct_mbq
+    from theradose.qa.spect import fit_recovery_curve, iec_recovery
+
+    if series is None:
+        candidates = [s for s in discover_series(folder) if s.modality == "NM" and s.units == "Bq/mL"]
+        if not candidates:
+            raise InputError(f"no quantitative NM (SPECT) series in {folder}")
+        series = candidates[0].series_uid
+    image = read_series(folder, series_uid=series)
+    concentration = sphere_concentration_bq_per_ml
+    source = "--sphere-concentration-bq-per-ml"
+    if concentration is None:
+        truth = folder / "truth" / "truth.json"
+        if not truth.is_file():
+            raise InputError(
+                f"give --sphere-concentration-bq-per-ml (no truth/truth.json in {folder}): "
+                "the sphere filling concentration is needed"
+            )
+        concentration = float(json_module.loads(truth.read_text())["sphere_concentration_bq_per_ml"])
+        source = "truth/truth.json"
+    elif reference_time is not None:
+        if image.acquisition_datetime is None:
+            raise InputError("the series has no acquisition time: the concentration cannot be decayed to it")
+        concentration = decay_correct_mbq(
+            concentration,
+            nuclide,
+            from_time=_aware(reference_time, "--reference-time"),
+            to_time=image.acquisition_datetime,
+        )
+    spheres = iec_recovery(image, sphere_concentration_bq_per_ml=concentration)
+    curve = fit_recovery_curve([s.volume_ml for s in spheres], [s.recovery for s in spheres])
+    curve_json = {
+        "model": "rc_inf / (1 + (v50_ml / V)^slope)",
+        "rc_inf": curve.rc_inf,
+        "v50_ml": curve.v50_ml,
+        "slope": curve.slope,
+        "v_min_ml": curve.v_min_ml,
+        "v_max_ml": curve.v_max_ml,
+    }
+    data = {
+        "sphere_concentration_bq_per_ml": concentration,
+        "concentration_source": source,
+        "spheres": [
+            {
+                "diameter_mm": s.diameter_mm,
+                "volume_ml": s.volume_ml,
+                "recovery": s.recovery,
+                "recovery_max": s.recovery_max,
+                "centre_mm": list(s.centre_mm),
+            }
+            for s in spheres
+        ],
+        "curve": curve_json,
+    }
+    if out_curve is not None:
+        tmp = out_curve.with_name(out_curve.name + ".tmp")
+        tmp.write_text(json_module.dumps(curve_json, indent=2))
+        tmp.replace(out_curve)
+        data["curve_file"] = str(out_curve)
+    if json:
+        print_json(data)
+        return
+    print_table(
+        "IEC recovery coefficients",
+        ["diameter_mm", "volume_ml", "recovery (mean)", "recovery (max)"],
+        [(s["diameter_mm"], s["volume_ml"], s["recovery"], s["recovery_max"]) for s in data["spheres"]],
+    )
+    print(f"curve: RC(V) = {curve.rc_inf:.3f} / (1 + ({curve.v50_ml:.3g} mL / V)^{curve.slope:.2f})")

@@ -319,10 +319,13 @@ def write_physical_phantom(
     *,
     acquisition_datetime: datetime = DEFAULT_INJECTION_DATETIME,
     extra: dict[str, Any] | None = None,
+    counts_acquisition: tuple[float, int, int] | None = None,
 ) -> WrittenStudy:
     """Write a physical phantom acquisition: ``ct/``, ``spect/`` (Bq/mL), ``truth/`` (labels, truth, JSON).
 
-    The "administered" activity is the phantom's total activity at ``acquisition_datetime``.
+    The "administered" activity is the phantom's total activity at ``acquisition_datetime``. With
+    ``counts_acquisition = (frame_duration_s, projections_per_head, heads)`` the reconstruction is written as
+    uncalibrated counts (as a camera exports it before calibration), for calibration-factor measurements.
     """
     from theradose.io.dicom import PatientInfo, RadiopharmaceuticalInfo, write_ct_series, write_nm_series
     from theradose.io.dicom.write import new_uid
@@ -353,10 +356,14 @@ def write_physical_phantom(
         spect = _volume(
             reconstruction_bq_per_ml.astype(np.float32),
             grid,
-            "Bq/mL",
+            "Bq/mL" if counts_acquisition is None else "counts",
             frame_uid=frame_uid,
             acquisition_datetime=acquisition_datetime,
         )
+        timing: dict[str, Any] = {}
+        if counts_acquisition is not None:
+            frame_s, projections, heads = counts_acquisition
+            timing = {"frame_duration_s": frame_s, "n_projections": projections, "n_detectors": heads}
         nm = write_nm_series(
             spect,
             tmp / "spect",
@@ -368,6 +375,7 @@ def write_physical_phantom(
             frame_uid=frame_uid,
             series_description=f"SPECT {phantom.name} (phantom)",
             study_datetime=acquisition_datetime,
+            **timing,
         )
         truth_dir = tmp / "truth"
         files = [

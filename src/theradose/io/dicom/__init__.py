@@ -6,7 +6,7 @@ Readers return :class:`theradose.imaging.volume.Volume`; writers take one.
 from __future__ import annotations
 
 from theradose.io.dicom.info import PatientInfo, RadiopharmaceuticalInfo, SeriesInfo
-from theradose.io.dicom.read import discover_series, read_radiopharmaceutical, read_series
+from theradose.io.dicom.read import discover_series, read_counts, read_radiopharmaceutical, read_series
 from theradose.io.dicom.write import write_ct_series, write_nm_series, write_pet_series, write_rtdose
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "RadiopharmaceuticalInfo",
     "SeriesInfo",
     "discover_series",
+    "read_counts",
     "read_radiopharmaceutical",
     "read_series",
     "write_ct_series",

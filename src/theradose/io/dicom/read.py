@@ -791,6 +791,7 @@ def read_series(
     series_uid: str | None = None,
     calibration_cps_per_mbq: float | None = None,
     acquisition_duration_s: float | None = None,
+    raw_counts: bool = False,
 ) -> Volume:
     """Read one image series (CT, NM/SPECT, PET, RT Dose, other stacks) as a :class:`Volume`.
 
@@ -804,6 +805,9 @@ def read_series(
         SPECT calibration factor (count rate per activity) for series stored as counts.
     acquisition_duration_s : float, optional
         Acquisition duration to divide counts by, overriding the Rotation Information Sequence.
+    raw_counts : bool
+        Return a SPECT series stored as counts unquantified (unit ``"counts"``), e.g. to measure the
+        calibration factor; see :func:`read_counts`.
 
     Returns
     -------
@@ -864,6 +868,7 @@ def read_series(
             calibration_cps_per_mbq=calibration_cps_per_mbq,
             acquisition_duration_s=acquisition_duration_s,
             nuclide=radiopharmaceutical.nuclide if radiopharmaceutical else None,
+            raw_counts=raw_counts,
         )
     elif calibration_cps_per_mbq is not None:
         raise InputError(f"calibration_cps_per_mbq applies to SPECT counts; series is {modality}: drop it")
@@ -946,6 +951,7 @@ def _quantify(
     calibration_cps_per_mbq: float | None,
     acquisition_duration_s: float | None,
     nuclide: str | None,
+    raw_counts: bool = False,
 ) -> tuple[npt.NDArray[np.float32], str]:
     series = _uid(ds)
     if unit == "Bq/mL":
@@ -959,6 +965,8 @@ def _quantify(
                 f"PET series {series} holds counts (Units {_get(ds, 'Units', 'absent')}), not Bq/mL: "
                 "export it from the scanner with Units BQML"
             )
+        if raw_counts:
+            return values, unit
         if calibration_cps_per_mbq is None:
             raise DicomError(
                 f"series {series} holds uncalibrated counts (no Units BQML, no Real World Value Mapping to "
@@ -1026,9 +1034,44 @@ def _acquisition_duration_s(ds: Any) -> float:
     return total_s
 
 
+def read_counts(
+    folder_or_files: str | Path | Sequence[str | Path], *, series_uid: str | None = None
+) -> tuple[Volume, float]:
+    """Read a reconstructed SPECT series stored as counts, unquantified, with its acquisition duration (s).
+
+    Used to measure a calibration factor. The duration is the scan time of the Rotation Information
+    Sequence (ActualFrameDuration × NumberOfFramesInRotation), as for quantification.
+
+    Raises
+    ------
+    DicomError
+        If the series is already quantitative (Bq/mL) or has no acquisition duration.
+    """
+    volume = read_series(folder_or_files, series_uid=series_uid, raw_counts=True)
+    if volume.unit != "counts":
+        raise DicomError(
+            f"series {series_uid or ''} is in {volume.unit}, not counts: "
+            "a calibration needs the uncalibrated reconstruction"
+        )
+    series = [s for s in discover_series_of(folder_or_files) if s.units == "counts"]
+    if series_uid is not None:
+        series = [s for s in series if s.series_uid == series_uid]
+    ds = _dcmread(series[0].files[0], header_only=True)
+    return volume, _acquisition_duration_s(ds)
+
+
+def discover_series_of(folder_or_files: str | Path | Sequence[str | Path]) -> list[SeriesInfo]:
+    """:func:`discover_series` of a folder, or of the folder holding the given file(s)."""
+    if isinstance(folder_or_files, (str, Path)):
+        root = Path(folder_or_files)
+        return discover_series(root if root.is_dir() else root.parent)
+    return discover_series(Path(folder_or_files[0]).parent)
+
+
 __all__ = [
     "acquisition_datetime_of",
     "discover_series",
+    "read_counts",
     "read_radiopharmaceutical",
     "read_series",
     "series_datetime_of",
