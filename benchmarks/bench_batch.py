@@ -26,9 +26,9 @@ import time
 from pathlib import Path
 
 
-def _throughput(studies: list[Path], out: Path, workers: int) -> tuple[float, float]:
-    """Studies per minute for one batch of ``studies`` on a fresh LocalCluster of ``workers``, and the
-    mean wall time of one study inside its worker (s)."""
+def _throughput(studies: list[Path], out: Path, workers: int) -> tuple[float, float, float]:
+    """Studies per minute for one batch of ``studies`` on a fresh LocalCluster of ``workers``, the mean
+    wall time of one study inside its worker (s), and the mean CPU time of the worker process per study."""
     from distributed import Client, LocalCluster
 
     from theradose.population.batch import run_batch
@@ -52,7 +52,39 @@ def _throughput(studies: list[Path], out: Path, workers: int) -> tuple[float, fl
         elapsed = time.perf_counter() - started
     assert not result.failed, result.failed
     task_s = sum(r.elapsed_s for r in result.records) / len(result.records)
-    return len(studies) / elapsed * 60.0, task_s
+    cpu_s = sum(r.cpu_s for r in result.records) / len(result.records)
+    return len(studies) / elapsed * 60.0, task_s, cpu_s
+
+
+def _pipeline(n_studies: int, grid: int) -> None:
+    """Virtual 177Lu-PSMA patients (SPECT/CT at 4 time points on a ``grid`` matrix) through the pipeline."""
+    try:
+        from theradose.population.cohort import write_virtual_patient_studies
+    except ImportError:
+        raise SystemExit("--kind pipeline needs theradose.pipeline and theradose.phantoms") from None
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        studies = list(write_virtual_patient_studies(n_studies, root / "patients", seed=1, grid=grid))
+        one = _throughput(studies, root / "out", 1)
+        two = _throughput(studies, root / "out", 2)
+    print(f"CPUs visible: {os.cpu_count()}  studies: {len(studies)} virtual patients, grid {grid}, pipeline")
+    _report(one, two)
+
+
+def _report(one: tuple[float, float, float], two: tuple[float, float, float]) -> None:
+    for label, r in (("1 worker ", one), ("2 workers", two)):
+        print(
+            f"{label}: {r[0]:8.1f} studies/min   ({r[1]:.3f} s per study inside the worker, "
+            f"{r[2]:.3f} s CPU: {r[2] / r[1]:.2f} cores busy)"
+        )
+    print(f"scaling ratio 2/1: {two[0] / one[0]:.2f}x (goal >= 1.8x)")
+    # With N workers and no batch overhead the ratio is N x (time per study with 1 worker / with 2):
+    # a per-study time that grows with the worker count means the CPUs are shared, not a batch bottleneck.
+    print(f"ratio expected from the per-study times alone: {2 * one[1] / two[1]:.2f}x")
+    try:
+        print(f"load average (1 min) at the end: {os.getloadavg()[0]:.2f}")
+    except OSError:
+        pass
 
 
 def main() -> None:
@@ -61,7 +93,16 @@ def main() -> None:
     parser.add_argument("--grid", type=int, default=48)
     parser.add_argument("--engine", choices=("local", "vsv", "mc"), default="mc")
     parser.add_argument("--photons", type=int, default=500_000)
+    parser.add_argument(
+        "--kind",
+        choices=("synthetic", "pipeline"),
+        default="synthetic",
+        help="pipeline: virtual patients (theradose.phantoms, --grid) through the study pipeline",
+    )
     args = parser.parse_args()
+    if args.kind == "pipeline":
+        _pipeline(args.studies, args.grid)
+        return
     from theradose.population.cohort import generate_cohort, write_study_files
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -76,16 +117,7 @@ def main() -> None:
         f"CPUs visible: {os.cpu_count()}  studies: {len(studies)} synthetic (3 regions, TAC fits + "
         f"{args.grid}^3 voxel dose, engine {args.engine}, {args.photons} photons)"
     )
-    print(f"1 worker : {one[0]:8.1f} studies/min   ({one[1]:.3f} s per study inside the worker)")
-    print(f"2 workers: {two[0]:8.1f} studies/min   ({two[1]:.3f} s per study inside the worker)")
-    print(f"scaling ratio 2/1: {two[0] / one[0]:.2f}x (goal >= 1.8x)")
-    # With N workers and no batch overhead the ratio is N x (time per study with 1 worker / with 2):
-    # a per-study time that grows with the worker count means the CPUs are shared, not a batch bottleneck.
-    print(f"ratio expected from the per-study times alone: {2 * one[1] / two[1]:.2f}x")
-    try:
-        print(f"load average (1 min) at the end: {os.getloadavg()[0]:.2f}")
-    except OSError:
-        pass
+    _report(one, two)
 
 
 if __name__ == "__main__":

@@ -69,6 +69,9 @@ class StudyRecord:
         What the study runner returned (done only).
     worker : str or None
         Address of the Dask worker that ran it.
+    cpu_s : float
+        CPU time of the worker process during the task (all threads); ``cpu_s / elapsed_s`` above 1 means
+        the study used several cores, below 1 that it waited (I/O, or cores shared with other work).
     """
 
     study_id: str
@@ -80,6 +83,7 @@ class StudyRecord:
     error: str | None = None
     result: dict[str, Any] = field(default_factory=dict)
     worker: str | None = None
+    cpu_s: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +96,7 @@ class StudyRecord:
             "error": self.error,
             "result": self.result,
             "worker": self.worker,
+            "cpu_s": round(self.cpu_s, 3),
         }
 
 
@@ -341,9 +346,11 @@ def run_task(run_one: RunOne, study_path: str, out_dir: str) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``status`` ("done"/"failed"), ``elapsed_s``, ``result`` or ``error_type`` + ``error``.
+        ``status`` ("done"/"failed"), ``elapsed_s``, ``cpu_s``, ``worker``, ``result`` or ``error_type`` +
+    ``error``.
     """
     started = time.perf_counter()
+    cpu_started = time.process_time()
     worker = _worker_address()
     try:
         result = run_one(study_path, out_dir)
@@ -351,6 +358,7 @@ def run_task(run_one: RunOne, study_path: str, out_dir: str) -> dict[str, Any]:
         return {
             "status": "failed",
             "elapsed_s": time.perf_counter() - started,
+            "cpu_s": time.process_time() - cpu_started,
             "error_type": type(exc).__name__,
             "error": _one_line(exc),
             "worker": worker,
@@ -358,6 +366,7 @@ def run_task(run_one: RunOne, study_path: str, out_dir: str) -> dict[str, Any]:
     return {
         "status": "done",
         "elapsed_s": time.perf_counter() - started,
+        "cpu_s": time.process_time() - cpu_started,
         "result": dict(result or {}),
         "worker": worker,
     }
@@ -617,6 +626,7 @@ def _run_pending(
                     outcome.get("error"),
                     dict(outcome.get("result", {})),
                     outcome.get("worker"),
+                    float(outcome.get("cpu_s", 0.0)),
                 )
                 records[sid] = record
                 _write_json_atomic(
