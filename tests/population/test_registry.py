@@ -281,6 +281,21 @@ def test_cli_deidentify_without_salt_exit_2(
     assert not (tmp_path / "c.parquet").exists()
 
 
+def test_outcomes_csv_rejects_bad_values(tmp_path: Path) -> None:
+    from theradose.population.registry import read_outcomes_csv
+
+    bad = tmp_path / "outcomes.csv"
+    bad.write_text("patient_id,response_category,survival_event\nA,PR,1\nB,partial,0\n")
+    with pytest.raises(InputError, match="row 2: response_category='partial'"):
+        read_outcomes_csv(bad)
+    bad.write_text("patient_id,survival_event\nA,2\n")
+    with pytest.raises(InputError, match="survival_event"):
+        read_outcomes_csv(bad)
+    bad.write_text("patient_id,toxicity_grade\nA,1\nA,2\n")
+    with pytest.raises(InputError, match="repeated"):
+        read_outcomes_csv(bad)
+
+
 def test_endpoint_table_rules(batch_folder: tuple[Any, Any, Path]) -> None:
     from theradose.population.analysis import endpoint_table
 

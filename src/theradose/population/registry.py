@@ -38,7 +38,8 @@ from typing import Any
 
 from theradose.errors import InputError
 
-#: Columns that hold direct identifiers in a non-de-identified registry.
+#: Columns that hold direct identifiers in a non-de-identified registry: :func:`deidentify` replaces the
+#: IDs by pseudonyms and drops the others.
 IDENTIFYING_COLUMNS = ("study_id", "patient_id", "patient_name", "study_file")
 #: Columns kept from the outcomes CSV (others are ignored so nothing unexpected reaches the export).
 OUTCOME_COLUMNS = (
@@ -399,7 +400,7 @@ def deidentify(frame: Any, *, salt: bytes | str) -> Any:
         ]
     out["study_id"] = [pseudonym(str(s), salt=key, prefix="S") for s in out["study_id"]]
     out["patient_id"] = [pseudonym(p, salt=key, prefix="P") for p in patients]
-    drop = [c for c in ("patient_name", "study_file") if c in out.columns]
+    drop = [c for c in IDENTIFYING_COLUMNS if c not in ("study_id", "patient_id") and c in out.columns]
     return out.drop(columns=drop)
 
 
