@@ -28,7 +28,7 @@ test: venv system
 	bash scripts/run-tests.sh
 
 demo: venv
-	PYTHON=$(BIN)/python bash examples/organ_dosimetry/run.sh demo-out
+	$(BIN)/theradose demo --out demo-out
 
 lint: venv
 	$(BIN)/ruff check src tests benchmarks

@@ -14,6 +14,9 @@ if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pg_ctl 
   need+=(postgresql)
 fi
 
+# Chromium for the browser end-to-end tests of the web UI (driven headless by Playwright; never `playwright install`).
+[ -x /usr/bin/chromium ] || need+=(chromium)
+
 all=("${need[@]}" "${no_service[@]}")
 if [ ${#all[@]} -eq 0 ]; then
   exit 0

@@ -38,6 +38,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "batch": ("theradose.cli.batch", "Run many studies as Dask tasks (local or cluster), resumable."),
     "registry": ("theradose.cli.registry", "Dose registry: doses and outcomes to Parquet, de-identified."),
     "analyse": ("theradose.cli.analyse", "Population analytics: dose–effect, NTCP, survival by dose."),
+    "run": ("theradose.cli.run", "Run a dosimetry study file: doses, dose maps, report, provenance."),
+    "demo": ("theradose.cli.demo", "Virtual 177Lu-PSMA patient through the whole pipeline, doses vs truth."),
+    "benchmark": ("theradose.cli.benchmark", "Dosimetry methods on virtual patients vs truth."),
 }
 # fmt: on
 

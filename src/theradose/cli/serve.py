@@ -19,14 +19,14 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
     upgrade: Annotated[bool, typer.Option(help="Apply database migrations before starting.")] = True,
 ) -> None:
-    """Serve the API with uvicorn; migrations are applied first unless --no-upgrade."""
+    """Serve the API and the browser pages (/ui) with uvicorn; migrations first unless --no-upgrade."""
     import uvicorn
 
-    from theradose.service.app import create_app
     from theradose.service.migrate import upgrade as run_upgrade
     from theradose.service.settings import Settings
+    from theradose.service.web import create_web_app
 
     settings = Settings() if db is None else Settings(db_url=db)
     if upgrade:
         run_upgrade(settings.db_url)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(create_web_app(settings), host=host, port=port, log_level="info")

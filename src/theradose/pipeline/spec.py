@@ -1,0 +1,708 @@
+"""The study file: what to compute for one patient and one therapy cycle (TOML).
+
+:func:`load_study` reads and validates the whole file before any computation: every key is known (a typo
+gets ``unknown key 'enignes' in [dose]; did you mean 'engines'?``), every value has the right type and
+range, every time-point folder exists, no time point precedes the administration, and the activities
+agree with each other (net = syringe before − residual; DICOM header vs study file). Each error is one
+line naming the key, the value and the fix. The format is documented in ``docs/study-file.md``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from theradose.errors import InputError
+
+Calibration = Literal["bqml", "factor"]
+RegistrationMethod = Literal["none", "rigid", "deformable"]
+SegmentationSource = Literal["nifti", "rtstruct", "seg", "auto"]
+KineticsModel = Literal["auto", "mono", "bi", "tri", "trapezoid"]
+StpChoice = Literal["none", "hanscheid", "madsen"]
+EngineName = Literal["local", "vsv", "mc"]
+OutputFormat = Literal["json", "csv", "nifti", "dicom", "html", "pdf"]
+ALL_FORMATS: tuple[OutputFormat, ...] = get_args(OutputFormat)
+
+#: Largest relative difference accepted between two statements of the administered activity
+#: (study file vs DICOM header, net vs syringe before − residual). Dose-calibrator accuracy is ±5 %
+#: (AAPM TG-181 / IEC 61303 acceptance), so two independent statements may differ by up to ~10 %.
+ACTIVITY_TOLERANCE = 0.10
+
+#: Tissue (radiobiology) of a region when the study file does not name one: first matching name fragment.
+DEFAULT_TISSUES: tuple[tuple[str, str], ...] = (
+    ("kidney", "kidney"),
+    ("liver", "liver"),
+    ("marrow", "red_marrow"),
+    ("parotid", "salivary_glands"),
+    ("submandibular", "salivary_glands"),
+    ("salivary", "salivary_glands"),
+    ("tumour", "tumour"),
+    ("tumor", "tumour"),
+    ("lesion", "tumour"),
+)
+
+
+@dataclass(frozen=True)
+class PatientSpec:
+    """Who: identifier, name (DICOM PN), sex and weight."""
+
+    patient_id: str
+    name: str = "Anonymous^Patient"
+    sex: Literal["M", "F", "O", ""] = ""
+    weight_kg: float | None = None
+
+
+@dataclass(frozen=True)
+class AdministrationSpec:
+    """What was given and when: nuclide, radiopharmaceutical, net activity (MBq), time (timezone-aware)."""
+
+    nuclide: str
+    radiopharmaceutical: str
+    activity_mbq: float
+    datetime: datetime
+    syringe_before_mbq: float | None = None
+    syringe_residual_mbq: float | None = None
+
+
+@dataclass(frozen=True)
+class TimepointSpec:
+    """One imaging time point: quantitative SPECT (folder or file; optional series UID) and optional CT."""
+
+    spect: Path
+    series_uid: str | None = None
+    ct: Path | None = None
+    ct_series_uid: str | None = None
+    acquisition_datetime: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SegmentationSpec:
+    """Where the regions come from.
+
+    ``regions`` maps a region name to its label values in a label map (NIfTI) or, for RTSTRUCT/SEG, to
+    the ROI/segment names that form it (empty tuple: the ROI of the same name).
+    """
+
+    source: SegmentationSource
+    path: Path | None
+    regions: Mapping[str, tuple[int | str, ...]]
+    tumours: tuple[str, ...] = ()
+    threshold_percent: float = 20.0
+
+
+@dataclass(frozen=True)
+class KineticsSpec:
+    """Fit model and optional single-time-point method."""
+
+    model: KineticsModel = "auto"
+    single_timepoint: StpChoice = "none"
+    stp_timepoint: int = -1
+    effective_half_life_h: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DoseSpec:
+    """Voxel engines to run (each gives region doses), organ-level MIRD on/off, Monte Carlo settings."""
+
+    engines: tuple[EngineName, ...] = ("local",)
+    organ: bool = True
+    mc_photons: int = 200_000
+
+
+@dataclass(frozen=True)
+class PvcSpec:
+    """Partial-volume correction: recovery curve (from QA) applied to the listed regions.
+
+    With ``spill_in`` the background concentration measured in a shell ``background_shell_mm`` wide around
+    each corrected structure is taken into account (see :func:`theradose.pipeline.stages.pvc_tac`).
+    """
+
+    enabled: bool = False
+    recovery_curve: Path | None = None
+    regions: tuple[str, ...] = ()
+    spill_in: bool = True
+    background_shell_mm: float = 10.0
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A validated study file.
+
+    Paths are absolute (relative paths in the file are relative to the file's folder).
+    """
+
+    path: Path
+    patient: PatientSpec
+    cycle: int
+    administration: AdministrationSpec
+    timepoints: tuple[TimepointSpec, ...]
+    calibration: Calibration
+    calibration_factor_cps_per_mbq: float | None
+    registration: RegistrationMethod
+    reference_timepoint: int
+    segmentation: SegmentationSpec
+    kinetics: KineticsSpec
+    dose: DoseSpec
+    pvc: PvcSpec
+    tissues: Mapping[str, str]
+    formats: tuple[OutputFormat, ...]
+    seed: int = 0
+
+    @property
+    def tumour_regions(self) -> tuple[str, ...]:
+        """Regions treated as tumours (sphere model, PVC default, tumour radiobiology)."""
+        if self.segmentation.tumours:
+            return self.segmentation.tumours
+        return tuple(n for n in self.segmentation.regions if tissue_for(n, {}) == "tumour")
+
+    def tissue(self, region: str) -> str | None:
+        """Radiobiology tissue of ``region`` (study file first, then :data:`DEFAULT_TISSUES`)."""
+        if region in self.segmentation.tumours:
+            return self.tissues.get(region, "tumour")
+        return tissue_for(region, self.tissues)
+
+
+def tissue_for(region: str, explicit: Mapping[str, str]) -> str | None:
+    """Tissue of a region: the explicit mapping, else the first :data:`DEFAULT_TISSUES` fragment in its
+    name."""
+    if region in explicit:
+        return explicit[region]
+    lowered = region.lower()
+    for fragment, tissue in DEFAULT_TISSUES:
+        if fragment in lowered:
+            return tissue
+    return None
+
+
+# ------------------------------------------------------------------------------------------ helpers
+_SCHEMA: dict[str, tuple[str, ...]] = {
+    "": (
+        "patient",
+        "cycle",
+        "administration",
+        "timepoints",
+        "calibration",
+        "registration",
+        "segmentation",
+        "kinetics",
+        "dose",
+        "pvc",
+        "radiobiology",
+        "output",
+        "seed",
+    ),
+    "patient": ("id", "name", "sex", "weight_kg"),
+    "administration": (
+        "nuclide",
+        "radiopharmaceutical",
+        "activity_mbq",
+        "datetime",
+        "syringe_before_mbq",
+        "syringe_residual_mbq",
+    ),
+    "timepoints": ("spect", "series_uid", "ct", "ct_series_uid", "datetime"),
+    "calibration": ("mode", "factor_cps_per_mbq"),
+    "registration": ("method", "reference"),
+    "segmentation": ("source", "path", "regions", "tumours", "threshold_percent"),
+    "kinetics": ("model", "single_timepoint", "stp_timepoint", "effective_half_life_h"),
+    "dose": ("engines", "organ", "mc_photons"),
+    "pvc": ("enabled", "recovery_curve", "regions", "spill_in", "background_shell_mm"),
+    "radiobiology": ("tissues",),
+    "output": ("formats",),
+}
+
+
+def _where(section: str) -> str:
+    return "the top level" if not section else f"[{section}]"
+
+
+def _check_keys(table: Mapping[str, Any], section: str) -> None:
+    allowed = _SCHEMA[section.split(".")[0] if not section.startswith("timepoints") else "timepoints"]
+    for key in table:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            hint = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(allowed)}"
+            raise InputError(f"unknown key '{key}' in {_where(section)}; {hint}")
+
+
+def _table(data: Mapping[str, Any], key: str, *, required: bool) -> Mapping[str, Any]:
+    if key not in data:
+        if required:
+            raise InputError(f"missing section [{key}]: add it (see docs/study-file.md)")
+        return {}
+    value = data[key]
+    if not isinstance(value, Mapping):
+        raise InputError(f"'{key}' must be a table [{key}]; got {value!r}")
+    _check_keys(value, key)
+    return value
+
+
+def _str(table: Mapping[str, Any], key: str, section: str, default: str | None = None) -> str:
+    if key not in table:
+        if default is None:
+            raise InputError(f"missing key '{key}' in [{section}]: add it")
+        return default
+    value = table[key]
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"{section}.{key} must be a non-empty string; got {value!r}")
+    return value.strip()
+
+
+def _choice(table: Mapping[str, Any], key: str, section: str, options: Sequence[str], default: str) -> str:
+    value = table.get(key, default)
+    if value not in options:
+        close = difflib.get_close_matches(str(value), options, n=1, cutoff=0.5)
+        hint = f"did you mean '{close[0]}'?" if close else f"choose one of {', '.join(options)}"
+        raise InputError(f"{section}.{key} = {value!r} is not allowed; {hint}")
+    return str(value)
+
+
+def _number(
+    table: Mapping[str, Any],
+    key: str,
+    section: str,
+    *,
+    default: float | None = None,
+    positive: bool = True,
+    required: bool = False,
+) -> float | None:
+    if key not in table:
+        if required:
+            raise InputError(f"missing key '{key}' in [{section}]: add it")
+        return default
+    value = table[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InputError(f"{section}.{key} must be a number; got {value!r}")
+    if positive and value <= 0:
+        raise InputError(f"{section}.{key} must be > 0; got {value!r}")
+    return float(value)
+
+
+def _int(table: Mapping[str, Any], key: str, section: str, default: int) -> int:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"{section}.{key} must be an integer; got {value!r}")
+    return value
+
+
+def _bool(table: Mapping[str, Any], key: str, section: str, default: bool) -> bool:
+    value = table.get(key, default)
+    if not isinstance(value, bool):
+        raise InputError(f"{section}.{key} must be true or false; got {value!r}")
+    return value
+
+
+def _datetime(value: Any, where: str) -> datetime:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise InputError(
+                f"{where} = {value!r} is not an ISO date-time: write e.g. 2025-01-06T09:00:00+01:00"
+            ) from None
+    if not isinstance(value, datetime):
+        raise InputError(f"{where} must be a date-time like 2025-01-06T09:00:00+01:00; got {value!r}")
+    if value.tzinfo is None:
+        raise InputError(
+            f"{where} = {value.isoformat()} has no time zone: add the UTC offset, e.g. "
+            f"{value.isoformat()}+01:00"
+        )
+    return value
+
+
+def _path(value: Any, where: str, base: Path, *, must_exist: bool = True) -> Path:
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"{where} must be a path (string); got {value!r}")
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = base / path
+    path = path.resolve()
+    if must_exist and not path.exists():
+        raise InputError(
+            f"{where} = {value!r}: {path} does not exist; check the path (relative to the study file)"
+        )
+    return path
+
+
+def _string_list(value: Any, where: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise InputError(f"{where} must be a list of names; got {value!r}")
+    return tuple(value)
+
+
+# ------------------------------------------------------------------------------------------ parsing
+def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = None) -> StudySpec:
+    """Validate a parsed study mapping (from TOML) into a :class:`StudySpec`; files are checked to exist.
+
+    Parameters
+    ----------
+    data : mapping
+        The TOML document.
+    base_dir : Path
+        Folder that relative paths are relative to (the study file's folder).
+    path : Path, optional
+        The study file (recorded in the spec).
+    """
+    from theradose.nuclides import get_nuclide
+
+    _check_keys(data, "")
+    patient_t = _table(data, "patient", required=True)
+    patient = PatientSpec(
+        patient_id=_str(patient_t, "id", "patient"),
+        name=_str(patient_t, "name", "patient", "Anonymous^Patient"),
+        sex=_choice(patient_t, "sex", "patient", ["M", "F", "O", ""], ""),  # type: ignore[arg-type]
+        weight_kg=_number(patient_t, "weight_kg", "patient"),
+    )
+    cycle = _int(data, "cycle", "cycle", 1)
+    if cycle < 1:
+        raise InputError(f"cycle must be >= 1 (the therapy cycle number); got {cycle}")
+    seed = _int(data, "seed", "seed", 0)
+
+    adm_t = _table(data, "administration", required=True)
+    nuclide_text = _str(adm_t, "nuclide", "administration")
+    nuclide = get_nuclide(nuclide_text).name
+    activity = _number(adm_t, "activity_mbq", "administration", required=True)
+    assert activity is not None
+    if "datetime" not in adm_t:
+        raise InputError(
+            "missing key 'datetime' in [administration]: add e.g. datetime = 2025-01-06T09:00:00+01:00"
+        )
+    administered_at = _datetime(adm_t["datetime"], "administration.datetime")
+    before = _number(adm_t, "syringe_before_mbq", "administration")
+    residual = _number(adm_t, "syringe_residual_mbq", "administration", positive=False)
+    if residual is not None and residual < 0:
+        raise InputError(f"administration.syringe_residual_mbq must be >= 0; got {residual}")
+    if (before is None) != (residual is None):
+        raise InputError("administration: give both syringe_before_mbq and syringe_residual_mbq, or neither")
+    if before is not None and residual is not None:
+        net = before - residual
+        if net <= 0:
+            raise InputError(
+                f"administration.syringe_residual_mbq = {residual} is not below syringe_before_mbq = "
+                f"{before}: "
+                "check the dose-calibrator readings"
+            )
+        if abs(net - activity) > ACTIVITY_TOLERANCE * activity:
+            raise InputError(
+                f"inconsistent activities: administration.activity_mbq = {activity} but syringe_before_mbq − "
+                f"syringe_residual_mbq = {net:g} MBq (differ by more than {ACTIVITY_TOLERANCE:.0%}): "
+                "correct one of them"
+            )
+    administration = AdministrationSpec(
+        nuclide=nuclide,
+        radiopharmaceutical=_str(adm_t, "radiopharmaceutical", "administration", nuclide),
+        activity_mbq=activity,
+        datetime=administered_at,
+        syringe_before_mbq=before,
+        syringe_residual_mbq=residual,
+    )
+
+    raw_tps = data.get("timepoints")
+    if not isinstance(raw_tps, list) or not raw_tps:
+        raise InputError(
+            "missing [[timepoints]]: add one [[timepoints]] table per imaging time point with spect = "
+            "'folder'"
+        )
+    timepoints: list[TimepointSpec] = []
+    for i, tp in enumerate(raw_tps):
+        section = f"timepoints.{i + 1}"
+        if not isinstance(tp, Mapping):
+            raise InputError(f"[[timepoints]] entry {i + 1} must be a table; got {tp!r}")
+        _check_keys(tp, section)
+        if "spect" not in tp:
+            raise InputError(
+                f"missing key 'spect' in [[timepoints]] entry {i + 1}: give the SPECT folder or file"
+            )
+        spect = _path(tp["spect"], f"timepoints[{i + 1}].spect", base_dir)
+        ct = _path(tp["ct"], f"timepoints[{i + 1}].ct", base_dir) if "ct" in tp else None
+        when = _datetime(tp["datetime"], f"timepoints[{i + 1}].datetime") if "datetime" in tp else None
+        series_uid = _str(tp, "series_uid", section) if "series_uid" in tp else None
+        ct_uid = _str(tp, "ct_series_uid", section) if "ct_series_uid" in tp else None
+        timepoints.append(TimepointSpec(spect, series_uid, ct, ct_uid, when))
+
+    cal_t = _table(data, "calibration", required=False)
+    calibration = _choice(cal_t, "mode", "calibration", ["bqml", "factor"], "bqml")
+    factor = _number(cal_t, "factor_cps_per_mbq", "calibration")
+    if calibration == "factor" and factor is None:
+        raise InputError(
+            "calibration.mode = 'factor' needs calibration.factor_cps_per_mbq (from 'theradose qa'): add it"
+        )
+    if calibration == "bqml" and factor is not None:
+        raise InputError(
+            f"calibration.factor_cps_per_mbq = {factor} given but mode = 'bqml' (image already in Bq/mL): "
+            "remove the factor or set mode = 'factor'"
+        )
+
+    reg_t = _table(data, "registration", required=False)
+    registration = _choice(reg_t, "method", "registration", ["none", "rigid", "deformable"], "none")
+    reference = _int(reg_t, "reference", "registration", 1)
+    if not 1 <= reference <= len(timepoints):
+        raise InputError(
+            f"registration.reference = {reference} is not a time point: give 1..{len(timepoints)} "
+            "(position in [[timepoints]])"
+        )
+    if registration != "none" and any(tp.ct is None for tp in timepoints):
+        missing = next(i + 1 for i, tp in enumerate(timepoints) if tp.ct is None)
+        raise InputError(
+            f"registration.method = '{registration}' needs a CT per time point; timepoints[{missing}].ct is "
+            "missing: add it or set method = 'none'"
+        )
+
+    seg_t = _table(data, "segmentation", required=True)
+    source = _choice(seg_t, "source", "segmentation", ["nifti", "rtstruct", "seg", "auto"], "nifti")
+    seg_path = _path(seg_t["path"], "segmentation.path", base_dir) if "path" in seg_t else None
+    if source != "auto" and seg_path is None:
+        raise InputError(f"segmentation.source = '{source}' needs segmentation.path: add the file")
+    raw_regions = seg_t.get("regions", {})
+    if not isinstance(raw_regions, Mapping):
+        raise InputError(f"segmentation.regions must be a table name = labels; got {raw_regions!r}")
+    regions: dict[str, tuple[int | str, ...]] = {}
+    for name, value in raw_regions.items():
+        where = f"segmentation.regions.{name}"
+        values = value if isinstance(value, list) else [value]
+        if source == "nifti":
+            if not values or not all(
+                isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values
+            ):
+                raise InputError(f"{where} must be a positive label value or a list of them; got {value!r}")
+        elif not all(isinstance(v, str) and v for v in values):
+            raise InputError(f"{where} must be ROI/segment names (strings); got {value!r}")
+        regions[str(name)] = tuple(values)
+    if source == "nifti" and not regions:
+        raise InputError("segmentation.regions is empty: name the labels, e.g. regions = { liver = 3 }")
+    tumours = _string_list(seg_t.get("tumours", []), "segmentation.tumours")
+    for t in tumours:
+        if regions and t not in regions:
+            raise InputError(
+                f"segmentation.tumours names '{t}', which is not in segmentation.regions: add it"
+            )
+    threshold = _number(seg_t, "threshold_percent", "segmentation", default=20.0)
+    assert threshold is not None
+    if threshold >= 100:
+        raise InputError(f"segmentation.threshold_percent must be in (0, 100); got {threshold}")
+    segmentation = SegmentationSpec(source, seg_path, regions, tumours, threshold)  # type: ignore[arg-type]
+
+    kin_t = _table(data, "kinetics", required=False)
+    model = _choice(kin_t, "model", "kinetics", ["auto", "mono", "bi", "tri", "trapezoid"], "auto")
+    stp = _choice(kin_t, "single_timepoint", "kinetics", ["none", "hanscheid", "madsen"], "none")
+    stp_tp = _int(kin_t, "stp_timepoint", "kinetics", len(timepoints))
+    if not 1 <= stp_tp <= len(timepoints):
+        raise InputError(
+            f"kinetics.stp_timepoint = {stp_tp}: give 1..{len(timepoints)} (position in [[timepoints]])"
+        )
+    raw_teff = kin_t.get("effective_half_life_h", {})
+    if isinstance(raw_teff, (int, float)) and not isinstance(raw_teff, bool):
+        raw_teff = {"*": raw_teff}
+    if not isinstance(raw_teff, Mapping):
+        raise InputError(
+            f"kinetics.effective_half_life_h must be a number or a table region = h; got {raw_teff!r}"
+        )
+    teff: dict[str, float] = {}
+    for name in raw_teff:
+        value = _number(raw_teff, name, "kinetics.effective_half_life_h")
+        assert value is not None
+        teff[str(name)] = value
+    if stp == "madsen" and not teff:
+        raise InputError(
+            "kinetics.single_timepoint = 'madsen' needs kinetics.effective_half_life_h (a prior, h): add it"
+        )
+    n_needed = {"auto": 2, "mono": 2, "bi": 3, "tri": 5, "trapezoid": 1}[model]
+    if stp == "none" and len(timepoints) < n_needed:
+        raise InputError(
+            f"kinetics.model = '{model}' needs at least {n_needed} time points; the study has "
+            f"{len(timepoints)}: "
+            "add time points or set kinetics.single_timepoint"
+        )
+    kinetics = KineticsSpec(model, stp, stp_tp - 1, teff)  # type: ignore[arg-type]
+
+    dose_t = _table(data, "dose", required=False)
+    engines = _string_list(dose_t.get("engines", ["local"]), "dose.engines")
+    for e in engines:
+        if e not in ("local", "vsv", "mc"):
+            close = difflib.get_close_matches(e, ["local", "vsv", "mc"], n=1, cutoff=0.4)
+            hint = f"did you mean '{close[0]}'?" if close else "choose from local, vsv, mc"
+            raise InputError(f"dose.engines has {e!r}; {hint}")
+    if len(set(engines)) != len(engines):
+        raise InputError(f"dose.engines lists an engine twice: {list(engines)}")
+    mc_photons = _int(dose_t, "mc_photons", "dose", 200_000)
+    if mc_photons < 1000:
+        raise InputError(f"dose.mc_photons must be >= 1000; got {mc_photons}")
+    dose = DoseSpec(engines, _bool(dose_t, "organ", "dose", True), mc_photons)  # type: ignore[arg-type]
+
+    pvc_t = _table(data, "pvc", required=False)
+    pvc_on = _bool(pvc_t, "enabled", "pvc", "recovery_curve" in pvc_t)
+    curve = (
+        _path(pvc_t["recovery_curve"], "pvc.recovery_curve", base_dir) if "recovery_curve" in pvc_t else None
+    )
+    if pvc_on and curve is None:
+        raise InputError("pvc.enabled = true needs pvc.recovery_curve (JSON or CSV from QA): add it")
+    pvc_regions = _string_list(pvc_t.get("regions", []), "pvc.regions")
+    for r in pvc_regions:
+        if regions and r not in regions:
+            raise InputError(
+                f"pvc.regions names '{r}', which is not in segmentation.regions: add it or remove it"
+            )
+    shell_mm = _number(pvc_t, "background_shell_mm", "pvc", default=10.0)
+    assert shell_mm is not None
+    pvc = PvcSpec(pvc_on, curve, pvc_regions, _bool(pvc_t, "spill_in", "pvc", True), shell_mm)
+
+    rb_t = _table(data, "radiobiology", required=False)
+    raw_tissues = rb_t.get("tissues", {})
+    if not isinstance(raw_tissues, Mapping) or not all(isinstance(v, str) for v in raw_tissues.values()):
+        raise InputError(f"radiobiology.tissues must be a table region = tissue name; got {raw_tissues!r}")
+    tissues = {str(k): str(v) for k, v in raw_tissues.items()}
+    if tissues:
+        from theradose.radiobiology import tissue_names, tissue_parameters
+
+        for region, tissue in tissues.items():
+            try:
+                tissue_parameters(tissue)
+            except InputError:
+                raise InputError(
+                    f"radiobiology.tissues.{region} = {tissue!r} is unknown; choose one of "
+                    f"{', '.join(tissue_names())}"
+                ) from None
+
+    out_t = _table(data, "output", required=False)
+    formats = _string_list(out_t.get("formats", list(ALL_FORMATS)), "output.formats")
+    for f in formats:
+        if f not in ALL_FORMATS:
+            close = difflib.get_close_matches(f, ALL_FORMATS, n=1, cutoff=0.5)
+            hint = f"did you mean '{close[0]}'?" if close else f"choose from {', '.join(ALL_FORMATS)}"
+            raise InputError(f"output.formats has {f!r}; {hint}")
+    if "json" not in formats:
+        formats = ("json", *formats)
+
+    return StudySpec(
+        path=(path or base_dir / "study.toml").resolve(),
+        patient=patient,
+        cycle=cycle,
+        administration=administration,
+        timepoints=tuple(timepoints),
+        calibration=calibration,  # type: ignore[arg-type]
+        calibration_factor_cps_per_mbq=factor,
+        registration=registration,  # type: ignore[arg-type]
+        reference_timepoint=reference - 1,
+        segmentation=segmentation,
+        kinetics=kinetics,
+        dose=dose,
+        pvc=pvc,
+        tissues=tissues,
+        formats=tuple(formats),  # type: ignore[arg-type]
+        seed=seed,
+    )
+
+
+def load_study(path: str | Path, *, check_headers: bool = True) -> StudySpec:
+    """Read and validate a study file; with ``check_headers`` also check the DICOM headers.
+
+    The header check (:func:`check_dicom_headers`) reads only DICOM headers: acquisition times against
+    the administration time, the injected activity against the study file.
+
+    Raises
+    ------
+    InputError
+        With a one-line message naming the key, the value and the fix.
+    """
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise InputError(f"study file {str(file)!r} does not exist: check the path")
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"study file {file.name} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"study file {file.name} is not UTF-8 text") from None
+    spec = parse_study(data, base_dir=file.resolve().parent, path=file)
+    if check_headers:
+        check_dicom_headers(spec)
+    return spec
+
+
+@dataclass(frozen=True)
+class TimepointHeader:
+    """What the DICOM headers say about one time point (acquisition time, series UID, injected activity)."""
+
+    acquisition_datetime: datetime
+    series_uid: str
+    injected_activity_mbq: float | None
+    units: str | None
+
+
+def check_dicom_headers(spec: StudySpec) -> tuple[TimepointHeader, ...]:
+    """Check each time point's SPECT headers: one image series, acquired after the administration.
+
+    Also checks that the injected activity in the headers (when present) agrees with
+    ``administration.activity_mbq`` within :data:`ACTIVITY_TOLERANCE`, and that the calibration mode fits
+    the stored units (counts need a factor, Bq/mL needs none).
+    """
+    from theradose.io.dicom import discover_series
+    from theradose.units import seconds_to_hours
+
+    headers: list[TimepointHeader] = []
+    adm = spec.administration
+    for i, tp in enumerate(spec.timepoints):
+        where = f"timepoints[{i + 1}].spect"
+        images = [s for s in discover_series(tp.spect) if s.is_image and s.modality in ("NM", "PT")]
+        if tp.series_uid is not None:
+            images = [s for s in images if s.series_uid == tp.series_uid]
+            if not images:
+                raise InputError(
+                    f"timepoints[{i + 1}].series_uid = {tp.series_uid!r} is not an NM/PT series under "
+                    f"{tp.spect}: "
+                    "check the UID (theradose dicom inspect)"
+                )
+        if not images:
+            raise InputError(
+                f"{where} = {str(tp.spect)!r} holds no NM/PT image series: point it at the SPECT"
+            )
+        if len(images) > 1:
+            raise InputError(
+                f"{where} = {str(tp.spect)!r} holds {len(images)} NM/PT series: add series_uid = one of "
+                f"{', '.join(s.series_uid for s in images)}"
+            )
+        info = images[0]
+        when = tp.acquisition_datetime or info.acquisition_datetime
+        if when is None:
+            raise InputError(f"{where}: the DICOM has no acquisition time; add timepoints[{i + 1}].datetime")
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=adm.datetime.tzinfo)
+        elapsed_h = seconds_to_hours((when - adm.datetime).total_seconds())
+        if elapsed_h <= 0:
+            raise InputError(
+                f"time point {i + 1} was acquired at {when.isoformat()}, {-elapsed_h:.2f} h before the "
+                f"administration "
+                f"({adm.datetime.isoformat()}): check administration.datetime or the time point"
+            )
+        if info.units == "counts" and spec.calibration != "factor":
+            raise InputError(
+                f"{where} is stored in counts: set calibration.mode = 'factor' and "
+                f"calibration.factor_cps_per_mbq"
+            )
+        if info.units == "Bq/mL" and spec.calibration == "factor":
+            raise InputError(f"{where} is already in Bq/mL: set calibration.mode = 'bqml' (no factor needed)")
+        header_mbq = info.injected_activity_mbq
+        if (
+            header_mbq is not None
+            and abs(header_mbq - adm.activity_mbq) > ACTIVITY_TOLERANCE * adm.activity_mbq
+        ):
+            raise InputError(
+                f"inconsistent activities: administration.activity_mbq = {adm.activity_mbq:g} but the "
+                f"DICOM header "
+                f"of time point {i + 1} says {header_mbq:g} MBq: correct the study file or the DICOM"
+            )
+        headers.append(TimepointHeader(when, info.series_uid, header_mbq, info.units))
+    times = [h.acquisition_datetime for h in headers]
+    if len(set(times)) != len(times):
+        raise InputError(
+            "two time points have the same acquisition time: each [[timepoints]] must be a separate scan"
+        )
+    return tuple(headers)

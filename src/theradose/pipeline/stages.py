@@ -1,0 +1,626 @@
+"""One small adapter per pipeline stage over the core packages.
+
+Each function here is the single place where the orchestrator (:mod:`theradose.pipeline.run`) calls a
+core package, so swapping an implementation is a local change. Where a stage computes something itself
+rather than calling a core package, its docstring says so and cites the relation used.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from theradose.errors import InputError
+from theradose.imaging.volume import Volume
+from theradose.pipeline.spec import EngineName, KineticsSpec, SegmentationSpec, StudySpec, TimepointSpec
+
+FloatArray = npt.NDArray[np.float64]
+
+#: Voxel dose engines this build can run.
+AVAILABLE_ENGINES: tuple[EngineName, ...] = ("local", "vsv", "mc")
+
+#: Density used where no CT is given: ICRU 44 adult soft tissue, g/mL.
+SOFT_TISSUE_DENSITY_G_PER_ML = 1.03
+#: Voxels below this density (g/mL) are air: no mass, no dose.
+AIR_DENSITY_LIMIT_G_PER_ML = 0.01
+#: Label of the remainder of the field of view (voxels in no region) in the label partition.
+REMAINDER_LABEL = 0
+
+
+# ------------------------------------------------------------------------------------------------ load
+@dataclass(frozen=True)
+class LoadedTimepoint:
+    """One time point: SPECT in Bq/mL, optional CT in HU, time after administration (h)."""
+
+    time_h: float
+    spect: Volume
+    ct: Volume | None
+
+
+def load_timepoint(tp: TimepointSpec, spec: StudySpec, *, time_h: float) -> LoadedTimepoint:
+    """Read a time point's SPECT (calibrated to Bq/mL) and CT with :func:`theradose.io.dicom.read_series`."""
+    from theradose.io.dicom import read_series
+
+    factor = spec.calibration_factor_cps_per_mbq if spec.calibration == "factor" else None
+    spect = read_series(tp.spect, series_uid=tp.series_uid, calibration_cps_per_mbq=factor)
+    if spect.unit != "Bq/mL":
+        raise InputError(f"SPECT {tp.spect} reads as {spect.unit!r}, not Bq/mL: check calibration.mode")
+    ct = read_series(tp.ct, series_uid=tp.ct_series_uid) if tp.ct is not None else None
+    if ct is not None and ct.unit != "HU":
+        raise InputError(f"timepoints ct {tp.ct} reads as {ct.unit!r}, not a CT in HU: point it at the CT")
+    return LoadedTimepoint(time_h, spect, ct)
+
+
+# ------------------------------------------------------------------------------------------- register
+@dataclass(frozen=True)
+class AlignedStudy:
+    """All time points on the reference SPECT grid, and the reference CT resampled onto it (or None)."""
+
+    time_h: tuple[float, ...]
+    spect: tuple[Volume, ...]
+    ct: Volume | None
+    method: str
+    quality: tuple[dict[str, float | int], ...] = ()
+
+
+def register_timepoints(
+    loaded: Sequence[LoadedTimepoint], *, method: str, reference: int, seed: int = 0
+) -> AlignedStudy:
+    """Bring every SPECT onto the reference time point's SPECT grid.
+
+    ``method = "none"`` trusts the scanner coordinates (same frame of reference or a patient who did not
+    move between scans) and resamples with :func:`theradose.imaging.resample.resample`. ``"rigid"`` and
+    ``"deformable"`` register each time point's CT onto the reference CT with
+    :func:`theradose.imaging.register.register_ct` and carry the SPECT through the same transform
+    (:meth:`~theradose.imaging.register.Registration.apply`).
+    """
+    from theradose.imaging.register import register_ct
+    from theradose.imaging.resample import resample
+
+    ref = loaded[reference].spect
+    ref_ct = loaded[reference].ct
+    spects: list[Volume] = []
+    quality: list[dict[str, float | int]] = []
+    for i, tp in enumerate(loaded):
+        vol = tp.spect
+        if method != "none" and i != reference:
+            if tp.ct is None or ref_ct is None:
+                raise InputError(f"registration.method = '{method}' needs a CT at every time point")
+            reg = register_ct(ref_ct, tp.ct, deformable=method == "deformable", seed=seed)
+            vol = reg.apply(vol, ref)
+            quality.append({"timepoint": i + 1, **reg.quality.as_dict()})
+        elif not vol.same_grid(ref):
+            vol = resample(_without_frame(vol), _without_frame(ref), method="linear")
+        spects.append(vol.with_array(np.clip(np.asarray(vol.array, dtype=np.float64), 0.0, None)))
+    ct_on_grid = None
+    if ref_ct is not None:
+        ct_on_grid = (
+            ref_ct
+            if ref_ct.same_grid(ref)
+            else resample(_without_frame(ref_ct), _without_frame(ref), fill_value=-1000.0)
+        )
+    return AlignedStudy(tuple(tp.time_h for tp in loaded), tuple(spects), ct_on_grid, method, tuple(quality))
+
+
+def _without_frame(volume: Volume) -> Volume:
+    """The volume with its frame-of-reference UID dropped (scanner coordinates are trusted: method 'none')."""
+    return Volume(volume.array, volume.affine, volume.unit, acquisition_datetime=volume.acquisition_datetime)
+
+
+# ---------------------------------------------------------------------------------------------- masks
+@dataclass(frozen=True)
+class RegionSet:
+    """Regions as a partition of the grid.
+
+    Attributes
+    ----------
+    labels : ndarray of int32, grid shape
+        Partition label per voxel; 0 is the remainder (in no region).
+    regions : dict
+        Region name → partition labels forming it (regions may overlap by sharing partition labels).
+    """
+
+    labels: npt.NDArray[np.int32]
+    regions: Mapping[str, tuple[int, ...]]
+
+    def mask(self, name: str) -> npt.NDArray[np.bool_]:
+        """Boolean mask of a region."""
+        return np.isin(self.labels, self.regions[name])
+
+
+def region_masks(seg: SegmentationSpec, reference: Volume, *, ct: Volume | None = None) -> RegionSet:
+    """Regions on the reference SPECT grid.
+
+    ``nifti``: a label map (:func:`theradose.io.nifti.read_nifti`), resampled by nearest neighbour;
+    ``rtstruct``: contours rasterised on the grid (:func:`theradose.io.masks.read_rtstruct`); ``seg``: a DICOM
+    SEG (:func:`theradose.io.masks.read_seg`) resampled; ``auto``: uptake regions of the reference SPECT
+    (:func:`theradose.imaging.segment.segment_uptake`, constrained to soft tissue when a CT is given).
+    """
+    from theradose.imaging.resample import resample
+
+    if seg.source == "auto":
+        return _auto_regions(reference, ct, threshold_percent=seg.threshold_percent)
+    assert seg.path is not None
+    if seg.source == "nifti":
+        from theradose.io.nifti import read_nifti
+
+        label_map = read_nifti(seg.path, unit="label")
+        if not label_map.same_grid(reference):
+            label_map = resample(label_map, _without_frame(reference), method="nearest")
+        values = np.asarray(label_map.array).astype(np.int32)
+        present = set(np.unique(values).tolist())
+        regions: dict[str, tuple[int, ...]] = {}
+        for name, wanted in seg.regions.items():
+            labels = tuple(int(v) for v in wanted)
+            if not any(v in present for v in labels):
+                raise InputError(
+                    f"segmentation.regions.{name} = {list(labels)}: no voxel of the label map "
+                    f"{seg.path.name} "
+                    "has these labels on the SPECT grid; check the label values"
+                )
+            regions[name] = tuple(v for v in labels if v in present)
+        used = {v for labels in regions.values() for v in labels}
+        partition = np.where(np.isin(values, sorted(used)), values, REMAINDER_LABEL).astype(np.int32)
+        return RegionSet(partition, regions)
+    from theradose.io.masks import read_rtstruct, read_seg
+
+    if seg.source == "rtstruct":
+        masks = {n: np.asarray(v.array).astype(bool) for n, v in read_rtstruct(seg.path, reference).items()}
+    else:
+        masks = {}
+        for name, vol in read_seg(seg.path).items():
+            on_grid = (
+                vol
+                if vol.same_grid(reference)
+                else resample(
+                    _without_frame(vol.with_array(np.asarray(vol.array).astype(np.uint8), unit="label")),
+                    _without_frame(reference),
+                    method="nearest",
+                )
+            )
+            masks[name] = np.asarray(on_grid.array).astype(bool)
+    wanted_regions = dict(seg.regions) or {name: () for name in masks}
+    region_masks_: dict[str, npt.NDArray[np.bool_]] = {}
+    for name, rois in wanted_regions.items():
+        names = [str(r) for r in rois] or [name]
+        missing = [r for r in names if r not in masks]
+        if missing:
+            raise InputError(
+                f"segmentation.regions.{name}: ROI {missing[0]!r} is not in {seg.path.name} "
+                f"(it holds {', '.join(sorted(masks))}): fix the name"
+            )
+        region_masks_[name] = np.logical_or.reduce([masks[r] for r in names])
+    return partition_from_masks(region_masks_)
+
+
+def partition_from_masks(masks: Mapping[str, npt.NDArray[np.bool_]]) -> RegionSet:
+    """Partition of possibly overlapping masks: one label per distinct combination of memberships."""
+    names = list(masks)
+    code = np.zeros(next(iter(masks.values())).shape, dtype=np.int64)
+    for bit, name in enumerate(names):
+        code |= masks[name].astype(np.int64) << bit
+    combos, inverse = np.unique(code, return_inverse=True)
+    partition: npt.NDArray[np.int32] = np.asarray(inverse, dtype=np.int32).reshape(code.shape)
+    if combos[0] != 0:  # no remainder voxel: shift so that 0 stays "in no region"
+        partition += 1
+        combos = np.concatenate([[0], combos])
+    regions = {
+        name: tuple(int(i) for i, c in enumerate(combos) if i > 0 and (int(c) >> bit) & 1)
+        for bit, name in enumerate(names)
+    }
+    for name, labels in regions.items():
+        if not labels:
+            raise InputError(f"region {name!r} has no voxel on the SPECT grid: check the segmentation")
+    return RegionSet(partition, regions)
+
+
+def _auto_regions(spect: Volume, ct: Volume | None, *, threshold_percent: float) -> RegionSet:
+    from theradose.imaging.segment import segment_uptake, soft_tissue_mask
+
+    allowed = None
+    if ct is not None:
+        allowed = np.asarray(soft_tissue_mask(ct).array).astype(bool)
+    found = segment_uptake(spect, percent_of_max=threshold_percent, allowed=allowed)
+    labels = np.asarray(found.labels.array)
+    if not found.regions:
+        raise InputError(
+            f"segmentation.source = 'auto' found no uptake region at {threshold_percent}% of the maximum: "
+            "change segmentation.threshold_percent or give a label map"
+        )
+    return partition_from_masks({r.name: labels == r.label for r in found.regions})
+
+
+# -------------------------------------------------------------------------------------------- density
+def density_map_g_per_ml(ct: Volume | None, grid: Volume) -> FloatArray:
+    """Mass density per voxel (g/mL) from the CT on the SPECT grid
+    (:func:`theradose.imaging.density.density_map`,
+    its default calibration); ICRU-44 soft tissue everywhere without a CT."""
+    if ct is None:
+        return np.full(grid.shape, SOFT_TISSUE_DENSITY_G_PER_ML)
+    from theradose.imaging.density import density_map
+
+    return np.asarray(density_map(ct).array, dtype=np.float64)
+
+
+# ------------------------------------------------------------------------------------------- kinetics
+def activity_mbq_per_voxel(spect: Volume) -> FloatArray:
+    """Activity per voxel (MBq) from a concentration map in Bq/mL."""
+    from theradose.units import bq_to_mbq
+
+    return np.asarray(bq_to_mbq(np.asarray(spect.array, dtype=np.float64) * spect.voxel_volume_ml))
+
+
+@dataclass(frozen=True)
+class RegionKinetics:
+    """TAC and time-integrated activity of one region (or partition label).
+
+    Attributes
+    ----------
+    time_h, activity_mbq, sigma_mbq : tuple of float
+        The measured TAC (after partial-volume correction when applied) and its standard uncertainties.
+    tia_mbq_h, tia_sigma_mbq_h : float
+        TIA and its standard uncertainty (NaN when it cannot be estimated).
+    model : str
+        Fitted model or single-time-point method.
+    effective_half_life_h : float or None
+    candidates : tuple of (model, weight)
+        Akaike weights of the candidate models (empty for single time point).
+    curve_h, curve_mbq : tuple of float
+        The fitted curve sampled for plots (empty for single time point).
+    recovery : float
+        Recovery coefficient already divided out of ``activity_mbq`` (1.0 without partial-volume correction).
+    """
+
+    time_h: tuple[float, ...]
+    activity_mbq: tuple[float, ...]
+    sigma_mbq: tuple[float, ...]
+    tia_mbq_h: float
+    tia_sigma_mbq_h: float
+    model: str
+    effective_half_life_h: float | None
+    candidates: tuple[tuple[str, float], ...]
+    curve_h: tuple[float, ...]
+    curve_mbq: tuple[float, ...]
+    recovery: float = 1.0
+
+
+def fit_region(
+    time_h: Sequence[float],
+    activity_mbq: Sequence[float],
+    *,
+    kinetics: KineticsSpec,
+    nuclide: str,
+    region: str,
+    relative_sigma: float,
+    recovery: float = 1.0,
+) -> RegionKinetics:
+    """Fit (or single-time-point estimate) one TAC with :func:`theradose.kinetics.fit_tac` /
+    :func:`theradose.kinetics.stp_tia_mbq_h`.
+
+    Each measurement gets a standard uncertainty ``relative_sigma`` × activity (quantitative SPECT
+    accuracy; EANM guidance, Gear et al. 2018, Eur J Nucl Med Mol Imaging 45:2456). In automatic mode a
+    curve that no exponential model fits physically falls back to the trapezoid model with a physical-decay
+    tail rather than stopping the study. ``activity_mbq`` is already partial-volume corrected; ``recovery``
+    is recorded only.
+    """
+    from theradose.errors import FitError
+    from theradose.kinetics import fit_tac, stp_tia_mbq_h
+    from theradose.nuclides import get_nuclide
+
+    t = np.asarray(time_h, dtype=np.float64)
+    a = np.asarray(activity_mbq, dtype=np.float64)
+    sigma = relative_sigma * np.abs(a)
+    lam = float(get_nuclide(nuclide).decay_constant_per_h)
+    if kinetics.single_timepoint != "none":
+        i = kinetics.stp_timepoint
+        teff = kinetics.effective_half_life_h.get(region, kinetics.effective_half_life_h.get("*"))
+        tia = stp_tia_mbq_h(
+            float(t[i]),
+            float(a[i]),
+            method=kinetics.single_timepoint,
+            effective_half_life_h=teff if kinetics.single_timepoint == "madsen" else None,
+        )
+        return RegionKinetics(
+            tuple(t.tolist()), tuple(a.tolist()), tuple(sigma.tolist()), tia, relative_sigma * tia,
+            f"stp-{kinetics.single_timepoint}", teff, (), (), (), recovery,
+        )  # fmt: skip
+    if not np.any(a > 0):
+        return RegionKinetics(
+            tuple(t.tolist()),
+            tuple(a.tolist()),
+            tuple(sigma.tolist()),
+            0.0,
+            0.0,
+            "none",
+            None,
+            (),
+            (),
+            (),
+            recovery,
+        )
+    safe_sigma = np.where(sigma > 0, sigma, max(float(sigma.max()), 1e-12))
+    try:
+        fit = fit_tac(t, a, safe_sigma, model=kinetics.model, decay_constant_per_h=lam)
+    except FitError:
+        if kinetics.model != "auto":
+            raise
+        fit = fit_tac(t, a, safe_sigma, model="trapezoid", decay_constant_per_h=lam)
+    curve_t = np.linspace(0.0, float(t.max()) * 1.2, 121)
+    curve_a = fit.evaluate(curve_t)
+    tia_sigma = fit.tia_sigma_mbq_h if fit.tia_sigma_mbq_h is not None else math.nan
+    return RegionKinetics(
+        time_h=tuple(t.tolist()),
+        activity_mbq=tuple(a.tolist()),
+        sigma_mbq=tuple(sigma.tolist()),
+        tia_mbq_h=float(fit.tia_mbq_h),
+        tia_sigma_mbq_h=float(tia_sigma),
+        model=fit.model,
+        effective_half_life_h=fit.effective_half_life_h,
+        candidates=tuple((c.model, float(c.weight)) for c in fit.candidates),
+        curve_h=tuple(curve_t.tolist()),
+        curve_mbq=tuple(np.asarray(curve_a, dtype=np.float64).tolist()),
+        recovery=recovery,
+    )
+
+
+def voxel_tia_map(
+    time_h: Sequence[float],
+    activity_mbq: Sequence[FloatArray],
+    partition: npt.NDArray[np.int32],
+    label_tia_mbq_h: Mapping[int, float],
+) -> FloatArray:
+    """Voxel TIA (MBq·h) by the hybrid method of :func:`theradose.kinetics.voxel.hybrid_tia_by_label`:
+    each voxel takes its label's fitted TIA in proportion to its share of the label's activity,
+    s_v = Σ_t A_v(t)·C(t) / Σ_t C(t)², Ã_v = s_v·Ã_label (MIRD Pamphlet 23, Dewaraja et al. 2012,
+    J Nucl Med 53:1310). The remainder (label 0) is treated as one more label."""
+    from theradose.kinetics.voxel import hybrid_tia_by_label
+
+    stack = np.stack([np.asarray(a, dtype=np.float64) for a in activity_mbq])
+    present = set(np.unique(partition).tolist())
+    shifted = {label + 1: tia for label, tia in label_tia_mbq_h.items() if label in present and tia > 0}
+    if not shifted:
+        return np.zeros(partition.shape, dtype=np.float64)
+    return np.asarray(hybrid_tia_by_label(list(time_h), stack, partition + 1, shifted), dtype=np.float64)
+
+
+# ----------------------------------------------------------------------------------------------- dose
+def voxel_dose_gy(
+    tia_mbq_h: Volume,
+    density_g_per_ml: FloatArray,
+    nuclide: str,
+    *,
+    engine: EngineName,
+    seed: int,
+    mc_photons: int,
+) -> Volume:
+    """Absorbed dose map (Gy) from a TIA map (MBq·h per voxel) with
+    :func:`theradose.dosimetry.engines.dose_rate_or_dose` (``local``: electron energy deposited in the
+    emitting voxel; ``vsv``: density-corrected voxel S-value convolution; ``mc``: photon Monte Carlo with
+    ``mc_photons`` histories seeded by ``seed``). Voxels of air (below :data:`AIR_DENSITY_LIMIT_G_PER_ML`)
+    are set to 0 Gy: activity there is reconstruction spill-out, not tissue.
+    """
+    from theradose.dosimetry.engines import dose_rate_or_dose
+
+    density = tia_mbq_h.with_array(np.asarray(density_g_per_ml, dtype=np.float64), unit="g/mL")
+    tia = tia_mbq_h.with_array(np.clip(np.asarray(tia_mbq_h.array, dtype=np.float64), 0.0, None))
+    dose = dose_rate_or_dose(tia, density, nuclide, engine=engine, seed=seed, n_photons=mc_photons)
+    values = np.where(
+        density_g_per_ml > AIR_DENSITY_LIMIT_G_PER_ML, np.asarray(dose.array, dtype=np.float64), 0.0
+    )
+    return tia_mbq_h.with_array(values, unit="Gy")
+
+
+@dataclass(frozen=True)
+class OrganDose:
+    """Organ-level (MIRD) dose of one region: mean dose ± σ (Gy) and the method used."""
+
+    dose_gy: float
+    dose_sigma_gy: float
+    method: str
+
+
+def organ_doses(
+    regions: Mapping[str, tuple[float, float, float]],
+    nuclide: str,
+    *,
+    tumours: Sequence[str],
+    administered_activity_mbq: float,
+) -> dict[str, OrganDose]:
+    """Organ-level MIRD self-dose ± σ of each region from (mass g, TIA MBq·h, TIA σ MBq·h).
+
+    Calls :func:`theradose.dosimetry.organ.region_doses`: organs as ``"organ"`` (electrons absorbed
+    locally, photon absorbed fraction of a sphere of the same mass), tumours as ``"sphere"`` (unit-density
+    sphere S values), MIRD Pamphlet 21 (Bolch et al. 2009, J Nucl Med 50:477) with EANM uncertainty
+    propagation (Gear et al. 2018). Regions are treated independently (no cross-dose between overlapping
+    groups such as ``kidneys`` and ``kidney_left``).
+    """
+    from theradose.dosimetry.organ import Region, region_doses
+
+    tumour_set = set(tumours)
+    items = [
+        Region(
+            name=name,
+            kind="sphere" if name in tumour_set else "organ",
+            mass_g=mass_g,
+            tia_mbq_h=max(tia, 0.0),
+            tia_sigma_mbq_h=tia_sigma if math.isfinite(tia_sigma) else 0.0,
+        )
+        for name, (mass_g, tia, tia_sigma) in regions.items()
+        if mass_g > 0
+    ]
+    if not items:
+        return {}
+    results = region_doses(items, nuclide, administered_activity_mbq=administered_activity_mbq)
+    out: dict[str, OrganDose] = {}
+    for item, result in zip(items, results, strict=True):
+        known = math.isfinite(regions[item.name][2])
+        method = "MIRD sphere S value" if item.kind == "sphere" else "MIRD organ self-dose (patient mass)"
+        out[item.name] = OrganDose(result.dose_gy, result.dose_sigma_gy if known else math.nan, method)
+    return out
+
+
+# ------------------------------------------------------------------------------------------- DVH / BED
+@dataclass(frozen=True)
+class Dvh:
+    """Cumulative DVH of one region: bin edges (Gy) and fraction of the volume receiving at least each."""
+
+    dose_gy: tuple[float, ...]
+    cumulative_fraction: tuple[float, ...]
+
+
+def region_dvh(dose_gy: FloatArray, mask: npt.NDArray[np.bool_], *, n_bins: int = 100) -> Dvh:
+    """Cumulative dose–volume histogram of a region with ``n_bins`` equal bins to its maximum
+    (:func:`theradose.dosimetry.dvh.dose_volume_histogram`)."""
+    from theradose.dosimetry.dvh import dose_volume_histogram
+
+    dvh = dose_volume_histogram(dose_gy, mask=mask, n_bins=n_bins)
+    return Dvh(
+        tuple(np.asarray(dvh.dose_gy, dtype=np.float64).tolist()),
+        tuple(np.asarray(dvh.cumulative_fraction, dtype=np.float64).tolist()),
+    )
+
+
+def region_bed_gy(dose_gy: float, *, tissue: str | None, effective_half_life_h: float | None) -> float | None:
+    """BED (Gy) of a region delivered to complete decay with its fitted effective half-life.
+
+    :func:`theradose.radiobiology.bed_gy` with :func:`theradose.radiobiology.tissue_parameters` of
+    ``tissue`` (Dale 1985, Br J Radiol 58:515; Baechler et al. 2008, J Nucl Med 49:1966). None when the
+    region has no tissue parameters or no measured effective half-life.
+    """
+    from theradose.radiobiology import bed_gy, tissue_parameters
+
+    if tissue is None or effective_half_life_h is None or not effective_half_life_h > 0:
+        return None
+    params = tissue_parameters(tissue)
+    return float(
+        bed_gy(
+            dose_gy,
+            effective_half_life_h=effective_half_life_h,
+            alpha_beta_gy=params.alpha_beta_gy,
+            repair_half_time_h=params.repair_half_time_h,
+        )
+    )
+
+
+def check_capabilities(spec: StudySpec) -> None:
+    """Refuse, before any computation, a study that asks for a stage this build cannot run."""
+    for engine in spec.dose.engines:
+        if engine not in AVAILABLE_ENGINES:
+            raise InputError(
+                f"dose.engines has '{engine}', which this build cannot run: use {list(AVAILABLE_ENGINES)}"
+            )
+
+
+def read_recovery_curve(path: Path) -> Any:
+    """Recovery curve from QA: JSON with ``rc_inf, v50_ml, slope, v_min_ml, v_max_ml`` (a fitted
+    :class:`~theradose.qa.spect.RecoveryCurve`) or with ``volume_ml`` and ``recovery`` lists (optionally
+    under ``measured``, with ``sphere_to_background``: the measured RC_mean are then freed of the
+    background's spill-in by :func:`background_free_recovery` before fitting), or CSV with columns
+    ``volume_ml,recovery`` (fitted with :func:`~theradose.qa.spect.fit_recovery_curve`)."""
+    import json
+
+    from theradose.qa.spect import RecoveryCurve, fit_recovery_curve
+
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".csv":
+        from theradose.io.tables import column, read_rows
+
+        rows = read_rows(path, required={"volume_ml": float, "recovery": float})
+        return fit_recovery_curve(column(rows, "volume_ml"), column(rows, "recovery"))
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"pvc.recovery_curve {path.name} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"pvc.recovery_curve {path.name} must hold a JSON object")
+    keys = ("rc_inf", "v50_ml", "slope", "v_min_ml", "v_max_ml")
+    if all(k in data for k in keys):
+        return RecoveryCurve(*(float(data[k]) for k in keys))
+    if isinstance(data.get("measured"), dict):
+        data = {**data["measured"], **{k: v for k, v in data.items() if k == "sphere_to_background"}}
+    if "volume_ml" in data and "recovery" in data:
+        recovery = [float(r) for r in data["recovery"]]
+        ratio = data.get("sphere_to_background")
+        if ratio is not None:
+            if not isinstance(ratio, (int, float)) or not ratio > 1:
+                raise InputError(
+                    f"pvc.recovery_curve {path.name}: sphere_to_background must be > 1; got {ratio!r}"
+                )
+            recovery = background_free_recovery(recovery, sphere_to_background=float(ratio))
+        pairs = [(float(v), r) for v, r in zip(data["volume_ml"], recovery, strict=True) if r > 0]
+        return fit_recovery_curve([v for v, _ in pairs], [r for _, r in pairs])
+    raise InputError(
+        f"pvc.recovery_curve {path.name} needs keys {', '.join(keys)} or volume_ml + recovery lists"
+    )
+
+
+def background_free_recovery(recovery: Sequence[float], *, sphere_to_background: float) -> list[float]:
+    """Sphere recovery coefficients without the background's contribution.
+
+    A sphere of concentration C_s in a background C_b reads C_m = RC·C_s + (1 − RC)·C_b (spill-out of
+    the sphere and spill-in of the background are complementary for a linear, count-preserving system;
+    Hoffman, Huang & Phelps 1979, J Comput Assist Tomogr 3:299). With the measured RC_mean = C_m/C_s and
+    b = C_b/C_s: RC = (RC_mean − b)/(1 − b).
+    """
+    b = 1.0 / sphere_to_background
+    return [(r - b) / (1.0 - b) for r in recovery]
+
+
+def pvc_tac(
+    activity_mbq: Sequence[FloatArray],
+    mask: npt.NDArray[np.bool_],
+    *,
+    recovery: float,
+    shell: npt.NDArray[np.bool_] | None,
+) -> list[float]:
+    """Partial-volume corrected activity (MBq) of one structure at each time point.
+
+    Without ``shell``: A = A_measured / RC. With the background shell: the structure's mean concentration
+    C_m = RC·C_true + (1 − RC)·C_bg (see :func:`background_free_recovery`) gives
+    C_true = (C_m − (1 − RC)·C_bg)/RC, C_bg the mean of the shell, and A = C_true·V (clipped at 0).
+    """
+    n = int(np.count_nonzero(mask))
+    out: list[float] = []
+    for a in activity_mbq:
+        measured = float(a[mask].sum())
+        if shell is None or not shell.any():
+            out.append(measured / recovery)
+            continue
+        mean_in = measured / n
+        background = float(a[shell].mean())
+        out.append(max(n * (mean_in - (1.0 - recovery) * background) / recovery, 0.0))
+    return out
+
+
+def background_shell(
+    mask: npt.NDArray[np.bool_],
+    exclude: npt.NDArray[np.bool_],
+    *,
+    spacing_mm: Sequence[float],
+    width_mm: float,
+) -> npt.NDArray[np.bool_]:
+    """Voxels within ``width_mm`` outside ``mask`` (after a one-voxel gap), not in ``exclude``."""
+    from scipy import ndimage
+
+    radius = [max(1, round(width_mm / s)) + 1 for s in spacing_mm]
+    idx = np.argwhere(mask)
+    lo = np.maximum(idx.min(axis=0) - np.array(radius) - 1, 0)
+    hi = np.minimum(idx.max(axis=0) + np.array(radius) + 2, mask.shape)
+    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    sub = mask[box]
+    k, j, i = (np.arange(-r, r + 1) for r in radius)
+    kk, jj, ii = np.meshgrid(k, j, i, indexing="ij")
+    ball = (kk * spacing_mm[0]) ** 2 + (jj * spacing_mm[1]) ** 2 + (ii * spacing_mm[2]) ** 2 <= (
+        width_mm + max(spacing_mm)
+    ) ** 2
+    outer = ndimage.binary_dilation(sub, structure=ball)
+    inner = ndimage.binary_dilation(sub)
+    shell = np.zeros(mask.shape, dtype=bool)
+    shell[box] = outer & ~inner
+    return shell & ~exclude

@@ -1,0 +1,121 @@
+"""Report figures with matplotlib (Agg backend, no display): TACs, MIPs, DVHs, dose table."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from theradose.report.data import ReportData
+
+#: Width of report figures, inches (A4 text width).
+FIGURE_WIDTH_IN = 7.5
+
+
+def _figure(height_in: float) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(FIGURE_WIDTH_IN, height_in), dpi=100)
+
+
+def tac_figure(data: ReportData) -> Any:
+    """One panel per region: measured activity ± σ and the fitted curve, model and Akaike weights."""
+    n = max(len(data.tacs), 1)
+    cols = 3
+    rows = math.ceil(n / cols)
+    fig = _figure(2.3 * rows)
+    for i, tac in enumerate(data.tacs):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        ax.errorbar(tac.time_h, tac.activity_mbq, yerr=tac.sigma_mbq, fmt="o", ms=3, color="k", lw=0.8)
+        if tac.curve_h:
+            ax.plot(tac.curve_h, tac.curve_mbq, color="tab:red", lw=1.0)
+        weights = ", ".join(f"{m} {w:.2f}" for m, w in tac.weights if w > 0)
+        ax.set_title(f"{tac.name}: {tac.model}" + (f"\n({weights})" if weights else ""), fontsize=7)
+        ax.tick_params(labelsize=6)
+        ax.set_xlabel("time (h)", fontsize=6)
+        ax.set_ylabel("activity (MBq)", fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def mip_figure(data: ReportData) -> Any:
+    """Coronal MIPs of the reference SPECT (MBq/mL) and of the dose map (Gy), superior up, square-root scale
+    so that organs stay visible next to hot tumours."""
+    from matplotlib.colors import PowerNorm
+
+    from theradose.units import bq_to_mbq
+
+    fig = _figure(4.5)
+    panels = (
+        (np.asarray(bq_to_mbq(data.spect_mip)), "SPECT (reference time point)", "MBq/mL"),
+        (data.dose_mip, "Absorbed dose", "Gy"),
+    )
+    for i, (image, title, unit) in enumerate(panels):
+        ax = fig.add_subplot(1, 2, i + 1)
+        top = float(np.max(image)) if np.max(image) > 0 else 1.0
+        shown = ax.imshow(
+            image,
+            cmap="inferno",
+            origin="lower",
+            aspect=data.aspect,
+            interpolation="nearest",
+            norm=PowerNorm(gamma=0.5, vmin=0.0, vmax=top),
+        )
+        ax.set_title(f"{title} MIP", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        bar = fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.02)
+        bar.set_label(unit, fontsize=7)
+        bar.ax.tick_params(labelsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def dvh_figure(data: ReportData) -> Any:
+    """Cumulative DVHs of all regions (first engine)."""
+    fig = _figure(3.5)
+    ax = fig.add_subplot(1, 1, 1)
+    for name, (edges, fraction) in data.dvhs.items():
+        ax.plot(edges, 100.0 * np.asarray(fraction), lw=1.0, label=name)
+    ax.set_xlabel("absorbed dose (Gy)", fontsize=8)
+    ax.set_ylabel("volume (%)", fontsize=8)
+    ax.set_ylim(0, 102)
+    ax.set_xscale("symlog", linthresh=1.0)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=6, ncol=3)
+    fig.tight_layout()
+    return fig
+
+
+def dose_table_rows(data: ReportData) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the dose table (strings), one column group per engine."""
+    engines = list(data.doses["engines"])
+    header = ["Region", "Mass (g)", "TIA (MBq·h)", "Model"]
+    header += [f"Dose {e} (Gy)" for e in engines] + ["Gy/GBq", "Organ MIRD (Gy)", "BED (Gy)"]
+    rows: list[list[str]] = []
+
+    def pm(value: Any, sigma: Any) -> str:
+        if value is None:
+            return "—"
+        return f"{value:.3g} ± {sigma:.2g}" if sigma is not None else f"{value:.3g}"
+
+    for r in data.doses["regions"]:
+        row = [r["name"], f"{r['mass_g']:.4g}", pm(r["tia_mbq_h"], r["tia_sigma_mbq_h"]), r["kinetics_model"]]
+        row += [pm(r["doses"][e]["dose_gy"], r["doses"][e]["dose_sigma_gy"]) for e in engines]
+        per_gbq = r["doses"][engines[0]]["dose_gy_per_gbq"]
+        row.append("—" if per_gbq is None else f"{per_gbq:.3g}")
+        od = r.get("organ_dose")
+        row.append(pm(od["dose_gy"], od["dose_sigma_gy"]) if od else "—")
+        row.append("—" if r["bed_gy"] is None else f"{r['bed_gy']:.3g}")
+        rows.append(row)
+    return header, rows
+
+
+def report_figures(data: ReportData) -> dict[str, Any]:
+    """The report's figures, drawn once for both the HTML and the PDF: title → matplotlib Figure."""
+    return {
+        "Time-activity curves": tac_figure(data),
+        "Maximum-intensity projections": mip_figure(data),
+        "Dose-volume histograms": dvh_figure(data),
+    }

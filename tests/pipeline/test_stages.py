@@ -1,0 +1,87 @@
+"""Stage adapters with hand-computed cases: PVC with spill-in, label partitions, voxel TIA, DVH."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from theradose.pipeline import stages
+
+
+def test_background_free_recovery_by_hand() -> None:
+    # RC_mean 0.55 in a 10:1 phantom: 0.55 = RC + (1 − RC)·0.1 → RC = 0.45/0.9 = 0.5
+    assert stages.background_free_recovery([0.55, 1.0], sphere_to_background=10.0) == pytest.approx(
+        [0.5, 1.0]
+    )
+
+
+def test_pvc_tac_removes_spill_in_and_divides_by_recovery() -> None:
+    shape = (9, 9, 9)
+    mask = np.zeros(shape, dtype=bool)
+    mask[3:6, 3:6, 3:6] = True  # 27 voxels
+    shell = np.zeros(shape, dtype=bool)
+    shell[1:8, 1:8, 1:8] = True
+    shell[2:7, 2:7, 2:7] = False
+    true_mbq_per_voxel, background, rc = 2.0, 0.5, 0.6
+    measured = np.where(mask, rc * true_mbq_per_voxel + (1 - rc) * background, 0.0)
+    measured[shell] = background
+    corrected = stages.pvc_tac([measured, 0.5 * measured], mask, recovery=rc, shell=shell)
+    assert corrected == pytest.approx([27 * 2.0, 27 * 1.0])
+    # without the shell: measured / RC = 27·(1.2 + 0.2)/0.6
+    assert stages.pvc_tac([measured], mask, recovery=rc, shell=None) == pytest.approx([27 * 1.4 / 0.6])
+
+
+def test_background_shell_is_a_ring_outside_the_mask() -> None:
+    mask = np.zeros((15, 15, 15), dtype=bool)
+    mask[7, 7, 7] = True
+    exclude = np.zeros_like(mask)
+    exclude[7, 7, 11] = True
+    shell = stages.background_shell(mask, exclude, spacing_mm=(2.0, 2.0, 2.0), width_mm=4.0)
+    assert not shell[7, 7, 7] and not shell[7, 7, 8]  # the one-voxel gap
+    assert shell[7, 7, 9] and shell[7, 7, 10]
+    assert not shell[7, 7, 11]  # excluded
+    assert not shell[7, 7, 13]
+
+
+def test_partition_from_overlapping_masks() -> None:
+    a = np.array([[[True, True, False, False]]])
+    b = np.array([[[False, True, True, False]]])
+    regions = stages.partition_from_masks({"a": a, "b": b})
+    np.testing.assert_array_equal(regions.mask("a"), a)
+    np.testing.assert_array_equal(regions.mask("b"), b)
+    assert regions.labels[0, 0, 3] == stages.REMAINDER_LABEL
+    assert set(regions.regions["a"]) & set(regions.regions["b"])  # the shared voxel's label
+
+
+def test_voxel_tia_shares_the_label_tia_by_activity() -> None:
+    """Two voxels holding 1/4 and 3/4 of the label's activity at every time get 1/4 and 3/4 of its TIA."""
+    labels = np.array([[[1, 1, 0]]], dtype=np.int32)
+    activity = [np.array([[[1.0, 3.0, 5.0]]]), np.array([[[0.5, 1.5, 5.0]]])]
+    tia = stages.voxel_tia_map([1.0, 2.0], activity, labels, {1: 100.0})
+    np.testing.assert_allclose(tia, [[[25.0, 75.0, 0.0]]])
+
+
+def test_region_dvh_by_hand() -> None:
+    dose = np.array([[[1.0, 2.0, 3.0, 4.0]]])
+    dvh = stages.region_dvh(dose, np.ones_like(dose, dtype=bool), n_bins=4)
+    assert dvh.dose_gy == pytest.approx((0.0, 1.0, 2.0, 3.0, 4.0))
+    assert dvh.cumulative_fraction == pytest.approx((1.0, 1.0, 0.75, 0.5, 0.25))
+
+
+def test_read_recovery_curve_formats(tmp_path: Path) -> None:
+    fitted = tmp_path / "fitted.json"
+    fitted.write_text(
+        json.dumps({"rc_inf": 0.9, "v50_ml": 2.0, "slope": 1.0, "v_min_ml": 0.5, "v_max_ml": 26.0})
+    )
+    curve = stages.read_recovery_curve(fitted)
+    assert float(curve(2.0)) == pytest.approx(0.45)  # rc_inf / (1 + 1)
+    measured = tmp_path / "measured.csv"
+    volumes = [0.5, 1.0, 2.0, 4.0, 8.0, 16.0]
+    rcs = [0.9 / (1 + 2.0 / v) for v in volumes]
+    measured.write_text(
+        "volume_ml,recovery\n" + "".join(f"{v},{r}\n" for v, r in zip(volumes, rcs, strict=True))
+    )
+    assert float(stages.read_recovery_curve(measured)(2.0)) == pytest.approx(0.45, rel=1e-3)
