@@ -1,6 +1,6 @@
 """Synthetic cohorts with a known, seeded dose–response, for testing the population analytics.
 
-Two modes:
+Three modes:
 
 * :func:`generate_cohort` — one row per patient in memory, with the truth doses, a kidney DVH and the
   outcomes drawn from chosen dose–response laws (logistic tumour response, Lyman–Kutcher–Burman kidney
@@ -12,6 +12,9 @@ Two modes:
   file into ``doses.json``/``provenance.json`` shaped like the pipeline's outputs: it fits each region's
   time–activity curve (:func:`theradose.kinetics.fit_tac`), integrates it, deposits the electron energy
   locally (self-dose of a β emitter) and computes the BED (:func:`theradose.radiobiology.bed_gy`).
+* :func:`write_virtual_patient_studies` — real imaging studies for the study pipeline: simulated
+  177Lu-PSMA-617 SPECT/CT of virtual patients (:mod:`theradose.phantoms`, tiny grids for tests) with
+  their study files, for batch runs of ``theradose run``.
 
 Dose–response laws
 ------------------
@@ -587,3 +590,43 @@ def _voxel_doses(
             "dose_gy_per_gbq": mean / float(mbq_to_gbq(activity_mbq)),
         }
     return engine
+
+
+# ------------------------------------------------------------------------------- virtual patients
+def write_virtual_patient_studies(
+    n_patients: int, folder: str | Path, *, seed: int, grid: int = 32
+) -> tuple[Path, ...]:
+    """Study files of simulated 177Lu-PSMA-617 patients for the study pipeline (real imaging studies).
+
+    Each patient is a virtual patient of :mod:`theradose.phantoms` with its own anatomy, kinetics,
+    tumours and noise (seed ``seed + i``), imaged by SPECT/CT at 4, 24, 96 and 168 h on a ``grid``² × N
+    matrix and written as DICOM CT + quantitative NM with the truth alongside
+    (:func:`theradose.pipeline.demo.create_patient`); its study file
+    (:func:`theradose.pipeline.demo.write_study_file`) uses the truth label map as segmentation.
+
+    Parameters
+    ----------
+    n_patients : int
+    folder : path
+        Receives ``patient_<seed>/`` (DICOM + truth) and ``patient_<seed>.toml`` per patient.
+    seed : int
+        Seed of the first patient.
+    grid : int
+        Transaxial matrix (32 for CI-size patients, 128 for the clinical size).
+
+    Returns
+    -------
+    tuple of Path
+        The study files.
+    """
+    from theradose.pipeline.demo import create_patient, write_study_file
+
+    if n_patients < 1:
+        raise InputError(f"n_patients must be >= 1; got {n_patients}")
+    root = Path(folder)
+    studies = []
+    for i in range(n_patients):
+        s = seed + i
+        patient = create_patient(root / f"patient_{s}", seed=s, grid=grid)
+        studies.append(write_study_file(patient, root / f"patient_{s}.toml", recovery_curve=None))
+    return tuple(studies)
