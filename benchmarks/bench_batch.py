@@ -9,7 +9,8 @@ a voxel stage on a CI-size grid (default 48³ voxels of 6 mm, the regions as sph
 photon engine (:func:`theradose.dosimetry.engines.dose_rate_or_dose`, ``engine="mc"``, one thread) — and
 the outputs written to ``<out>/<study_id>/``. ``--kind pipeline`` runs instead virtual 177Lu-PSMA
 patients (:func:`theradose.population.cohort.write_virtual_patient_studies`, ``--grid 32`` for CI size)
-through the study pipeline (``theradose run``), with the same batch code. ``--engine local`` measures the batch overhead alone. Each
+through the study pipeline (``theradose run``), with the same batch code. ``--engine local`` measures
+the batch overhead alone. Each
 configuration starts its own LocalCluster (single-threaded worker processes); cluster start-up and one
 warm-up study per worker are excluded from the timing, so the figure is the steady throughput of the
 batch loop (submit, run, record, write). The 1-worker run is the baseline of the ratio, measured in the
