@@ -97,6 +97,8 @@ class StudyResults:
     dose_maps: dict[str, Volume]
     doses: dict[str, Any]
     dvhs: dict[str, dict[str, stages.Dvh]] = field(default_factory=dict)
+    #: Next-cycle plan (:class:`theradose.pipeline.plan.StudyPlan`) when the study names a plan file.
+    plan: Any = None
 
 
 # ------------------------------------------------------------------------------------------ progress
@@ -670,6 +672,9 @@ def run_study(
     started = time.perf_counter()
     spec = study if isinstance(study, StudySpec) else load_study(study)
     stages.check_capabilities(spec)
+    from theradose.pipeline.plan import load_study_plan, plan_with_study
+
+    treatment_plan = load_study_plan(spec)  # checked before any computation
     out = Path(out_dir).expanduser().resolve()
     check_out_dir(out)
     if use_cache:
@@ -680,6 +685,9 @@ def run_study(
     n_steps = 8 + len(spec.dose.engines)
     with _Progress(progress, n_steps) as bar:
         results = compute_study(spec, cache=cache, progress=bar)
+        if treatment_plan is not None:
+            results.plan = plan_with_study(treatment_plan, spec, results.doses)
+            results.doses["plan"] = results.plan.as_dict()
         with _staging(out) as temp:
             bar.step("writing outputs")
             if on_step is not None:
