@@ -31,19 +31,8 @@ def analytic_dose_gy(study: SyntheticStudy, name: str) -> float:
     return tia_mbq_h * 3600.0 * 1e6 * LU177_ELECTRON_MEV * MEV_TO_J / mass_kg
 
 
-@pytest.fixture(scope="module")
-def json_run(synthetic_study: SyntheticStudy, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    study = synthetic_study.root / "study_plan_json.toml"
-    study.write_text(
-        study_toml_text(synthetic_study.root, extra='\n[output]\nformats = ["json"]\n'), encoding="utf-8"
-    )
-    out = tmp_path_factory.mktemp("planjson") / "out"
-    run_study(study, out, use_cache=False)
-    return out / "doses.json"
-
-
-def test_planning_reads_the_pipeline_doses_json(synthetic_study: SyntheticStudy, json_run: Path) -> None:
-    activity_mbq, regions = read_doses_json(json_run, dose_source="local")
+def test_planning_reads_the_pipeline_doses_json(synthetic_study: SyntheticStudy, json_only_run: Path) -> None:
+    activity_mbq, regions = read_doses_json(json_only_run / "doses.json", dose_source="local")
     assert activity_mbq == 7400.0
     by_name = {r.name: r for r in regions}
     assert set(REGIONS) <= set(by_name)
@@ -63,16 +52,16 @@ def test_planning_reads_the_pipeline_doses_json(synthetic_study: SyntheticStudy,
 
 
 def test_default_dose_source_is_the_organ_level_mird_dose(
-    synthetic_study: SyntheticStudy, json_run: Path
+    synthetic_study: SyntheticStudy, json_only_run: Path
 ) -> None:
-    _activity, regions = read_doses_json(json_run)
+    _activity, regions = read_doses_json(json_only_run / "doses.json")
     liver = next(r for r in regions if r.name == "liver")
     assert liver.source == "organ"
     # MIRD self-dose: all electron energy (≥ 97 % absorbed in the organ) plus part of the photons
     electron = analytic_dose_gy(synthetic_study, "liver") / 7.4
     assert 0.97 * electron <= liver.dose_gy_per_gbq <= electron * (1 + LU177_PHOTON_MEV / LU177_ELECTRON_MEV)
     with pytest.raises(InputError, match="dose_source 'mc'"):
-        read_doses_json(json_run, dose_source="mc")
+        read_doses_json(json_only_run / "doses.json", dose_source="mc")
 
 
 def test_the_hand_written_shape_still_reads(tmp_path: Path) -> None:
