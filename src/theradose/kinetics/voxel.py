@@ -391,7 +391,10 @@ def fit_biexponential_voxels(
     if workers is not None:
         numba.set_num_threads(workers)
     try:
-        kernel(t, flat, lam_min, int(max_iterations), _CHUNK_VOXELS, amplitude, l1, l2, tia, ok, sse)
+        # blocks are handed out to threads one at a time (dynamic scheduling), so a thread that gets
+        # less CPU on a busy machine does not hold up the others
+        with numba.parallel_chunksize(1):
+            kernel(t, flat, lam_min, int(max_iterations), _CHUNK_VOXELS, amplitude, l1, l2, tia, ok, sse)
     finally:
         numba.set_num_threads(previous)
     return VoxelBiExponentialFit(
