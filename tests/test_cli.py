@@ -1,13 +1,8 @@
 """The command-line shell: help is fast and lists groups; bad input exits 2 with one line."""
 
-import subprocess
-import sys
-
 import pytest
 
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "theradose", *args], capture_output=True, text=True)
+from cli_runner import run_cli as run
 
 
 def test_help_lists_groups() -> None:

@@ -2,39 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from theradose.cli import main
+from cli_runner import run_cli as run_process
+from cli_runner import run_in_process as run
 
-SRC = str(Path(__file__).resolve().parents[2] / "src")
 JOULE_PER_MEV = 1.602176634e-13
-
-
-def run_process(*args: str) -> subprocess.CompletedProcess[str]:
-    """The real command line in a fresh interpreter."""
-    env = dict(os.environ, PYTHONPATH=SRC)
-    return subprocess.run([sys.executable, "-m", "theradose", *args], capture_output=True, text=True, env=env)
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    """``theradose.cli.main`` in this process (fast); same exit code and streams as the real CLI."""
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            result = main(list(args))
-            code = result if isinstance(result, int) else 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
 def test_sphere_json_contract() -> None:

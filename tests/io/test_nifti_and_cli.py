@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -13,18 +10,13 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from cli_runner import run_cli
 from theradose.errors import InputError
 from theradose.imaging import Volume
 from theradose.io.dicom import PatientInfo, RadiopharmaceuticalInfo, write_ct_series, write_nm_series
 from theradose.io.nifti import read_nifti, write_nifti
 
-SRC = str(Path(__file__).resolve().parents[2] / "src")
 T_ACQ = datetime(2026, 11, 20, 10, 30, tzinfo=timezone(timedelta(hours=1)))
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": SRC}
-    return subprocess.run([sys.executable, "-m", "theradose", *args], capture_output=True, text=True, env=env)
 
 
 def test_nifti_round_trip_and_ras_convention(tmp_path: Path) -> None:

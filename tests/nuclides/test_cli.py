@@ -2,17 +2,8 @@
 
 import json
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
 
-SRC = str(Path(__file__).resolve().parents[2] / "src")
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": SRC}
-    return subprocess.run([sys.executable, "-m", "theradose", *args], capture_output=True, text=True, env=env)
+from cli_runner import run_cli as run
 
 
 def test_show_json_contract() -> None:

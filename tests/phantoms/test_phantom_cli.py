@@ -5,26 +5,16 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from cli_runner import run_cli as run
 from theradose.cli import main
 from theradose.io.dicom import discover_series, read_series
 from theradose.io.nifti import read_nifti
-
-SRC = str(Path(__file__).resolve().parents[2] / "src")
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    """The CLI in a fresh process (exit codes and stderr as a user sees them)."""
-    env = {**os.environ, "PYTHONPATH": SRC}
-    return subprocess.run([sys.executable, "-m", "theradose", *args], capture_output=True, text=True, env=env)
 
 
 def run_here(*args: str) -> dict[str, object]:

@@ -1,19 +1,11 @@
 """``theradose qa`` CLI contract and bad input."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-SRC = str(Path(__file__).resolve().parents[2] / "src")
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": SRC}
-    return subprocess.run([sys.executable, "-m", "theradose", *args], capture_output=True, text=True, env=env)
+from cli_runner import run_cli as run
 
 
 def test_accuracy_log(tmp_path: Path) -> None:

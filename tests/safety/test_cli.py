@@ -1,18 +1,9 @@
 """``theradose safety`` CLI contract."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-SRC = str(Path(__file__).resolve().parents[2] / "src")
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": SRC}
-    return subprocess.run([sys.executable, "-m", "theradose", *args], capture_output=True, text=True, env=env)
-
+from cli_runner import run_cli as run
 
 LABS = """date,test,value,unit,cycle
 2026-01-05,hemoglobin,13.9,g/dL,1
