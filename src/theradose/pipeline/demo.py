@@ -47,6 +47,18 @@ IEC_SPHERE_TO_BACKGROUND = 10.0
 SCORED_TUMOUR_DIAMETER_MM = 20.0
 #: Time point (1-based position) used by the single-time-point method: 96 h (Hänscheid et al. 2018).
 STP_TIMEPOINT = 3
+#: Regions never treated as organs by the enlarged-VOI correction: the whole-body remainder.
+WHOLE_BODY_REGIONS = ("body",)
+
+
+def organ_margin_mm() -> float:
+    """Margin (mm) of the demo's enlarged organ VOIs: 1 FWHM of the camera's spatial resolution at the
+    centre of rotation, FWHM(d) = a + b·d of the simulated MEGP collimator at d = orbit radius
+    (the "system resolution" a guideline's margin of ≈ 1 FWHM refers to; MIRD Pamphlet 26)."""
+    from theradose.phantoms.spect import default_system
+
+    system = default_system()
+    return round(float(system.collimator.fwhm_mm(system.radius_mm)), 1)
 
 
 @dataclass(frozen=True)
@@ -201,8 +213,12 @@ def write_study_file(
     engines: Sequence[str] = ("local",),
     single_timepoint: str = "none",
     registration: str = "none",
+    organ_margin_mm: float | None = None,
 ) -> Path:
-    """Write a study file for a phantom patient folder (labels from the truth label map)."""
+    """Write a study file for a phantom patient folder (labels from the truth label map).
+
+    With ``organ_margin_mm`` every organ region (not a tumour, not the whole body) gets the enlarged-VOI
+    partial-volume correction with that margin."""
     truth = json.loads((patient_root / "truth" / "truth.json").read_text(encoding="utf-8"))
     tumour_names = [t["name"] for t in truth["tumours"]]
     tumour_regions = [n for n in [*tumour_names, "tumours"] if n in truth["regions"]]
@@ -256,8 +272,19 @@ def write_study_file(
         f"engines = {json.dumps(list(engines))}",
         "",
     ]
+    if recovery_curve is not None or organ_margin_mm is not None:
+        lines.append("[pvc]")
     if recovery_curve is not None:
-        lines += ["[pvc]", "enabled = true", f"recovery_curve = {_toml_string(str(recovery_curve))}", ""]
+        lines += ["enabled = true", f"recovery_curve = {_toml_string(str(recovery_curve))}"]
+    if organ_margin_mm is not None:
+        organs = [
+            n
+            for n in truth["regions"]
+            if n not in tumour_regions and n not in WHOLE_BODY_REGIONS and n not in tumour_names
+        ]
+        lines += ['organs = "enlarged_voi"', f"margin_mm = {float(organ_margin_mm)!r}"]
+        lines.append(f"organ_regions = {json.dumps(organs)}")
+    lines.append("")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
@@ -319,7 +346,13 @@ def run_demo(
     say("recovery curve (IEC phantom)")
     curve = create_recovery_curve(out / "recovery_curve.json", grid=grid)
     simulated = time.perf_counter()
-    study = write_study_file(patient, out / "study.toml", recovery_curve=curve, engines=DEMO_ENGINES)
+    study = write_study_file(
+        patient,
+        out / "study.toml",
+        recovery_curve=curve,
+        engines=DEMO_ENGINES,
+        organ_margin_mm=organ_margin_mm(),
+    )
     result = run_study(study, out / "results", progress=progress)
     pipeline_s = time.perf_counter() - simulated
     truth = json.loads((patient / "truth" / "truth.json").read_text(encoding="utf-8"))
@@ -419,6 +452,7 @@ def run_benchmark(
                 patient,
                 out / f"studies/patient_{seed}_{slug}.toml",
                 recovery_curve=curve if m.pvc else None,
+                organ_margin_mm=organ_margin_mm() if m.pvc else None,
                 engines=(m.engine,),
                 single_timepoint=m.single_timepoint,
             )

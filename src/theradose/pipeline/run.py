@@ -381,6 +381,14 @@ def compute_study(
                 vois.shell[label],
                 voxel_mass_g=voxel_mass_g,
             )
+            # a tumour inside the organ's VOI: its spill-out is in the VOI, so count its raw activity
+            # and take off its own (partial-volume corrected) activity: A_organ = A_VOI − A_tumour.
+            for inner in vois.enclosed.get(label, ()):
+                inner_mask = region_set.labels == inner
+                total = [
+                    max(t + float(a[inner_mask].sum()) - c, 0.0)
+                    for t, a, c in zip(total, activity, label_tac[inner], strict=True)
+                ]
             raw_last = label_tac[label][-1]
             label_tac[label] = total
             label_recovery[label] = raw_last / total[-1] if total[-1] > 0 else 1.0

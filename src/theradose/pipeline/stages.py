@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -639,10 +639,14 @@ class EnlargedVoi:
     shell : dict
         Partition label → boolean mask of its background shell: such voxels nearest to the organ at a
         distance between ``margin_mm`` and ``margin_mm + shell_mm``.
+    enclosed : dict
+        Partition label → excluded labels (e.g. a liver tumour) lying wholly within the organ's enlarged
+        VOI: their counts are in the VOI and their own (corrected) activity must be taken off.
     """
 
     band: Mapping[int, npt.NDArray[np.bool_]]
     shell: Mapping[int, npt.NDArray[np.bool_]]
+    enclosed: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
 
 
 def enlarged_vois(
@@ -659,7 +663,8 @@ def enlarged_vois(
     Every voxel outside the corrected organs and outside the ``exclude`` labels (tumours, which have their
     own correction) is given to the nearest corrected organ (Euclidean distance in mm,
     :func:`scipy.ndimage.distance_transform_edt`); an organ's enlarged VOI is its own voxels plus the
-    voxels it owns within ``margin_mm``. The enlarged VOIs of neighbouring organs therefore never overlap
+    voxels it owns within ``margin_mm``. An excluded structure wholly inside that VOI (a tumour in the
+    organ) is listed in ``enclosed``. The enlarged VOIs of neighbouring organs therefore never overlap
     (their boundary is the mid-surface between the organs) and no count is collected twice; a corrected
     organ never takes voxels of another. The background shell is the part of the organ's territory at
     ``margin_mm`` < d ≤ ``margin_mm + shell_mm``.
@@ -678,11 +683,18 @@ def enlarged_vois(
     owner = labels[tuple(nearest)]
     band: dict[int, npt.NDArray[np.bool_]] = {}
     shell: dict[int, npt.NDArray[np.bool_]] = {}
+    enclosed: dict[int, tuple[int, ...]] = {}
+    near = distance_mm <= margin_mm
     for label in corrected:
         own = candidate & (owner == label)
-        band[int(label)] = own & (distance_mm <= margin_mm)
-        shell[int(label)] = own & (distance_mm > margin_mm) & (distance_mm <= margin_mm + shell_mm)
-    return EnlargedVoi(band, shell)
+        band[int(label)] = own & near
+        shell[int(label)] = own & ~near & (distance_mm <= margin_mm + shell_mm)
+        enclosed[int(label)] = tuple(
+            int(e)
+            for e in exclude
+            if (labels == e).any() and bool(np.all((owner == label)[labels == e] & near[labels == e]))
+        )
+    return EnlargedVoi(band, shell, enclosed)
 
 
 def enlarged_voi_tac(
