@@ -340,7 +340,12 @@ def compute_study(
             from theradose.qa.spect import partial_volume_correct
 
             volume_ml = float(np.count_nonzero(lmask)) * grid.voxel_volume_ml
-            recovery = 1.0 / partial_volume_correct(1.0, volume_ml, curve, allow_extrapolation=True)
+            by_contrast = None
+            if isinstance(curve, stages.ContrastRecovery):
+                by_contrast = functools.partial(curve.recovery, volume_ml)
+                recovery = curve.recovery(volume_ml, curve.sphere_to_background[0])
+            else:
+                recovery = 1.0 / partial_volume_correct(1.0, volume_ml, curve, allow_extrapolation=True)
             shell = (
                 stages.background_shell(
                     lmask, pvc_mask, spacing_mm=grid.spacing_mm, width_mm=spec.pvc.background_shell_mm
@@ -348,7 +353,9 @@ def compute_study(
                 if spec.pvc.spill_in
                 else None
             )
-            corrected = stages.pvc_tac(activity, lmask, recovery=recovery, shell=shell)
+            corrected = stages.pvc_tac(
+                activity, lmask, recovery=recovery, shell=shell, recovery_at_contrast=by_contrast
+            )
         label_recovery[int(label)] = raw[-1] / corrected[-1] if corrected[-1] > 0 else 1.0
         label_tac[int(label)] = corrected
 

@@ -8,7 +8,7 @@ rather than calling a core package, its docstring says so and cites the relation
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -522,7 +522,9 @@ def read_recovery_curve(path: Path) -> Any:
     :class:`~theradose.qa.spect.RecoveryCurve`) or with ``volume_ml`` and ``recovery`` lists (optionally
     under ``measured``, with ``sphere_to_background``: the measured RC_mean are then freed of the
     background's spill-in by :func:`background_free_recovery` before fitting), or CSV with columns
-    ``volume_ml,recovery`` (fitted with :func:`~theradose.qa.spect.fit_recovery_curve`)."""
+    ``volume_ml,recovery`` (fitted with :func:`~theradose.qa.spect.fit_recovery_curve`). A JSON object
+    with ``curves``, a list of such objects each with its ``sphere_to_background``, gives a
+    :class:`ContrastRecovery` (RC by volume and contrast)."""
     import json
 
     from theradose.qa.spect import RecoveryCurve, fit_recovery_curve
@@ -539,6 +541,56 @@ def read_recovery_curve(path: Path) -> Any:
         raise InputError(f"pvc.recovery_curve {path.name} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise InputError(f"pvc.recovery_curve {path.name} must hold a JSON object")
+    if "curves" in data:
+        entries = data["curves"]
+        if not isinstance(entries, list) or not entries:
+            raise InputError(f"pvc.recovery_curve {path.name}: 'curves' must be a non-empty list")
+        pairs: list[tuple[float, RecoveryCurve]] = []
+        for entry in entries:
+            ratio = entry.get("sphere_to_background") if isinstance(entry, dict) else None
+            if not isinstance(ratio, (int, float)) or not ratio > 1:
+                raise InputError(
+                    f"pvc.recovery_curve {path.name}: every entry of 'curves' needs sphere_to_background > 1"
+                )
+            pairs.append((float(ratio), _curve_from_json(entry, path)))
+        pairs.sort(key=lambda p: p[0])
+        return ContrastRecovery(tuple(r for r, _ in pairs), tuple(c for _, c in pairs))
+    return _curve_from_json(data, path)
+
+
+@dataclass(frozen=True)
+class ContrastRecovery:
+    """Recovery curves RC(V) measured at several sphere-to-background ratios (same camera and
+    reconstruction).
+
+    OSEM recovery depends on the object's contrast as well as its size (the iterative algorithm converges
+    at a rate that depends on the object and its surroundings; MIRD Pamphlet 23, Dewaraja et al. 2012,
+    J Nucl Med 53:1310; recovery as a function of size and contrast: Srinivas et al. 2009, Ann Nucl Med
+    23:341). :meth:`recovery` interpolates RC linearly in log(contrast) between the measured ratios and
+    holds it constant outside them (no extrapolation).
+    """
+
+    sphere_to_background: tuple[float, ...]
+    curves: tuple[Any, ...]
+
+    def recovery(self, volume_ml: float, contrast: float) -> float:
+        """RC of a structure of ``volume_ml`` whose true concentration is ``contrast`` × background."""
+        from theradose.qa.spect import partial_volume_correct
+
+        values = [
+            1.0 / partial_volume_correct(1.0, volume_ml, c, allow_extrapolation=True) for c in self.curves
+        ]
+        if len(values) == 1:
+            return values[0]
+        x = np.log(np.asarray(self.sphere_to_background))
+        q = math.log(contrast) if contrast > 0 and math.isfinite(contrast) else float(x[-1])
+        return float(np.interp(q, x, np.asarray(values)))
+
+
+def _curve_from_json(data: Mapping[str, Any], path: Path) -> Any:
+    """One recovery curve from a JSON object (fitted parameters or measured lists)."""
+    from theradose.qa.spect import RecoveryCurve, fit_recovery_curve
+
     keys = ("rc_inf", "v50_ml", "slope", "v_min_ml", "v_max_ml")
     if all(k in data for k in keys):
         return RecoveryCurve(*(float(data[k]) for k in keys))
@@ -578,12 +630,18 @@ def pvc_tac(
     *,
     recovery: float,
     shell: npt.NDArray[np.bool_] | None,
+    recovery_at_contrast: Callable[[float], float] | None = None,
 ) -> list[float]:
     """Partial-volume corrected activity (MBq) of one structure at each time point.
 
     Without ``shell``: A = A_measured / RC. With the background shell: the structure's mean concentration
     C_m = RC·C_true + (1 − RC)·C_bg (see :func:`background_free_recovery`) gives
     C_true = (C_m − (1 − RC)·C_bg)/RC, C_bg the mean of the shell, and A = C_true·V (clipped at 0).
+
+    With ``recovery_at_contrast`` (RC as a function of the true contrast C_true/C_bg, e.g.
+    :meth:`ContrastRecovery.recovery` at the structure's volume) and a shell, RC and C_true are solved
+    together at each time point by fixed-point iteration from ``recovery``: C_true from RC, RC from
+    C_true/C_bg, until RC changes by less than 1e-6.
     """
     n = int(np.count_nonzero(mask))
     out: list[float] = []
@@ -594,7 +652,16 @@ def pvc_tac(
             continue
         mean_in = measured / n
         background = float(a[shell].mean())
-        out.append(max(n * (mean_in - (1.0 - recovery) * background) / recovery, 0.0))
+        rc = recovery
+        if recovery_at_contrast is not None and background > 0:
+            for _ in range(50):
+                true_mean = (mean_in - (1.0 - rc) * background) / rc
+                new_rc = recovery_at_contrast(max(true_mean, background) / background)
+                if abs(new_rc - rc) < 1e-6:
+                    rc = new_rc
+                    break
+                rc = new_rc
+        out.append(max(n * (mean_in - (1.0 - rc) * background) / rc, 0.0))
     return out
 
 
