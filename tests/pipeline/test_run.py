@@ -20,9 +20,9 @@ LU177_ELECTRON_MEV = 0.1479
 #: Lu-177 photon (γ + X) energy per decay, MeV, ICRP 107 (≈ 0.0355 MeV; upper bound here).
 LU177_PHOTON_MEV = 0.036
 MEV_TO_J = 1.602176634e-13
-#: Density of the synthetic study's soft tissue (40 HU) on the default air/water/bone calibration:
-#: 1 + 40·(1.92 − 1)/1559 g/mL.
-SOFT_TISSUE_DENSITY = 1.0 + SOFT_TISSUE_HU * (1.92 - 1.0) / 1559.0
+#: Density of the synthetic study's soft tissue (40 HU) on the default calibration:
+#: 1 + 40·(1.05 − 1)/43 g/mL (water – ICRU-44 muscle segment of the default calibration).
+SOFT_TISSUE_DENSITY = 1.0 + SOFT_TISSUE_HU * (1.05 - 1.0) / 43.0
 JSON_ONLY = '\n[output]\nformats = ["json"]\n'
 
 

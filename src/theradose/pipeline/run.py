@@ -378,7 +378,7 @@ def compute_study(
             margin_mm=spec.pvc.margin_mm,
             shell_mm=spec.pvc.background_shell_mm,
         )
-        taken: dict[int, np.ndarray] = {}
+        taken: dict[int, npt.NDArray[np.float64]] = {}
         for label in organ_labels:
             total, moved = stages.enlarged_voi_tac(
                 activity,
@@ -399,10 +399,12 @@ def compute_study(
             raw_last = label_tac[label][-1]
             label_tac[label] = total
             label_recovery[label] = raw_last / total[-1] if total[-1] > 0 else 1.0
-            for source, values in moved.items():
-                taken[source] = taken.get(source, np.zeros(len(times))) + np.asarray(values)
-        for source, values in taken.items():
-            label_tac[source] = [max(a - m, 0.0) for a, m in zip(label_tac[source], values, strict=True)]
+            for source, moved_mbq in moved.items():
+                taken[source] = taken.get(source, np.zeros(len(times))) + np.asarray(moved_mbq)
+        for source, taken_mbq in taken.items():
+            label_tac[source] = [
+                max(a - float(m), 0.0) for a, m in zip(label_tac[source], taken_mbq, strict=True)
+            ]
 
     kinetics: dict[str, stages.RegionKinetics] = {}
     masks: dict[str, npt.NDArray[np.bool_]] = {}
