@@ -381,3 +381,24 @@ def test_auto_segmentation_finds_the_uptake_regions(synthetic_study: SyntheticSt
     names = [r["name"] for r in result.doses["regions"]]
     assert len(names) >= 3
     assert all(r["doses"]["local"]["dose_gy"] > 0 for r in result.doses["regions"])
+
+
+def test_organ_enlarged_voi_leaves_a_sharp_image_unchanged(
+    synthetic_study: SyntheticStudy, first_run: Path, tmp_path: Path
+) -> None:
+    """The synthetic SPECT has no blur and no activity outside the regions: every margin band and shell
+    holds 0 MBq, so the enlarged-VOI correction must change no TIA and report recovery 1."""
+    extra = (
+        JSON_ONLY
+        + '\n[pvc]\norgans = "enlarged_voi"\nmargin_mm = 16.0\norgan_regions = ["liver", "kidneys"]\n'
+    )
+    study = synthetic_study.root / "study_organ_pvc.toml"
+    study.write_text(study_toml_text(synthetic_study.root, extra=extra), encoding="utf-8")
+    result = run_study(study, tmp_path / "out", use_cache=False)
+    before = {
+        r["name"]: r for r in json.loads((first_run / "doses.json").read_text(encoding="utf-8"))["regions"]
+    }
+    for row in result.doses["regions"]:
+        assert row["tia_mbq_h"] == pytest.approx(before[row["name"]]["tia_mbq_h"], rel=1e-9)
+        assert row["recovery_coefficient"] == pytest.approx(1.0)
+    assert result.doses["organ_partial_volume_correction"] == {"method": "enlarged_voi", "margin_mm": 16.0}
