@@ -69,6 +69,20 @@ def test_voxel_then_dvh(tmp_path: Path) -> None:
     assert data["1"]["dvh"]["cumulative_fraction"][0] == 1.0
 
 
+def test_voxel_mc_reports_uncertainty(tmp_path: Path) -> None:
+    n = 12
+    tia = np.zeros((n, n, n), dtype=np.float32)
+    tia[3:9, 3:9, 3:9] = 2.0
+    nib.save(nib.Nifti1Image(tia, np.diag([4.0, 4.0, 4.0, 1.0])), str(tmp_path / "tia.nii.gz"))
+    args = ["voxel", "--tia", str(tmp_path / "tia.nii.gz"), "--nuclide", "Lu-177", "--engine", "mc"]
+    result = run(tmp_path, *args, "--out", str(tmp_path / "d.nii.gz"), "--n-photons", "20000", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["n_photons"] == 20000
+    # photons are ~2 % of the dose here and carry all of its statistical uncertainty
+    assert 0 < data["median_relative_uncertainty_source"] < 0.05
+
+
 def test_bad_input_is_one_line(tmp_path: Path) -> None:
     result = run(
         tmp_path, "voxel", "--tia", str(tmp_path / "missing.nii.gz"), "--nuclide", "Lu-177",

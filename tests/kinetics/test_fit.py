@@ -150,10 +150,17 @@ def test_auto_without_sigma_uses_estimated_variance(
     assert result.model == min(("mono", "bi"), key=lambda name: by_model[name].aicc or math.inf)
 
 
-def test_auto_with_too_few_points_explains(organ_times_h: np.ndarray) -> None:
+def test_auto_with_too_few_points_uses_mono_and_says_so(organ_times_h: np.ndarray) -> None:
+    """3 points (the common clinical schedule) leave AICc undefined for every model: automatic mode fits
+    the simplest model, mono-exponential, and notes why; the TIA of noiseless mono data is exact."""
     t = organ_times_h[:3]
-    with pytest.raises(FitError, match=r"no model could be selected for 3 points.*choose a model explicitly"):
-        fit_tac(t, mono(t))
+    result = fit_tac(t, mono(t))
+    assert result.model == "mono"
+    assert any("too few points for model selection" in note for note in result.notes)
+    reference = fit_tac(t, mono(t), model="mono")
+    assert result.tia_mbq_h == pytest.approx(reference.tia_mbq_h, rel=1e-9)
+    with pytest.raises(FitError, match="no model could be selected for 1 points"):
+        fit_tac(t[:1], mono(t[:1]))
 
 
 # ---------------------------------------------------------------- uncertainty vs Monte Carlo

@@ -138,3 +138,17 @@ def write_study(root: Path, *, times: tuple[float, ...] = TIMES_H) -> SyntheticS
 def synthetic_study(tmp_path_factory: pytest.TempPathFactory) -> SyntheticStudy:
     """The synthetic study, written once per session (tests copy it if they modify it)."""
     return write_study(tmp_path_factory.mktemp("study") / "study")
+
+
+@pytest.fixture(scope="session")
+def json_only_run(synthetic_study: SyntheticStudy, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Output folder of one pipeline run of the synthetic study with only the JSON outputs."""
+    from theradose.pipeline.run import run_study
+
+    study = synthetic_study.root / "study_json_outputs.toml"
+    study.write_text(
+        study_toml_text(synthetic_study.root, extra='\n[output]\nformats = ["json"]\n'), encoding="utf-8"
+    )
+    out = tmp_path_factory.mktemp("json_only") / "out"
+    run_study(study, out, use_cache=False)
+    return out

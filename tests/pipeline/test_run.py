@@ -182,7 +182,7 @@ def test_cli_run_json_prints_doses_json(
     code, stdout, _err = _cli(capsys, "run", str(study), "--out", str(out), "--json")
     assert code == 0
     assert json.loads(stdout) == json.loads((out / "doses.json").read_text(encoding="utf-8"))
-    assert sorted(p.name for p in out.iterdir()) == [".cache", "doses.json", "provenance.json"]
+    assert sorted(p.name for p in out.iterdir()) == [".cache", "doses.json", "dvh.json", "provenance.json"]
 
 
 def test_cli_bad_study_exits_2_with_one_line(

@@ -138,9 +138,13 @@ def test_recist_target_selection_5_total_2_per_organ() -> None:
     assert len(chosen) == 5
 
 
-def test_recist_needs_a_target() -> None:
+def test_recist_without_target_uses_non_target_table() -> None:
+    """Eisenhauer 2009 Table 2: non-target disease only; a lesion gone at follow-up -> CR."""
+    result = assess_response(table(les("S", tissue="bone", long_axis_mm=5.0)), table(), criteria="recist")
+    assert result.category == "CR"
+    assert result.details["target_response"] == "none"
     with pytest.raises(InputError, match="target"):
-        assess_response(table(les("S", tissue="bone", long_axis_mm=5.0)), table(), criteria="recist")
+        assess_response(table(), table(), criteria="recist")
 
 
 # --------------------------------------------------------------------------------------- PERCIST 1.0

@@ -86,12 +86,16 @@ def register(app: typer.Typer) -> None:
         engine: Annotated[str, typer.Option("--engine", help="local, vsv or mc.")] = "vsv",
         n_photons: Annotated[int, typer.Option("--n-photons", help="mc: photon histories.")] = 1_000_000,
         seed: Annotated[int, typer.Option("--seed", help="mc: random seed.")] = 0,
+        vsv_photons: Annotated[
+            bool, typer.Option("--vsv-photons", help="vsv: add photons with a Monte Carlo photon kernel.")
+        ] = False,
+        workers: Annotated[int | None, typer.Option("--workers", help="Threads (default: all CPUs).")] = None,
         json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
     ) -> None:
         """Absorbed dose map from a TIA map with the local, VSV or Monte Carlo engine."""
         import numpy as np
 
-        from theradose.dosimetry.engines import dose_rate_or_dose
+        from theradose.dosimetry.engines import dose_rate_or_dose, monte_carlo_dose
         from theradose.errors import InputError
 
         if engine not in ("local", "vsv", "mc"):
@@ -104,22 +108,32 @@ def register(app: typer.Typer) -> None:
             ct_volume = read_nifti(ct, unit="HU" if ct_unit == "hu" else "g/mL", name="--ct")
             if not ct_volume.same_grid(tia_volume):
                 raise InputError("--ct is not on the grid of --tia: resample the CT onto the SPECT grid")
-        dose = dose_rate_or_dose(
-            tia_volume,
-            ct_volume,
-            nuclide,
-            engine="local" if engine == "local" else ("vsv" if engine == "vsv" else "mc"),
-            n_photons=n_photons,
-            seed=seed,
-        )
         if not out.parent.exists():
             raise InputError(f"--out folder {out.parent} does not exist: create it first")
+        uncertainty: float | None = None
+        if engine == "mc":
+            result = monte_carlo_dose(
+                tia_volume, ct_volume, nuclide, n_photons=n_photons, seed=seed, workers=workers
+            )
+            dose = result.dose
+            rel = np.asarray(result.relative_uncertainty.array)
+            in_source = (np.asarray(tia_volume.array) > 0) & np.isfinite(rel)
+            uncertainty = float(np.median(rel[in_source])) if np.any(in_source) else None
+        else:
+            dose = dose_rate_or_dose(
+                tia_volume,
+                ct_volume,
+                nuclide,
+                engine="local" if engine == "local" else "vsv",
+                workers=workers,
+                vsv_photons=vsv_photons,
+            )
         from theradose.io.nifti import write_nifti
 
         write_nifti(dose, out)
         values = np.asarray(dose.array)
         source = np.asarray(tia_volume.array) > 0
-        summary = {
+        summary: dict[str, Any] = {
             "out": str(out),
             "engine": engine,
             "nuclide": nuclide,
@@ -130,6 +144,10 @@ def register(app: typer.Typer) -> None:
             "dmean_source_gy": float(values[source].mean()) if np.any(source) else 0.0,
             "tia_total_mbq_h": float(np.asarray(tia_volume.array).sum()),
         }
+        if engine == "mc":
+            summary["n_photons"] = n_photons
+            summary["seed"] = seed
+            summary["median_relative_uncertainty_source"] = uncertainty
         if json:
             print_json(summary)
         else:

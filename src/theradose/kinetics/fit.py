@@ -663,6 +663,28 @@ def fit_tac(
     return _fit_auto(tac, decay)
 
 
+def _fit_too_few_for_selection(
+    tac: TimeActivityCurve, decay: float | None, reasons: dict[str, str]
+) -> FitResult:
+    """Automatic mode with too few points for AICc (e.g. the common 3 time points): the simplest model,
+    mono-exponential, is fitted and reported with a note — the usual clinical choice for few late time
+    points (e.g. EANM guidance on 177Lu dosimetry, Sjögreen Gleisner et al. 2022) — rather than stopping.
+    A non-physical mono-exponential fit is still rejected."""
+    mono = MODELS["mono"]
+    accepted = _accept(mono, _fit_parametric(mono, tac, None), decay)
+    candidates = tuple(
+        Candidate(model=name, aicc=None, weight=1.0 if name == "mono" else 0.0, rejected_reason=None)
+        if name == "mono"
+        else Candidate(model=name, aicc=None, weight=0.0, rejected_reason=reasons.get(name, "not fitted"))
+        for name in AUTO_CANDIDATES
+    )
+    note = (
+        f"too few points for model selection by AICc ({tac.n_points}): the mono-exponential model, the "
+        "simplest, is used"
+    )
+    return _result_from_parametric(mono, accepted, tac, candidates, None, decay, (*accepted.notes, note))
+
+
 def _fit_auto(tac: TimeActivityCurve, decay: float | None) -> FitResult:
     n = tac.n_points
     fits: dict[str, tuple[_Accepted, float]] = {}
@@ -687,6 +709,8 @@ def _fit_auto(tac: TimeActivityCurve, decay: float | None) -> FitResult:
             reasons[name] = "AICc undefined"
             continue
         fits[name] = (accepted, value)
+    if not fits and n >= MODELS["mono"].n_parameters and reasons.get("mono", "").startswith("AICc undefined"):
+        return _fit_too_few_for_selection(tac, decay, reasons)
     if not fits:
         detail = "; ".join(f"{name}: {reason}" for name, reason in reasons.items())
         raise FitError(

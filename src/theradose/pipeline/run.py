@@ -97,6 +97,8 @@ class StudyResults:
     dose_maps: dict[str, Volume]
     doses: dict[str, Any]
     dvhs: dict[str, dict[str, stages.Dvh]] = field(default_factory=dict)
+    #: Next-cycle plan (:class:`theradose.pipeline.plan.StudyPlan`) when the study names a plan file.
+    plan: Any = None
 
 
 # ------------------------------------------------------------------------------------------ progress
@@ -551,6 +553,28 @@ def doses_json_text(doses: Mapping[str, Any]) -> str:
     return json.dumps(doses, indent=2, ensure_ascii=False) + "\n"
 
 
+def dvh_json_text(dvhs: Mapping[str, Mapping[str, stages.Dvh]], engines: list[str] | tuple[str, ...]) -> str:
+    """``dvh.json``: ``{region: {engine: {"dose_gy": [...], "cumulative_fraction": [...]}}}``.
+
+    Per region and engine (in the study's engine order) the cumulative DVH (ICRU Report 83, section 2.3):
+    ``dose_gy`` are the :data:`DVH_BINS` + 1 bin edges from 0 to the region's maximum dose and
+    ``cumulative_fraction`` the fraction of the region's volume receiving at least each, 6 significant
+    digits. This is the shape the web UI's dosimetry review reads.
+    """
+    out = {
+        region: {
+            engine: {
+                "dose_gy": [_round(v) for v in by_engine[engine].dose_gy],
+                "cumulative_fraction": [_round(v) for v in by_engine[engine].cumulative_fraction],
+            }
+            for engine in engines
+            if engine in by_engine
+        }
+        for region, by_engine in dvhs.items()
+    }
+    return json.dumps(out, indent=1) + "\n"
+
+
 def doses_csv_text(doses: Mapping[str, Any]) -> str:
     """``doses.csv``: one row per region, one dose column group per engine (and organ-level)."""
     engines = list(doses["engines"])
@@ -593,6 +617,7 @@ def write_outputs(results: StudyResults, folder: Path) -> list[str]:
         return folder / name
 
     add("doses.json").write_text(doses_json_text(results.doses), encoding="utf-8")
+    add("dvh.json").write_text(dvh_json_text(results.dvhs, spec.dose.engines), encoding="utf-8")
     if "csv" in spec.formats:
         add("doses.csv").write_text(doses_csv_text(results.doses), encoding="utf-8")
     if "nifti" in spec.formats:
@@ -730,6 +755,9 @@ def run_study(
     started = time.perf_counter()
     spec = study if isinstance(study, StudySpec) else load_study(study)
     stages.check_capabilities(spec)
+    from theradose.pipeline.plan import load_study_plan, plan_with_study
+
+    treatment_plan = load_study_plan(spec)  # checked before any computation
     out = Path(out_dir).expanduser().resolve()
     check_out_dir(out)
     if use_cache:
@@ -740,6 +768,9 @@ def run_study(
     n_steps = 8 + len(spec.dose.engines)
     with _Progress(progress, n_steps) as bar:
         results = compute_study(spec, cache=cache, progress=bar)
+        if treatment_plan is not None:
+            results.plan = plan_with_study(treatment_plan, spec, results.doses)
+            results.doses["plan"] = results.plan.as_dict()
         with _staging(out) as temp:
             bar.step("writing outputs")
             if on_step is not None:

@@ -162,6 +162,11 @@ class StudySpec:
     tissues: Mapping[str, str]
     formats: tuple[OutputFormat, ...]
     seed: int = 0
+    #: Treatment plan file (``[plan] file``): the next cycle is planned with this study's doses.
+    plan_file: Path | None = None
+    #: Which dose of this study the plan uses (``[plan] dose_source``; see
+    #: :func:`theradose.planning.cycles.read_doses_json`).
+    plan_dose_source: str = "auto"
 
     @property
     def tumour_regions(self) -> tuple[str, ...]:
@@ -205,6 +210,7 @@ _SCHEMA: dict[str, tuple[str, ...]] = {
         "radiobiology",
         "output",
         "seed",
+        "plan",
     ),
     "patient": ("id", "name", "sex", "weight_kg"),
     "administration": (
@@ -233,6 +239,7 @@ _SCHEMA: dict[str, tuple[str, ...]] = {
     ),
     "radiobiology": ("tissues",),
     "output": ("formats",),
+    "plan": ("file", "dose_source"),
 }
 
 
@@ -626,6 +633,10 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
     if "json" not in formats:
         formats = ("json", *formats)
 
+    plan_t = _table(data, "plan", required=False)
+    plan_file = _path(plan_t["file"], "plan.file", base_dir) if "file" in plan_t else None
+    plan_dose_source = _str(plan_t, "dose_source", "plan", default="auto")
+
     return StudySpec(
         path=(path or base_dir / "study.toml").resolve(),
         patient=patient,
@@ -643,6 +654,8 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
         tissues=tissues,
         formats=tuple(formats),  # type: ignore[arg-type]
         seed=seed,
+        plan_file=plan_file,
+        plan_dose_source=plan_dose_source,
     )
 
 

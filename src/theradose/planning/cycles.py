@@ -18,6 +18,21 @@ uncertainty as ``dose_sigma_gy_per_gbq`` or ``dose_sigma_gy`` (1 standard deviat
 ``effective_half_life_h`` (needed for BED); ``kind`` = ``"organ"`` (default) or ``"tumour"``. Other
 keys are ignored, so a pipeline may add its own.
 
+The pipeline's own ``doses.json`` (``"format": "theradose-doses"``, written by
+:mod:`theradose.pipeline.run`) is read as well: the activity comes from ``administration.activity_mbq``
+and each region's dose from one **dose source** (``dose_source`` argument, or ``dose_source`` in a plan
+file's cycle):
+
+- ``"auto"`` (default): the organ-level MIRD dose (``organ_dose``) where the region has one, otherwise
+  the first engine listed in ``engines``;
+- ``"organ"``: the organ-level MIRD dose only (a region without it is an error);
+- an engine name (``"local"``, ``"vsv"``, ``"mc"``, ...): that engine's mass-weighted mean voxel dose
+  (``doses[engine]``).
+
+The chosen source is recorded per region (:attr:`RegionDose.source`). Regions whose chosen dose is
+missing (e.g. a region with no voxels, whose dose is ``null``) are skipped: they carry no dose.
+``mass_g`` is kept for the mass-weighted aggregation of paired organs in planning.
+
 The plan file (PLAN.toml) is documented in :func:`load_plan`.
 """
 
@@ -55,6 +70,10 @@ class RegionDose:
     effective_half_life_h : float or None
         Effective clearance half-life of the region (h); needed for BED.
     kind : {"organ", "tumour"}
+    mass_g : float or None
+        Region mass (g), used to aggregate paired organs (left/right) by mass.
+    source : str
+        Where the dose came from (``"organ"`` MIRD, an engine name, or ``""`` when typed in).
     """
 
     name: str
@@ -62,6 +81,8 @@ class RegionDose:
     dose_sigma_gy_per_gbq: float
     effective_half_life_h: float | None = None
     kind: RegionKind = "organ"
+    mass_g: float | None = None
+    source: str = ""
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.dose_gy_per_gbq) or self.dose_gy_per_gbq < 0:
@@ -170,8 +191,21 @@ class TreatmentPlan:
             )
 
 
-def read_doses_json(path: str | Path) -> tuple[float | None, tuple[RegionDose, ...]]:
-    """Read a ``doses.json`` (shape in the module docstring).
+#: ``format`` value of the pipeline's doses.json (:data:`theradose.pipeline.run.DOSES_FORMAT`).
+PIPELINE_DOSES_FORMAT = "theradose-doses"
+
+
+def read_doses_json(
+    path: str | Path, *, dose_source: str = "auto"
+) -> tuple[float | None, tuple[RegionDose, ...]]:
+    """Read a ``doses.json``: the hand-written shape or the pipeline's (both in the module docstring).
+
+    Parameters
+    ----------
+    path : path
+    dose_source : str
+        For the pipeline's shape: ``"auto"``, ``"organ"`` or an engine name (module docstring).
+        Ignored for the hand-written shape, which has one dose per region.
 
     Returns
     -------
@@ -187,19 +221,78 @@ def read_doses_json(path: str | Path) -> tuple[float | None, tuple[RegionDose, .
         raise InputError(f"doses file {str(path)!r} is not readable JSON ({exc}): fix the file") from exc
     if not isinstance(data, dict):
         raise InputError(f"doses file {str(path)!r} must hold a JSON object: see the documented shape")
+    return parse_doses(data, dose_source=dose_source, source=str(path))
+
+
+def parse_doses(
+    data: dict[str, Any], *, dose_source: str = "auto", source: str = "<doses>"
+) -> tuple[float | None, tuple[RegionDose, ...]]:
+    """Validate a parsed ``doses.json`` mapping (see :func:`read_doses_json`)."""
+    if data.get("format") == PIPELINE_DOSES_FORMAT or "administration" in data:
+        data = _from_pipeline(data, dose_source, source)
     activity = data.get("administered_activity_mbq")
     if activity is not None and (isinstance(activity, bool) or not isinstance(activity, (int, float))):
         raise InputError(
-            f"administered_activity_mbq in {str(path)!r} must be a number; got {activity!r}: fix it"
+            f"administered_activity_mbq in {source!r} must be a number; got {activity!r}: fix it"
         )
     regions_raw = data.get("regions")
     if not isinstance(regions_raw, list) or not regions_raw:
-        raise InputError(f"regions in {str(path)!r} must be a non-empty list: add the region doses")
+        raise InputError(f"regions in {source!r} must be a non-empty list: add the region doses")
     activity_mbq = None if activity is None else float(activity)
     regions = tuple(
-        _region(entry, activity_mbq, f"{path}:regions[{i}]") for i, entry in enumerate(regions_raw)
+        _region(entry, activity_mbq, f"{source}:regions[{i}]") for i, entry in enumerate(regions_raw)
     )
     return activity_mbq, regions
+
+
+def _from_pipeline(data: dict[str, Any], dose_source: str, source: str) -> dict[str, Any]:
+    """The pipeline's doses.json rewritten in the hand-written shape, one dose per region."""
+    administration = data.get("administration")
+    if not isinstance(administration, dict):
+        raise InputError(
+            f"administration in {source!r} must be an object with activity_mbq: fix the pipeline output"
+        )
+    engines = data.get("engines", [])
+    if not isinstance(engines, list):
+        raise InputError(f"engines in {source!r} must be a list of engine names: fix the pipeline output")
+    if dose_source not in ("auto", "organ") and dose_source not in engines:
+        raise InputError(
+            f"dose_source {dose_source!r} is not in {source!r}: use 'auto', 'organ' or one of its "
+            f"engines {engines}"
+        )
+    regions_raw = data.get("regions")
+    if not isinstance(regions_raw, list):
+        raise InputError(f"regions in {source!r} must be a list: fix the pipeline output")
+    regions: list[dict[str, Any]] = []
+    for i, entry in enumerate(regions_raw):
+        if not isinstance(entry, dict):
+            raise InputError(f"region at {source}:regions[{i}] must be an object: fix the pipeline output")
+        per_engine = entry.get("doses") or {}
+        organ = entry.get("organ_dose")
+        if dose_source == "organ" or (dose_source == "auto" and organ):
+            if not organ:
+                raise InputError(
+                    f"region {entry.get('name')!r} in {source!r} has no organ_dose: use "
+                    f"dose_source 'auto' or an engine {engines}"
+                )
+            chosen, used = organ, "organ"
+        else:
+            used = dose_source if dose_source != "auto" else (engines[0] if engines else "")
+            chosen = per_engine.get(used)
+        if not isinstance(chosen, dict) or chosen.get("dose_gy") is None:
+            continue  # no dose for this region (e.g. no voxels): nothing to plan with
+        regions.append(
+            {
+                "name": entry.get("name"),
+                "kind": entry.get("kind", "organ"),
+                "dose_gy": chosen.get("dose_gy"),
+                "dose_sigma_gy": chosen.get("dose_sigma_gy"),
+                "effective_half_life_h": entry.get("effective_half_life_h"),
+                "mass_g": entry.get("mass_g"),
+                "source": used,
+            }
+        )
+    return {"administered_activity_mbq": administration.get("activity_mbq"), "regions": regions}
 
 
 def _number(entry: dict[str, Any], key: str, where: str) -> float | None:
@@ -253,12 +346,16 @@ def _region(entry: Any, activity_mbq: float | None, where: str) -> RegionDose:
             )
         sigma_per_gbq = sigma / activity_gbq
     half_life = _number(entry, "effective_half_life_h", where)
+    mass_g = _number(entry, "mass_g", where)
+    source = entry.get("source", "")
     return RegionDose(
         name=name,
         dose_gy_per_gbq=per_gbq,
         dose_sigma_gy_per_gbq=sigma_per_gbq,
         effective_half_life_h=half_life,
         kind=kind,
+        mass_g=mass_g,
+        source=str(source),
     )
 
 
@@ -287,6 +384,8 @@ def load_plan(path: str | Path) -> TreatmentPlan:
         label = "C1"                       # optional
         administered_activity_mbq = 7400
         doses_json = "cycle1/doses.json"   # path relative to this file, OR typed-in regions:
+        dose_source = "auto"               # optional, for a pipeline doses.json: "auto", "organ" or
+                                           # an engine name (module docstring)
 
         [[cycles]]
         administered_activity_mbq = 7350
@@ -400,11 +499,13 @@ def _cycle(entry: Any, index: int, base_dir: Path, source: str) -> Cycle:
     where = f"cycles[{index}]"
     if not isinstance(entry, dict):
         raise InputError(f"{where} must be a table in {source}: write [[cycles]]")
-    unknown = sorted(set(entry) - {"administered_activity_mbq", "doses_json", "regions", "label"})
+    unknown = sorted(
+        set(entry) - {"administered_activity_mbq", "doses_json", "dose_source", "regions", "label"}
+    )
     if unknown:
         raise InputError(
             f"{where}.{unknown[0]} is not a cycle key in {source}: use administered_activity_mbq, "
-            "doses_json or regions (and optionally label)"
+            "doses_json or regions (and optionally label, dose_source)"
         )
     activity = entry.get("administered_activity_mbq")
     if activity is not None and (isinstance(activity, bool) or not isinstance(activity, (int, float))):
@@ -414,7 +515,10 @@ def _cycle(entry: Any, index: int, base_dir: Path, source: str) -> Cycle:
         raise InputError(f"{where} gives both doses_json and regions in {source}: keep one")
     if "doses_json" in entry:
         json_path = base_dir / str(entry["doses_json"])
-        file_activity, regions = read_doses_json(json_path)
+        dose_source = entry.get("dose_source", "auto")
+        if not isinstance(dose_source, str):
+            raise InputError(f"{where}.dose_source must be a string in {source}; got {dose_source!r}")
+        file_activity, regions = read_doses_json(json_path, dose_source=dose_source)
         if activity_mbq is None:
             activity_mbq = file_activity
         elif (

@@ -55,7 +55,9 @@ class OrganProjection:
 
     ``projected_*`` are cumulative after the recommended next cycle using the expected Gy/GBq;
     ``projected_*_upper`` use the conservative Gy/GBq at the plan's confidence. BED values are
-    ``None`` when the organ has no radiobiological parameters in the protocol.
+    ``None`` when the organ has no radiobiological parameters in the protocol. ``regions_used`` names,
+    per given cycle, the dose regions the organ's dose came from (:func:`match_organ`; empty where the
+    cycle had none and the expected Gy/GBq was used).
     """
 
     organ: str
@@ -72,6 +74,7 @@ class OrganProjection:
     projected_dose_upper_gy: float
     projected_bed_gy: float | None
     projected_bed_upper_gy: float | None
+    regions_used: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,7 @@ class NextCycleResult:
                     "allowed_activity_mbq": o.allowed_activity_mbq,
                     "binding_limit": o.binding_limit,
                     "limit_citation": o.limit_citation,
+                    "regions_used": [list(r) for r in o.regions_used],
                 }
                 for o in self.organs
             },
@@ -223,13 +227,6 @@ def expected_gy_per_gbq(measurements: list[RegionDose], *, estimate: Estimate = 
     return Expected(mean, 1.0 / math.sqrt(total), half_life, len(measurements))
 
 
-def _find(cycle: Cycle, matches: Callable[[RegionDose], bool]) -> RegionDose | None:
-    for region in cycle.regions:
-        if matches(region):
-            return region
-    return None
-
-
 def _bed(
     dose_gy: float,
     half_life_h: float | None,
@@ -275,18 +272,127 @@ def _dose_for_bed(
     return float(brentq(residual, 0.0, target_bed_gy, xtol=1e-10, rtol=1e-12))
 
 
-def _organ_matcher(organ: OrganLimit) -> Callable[[RegionDose], bool]:
-    def matches(region: RegionDose) -> bool:
-        return region.kind == "organ" and organ.matches(region.name)
+@dataclass(frozen=True)
+class RegionMatch:
+    """The dose used for one organ (or tumour) in one cycle and the regions it came from.
 
-    return matches
+    Attributes
+    ----------
+    dose : RegionDose
+        The region's dose, or the mass-weighted aggregate of the left/right regions.
+    regions : tuple of str
+        Names of the regions used, as written in the cycle's doses.
+    rule : {"exact", "alias", "sides"}
+        How they were found (see :func:`match_organ`).
+    """
+
+    dose: RegionDose
+    regions: tuple[str, ...]
+    rule: str
 
 
-def _name_matcher(name: str) -> Callable[[RegionDose], bool]:
-    def matches(region: RegionDose) -> bool:
-        return region.name.lower() == name.lower()
+_SIDE_SUFFIXES = ("_left", "_right", "_l", "_r")
+_SIDE_PREFIXES = ("left_", "right_")
 
-    return matches
+
+def _key(name: str) -> str:
+    return name.strip().lower().replace(" ", "_").replace("-", "_")
+
+
+def _side_base(name: str) -> str | None:
+    """``kidney_left`` → ``kidney``, ``right_parotid`` → ``parotid``; None without a side."""
+    key = _key(name)
+    for suffix in _SIDE_SUFFIXES:
+        if key.endswith(suffix) and len(key) > len(suffix):
+            return key[: -len(suffix)]
+    for prefix in _SIDE_PREFIXES:
+        if key.startswith(prefix) and len(key) > len(prefix):
+            return key[len(prefix) :]
+    return None
+
+
+def match_organ(cycle: Cycle, organ: OrganLimit) -> RegionMatch | None:
+    """Find the dose of a protocol organ among a cycle's organ regions (tumour regions never match).
+
+    Rules, first that applies:
+
+    1. ``"exact"``: a region named like the organ (case, spaces and hyphens ignored), e.g. ``kidneys``.
+    2. ``"alias"``: a region named like one of the organ's aliases, in the protocol's alias order.
+    3. ``"sides"``: regions named ``<base>_left``/``<base>_right`` (also ``_l``/``_r`` and ``left_``/
+       ``right_`` prefixes) where ``<base>`` is the organ name or an alias, in plural or singular
+       (``kidney_left`` + ``kidney_right`` → ``kidneys``; ``parotid_left`` → ``salivary_glands`` through
+       its alias ``parotids``). Their Gy/GBq is the mass-weighted mean ``Σ m_i g_i / Σ m_i`` (the mean
+       dose of the combined organ, MIRD Pamphlet 21 mean absorbed dose over a region's mass; equal
+       weights when a mass is missing); the σ is ``Σ w_i σ_i`` (errors fully correlated: the SPECT
+       calibration is shared, so this is the conservative choice); the effective half-life is the
+       dose-weighted mean ``Σ w_i g_i T_i / Σ w_i g_i`` (an approximation: the sum of two exponentials is
+       not one exponential).
+
+    Returns None when no region matches.
+    """
+    regions = [r for r in cycle.regions if r.kind == "organ"]
+    organ_key = _key(organ.name)
+    for region in regions:
+        if _key(region.name) == organ_key:
+            return RegionMatch(region, (region.name,), "exact")
+    for alias in organ.aliases:
+        for region in regions:
+            if _key(region.name) == _key(alias):
+                return RegionMatch(region, (region.name,), "alias")
+    names = {organ_key, *(_key(a) for a in organ.aliases)}
+    bases = names | {n[:-1] for n in names if n.endswith("s")}
+    sides = [r for r in regions if _side_base(r.name) in bases]
+    if not sides:
+        return None
+    return RegionMatch(_aggregate(organ.name, sides), tuple(r.name for r in sides), "sides")
+
+
+def _aggregate(name: str, parts: list[RegionDose]) -> RegionDose:
+    """Mass-weighted mean dose of left/right regions (rule 3 of :func:`match_organ`)."""
+    masses = [r.mass_g for r in parts]
+    if all(m is not None and m > 0 for m in masses):
+        total = sum(m for m in masses if m is not None)
+        weights = [(m or 0.0) / total for m in masses]
+    else:
+        weights = [1.0 / len(parts)] * len(parts)
+    per_gbq = sum(w * r.dose_gy_per_gbq for w, r in zip(weights, parts, strict=True))
+    sigma = sum(w * r.dose_sigma_gy_per_gbq for w, r in zip(weights, parts, strict=True))
+    half_life: float | None = None
+    if all(r.effective_half_life_h is not None for r in parts) and per_gbq > 0:
+        half_life = (
+            sum(
+                w * r.dose_gy_per_gbq * (r.effective_half_life_h or 0.0)
+                for w, r in zip(weights, parts, strict=True)
+            )
+            / per_gbq
+        )
+    mass = sum(m for m in masses if m is not None) if all(m is not None for m in masses) else None
+    return RegionDose(
+        name=name,
+        dose_gy_per_gbq=per_gbq,
+        dose_sigma_gy_per_gbq=sigma,
+        effective_half_life_h=half_life,
+        kind="organ",
+        mass_g=mass,
+        source=",".join(sorted({r.source for r in parts if r.source})),
+    )
+
+
+def _organ_finder(organ: OrganLimit) -> Callable[[Cycle], RegionMatch | None]:
+    def find(cycle: Cycle) -> RegionMatch | None:
+        return match_organ(cycle, organ)
+
+    return find
+
+
+def _name_finder(name: str) -> Callable[[Cycle], RegionMatch | None]:
+    def find(cycle: Cycle) -> RegionMatch | None:
+        for region in cycle.regions:
+            if region.name.lower() == name.lower():
+                return RegionMatch(region, (region.name,), "exact")
+        return None
+
+    return find
 
 
 @dataclass(frozen=True)
@@ -294,27 +400,48 @@ class _History:
     per_cycle: tuple[tuple[float, RegionDose], ...]  # (activity_gbq, measurement or estimate)
     measured: tuple[RegionDose, ...]
     estimated_cycles: tuple[str, ...]
+    regions_used: tuple[tuple[str, ...], ...]  # per cycle; () where estimated
+    aggregated_cycles: tuple[str, ...]
+    equal_weight_cycles: tuple[str, ...]
 
 
-def _history(plan: TreatmentPlan, matches: Callable[[RegionDose], bool], name: str) -> _History | None:
+def _history(plan: TreatmentPlan, find: Callable[[Cycle], RegionMatch | None], name: str) -> _History | None:
     measured: list[RegionDose] = []
-    found: list[tuple[Cycle, RegionDose | None]] = []
+    found: list[tuple[Cycle, RegionMatch | None]] = []
     for cycle in plan.cycles:
-        region = _find(cycle, matches)
-        found.append((cycle, region))
-        if region is not None:
-            measured.append(region)
+        match = find(cycle)
+        found.append((cycle, match))
+        if match is not None:
+            measured.append(match.dose)
     if not measured:
         return None
     fill = expected_gy_per_gbq(measured, estimate=plan.estimate)
     per_cycle = []
     estimated = []
-    for number, (cycle, region) in enumerate(found, start=1):
-        if region is None:
+    used: list[tuple[str, ...]] = []
+    aggregated = []
+    equal_weight = []
+    for number, (cycle, match) in enumerate(found, start=1):
+        if match is None:
             region = RegionDose(name, fill.dose_gy_per_gbq, fill.sigma_gy_per_gbq, fill.effective_half_life_h)
             estimated.append(str(number))
+            used.append(())
+        else:
+            region = match.dose
+            used.append(match.regions)
+            if match.rule == "sides":
+                aggregated.append(str(number))
+                if region.mass_g is None:
+                    equal_weight.append(str(number))
         per_cycle.append((mbq_to_gbq(cycle.administered_activity_mbq), region))
-    return _History(tuple(per_cycle), tuple(measured), tuple(estimated))
+    return _History(
+        per_cycle=tuple(per_cycle),
+        measured=tuple(measured),
+        estimated_cycles=tuple(estimated),
+        regions_used=tuple(used),
+        aggregated_cycles=tuple(aggregated),
+        equal_weight_cycles=tuple(equal_weight),
+    )
 
 
 def plan_next_cycle(plan: TreatmentPlan, *, bed_function: BedFunction | None = None) -> NextCycleResult:
@@ -340,7 +467,7 @@ def plan_next_cycle(plan: TreatmentPlan, *, bed_function: BedFunction | None = N
     ] = []
 
     for organ in protocol.organs:
-        history = _history(plan, _organ_matcher(organ), organ.name)
+        history = _history(plan, _organ_finder(organ), organ.name)
         if history is None:
             if plan.cycles:
                 notes.append(f"{organ.name}: no dosimetry in any cycle, its limit was not checked")
@@ -349,6 +476,16 @@ def plan_next_cycle(plan: TreatmentPlan, *, bed_function: BedFunction | None = N
             notes.append(
                 f"{organ.name}: not measured in cycle(s) {', '.join(history.estimated_cycles)}; "
                 "the expected Gy/GBq of the measured cycles was used"
+            )
+        if history.aggregated_cycles:
+            notes.append(
+                f"{organ.name}: cycle(s) {', '.join(history.aggregated_cycles)} give only left/right "
+                "regions; their mass-weighted mean dose was used"
+                + (
+                    f" (equal weights in cycle(s) {', '.join(history.equal_weight_cycles)}: mass missing)"
+                    if history.equal_weight_cycles
+                    else ""
+                )
             )
         delivered_dose = sum(a * r.dose_gy_per_gbq for a, r in history.per_cycle)
         delivered_sigma = math.sqrt(sum((a * r.dose_sigma_gy_per_gbq) ** 2 for a, r in history.per_cycle))
@@ -444,7 +581,7 @@ def plan_next_cycle(plan: TreatmentPlan, *, bed_function: BedFunction | None = N
     tumour_regions = _tumour_names(plan)
     tumour_histories = []
     for name in tumour_regions:
-        history = _history(plan, _name_matcher(name), name)
+        history = _history(plan, _name_finder(name), name)
         if history is not None:
             tumour_histories.append((name, history))
     target_dose = protocol.tumour.target_dose_gy
@@ -520,7 +657,7 @@ def plan_next_cycle(plan: TreatmentPlan, *, bed_function: BedFunction | None = N
             reasons[:] = [r for r in reasons if r.startswith("pre-cycle")]
     next_gbq = mbq_to_gbq(recommended)
     organs_out = []
-    for organ, _history_unused, expected, d_dose, d_sigma, d_bed, allowed_gbq, binding in organ_states:
+    for organ, organ_history, expected, d_dose, d_sigma, d_bed, allowed_gbq, binding in organ_states:
         upper = expected.dose_gy_per_gbq + z * expected.sigma_gy_per_gbq
         bed_limit = organ.bed_limit_for(plan.risk_factors)
         p_bed = p_bed_u = None
@@ -547,6 +684,7 @@ def plan_next_cycle(plan: TreatmentPlan, *, bed_function: BedFunction | None = N
                 projected_dose_upper_gy=d_dose + upper * next_gbq,
                 projected_bed_gy=p_bed,
                 projected_bed_upper_gy=p_bed_u,
+                regions_used=organ_history.regions_used,
             )
         )
     tumours_out = []
@@ -656,7 +794,7 @@ def organ_history_gy(
     Returns ``None`` when the organ was never measured; BED is ``None`` without BED parameters.
     """
     bed_fn = bed_function if bed_function is not None else radiobiology_bed_gy
-    history = _history(plan, _organ_matcher(organ), organ.name)
+    history = _history(plan, _organ_finder(organ), organ.name)
     if history is None:
         return None
     doses: list[float] = []

@@ -30,6 +30,15 @@ benign                      ``yes``/``no``: definitively benign (biopsy or patho
 fdg_positive                ``yes``/``no``: FDG-avid (TheraP discordance)
 target                      ``yes``/``no``: RECIST target lesion / NETTER-1 target lesion
 measurable                  ``yes``/``no``: overrides the RECIST 1.1 measurability rule (TheraP)
+nontarget_response          follow-up rows: the reader's RECIST 1.1 assessment of a non-target lesion:
+                            ``absent`` (alias ``cr``), ``present`` (alias ``non-cr/non-pd``),
+                            ``progression`` (unequivocal progression; alias ``pd``) or ``ne`` (not
+                            evaluated); empty: ``present`` when the row is there (a lymph node with
+                            short axis < 10 mm counts as ``absent``), ``absent`` when the row is gone
+tlg_sul_ml                  total lesion glycolysis / PSMA uptake of the lesion, SULmean x volume (SUL·mL)
+                            (PERCIST 1.0 secondary PMD rule)
+distant                     follow-up rows: ``yes``/``no``: a new lesion is distant in the sense of the PSMA
+                            PET progression criteria (reader's judgement); empty counts as distant
 ==========================  ==========================================================================
 
 Example (``examples/reading/baseline.csv``)::
@@ -77,11 +86,33 @@ _FLOAT_COLUMNS = (
     "short_axis_mm",
     "long_axis_mm",
     "soft_tissue_short_axis_mm",
+    "tlg_sul_ml",
     "x_mm",
     "y_mm",
     "z_mm",
 )
-_BOOL_COLUMNS = ("site_typical", "anatomic_correlate", "benign", "fdg_positive", "target", "measurable")
+_BOOL_COLUMNS = (
+    "site_typical",
+    "anatomic_correlate",
+    "benign",
+    "fdg_positive",
+    "target",
+    "measurable",
+    "distant",
+)
+NontargetResponse = Literal["absent", "present", "progression", "ne"]
+_NONTARGET_ALIASES = {
+    "absent": "absent",
+    "cr": "absent",
+    "present": "present",
+    "non-cr/non-pd": "present",
+    "non-cr-non-pd": "present",
+    "progression": "progression",
+    "unequivocal_progression": "progression",
+    "pd": "progression",
+    "ne": "ne",
+    "not_evaluated": "ne",
+}
 
 
 @dataclass(frozen=True)
@@ -110,6 +141,9 @@ class Lesion:
     fdg_positive: bool | None = None
     target: bool | None = None
     measurable: bool | None = None
+    nontarget_response: str | None = None
+    tlg_sul_ml: float | None = None
+    distant: bool | None = None
 
     @property
     def centroid_mm(self) -> tuple[float, float, float] | None:
@@ -252,11 +286,21 @@ def lesion_table_from_rows(rows: Iterable[Mapping[str, str]], *, source: str = "
             "volume_ml",
             "short_axis_mm",
             "long_axis_mm",
+            "tlg_sul_ml",
         ):
             value = numbers[c]
             if value is not None and value < 0:
                 raise InputError(f"{c} must be >= 0; got {value} at {where}")
         bools = {c: _parse_bool(row.get(c, ""), column=c, where=where) for c in _BOOL_COLUMNS}
+        nt_raw = row.get("nontarget_response", "").strip().lower().replace(" ", "_")
+        nontarget: str | None = None
+        if nt_raw:
+            if nt_raw not in _NONTARGET_ALIASES:
+                raise InputError(
+                    f"nontarget_response must be absent, present, progression or ne; got {nt_raw!r} at "
+                    f"{where}: use one of these (RECIST 1.1 non-target assessment)"
+                )
+            nontarget = _NONTARGET_ALIASES[nt_raw]
         lesions.append(
             Lesion(
                 lesion_id=lesion_id,
@@ -275,6 +319,8 @@ def lesion_table_from_rows(rows: Iterable[Mapping[str, str]], *, source: str = "
                 y_mm=numbers["y_mm"],
                 z_mm=numbers["z_mm"],
                 uptake=uptake,
+                nontarget_response=nontarget,
+                tlg_sul_ml=numbers["tlg_sul_ml"],
                 **bools,
             )
         )

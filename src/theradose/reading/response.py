@@ -3,17 +3,21 @@
 Criteria (thresholds in ``src/theradose/data/reading/response.json``):
 
 - RECIST 1.1 (Eisenhauer et al., Eur J Cancer 2009;45:228): sum of target-lesion diameters (short axis
-  for lymph nodes, longest diameter otherwise); PR: ≥ 30 % decrease from baseline; PD: ≥ 20 % and
-  ≥ 5 mm increase from the nadir, or a new lesion; CR: all targets gone and every target node < 10 mm.
+  for lymph nodes, longest diameter otherwise); targets PR: ≥ 30 % decrease from baseline; PD: ≥ 20 % and
+  ≥ 5 mm increase from the nadir; CR: all targets gone and every target node < 10 mm. Every other
+  baseline lesion is a non-target lesion: CR when all have gone (nodes < 10 mm), PD on the reader's
+  unequivocal progression (``nontarget_response``), else non-CR/non-PD. Overall response from target,
+  non-target and new lesions by Table 1 (Table 2 for non-target disease only).
 - PERCIST 1.0 (Wahl et al., J Nucl Med 2009;50:122S): SULpeak of the hottest lesion of each scan (not
   necessarily the same lesion); PMR: ≥ 30 % and ≥ 0.8 SUL decrease; PMD: > 30 % and > 0.8 SUL increase,
-  or a new lesion; CMR: every lesion below mean liver SUL. The secondary PMD rule (> 75 % increase of
-  total lesion glycolysis) and visual progression are not assessed.
+  > 75 % increase in TLG of the 5 most active lesions (≤ 2 per organ; when ``tlg_sul_ml`` is given), or
+  a new lesion; CMR: every lesion below mean liver SUL (and at blood-pool level when that reference is
+  given). Visual progression is not assessed.
 - RECIP 1.0 (Gafita et al., J Nucl Med 2022;63:1651): PSMA-VOL (total PSMA-positive tumour volume) and
   new lesions; CR: no PSMA uptake; PR: ≥ 30 % decrease without new lesions; PD: ≥ 20 % increase with
   new lesions; SD otherwise.
-- PSMA PET progression, PPP (Fanti et al., J Nucl Med 2020;61:678): ≥ 2 new lesions; or 1 new lesion,
-  or ≥ 30 % increase in size or uptake of a lesion, with consistent clinical or laboratory data.
+- PSMA PET progression, PPP (Fanti et al., J Nucl Med 2020;61:678): ≥ 2 new distant lesions; or a new
+  lesion, or ≥ 30 % increase in size or uptake of a lesion, with consistent clinical or laboratory data.
 
 Lesions are matched by ``lesion_id`` when the two tables share identifiers, otherwise by position:
 nearest centroid within ``max_distance_mm`` (an optimal one-to-one assignment). Follow-up lesions left
@@ -212,6 +216,98 @@ def select_recist_targets(table: LesionTable) -> list[Lesion]:
     return chosen
 
 
+def recist_nontarget(
+    followup: LesionTable,
+    *,
+    match: LesionMatch,
+    nontargets: list[Lesion],
+) -> tuple[str, list[dict[str, Any]]]:
+    """RECIST 1.1 non-target response (Eisenhauer 2009, section 4.3.2) from the reader's assessment.
+
+    Each baseline non-target lesion is ``absent`` (no follow-up row, or ``nontarget_response=absent``, or
+    a lymph node whose follow-up short axis is < 10 mm), ``present``, ``progression`` (the reader judged
+    unequivocal progression) or ``ne`` (not evaluated), from the follow-up row's ``nontarget_response``.
+
+    Returns
+    -------
+    (status, per_lesion)
+        ``status``: ``none`` (no non-target lesion at baseline), ``PD`` (unequivocal progression),
+        ``NE`` (some lesion not evaluated, no progression), ``CR`` (all absent) or ``non-CR/non-PD``.
+    """
+    rules = load_table("response.json")["criteria"]["recist"]
+    if not nontargets:
+        return "none", []
+    fu = _by_id(followup)
+    pair = dict(match.pairs)
+    per_lesion: list[dict[str, Any]] = []
+    for les in nontargets:
+        fu_les = fu.get(pair[les.lesion_id]) if les.lesion_id in pair else None
+        if fu_les is None:
+            status, why = "absent", "no follow-up row"
+        elif fu_les.nontarget_response is not None:
+            status, why = fu_les.nontarget_response, "reader's nontarget_response"
+        elif (
+            fu_les.tissue == "lymph_node"
+            and fu_les.short_axis_mm is not None
+            and fu_les.short_axis_mm < rules["normal_node_short_axis_mm"]
+        ):
+            status, why = "absent", f"node short axis {fu_les.short_axis_mm:g} mm < 10 mm (non-pathological)"
+        else:
+            status, why = "present", "follow-up row present, no nontarget_response given"
+        per_lesion.append(
+            {
+                "lesion_id": les.lesion_id,
+                "followup_id": None if fu_les is None else fu_les.lesion_id,
+                "status": status,
+                "from": why,
+            }
+        )
+    statuses = {item["status"] for item in per_lesion}
+    if "progression" in statuses:
+        return "PD", per_lesion
+    if "ne" in statuses:
+        return "NE", per_lesion
+    if statuses == {"absent"}:
+        return "CR", per_lesion
+    return "non-CR/non-PD", per_lesion
+
+
+def recist_overall(target: str, nontarget: str, *, new_lesions: bool) -> tuple[str, str]:
+    """RECIST 1.1 time-point response from target, non-target and new lesions (Eisenhauer 2009, Tables 1-2).
+
+    Parameters
+    ----------
+    target : {"CR", "PR", "SD", "PD", "none"}
+        Target-lesion response; ``none`` when the baseline has no target lesion (Table 2).
+    nontarget : {"CR", "non-CR/non-PD", "NE", "PD", "none"}
+        Non-target response; ``none`` when the baseline has no non-target lesion.
+    new_lesions : bool
+
+    Returns
+    -------
+    (category, row)
+        The overall response and the table row that decided it, in words.
+    """
+    table_rows = load_table("response.json")["criteria"]["recist"]["overall_table"]
+    if target == "none" and nontarget == "none":
+        raise InputError("baseline has no target and no non-target lesion: RECIST 1.1 has nothing to follow")
+    for row in table_rows:
+        if (
+            target in row["target"]
+            and nontarget in row["nontarget"]
+            and (row["new"] == "any" or row["new"] == ("yes" if new_lesions else "no"))
+        ):
+            text = (
+                f"target {target}, non-target {nontarget}, new lesions {'yes' if new_lesions else 'no'} "
+                f"-> {row['overall']} ({row['table']})"
+            )
+            return str(row["overall"]), text
+    raise InputError(
+        f"RECIST 1.1 has no overall response for target {target!r} and non-target {nontarget!r}: "
+        "check the target and nontarget_response columns"
+    )
+
+
 def recist(
     baseline: LesionTable,
     followup: LesionTable,
@@ -219,7 +315,11 @@ def recist(
     match: LesionMatch,
     nadir_sum_mm: float | None = None,
 ) -> ResponseResult:
-    """RECIST 1.1 target-lesion response plus new lesions (non-target progression is not assessed).
+    """RECIST 1.1 overall response from target lesions, non-target lesions and new lesions.
+
+    Target lesions: :func:`select_recist_targets`; every other baseline lesion is a non-target lesion
+    (Eisenhauer 2009, section 4.2) assessed by :func:`recist_nontarget`; the overall response follows
+    Table 1 (targets at baseline) or Table 2 (non-target disease only) via :func:`recist_overall`.
 
     Parameters
     ----------
@@ -229,8 +329,29 @@ def recist(
     rules = load_table("response.json")["criteria"]["recist"]
     key = rules["citation_key"]
     targets = select_recist_targets(baseline)
+    target_ids = {les.lesion_id for les in targets}
+    nontargets = [les for les in baseline.lesions if les.lesion_id not in target_ids]
+    if not targets and not nontargets:
+        raise InputError("baseline has no lesion: RECIST 1.1 needs at least one target or non-target lesion")
+    nt_status, nt_lesions = recist_nontarget(followup, match=match, nontargets=nontargets)
+    details: dict[str, Any] = {
+        "targets": [],
+        "nontargets": nt_lesions,
+        "nontarget_response": nt_status,
+        "new_lesions": list(match.new),
+        "matching": match.to_dict(),
+        "note": (
+            "tumour-marker normalisation (needed for non-target CR) and confirmation of response are not "
+            "assessed"
+        ),
+    }
     if not targets:
-        raise InputError("baseline has no measurable target lesion: RECIST 1.1 needs at least one")
+        details["target_response"] = "none"
+        category, row = recist_overall("none", nt_status, new_lesions=bool(match.new))
+        rule = f"{row}; no target lesion at baseline"
+        if match.new:
+            rule += f"; new lesion(s) {', '.join(match.new)}"
+        return ResponseResult("RECIST 1.1", category, f"{category}: {rule} [{key}]", key, details)
     fu = _by_id(followup)
     pair = dict(match.pairs)
     per_lesion = []
@@ -253,25 +374,22 @@ def recist(
     nadir = base_sum if nadir_sum_mm is None else min(nadir_sum_mm, base_sum)
     change_from_baseline = (fu_sum - base_sum) / base_sum
     increase_mm = fu_sum - nadir
-    details: dict[str, Any] = {
-        "targets": per_lesion,
-        "baseline_sum_mm": base_sum,
-        "followup_sum_mm": fu_sum,
-        "nadir_sum_mm": nadir,
-        "change_from_baseline_percent": 100.0 * change_from_baseline,
-        "change_from_nadir_percent": 100.0 * increase_mm / nadir if nadir > 0 else None,
-        "new_lesions": list(match.new),
-        "matching": match.to_dict(),
-        "note": "target lesions and new lesions only; non-target lesion progression is not assessed",
-    }
-    if match.new:
-        category, rule = "PD", f"new lesion(s) {', '.join(match.new)}"
-    elif (
+    details.update(
+        {
+            "targets": per_lesion,
+            "baseline_sum_mm": base_sum,
+            "followup_sum_mm": fu_sum,
+            "nadir_sum_mm": nadir,
+            "change_from_baseline_percent": 100.0 * change_from_baseline,
+            "change_from_nadir_percent": 100.0 * increase_mm / nadir if nadir > 0 else None,
+        }
+    )
+    if (
         nadir > 0
         and _at_least(increase_mm / nadir, rules["pd_increase_fraction"])
         and _at_least(increase_mm, rules["pd_absolute_increase_mm"])
     ):
-        category, rule = (
+        target_cat, why = (
             "PD",
             (
                 f"sum {fu_sum:g} mm is {100 * increase_mm / nadir:.1f} % and {increase_mm:g} mm above "
@@ -279,17 +397,26 @@ def recist(
             ),
         )
     elif all_gone and nodes_normal:
-        category, rule = "CR", "all non-nodal targets disappeared and every target node < 10 mm short axis"
+        target_cat, why = "CR", "all non-nodal targets disappeared and every target node < 10 mm short axis"
     elif _at_least(-change_from_baseline, rules["pr_decrease_fraction"]):
-        category, rule = "PR", f"sum decreased {100 * -change_from_baseline:.1f} % from baseline (>= 30 %)"
+        target_cat, why = "PR", f"sum decreased {100 * -change_from_baseline:.1f} % from baseline (>= 30 %)"
     else:
-        category, rule = (
+        target_cat, why = (
             "SD",
             (
                 f"sum changed {100 * change_from_baseline:+.1f} % from baseline and "
                 f"{increase_mm:+g} mm from the nadir: neither PR nor PD"
             ),
         )
+    details["target_response"] = target_cat
+    category, row = recist_overall(target_cat, nt_status, new_lesions=bool(match.new))
+    reasons = [f"targets {target_cat}: {why}"]
+    if nt_status == "PD":
+        progressing = [i["lesion_id"] for i in nt_lesions if i["status"] == "progression"]
+        reasons.append(f"unequivocal progression of non-target lesion(s) {', '.join(progressing)}")
+    if match.new:
+        reasons.append(f"new lesion(s) {', '.join(match.new)}")
+    rule = f"{row}; {'; '.join(reasons)}"
     return ResponseResult("RECIST 1.1", category, f"{category}: {rule} [{key}]", key, details)
 
 
@@ -306,8 +433,59 @@ def _hottest_sul(table: LesionTable, *, where: str) -> tuple[str, float] | None:
     return best
 
 
+def _most_active(table: LesionTable, *, n: int, per_organ: int) -> list[Lesion]:
+    """Up to ``n`` lesions with the highest SULpeak, no more than ``per_organ`` per organ."""
+    ordered = sorted(table.lesions, key=lambda les: -(les.sul_peak or 0.0))
+    chosen: list[Lesion] = []
+    counts: dict[str, int] = {}
+    for les in ordered:
+        organ = les.organ or les.tissue or les.lesion_id
+        if counts.get(organ, 0) >= per_organ:
+            continue
+        chosen.append(les)
+        counts[organ] = counts.get(organ, 0) + 1
+        if len(chosen) == n:
+            break
+    return chosen
+
+
+def percist_tlg_change(baseline: LesionTable, followup: LesionTable) -> dict[str, Any] | None:
+    """PERCIST 1.0 secondary measure: TLG summed over the 5 most active lesions of each scan.
+
+    Lesions are chosen by SULpeak on each scan separately, up to 5 and no more than 2 per organ
+    (Wahl et al. 2009, as reproduced in J Cancer 2010;1:80 Table 3). TLG comes from the ``tlg_sul_ml``
+    column (SULmean x volume, SUL·mL).
+
+    Returns
+    -------
+    dict or None
+        ``None`` when a chosen lesion has no ``tlg_sul_ml`` (the rule is then not assessed) or the
+        baseline sum is 0; otherwise the sums (SUL·mL), lesion ids and ``change_fraction``.
+    """
+    rules = load_table("response.json")["criteria"]["percist"]
+    n, per_organ = int(rules["tlg_max_lesions"]), int(rules["tlg_max_lesions_per_organ"])
+    chosen0 = _most_active(baseline, n=n, per_organ=per_organ)
+    chosen1 = _most_active(followup, n=n, per_organ=per_organ)
+    if not chosen0 or any(les.tlg_sul_ml is None for les in (*chosen0, *chosen1)):
+        return None
+    tlg0 = sum(les.tlg_sul_ml or 0.0 for les in chosen0)
+    tlg1 = sum(les.tlg_sul_ml or 0.0 for les in chosen1)
+    if not tlg0 > 0:
+        return None
+    return {
+        "baseline_lesions": len(chosen0),
+        "followup_lesions": len(chosen1),
+        "baseline_ids": [les.lesion_id for les in chosen0],
+        "followup_ids": [les.lesion_id for les in chosen1],
+        "baseline_tlg_sul_ml": tlg0,
+        "followup_tlg_sul_ml": tlg1,
+        "change_fraction": (tlg1 - tlg0) / tlg0,
+    }
+
+
 def percist(baseline: LesionTable, followup: LesionTable, *, match: LesionMatch) -> ResponseResult:
-    """PERCIST 1.0 response from the SULpeak of the hottest lesion of each scan and new lesions."""
+    """PERCIST 1.0 response: SULpeak of the hottest lesion of each scan, TLG of the 5 most active lesions
+    (when ``tlg_sul_ml`` is given), new lesions and complete metabolic response vs liver and blood pool."""
     rules = load_table("response.json")["criteria"]["percist"]
     key = rules["citation_key"]
     base = _hottest_sul(baseline, where="baseline")
@@ -345,14 +523,34 @@ def percist(baseline: LesionTable, followup: LesionTable, *, match: LesionMatch)
     details["change_sul"] = delta
     liver1 = followup.references.get("liver")
     liver1_mean = liver1.sul_mean if liver1 is not None else None
+    blood1 = followup.references.get("blood_pool")
+    blood1_mean = blood1.sul_mean if blood1 is not None else None
+    tlg = percist_tlg_change(baseline, followup)
+    details["tlg"] = tlg
+    tlg_pmd = tlg is not None and _more_than(tlg["change_fraction"], rules["tlg_increase_fraction"])
     if match.new:
         category, rule = "PMD", f"new lesion(s) {', '.join(match.new)}"
     elif fu is None:
         category, rule = "CMR", "no lesion on the follow-up scan"
-    elif liver1_mean is not None and fu_peak < liver1_mean:
-        category, rule = "CMR", f"hottest follow-up SULpeak {fu_peak:g} < mean liver SUL {liver1_mean:g}"
+    elif (
+        liver1_mean is not None and fu_peak < liver1_mean and (blood1_mean is None or fu_peak <= blood1_mean)
+    ):
+        blood_text = "" if blood1_mean is None else f" and <= blood-pool SUL {blood1_mean:g}"
+        category, rule = (
+            "CMR",
+            f"hottest follow-up SULpeak {fu_peak:g} < mean liver SUL {liver1_mean:g}{blood_text}",
+        )
     elif _more_than(fraction, rules["change_fraction"]) and _more_than(delta, rules["change_sul_units"]):
         category, rule = "PMD", f"SULpeak +{100 * fraction:.1f} % and +{delta:.3g} SUL (> 30 % and > 0.8)"
+    elif tlg_pmd and tlg is not None:
+        category, rule = (
+            "PMD",
+            (
+                f"TLG of the {tlg['baseline_lesions']}/{tlg['followup_lesions']} most active lesions "
+                f"{tlg['baseline_tlg_sul_ml']:g} -> {tlg['followup_tlg_sul_ml']:g} SUL·mL "
+                f"({100 * tlg['change_fraction']:+.1f} %, > 75 %)"
+            ),
+        )
     elif _at_least(-fraction, rules["change_fraction"]) and _at_least(-delta, rules["change_sul_units"]):
         category, rule = (
             "PMR",
@@ -446,23 +644,30 @@ def ppp(
             if v0 is not None and v1 is not None and v0 > 0 and _at_least((v1 - v0) / v0, threshold):
                 increases.append(f"{b_id} {label} {v0:g} -> {v1:g} ({100 * (v1 - v0) / v0:+.0f} %)")
     n_new = len(match.new)
+    distant = [i for i in match.new if fu[i].distant is not False]
+    assumed = [i for i in match.new if fu[i].distant is None]
     details: dict[str, Any] = {
         "new_lesions": list(match.new),
+        "new_distant_lesions": distant,
+        "distant_assumed": assumed,
         "increases_30_percent": increases,
         "clinical_progression": clinical_progression,
         "matching": match.to_dict(),
     }
     texts = rules["rules"]
-    if n_new >= rules["new_lesions_alone"]:
-        category, rule = "PPP", f"{texts['new2']} ({n_new} new: {', '.join(match.new)})"
-    elif n_new == 1 and clinical_progression:
-        category, rule = "PPP", f"{texts['new1']} ({match.new[0]})"
+    if len(distant) >= rules["new_lesions_alone"]:
+        category, rule = "PPP", f"{texts['new2']} ({len(distant)} new distant: {', '.join(distant)})"
+    elif n_new >= 1 and clinical_progression:
+        category, rule = "PPP", f"{texts['new1']} ({', '.join(match.new)})"
     elif increases and clinical_progression:
         category, rule = "PPP", f"{texts['increase']} ({'; '.join(increases)})"
     else:
         why = []
-        if n_new == 1:
-            why.append("1 new lesion without consistent clinical or laboratory data")
+        if n_new >= 1:
+            why.append(
+                f"{n_new} new lesion(s), {len(distant)} distant, "
+                "without consistent clinical or laboratory data"
+            )
         if increases:
             why.append("increase >= 30 % without consistent clinical or laboratory data")
         category = "no PPP"

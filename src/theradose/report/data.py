@@ -65,6 +65,8 @@ class ReportData:
     methods : tuple of str
         Paragraphs describing the method.
     references : tuple of str
+    plan : StudyPlan or None
+        Next-cycle plan (:class:`theradose.pipeline.plan.StudyPlan`) when the study names a plan file.
     """
 
     title: str
@@ -77,6 +79,7 @@ class ReportData:
     dvhs: dict[str, tuple[tuple[float, ...], tuple[float, ...]]]
     methods: tuple[str, ...]
     references: tuple[str, ...] = REFERENCES
+    plan: Any = None
 
 
 def coronal_mip(array: npt.ArrayLike) -> npt.NDArray[np.float64]:
@@ -148,4 +151,5 @@ def build_report_data(results: StudyResults) -> ReportData:
         aspect=float(spacing[0] / spacing[2]),
         dvhs=dvhs,
         methods=methods,
+        plan=results.plan,
     )

@@ -112,10 +112,64 @@ def dose_table_rows(data: ReportData) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def plan_summary(data: ReportData) -> tuple[list[str], list[str], list[list[str]]]:
+    """Next-cycle plan in words and as a table: (lines, table header, table rows); empty without a plan."""
+    if data.plan is None:
+        return [], [], []
+    result = data.plan.result
+    lines = [
+        f"Protocol: {data.plan.plan.protocol.title}",
+        f"Cycle {result.cycle_number}: "
+        + (
+            "STOP treatment"
+            if result.stop
+            else f"recommended activity {result.recommended_activity_mbq:.0f} MBq"
+        )
+        + (f" (limiting organ: {result.limiting_organ})" if result.limiting_organ else ""),
+        *(f"Reason: {r}" for r in result.reasons),
+        *(f"Note: {n}" for n in result.notes),
+    ]
+    header = [
+        "Organ",
+        "Regions used (per cycle)",
+        "Cumulative dose (Gy)",
+        "Dose limit (Gy)",
+        "Cumulative BED (Gy)",
+        "BED limit (Gy)",
+        "Allowed (MBq)",
+    ]
+
+    def num(value: float | None) -> str:
+        return "—" if value is None or not math.isfinite(value) else f"{value:.3g}"
+
+    rows = [
+        [
+            o.organ,
+            "; ".join(", ".join(r) or "(expected)" for r in o.regions_used),
+            num(o.projected_dose_gy),
+            num(o.limit_dose_gy),
+            num(o.projected_bed_gy),
+            num(o.limit_bed_gy),
+            num(o.allowed_activity_mbq),
+        ]
+        for o in result.organs
+    ]
+    return lines, header, rows
+
+
 def report_figures(data: ReportData) -> dict[str, Any]:
     """The report's figures, drawn once for both the HTML and the PDF: title → matplotlib Figure."""
-    return {
+    figures = {
         "Time-activity curves": tac_figure(data),
         "Maximum-intensity projections": mip_figure(data),
         "Dose-volume histograms": dvh_figure(data),
     }
+    if data.plan is not None:
+        from theradose.planning.plot import cumulative_bed_figure
+
+        figures[PLAN_FIGURE_TITLE] = cumulative_bed_figure(data.plan.plan, data.plan.result)
+    return figures
+
+
+#: Title of the cumulative BED figure of the next-cycle plan.
+PLAN_FIGURE_TITLE = "Cumulative BED per organ across cycles"

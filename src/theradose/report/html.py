@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from theradose.report.data import ReportData
-from theradose.report.figures import dose_table_rows, report_figures
+from theradose.report.figures import dose_table_rows, plan_summary, report_figures
 
 _STYLE = """
 body { font-family: sans-serif; max-width: 60em; margin: 2em auto; color: #222; }
@@ -44,6 +44,13 @@ def render_html(data: ReportData, figures: dict[str, Any] | None = None) -> str:
     parts.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>")
     parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in rows]
     parts.append("</table><p>Uncertainties are one standard uncertainty.</p>")
+    lines, plan_head, plan_rows = plan_summary(data)
+    if lines:
+        parts.append("<h2>Next-cycle plan</h2>")
+        parts += [f"<p>{e(line)}</p>" for line in lines]
+        parts.append("<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in plan_head) + "</tr>")
+        parts += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in plan_rows]
+        parts.append("</table><p>Cumulative values include the recommended next cycle.</p>")
     for title, fig in (figures or report_figures(data)).items():
         parts.append(f"<h2>{e(title)}</h2><img alt='{e(title)}' src='data:image/png;base64,{_png(fig)}'>")
     parts.append("<h2>Methods</h2>")

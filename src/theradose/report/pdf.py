@@ -7,7 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from theradose.report.data import ReportData
-from theradose.report.figures import FIGURE_WIDTH_IN, _figure, dose_table_rows, report_figures
+from theradose.report.figures import (
+    FIGURE_WIDTH_IN,
+    _figure,
+    dose_table_rows,
+    plan_summary,
+    report_figures,
+)
 
 #: A4 height, inches.
 PAGE_HEIGHT_IN = 11.69
@@ -35,6 +41,22 @@ def write_pdf(data: ReportData, path: str | Path, *, figures: dict[str, Any] | N
         table.auto_set_column_width(col=list(range(len(head))))
         table.scale(1.0, 1.1)
         pdf.savefig(page)
+        lines, plan_head, plan_rows = plan_summary(data)
+        if lines:
+            plan_page = _figure(PAGE_HEIGHT_IN)
+            plan_page.text(0.05, 0.97, "Next-cycle plan", fontsize=11, weight="bold", va="top")
+            y = 0.93
+            for line in lines:
+                text = textwrap.fill(line, int(FIGURE_WIDTH_IN * 14))
+                plan_page.text(0.05, y, text, fontsize=7.5, va="top")
+                y -= 0.014 * (text.count("\n") + 1.6)
+            ax = plan_page.add_axes((0.03, 0.05, 0.94, y - 0.07))
+            ax.axis("off")
+            table = ax.table(cellText=plan_rows, colLabels=plan_head, loc="upper center", cellLoc="left")
+            table.auto_set_font_size(False)
+            table.set_fontsize(6)
+            table.auto_set_column_width(col=list(range(len(plan_head))))
+            pdf.savefig(plan_page)
         for fig in (figures or report_figures(data)).values():
             pdf.savefig(fig)
         last = _figure(PAGE_HEIGHT_IN)

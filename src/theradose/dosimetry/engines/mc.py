@@ -99,6 +99,7 @@ def _transport_kernel() -> Any:
         rng: np.random.Generator,
         n_histories: int,
         source_cdf: FloatArray,
+        source_voxels: npt.NDArray[np.int64],
         shape: npt.NDArray[np.int64],
         spacing_cm: FloatArray,
         density: FloatArray,
@@ -123,9 +124,10 @@ def _transport_kernel() -> Any:
         cutoff = PHOTON_CUTOFF_MEV
         steps = 0
         for _ in range(n_histories):
-            v = np.searchsorted(source_cdf, rng.random() * total_source, side="right")
-            if v >= source_cdf.shape[0]:
-                v = source_cdf.shape[0] - 1
+            s_i = np.searchsorted(source_cdf, rng.random() * total_source, side="right")
+            if s_i >= source_cdf.shape[0]:
+                s_i = source_cdf.shape[0] - 1
+            v = source_voxels[s_i]
             i0 = v // (n1 * n2)
             rem = v - i0 * n1 * n2
             i1 = rem // n2
@@ -335,7 +337,9 @@ def transport_photons(
     mu_major = (max_density[:, None] * xs.total_cm2_per_g).max(axis=0)
     mu_major *= 1.0 + 1e-9
 
-    source_cdf = np.cumsum(source.ravel())
+    # sample only among voxels with decays: a shorter cumulative table, faster binary search
+    source_voxels = np.flatnonzero(source.ravel() > 0).astype(np.int64)
+    source_cdf = np.cumsum(source.ravel()[source_voxels])
     line_cdf = np.cumsum(yields)
     shape = np.array(source.shape, dtype=np.int64)
     spacing_cm = np.array([mm_to_cm(float(s)) for s in spacing_mm])
@@ -350,6 +354,7 @@ def transport_photons(
             np.random.default_rng(seeds[b]),
             per_batch[b],
             source_cdf,
+            source_voxels,
             shape,
             spacing_cm,
             flat_density,

@@ -1,0 +1,74 @@
+"""The next-cycle plan of a study: the plan file's previous cycles plus this study's doses.
+
+A study file may name a treatment plan (``[plan] file = "PLAN.toml"``, format in
+:func:`theradose.planning.cycles.load_plan`). The plan file lists the cycles given **before** this study
+(``cycle - 1`` of them); the pipeline appends this study's cycle, with the administered activity and the
+region doses of its ``doses.json`` (dose source ``[plan] dose_source``, default ``"auto"``: the
+organ-level MIRD dose where there is one, else the first engine), and plans the next cycle with
+:func:`theradose.planning.plan_next_cycle`. The result goes into ``doses.json`` as ``plan``
+(:meth:`~theradose.planning.NextCycleResult.as_dict`, infinities written as ``null``) and into the report
+with the cumulative BED figure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from theradose.errors import InputError
+from theradose.pipeline.spec import StudySpec
+from theradose.planning.cycles import Cycle, TreatmentPlan, load_plan, parse_doses
+from theradose.planning.nextcycle import NextCycleResult, plan_next_cycle
+
+
+@dataclass(frozen=True)
+class StudyPlan:
+    """The plan including this study's cycle, and its next-cycle recommendation."""
+
+    plan: TreatmentPlan
+    result: NextCycleResult
+
+    def as_dict(self) -> dict[str, Any]:
+        """``NextCycleResult.as_dict()`` with non-finite numbers as None (valid JSON) and the protocol."""
+        out = _finite(self.result.as_dict())
+        assert isinstance(out, dict)
+        out["protocol"] = self.plan.protocol.name
+        out["cycles_planned_from"] = [c.label for c in self.plan.cycles]
+        return out
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def load_study_plan(spec: StudySpec) -> TreatmentPlan | None:
+    """Read and check the study's plan file before any computation (None without ``[plan]``)."""
+    if spec.plan_file is None:
+        return None
+    plan = load_plan(spec.plan_file)
+    if len(plan.cycles) != spec.cycle - 1:
+        raise InputError(
+            f"plan file {str(spec.plan_file)!r} lists {len(plan.cycles)} cycle(s) but this study is cycle "
+            f"{spec.cycle}: list the {spec.cycle - 1} cycle(s) given before it (this one is added from its "
+            "doses)"
+        )
+    return plan
+
+
+def plan_with_study(plan: TreatmentPlan, spec: StudySpec, doses: dict[str, Any]) -> StudyPlan:
+    """Append this study's cycle (from ``doses``, the content of doses.json) and plan the next one."""
+    activity_mbq, regions = parse_doses(
+        doses, dose_source=spec.plan_dose_source, source=f"cycle {spec.cycle} doses"
+    )
+    assert activity_mbq is not None
+    current = Cycle(administered_activity_mbq=activity_mbq, regions=regions, label=str(spec.cycle))
+    full = dataclasses.replace(plan, cycles=(*plan.cycles, current))
+    return StudyPlan(full, plan_next_cycle(full))
