@@ -164,117 +164,183 @@ class VoxelBiExponentialFit:
         )
 
 
+#: LLVM fast-math flags for the compiled fit: reassociation, contraction and approximate functions, but
+#: no ``nnan``/``ninf`` so that the finiteness checks keep working.
+_FASTMATH = {"contract", "arcp", "nsz", "afn", "reassoc"}
+#: Voxels per parallel work item (each item allocates its small scratch arrays once).
+_CHUNK_VOXELS = 512
+
+
 @lru_cache(maxsize=1)
 def _lm_kernel() -> Any:
     import numba
 
-    @numba.njit(cache=False)
-    def sse_of(t: FloatArray, y: FloatArray, a: float, l1: float, l2: float) -> float:  # pragma: no cover
+    @numba.njit(fastmath=_FASTMATH, inline="always", cache=False, error_model="numpy")
+    def sse_fill(  # pragma: no cover - compiled
+        t: FloatArray,
+        data: FloatArray,
+        v: int,
+        a: float,
+        l1: float,
+        l2: float,
+        e1: FloatArray,
+        e2: FloatArray,
+    ) -> float:
+        """Residual sum of squares of voxel ``v``; stores e^(−λ₁t), e^(−λ₂t) in ``e1``, ``e2``."""
         s = 0.0
         for i in range(t.size):
-            r = y[i] - a * (np.exp(-l1 * t[i]) - np.exp(-l2 * t[i]))
+            x1 = np.exp(-l1 * t[i])
+            x2 = np.exp(-l2 * t[i])
+            e1[i] = x1
+            e2[i] = x2
+            r = data[i, v] - a * (x1 - x2)
             s += r * r
         return s
 
-    @numba.njit(parallel=True, cache=False)
+    @numba.njit(parallel=True, fastmath=_FASTMATH, cache=False, error_model="numpy")
     def fit(  # pragma: no cover - compiled
-        t: FloatArray, data: FloatArray, p0: FloatArray, lam_min: float, max_iter: int
-    ) -> tuple[FloatArray, npt.NDArray[np.bool_], FloatArray]:
-        n_v, n_t = data.shape
-        out = np.empty((n_v, 3))
-        ok = np.zeros(n_v, dtype=np.bool_)
-        sse_out = np.empty(n_v)
-        for v in numba.prange(n_v):
-            y = data[v]
-            # parameters: q0 = ln a, q1 = ln(λ1 − λmin), q2 = ln(λ2 − λ1)
-            q0, q1, q2 = p0[v, 0], p0[v, 1], p0[v, 2]
-            a = np.exp(q0)
-            l1 = lam_min + np.exp(q1)
-            l2 = l1 + np.exp(q2)
-            sse = sse_of(t, y, a, l1, l2)
-            mu = 1e-3
-            converged = False
-            for _ in range(max_iter):
-                # J^T J and J^T r
-                h00 = h01 = h02 = h11 = h12 = h22 = 0.0
-                g0 = g1 = g2 = 0.0
-                d1 = l1 - lam_min
-                d2 = l2 - l1
-                for i in range(n_t):
-                    e1 = np.exp(-l1 * t[i])
-                    e2 = np.exp(-l2 * t[i])
-                    m = a * (e1 - e2)
-                    r = y[i] - m
-                    j0 = m
-                    j1 = d1 * a * t[i] * (e2 - e1)  # dm/dλ1 with λ2 − λ1 fixed: a·t·(−e1 + e2)
-                    j2 = d2 * a * t[i] * e2
-                    h00 += j0 * j0
-                    h01 += j0 * j1
-                    h02 += j0 * j2
-                    h11 += j1 * j1
-                    h12 += j1 * j2
-                    h22 += j2 * j2
-                    g0 += j0 * r
-                    g1 += j1 * r
-                    g2 += j2 * r
-                improved = False
-                for _inner in range(12):
-                    b00 = h00 * (1.0 + mu) + 1e-300
-                    b11 = h11 * (1.0 + mu) + 1e-300
-                    b22 = h22 * (1.0 + mu) + 1e-300
-                    # solve the symmetric 3x3 system by Cramer's rule
-                    det = (
-                        b00 * (b11 * b22 - h12 * h12)
-                        - h01 * (h01 * b22 - h12 * h02)
-                        + h02 * (h01 * h12 - b11 * h02)
-                    )
-                    if det == 0.0 or not np.isfinite(det):
+        t: FloatArray,
+        data: FloatArray,
+        lam_min: float,
+        max_iter: int,
+        chunk: int,
+        amp_out: FloatArray,
+        l1_out: FloatArray,
+        l2_out: FloatArray,
+        tia_out: FloatArray,
+        ok_out: npt.NDArray[np.bool_],
+        sse_out: FloatArray,
+    ) -> None:
+        n_t, n_v = data.shape
+        n_chunks = (n_v + chunk - 1) // chunk
+        t_first = 1.0
+        for i in range(n_t):
+            if t[i] > 0:
+                t_first = t[i]
+                break
+        for c in numba.prange(n_chunks):
+            e1 = np.empty(n_t)
+            e2 = np.empty(n_t)
+            te1 = np.empty(n_t)
+            te2 = np.empty(n_t)
+            for v in range(c * chunk, min(n_v, (c + 1) * chunk)):
+                pk = 0
+                pv = data[0, v]
+                for i in range(1, n_t):
+                    if data[i, v] > pv:
+                        pv = data[i, v]
+                        pk = i
+                if not pv > 0.0:
+                    amp_out[v] = 0.0
+                    l1_out[v] = np.nan
+                    l2_out[v] = np.nan
+                    tia_out[v] = 0.0
+                    ok_out[v] = False
+                    sse_out[v] = 0.0
+                    continue
+                # starting values: weighted log-linear fit (w = A) of the samples from the peak on
+                s = st = sy = stt = sty = 0.0
+                n_pos = 0
+                for i in range(min(pk, n_t - 2), n_t):
+                    y = data[i, v]
+                    if y > 0:
+                        ly = np.log(y)
+                        s += y
+                        st += y * t[i]
+                        sy += y * ly
+                        stt += y * t[i] * t[i]
+                        sty += y * t[i] * ly
+                        n_pos += 1
+                den = s * stt - st * st
+                lam1 = 0.01
+                amp = pv
+                if n_pos >= 2 and den > 0:
+                    slope = (s * sty - st * sy) / den
+                    if slope < 0:
+                        lam1 = max(-slope, lam_min * 1.001 + 1e-6)
+                        amp = np.exp((sy - slope * st) / s)
+                amp = amp * 1.2 + 1e-12
+                lam2 = lam1 + 3.0 / max(t[pk], t_first)
+                # parameters: q0 = ln a, q1 = ln(λ1 − λmin), q2 = ln(λ2 − λ1)
+                q0 = np.log(max(amp, 1e-300))
+                q1 = np.log(max(lam1 - lam_min, 1e-12))
+                q2 = np.log(lam2 - lam1)
+                a = np.exp(q0)
+                l1 = lam_min + np.exp(q1)
+                l2 = l1 + np.exp(q2)
+                sse = sse_fill(t, data, v, a, l1, l2, e1, e2)
+                mu = 1e-3
+                converged = False
+                for _ in range(max_iter):
+                    # J^T J and J^T r from the exponentials of the current point
+                    h00 = h01 = h02 = h11 = h12 = h22 = 0.0
+                    g0 = g1 = g2 = 0.0
+                    d1 = l1 - lam_min
+                    d2 = l2 - l1
+                    for i in range(n_t):
+                        m = a * (e1[i] - e2[i])
+                        r = data[i, v] - m
+                        j0 = m
+                        j1 = d1 * a * t[i] * (e2[i] - e1[i])  # dm/dq1 (λ2 − λ1 fixed)
+                        j2 = d2 * a * t[i] * e2[i]
+                        h00 += j0 * j0
+                        h01 += j0 * j1
+                        h02 += j0 * j2
+                        h11 += j1 * j1
+                        h12 += j1 * j2
+                        h22 += j2 * j2
+                        g0 += j0 * r
+                        g1 += j1 * r
+                        g2 += j2 * r
+                    improved = False
+                    for _inner in range(12):
+                        b00 = h00 * (1.0 + mu) + 1e-300
+                        b11 = h11 * (1.0 + mu) + 1e-300
+                        b22 = h22 * (1.0 + mu) + 1e-300
+                        # the symmetric 3x3 system by Cramer's rule
+                        c00 = b11 * b22 - h12 * h12
+                        c01 = h01 * b22 - h12 * h02
+                        c02 = h01 * h12 - b11 * h02
+                        det = b00 * c00 - h01 * c01 + h02 * c02
+                        if det == 0.0 or not abs(det) < np.inf:
+                            mu *= 10.0
+                            continue
+                        inv = 1.0 / det
+                        x0 = (g0 * c00 - h01 * (g1 * b22 - h12 * g2) + h02 * (g1 * h12 - b11 * g2)) * inv
+                        x1 = (b00 * (g1 * b22 - h12 * g2) - g0 * c01 + h02 * (h01 * g2 - g1 * h02)) * inv
+                        x2 = (b00 * (b11 * g2 - g1 * h12) - h01 * (h01 * g2 - g1 * h02) + g0 * c02) * inv
+                        n0, n1, n2 = q0 + x0, q1 + x1, q2 + x2
+                        if n1 > 50.0 or n2 > 50.0 or n0 > 700.0:
+                            mu *= 10.0
+                            continue
+                        na = np.exp(n0)
+                        nl1 = lam_min + np.exp(n1)
+                        nl2 = nl1 + np.exp(n2)
+                        new_sse = sse_fill(t, data, v, na, nl1, nl2, te1, te2)
+                        if new_sse < sse:
+                            rel = (sse - new_sse) / (sse + 1e-300)
+                            q0, q1, q2 = n0, n1, n2
+                            a, l1, l2 = na, nl1, nl2
+                            sse = new_sse
+                            for i in range(n_t):
+                                e1[i] = te1[i]
+                                e2[i] = te2[i]
+                            mu = max(mu / 10.0, 1e-12)
+                            improved = True
+                            if rel < 1e-10:
+                                converged = True
+                            break
                         mu *= 10.0
-                        continue
-                    x0 = (
-                        g0 * (b11 * b22 - h12 * h12)
-                        - h01 * (g1 * b22 - h12 * g2)
-                        + h02 * (g1 * h12 - b11 * g2)
-                    ) / det
-                    x1 = (
-                        b00 * (g1 * b22 - h12 * g2)
-                        - g0 * (h01 * b22 - h12 * h02)
-                        + h02 * (h01 * g2 - g1 * h02)
-                    ) / det
-                    x2 = (
-                        b00 * (b11 * g2 - g1 * h12)
-                        - h01 * (h01 * g2 - g1 * h02)
-                        + g0 * (h01 * h12 - b11 * h02)
-                    ) / det
-                    n0, n1, n2 = q0 + x0, q1 + x1, q2 + x2
-                    if n1 > 50.0 or n2 > 50.0 or n0 > 700.0:
-                        mu *= 10.0
-                        continue
-                    na = np.exp(n0)
-                    nl1 = lam_min + np.exp(n1)
-                    nl2 = nl1 + np.exp(n2)
-                    new_sse = sse_of(t, y, na, nl1, nl2)
-                    if new_sse < sse:
-                        rel = (sse - new_sse) / (sse + 1e-300)
-                        q0, q1, q2 = n0, n1, n2
-                        a, l1, l2 = na, nl1, nl2
-                        sse = new_sse
-                        mu = max(mu / 10.0, 1e-12)
-                        improved = True
-                        if rel < 1e-10:
-                            converged = True
+                    if not improved:
+                        converged = True  # no descent direction left: at a (local) minimum
+                    if converged:
                         break
-                    mu *= 10.0
-                if not improved:
-                    converged = True  # no descent direction left: at a (local) minimum
-                if converged:
-                    break
-            out[v, 0] = a
-            out[v, 1] = l1
-            out[v, 2] = l2
-            ok[v] = converged and np.isfinite(a) and np.isfinite(l1) and np.isfinite(l2)
-            sse_out[v] = sse
-        return out, ok, sse_out
+                amp_out[v] = a
+                l1_out[v] = l1
+                l2_out[v] = l2
+                tia_out[v] = a * (1.0 / l1 - 1.0 / l2)
+                ok_out[v] = converged and abs(a) < np.inf and abs(l1) < np.inf and abs(l2) < np.inf
+                sse_out[v] = sse
 
     return fit
 
@@ -285,13 +351,16 @@ def fit_biexponential_voxels(
     *,
     decay_constant_per_h: float | None = None,
     max_iterations: int = 100,
+    workers: int | None = None,
 ) -> VoxelBiExponentialFit:
     """Fit A(t) = a·(e^(−λ₁t) − e^(−λ₂t)) in every voxel (unweighted Levenberg–Marquardt).
 
     Parameters are optimised as (ln a, ln(λ₁ − λ_phys), ln(λ₂ − λ₁)) so that a > 0 and
     λ₂ > λ₁ ≥ λ_phys hold throughout. Starting values: λ₁ and a from the mono-exponential fit of the
     samples after the maximum, λ₂ = λ₁ + 3/t_max with t_max the time of the maximum sample.
-    Voxels with a non-positive maximum get zeros and ``converged = False``.
+    Voxels with a non-positive maximum get zeros and ``converged = False``. Starting values, iterations
+    and the 3×3 solve run in one compiled pass, in parallel over blocks of voxels; every voxel is fitted
+    independently, so the result does not depend on the number of threads.
 
     Parameters
     ----------
@@ -300,45 +369,41 @@ def fit_biexponential_voxels(
     decay_constant_per_h : float, optional
         Lower bound of λ₁ (physical decay), 1/h.
     max_iterations : int
+    workers : int, optional
+        Threads (default: numba's default, all CPUs).
     """
+    import numba
+
     t, a = _check(time_h, activity, "activity")
     if t.size < 3:
         raise InputError(f"the bi-exponential fit needs at least 3 time points; got {t.size}")
+    max_threads: int = numba.config.NUMBA_NUM_THREADS  # type: ignore[attr-defined]
+    if workers is not None and not 1 <= workers <= max_threads:
+        raise InputError(f"workers must be between 1 and {max_threads}; got {workers}: lower it")
     spatial = a.shape[1:]
     flat = np.ascontiguousarray(a.reshape(t.size, -1))
+    n_v = flat.shape[1]
     lam_min = 0.0 if decay_constant_per_h is None else float(decay_constant_per_h)
-    peak_index = np.argmax(flat, axis=0)
-    peak_value = flat[peak_index, np.arange(flat.shape[1])]
-    active = peak_value > 0
-    # starting values from a mono-exponential through the samples from the peak on
-    after_peak = np.arange(t.size)[:, None] >= np.minimum(peak_index, t.size - 2)[None, :]
-    mono = fit_mono_exponential_voxels(t, np.where(after_peak, flat, 0.0))
-    lam1 = np.where(mono.fitted, np.maximum(mono.decay_constant_per_h, lam_min * 1.001 + 1e-6), 0.01)
-    t_peak = np.maximum(t[peak_index], t[t > 0][0] if np.any(t > 0) else 1.0)
-    lam2 = lam1 + 3.0 / t_peak
-    amp = np.where(mono.fitted, mono.a0, peak_value) * 1.2 + 1e-12
-    p0 = np.ascontiguousarray(
-        np.stack(
-            [np.log(np.maximum(amp, 1e-300)), np.log(np.maximum(lam1 - lam_min, 1e-12)), np.log(lam2 - lam1)],
-            axis=1,
-        )
-    )
-    # one row per voxel: each voxel's samples are contiguous in memory
-    params, ok, sse = _lm_kernel()(t, np.ascontiguousarray(flat.T), p0, lam_min, int(max_iterations))
-    ok = ok & active
-    amplitude = np.where(active, params[:, 0], 0.0)
-    l1 = np.where(active, params[:, 1], np.nan)
-    l2 = np.where(active, params[:, 2], np.nan)
-    tia = np.where(
-        active, amplitude * (1.0 / np.where(active, l1, 1.0) - 1.0 / np.where(active, l2, 1.0)), 0.0
-    )
+    amplitude, l1, l2, tia, sse = (np.empty(n_v) for _ in range(5))
+    ok = np.empty(n_v, dtype=np.bool_)
+    kernel = _lm_kernel()
+    previous = numba.get_num_threads()
+    if workers is not None:
+        numba.set_num_threads(workers)
+    try:
+        # blocks are handed out to threads one at a time (dynamic scheduling), so a thread that gets
+        # less CPU on a busy machine does not hold up the others
+        with numba.parallel_chunksize(1):
+            kernel(t, flat, lam_min, int(max_iterations), _CHUNK_VOXELS, amplitude, l1, l2, tia, ok, sse)
+    finally:
+        numba.set_num_threads(previous)
     return VoxelBiExponentialFit(
         amplitude=amplitude.reshape(spatial),
         washout_per_h=l1.reshape(spatial),
         uptake_per_h=l2.reshape(spatial),
         tia=tia.reshape(spatial),
         converged=ok.reshape(spatial),
-        sse=np.where(active, sse, 0.0).reshape(spatial),
+        sse=sse.reshape(spatial),
     )
 
 

@@ -22,8 +22,13 @@ Uncertainty
     Rogers 2002, Med Phys 29:2745): the relative standard error of the mean per voxel is
     s/(x̄·√B) with s the standard deviation of the B batch estimates.
 Reproducibility
-    Batch b uses a seed derived from (seed, b) with :class:`numpy.random.SeedSequence`; batches are summed
-    in order, so a given seed gives identical results for any number of worker threads.
+    Batch b draws from its own xoshiro256+ stream (Blackman & Vigna 2021, ACM Trans Math Softw 47:36)
+    seeded from (seed, b) with :class:`numpy.random.SeedSequence`; batches run in parallel on worker
+    threads (the compiled kernel releases the GIL) and are summed in order, so a given seed gives
+    identical results for any number of worker threads.
+Performance
+    Source voxels are drawn in constant time with Walker's alias method, the interaction coefficients of
+    every material are interpolated once per energy change, the density map is read in single precision.
 """
 
 from __future__ import annotations
@@ -46,17 +51,44 @@ PHOTON_CUTOFF_MEV = 0.001
 
 
 @lru_cache(maxsize=1)
-def _kahn_kernel() -> Any:
+def _rng_kernels() -> Any:
+    """Compiled xoshiro256+ (Blackman & Vigna 2021, ACM Trans Math Softw 47:36) on a uint64[4] state.
+
+    Each batch owns one state seeded from :class:`numpy.random.SeedSequence`, so the random stream of
+    a batch does not depend on which thread runs it; the generator is inlined into the transport loop.
+    """
     import numba
 
-    @numba.njit(nogil=True, cache=False)
-    def kahn(alpha: float, rng: np.random.Generator) -> float:  # pragma: no cover - compiled
+    @numba.njit(nogil=True, inline="always", cache=False, error_model="numpy")
+    def uniform(state: npt.NDArray[np.uint64]) -> float:  # pragma: no cover - compiled
+        """Uniform double in [0, 1) from the upper 53 bits of the next xoshiro256+ output."""
+        s0 = state[0]
+        s1 = state[1]
+        s2 = state[2]
+        s3 = state[3]
+        result = s0 + s3
+        t = s1 << np.uint64(17)
+        s2 ^= s0
+        s3 ^= s1
+        s1 ^= s2
+        s0 ^= s3
+        s2 ^= t
+        s3 = (s3 << np.uint64(45)) | (s3 >> np.uint64(19))
+        state[0] = s0
+        state[1] = s1
+        state[2] = s2
+        state[3] = s3
+        return float(result >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+    @numba.njit(nogil=True, inline="always", cache=False, error_model="numpy")
+    def kahn(alpha: float, state: npt.NDArray[np.uint64]) -> float:  # pragma: no cover - compiled
         """Sample ρ = E/E′ ∈ [1, 1 + 2α] of a Compton scatter (α = E/mₑc²), Kahn's rejection method."""
+        branch = (1.0 + 2.0 * alpha) / (9.0 + 2.0 * alpha)
         while True:
-            r1 = rng.random()
-            r2 = rng.random()
-            r3 = rng.random()
-            if r1 <= (1.0 + 2.0 * alpha) / (9.0 + 2.0 * alpha):
+            r1 = uniform(state)
+            r2 = uniform(state)
+            r3 = uniform(state)
+            if r1 <= branch:
                 rk = 1.0 + 2.0 * alpha * r2
                 if r3 <= 4.0 * (1.0 / rk - 1.0 / (rk * rk)):
                     return rk
@@ -66,44 +98,67 @@ def _kahn_kernel() -> Any:
                 if r3 <= 0.5 * (mu_k * mu_k + 1.0 / rk):
                     return rk
 
-    return kahn
+    @numba.njit(nogil=True, inline="always", cache=False, error_model="numpy")
+    def azimuth(state: npt.NDArray[np.uint64]) -> tuple[float, float]:  # pragma: no cover - compiled
+        """(cos φ, sin φ) of a uniform azimuth φ without trigonometric calls: a point (a, b) uniform in
+        the unit disc gives cos φ = (a² − b²)/r², sin φ = 2ab/r² (von Neumann 1951, NBS Appl Math Ser
+        12:36; Carter & Cashwell 1975, TID-26607, section 2)."""
+        while True:
+            a = 2.0 * uniform(state) - 1.0
+            b = 2.0 * uniform(state) - 1.0
+            r2 = a * a + b * b
+            if 1e-300 < r2 <= 1.0:
+                inv = 1.0 / r2
+                return (a * a - b * b) * inv, 2.0 * a * b * inv
+
+    return uniform, kahn, azimuth
+
+
+def _rng_state(seed_sequence: np.random.SeedSequence) -> npt.NDArray[np.uint64]:
+    """A non-zero xoshiro256+ state from a seed sequence."""
+    state = seed_sequence.generate_state(4, np.uint64)
+    if not np.any(state):
+        state[0] = 1
+    return np.ascontiguousarray(state)
 
 
 def sample_compton_energy_ratio(energy_mev: float, n: int, *, seed: int = 0) -> FloatArray:
     """``n`` samples of E′/E for Compton scattering of a photon of ``energy_mev`` (Klein–Nishina, Kahn).
 
-    The sampler used by :func:`transport_photons`; exposed for verification.
+    The sampler and random generator used by :func:`transport_photons`; exposed for verification.
     """
     import numba
 
-    kahn = _kahn_kernel()
+    _, kahn, _ = _rng_kernels()
 
     @numba.njit(cache=False)
-    def draw(alpha: float, count: int, rng: np.random.Generator) -> FloatArray:  # pragma: no cover
+    def draw(alpha: float, count: int, state: npt.NDArray[np.uint64]) -> FloatArray:  # pragma: no cover
         out = np.empty(count)
         for i in range(count):
-            out[i] = 1.0 / kahn(alpha, rng)
+            out[i] = 1.0 / kahn(alpha, state)
         return out
 
-    return np.asarray(draw(energy_mev / ELECTRON_REST_ENERGY_MEV, n, np.random.default_rng(seed)))
+    state = _rng_state(np.random.SeedSequence(seed))
+    return np.asarray(draw(energy_mev / ELECTRON_REST_ENERGY_MEV, n, state))
 
 
 @lru_cache(maxsize=1)
 def _transport_kernel() -> Any:
     import numba
 
-    kahn = _kahn_kernel()
+    uniform, kahn, azimuth = _rng_kernels()
 
-    @numba.njit(nogil=True, cache=False, fastmath=True)
+    @numba.njit(nogil=True, cache=False, fastmath=True, error_model="numpy")
     def transport(  # pragma: no cover - compiled
-        rng: np.random.Generator,
+        state: npt.NDArray[np.uint64],
         n_histories: int,
-        source_cdf: FloatArray,
+        alias_probability: FloatArray,
+        alias_index: npt.NDArray[np.int64],
         source_voxels: npt.NDArray[np.int64],
         shape: npt.NDArray[np.int64],
         spacing_cm: FloatArray,
-        density: FloatArray,
-        material: npt.NDArray[np.int8],
+        density: npt.NDArray[np.float32],
+        thresholds: FloatArray,
         line_cdf: FloatArray,
         line_energy_mev: FloatArray,
         log_e0: float,
@@ -117,36 +172,46 @@ def _transport_kernel() -> Any:
     ) -> int:
         n0, n1, n2 = shape[0], shape[1], shape[2]
         s0, s1, s2 = spacing_cm[0], spacing_cm[1], spacing_cm[2]
+        inv0, inv1, inv2 = 1.0 / s0, 1.0 / s1, 1.0 / s2
         l0, l1, l2 = n0 * s0, n1 * s1, n2 * s2
-        total_source = source_cdf[-1]
+        n_source = alias_probability.shape[0]
+        n_lines = line_cdf.shape[0]
         total_lines = line_cdf[-1]
+        n_mat = mu_total.shape[0]
         mec2 = ELECTRON_REST_ENERGY_MEV
         cutoff = PHOTON_CUTOFF_MEV
+        # interaction coefficients of every material at the current energy (direct indexing per step)
+        cur_total = np.empty(n_mat)
+        cur_photo = np.empty(n_mat)
+        cur_photo_compton = np.empty(n_mat)
         steps = 0
         for _ in range(n_histories):
-            s_i = np.searchsorted(source_cdf, rng.random() * total_source, side="right")
-            if s_i >= source_cdf.shape[0]:
-                s_i = source_cdf.shape[0] - 1
+            # source voxel by Walker's alias method (Walker 1977, ACM Trans Math Softw 3:253)
+            u = uniform(state) * n_source
+            s_i = int(u)
+            if s_i >= n_source:
+                s_i = n_source - 1
+            if u - s_i >= alias_probability[s_i]:
+                s_i = alias_index[s_i]
             v = source_voxels[s_i]
             i0 = v // (n1 * n2)
             rem = v - i0 * n1 * n2
             i1 = rem // n2
             i2 = rem - i1 * n2
-            x = (i0 + rng.random()) * s0
-            y = (i1 + rng.random()) * s1
-            z = (i2 + rng.random()) * s2
-            li = np.searchsorted(line_cdf, rng.random() * total_lines, side="right")
-            if li >= line_cdf.shape[0]:
-                li = line_cdf.shape[0] - 1
+            x = (i0 + uniform(state)) * s0
+            y = (i1 + uniform(state)) * s1
+            z = (i2 + uniform(state)) * s2
+            r_line = uniform(state) * total_lines
+            li = 0
+            while li < n_lines - 1 and line_cdf[li] <= r_line:
+                li += 1
             e = line_energy_mev[li]
-            uz = 2.0 * rng.random() - 1.0
-            phi = 2.0 * np.pi * rng.random()
+            uz = 2.0 * uniform(state) - 1.0
             st = np.sqrt(max(0.0, 1.0 - uz * uz))
-            ux = st * np.cos(phi)
-            uy = st * np.sin(phi)
+            cp, sp = azimuth(state)
+            ux = st * cp
+            uy = st * sp
             energy_changed = True
-            j = 0
-            f = 0.0
             mu_max = 1.0
             while True:
                 if energy_changed:
@@ -158,17 +223,23 @@ def _transport_kernel() -> Any:
                         j = n_e - 2
                     f = t - j
                     mu_max = mu_major[j] + f * (mu_major[j + 1] - mu_major[j])
+                    for m in range(n_mat):
+                        p = mu_photo[m, j] + f * (mu_photo[m, j + 1] - mu_photo[m, j])
+                        c = mu_compton[m, j] + f * (mu_compton[m, j + 1] - mu_compton[m, j])
+                        cur_total[m] = mu_total[m, j] + f * (mu_total[m, j + 1] - mu_total[m, j])
+                        cur_photo[m] = p
+                        cur_photo_compton[m] = p + c
                     energy_changed = False
-                step = -np.log(1.0 - rng.random()) / mu_max
+                step = -np.log(1.0 - uniform(state)) / mu_max
                 x += step * ux
                 y += step * uy
                 z += step * uz
                 steps += 1
                 if x < 0.0 or y < 0.0 or z < 0.0 or x >= l0 or y >= l1 or z >= l2:
                     break
-                k0 = int(x / s0)
-                k1 = int(y / s1)
-                k2 = int(z / s2)
+                k0 = int(x * inv0)
+                k1 = int(y * inv1)
+                k2 = int(z * inv2)
                 if k0 >= n0:
                     k0 = n0 - 1
                 if k1 >= n1:
@@ -176,19 +247,21 @@ def _transport_kernel() -> Any:
                 if k2 >= n2:
                     k2 = n2 - 1
                 idx = (k0 * n1 + k1) * n2 + k2
-                m = material[idx]
                 rho = density[idx]
-                tot = mu_total[m, j] + f * (mu_total[m, j + 1] - mu_total[m, j])
-                xi = rng.random() * mu_max / rho
-                if xi >= tot:
+                # material from the density, as material_index_from_density: thresholds ≤ ρ
+                m = 0
+                for th in thresholds:
+                    if rho >= th:
+                        m += 1
+                # real interaction with probability μ(x)/μ_max: compare ξ·μ_max/ρ with μ/ρ of the material
+                xi = uniform(state) * mu_max / rho
+                if xi >= cur_total[m]:
                     continue  # virtual interaction
-                p = mu_photo[m, j] + f * (mu_photo[m, j + 1] - mu_photo[m, j])
-                if xi < p:
+                if xi < cur_photo[m]:
                     edep_mev[idx] += e
                     break
-                c = mu_compton[m, j] + f * (mu_compton[m, j + 1] - mu_compton[m, j])
-                if xi < p + c:
-                    rk = kahn(e / mec2, rng)
+                if xi < cur_photo_compton[m]:
+                    rk = kahn(e / mec2, state)
                     cos_t = 1.0 - (rk - 1.0) * mec2 / e
                     e_new = e / rk
                     edep_mev[idx] += e - e_new
@@ -197,8 +270,8 @@ def _transport_kernel() -> Any:
                 else:
                     # Rayleigh with the Thomson distribution (1 + cos^2)/2
                     while True:
-                        cos_t = 2.0 * rng.random() - 1.0
-                        if 2.0 * rng.random() <= 1.0 + cos_t * cos_t:
+                        cos_t = 2.0 * uniform(state) - 1.0
+                        if 2.0 * uniform(state) <= 1.0 + cos_t * cos_t:
                             break
                 if e < cutoff:
                     edep_mev[idx] += e
@@ -209,9 +282,7 @@ def _transport_kernel() -> Any:
                 if cos_t < -1.0:
                     cos_t = -1.0
                 sin_t = np.sqrt(1.0 - cos_t * cos_t)
-                phi = 2.0 * np.pi * rng.random()
-                cp = np.cos(phi)
-                sp = np.sin(phi)
+                cp, sp = azimuth(state)
                 if abs(uz) > 0.99999:
                     ux = sin_t * cp
                     uy = sin_t * sp
@@ -228,6 +299,58 @@ def _transport_kernel() -> Any:
         return steps
 
     return transport
+
+
+@lru_cache(maxsize=1)
+def _alias_kernel() -> Any:
+    import numba
+
+    @numba.njit(nogil=True, cache=False)
+    def build(weights: FloatArray) -> tuple[FloatArray, npt.NDArray[np.int64]]:  # pragma: no cover
+        n = weights.size
+        scaled = weights * (n / weights.sum())
+        probability = np.ones(n)
+        alias = np.arange(n)
+        small = np.empty(n, dtype=np.int64)
+        large = np.empty(n, dtype=np.int64)
+        n_small = 0
+        n_large = 0
+        for i in range(n):
+            if scaled[i] < 1.0:
+                small[n_small] = i
+                n_small += 1
+            else:
+                large[n_large] = i
+                n_large += 1
+        while n_small > 0 and n_large > 0:
+            n_small -= 1
+            s = small[n_small]
+            n_large -= 1
+            g = large[n_large]
+            probability[s] = scaled[s]
+            alias[s] = g
+            scaled[g] = (scaled[g] + scaled[s]) - 1.0
+            if scaled[g] < 1.0:
+                small[n_small] = g
+                n_small += 1
+            else:
+                large[n_large] = g
+                n_large += 1
+        # bins left on either stack have probability 1 up to rounding
+        return probability, alias
+
+    return build
+
+
+def _alias_table(weights: FloatArray) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+    """Walker's alias table, Vose's construction (Vose 1991, IEEE Trans Softw Eng 17:972).
+
+    Sampling: draw u·n, take bin i = ⌊u·n⌋, keep i if the fractional part u·n − i is below
+    ``probability[i]``, otherwise take ``alias[i]``; bin i is then chosen with probability
+    weights[i]/Σ weights.
+    """
+    probability, alias = _alias_kernel()(np.ascontiguousarray(weights, dtype=np.float64))
+    return np.asarray(probability), np.asarray(alias, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -296,6 +419,7 @@ def transport_photons(
     from concurrent.futures import ThreadPoolExecutor
 
     from theradose.dosimetry.materials import (
+        MATERIAL_DENSITY_THRESHOLDS_G_PER_ML,
         MC_MATERIALS,
         material_index_from_density,
     )
@@ -326,47 +450,54 @@ def transport_photons(
     xs = cross_sections if cross_sections is not None else _default_cross_sections()
     if tuple(xs.materials) != MC_MATERIALS:
         raise InputError(f"cross_sections must cover {MC_MATERIALS}; got {xs.materials}")
-    material = material_index_from_density(density).ravel()
+    # single precision halves the memory traffic of the per-step density look-up; the material is
+    # derived from the same single-precision values inside the kernel
+    flat_density = density.ravel().astype(np.float32)
+    material = material_index_from_density(flat_density)
     log_e = np.log(xs.energy_mev)
     inv_dlog = 1.0 / (log_e[1] - log_e[0])
     max_density = np.zeros(len(MC_MATERIALS))
     for m in range(len(MC_MATERIALS)):
         in_m = material == m
         if np.any(in_m):
-            max_density[m] = density.ravel()[in_m].max()
+            max_density[m] = float(flat_density[in_m].max())
     mu_major = (max_density[:, None] * xs.total_cm2_per_g).max(axis=0)
     mu_major *= 1.0 + 1e-9
 
-    # sample only among voxels with decays: a shorter cumulative table, faster binary search
+    # sample only among voxels with decays, in constant time with an alias table
     source_voxels = np.flatnonzero(source.ravel() > 0).astype(np.int64)
-    source_cdf = np.cumsum(source.ravel()[source_voxels])
+    alias_probability, alias_index = _alias_table(source.ravel()[source_voxels])
     line_cdf = np.cumsum(yields)
     shape = np.array(source.shape, dtype=np.int64)
     spacing_cm = np.array([mm_to_cm(float(s)) for s in spacing_mm])
-    seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(n_batches)]
+    states = [_rng_state(s) for s in np.random.SeedSequence(seed).spawn(n_batches)]
     per_batch = [n_photons // n_batches + (1 if b < n_photons % n_batches else 0) for b in range(n_batches)]
     kernel = _transport_kernel()
-    flat_density = density.ravel()
+    thresholds = np.array(MATERIAL_DENSITY_THRESHOLDS_G_PER_ML, dtype=np.float64)
+    photo = np.ascontiguousarray(xs.photoelectric_cm2_per_g, dtype=np.float64)
+    compton = np.ascontiguousarray(xs.compton_cm2_per_g, dtype=np.float64)
+    total_xs = np.ascontiguousarray(xs.total_cm2_per_g, dtype=np.float64)
 
     def run_batch(b: int) -> tuple[FloatArray, int]:
         edep = np.zeros(source.size)
         steps = kernel(
-            np.random.default_rng(seeds[b]),
+            states[b],
             per_batch[b],
-            source_cdf,
+            alias_probability,
+            alias_index,
             source_voxels,
             shape,
             spacing_cm,
             flat_density,
-            material,
+            thresholds,
             line_cdf,
             energies,
             float(log_e[0]),
             float(inv_dlog),
             int(log_e.size),
-            xs.photoelectric_cm2_per_g,
-            xs.compton_cm2_per_g,
-            np.ascontiguousarray(xs.total_cm2_per_g),
+            photo,
+            compton,
+            total_xs,
             mu_major,
             edep,
         )
