@@ -197,11 +197,11 @@ def test_mc_kernel_electrons_equal_vsv() -> None:
 
 
 def test_density_from_hu() -> None:
-    """Default calibration: air −1000 HU → 0.001205 g/mL, water 0 → 1.0, cortical bone 1559 HU → 1.92;
-    halfway points by linear interpolation."""
+    """Default calibration: air −1000 HU → 0.001205 g/mL, water 0 → 1.0, ICRU-44 muscle 43 HU → 1.05,
+    cortical bone 1559 HU → 1.92; halfway points by linear interpolation."""
     np.testing.assert_allclose(
-        density_from_hu([-1000.0, -500.0, 0.0, 779.5, 1559.0]),
-        [0.001205, 0.5006025, 1.0, 1.46, 1.92],
+        density_from_hu([-1000.0, -500.0, 0.0, 43.0, 801.0, 1559.0]),
+        [0.001205, 0.5006025, 1.0, 1.05, 1.485, 1.92],
         rtol=1e-9,
     )
 

@@ -23,10 +23,28 @@ def ct(values: list[float]) -> Volume:
 
 
 def test_default_table_points_and_interpolation() -> None:
-    rho = density_map(ct([-2000, -1000, -500, 0, 1559, 779.5, 3118])).array[0, 0]
-    # Hand values: clamp below air; half way air-water = (0.001205 + 1) / 2; water; bone 1.92;
-    # half way water-bone = 1.46; one bone span above bone: 1.92 + 0.92.
-    np.testing.assert_allclose(rho, [0.001205, 0.001205, 0.5006025, 1.0, 1.92, 1.46, 2.84], rtol=1e-6)
+    rho = density_map(ct([-2000, -1000, -500, 0, 21.5, 43, 1559, 801, 3075])).array[0, 0]
+    # Hand values: clamp below air; half way air-water = (0.001205 + 1) / 2; water; half way water-muscle
+    # = 1.025; muscle 1.05; bone 1.92; half way muscle-bone = 1.485; one muscle-bone span (1516 HU) above
+    # bone: 1.92 + 0.87.
+    np.testing.assert_allclose(
+        rho, [0.001205, 0.001205, 0.5006025, 1.0, 1.025, 1.05, 1.92, 1.485, 2.79], rtol=1e-6
+    )
+
+
+def test_soft_tissue_point_is_icru44_muscle_at_its_stoichiometric_ct_number() -> None:
+    """ICRU Report 44 (1989) skeletal muscle: 1.05 g/cm³, mass % H 10.2, C 14.3, N 3.4, O 71.0, Na 0.1,
+    P 0.2, S 0.3, Cl 0.1, K 0.4; CT number 1000 (mu_muscle / mu_water - 1) at 70 keV (Schneider 1996)."""
+    import xraydb
+
+    composition = {"H": 10.2, "C": 14.3, "N": 3.4, "O": 71.0, "Na": 0.1}
+    composition |= {"P": 0.2, "S": 0.3, "Cl": 0.1, "K": 0.4}
+    formula = "".join(f"{el}{w / xraydb.atomic_mass(el):.8f}" for el, w in composition.items())
+    mu_m = linear_attenuation_per_cm(formula, 70.0, 1.05)
+    mu_w = linear_attenuation_per_cm("water", 70.0, 1.0)
+    table = load_density_table()
+    assert table.hu[2] == pytest.approx(1000 * (mu_m / mu_w - 1), abs=1.0)
+    assert table.density_g_per_ml[2] == pytest.approx(1.05)
 
 
 def test_bone_point_is_the_stoichiometric_ct_number() -> None:

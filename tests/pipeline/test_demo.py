@@ -15,7 +15,8 @@ from .conftest import INJECTION, REGIONS, SPACING_MM, TIMES_H, SyntheticStudy
 
 #: Lu-177 electrons per decay (ICRP 107), MeV, and the CT soft-tissue density of the synthetic study.
 LU177_ELECTRON_MEV = 0.1479
-DENSITY = 1.0 + 40.0 * (1.92 - 1.0) / 1559.0
+#: 40 HU on the water (0 HU, 1.00) – ICRU-44 muscle (43 HU, 1.05 g/mL) segment of the default calibration.
+DENSITY = 1.0 + 40.0 * (1.05 - 1.0) / 43.0
 
 
 def _truth(study: SyntheticStudy) -> dict[str, object]:

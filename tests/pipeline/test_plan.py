@@ -19,8 +19,8 @@ LU177_ELECTRON_MEV = 0.1479
 #: Lu-177 photon (γ + X) energy per decay, MeV, ICRP 107 (upper bound).
 LU177_PHOTON_MEV = 0.036
 MEV_TO_J = 1.602176634e-13
-#: 40 HU on the default air/water/bone calibration: 1 + 40·(1.92 − 1)/1559 g/mL.
-SOFT_TISSUE_DENSITY = 1.0 + SOFT_TISSUE_HU * (1.92 - 1.0) / 1559.0
+#: 40 HU on the default calibration's water (0 HU, 1.00) – ICRU-44 muscle (43 HU, 1.05 g/mL) segment.
+SOFT_TISSUE_DENSITY = 1.0 + SOFT_TISSUE_HU * (1.05 - 1.0) / 43.0
 
 
 def analytic_dose_gy(study: SyntheticStudy, name: str) -> float:

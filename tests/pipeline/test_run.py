@@ -20,9 +20,9 @@ LU177_ELECTRON_MEV = 0.1479
 #: Lu-177 photon (γ + X) energy per decay, MeV, ICRP 107 (≈ 0.0355 MeV; upper bound here).
 LU177_PHOTON_MEV = 0.036
 MEV_TO_J = 1.602176634e-13
-#: Density of the synthetic study's soft tissue (40 HU) on the default air/water/bone calibration:
-#: 1 + 40·(1.92 − 1)/1559 g/mL.
-SOFT_TISSUE_DENSITY = 1.0 + SOFT_TISSUE_HU * (1.92 - 1.0) / 1559.0
+#: Density of the synthetic study's soft tissue (40 HU) on the default calibration:
+#: 1 + 40·(1.05 − 1)/43 g/mL (water – ICRU-44 muscle segment of the default calibration).
+SOFT_TISSUE_DENSITY = 1.0 + SOFT_TISSUE_HU * (1.05 - 1.0) / 43.0
 JSON_ONLY = '\n[output]\nformats = ["json"]\n'
 
 
@@ -381,3 +381,24 @@ def test_auto_segmentation_finds_the_uptake_regions(synthetic_study: SyntheticSt
     names = [r["name"] for r in result.doses["regions"]]
     assert len(names) >= 3
     assert all(r["doses"]["local"]["dose_gy"] > 0 for r in result.doses["regions"])
+
+
+def test_organ_enlarged_voi_leaves_a_sharp_image_unchanged(
+    synthetic_study: SyntheticStudy, first_run: Path, tmp_path: Path
+) -> None:
+    """The synthetic SPECT has no blur and no activity outside the regions: every margin band and shell
+    holds 0 MBq, so the enlarged-VOI correction must change no TIA and report recovery 1."""
+    extra = (
+        JSON_ONLY
+        + '\n[pvc]\norgans = "enlarged_voi"\nmargin_mm = 16.0\norgan_regions = ["liver", "kidneys"]\n'
+    )
+    study = synthetic_study.root / "study_organ_pvc.toml"
+    study.write_text(study_toml_text(synthetic_study.root, extra=extra), encoding="utf-8")
+    result = run_study(study, tmp_path / "out", use_cache=False)
+    before = {
+        r["name"]: r for r in json.loads((first_run / "doses.json").read_text(encoding="utf-8"))["regions"]
+    }
+    for row in result.doses["regions"]:
+        assert row["tia_mbq_h"] == pytest.approx(before[row["name"]]["tia_mbq_h"], rel=1e-9)
+        assert row["recovery_coefficient"] == pytest.approx(1.0)
+    assert result.doses["organ_partial_volume_correction"] == {"method": "enlarged_voi", "margin_mm": 16.0}

@@ -129,3 +129,30 @@ def test_unknown_tissue_is_refused(synthetic_study: SyntheticStudy, tmp_path: Pa
     root = _copy_study(synthetic_study, tmp_path)
     text = study_toml_text(root, extra='\n[radiobiology]\ntissues = { liver = "livr" }\n')
     _expect(_write(root, text), "radiobiology.tissues.liver = 'livr' is unknown", "kidney")
+
+
+def test_organ_pvc_options(synthetic_study: SyntheticStudy, tmp_path: Path) -> None:
+    root = _copy_study(synthetic_study, tmp_path)
+    base = study_toml_text(root)
+    ok = base + '\n[pvc]\norgans = "enlarged_voi"\nmargin_mm = 15.0\norgan_regions = ["kidneys"]\n'
+    pvc = load_study(_write(root, ok)).pvc
+    assert (pvc.organs, pvc.margin_mm, pvc.organ_regions, pvc.enabled) == (
+        "enlarged_voi",
+        15.0,
+        ("kidneys",),
+        False,
+    )
+    _expect(
+        _write(root, base + '\n[pvc]\norgans = "enlarged_voi"\norgan_regions = ["kidneys"]\n'),
+        "pvc.margin_mm",
+    )
+    _expect(_write(root, base + '\n[pvc]\norgans = "enlarged_voi"\nmargin_mm = 15.0\n'), "pvc.organ_regions")
+    _expect(
+        _write(root, base + '\n[pvc]\norgans = "enlarged"\nmargin_mm = 15.0\n'), "pvc.organs", "enlarged_voi"
+    )
+    _expect(
+        _write(
+            root, base + '\n[pvc]\norgans = "enlarged_voi"\nmargin_mm = 15.0\norgan_regions = ["kidny"]\n'
+        ),
+        "pvc.organ_regions names 'kidny'",
+    )

@@ -1,8 +1,9 @@
 """CT numbers → mass density and linear attenuation coefficient maps.
 
-Density: piecewise-linear interpolation of a calibration table (default: air, water and ICRU-44 cortical
-bone, ``data/imaging/hu_density_default.csv``; the bone CT number from the stoichiometric method of
-Schneider, Pedroni & Lomax, Phys Med Biol 1996;41:111). Below the first point the first density is used,
+Density: piecewise-linear interpolation of a calibration table (default: air, water, ICRU-44 skeletal
+muscle and ICRU-44 cortical bone, ``data/imaging/hu_density_default.csv``; the muscle and bone CT numbers
+from the stoichiometric method of Schneider, Pedroni & Lomax, Phys Med Biol 1996;41:111, which fits
+soft tissues and bone on separate lines). Below the first point the first density is used,
 above the last point the last segment is extended (dense bone, contrast).
 
 Attenuation (bilinear water/bone model; Brown S, Bailey DL, Willowson K, Baldock C, "Investigation of the
@@ -95,7 +96,7 @@ def _default_table() -> DensityTable:
         text = resource.read_text(encoding="utf-8")
     except OSError as exc:  # pragma: no cover - installation problem
         raise DataError("default HU-density table is missing: reinstall theradose") from exc
-    return _parse_table(text, "theradose default (air, water, ICRU-44 cortical bone)")
+    return _parse_table(text, "theradose default (air, water, ICRU-44 muscle, ICRU-44 cortical bone)")
 
 
 def _parse_table(text: str, source: str) -> DensityTable:

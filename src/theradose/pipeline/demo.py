@@ -41,12 +41,26 @@ DEMO_ENGINES = ("local", "vsv")
 #: OSEM settings of the demo acquisitions (patient and IEC phantom alike).
 DEMO_ITERATIONS = 4
 DEMO_SUBSETS = 10
-#: Sphere-to-background ratio of the simulated IEC phantom giving the recovery curve.
-IEC_SPHERE_TO_BACKGROUND = 10.0
+#: Sphere-to-background ratios of the simulated IEC phantoms giving the recovery curves: the NEMA
+#: NU 2 / EARL ratio 10:1 and 40:1, about the contrast of PSMA-avid lesions in liver or soft tissue
+#: (OSEM recovery depends on contrast; the pipeline interpolates between the two).
+IEC_SPHERE_TO_BACKGROUND = (10.0, 40.0)
 #: Diameter (mm) from which a tumour is scored against the 15 % goal (smaller ones are reported only).
 SCORED_TUMOUR_DIAMETER_MM = 20.0
 #: Time point (1-based position) used by the single-time-point method: 96 h (Hänscheid et al. 2018).
 STP_TIMEPOINT = 3
+#: Regions never treated as organs by the enlarged-VOI correction: the whole-body remainder.
+WHOLE_BODY_REGIONS = ("body",)
+
+
+def organ_margin_mm() -> float:
+    """Margin (mm) of the demo's enlarged organ VOIs: 1 FWHM of the camera's spatial resolution at the
+    centre of rotation, FWHM(d) = a + b·d of the simulated MEGP collimator at d = orbit radius
+    (the "system resolution" a guideline's margin of ≈ 1 FWHM refers to; MIRD Pamphlet 26)."""
+    from theradose.phantoms.spect import default_system
+
+    system = default_system()
+    return round(float(system.collimator.fwhm_mm(system.radius_mm)), 1)
 
 
 @dataclass(frozen=True)
@@ -130,7 +144,8 @@ def create_patient(
 
 
 def create_recovery_curve(path: Path, *, grid: int, seed: int = 1) -> Path:
-    """Recovery curve (JSON) from a simulated NEMA IEC phantom acquired and reconstructed like the patient.
+    """Recovery curves (JSON) from simulated NEMA IEC phantoms acquired and reconstructed like the patient,
+    one per sphere-to-background ratio of :data:`IEC_SPHERE_TO_BACKGROUND`.
 
     For each sphere mask (voxel centres inside) the measured mean C_m, the true mean C of the voxelised
     phantom in the same mask (edge voxels partly filled) and the background C_bg give the recovery
@@ -138,16 +153,26 @@ def create_recovery_curve(path: Path, *, grid: int, seed: int = 1) -> Path:
     (:func:`theradose.pipeline.stages.pvc_tac`); RC(V) is fitted with
     :func:`theradose.qa.spect.fit_recovery_curve`. Reused if ``path`` exists.
     """
+    if path.is_file():
+        return path
+    curves = [_iec_recovery(grid=grid, seed=seed, sphere_to_background=r) for r in IEC_SPHERE_TO_BACKGROUND]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps({"curves": curves}, indent=2) + "\n", encoding="utf-8")
+    os.replace(partial, path)  # never a truncated curve that a later run would reuse
+    return path
+
+
+def _iec_recovery(*, grid: int, seed: int, sphere_to_background: float) -> dict[str, Any]:
+    """One IEC phantom's fitted recovery curve and measured points (see :func:`create_recovery_curve`)."""
     from theradose.phantoms.osem import reconstruct
     from theradose.phantoms.physical import iec_body_phantom
     from theradose.phantoms.spect import default_system, mu_map_from_hu, simulate_spect
     from theradose.qa.spect import fit_recovery_curve
     from theradose.units import mm3_to_ml
 
-    if path.is_file():
-        return path
     phantom = iec_body_phantom(
-        spacing_mm=_voxel_mm(grid), sphere_to_background=IEC_SPHERE_TO_BACKGROUND, activity_mbq=500.0
+        spacing_mm=_voxel_mm(grid), sphere_to_background=sphere_to_background, activity_mbq=500.0
     )
     mu = mu_map_from_hu(phantom.hu)
     system = default_system().with_(n_views=_views(grid))
@@ -168,7 +193,8 @@ def create_recovery_curve(path: Path, *, grid: int, seed: int = 1) -> Path:
     # spheres too small to stand out of the background at this voxel size carry no information
     kept = [(v, r) for v, r in zip(volumes, recovery, strict=True) if r > 0]
     curve = fit_recovery_curve([v for v, _ in kept], [r for _, r in kept])
-    data = {
+    return {
+        "sphere_to_background": sphere_to_background,
         "rc_inf": curve.rc_inf,
         "v50_ml": curve.v50_ml,
         "slope": curve.slope,
@@ -180,13 +206,11 @@ def create_recovery_curve(path: Path, *, grid: int, seed: int = 1) -> Path:
             "diameter_mm": list(phantom.sphere_diameters_mm),
         },
         "definition": "RC = (mean measured - background) / (mean true - background) in each sphere mask",
-        "source": "simulated NEMA IEC body phantom (sphere-to-background 10), camera and OSEM as the patient",
+        "source": (
+            f"simulated NEMA IEC body phantom (sphere-to-background {sphere_to_background:g}), "
+            "camera and OSEM as the patient"
+        ),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(partial, path)  # never a truncated curve that a later run would reuse
-    return path
 
 
 def _toml_string(value: str) -> str:
@@ -201,8 +225,12 @@ def write_study_file(
     engines: Sequence[str] = ("local",),
     single_timepoint: str = "none",
     registration: str = "none",
+    organ_margin_mm: float | None = None,
 ) -> Path:
-    """Write a study file for a phantom patient folder (labels from the truth label map)."""
+    """Write a study file for a phantom patient folder (labels from the truth label map).
+
+    With ``organ_margin_mm`` every organ region (not a tumour, not the whole body) gets the enlarged-VOI
+    partial-volume correction with that margin."""
     truth = json.loads((patient_root / "truth" / "truth.json").read_text(encoding="utf-8"))
     tumour_names = [t["name"] for t in truth["tumours"]]
     tumour_regions = [n for n in [*tumour_names, "tumours"] if n in truth["regions"]]
@@ -256,8 +284,19 @@ def write_study_file(
         f"engines = {json.dumps(list(engines))}",
         "",
     ]
+    if recovery_curve is not None or organ_margin_mm is not None:
+        lines.append("[pvc]")
     if recovery_curve is not None:
-        lines += ["[pvc]", "enabled = true", f"recovery_curve = {_toml_string(str(recovery_curve))}", ""]
+        lines += ["enabled = true", f"recovery_curve = {_toml_string(str(recovery_curve))}"]
+    if organ_margin_mm is not None:
+        organs = [
+            n
+            for n in truth["regions"]
+            if n not in tumour_regions and n not in WHOLE_BODY_REGIONS and n not in tumour_names
+        ]
+        lines += ['organs = "enlarged_voi"', f"margin_mm = {float(organ_margin_mm)!r}"]
+        lines.append(f"organ_regions = {json.dumps(organs)}")
+    lines.append("")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
@@ -319,7 +358,13 @@ def run_demo(
     say("recovery curve (IEC phantom)")
     curve = create_recovery_curve(out / "recovery_curve.json", grid=grid)
     simulated = time.perf_counter()
-    study = write_study_file(patient, out / "study.toml", recovery_curve=curve, engines=DEMO_ENGINES)
+    study = write_study_file(
+        patient,
+        out / "study.toml",
+        recovery_curve=curve,
+        engines=DEMO_ENGINES,
+        organ_margin_mm=organ_margin_mm(),
+    )
     result = run_study(study, out / "results", progress=progress)
     pipeline_s = time.perf_counter() - simulated
     truth = json.loads((patient / "truth" / "truth.json").read_text(encoding="utf-8"))
@@ -419,6 +464,7 @@ def run_benchmark(
                 patient,
                 out / f"studies/patient_{seed}_{slug}.toml",
                 recovery_curve=curve if m.pvc else None,
+                organ_margin_mm=organ_margin_mm() if m.pvc else None,
                 engines=(m.engine,),
                 single_timepoint=m.single_timepoint,
             )

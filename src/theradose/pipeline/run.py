@@ -290,6 +290,7 @@ def compute_study(
         assert spec.pvc.recovery_curve is not None
         curve = stages.read_recovery_curve(spec.pvc.recovery_curve)
     pvc_regions = set(spec.pvc.regions or spec.tumour_regions) if spec.pvc.enabled else set()
+    tumours_set = set(spec.tumour_regions)
 
     def fit_key(name: str, tac: list[float], recovery: float) -> str:
         return key_of(
@@ -341,7 +342,12 @@ def compute_study(
             from theradose.qa.spect import partial_volume_correct
 
             volume_ml = float(np.count_nonzero(lmask)) * grid.voxel_volume_ml
-            recovery = 1.0 / partial_volume_correct(1.0, volume_ml, curve, allow_extrapolation=True)
+            by_contrast = None
+            if isinstance(curve, stages.ContrastRecovery):
+                by_contrast = functools.partial(curve.recovery, volume_ml)
+                recovery = curve.recovery(volume_ml, curve.sphere_to_background[0])
+            else:
+                recovery = 1.0 / partial_volume_correct(1.0, volume_ml, curve, allow_extrapolation=True)
             shell = (
                 stages.background_shell(
                     lmask, pvc_mask, spacing_mm=grid.spacing_mm, width_mm=spec.pvc.background_shell_mm
@@ -349,9 +355,58 @@ def compute_study(
                 if spec.pvc.spill_in
                 else None
             )
-            corrected = stages.pvc_tac(activity, lmask, recovery=recovery, shell=shell)
+            corrected = stages.pvc_tac(
+                activity, lmask, recovery=recovery, shell=shell, recovery_at_contrast=by_contrast
+            )
         label_recovery[int(label)] = raw[-1] / corrected[-1] if corrected[-1] > 0 else 1.0
         label_tac[int(label)] = corrected
+
+    # Organ partial-volume correction: each organ label's total activity from its enlarged VOI (CT outline
+    # plus a margin of ≈ 1 FWHM, neighbour-aware, background from a shell beyond the margin); the counts
+    # so collected are taken off the TACs of the labels they lay in (total activity is conserved).
+    if spec.pvc.organs == "enlarged_voi":
+        assert spec.pvc.margin_mm is not None
+        organ_labels = sorted(
+            {label for n in spec.pvc.organ_regions for label in region_set.regions.get(n, ())}
+            - pvc_labels
+            - {stages.REMAINDER_LABEL}
+        )
+        tumour_labels = {label for n in tumours_set for label in region_set.regions.get(n, ())}
+        vois = stages.enlarged_vois(
+            region_set.labels,
+            organ_labels,
+            exclude=sorted(tumour_labels | pvc_labels),
+            spacing_mm=grid.spacing_mm,
+            margin_mm=spec.pvc.margin_mm,
+            shell_mm=spec.pvc.background_shell_mm,
+        )
+        taken: dict[int, npt.NDArray[np.float64]] = {}
+        for label in organ_labels:
+            total, moved = stages.enlarged_voi_tac(
+                activity,
+                region_set.labels,
+                label,
+                vois.band[label],
+                vois.shell[label],
+                voxel_mass_g=voxel_mass_g,
+            )
+            # a tumour inside the organ's VOI: its spill-out is in the VOI, so count its raw activity
+            # and take off its own (partial-volume corrected) activity: A_organ = A_VOI − A_tumour.
+            for inner in vois.enclosed.get(label, ()):
+                inner_mask = region_set.labels == inner
+                total = [
+                    max(t + float(a[inner_mask].sum()) - c, 0.0)
+                    for t, a, c in zip(total, activity, label_tac[inner], strict=True)
+                ]
+            raw_last = label_tac[label][-1]
+            label_tac[label] = total
+            label_recovery[label] = raw_last / total[-1] if total[-1] > 0 else 1.0
+            for source, moved_mbq in moved.items():
+                taken[source] = taken.get(source, np.zeros(len(times))) + np.asarray(moved_mbq)
+        for source, taken_mbq in taken.items():
+            label_tac[source] = [
+                max(a - float(m), 0.0) for a, m in zip(label_tac[source], taken_mbq, strict=True)
+            ]
 
     kinetics: dict[str, stages.RegionKinetics] = {}
     masks: dict[str, npt.NDArray[np.bool_]] = {}
@@ -482,6 +537,11 @@ def compute_study(
         "registration": {"method": aligned.method, "reference_timepoint": reference + 1},
         "engines": list(spec.dose.engines),
         "partial_volume_correction": bool(spec.pvc.enabled),
+        "organ_partial_volume_correction": (
+            {"method": spec.pvc.organs, "margin_mm": spec.pvc.margin_mm}
+            if spec.pvc.organs != "none"
+            else None
+        ),
         "regions": region_rows,
     }
     return StudyResults(spec, aligned, region_set, density, kinetics, tia_map, dose_maps, doses, dvhs)

@@ -26,6 +26,7 @@ SegmentationSource = Literal["nifti", "rtstruct", "seg", "auto"]
 KineticsModel = Literal["auto", "mono", "bi", "tri", "trapezoid"]
 StpChoice = Literal["none", "hanscheid", "madsen"]
 EngineName = Literal["local", "vsv", "mc"]
+OrganPvc = Literal["none", "enlarged_voi"]
 OutputFormat = Literal["json", "csv", "nifti", "dicom", "html", "pdf"]
 ALL_FORMATS: tuple[OutputFormat, ...] = get_args(OutputFormat)
 
@@ -121,6 +122,11 @@ class PvcSpec:
 
     With ``spill_in`` the background concentration measured in a shell ``background_shell_mm`` wide around
     each corrected structure is taken into account (see :func:`theradose.pipeline.stages.pvc_tac`).
+
+    ``organs = "enlarged_voi"`` collects each organ's total activity in its CT outline enlarged by
+    ``margin_mm`` (≈ 1 FWHM of the SPECT resolution), less the background measured in a shell
+    ``background_shell_mm`` wide beyond the margin (:func:`theradose.pipeline.stages.enlarged_voi_tac`),
+    for the labels of ``organ_regions`` (tumours excluded). It needs no recovery curve.
     """
 
     enabled: bool = False
@@ -128,6 +134,9 @@ class PvcSpec:
     regions: tuple[str, ...] = ()
     spill_in: bool = True
     background_shell_mm: float = 10.0
+    organs: OrganPvc = "none"
+    margin_mm: float | None = None
+    organ_regions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -218,7 +227,16 @@ _SCHEMA: dict[str, tuple[str, ...]] = {
     "segmentation": ("source", "path", "regions", "tumours", "threshold_percent"),
     "kinetics": ("model", "single_timepoint", "stp_timepoint", "effective_half_life_h"),
     "dose": ("engines", "organ", "mc_photons"),
-    "pvc": ("enabled", "recovery_curve", "regions", "spill_in", "background_shell_mm"),
+    "pvc": (
+        "enabled",
+        "recovery_curve",
+        "regions",
+        "spill_in",
+        "background_shell_mm",
+        "organs",
+        "margin_mm",
+        "organ_regions",
+    ),
     "radiobiology": ("tissues",),
     "output": ("formats",),
     "plan": ("file", "dose_source"),
@@ -559,7 +577,34 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
             )
     shell_mm = _number(pvc_t, "background_shell_mm", "pvc", default=10.0)
     assert shell_mm is not None
-    pvc = PvcSpec(pvc_on, curve, pvc_regions, _bool(pvc_t, "spill_in", "pvc", True), shell_mm)
+    organs = _choice(pvc_t, "organs", "pvc", get_args(OrganPvc), "none")
+    margin_mm = _number(pvc_t, "margin_mm", "pvc", default=None)
+    if organs == "enlarged_voi" and margin_mm is None:
+        raise InputError(
+            "pvc.organs = 'enlarged_voi' needs pvc.margin_mm (about 1 FWHM of the reconstructed SPECT "
+            "resolution, e.g. 15): add it"
+        )
+    organ_regions = _string_list(pvc_t.get("organ_regions", []), "pvc.organ_regions")
+    if organs == "enlarged_voi" and not organ_regions:
+        raise InputError(
+            "pvc.organs = 'enlarged_voi' needs pvc.organ_regions (the organs to enlarge, e.g. "
+            '["kidneys", "liver", "spleen"]; never a whole-body region): add it'
+        )
+    for r in organ_regions:
+        if regions and r not in regions:
+            raise InputError(
+                f"pvc.organ_regions names '{r}', which is not in segmentation.regions: add it or remove it"
+            )
+    pvc = PvcSpec(
+        pvc_on,
+        curve,
+        pvc_regions,
+        _bool(pvc_t, "spill_in", "pvc", True),
+        shell_mm,
+        organs,  # type: ignore[arg-type]
+        margin_mm,
+        organ_regions,
+    )
 
     rb_t = _table(data, "radiobiology", required=False)
     raw_tissues = rb_t.get("tissues", {})

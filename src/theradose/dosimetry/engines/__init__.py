@@ -43,7 +43,8 @@ MIN_DENSITY_G_PER_ML = 0.0012
 def density_from_hu(hu: npt.ArrayLike) -> FloatArray:
     """Mass density (g/cm³) from CT numbers with the calibration of :mod:`theradose.imaging.density`.
 
-    The default table is bilinear (air −1000 HU, water 0 HU, ICRU-44 cortical bone 1559 HU; Schneider,
+    The default table is trilinear (air −1000 HU, water 0 HU, ICRU-44 muscle 43 HU, ICRU-44 cortical bone
+    1559 HU; Schneider,
     Pedroni & Lomax 1996); values are clipped below at :data:`MIN_DENSITY_G_PER_ML`.
     """
     from theradose.imaging.density import load_density_table
