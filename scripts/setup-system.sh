@@ -14,6 +14,10 @@ if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pg_ctl 
   need+=(postgresql)
 fi
 
+# libfaketime and gcc: tests/test_calendar.py runs the service workflow with the wall clock years ahead.
+command -v faketime >/dev/null 2>&1 || need+=(faketime)
+command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
+
 # Chromium for the browser end-to-end tests of the web UI (driven headless by Playwright; never `playwright install`).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 

@@ -9,10 +9,13 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from clock import days_from_now, iso
 
 from ._pg import PgCluster, free_port, start_cluster
 
@@ -118,8 +121,18 @@ class Api:
         return int(r.json()["id"])
 
     def released_batch(
-        self, activity_mbq: float = 30000.0, volume_ml: float = 30.0, lot: str | None = None
+        self,
+        activity_mbq: float = 30000.0,
+        volume_ml: float = 30.0,
+        lot: str | None = None,
+        *,
+        reference_time: datetime | None = None,
+        expiry_time: datetime | None = None,
     ) -> int:
+        """A released batch; by default referenced one day ago and expiring in two days (relative to the
+        real clock, which the release and dispensing checks read)."""
+        reference_time = reference_time or days_from_now(-1)
+        expiry_time = expiry_time or days_from_now(2)
         r = self.post(
             "/batches",
             "pharmacist",
@@ -129,8 +142,8 @@ class Api:
                 "lot": lot or uuid.uuid4().hex[:8],
                 "activity_mbq": activity_mbq,
                 "volume_ml": volume_ml,
-                "reference_time": "2026-11-22T08:00:00+00:00",
-                "expiry_time": "2026-12-01T08:00:00+00:00",
+                "reference_time": iso(reference_time),
+                "expiry_time": iso(expiry_time),
             },
         )
         assert r.status_code == 201, r.text

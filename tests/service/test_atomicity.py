@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
+from clock import hours_from_now, iso
 
-def test_failure_after_audit_rolls_back_everything(api, monkeypatch) -> None:
+
+def test_failure_after_audit_rolls_back_everything(api, monkeypatch, now) -> None:
     rx = api.prescription(api.patient())
     batch_id = api.released_batch()
     before_batch = api.get(f"/batches/{batch_id}", "pharmacist").json()
@@ -31,8 +33,8 @@ def test_failure_after_audit_rolls_back_everything(api, monkeypatch) -> None:
             json={
                 "prescription_id": rx,
                 "activity_mbq": 7400,
-                "planned_time": "2026-11-23T10:00:00Z",
-                "draw_time": "2026-11-23T09:00:00Z",
+                "planned_time": iso(hours_from_now(-2, now=now)),
+                "draw_time": iso(hours_from_now(-3, now=now)),
             },
         )
     assert r.status_code == 500

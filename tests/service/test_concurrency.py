@@ -7,11 +7,14 @@ import threading
 
 import httpx
 
+from clock import days_from_now, iso
+
 from .conftest import ROLES, password_of
 
 
-def test_20_concurrent_dispensings_keep_exact_totals(live_server) -> None:
+def test_20_concurrent_dispensings_keep_exact_totals(live_server, now) -> None:
     base = live_server.base_url
+    reference = iso(days_from_now(-1, now=now))
     with httpx.Client(base_url=base, timeout=120) as c:
         tokens = {}
         for role in ROLES:
@@ -39,8 +42,8 @@ def test_20_concurrent_dispensings_keep_exact_totals(live_server) -> None:
                 "lot": "CONC",
                 "activity_mbq": 30000.0,
                 "volume_ml": 30.0,
-                "reference_time": "2026-11-22T08:00:00Z",
-                "expiry_time": "2026-12-01T08:00:00Z",
+                "reference_time": reference,
+                "expiry_time": iso(days_from_now(2, now=now)),
             },
             headers=ph,
         ).json()["id"]
@@ -55,8 +58,8 @@ def test_20_concurrent_dispensings_keep_exact_totals(live_server) -> None:
     body = {
         "prescription_id": rx,
         "activity_mbq": 2000.0,
-        "planned_time": "2026-11-22T08:00:00Z",
-        "draw_time": "2026-11-22T08:00:00Z",
+        "planned_time": reference,
+        "draw_time": reference,
     }
     barrier = threading.Barrier(20)
     results: list[httpx.Response] = []

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from clock import days_ago
+
+TAKEN_ON = days_ago(5).isoformat()
+
 
 def test_record_grade_and_precycle(api: Any) -> None:
     patient = api.patient()
     r = api.post(
         f"/patients/{patient}/labs",
         "technologist",
-        {"taken_on": "2026-03-02", "test": "PLT", "value": 62000, "unit": "/mm3", "cycle": 2},
+        {"taken_on": TAKEN_ON, "test": "PLT", "value": 62000, "unit": "/mm3", "cycle": 2},
     )
     assert r.status_code == 201, r.text
     body = r.json()
@@ -32,9 +36,9 @@ def test_implausible_value_is_refused_and_nothing_written(api: Any) -> None:
     patient = api.patient()
     before = len(api.get("/audit?limit=1000", "physicist").json())
     for payload, field in (
-        ({"taken_on": "2026-03-02", "test": "hemoglobin", "value": -3, "unit": "g/dL"}, "negative"),
-        ({"taken_on": "2026-03-02", "test": "hemoglobin", "value": 12, "unit": ""}, "unit is missing"),
-        ({"taken_on": "2026-03-02", "test": "potassium", "value": 4, "unit": "mmol/L"}, "not known"),
+        ({"taken_on": TAKEN_ON, "test": "hemoglobin", "value": -3, "unit": "g/dL"}, "negative"),
+        ({"taken_on": TAKEN_ON, "test": "hemoglobin", "value": 12, "unit": ""}, "unit is missing"),
+        ({"taken_on": TAKEN_ON, "test": "potassium", "value": 4, "unit": "mmol/L"}, "not known"),
     ):
         r = api.post(f"/patients/{patient}/labs", "physician", payload)
         assert r.status_code == 422, r.text
@@ -45,7 +49,7 @@ def test_implausible_value_is_refused_and_nothing_written(api: Any) -> None:
 
 def test_roles(api: Any) -> None:
     patient = api.patient()
-    payload = {"taken_on": "2026-03-02", "test": "hemoglobin", "value": 12.5, "unit": "g/dL"}
+    payload = {"taken_on": TAKEN_ON, "test": "hemoglobin", "value": 12.5, "unit": "g/dL"}
     assert api.post(f"/patients/{patient}/labs", "pharmacist", payload).status_code == 403
     assert api.post(f"/patients/{patient}/labs", "admin", payload).status_code == 403
     assert api.get(f"/patients/{patient}/labs", "admin").status_code == 403

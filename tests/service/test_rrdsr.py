@@ -1,5 +1,7 @@
 """RRDSR (TID 10021): our output passes dciodvfy and reads back; an injector-style SR imports."""
 
+# calendar: the dates in this file are data (a writer/reader round trip); nothing here reads the clock.
+
 from __future__ import annotations
 
 import math

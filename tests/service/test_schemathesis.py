@@ -14,6 +14,7 @@ import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
+from clock import days_from_now, hours_from_now, iso
 from theradose.service.permissions import PERMISSIONS
 
 from .conftest import Api, login_all, make_app
@@ -41,6 +42,7 @@ def fuzz_api(tmp_path_factory: pytest.TempPathFactory, sqlite_template) -> Itera
         api = Api(client=client, app=app)
         login_all(client, api.tokens)
         # Some real records so that ids 1 and 2 exist for path parameters.
+        planned = hours_from_now(-2)
         for _ in range(2):
             rx = api.prescription(api.patient())
             batch = api.released_batch()
@@ -50,8 +52,8 @@ def fuzz_api(tmp_path_factory: pytest.TempPathFactory, sqlite_template) -> Itera
                 {
                     "prescription_id": rx,
                     "activity_mbq": 7400,
-                    "planned_time": "2026-11-23T10:00:00Z",
-                    "draw_time": "2026-11-23T09:00:00Z",
+                    "planned_time": iso(planned),
+                    "draw_time": iso(hours_from_now(-1, now=planned)),
                 },
             )
         pseudonym = api.patient()
@@ -70,10 +72,10 @@ def fuzz_api(tmp_path_factory: pytest.TempPathFactory, sqlite_template) -> Itera
             "technologist",
             {
                 "syringe_activity_mbq": 7400,
-                "syringe_measured_at": "2026-11-23T09:55:00Z",
+                "syringe_measured_at": iso(hours_from_now(-5 / 60, now=planned)),
                 "residual_activity_mbq": 50,
-                "residual_measured_at": "2026-11-23T10:30:00Z",
-                "injection_time": "2026-11-23T10:00:00Z",
+                "residual_measured_at": iso(hours_from_now(0.5, now=planned)),
+                "injection_time": iso(planned),
             },
         )
         api.post(
@@ -84,7 +86,7 @@ def fuzz_api(tmp_path_factory: pytest.TempPathFactory, sqlite_template) -> Itera
                 "supplier": "S",
                 "lot": "N1",
                 "activity_mbq": 1000,
-                "calibration_time": "2026-11-23T12:00:00Z",
+                "calibration_time": iso(days_from_now(1)),
             },
         )
         api.post(
@@ -95,7 +97,7 @@ def fuzz_api(tmp_path_factory: pytest.TempPathFactory, sqlite_template) -> Itera
                 "parent": "Ge-68",
                 "daughter": "Ga-68",
                 "parent_activity_mbq": 1850,
-                "calibration_time": "2026-11-01T00:00:00Z",
+                "calibration_time": iso(days_from_now(-30)),
             },
         )
         api.post("/calibrators", "physicist", {"name": "cal-1"})

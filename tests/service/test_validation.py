@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from clock import days_from_now, hours_from_now, iso
+
 
 def _shape(r, status: int = 422) -> dict:
     assert r.status_code == status, r.text
@@ -20,8 +22,8 @@ GOOD_BATCH = {
     "lot": "V1",
     "activity_mbq": 7400,
     "volume_ml": 10,
-    "reference_time": "2026-11-22T08:00:00Z",
-    "expiry_time": "2026-11-25T08:00:00Z",
+    "reference_time": iso(days_from_now(-1)),
+    "expiry_time": iso(days_from_now(2)),
 }
 
 
@@ -31,13 +33,17 @@ GOOD_BATCH = {
         ({"activity_mbq": -5}, "activity_mbq", "validation_error"),
         ({"activity_mbq": "lots"}, "activity_mbq", "validation_error"),
         ({"volume_ml": 0}, "volume_ml", "validation_error"),
-        ({"reference_time": "2026-11-22T08:00:00"}, "reference_time", "validation_error"),  # naive
+        (
+            {"reference_time": iso(days_from_now(-1)).rstrip("Z")},
+            "reference_time",
+            "validation_error",
+        ),  # naive
         ({"expiry_time": "yesterday"}, "expiry_time", "validation_error"),
         ({"lot": ""}, "lot", "validation_error"),
         ({"lot": "a\x00b"}, "lot", "validation_error"),
         ({"colour": "blue"}, "colour", "validation_error"),
         ({"nuclide": "Lu-999"}, "nuclide", "invalid_input"),
-        ({"expiry_time": "2026-11-21T08:00:00Z"}, "expiry_time", "invalid_input"),
+        ({"expiry_time": iso(days_from_now(-2))}, "expiry_time", "invalid_input"),  # before the reference
     ],
 )
 def test_bad_batch_payloads(api, change: dict, field: str, code: str) -> None:
@@ -66,8 +72,9 @@ def test_bad_path_and_query_parameters(sqlite_api) -> None:
     assert _shape(sqlite_api.get("/batches/12345", "pharmacist"), 404)["code"] == "not_found"
 
 
-def test_administration_times_out_of_order(sqlite_api) -> None:
+def test_administration_times_out_of_order(sqlite_api, now) -> None:
     api = sqlite_api
+    planned = hours_from_now(-2, now=now)
     rx = api.prescription(api.patient())
     batch = api.released_batch()
     d = api.post(
@@ -76,8 +83,8 @@ def test_administration_times_out_of_order(sqlite_api) -> None:
         {
             "prescription_id": rx,
             "activity_mbq": 7400,
-            "planned_time": "2026-11-23T10:00:00Z",
-            "draw_time": "2026-11-23T09:00:00Z",
+            "planned_time": iso(planned),
+            "draw_time": iso(hours_from_now(-1, now=planned)),
         },
     ).json()
     error = _shape(
@@ -86,10 +93,10 @@ def test_administration_times_out_of_order(sqlite_api) -> None:
             "technologist",
             {
                 "syringe_activity_mbq": 7400,
-                "syringe_measured_at": "2026-11-23T10:05:00Z",
+                "syringe_measured_at": iso(hours_from_now(5 / 60, now=planned)),  # after the injection
                 "residual_activity_mbq": 50,
-                "residual_measured_at": "2026-11-23T10:30:00Z",
-                "injection_time": "2026-11-23T10:00:00Z",
+                "residual_measured_at": iso(hours_from_now(0.5, now=planned)),
+                "injection_time": iso(planned),
             },
         )
     )
@@ -100,10 +107,10 @@ def test_administration_times_out_of_order(sqlite_api) -> None:
             "technologist",
             {
                 "syringe_activity_mbq": 7400,
-                "syringe_measured_at": "2026-11-23T09:55:00Z",
+                "syringe_measured_at": iso(hours_from_now(-5 / 60, now=planned)),
                 "residual_activity_mbq": 50,
-                "residual_measured_at": "2026-11-23T10:30:00Z",
-                "injection_time": "2026-11-23T10:00:00Z",
+                "residual_measured_at": iso(hours_from_now(0.5, now=planned)),
+                "injection_time": iso(planned),
                 "route": "intranasal",
             },
         )

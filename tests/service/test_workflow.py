@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 
 import pytest
+
+from clock import days_from_now, hours_from_now, iso
 
 LU177_HALF_LIFE_H = 6.647 * 24.0  # ICRP Publication 107: 177Lu half-life 6.647 d
 
 
-def test_referral_to_administration(api) -> None:
+def test_referral_to_administration(api, now) -> None:
     pseudonym = api.patient()
     r = api.post(
         "/referrals",
@@ -34,10 +37,16 @@ def test_referral_to_administration(api) -> None:
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_input"
 
     rx = api.prescription(pseudonym, 7400.0)
-    batch_id = api.released_batch(activity_mbq=30000.0, volume_ml=30.0)
+    # Referenced 14 days ago so that draw, injection and the residual one half-life later all lie in
+    # the past; the batch expires tomorrow.
+    reference = now - timedelta(days=14)
+    batch_id = api.released_batch(
+        activity_mbq=30000.0, volume_ml=30.0, reference_time=reference, expiry_time=days_from_now(1, now=now)
+    )
+    half_life = timedelta(hours=LU177_HALF_LIFE_H)  # 159.528 h
     # Planned exactly one half-life after the reference time: concentration 500 MBq/mL, so 7400 MBq
     # needs 14.8 mL; drawn at the reference time the syringe holds 14.8 mL x 1000 MBq/mL.
-    planned = "2026-11-28T23:31:40.800000+00:00"  # 2026-11-22T08:00Z + 159.528 h
+    planned = iso(reference + half_life)
     r = api.post(
         f"/batches/{batch_id}/dispensings",
         "pharmacist",
@@ -45,7 +54,7 @@ def test_referral_to_administration(api) -> None:
             "prescription_id": rx,
             "activity_mbq": 7400.0,
             "planned_time": planned,
-            "draw_time": "2026-11-22T08:00:00+00:00",
+            "draw_time": iso(reference),
         },
     )
     assert r.status_code == 201, r.text
@@ -62,9 +71,9 @@ def test_referral_to_administration(api) -> None:
         "technologist",
         {
             "syringe_activity_mbq": 8000.0,
-            "syringe_measured_at": "2026-11-22T08:00:00Z",
+            "syringe_measured_at": iso(reference),
             "residual_activity_mbq": 100.0,
-            "residual_measured_at": "2026-12-05T15:03:21.600000Z",
+            "residual_measured_at": iso(reference + 2 * half_life),
             "injection_time": planned,
             "route": "intravenous",
         },
@@ -79,9 +88,9 @@ def test_referral_to_administration(api) -> None:
         "technologist",
         {
             "syringe_activity_mbq": 8000.0,
-            "syringe_measured_at": "2026-11-22T08:00:00Z",
+            "syringe_measured_at": iso(reference),
             "residual_activity_mbq": 100.0,
-            "residual_measured_at": "2026-12-05T15:03:21.600000Z",
+            "residual_measured_at": iso(reference + 2 * half_life),
             "injection_time": planned,
         },
     )
@@ -111,7 +120,7 @@ def test_referral_to_administration(api) -> None:
     } <= entities
 
 
-def test_release_refused_when_qc_fails_or_missing(api) -> None:
+def test_release_refused_when_qc_fails_or_missing(api, now) -> None:
     r = api.post(
         "/batches",
         "pharmacist",
@@ -121,8 +130,8 @@ def test_release_refused_when_qc_fails_or_missing(api) -> None:
             "lot": "B-7",
             "activity_mbq": 7400,
             "volume_ml": 10,
-            "reference_time": "2026-11-22T08:00:00Z",
-            "expiry_time": "2026-11-25T08:00:00Z",
+            "reference_time": iso(days_from_now(-1, now=now)),
+            "expiry_time": iso(days_from_now(2, now=now)),
         },
     )
     assert r.status_code == 201 and r.json()["nuclide"] == "Lu-177" and r.json()["status"] == "quarantine"
@@ -148,19 +157,19 @@ def test_release_refused_when_qc_fails_or_missing(api) -> None:
     r = api.post(
         f"/batches/{batch_id}/dispensings",
         "pharmacist",
-        {"prescription_id": rx, "activity_mbq": 7400, "planned_time": "2026-11-22T10:00:00Z"},
+        {"prescription_id": rx, "activity_mbq": 7400, "planned_time": iso(hours_from_now(2, now=now))},
     )
     assert r.status_code == 409 and r.json()["error"]["code"] == "batch_not_released"
 
 
-def test_dosage_outside_20_percent_needs_override(api) -> None:
+def test_dosage_outside_20_percent_needs_override(api, now) -> None:
     rx = api.prescription(api.patient(), 7400.0)
     batch_id = api.released_batch()
     body = {
         "prescription_id": rx,
         "activity_mbq": 7400.0 * 1.21,
-        "planned_time": "2026-11-23T10:00:00Z",
-        "draw_time": "2026-11-23T09:00:00Z",
+        "planned_time": iso(hours_from_now(-2, now=now)),
+        "draw_time": iso(hours_from_now(-3, now=now)),
     }
     r = api.post(f"/batches/{batch_id}/dispensings", "pharmacist", body)
     assert r.status_code == 409 and r.json()["error"]["code"] == "dosage_out_of_range"
@@ -169,14 +178,15 @@ def test_dosage_outside_20_percent_needs_override(api) -> None:
     assert r.status_code == 201 and math.isclose(r.json()["deviation_fraction"], 0.21, rel_tol=1e-9)
 
 
-def test_insufficient_stock_is_a_conflict(api) -> None:
+def test_insufficient_stock_is_a_conflict(api, now) -> None:
     rx = api.prescription(api.patient(), 7400.0)
-    batch_id = api.released_batch(activity_mbq=8000.0, volume_ml=8.0)
+    reference = days_from_now(-1, now=now)
+    batch_id = api.released_batch(activity_mbq=8000.0, volume_ml=8.0, reference_time=reference)
     body = {
         "prescription_id": rx,
         "activity_mbq": 7400.0,
-        "planned_time": "2026-11-22T08:00:00Z",
-        "draw_time": "2026-11-22T08:00:00Z",
+        "planned_time": iso(reference),
+        "draw_time": iso(reference),
     }
     assert api.post(f"/batches/{batch_id}/dispensings", "pharmacist", body).status_code == 201
     r = api.post(f"/batches/{batch_id}/dispensings", "pharmacist", body)
@@ -254,7 +264,7 @@ def test_signatures_bound_to_record_hash(api) -> None:
     assert listed[0]["record_unchanged"] is False and listed[0]["valid"] is False
 
 
-def test_calibrator_qa_and_camera_history(api) -> None:
+def test_calibrator_qa_and_camera_history(api, now) -> None:
     r = api.post(
         "/calibrators",
         "physicist",
@@ -264,12 +274,8 @@ def test_calibrator_qa_and_camera_history(api) -> None:
     cal = r.json()["id"]
     # Cs-137 check source: 10 MBq at baseline, read exactly one ICRP-107 half-life (30.1671 a) later;
     # expected 5 MBq, reading 5.2 MBq is +4 % (passes at 5 %), 5.3 MBq is +6 % (fails).
-    one_half_life_later = "2056-01-22T00:00:00Z"
-    from datetime import datetime
-
-    t0 = datetime.fromisoformat(one_half_life_later.replace("Z", "+00:00")) - __import__(
-        "datetime"
-    ).timedelta(hours=30.1671 * 365.2422 * 24)
+    measured_at = hours_from_now(-1, now=now)
+    certified_at = measured_at - timedelta(hours=30.1671 * 365.2422 * 24)
     for reading, passed in ((5.2, True), (5.3, False)):
         r = api.post(
             f"/calibrators/{cal}/qa",
@@ -279,8 +285,8 @@ def test_calibrator_qa_and_camera_history(api) -> None:
                 "nuclide": "Cs-137",
                 "measured_mbq": reading,
                 "certified_activity_mbq": 10.0,
-                "certified_at": t0.isoformat(),
-                "measured_at": one_half_life_later,
+                "certified_at": iso(certified_at),
+                "measured_at": iso(measured_at),
             },
         )
         assert r.status_code == 201, r.text
@@ -301,6 +307,7 @@ def test_calibrator_qa_and_camera_history(api) -> None:
     assert r.json()["passed"] is True and math.isclose(r.json()["max_abs_deviation"], 0.03, rel_tol=1e-9)
     # Linearity by decay (Tc-99m, ICRP-107 half-life 6.015 h): 1000, 500, 262.5 MBq at 0, 1, 2 half-lives;
     # expected from the lowest reading (262.5 -> 525 -> 1050): deviations -4.76 %, -4.76 %, 0.
+    start = days_from_now(-1, now=now)
     r = api.post(
         f"/calibrators/{cal}/qa",
         "pharmacist",
@@ -308,9 +315,9 @@ def test_calibrator_qa_and_camera_history(api) -> None:
             "test": "linearity",
             "nuclide": "Tc-99m",
             "readings": [
-                {"time": "2026-11-22T08:00:00Z", "measured_mbq": 1000.0},
-                {"time": "2026-11-22T14:00:54Z", "measured_mbq": 500.0},
-                {"time": "2026-11-22T20:01:48Z", "measured_mbq": 262.5},
+                {"time": iso(start), "measured_mbq": 1000.0},
+                {"time": iso(start + timedelta(seconds=21654)), "measured_mbq": 500.0},  # 6.015 h
+                {"time": iso(start + timedelta(seconds=43308)), "measured_mbq": 262.5},
             ],
         },
     )
@@ -320,11 +327,9 @@ def test_calibrator_qa_and_camera_history(api) -> None:
     history = api.get(f"/calibrators/{cal}/qa", "pharmacist").json()
     assert len(history) == 4
 
-    for when, sens in (
-        ("2026-01-10T09:00:00Z", 10.0),
-        ("2026-04-10T09:00:00Z", 10.2),
-        ("2026-07-10T09:00:00Z", 11.0),
-    ):
+    # Three calibrations about a quarter apart, the last one two months ago.
+    for days_before, sens in ((242, 10.0), (152, 10.2), (61, 11.0)):
+        when = iso(days_from_now(-days_before, now=now))
         r = api.post(
             "/cameras/Intevo-1/calibrations",
             "physicist",
@@ -347,13 +352,13 @@ def test_calibrator_qa_and_camera_history(api) -> None:
         api.post(
             "/cameras/Intevo-1/calibrations",
             "technologist",
-            {"nuclide": "Lu-177", "sensitivity_cps_per_mbq": 9.0, "performed_at": "2026-08-01T00:00:00Z"},
+            {"nuclide": "Lu-177", "sensitivity_cps_per_mbq": 9.0, "performed_at": iso(now)},
         ).status_code
         == 403
     )
 
 
-def test_deliveries_and_generator(api) -> None:
+def test_deliveries_and_generator(api, now) -> None:
     r = api.post(
         "/deliveries",
         "pharmacist",
@@ -362,7 +367,7 @@ def test_deliveries_and_generator(api) -> None:
             "supplier": "ITM",
             "lot": "N-1",
             "activity_mbq": 40000,
-            "calibration_time": "2026-11-23T12:00:00Z",
+            "calibration_time": iso(days_from_now(1, now=now)),
         },
     )
     assert r.status_code == 201 and r.json()["nuclide"] == "Lu-177"
@@ -375,16 +380,17 @@ def test_deliveries_and_generator(api) -> None:
             "parent": "Ge-68",
             "daughter": "Ga-68",
             "parent_activity_mbq": 1850,
-            "calibration_time": "2026-11-01T00:00:00Z",
+            "calibration_time": iso(days_from_now(-30, now=now)),
         },
     )
     assert r.status_code == 201
     gen = r.json()["id"]
     # One 68Ga half-life (67.71 min, ICRP-107) after a complete elution: about half the parent activity.
+    last_elution = hours_from_now(-3, now=now)
     r = api.get(
         f"/generators/{gen}/available",
         "technologist",
-        params={"last_elution": "2026-11-22T08:00:00Z", "at_time": "2026-11-22T09:07:42.6Z"},
+        params={"last_elution": iso(last_elution), "at_time": iso(last_elution + timedelta(seconds=4062.6))},
     )
     assert r.status_code == 200, r.text
     got = r.json()
@@ -398,14 +404,14 @@ def test_deliveries_and_generator(api) -> None:
                 "parent": "Ge-68",
                 "daughter": "Ga-68",
                 "parent_activity_mbq": 1,
-                "calibration_time": "2026-11-01T00:00:00Z",
+                "calibration_time": iso(days_from_now(-30, now=now)),
             },
         ).status_code
         == 409
     )
 
 
-def test_cancelled_prescription_cannot_be_dispensed(api) -> None:
+def test_cancelled_prescription_cannot_be_dispensed(api, now) -> None:
     rx = api.prescription(api.patient())
     batch_id = api.released_batch()
     assert api.post(f"/prescriptions/{rx}/cancel", "physician", {}).status_code == 422  # reason required
@@ -414,7 +420,7 @@ def test_cancelled_prescription_cannot_be_dispensed(api) -> None:
     r = api.post(
         f"/batches/{batch_id}/dispensings",
         "pharmacist",
-        {"prescription_id": rx, "activity_mbq": 7400, "planned_time": "2026-11-23T10:00:00Z"},
+        {"prescription_id": rx, "activity_mbq": 7400, "planned_time": iso(hours_from_now(2, now=now))},
     )
     assert r.status_code == 409 and r.json()["error"]["code"] == "prescription_not_active"
     entry = api.get("/audit", "admin", params={"entity": "prescription", "entity_id": str(rx)}).json()[0]

@@ -14,6 +14,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from clock import days_ago
+
 from .conftest import Web, password_of, seed_day, write_pipeline_output
 from .helpers import snapshot
 
@@ -222,7 +224,13 @@ def test_patient_view_cycles_bed_next_cycle_and_labs(web: Web, tmp_path: Path) -
     assert f"/ui/dosimetry/{review_id}/report" in page
     # labs: bad values are refused next to the field with nothing written; good ones are graded (CTCAE v5.0)
     web.client("technologist")
-    lab = {"taken_on": "2026-01-05", "test": "platelets", "value": "40", "unit": "10^9/L", "cycle": "1"}
+    lab = {
+        "taken_on": days_ago(3).isoformat(),
+        "test": "platelets",
+        "value": "40",
+        "unit": "10^9/L",
+        "cycle": "1",
+    }
     before = snapshot(web.app)
     for change, name, message in (
         ({"value": "-3"}, "value", "negative"),
