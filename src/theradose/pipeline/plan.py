@@ -19,7 +19,7 @@ from typing import Any
 
 from theradose.errors import InputError
 from theradose.pipeline.spec import StudySpec
-from theradose.planning.cycles import Cycle, TreatmentPlan, load_plan, parse_doses
+from theradose.planning.cycles import Cycle, RegionDose, TreatmentPlan, load_plan, parse_doses
 from theradose.planning.nextcycle import NextCycleResult, plan_next_cycle
 
 
@@ -60,7 +60,52 @@ def load_study_plan(spec: StudySpec) -> TreatmentPlan | None:
             f"{spec.cycle}: list the {spec.cycle - 1} cycle(s) given before it (this one is added from its "
             "doses)"
         )
+    organ = _marrow_organ(plan)
+    if organ is not None and spec.marrow.enabled:
+        method = organ.dose_method
+        if method == "blood" and not spec.marrow.samples:
+            raise InputError(
+                f"protocol {plan.protocol.name} plans with the blood-based red marrow dose but [marrow] "
+                "has no samples: add [[marrow.samples]]"
+            )
+        if method == "image" and spec.marrow.region is None:
+            raise InputError(
+                f"protocol {plan.protocol.name} plans with the image-based red marrow dose but [marrow] "
+                "has no region: add marrow.region and marrow.vertebrae"
+            )
     return plan
+
+
+def _marrow_organ(plan: TreatmentPlan) -> Any:
+    """The protocol's organ whose dose comes from a named marrow method (None when none is named)."""
+    return next((o for o in plan.protocol.organs if o.dose_method is not None), None)
+
+
+def _marrow_region(plan: TreatmentPlan, doses: dict[str, Any], activity_mbq: float) -> RegionDose | None:
+    """The red marrow dose of the method the protocol names, from doses.json's ``red_marrow`` block."""
+    organ = _marrow_organ(plan)
+    block = doses.get("red_marrow")
+    if organ is None or not isinstance(block, dict):
+        return None
+    chosen = block.get(organ.dose_method)
+    if not isinstance(chosen, dict) or chosen.get("self_dose_gy") is None:
+        raise InputError(
+            f"protocol {plan.protocol.name} plans with the {organ.dose_method}-based red marrow dose, which "
+            "this study did not compute: add its inputs to [marrow]"
+        )
+    from theradose.units import mbq_to_gbq
+
+    gbq = float(mbq_to_gbq(activity_mbq))
+    total = chosen.get("total_dose_gy")
+    dose = float(total if total is not None else chosen["self_dose_gy"])
+    sigma = chosen.get("self_dose_sigma_gy")
+    return RegionDose(
+        name=organ.name,
+        dose_gy_per_gbq=dose / gbq,
+        dose_sigma_gy_per_gbq=(float(sigma) if sigma is not None else 0.0) / gbq,
+        kind="organ",
+        source=f"red marrow, {organ.dose_method}-based",
+    )
 
 
 def plan_with_study(plan: TreatmentPlan, spec: StudySpec, doses: dict[str, Any]) -> StudyPlan:
@@ -69,6 +114,10 @@ def plan_with_study(plan: TreatmentPlan, spec: StudySpec, doses: dict[str, Any])
         doses, dose_source=spec.plan_dose_source, source=f"cycle {spec.cycle} doses"
     )
     assert activity_mbq is not None
+    marrow = _marrow_region(plan, doses, activity_mbq)
+    if marrow is not None:
+        organ = _marrow_organ(plan)
+        regions = (*(r for r in regions if not organ.matches(r.name)), marrow)
     current = Cycle(administered_activity_mbq=activity_mbq, regions=regions, label=str(spec.cycle))
     full = dataclasses.replace(plan, cycles=(*plan.cycles, current))
     return StudyPlan(full, plan_next_cycle(full))

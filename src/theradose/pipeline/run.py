@@ -286,10 +286,16 @@ def compute_study(
     activity = [stages.activity_mbq_per_voxel(v) for v in aligned.spect]
     times = list(aligned.time_h)
     curve = None
-    if spec.pvc.enabled:
+    model_based = spec.pvc.method in ("gtm", "rbv")
+    recovery_curve_used = spec.pvc.enabled and (not model_based or spec.pvc.lesions == "recovery_curve")
+    if recovery_curve_used:
         assert spec.pvc.recovery_curve is not None
         curve = stages.read_recovery_curve(spec.pvc.recovery_curve)
-    pvc_regions = set(spec.pvc.regions or spec.tumour_regions) if spec.pvc.enabled else set()
+    pvc_regions = (
+        (set(spec.pvc.regions or spec.tumour_regions) if not model_based else set(spec.tumour_regions))
+        if recovery_curve_used
+        else set()
+    )
     tumours_set = set(spec.tumour_regions)
 
     def fit_key(name: str, tac: list[float], recovery: float) -> str:
@@ -408,6 +414,52 @@ def compute_study(
                 max(a - float(m), 0.0) for a, m in zip(label_tac[source], taken_mbq, strict=True)
             ]
 
+    # Model-based partial-volume correction (geometric transfer matrix or region-based voxel-wise) of every
+    # partition label; the remainder is what the image holds beyond the corrected labels.
+    pvc_result: Any = None
+    tia_images = activity
+    if model_based:
+        assert spec.pvc.resolution is not None
+        resolution = stages.read_resolution(spec.pvc.resolution)
+        pvc_key = key_of(
+            "pvc",
+            {
+                "masks": mask_key,
+                "register": reg_key,
+                "resolution": tree_hash([spec.pvc.resolution]),
+                "method": spec.pvc.method,
+                "fit": spec.pvc.fit_resolution,
+                "uptake": spec.pvc.other_uptake,
+                "version": PVC_MODEL_VERSION,
+            },
+        )
+        pvc_result = cache.get_or_compute(
+            "pvc",
+            pvc_key,
+            lambda: stages.model_pvc(
+                activity,
+                region_set,
+                aligned.ct,
+                grid,
+                resolution=resolution,
+                method=spec.pvc.method,
+                fit_resolution=spec.pvc.fit_resolution,
+                other_uptake=spec.pvc.other_uptake,
+            ),
+        )
+        for label, corr in pvc_result.labels.items():
+            if label in pvc_labels:  # lesions by the recovery curve (pvc.lesions = "recovery_curve")
+                continue
+            label_tac[label] = list(corr.activity)
+            label_recovery[label] = corr.measured[-1] / corr.activity[-1] if corr.activity[-1] > 0 else 1.0
+        totals = [float(a.sum()) for a in activity]
+        label_tac[stages.REMAINDER_LABEL] = [
+            max(total - sum(tac[t] for lab, tac in label_tac.items() if lab != stages.REMAINDER_LABEL), 0.0)
+            for t, total in enumerate(totals)
+        ]
+        if spec.pvc.method == "rbv":
+            tia_images = [np.asarray(a, dtype=np.float64) for a in pvc_result.corrected_images]
+
     kinetics: dict[str, stages.RegionKinetics] = {}
     masks: dict[str, npt.NDArray[np.bool_]] = {}
     for name, labels in region_set.regions.items():
@@ -416,15 +468,19 @@ def compute_study(
         raw_total = sum(label_tac[label][-1] * label_recovery[label] for label in labels)
         recovery = raw_total / tac[-1] if tac[-1] > 0 else 1.0
         kinetics[name] = fit(name, tac, recovery)
+        if pvc_result is not None:
+            kinetics[name] = _with_pvc_uncertainty(kinetics[name], pvc_result, labels, pvc_labels)
     label_tia = {
         label: fit(f"label:{label}", tac, label_recovery[label]).tia_mbq_h for label, tac in label_tac.items()
     }
     say.done()
 
     say.step("voxel time-integrated activity")
-    tia_key = key_of("tia", {"masks": mask_key, "register": reg_key, "labels": label_tia})
+    tia_key = key_of(
+        "tia", {"masks": mask_key, "register": reg_key, "labels": label_tia, "rbv": spec.pvc.method == "rbv"}
+    )
     tia_array = cache.get_or_compute(
-        "tia", tia_key, lambda: stages.voxel_tia_map(times, activity, region_set.labels, label_tia)
+        "tia", tia_key, lambda: stages.voxel_tia_map(times, tia_images, region_set.labels, label_tia)
     )
     tia_map = grid.with_array(tia_array, unit="MBq·h")
     say.done()
@@ -510,6 +566,10 @@ def compute_study(
             "tissue": tissue,
             "bed_gy": _round(bed),
         }
+        if pvc_result is not None:
+            row["partial_volume"] = _pvc_row(
+                pvc_result, region_set.regions[name], pvc_labels, spec.pvc.method
+            )
         if name in organ:
             od = organ[name]
             row["organ_dose"] = {
@@ -519,6 +579,7 @@ def compute_study(
                 "method": od.method,
             }
         region_rows.append(row)
+    marrow = stages.marrow_doses(spec, kinetics, nuclide=nuclide)
     say.done()
 
     adm = spec.administration
@@ -544,7 +605,87 @@ def compute_study(
         ),
         "regions": region_rows,
     }
+    if pvc_result is not None:
+        doses["partial_volume_correction_model"] = {
+            "method": spec.pvc.method,
+            "lesions": spec.pvc.lesions,
+            "resolution_file": spec.pvc.resolution.name if spec.pvc.resolution is not None else None,
+            "fit_resolution": spec.pvc.fit_resolution,
+            "other_uptake": spec.pvc.other_uptake,
+            "compartments": list(pvc_result.n_compartments),
+            "condition_number": [_round(c) for c in pvc_result.condition_number],
+        }
+    if marrow is not None:
+        doses["red_marrow"] = _rounded_tree(marrow.as_dict())
     return StudyResults(spec, aligned, region_set, density, kinetics, tia_map, dose_maps, doses, dvhs)
+
+
+#: Version of the model-based partial-volume step (part of its cache key).
+PVC_MODEL_VERSION = 1
+
+
+def _rounded_tree(value: Any) -> Any:
+    """Floats rounded to 6 significant digits (NaN/inf → None) throughout a JSON-like tree."""
+    if isinstance(value, float):
+        return _round(value)
+    if isinstance(value, dict):
+        return {k: _rounded_tree(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rounded_tree(v) for v in value]
+    return value
+
+
+def _label_pvc_sigma(corr: Any) -> float:
+    """Relative uncertainty of one label's corrected activity: the propagated response uncertainty, widened
+    to :func:`stages.unresolved_relative_sigma` below the resolvable size."""
+    sigma = float(corr.relative_sigma) if math.isfinite(corr.relative_sigma) else 0.0
+    if not corr.resolvable:
+        sigma = max(sigma, stages.unresolved_relative_sigma(corr.self_recovery))
+    return sigma
+
+
+def _with_pvc_uncertainty(
+    k: stages.RegionKinetics, pvc_result: Any, labels: tuple[int, ...], skip: set[int]
+) -> stages.RegionKinetics:
+    """The region's TIA uncertainty with the partial-volume correction's (correlated over its labels and
+    time points) added in quadrature."""
+    weights = [
+        (pvc_result.labels[lab].activity[0], _label_pvc_sigma(pvc_result.labels[lab]))
+        for lab in labels
+        if lab in pvc_result.labels and lab not in skip
+    ]
+    total = sum(w for w, _ in weights)
+    if total <= 0 or not math.isfinite(k.tia_mbq_h):
+        return k
+    rel = sum(w * sg for w, sg in weights) / total
+    fit_sigma = k.tia_sigma_mbq_h if math.isfinite(k.tia_sigma_mbq_h) else 0.0
+    return dataclasses.replace(k, tia_sigma_mbq_h=math.hypot(fit_sigma, rel * k.tia_mbq_h))
+
+
+def _pvc_row(pvc_result: Any, labels: tuple[int, ...], skip: set[int], method: str) -> dict[str, Any]:
+    """The partial-volume block of one region in doses.json."""
+    corrs = [pvc_result.labels[lab] for lab in labels if lab in pvc_result.labels]
+    if not corrs or all(lab in skip for lab in labels):
+        return {"method": "recovery_curve"}
+    weight = [max(c.activity[0], 0.0) for c in corrs]
+    total = sum(weight) or 1.0
+    omega = sum(w * c.self_recovery for w, c in zip(weight, corrs, strict=True)) / total
+    resolvable = all(c.resolvable for c in corrs)
+    sigma = sum(w * _label_pvc_sigma(c) for w, c in zip(weight, corrs, strict=True)) / total
+    return {
+        "method": method,
+        "self_recovery": _round(omega),
+        "fwhm_mm": _round(max(c.fwhm_mm for c in corrs)),
+        "equivalent_diameter_mm": _round(min(c.equivalent_diameter_mm for c in corrs)),
+        "activity_relative_sigma": _round(sigma),
+        "below_resolvable_size": not resolvable,
+        "note": (
+            "below the resolvable size: more than half of its counts were measured outside it; the corrected "
+            "activity carries an uncertainty of half its correction"
+            if not resolvable
+            else ""
+        ),
+    }
 
 
 # ------------------------------------------------------------------------------------------ outputs

@@ -819,3 +819,118 @@ def enlarged_voi_tac(
             spill += part
         total.append(max(float(a[mask].sum()) + spill, 0.0))
     return total, moved
+
+
+# ------------------------------------------------------------------------------ model-based partial volume
+def read_resolution(path: Path) -> Any:
+    """Effective resolution (JSON written by ``theradose qa resolution``):
+    :class:`theradose.imaging.pvc.resolution.EffectiveResolution`."""
+    import json
+
+    from theradose.imaging.pvc.resolution import EffectiveResolution
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(
+            f"pvc.resolution {path.name} is not readable JSON ({exc}): write it with "
+            "'theradose qa resolution'"
+        ) from None
+    if not isinstance(data, dict):
+        raise InputError(f"pvc.resolution {path.name} must hold a JSON object")
+    return EffectiveResolution.from_dict(data, where=f"pvc.resolution {path.name}")
+
+
+def model_pvc(
+    activity_mbq: Sequence[FloatArray],
+    region_set: RegionSet,
+    ct: Volume | None,
+    grid: Volume,
+    *,
+    resolution: Any,
+    method: str,
+    fit_resolution: bool,
+    other_uptake: bool,
+) -> Any:
+    """Geometric-transfer-matrix (or region-based voxel-wise) correction of every partition label at every
+    time point: :func:`theradose.imaging.pvc.gtm.correct_study` (Rousset et al. 1998; Thomas et al. 2011),
+    background compartments from the CT's tissue classes, effective resolution from the site's IEC phantom
+    refined on each object's spill-out in the image."""
+    from theradose.imaging.pvc.gtm import correct_study
+
+    if ct is None:
+        raise InputError(f"pvc.method = '{method}' needs the CT of the reference time point")
+    return correct_study(
+        [np.asarray(a, dtype=np.float64) for a in activity_mbq],
+        region_set.labels,
+        np.asarray(ct.array, dtype=np.float64),
+        grid.spacing_mm,
+        resolution,
+        method=method,
+        fit_resolution=fit_resolution,
+        other_uptake=other_uptake,
+    )
+
+
+#: Relative uncertainty given to a region below the resolvable size: half its correction factor less one,
+#: 0.5·(1/ω − 1) (ω its self-recovery); the corrected value is not known better than the size of its
+#: correction.
+def unresolved_relative_sigma(self_recovery: float) -> float:
+    """0.5·(1/ω − 1) for a region whose self-recovery ω is below the resolvable limit."""
+    if not self_recovery > 0:
+        return math.inf
+    return 0.5 * (1.0 / self_recovery - 1.0)
+
+
+# -------------------------------------------------------------------------------------------- red marrow
+def marrow_doses(
+    spec: StudySpec,
+    kinetics: Mapping[str, RegionKinetics],
+    *,
+    nuclide: str,
+) -> Any:
+    """Blood- and image-based red marrow doses of the study (:mod:`theradose.dosimetry.marrow`) and their
+    disagreement; None without ``[marrow]``."""
+    from theradose.dosimetry.marrow import blood_based_dose, compare_methods, image_based_dose
+    from theradose.nuclides import get_nuclide
+
+    m = spec.marrow
+    if not m.enabled:
+        return None
+    patient = spec.patient
+    if patient.sex not in ("M", "F") or patient.weight_kg is None:
+        raise InputError(
+            "red marrow dosimetry needs patient.sex ('M' or 'F') and patient.weight_kg for the reference "
+            "marrow mass: add them"
+        )
+    data = get_nuclide(nuclide)
+    energy = float(data.electron_energy_mev_per_decay)
+    blood = None
+    if m.samples:
+        blood = blood_based_dose(
+            [s.time_h for s in m.samples],
+            [s.concentration_bq_per_ml for s in m.samples],
+            radiopharmaceutical=spec.administration.radiopharmaceutical,
+            electron_energy_mev=energy,
+            decay_constant_per_h=float(data.decay_constant_per_h),
+            sex=patient.sex,
+            weight_kg=patient.weight_kg,
+            sample_kind=m.sample,
+            haematocrit=m.haematocrit,
+            rmblr=m.rmblr,
+            rmblr_relative_sigma=m.rmblr_relative_sigma,
+            sample_relative_sd=m.sample_relative_sd,
+        )
+    image = None
+    if m.region is not None:
+        k = kinetics[m.region]
+        rel = k.tia_sigma_mbq_h / k.tia_mbq_h if k.tia_mbq_h > 0 and math.isfinite(k.tia_sigma_mbq_h) else 0.0
+        image = image_based_dose(
+            max(k.tia_mbq_h, 0.0),
+            vertebrae=m.vertebrae,
+            electron_energy_mev=energy,
+            sex=patient.sex,
+            weight_kg=patient.weight_kg,
+            voi_tia_relative_sigma=rel,
+        )
+    return compare_methods(blood, image)

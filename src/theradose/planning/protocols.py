@@ -61,6 +61,9 @@ class OrganLimit:
         Patient risk factors that switch to ``bed_limit_with_risk_factors_gy``.
     alpha_beta_gy, repair_half_time_h : Cited or None
         Linear-quadratic parameters for BED (required when a BED limit is given).
+    dose_method : str or None
+        For the red marrow: which dose the planner uses, ``"blood"`` (EANM blood-based method) or
+        ``"image"`` (vertebral VOI scaled by the ICRP fraction), with ``dose_method_citation``.
     """
 
     name: str
@@ -71,6 +74,7 @@ class OrganLimit:
     risk_factors: tuple[str, ...]
     alpha_beta_gy: Cited | None
     repair_half_time_h: Cited | None
+    dose_method: str | None = None
 
     @property
     def has_radiobiology(self) -> bool:
@@ -279,7 +283,12 @@ _ORGAN_KEYS = {
     "risk_factors_citation",
     "alpha_beta_gy",
     "repair_half_time_h",
+    "dose_method",
+    "dose_method_citation",
 }
+
+#: Methods a protocol may name for the red marrow dose the planner uses (theradose.dosimetry.marrow).
+MARROW_DOSE_METHODS = ("blood", "image")
 
 
 def _organ(name: str, table: Any, source: str) -> OrganLimit:
@@ -308,6 +317,7 @@ def _organ(name: str, table: Any, source: str) -> OrganLimit:
         risk_factors=tuple(risk_factors),
         alpha_beta_gy=_optional_cited(table, f"{prefix}.alpha_beta_gy", source),
         repair_half_time_h=_optional_cited(table, f"{prefix}.repair_half_time_h", source),
+        dose_method=_dose_method(table, prefix, source),
     )
     if organ.dose_limit_gy is None and organ.bed_limit_gy is None:
         raise InputError(
@@ -330,6 +340,18 @@ def _organ(name: str, table: Any, source: str) -> OrganLimit:
             f"{source}: add them with citations"
         )
     return organ
+
+
+def _dose_method(table: dict[str, Any], prefix: str, source: str) -> str | None:
+    if "dose_method" not in table:
+        return None
+    method = table["dose_method"]
+    if method not in MARROW_DOSE_METHODS:
+        raise InputError(
+            f"{prefix}.dose_method = {method!r} in {source}: choose one of {', '.join(MARROW_DOSE_METHODS)}"
+        )
+    _string(table, "dose_method_citation", source, prefix=f"{prefix}.")
+    return str(method)
 
 
 _TOP_KEYS = {
