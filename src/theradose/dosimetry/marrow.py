@@ -43,11 +43,6 @@ from theradose.errors import DataError, FitError, InputError
 FloatArray = npt.NDArray[np.float64]
 SampleKind = Literal["blood", "plasma"]
 
-#: Joules per MeV (CODATA 2018, exact), seconds per hour and decays per MBq·s.
-_J_PER_MEV = 1.602176634e-13
-_S_PER_H = 3600.0
-_DECAYS_PER_MBQ_S = 1.0e6
-
 
 @dataclass(frozen=True)
 class MarrowData:
@@ -245,8 +240,10 @@ def integrate_blood_curve(
         grad = np.concatenate([a / r, -a * (r - lam) / r**2])
         var = float(grad @ cov @ grad)
         rel = math.sqrt(max(var, 0.0)) / integral
+    from theradose.units import bq_to_mbq
+
     return BloodIntegral(
-        tia_per_ml_mbq_h=integral / 1.0e6,
+        tia_per_ml_mbq_h=float(bq_to_mbq(integral)),
         relative_sigma=rel,
         model=f"exp{n_exp}",
         parameters=tuple((float(x), float(y)) for x, y in zip(a, r, strict=True)),
@@ -312,7 +309,12 @@ class MarrowDose:
 
 
 def _local_dose_gy(tia_mbq_h: float, mass_g: float, electron_energy_mev: float) -> float:
-    return tia_mbq_h * _S_PER_H * _DECAYS_PER_MBQ_S * electron_energy_mev * _J_PER_MEV / (mass_g / 1000.0)
+    """Electron energy of ``tia_mbq_h`` absorbed in ``mass_g`` (Gy)."""
+    from theradose.units import decays_from_tia_mbq_h, dose_gy_from_energy_mev_and_mass_g
+
+    return float(
+        dose_gy_from_energy_mev_and_mass_g(decays_from_tia_mbq_h(tia_mbq_h) * electron_energy_mev, mass_g)
+    )
 
 
 def cross_dose_gy(
@@ -324,8 +326,12 @@ def cross_dose_gy(
         raise InputError(
             f"no S value S(red_marrow <- {missing[0]}) in the table: add it or remove the source"
         )
-    total_mgy = sum(tia * _S_PER_H * s_values_mgy_per_mbq_s[s] for s, tia in source_tia_mbq_h.items())
-    return float(total_mgy / 1000.0)
+    from theradose.units import hours_to_seconds, mgy_to_gy
+
+    total_mgy = sum(
+        float(hours_to_seconds(tia)) * s_values_mgy_per_mbq_s[s] for s, tia in source_tia_mbq_h.items()
+    )
+    return float(mgy_to_gy(total_mgy))
 
 
 def blood_based_dose(

@@ -427,7 +427,6 @@ def compute_study(
                 "masks": mask_key,
                 "register": reg_key,
                 "resolution": tree_hash([spec.pvc.resolution]),
-                "method": spec.pvc.method,
                 "fit": spec.pvc.fit_resolution,
                 "uptake": spec.pvc.other_uptake,
                 "version": PVC_MODEL_VERSION,
@@ -442,7 +441,6 @@ def compute_study(
                 aligned.ct,
                 grid,
                 resolution=resolution,
-                method=spec.pvc.method,
                 fit_resolution=spec.pvc.fit_resolution,
                 other_uptake=spec.pvc.other_uptake,
             ),
@@ -450,8 +448,9 @@ def compute_study(
         for label, corr in pvc_result.labels.items():
             if label in pvc_labels:  # lesions by the recovery curve (pvc.lesions = "recovery_curve")
                 continue
-            label_tac[label] = list(corr.activity)
-            label_recovery[label] = corr.measured[-1] / corr.activity[-1] if corr.activity[-1] > 0 else 1.0
+            corrected = pvc_result.activity(label, spec.pvc.method)
+            label_tac[label] = list(corrected)
+            label_recovery[label] = corr.measured[-1] / corrected[-1] if corrected[-1] > 0 else 1.0
         totals = [float(a.sum()) for a in activity]
         label_tac[stages.REMAINDER_LABEL] = [
             max(total - sum(tac[t] for lab, tac in label_tac.items() if lab != stages.REMAINDER_LABEL), 0.0)

@@ -848,7 +848,6 @@ def model_pvc(
     grid: Volume,
     *,
     resolution: Any,
-    method: str,
     fit_resolution: bool,
     other_uptake: bool,
 ) -> Any:
@@ -859,14 +858,13 @@ def model_pvc(
     from theradose.imaging.pvc.gtm import correct_study
 
     if ct is None:
-        raise InputError(f"pvc.method = '{method}' needs the CT of the reference time point")
+        raise InputError("pvc.method 'gtm' or 'rbv' needs the CT of the reference time point")
     return correct_study(
         [np.asarray(a, dtype=np.float64) for a in activity_mbq],
         region_set.labels,
         np.asarray(ct.array, dtype=np.float64),
         grid.spacing_mm,
         resolution,
-        method=method,
         fit_resolution=fit_resolution,
         other_uptake=other_uptake,
     )

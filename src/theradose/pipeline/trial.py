@@ -339,11 +339,11 @@ def trial_table(
                 "spread_between_sites_percent": statistics.fmean(spreads) if spreads else math.nan,
             }
         spreads_m = []
-        for key in {(r["patient"], r["site"], r["region"]) for r in rows if region_class(r) == cls}:
+        for key3 in {(r["patient"], r["site"], r["region"]) for r in rows if region_class(r) == cls}:
             doses = [
                 r["dose_gy"]
                 for r in rows
-                if region_class(r) == cls and (r["patient"], r["site"], r["region"]) == key
+                if region_class(r) == cls and (r["patient"], r["site"], r["region"]) == key3
             ]
             if len(doses) > 1 and statistics.fmean(doses) > 0:
                 spreads_m.append(100.0 * statistics.stdev(doses) / statistics.fmean(doses))

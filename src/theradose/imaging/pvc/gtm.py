@@ -135,7 +135,7 @@ def body_mask(hu: FloatArray, *, threshold_hu: float | None = None) -> BoolArray
     sizes = np.bincount(labelled.ravel())
     sizes[0] = 0
     body = labelled == int(np.argmax(sizes))
-    filled = np.empty_like(body)
+    filled: BoolArray = np.empty_like(body)
     for k in range(body.shape[0]):
         filled[k] = ndimage.binary_fill_holes(body[k])
     return filled
@@ -292,7 +292,9 @@ class TransferModel:
     ω[i, j] = mean over compartment j of RSF_i; the image model is Σ_i c_i RSF_i.
     """
 
-    def __init__(self, comps: Compartments, fwhm_mm: Sequence[float], spacing_mm: Sequence[float]) -> None:
+    def __init__(
+        self, comps: Compartments, fwhm_mm: Sequence[float] | FloatArray, spacing_mm: Sequence[float]
+    ) -> None:
         self.comps = comps
         self.spacing_mm = tuple(float(s) for s in spacing_mm)
         self.boxes = compartment_boxes(comps)
@@ -847,30 +849,37 @@ class LabelCorrection:
 
 @dataclass(frozen=True)
 class PvcResult:
-    """Partial-volume correction of a registered serial study.
+    """Partial-volume correction of a registered serial study, by both methods.
 
     Attributes
     ----------
-    method : str
-        ``"gtm"`` or ``"rbv"``.
     labels : dict
-        Partition label → :class:`LabelCorrection` (listed regions only; label 0 excluded).
-    remainder : tuple of float
+        Partition label → :class:`LabelCorrection` with the GTM activities (listed regions only).
+    rbv_activity : dict
+        Partition label → activity per time point of the RBV-corrected image summed over the label.
+    remainder, rbv_remainder : tuple of float
         Activity of everything else per time point: the total of the image less the corrected labels.
-    corrected_images : tuple of ndarray
-        RBV-corrected images (``"rbv"`` only; empty for ``"gtm"``).
+    corrected_images : tuple of ndarray (float32)
+        RBV-corrected images.
     n_compartments : tuple of int
         Compartments used per time point (listed, tissue and other uptake).
     condition_number : tuple of float
         Of the transfer matrix per time point.
     """
 
-    method: str
     labels: Mapping[int, LabelCorrection]
+    rbv_activity: Mapping[int, tuple[float, ...]]
     remainder: tuple[float, ...]
-    corrected_images: tuple[FloatArray, ...]
+    rbv_remainder: tuple[float, ...]
+    corrected_images: tuple[npt.NDArray[np.float32], ...]
     n_compartments: tuple[int, ...]
     condition_number: tuple[float, ...]
+
+    def activity(self, label: int, method: str) -> tuple[float, ...]:
+        """Corrected activity per time point of a label by ``"gtm"`` or ``"rbv"``."""
+        if method == "rbv":
+            return self.rbv_activity[label]
+        return self.labels[label].activity
 
 
 def correct_study(
@@ -880,12 +889,11 @@ def correct_study(
     spacing_mm: Sequence[float],
     resolution: EffectiveResolution,
     *,
-    method: str = "gtm",
     reference: int = 0,
     other_uptake: bool = True,
     fit_resolution: bool = True,
 ) -> PvcResult:
-    """Correct every time point of a registered study.
+    """Correct every time point of a registered study by GTM and RBV.
 
     Parameters
     ----------
@@ -898,8 +906,6 @@ def correct_study(
     spacing_mm : sequence of 3 float
     resolution : EffectiveResolution
         Measured on the site's IEC phantom.
-    method : {"gtm", "rbv"}
-        Regional activities from the GTM solution, or sums of the RBV-corrected image.
     reference : int
         Time point at which the uncertainty and the reported response are evaluated.
     other_uptake : bool
@@ -907,8 +913,6 @@ def correct_study(
     fit_resolution : bool
         Fit each listed object's response to its spill-out in the image (else the phantom table only).
     """
-    if method not in ("gtm", "rbv"):
-        raise InputError(f"method must be 'gtm' or 'rbv'; got {method!r}")
     if not images:
         raise InputError("correct_study needs at least one image")
     if not 0 <= reference < len(images):
@@ -924,30 +928,33 @@ def correct_study(
     ref = solutions[reference]
     sigma = relative_sigma_by_label(images[reference], ref, resolution.relative_sigma, spacing_mm)
     summary = label_summary(ref)
-    corrected: list[FloatArray] = []
-    per_label: dict[int, list[float]] = {label: [] for label in listed}
+    corrected: list[npt.NDArray[np.float32]] = []
+    gtm_label: dict[int, list[float]] = {label: [] for label in listed}
+    rbv_label: dict[int, list[float]] = {label: [] for label in listed}
     measured_label: dict[int, list[float]] = {label: [] for label in listed}
     remainder: list[float] = []
-    labels_arr = np.asarray(region_labels)
+    rbv_remainder: list[float] = []
+    labels_arr = np.asarray(region_labels).ravel()
+    n_bins = max(listed, default=0) + 1
     for image, sol in zip(images, solutions, strict=True):
         img = np.asarray(image, dtype=np.float64)
-        if method == "gtm":
-            totals = label_totals(sol.activity, sol.comps)
-        else:
-            rbv = rbv_image(img, sol)
-            corrected.append(rbv)
-            sums = np.bincount(labels_arr.ravel(), weights=rbv.ravel(), minlength=max(listed, default=0) + 1)
-            totals = {label: float(sums[label]) for label in listed}
-        raw = np.bincount(labels_arr.ravel(), weights=img.ravel(), minlength=max(listed, default=0) + 1)
+        totals = label_totals(sol.activity, sol.comps)
+        rbv = rbv_image(img, sol)
+        corrected.append(rbv.astype(np.float32))
+        rbv_sums = np.bincount(labels_arr, weights=rbv.ravel(), minlength=n_bins)
+        raw = np.bincount(labels_arr, weights=img.ravel(), minlength=n_bins)
         for label in listed:
-            per_label[label].append(max(totals.get(label, 0.0), 0.0))
+            gtm_label[label].append(max(totals.get(label, 0.0), 0.0))
+            rbv_label[label].append(max(float(rbv_sums[label]), 0.0))
             measured_label[label].append(float(raw[label]))
-        remainder.append(max(float(img.sum()) - sum(per_label[lb][-1] for lb in listed), 0.0))
+        total = float(img.sum())
+        remainder.append(max(total - sum(gtm_label[lb][-1] for lb in listed), 0.0))
+        rbv_remainder.append(max(total - sum(rbv_label[lb][-1] for lb in listed), 0.0))
     out: dict[int, LabelCorrection] = {}
     for label in listed:
         omega, fwhm, d_eq, contrast = summary.get(label, (math.nan, math.nan, math.nan, math.nan))
         out[label] = LabelCorrection(
-            activity=tuple(per_label[label]),
+            activity=tuple(gtm_label[label]),
             measured=tuple(measured_label[label]),
             relative_sigma=float(sigma.get(label, math.nan)),
             self_recovery=omega,
@@ -957,9 +964,10 @@ def correct_study(
             resolvable=bool(omega >= RESOLVABLE_SELF_RECOVERY),
         )
     return PvcResult(
-        method=method,
         labels=out,
+        rbv_activity={label: tuple(v) for label, v in rbv_label.items()},
         remainder=tuple(remainder),
+        rbv_remainder=tuple(rbv_remainder),
         corrected_images=tuple(corrected),
         n_compartments=tuple(s.comps.n for s in solutions),
         condition_number=tuple(s.condition_number for s in solutions),

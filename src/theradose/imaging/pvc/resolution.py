@@ -494,7 +494,7 @@ def equivalent_sphere_diameter_mm(
     d_volume = (6.0 * volume_mm3 / math.pi) ** (1.0 / 3.0)
     lo = 0.1
     if sphere_self_recovery(d_volume, reference_fwhm_mm) <= target:
-        return d_volume
+        return float(d_volume)
     if sphere_self_recovery(lo, reference_fwhm_mm) >= target:
         return lo
     return float(

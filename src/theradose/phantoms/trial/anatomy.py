@@ -121,16 +121,13 @@ class Ellipsoid(Solid):
 
     def scaled(self, factor: float) -> Ellipsoid:
         """Same shape scaled about its centre by ``factor`` (volume × factor³)."""
-        return Ellipsoid(self.centre, tuple(s * factor for s in self.semi), self.rot, self.deform)  # type: ignore[arg-type]
+        a, b, c = (s * factor for s in self.semi)
+        return Ellipsoid(self.centre, (a, b, c), self.rot, self.deform)
 
     def shrunk(self, depth_mm: float) -> Ellipsoid:
         """Semi-axes reduced by ``depth_mm`` (an inner surface about ``depth_mm`` deep)."""
-        return Ellipsoid(
-            self.centre,
-            tuple(max(s - depth_mm, 0.5) for s in self.semi),
-            self.rot,
-            self.deform,  # type: ignore[arg-type]
-        )
+        a, b, c = (max(s - depth_mm, 0.5) for s in self.semi)
+        return Ellipsoid(self.centre, (a, b, c), self.rot, self.deform)
 
     @property
     def nominal_volume_mm3(self) -> float:
@@ -423,7 +420,8 @@ def sample_patient(seed: int, *, lesions: int = 4) -> TrialPatient:
         None,
     )
 
-    jitter = lambda s: float(rng.normal(0.0, s))  # noqa: E731
+    def jitter(sd_mm: float) -> float:
+        return float(rng.normal(0.0, sd_mm))
 
     # lungs and heart
     lung_z = 470.0 * hz
@@ -471,7 +469,7 @@ def sample_patient(seed: int, *, lesions: int = 4) -> TrialPatient:
     right = right.scaled(scale)
     left = Ellipsoid(
         ((left.centre[0] - right.centre[0]) * scale + right.centre[0], left.centre[1], left.centre[2]),
-        tuple(s * scale for s in left.semi),  # type: ignore[arg-type]
+        (left.semi[0] * scale, left.semi[1] * scale, left.semi[2] * scale),
         left.rot,
         left.deform,
     )
@@ -524,8 +522,8 @@ def sample_patient(seed: int, *, lesions: int = 4) -> TrialPatient:
         )
         cortex_mm = float(rng.uniform(6.0, 8.0))
         draws[f"kidney_{side}_cortex_mm"] = cortex_mm
-        whole = Difference(outer, hilum)
-        medulla = Difference(outer.shrunk(cortex_mm), hilum.scaled(1.3))
+        whole: Solid = Difference(outer, hilum)
+        medulla: Solid = Difference(outer.shrunk(cortex_mm), hilum.scaled(1.3))
         kidneys[side] = (whole, medulla, outer)
     for side, (_whole, _medulla, outer) in kidneys.items():
         add(f"fat_perirenal_{side}", outer.shrunk(-8.0), "fat", "fat", None)
@@ -588,17 +586,19 @@ def sample_patient(seed: int, *, lesions: int = 4) -> TrialPatient:
     add("sacrum_spongiosa", sacrum.shrunk(3.0), "spongiosa", "marrow_pelvis", "spongiosa_pelvis")
 
     # head glands
+    glands: list[tuple[str, tuple[float, float, float], tuple[float, float, float]]]
     for side, sign in (("left", 1.0), ("right", -1.0)):
-        for gland, centre, semi in (
+        glands = [
             ("parotid", (sign * 56.0, 12.0, head_c[2] - 60.0), (14.0, 22.0, 22.0)),
             ("submandibular", (sign * 36.0, -28.0, head_c[2] - 105.0), (14.0, 18.0, 11.0)),
             ("lacrimal", (sign * 33.0, -72.0, head_c[2] + 25.0), (9.0, 5.0, 4.0)),
-        ):
+        ]
+        for gland, gland_centre, gland_semi in glands:
             mass = ICRP89_MASS_G[gland] * _lognormal(rng, MASS_CV[gland])
             draws[f"{gland}_{side}_mass_g"] = mass
             shape = Ellipsoid(
-                (centre[0] + jitter(3), centre[1] + jitter(3), centre[2] + jitter(4)),
-                semi,
+                (gland_centre[0] + jitter(3), gland_centre[1] + jitter(3), gland_centre[2] + jitter(4)),
+                gland_semi,
                 rotation(z_deg=jitter(12), x_deg=jitter(12)),
                 _deform(rng, 0.15),
             )
@@ -648,7 +648,7 @@ def sample_patient(seed: int, *, lesions: int = 4) -> TrialPatient:
             "lesion",
             lesion.name,
             lesion.name,
-        )  # type: ignore[arg-type]
+        )
     z_top = head_c[2] + 112.0 * (1.0 + 0.06)
     return TrialPatient(seed, tuple(parts), tuple(placed), (0.0, float(z_top)), draws)
 
@@ -841,8 +841,8 @@ def voxelise(
         for idx, (p, b) in enumerate(zip(parts, boxes, strict=True)):
             if b is None or b[0].stop <= z0 or b[0].start >= z1:
                 continue
-            zs = (max(b[0].start, z0), min(b[0].stop, z1))
-            zf = (np.arange(zs[0], zs[1])[:, None] + offsets[None, :]).ravel()
+            zr = (max(b[0].start, z0), min(b[0].stop, z1))
+            zf = (np.arange(zr[0], zr[1])[:, None] + offsets[None, :]).ravel()
             yf = (np.arange(b[1].start, b[1].stop)[:, None] + offsets[None, :]).ravel()
             xf = (np.arange(b[2].start, b[2].stop)[:, None] + offsets[None, :]).ravel()
             zz, yy, xx = np.meshgrid(zf, yf, xf, indexing="ij")
@@ -858,7 +858,7 @@ def voxelise(
             if not inside.any():
                 continue
             view = fine[
-                (zs[0] - z0) * k : (zs[1] - z0) * k,
+                (zr[0] - z0) * k : (zr[1] - z0) * k,
                 b[1].start * k : b[1].stop * k,
                 b[2].start * k : b[2].stop * k,
             ]
@@ -867,19 +867,19 @@ def voxelise(
         for idx in sorted(set(present)):
             p, b = parts[idx], boxes[idx]
             assert b is not None
-            zs = (max(b[0].start, z0), min(b[0].stop, z1))
+            zr = (max(b[0].start, z0), min(b[0].stop, z1))
             sub = fine[
-                (zs[0] - z0) * k : (zs[1] - z0) * k,
+                (zr[0] - z0) * k : (zr[1] - z0) * k,
                 b[1].start * k : b[1].stop * k,
                 b[2].start * k : b[2].stop * k,
             ]
             frac = (
                 (sub == idx)
-                .reshape(zs[1] - zs[0], k, sub.shape[1] // k, k, sub.shape[2] // k, k)
+                .reshape(zr[1] - zr[0], k, sub.shape[1] // k, k, sub.shape[2] // k, k)
                 .mean(axis=(1, 3, 5))
             )
             _box, arr = fractions[p.name]
-            arr[zs[0] - b[0].start : zs[1] - b[0].start] = frac
+            arr[zr[0] - b[0].start : zr[1] - b[0].start] = frac
     # crop the fraction boxes to their non-zero extent
     cropped: dict[str, tuple[tuple[slice, slice, slice], npt.NDArray[np.float32]]] = {}
     for name, (b, arr) in fractions.items():
@@ -922,6 +922,6 @@ def voxelise(
         take = (frac >= 0.5) & (frac > best)
         labels[take] = table[region]
         best = np.maximum(best, frac)
-    present = set(np.unique(labels).tolist())
-    table = {name: value for name, value in table.items() if value in present}
+    kept = set(np.unique(labels).tolist())
+    table = {name: value for name, value in table.items() if value in kept}
     return Voxelised(grid, cropped, hu.astype(np.float32), density.astype(np.float32), labels, table)

@@ -163,7 +163,11 @@ def _write_nm(volume_counts: Any, cal: SiteCalibration, out: Path, **common: Any
             cal.to_bq_per_ml(np.asarray(volume_counts.array)).astype(np.float32), unit="Bq/mL"
         )
         return Path(write_nm_series(bq, out, manufacturer=site.manufacturer, **common))
-    timing = {"frame_duration_s": frame_s, "n_projections": per_head, "n_detectors": site.system.n_heads}
+    timing: dict[str, Any] = {
+        "frame_duration_s": frame_s,
+        "n_projections": per_head,
+        "n_detectors": site.system.n_heads,
+    }
     if site.style == "rwvm":
         return Path(
             write_nm_series(

@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -64,7 +65,7 @@ class ExpSum:
 
 
 @lru_cache(maxsize=1)
-def trial_kinetics_data() -> dict[str, object]:
+def trial_kinetics_data() -> dict[str, Any]:
     """Population parameters (``data/phantoms/trial_kinetics.toml``)."""
     try:
         return tomllib.loads(
@@ -194,75 +195,75 @@ def sample_kinetics(
         * patient.draws["body_width"]
         * patient.draws["body_depth"]
         * patient.draws["body_height"]
-    )  # type: ignore[arg-type]
+    )
     draws["weight_kg"] = weight
-    blood_cfg = data["blood"]  # type: ignore[index]
+    blood_cfg = data["blood"]
     v_blood = _BLOOD_ML_PER_KG * weight
-    t_factor = _lognormal(rng, float(blood_cfg["cv_half_life"]))  # type: ignore[index]
+    t_factor = _lognormal(rng, float(blood_cfg["cv_half_life"]))
     draws["blood_half_life_factor"] = t_factor
     terms = []
-    for w, t_half in blood_cfg["phases"]:  # type: ignore[index]
+    for w, t_half in blood_cfg["phases"]:
         terms.append((float(w) * 1.0e6 / v_blood, LN2 / (float(t_half) * t_factor) + lam_p))
     blood = ExpSum(tuple(terms))
     conc: dict[str, ExpSum] = {"blood": blood}
-    for name, ratio in data["blood_linked"].items():  # type: ignore[attr-defined]
+    for name, ratio in data["blood_linked"].items():
         conc[name] = blood.scaled(float(ratio))
-    bound = data["soft_tissue_bound"]  # type: ignore[index]
-    b_factor = _lognormal(rng, float(bound["cv"]))  # type: ignore[index]
+    bound = data["soft_tissue_bound"]
+    b_factor = _lognormal(rng, float(bound["cv"]))
     conc["soft_tissue"] = conc["soft_tissue"] + ExpSum(
         (
             (
                 float(bound["percent_ia_per_kg"]) * b_factor * 1.0e6 / 100.0 / 1000.0,
                 LN2 / float(bound["half_life_h"]) + lam_p,
             ),
-        )  # type: ignore[index]
+        )
     )
-    uptake = data["uptake"]  # type: ignore[index]
+    uptake = data["uptake"]
 
-    def specific(key: str, entry: Mapping[str, object], *, u_factor: float | None = None) -> ExpSum:
-        uf = u_factor if u_factor is not None else _lognormal(rng, float(entry["cv_uptake"]))  # type: ignore[arg-type]
-        tf = _lognormal(rng, float(entry["cv_half_life"]))  # type: ignore[arg-type]
+    def specific(key: str, entry: Mapping[str, Any], *, u_factor: float | None = None) -> ExpSum:
+        uf = u_factor if u_factor is not None else _lognormal(rng, float(entry["cv_uptake"]))
+        tf = _lognormal(rng, float(entry["cv_half_life"]))
         draws[f"{key}_uptake_factor"] = uf
         draws[f"{key}_half_life_factor"] = tf
         u = float(entry["percent_ia_per_kg"]) * uf * 1.0e6 / 100.0 / 1000.0  # Bq/mL per MBq (1 kg ≈ 1 L)
-        lam_u = LN2 / float(entry["uptake_half_life_h"])  # type: ignore[arg-type]
+        lam_u = LN2 / float(entry["uptake_half_life_h"])
         out: list[tuple[float, float]] = []
-        for w, t_half in entry["washout"]:  # type: ignore[attr-defined]
+        for w, t_half in entry["washout"]:
             r = LN2 / (float(t_half) * tf) + lam_p
             out += [(u * float(w), r), (-u * float(w), r + lam_u)]
-        return ExpSum(tuple(out)) + blood.scaled(float(entry.get("vascular_fraction", 0.0)))  # type: ignore[arg-type]
+        return ExpSum(tuple(out)) + blood.scaled(float(entry.get("vascular_fraction", 0.0)))
 
     for key in ("liver", "spleen", "parotid", "submandibular", "lacrimal", "bowel"):
         conc[key] = specific(key, uptake[key])
     cortex = specific("kidney_cortex", uptake["kidney_cortex"])
-    ratio = float(rng.uniform(*uptake["kidney_medulla_ratio"]))  # type: ignore[index]
+    ratio = float(rng.uniform(*uptake["kidney_medulla_ratio"]))
     draws["kidney_medulla_ratio"] = ratio
     conc["kidney_cortex"] = cortex
     conc["kidney_medulla"] = cortex.scaled(ratio)
     for lesion in patient.lesions:
-        lo, hi = uptake["lesion"]["percent_ia_per_kg_range"]  # type: ignore[index]
+        lo, hi = uptake["lesion"]["percent_ia_per_kg_range"]
         u_factor = math.exp(rng.uniform(math.log(float(lo)), math.log(float(hi)))) / float(
             uptake["lesion"]["percent_ia_per_kg"]
-        )  # type: ignore[index]
+        )
         conc[lesion.name] = specific(lesion.name, uptake["lesion"], u_factor=u_factor)
-    bl = data["bladder"]  # type: ignore[index]
-    f_bl = float(bl["fraction_ia"]) * _lognormal(rng, float(bl["cv"]))  # type: ignore[index]
+    bl = data["bladder"]
+    f_bl = float(bl["fraction_ia"]) * _lognormal(rng, float(bl["cv"]))
     draws["bladder_fraction"] = f_bl
     v_bladder = part_volume_ml.get("bladder", 250.0)
     amp = f_bl * 1.0e6 / v_bladder
-    r_v = LN2 / float(bl["voiding_half_life_h"]) + lam_p  # type: ignore[index]
-    r_f = LN2 / float(bl["filling_half_life_h"]) + lam_p  # type: ignore[index]
+    r_v = LN2 / float(bl["voiding_half_life_h"]) + lam_p
+    r_f = LN2 / float(bl["filling_half_life_h"]) + lam_p
     conc["bladder"] = ExpSum(((amp, r_v), (-amp, r_f)))
     # red marrow: per gram marrow, then per mL of each site's spongiosa
-    mar = data["marrow"]  # type: ignore[index]
-    rmblr = float(mar["rmblr"]) * _lognormal(rng, float(mar["cv_rmblr"]))  # type: ignore[index]
-    total = _REFERENCE_MARROW_G * weight / _REFERENCE_BODY_KG * _lognormal(rng, float(mar["cv_total_mass"]))  # type: ignore[index]
+    mar = data["marrow"]
+    rmblr = float(mar["rmblr"]) * _lognormal(rng, float(mar["cv_rmblr"]))
+    total = _REFERENCE_MARROW_G * weight / _REFERENCE_BODY_KG * _lognormal(rng, float(mar["cv_total_mass"]))
     draws.update({"rmblr": rmblr, "red_marrow_mass_g": total})
     per_g = blood.scaled(rmblr / _BLOOD_DENSITY_G_PER_ML)
     conc["red_marrow_per_g"] = per_g
     site_mass: dict[str, float] = {}
     for site, fraction in _SITE_FRACTION.items():
-        f = fraction * _lognormal(rng, float(mar["cv_site_fraction"]))  # type: ignore[index]
+        f = fraction * _lognormal(rng, float(mar["cv_site_fraction"]))
         mass = f * total
         site_mass[site] = mass
         draws[f"marrow_fraction_{site}"] = f
@@ -272,8 +273,8 @@ def sample_kinetics(
             conc[f"marrow_{site}"] = per_g.scaled(mass / volume)
     haematocrit = float(
         np.clip(rng.normal(float(mar["haematocrit_mean"]), float(mar["haematocrit_sd"])), 0.3, 0.55)
-    )  # type: ignore[index]
-    noise = float(data["blood_sample_relative_sd"])  # type: ignore[arg-type]
+    )
+    noise = float(data["blood_sample_relative_sd"])
     samples = tuple(
         BloodSample(float(t), float(activity_mbq * blood(t) * (1.0 + noise * rng.standard_normal())))
         for t in sample_times_h

@@ -49,7 +49,7 @@ def reconstruct_at_site(
     mu = mu_map_from_hu(hu)
     spacing = (spacing_mm, spacing_mm, spacing_mm)
     system = site.system
-    projector = make_projector(mu, spacing, system, shape=activity_mbq.shape)  # type: ignore[arg-type]
+    projector = make_projector(mu, spacing, system, shape=activity_mbq.shape)
     acquisition = simulate_spect(activity_mbq, mu, spacing, system=system, seed=seed, projector=projector)
     recon = reconstruct(
         acquisition,

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -79,7 +79,7 @@ def geometric_efficiency(
 
 
 @lru_cache(maxsize=1)
-def _raw() -> dict[str, object]:
+def _raw() -> dict[str, Any]:
     try:
         return tomllib.loads(
             resources.files("theradose").joinpath("data", "phantoms", "trial_sites.toml").read_text("utf-8")
@@ -92,14 +92,14 @@ def trial_sites() -> dict[str, Site]:
     """Every site of ``trial_sites.toml``, in file order."""
     raw = _raw()
     try:
-        mu = float(raw["mu_lead_per_mm"])  # type: ignore[arg-type]
+        mu = float(raw["mu_lead_per_mm"])
         ref = raw["reference_hole"]
         ref_g = geometric_efficiency(
             float(ref["diameter_mm"]), float(ref["septa_mm"]), float(ref["length_mm"]), mu
-        )  # type: ignore[index]
+        )
         base = default_system()
         out: dict[str, Site] = {}
-        for name, e in raw["site"].items():  # type: ignore[attr-defined]
+        for name, e in raw["site"].items():
             hole = e["hole"]
             g = geometric_efficiency(
                 float(hole["diameter_mm"]), float(hole["septa_mm"]), float(hole["length_mm"]), mu
@@ -108,12 +108,12 @@ def trial_sites() -> dict[str, Site]:
                 float(hole["diameter_mm"]),
                 float(hole["length_mm"]),
                 mu_lead_per_mm=mu,
-                backface_mm=float(raw["backface_mm"]),  # type: ignore[arg-type]
-                intrinsic_fwhm_mm=float(raw["intrinsic_fwhm_mm"]),  # type: ignore[arg-type]
+                backface_mm=float(raw["backface_mm"]),
+                intrinsic_fwhm_mm=float(raw["intrinsic_fwhm_mm"]),
             )
             system = base.with_(
                 collimator=collimator,
-                sensitivity_cps_per_mbq=float(raw["reference_sensitivity_cps_per_mbq"]) * g / ref_g,  # type: ignore[arg-type]
+                sensitivity_cps_per_mbq=float(raw["reference_sensitivity_cps_per_mbq"]) * g / ref_g,
                 n_views=int(e["n_views"]),
                 n_heads=int(e["n_heads"]),
                 radius_mm=float(e["radius_mm"]),
@@ -125,7 +125,7 @@ def trial_sites() -> dict[str, Site]:
                 raise DataError(f"trial_sites.toml: site {name} has style {style!r}")
             out[str(name)] = Site(
                 name=str(name),
-                style=style,  # type: ignore[arg-type]
+                style="bqml" if style == "bqml" else "counts" if style == "counts" else "rwvm",
                 manufacturer=str(e["manufacturer"]),
                 description=str(e["description"]),
                 system=system,
