@@ -47,7 +47,9 @@ Method
   (e.g. the 3-parameter uptake–washout form at 4 points). **Convention**: when AICc is undefined for
   any admissible form, all admissible forms are ranked by AIC, :math:`AIC = \\chi^2 + 2K` (the known-σ
   Gaussian likelihood; Akaike 1974), and the result says so (``selection_criterion``). Akaike weights
-  :math:`w_i \\propto e^{-\\Delta_i/2}`. If no form is admissible only because of the CV criterion, the
+  :math:`w_i \\propto e^{-\\Delta_i/2}`. Among the forms within :data:`PARSIMONY_DELTA` (2) of the lowest
+  criterion — substantial support for both (Burnham & Anderson 2002, §2.6) — the one with the fewest
+  parameters is selected. If no form is admissible only because of the CV criterion, the
   physically valid forms are ranked and the selected fit carries the flag ``parameter_cv_above_limit``.
 * **Non-physical fits** are rejected with a reason, never patched: a non-positive rate constant, a
   negative terminal amplitude or TIA, and — with the nuclide — an effective terminal rate significantly
@@ -107,6 +109,10 @@ CV_LIMIT = 0.5
 
 #: Kletting et al. 2013 acceptance: largest absolute correlation between two fitted parameters.
 CORRELATION_LIMIT = 0.8
+
+#: Forms whose criterion lies within this of the lowest have substantial support (Burnham & Anderson
+#: 2002, §2.6: Δ ≤ 2); among them the one with the fewest parameters is selected (parsimony).
+PARSIMONY_DELTA = 2.0
 
 #: Significance level of the χ² goodness-of-fit test.
 GOODNESS_OF_FIT_ALPHA = 0.05
@@ -1263,9 +1269,9 @@ def _fit_auto(tac: TimeActivityCurve, decay: float | None, prior: HalfLifePrior 
         )
         for name in names
     )
-    best = min(
-        ranked, key=lambda name: (values[name], get_model(name, decay_constant_per_h=decay).n_parameters)
-    )
+    lowest = min(values.values())
+    supported = [name for name in ranked if values[name] - lowest <= PARSIMONY_DELTA]
+    best = min(supported, key=lambda name: (fitted[name].stats.n_parameters, values[name]))
     chosen = fitted[best]
     flags, quality_notes = _quality_flags(chosen.stats, tac, best)
     notes: list[str] = [note for name in ranked for note in fitted[name].accepted.notes]
