@@ -35,19 +35,6 @@ ALL_FORMATS: tuple[OutputFormat, ...] = get_args(OutputFormat)
 #: (AAPM TG-181 / IEC 61303 acceptance), so two independent statements may differ by up to ~10 %.
 ACTIVITY_TOLERANCE = 0.10
 
-#: Tissue (radiobiology) of a region when the study file does not name one: first matching name fragment.
-DEFAULT_TISSUES: tuple[tuple[str, str], ...] = (
-    ("kidney", "kidney"),
-    ("liver", "liver"),
-    ("marrow", "red_marrow"),
-    ("parotid", "salivary_glands"),
-    ("submandibular", "salivary_glands"),
-    ("salivary", "salivary_glands"),
-    ("tumour", "tumour"),
-    ("tumor", "tumour"),
-    ("lesion", "tumour"),
-)
-
 
 @dataclass(frozen=True)
 class PatientSpec:
@@ -170,28 +157,33 @@ class StudySpec:
 
     @property
     def tumour_regions(self) -> tuple[str, ...]:
-        """Regions treated as tumours (sphere model, PVC default, tumour radiobiology)."""
+        """Regions treated as tumours (sphere model, PVC default, tumour radiobiology): the study file's
+        ``segmentation.tumours``, else the regions the organ registry names as tumour (``tumour_1``,
+        ``lesion_2``, ...)."""
         if self.segmentation.tumours:
             return self.segmentation.tumours
-        return tuple(n for n in self.segmentation.regions if tissue_for(n, {}) == "tumour")
+        from theradose.organs import find_organ
+
+        return tuple(n for n in self.segmentation.regions if (o := find_organ(n)) is not None and o.is_tumour)
 
     def tissue(self, region: str) -> str | None:
-        """Radiobiology tissue of ``region`` (study file first, then :data:`DEFAULT_TISSUES`)."""
+        """Tissue of ``region`` (study file first; a listed tumour is ``tumour``; else the tissue of the
+        organ the region's name means in the organ registry)."""
         if region in self.segmentation.tumours:
             return self.tissues.get(region, "tumour")
         return tissue_for(region, self.tissues)
 
 
 def tissue_for(region: str, explicit: Mapping[str, str]) -> str | None:
-    """Tissue of a region: the explicit mapping, else the first :data:`DEFAULT_TISSUES` fragment in its
-    name."""
+    """Tissue of a region: the explicit mapping, else the tissue of the organ that the region's name means
+    (:func:`theradose.organs.find_organ`: canonical name, alias or numbered tumour); None for a region
+    that is no organ of the registry."""
     if region in explicit:
         return explicit[region]
-    lowered = region.lower()
-    for fragment, tissue in DEFAULT_TISSUES:
-        if fragment in lowered:
-            return tissue
-    return None
+    from theradose.organs import find_organ
+
+    organ = find_organ(region)
+    return None if organ is None else organ.tissue
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -612,11 +604,11 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
         raise InputError(f"radiobiology.tissues must be a table region = tissue name; got {raw_tissues!r}")
     tissues = {str(k): str(v) for k, v in raw_tissues.items()}
     if tissues:
-        from theradose.radiobiology import tissue_names, tissue_parameters
+        from theradose.tissues import get_tissue, tissue_names
 
         for region, tissue in tissues.items():
             try:
-                tissue_parameters(tissue)
+                tissues[region] = get_tissue(tissue).name
             except InputError:
                 raise InputError(
                     f"radiobiology.tissues.{region} = {tissue!r} is unknown; choose one of "

@@ -25,8 +25,6 @@ FloatArray = npt.NDArray[np.float64]
 #: Voxel dose engines this build can run.
 AVAILABLE_ENGINES: tuple[EngineName, ...] = ("local", "vsv", "mc")
 
-#: Density used where no CT is given: ICRU 44 adult soft tissue, g/mL.
-SOFT_TISSUE_DENSITY_G_PER_ML = 1.03
 #: Voxels below this density (g/mL) are air: no mass, no dose.
 AIR_DENSITY_LIMIT_G_PER_ML = 0.01
 #: Label of the remainder of the field of view (voxels in no region) in the label partition.
@@ -240,9 +238,11 @@ def _auto_regions(spect: Volume, ct: Volume | None, *, threshold_percent: float)
 def density_map_g_per_ml(ct: Volume | None, grid: Volume) -> FloatArray:
     """Mass density per voxel (g/mL) from the CT on the SPECT grid
     (:func:`theradose.imaging.density.density_map`,
-    its default calibration); ICRU-44 soft tissue everywhere without a CT."""
+    its default calibration); soft tissue of the tissue registry everywhere without a CT."""
     if ct is None:
-        return np.full(grid.shape, SOFT_TISSUE_DENSITY_G_PER_ML)
+        from theradose.tissues import density_g_per_ml
+
+        return np.full(grid.shape, density_g_per_ml("soft_tissue"))
     from theradose.imaging.density import density_map
 
     return np.asarray(density_map(ct).array, dtype=np.float64)
@@ -491,11 +491,14 @@ def region_bed_gy(dose_gy: float, *, tissue: str | None, effective_half_life_h: 
 
     :func:`theradose.radiobiology.bed_gy` with :func:`theradose.radiobiology.tissue_parameters` of
     ``tissue`` (Dale 1985, Br J Radiol 58:515; Baechler et al. 2008, J Nucl Med 49:1966). None when the
-    region has no tissue parameters or no measured effective half-life.
+    region has no tissue, a tissue without LQ parameters, or no measured effective half-life.
     """
     from theradose.radiobiology import bed_gy, tissue_parameters
+    from theradose.tissues import get_tissue
 
     if tissue is None or effective_half_life_h is None or not effective_half_life_h > 0:
+        return None
+    if not get_tissue(tissue).has_radiobiology:
         return None
     params = tissue_parameters(tissue)
     return float(

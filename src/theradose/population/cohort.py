@@ -526,10 +526,6 @@ def run_synthetic_study(study_path: str | Path, out_dir: str | Path) -> dict[str
     return {"doses": "doses.json", "regions": len(regions_out)}
 
 
-#: Soft-tissue density (g/mL) used to turn a region's mass into its sphere volume (ICRU 44 soft tissue).
-SOFT_TISSUE_G_PER_ML = 1.04
-
-
 def _voxel_doses(
     table: Any, regions: list[dict[str, Any]], nuclide: Any, activity_mbq: float, path: Path
 ) -> str:
@@ -539,8 +535,10 @@ def _voxel_doses(
     dose_rate_or_dose`) gives each region's voxel-mean dose under ``doses[engine]``."""
     from theradose.dosimetry.engines import dose_rate_or_dose
     from theradose.imaging.volume import Volume
+    from theradose.tissues import density_g_per_ml
     from theradose.units import mbq_to_gbq
 
+    soft_g_per_ml = density_g_per_ml("soft_tissue")  # a region's mass → its sphere volume
     grid = int(table.get("grid", 48))
     voxel_mm = float(table.get("voxel_mm", 6.0))
     engine = str(table.get("engine", "vsv"))
@@ -551,7 +549,7 @@ def _voxel_doses(
         )
     voxel_ml = (voxel_mm / 10.0) ** 3
     radii = [
-        (3.0 * float(r["mass_g"]) / SOFT_TISSUE_G_PER_ML / voxel_ml / (4.0 * math.pi)) ** (1.0 / 3.0)
+        (3.0 * float(r["mass_g"]) / soft_g_per_ml / voxel_ml / (4.0 * math.pi)) ** (1.0 / 3.0)
         for r in regions
     ]
     centres: list[float] = []

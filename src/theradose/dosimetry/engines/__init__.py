@@ -13,7 +13,7 @@
 Input ``MBq·h`` (time-integrated activity) gives absorbed dose in Gy; input ``MBq`` (activity) gives
 absorbed dose rate in Gy/h. The density map is a :class:`~theradose.imaging.volume.Volume` in ``g/mL``
 (or ``HU``, converted with :func:`density_from_hu`) on the same grid; without it every voxel is soft
-tissue (1.04 g/cm³). Doses are doses to the local medium.
+tissue (1.03 g/cm³, tissue registry). Doses are doses to the local medium.
 """
 
 from __future__ import annotations
@@ -276,7 +276,8 @@ def dose_rate_or_dose(
     tia_or_activity : Volume
         Time-integrated activity (``MBq·h``) or activity (``MBq``) per voxel.
     ct_density : Volume or None
-        Density (``g/mL``) or CT (``HU``) on the same grid; None: uniform soft tissue (1.04 g/cm³).
+        Density (``g/mL``) or CT (``HU``) on the same grid; None: uniform soft tissue (1.03 g/cm³,
+        tissue registry).
     nuclide : str or Nuclide
         ICRP-107 nuclide, e.g. ``"Lu-177"``.
     engine : {"local", "vsv", "mc"}
