@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from theradose.dosimetry.engines.registry import DoseEngine
 from theradose.errors import InputError
 from theradose.pipeline import stages
 
@@ -37,7 +38,7 @@ DEMO_TIMEPOINTS_H = (4.0, 24.0, 96.0, 168.0)
 #: N Engl J Med 385:1091).
 DEMO_ACTIVITY_MBQ = 7400.0
 #: Dose engines of the demo; the first (local deposition, like the phantom's truth) is scored.
-DEMO_ENGINES = ("local", "vsv")
+DEMO_ENGINES = (DoseEngine.LOCAL, DoseEngine.VSV)
 #: OSEM settings of the demo acquisitions (patient and IEC phantom alike).
 DEMO_ITERATIONS = 4
 DEMO_SUBSETS = 10

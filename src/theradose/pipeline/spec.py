@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from theradose.dosimetry.engines.registry import DoseEngine, parse_engine
 from theradose.errors import InputError
 
 Calibration = Literal["bqml", "factor"]
@@ -25,7 +26,8 @@ RegistrationMethod = Literal["none", "rigid", "deformable"]
 SegmentationSource = Literal["nifti", "rtstruct", "seg", "auto"]
 KineticsModel = Literal["auto", "mono", "bi", "tri", "trapezoid"]
 StpChoice = Literal["none", "hanscheid", "madsen"]
-EngineName = Literal["local", "vsv", "mc"]
+#: A dose engine of the engine registry (converted from the study file's strings once, here).
+EngineName = DoseEngine
 OrganPvc = Literal["none", "enlarged_voi"]
 OutputFormat = Literal["json", "csv", "nifti", "dicom", "html", "pdf"]
 ALL_FORMATS: tuple[OutputFormat, ...] = get_args(OutputFormat)
@@ -98,7 +100,7 @@ class KineticsSpec:
 class DoseSpec:
     """Voxel engines to run (each gives region doses), organ-level MIRD on/off, Monte Carlo settings."""
 
-    engines: tuple[EngineName, ...] = ("local",)
+    engines: tuple[DoseEngine, ...] = (DoseEngine.LOCAL,)
     organ: bool = True
     mc_photons: int = 200_000
 
@@ -541,18 +543,16 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
     kinetics = KineticsSpec(model, stp, stp_tp - 1, teff)  # type: ignore[arg-type]
 
     dose_t = _table(data, "dose", required=False)
-    engines = _string_list(dose_t.get("engines", ["local"]), "dose.engines")
-    for e in engines:
-        if e not in ("local", "vsv", "mc"):
-            close = difflib.get_close_matches(e, ["local", "vsv", "mc"], n=1, cutoff=0.4)
-            hint = f"did you mean '{close[0]}'?" if close else "choose from local, vsv, mc"
-            raise InputError(f"dose.engines has {e!r}; {hint}")
+    engines = tuple(
+        parse_engine(e, field="dose.engines entry")
+        for e in _string_list(dose_t.get("engines", [DoseEngine.LOCAL.value]), "dose.engines")
+    )
     if len(set(engines)) != len(engines):
         raise InputError(f"dose.engines lists an engine twice: {list(engines)}")
     mc_photons = _int(dose_t, "mc_photons", "dose", 200_000)
     if mc_photons < 1000:
         raise InputError(f"dose.mc_photons must be >= 1000; got {mc_photons}")
-    dose = DoseSpec(engines, _bool(dose_t, "organ", "dose", True), mc_photons)  # type: ignore[arg-type]
+    dose = DoseSpec(engines, _bool(dose_t, "organ", "dose", True), mc_photons)
 
     pvc_t = _table(data, "pvc", required=False)
     pvc_on = _bool(pvc_t, "enabled", "pvc", "recovery_curve" in pvc_t)

@@ -16,14 +16,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from theradose.dosimetry.engines.registry import DoseEngine
 from theradose.errors import InputError
 from theradose.imaging.volume import Volume
 from theradose.pipeline.spec import EngineName, KineticsSpec, SegmentationSpec, StudySpec, TimepointSpec
 
 FloatArray = npt.NDArray[np.float64]
 
-#: Voxel dose engines this build can run.
-AVAILABLE_ENGINES: tuple[EngineName, ...] = ("local", "vsv", "mc")
+#: Voxel dose engines this build can run (every engine of the registry).
+AVAILABLE_ENGINES: tuple[EngineName, ...] = tuple(DoseEngine)
 
 #: Voxels below this density (g/mL) are air: no mass, no dose.
 AIR_DENSITY_LIMIT_G_PER_ML = 0.01

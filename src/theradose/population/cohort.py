@@ -533,7 +533,7 @@ def _voxel_doses(
     of ``voxel_mm`` voxels (centres along the last axis, 3 voxels apart), filled uniformly with its TIA;
     the dose map of ``engine`` (``local``, ``vsv`` or ``mc``; :func:`theradose.dosimetry.engines.
     dose_rate_or_dose`) gives each region's voxel-mean dose under ``doses[engine]``."""
-    from theradose.dosimetry.engines import dose_rate_or_dose
+    from theradose.dosimetry.engines import DoseEngine, dose_rate_or_dose, parse_engine
     from theradose.imaging.volume import Volume
     from theradose.tissues import density_g_per_ml
     from theradose.units import mbq_to_gbq
@@ -541,11 +541,13 @@ def _voxel_doses(
     soft_g_per_ml = density_g_per_ml("soft_tissue")  # a region's mass → its sphere volume
     grid = int(table.get("grid", 48))
     voxel_mm = float(table.get("voxel_mm", 6.0))
-    engine = str(table.get("engine", "vsv"))
-    if not 16 <= grid <= 256 or voxel_mm <= 0 or engine not in ("local", "vsv", "mc"):
+    engine = parse_engine(
+        str(table.get("engine", DoseEngine.VSV.value)), field=f"study file {path}: [voxel] engine"
+    )
+    if not 16 <= grid <= 256 or voxel_mm <= 0:
         raise InputError(
-            f"study file {path}: [voxel] needs 16 <= grid <= 256, voxel_mm > 0 and engine local|vsv|mc; "
-            f"got grid={grid}, voxel_mm={voxel_mm}, engine={engine!r}"
+            f"study file {path}: [voxel] needs 16 <= grid <= 256 and voxel_mm > 0; "
+            f"got grid={grid}, voxel_mm={voxel_mm}"
         )
     voxel_ml = (voxel_mm / 10.0) ** 3
     radii = [
@@ -575,7 +577,7 @@ def _voxel_doses(
         volume,
         None,
         nuclide,
-        engine=engine,  # type: ignore[arg-type]
+        engine=engine,
         workers=1,
         n_photons=int(table.get("mc_photons", 200_000)),
         seed=int(table.get("seed", 0)),

@@ -138,7 +138,7 @@ def precycle(
     pseudonym: PseudonymPath,
     request: Request,
     me: Annotated[Principal, require("labs:read")],
-    protocol: Annotated[Literal["psma", "dotatate"], Query()] = "psma",
+    protocol: Annotated[str, Query(max_length=64)] = "psma",
     sex: Annotated[Sex | None, Query()] = None,
     age_y: Annotated[float | None, Query(ge=18, le=120)] = None,
     weight_kg: Annotated[float | None, Query(ge=20, le=400)] = None,
@@ -148,9 +148,18 @@ def precycle(
         patient = patient_by_pseudonym(session, pseudonym)
         rows = session.execute(select(LabRecord).where(LabRecord.patient_id == patient.id)).scalars().all()
         labs = [_lab_value(r) for r in rows]
+    from theradose.errors import InputError
+    from theradose.planning.protocols import available_protocols, load_protocol
+
+    if protocol not in available_protocols():
+        known = ", ".join(available_protocols())
+        raise InputError(f"protocol: {protocol!r} is not a protocol; use one of {known}")
+    rules_path = load_protocol(protocol).precycle_rules
+    if rules_path is None:
+        raise InputError(f"protocol: {protocol!r} has no pre-cycle rules")
     decision = check_cycle(
         labs,
-        protocol=protocol,
+        rules_path=rules_path,
         sex=sex,
         age_y=age_y,
         weight_kg=weight_kg,

@@ -310,12 +310,10 @@ def _audit_count(request: Request) -> int:
 
 
 def _protocol_for(radiopharmaceutical: str) -> str | None:
-    name = radiopharmaceutical.upper()
-    if "PSMA" in name:
-        return "psma"
-    if "DOTATATE" in name or "DOTATOC" in name or "DOTA-TATE" in name:
-        return "dotatate"
-    return None
+    from theradose.planning.protocols import find_protocol_for_product
+
+    protocol = find_protocol_for_product(radiopharmaceutical)
+    return None if protocol is None else protocol.name
 
 
 def build_router(store: Store) -> APIRouter:
@@ -1367,13 +1365,13 @@ def build_router(store: Store) -> APIRouter:
             return {"hidden": True}
         rows = safety_api.list_labs(pseudonym, request, me)
         decision = None
-        if rows and protocol_name in ("psma", "dotatate"):
+        if rows and protocol_name is not None:
             try:
                 decision = safety_api.precycle(
                     pseudonym,
                     request,
                     me,
-                    protocol="psma" if protocol_name == "psma" else "dotatate",
+                    protocol=protocol_name,
                     sex=None,
                     age_y=None,
                     weight_kg=None,
