@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from theradose.dosimetry.engines.registry import DoseEngine
+from theradose.dosimetry.results import StudyDoses
 from theradose.errors import InputError
 from theradose.pipeline import stages
 
@@ -282,7 +283,9 @@ def write_study_file(
         f"stp_timepoint = {STP_TIMEPOINT}",
         "",
         "[dose]",
-        f"engines = {json.dumps(list(engines))}",
+        f"engines = {json.dumps([str(e) for e in engines])}",
+        "# the first engine's voxel dose is the dose of each region: like-for-like with the phantom's truth",
+        f"reference = {_toml_string(str(engines[0]))}",
         "",
     ]
     if recovery_curve is not None or organ_margin_mm is not None:
@@ -303,15 +306,16 @@ def write_study_file(
     return path
 
 
-def score_regions(doses: dict[str, Any], truth: dict[str, Any], *, engine: str) -> tuple[RegionScore, ...]:
+def score_regions(doses: StudyDoses, truth: dict[str, Any], *, engine: str) -> tuple[RegionScore, ...]:
     """Each truth region's dose (``engine``) against the truth dose, error in percent."""
-    by_name = {r["name"]: r for r in doses["regions"]}
+    by_name = {r.name: r for r in doses.regions}
     diameters = {t["name"]: float(t["diameter_mm"]) for t in truth["tumours"]}
     out: list[RegionScore] = []
     for name, region in truth["regions"].items():
         if name not in by_name:
             continue
-        dose = by_name[name]["doses"][engine]["dose_gy"]
+        estimate = by_name[name].dose(engine)
+        dose = None if estimate is None else estimate.dose_gy
         true = float(region["dose_gy"])
         if dose is None or true <= 0:
             continue
@@ -321,7 +325,7 @@ def score_regions(doses: dict[str, Any], truth: dict[str, Any], *, engine: str) 
                 dose_gy=float(dose),
                 truth_dose_gy=true,
                 error_percent=round(100.0 * (float(dose) - true) / true, 3),
-                kind=by_name[name]["kind"],
+                kind=by_name[name].kind.value,
                 diameter_mm=diameters.get(name),
             )
         )
@@ -369,7 +373,7 @@ def run_demo(
     result = run_study(study, out / "results", progress=progress)
     pipeline_s = time.perf_counter() - simulated
     truth = json.loads((patient / "truth" / "truth.json").read_text(encoding="utf-8"))
-    scores = score_regions(result.doses, truth, engine=result.doses["engines"][0])
+    scores = score_regions(result.doses, truth, engine=result.doses.engines[0])
     elapsed = time.perf_counter() - started
     marker.write_text(json.dumps({"settings": settings}, indent=2) + "\n", encoding="utf-8")
     return DemoResult(scores, out / "results" / "report.html", out, elapsed, pipeline_s, simulated - started)

@@ -16,14 +16,13 @@ import dataclasses
 import functools
 import io
 import json
-import math
 import os
 import platform
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,14 +30,20 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from theradose.dosimetry.results import (
+    ORGAN_SOURCE,
+    Administration,
+    Patient,
+    RegionKind,
+    StudyDoses,
+    round_sig,
+)
 from theradose.errors import InputError
 from theradose.imaging.volume import Volume
 from theradose.pipeline import stages
 from theradose.pipeline.cache import StepCache, key_of, tree_hash
 from theradose.pipeline.spec import StudySpec, load_study
 
-DOSES_FORMAT = "theradose-doses"
-DOSES_VERSION = 1
 #: Relative standard uncertainty of each quantitative SPECT activity measurement (EANM guidance on
 #: uncertainty in MRT dosimetry: Gear et al. 2018, Eur J Nucl Med Mol Imaging 45:2456, section on
 #: calibration and recovery; ~5 % is typical of calibrated 177Lu SPECT/CT).
@@ -66,8 +71,8 @@ class RunResult:
     ----------
     out_dir : Path
         The completed output folder.
-    doses : dict
-        The content of ``doses.json``.
+    doses : StudyDoses
+        The study's dose record (the content of ``doses.json``).
     files : tuple of str
         Output files (relative to ``out_dir``).
     cache_hits, cache_misses : tuple of str
@@ -77,7 +82,7 @@ class RunResult:
     """
 
     out_dir: Path
-    doses: dict[str, Any]
+    doses: StudyDoses
     files: tuple[str, ...]
     cache_hits: tuple[str, ...]
     cache_misses: tuple[str, ...]
@@ -95,8 +100,7 @@ class StudyResults:
     kinetics: dict[str, stages.RegionKinetics]
     tia_map: Volume
     dose_maps: dict[str, Volume]
-    doses: dict[str, Any]
-    dvhs: dict[str, dict[str, stages.Dvh]] = field(default_factory=dict)
+    doses: StudyDoses
     #: Next-cycle plan (:class:`theradose.pipeline.plan.StudyPlan`) when the study names a plan file.
     plan: Any = None
 
@@ -141,15 +145,6 @@ class _Progress:
 
 
 # ------------------------------------------------------------------------------------------ helpers
-def _round(value: float | None, digits: int = 6) -> float | None:
-    """Round to ``digits`` significant digits for the tables (None/NaN → None)."""
-    if value is None or not math.isfinite(value):
-        return None
-    if value == 0:
-        return 0.0
-    return float(f"{value:.{digits}g}")
-
-
 def _time_after_administration_h(spec: StudySpec) -> list[float]:
     from theradose.pipeline.spec import check_dicom_headers
     from theradose.units import seconds_to_hours
@@ -206,7 +201,6 @@ def compute_study(
     progress: _Progress | None = None,
 ) -> StudyResults:
     """Run every computational stage of ``spec`` (no files written except cache entries)."""
-    from theradose.units import mbq_to_gbq
 
     say = progress or _Progress(False, 0)
     nuclide = spec.administration.nuclide
@@ -458,8 +452,37 @@ def compute_study(
         say.done()
 
     say.step("region doses, DVH, BED")
-    gbq = float(mbq_to_gbq(spec.administration.activity_mbq))
-    region_rows: list[dict[str, Any]] = []
+    masks = {name: region_set.mask(name) for name in region_set.regions}
+    record = study_record(
+        spec,
+        masks=masks,
+        kinetics=kinetics,
+        dose_maps=dose_maps,
+        voxel_mass_g=voxel_mass_g,
+        voxel_volume_ml=grid.voxel_volume_ml,
+        timepoints_h=times,
+        registration={"method": aligned.method, "reference_timepoint": reference + 1},
+    )
+    say.done()
+    return StudyResults(spec, aligned, region_set, density, kinetics, tia_map, dose_maps, record)
+
+
+def study_record(
+    spec: StudySpec,
+    *,
+    masks: Mapping[str, npt.NDArray[np.bool_]],
+    kinetics: Mapping[str, stages.RegionKinetics],
+    dose_maps: Mapping[str, Volume],
+    voxel_mass_g: npt.NDArray[np.float64],
+    voxel_volume_ml: float,
+    timepoints_h: Sequence[float],
+    registration: Mapping[str, Any],
+) -> StudyDoses:
+    """The study's dose record (:class:`~theradose.dosimetry.results.StudyDoses`): per region every dose
+    estimate (mass-weighted mean of each engine's voxel doses, :func:`~theradose.dosimetry.dvh.mean_dose_gy`,
+    and the organ-level MIRD dose), its DVHs, and the BED of the study's reference dose
+    (``spec.dose.reference``)."""
+    nuclide = spec.administration.nuclide
     mass_by_region = {name: float(voxel_mass_g[m].sum()) for name, m in masks.items()}
     organ = (
         stages.organ_doses(
@@ -471,127 +494,80 @@ def compute_study(
         if spec.dose.organ
         else {}
     )
-    dvhs: dict[str, dict[str, stages.Dvh]] = {}
     tumours = set(spec.tumour_regions)
-    for name, mask in masks.items():
-        k = kinetics[name]
-        mass = mass_by_region[name]
-        rel_sigma = k.tia_sigma_mbq_h / k.tia_mbq_h if k.tia_mbq_h > 0 else math.nan
-        engine_doses: dict[str, Any] = {}
-        for engine_name, dmap in dose_maps.items():
-            values = np.asarray(dmap.array, dtype=np.float64)
-            weights = voxel_mass_g[mask]
-            mean = float((values[mask] * weights).sum() / weights.sum()) if weights.sum() > 0 else math.nan
-            engine_doses[engine_name] = {
-                "dose_gy": _round(mean),
-                "dose_sigma_gy": _round(mean * rel_sigma),
-                "dose_gy_per_gbq": _round(mean / gbq),
-            }
-            dvhs.setdefault(name, {})[engine_name] = stages.region_dvh(values, mask, n_bins=DVH_BINS)
-        tissue = spec.tissue(name)
-        first = spec.dose.engines[0]
-        bed_source = engine_doses[first]["dose_gy"]
-        bed = (
-            stages.region_bed_gy(bed_source, tissue=tissue, effective_half_life_h=k.effective_half_life_h)
-            if bed_source is not None
-            else None
+    regions = tuple(
+        stages.region_result(
+            name,
+            kind=RegionKind.TUMOUR if name in tumours else RegionKind.ORGAN,
+            mask=mask,
+            kinetics=kinetics[name],
+            dose_maps=dose_maps,
+            voxel_mass_g=voxel_mass_g,
+            voxel_volume_ml=voxel_volume_ml,
+            organ_dose=organ.get(name),
+            tissue=spec.tissue(name),
+            reference=spec.dose.reference,
+            activity_relative_sigma=ACTIVITY_RELATIVE_SIGMA,
+            dvh_bins=DVH_BINS,
         )
-        row: dict[str, Any] = {
-            "name": name,
-            "kind": "tumour" if name in tumours else "organ",
-            "volume_ml": _round(float(np.count_nonzero(mask)) * grid.voxel_volume_ml),
-            "mass_g": _round(mass),
-            "tia_mbq_h": _round(k.tia_mbq_h),
-            "tia_sigma_mbq_h": _round(k.tia_sigma_mbq_h),
-            "kinetics_model": k.model,
-            "effective_half_life_h": _round(k.effective_half_life_h),
-            "recovery_coefficient": _round(k.recovery),
-            "doses": engine_doses,
-            "tissue": tissue,
-            "bed_gy": _round(bed),
-        }
-        if name in organ:
-            od = organ[name]
-            row["organ_dose"] = {
-                "dose_gy": _round(od.dose_gy),
-                "dose_sigma_gy": _round(od.dose_sigma_gy),
-                "dose_gy_per_gbq": _round(od.dose_gy / gbq),
-                "method": od.method,
-            }
-        region_rows.append(row)
-    say.done()
-
+        for name, mask in masks.items()
+    )
     adm = spec.administration
-    doses: dict[str, Any] = {
-        "format": DOSES_FORMAT,
-        "version": DOSES_VERSION,
-        "patient": {"id": spec.patient.patient_id, "name": spec.patient.name},
-        "cycle": spec.cycle,
-        "administration": {
-            "nuclide": adm.nuclide,
-            "radiopharmaceutical": adm.radiopharmaceutical,
-            "activity_mbq": adm.activity_mbq,
-            "datetime": adm.datetime.isoformat(),
-        },
-        "timepoints_h": [_round(t) for t in times],
-        "registration": {"method": aligned.method, "reference_timepoint": reference + 1},
-        "engines": list(spec.dose.engines),
-        "partial_volume_correction": bool(spec.pvc.enabled),
-        "organ_partial_volume_correction": (
+    return StudyDoses(
+        patient=Patient(spec.patient.patient_id, spec.patient.name),
+        cycle=spec.cycle,
+        administration=Administration(adm.nuclide, adm.radiopharmaceutical, adm.activity_mbq, adm.datetime),
+        reference_dose=spec.dose.reference,
+        engines=tuple(e.value for e in spec.dose.engines),
+        regions=regions,
+        timepoints_h=tuple(round_sig(t) or 0.0 for t in timepoints_h),
+        registration=dict(registration),
+        partial_volume_correction=bool(spec.pvc.enabled),
+        organ_partial_volume_correction=(
             {"method": spec.pvc.organs, "margin_mm": spec.pvc.margin_mm}
             if spec.pvc.organs != "none"
             else None
         ),
-        "regions": region_rows,
-    }
-    return StudyResults(spec, aligned, region_set, density, kinetics, tia_map, dose_maps, doses, dvhs)
+    )
 
 
 # ------------------------------------------------------------------------------------------ outputs
-def doses_json_text(doses: Mapping[str, Any]) -> str:
-    """The exact text of ``doses.json`` (stable key order, 2-space indent, trailing newline)."""
-    return json.dumps(doses, indent=2, ensure_ascii=False) + "\n"
-
-
-def dvh_json_text(dvhs: Mapping[str, Mapping[str, stages.Dvh]], engines: list[str] | tuple[str, ...]) -> str:
+def dvh_json_text(doses: StudyDoses) -> str:
     """``dvh.json``: ``{region: {engine: {"dose_gy": [...], "cumulative_fraction": [...]}}}``.
 
-    Per region and engine (in the study's engine order) the cumulative DVH (ICRU Report 83, section 2.3):
-    ``dose_gy`` are the :data:`DVH_BINS` + 1 bin edges from 0 to the region's maximum dose and
-    ``cumulative_fraction`` the fraction of the region's volume receiving at least each, 6 significant
-    digits. This is the shape the web UI's dosimetry review reads.
+    A view of the DVHs held in the dose record (cumulative DVHs, ICRU Report 83 section 2.3; engines in
+    the study's order), for readers that take DVHs from their own file.
     """
     out = {
-        region: {
-            engine: {
-                "dose_gy": [_round(v) for v in by_engine[engine].dose_gy],
-                "cumulative_fraction": [_round(v) for v in by_engine[engine].cumulative_fraction],
-            }
-            for engine in engines
-            if engine in by_engine
+        region.name: {
+            d.source: {"dose_gy": list(d.dvh.dose_gy), "cumulative_fraction": list(d.dvh.cumulative_fraction)}
+            for d in region.doses
+            if d.dvh is not None
         }
-        for region, by_engine in dvhs.items()
+        for region in doses.regions
     }
     return json.dumps(out, indent=1) + "\n"
 
 
-def doses_csv_text(doses: Mapping[str, Any]) -> str:
-    """``doses.csv``: one row per region, one dose column group per engine (and organ-level)."""
-    engines = list(doses["engines"])
+def doses_csv_text(doses: StudyDoses) -> str:
+    """``doses.csv``: one row per region: the study's dose (named by its source), its BED, then every
+    estimate (one column group per engine and the organ-level MIRD dose)."""
+    sources = [*doses.engines, ORGAN_SOURCE]
     header = ["region", "kind", "mass_g", "tia_mbq_h", "tia_sigma_mbq_h", "kinetics_model"]
-    for e in engines:
-        header += [f"dose_{e}_gy", f"dose_{e}_sigma_gy", f"dose_{e}_gy_per_gbq"]
-    header += ["organ_dose_gy", "organ_dose_sigma_gy", "bed_gy"]
+    header += ["dose_source", "dose_gy", "dose_sigma_gy", "dose_gy_per_gbq", "bed_gy"]
+    for source in sources:
+        header += [f"dose_{source}_gy", f"dose_{source}_sigma_gy"]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
-    for r in doses["regions"]:
-        row = [r["name"], r["kind"], r["mass_g"], r["tia_mbq_h"], r["tia_sigma_mbq_h"], r["kinetics_model"]]
-        for e in engines:
-            d = r["doses"][e]
-            row += [d["dose_gy"], d["dose_sigma_gy"], d["dose_gy_per_gbq"]]
-        od = r.get("organ_dose") or {}
-        row += [od.get("dose_gy"), od.get("dose_sigma_gy"), r["bed_gy"]]
+    for region in doses.regions:
+        shown = doses.row(region)
+        row: list[Any] = [region.name, region.kind.value, region.mass_g, region.tia_mbq_h]
+        row += [region.tia_sigma_mbq_h, region.kinetics_model]
+        row += [shown.source, shown.dose_gy, shown.dose_sigma_gy, shown.dose_gy_per_gbq, shown.bed_gy]
+        for source in sources:
+            estimate = region.dose(source)
+            row += [None, None] if estimate is None else [estimate.dose_gy, estimate.dose_sigma_gy]
         writer.writerow(["" if v is None else v for v in row])
     return buf.getvalue()
 
@@ -616,8 +592,8 @@ def write_outputs(results: StudyResults, folder: Path) -> list[str]:
         files.append(name)
         return folder / name
 
-    add("doses.json").write_text(doses_json_text(results.doses), encoding="utf-8")
-    add("dvh.json").write_text(dvh_json_text(results.dvhs, spec.dose.engines), encoding="utf-8")
+    add("doses.json").write_text(results.doses.to_json(), encoding="utf-8")
+    add("dvh.json").write_text(dvh_json_text(results.doses), encoding="utf-8")
     if "csv" in spec.formats:
         add("doses.csv").write_text(doses_csv_text(results.doses), encoding="utf-8")
     if "nifti" in spec.formats:
@@ -647,13 +623,38 @@ def write_outputs(results: StudyResults, folder: Path) -> list[str]:
     if "html" in spec.formats or "pdf" in spec.formats:
         from theradose import report
 
-        data = report.build_report_data(results)
+        data = _report_data(results)
         figures = report.report_figures(data)
         if "html" in spec.formats:
             report.write_html(data, add("report.html"), figures=figures)
         if "pdf" in spec.formats:
             report.write_pdf(data, add("report.pdf"), figures=figures)
     return files
+
+
+def _report_data(results: StudyResults) -> Any:
+    """The report's content: the dose record plus the images and curves the pipeline holds."""
+    from theradose.report import TacPlot, build_report_data, coronal_mip, image_engine
+
+    spec = results.spec
+    grid = results.aligned.spect[int((results.doses.registration or {}).get("reference_timepoint", 1)) - 1]
+    spacing = grid.spacing_mm
+    return build_report_data(
+        results.doses,
+        tacs=[
+            TacPlot(
+                name, k.time_h, k.activity_mbq, k.sigma_mbq, k.curve_h, k.curve_mbq, k.model, k.candidates
+            )
+            for name, k in results.kinetics.items()
+        ],
+        spect_mip=coronal_mip(grid.array),
+        dose_mip=coronal_mip(results.dose_maps[image_engine(results.doses)].array),
+        aspect=float(spacing[0] / spacing[2]),
+        segmentation_source=spec.segmentation.source,
+        partial_volume_correction=bool(spec.pvc.enabled),
+        plan=None if results.plan is None else results.plan.plan,
+        next_cycle=None if results.plan is None else results.plan.result,
+    )
 
 
 def _write_segmentation(results: StudyResults, path: Path) -> Path | None:
@@ -770,7 +771,7 @@ def run_study(
         results = compute_study(spec, cache=cache, progress=bar)
         if treatment_plan is not None:
             results.plan = plan_with_study(treatment_plan, spec, results.doses)
-            results.doses["plan"] = results.plan.as_dict()
+            results.doses = dataclasses.replace(results.doses, plan=results.plan.as_dict())
         with _staging(out) as temp:
             bar.step("writing outputs")
             if on_step is not None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from theradose.dosimetry.engines.registry import DoseEngine, parse_engine
+from theradose.dosimetry.results import ORGAN_SOURCE
 from theradose.errors import InputError
 
 Calibration = Literal["bqml", "factor"]
@@ -98,11 +99,14 @@ class KineticsSpec:
 
 @dataclass(frozen=True)
 class DoseSpec:
-    """Voxel engines to run (each gives region doses), organ-level MIRD on/off, Monte Carlo settings."""
+    """Voxel engines to run (each gives region doses), organ-level MIRD on/off, Monte Carlo settings, and
+    which dose is *the* dose of every region (``reference``: ``"organ"`` or an engine; default the
+    organ-level MIRD dose when it is computed, else the first engine)."""
 
     engines: tuple[DoseEngine, ...] = (DoseEngine.LOCAL,)
     organ: bool = True
     mc_photons: int = 200_000
+    reference: str = "organ"
 
 
 @dataclass(frozen=True)
@@ -220,7 +224,7 @@ _SCHEMA: dict[str, tuple[str, ...]] = {
     "registration": ("method", "reference"),
     "segmentation": ("source", "path", "regions", "tumours", "threshold_percent"),
     "kinetics": ("model", "single_timepoint", "stp_timepoint", "effective_half_life_h"),
-    "dose": ("engines", "organ", "mc_photons"),
+    "dose": ("engines", "organ", "mc_photons", "reference"),
     "pvc": (
         "enabled",
         "recovery_curve",
@@ -552,7 +556,19 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
     mc_photons = _int(dose_t, "mc_photons", "dose", 200_000)
     if mc_photons < 1000:
         raise InputError(f"dose.mc_photons must be >= 1000; got {mc_photons}")
-    dose = DoseSpec(engines, _bool(dose_t, "organ", "dose", True), mc_photons)
+    organ_on = _bool(dose_t, "organ", "dose", True)
+    default_reference = ORGAN_SOURCE if organ_on else engines[0].value
+    dose_reference = _str(dose_t, "reference", "dose", default_reference)
+    if dose_reference == ORGAN_SOURCE and not organ_on:
+        raise InputError("dose.reference = 'organ' needs dose.organ = true: turn it on or name an engine")
+    if dose_reference != ORGAN_SOURCE:
+        dose_reference = parse_engine(dose_reference, field="dose.reference").value
+        if dose_reference not in engines:
+            raise InputError(
+                f"dose.reference = {dose_reference!r} is not among dose.engines "
+                f"{[e.value for e in engines]}: add it there or name another"
+            )
+    dose = DoseSpec(engines, organ_on, mc_photons, dose_reference)
 
     pvc_t = _table(data, "pvc", required=False)
     pvc_on = _bool(pvc_t, "enabled", "pvc", "recovery_curve" in pvc_t)

@@ -16,7 +16,19 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from theradose.dosimetry.dvh import Dvh, mean_dose_gy
 from theradose.dosimetry.engines.registry import DoseEngine
+from theradose.dosimetry.results import (
+    MEAN_DOSE_DEFINITION,
+    ORGAN_SOURCE,
+    Bed,
+    EngineDose,
+    RegionKind,
+    RegionResult,
+    UncertaintyBudget,
+    UncertaintyComponent,
+    round_sig,
+)
 from theradose.errors import InputError
 from theradose.imaging.volume import Volume
 from theradose.pipeline.spec import EngineName, KineticsSpec, SegmentationSpec, StudySpec, TimepointSpec
@@ -467,48 +479,130 @@ def organ_doses(
 
 
 # ------------------------------------------------------------------------------------------- DVH / BED
-@dataclass(frozen=True)
-class Dvh:
-    """Cumulative DVH of one region: bin edges (Gy) and fraction of the volume receiving at least each."""
-
-    dose_gy: tuple[float, ...]
-    cumulative_fraction: tuple[float, ...]
-
-
 def region_dvh(dose_gy: FloatArray, mask: npt.NDArray[np.bool_], *, n_bins: int = 100) -> Dvh:
     """Cumulative dose–volume histogram of a region with ``n_bins`` equal bins to its maximum
-    (:func:`theradose.dosimetry.dvh.dose_volume_histogram`)."""
+    (:func:`theradose.dosimetry.dvh.dose_volume_histogram`), stated to the record's significant digits."""
     from theradose.dosimetry.dvh import dose_volume_histogram
 
     dvh = dose_volume_histogram(dose_gy, mask=mask, n_bins=n_bins)
     return Dvh(
-        tuple(np.asarray(dvh.dose_gy, dtype=np.float64).tolist()),
-        tuple(np.asarray(dvh.cumulative_fraction, dtype=np.float64).tolist()),
+        tuple(round_sig(v) or 0.0 for v in dvh.dose_gy),
+        tuple(round_sig(v) or 0.0 for v in dvh.cumulative_fraction),
     )
 
 
-def region_bed_gy(dose_gy: float, *, tissue: str | None, effective_half_life_h: float | None) -> float | None:
-    """BED (Gy) of a region delivered to complete decay with its fitted effective half-life.
+def region_bed(
+    dose: EngineDose | None, *, tissue: str | None, effective_half_life_h: float | None
+) -> Bed | None:
+    """BED of a region's reference dose delivered to complete decay with its fitted effective half-life.
 
-    :func:`theradose.radiobiology.bed_gy` with :func:`theradose.radiobiology.tissue_parameters` of
-    ``tissue`` (Dale 1985, Br J Radiol 58:515; Baechler et al. 2008, J Nucl Med 49:1966). None when the
-    region has no tissue, a tissue without LQ parameters, or no measured effective half-life.
+    :func:`theradose.radiobiology.bed_gy` with the LQ parameters of ``tissue`` in the tissue registry
+    (Dale 1985, Br J Radiol 58:515; Baechler et al. 2008, J Nucl Med 49:1966). None when the region has no
+    reference dose, no tissue, a tissue without LQ parameters, or no measured effective half-life.
     """
-    from theradose.radiobiology import bed_gy, tissue_parameters
+    from theradose.radiobiology import bed_gy
     from theradose.tissues import get_tissue
 
-    if tissue is None or effective_half_life_h is None or not effective_half_life_h > 0:
+    if dose is None or dose.dose_gy is None or tissue is None:
         return None
-    if not get_tissue(tissue).has_radiobiology:
+    if effective_half_life_h is None or not effective_half_life_h > 0:
         return None
-    params = tissue_parameters(tissue)
-    return float(
-        bed_gy(
-            dose_gy,
-            effective_half_life_h=effective_half_life_h,
-            alpha_beta_gy=params.alpha_beta_gy,
-            repair_half_time_h=params.repair_half_time_h,
+    params = get_tissue(tissue)
+    if params.alpha_beta_gy is None or params.repair_half_time_h is None:
+        return None
+    value = bed_gy(
+        dose.dose_gy,
+        effective_half_life_h=effective_half_life_h,
+        alpha_beta_gy=params.alpha_beta_gy,
+        repair_half_time_h=params.repair_half_time_h,
+    )
+    return Bed(
+        bed_gy=round_sig(float(value)) or 0.0,
+        dose_gy=dose.dose_gy,
+        dose_source=dose.source,
+        tissue=params.name,
+        alpha_beta_gy=params.alpha_beta_gy,
+        repair_half_time_h=params.repair_half_time_h,
+        effective_half_life_h=effective_half_life_h,
+        parameters_source=params.radiobiology_source,
+    )
+
+
+def region_result(
+    name: str,
+    *,
+    kind: RegionKind,
+    mask: npt.NDArray[np.bool_],
+    kinetics: RegionKinetics,
+    dose_maps: Mapping[str, Volume],
+    voxel_mass_g: FloatArray,
+    voxel_volume_ml: float,
+    organ_dose: OrganDose | None,
+    tissue: str | None,
+    reference: str,
+    activity_relative_sigma: float,
+    dvh_bins: int,
+) -> RegionResult:
+    """One region of the dose record: each engine's mass-weighted mean dose
+    (:func:`~theradose.dosimetry.dvh.mean_dose_gy`) with its DVH, the organ-level MIRD dose, the BED of
+    the reference dose and the uncertainty budget (the TIA's relative σ carried to the dose)."""
+    from theradose.organs import find_organ
+
+    rel_sigma = kinetics.tia_sigma_mbq_h / kinetics.tia_mbq_h if kinetics.tia_mbq_h > 0 else math.nan
+    doses: list[EngineDose] = []
+    for engine, dmap in dose_maps.items():
+        values = np.asarray(dmap.array, dtype=np.float64)
+        mean = round_sig(mean_dose_gy(values, mask, voxel_mass_g))
+        doses.append(
+            EngineDose(
+                source=str(engine),
+                dose_gy=mean,
+                dose_sigma_gy=None if mean is None else round_sig(mean * rel_sigma),
+                method=f"{engine} engine, {MEAN_DOSE_DEFINITION}",
+                dvh=region_dvh(values, mask, n_bins=dvh_bins),
+            )
         )
+    if organ_dose is not None:
+        doses.append(
+            EngineDose(
+                ORGAN_SOURCE,
+                round_sig(organ_dose.dose_gy),
+                round_sig(organ_dose.dose_sigma_gy),
+                organ_dose.method,
+            )
+        )
+    chosen = next((d for d in doses if d.source == reference), None)
+    budget = None
+    if math.isfinite(rel_sigma):
+        budget = UncertaintyBudget(
+            components=(
+                UncertaintyComponent(
+                    "time-integrated activity",
+                    round_sig(rel_sigma) or 0.0,
+                    f"TAC fit with {activity_relative_sigma:.0%} per measurement (Gear et al. 2018)",
+                ),
+            ),
+            combined_relative_sigma=round_sig(rel_sigma),
+            method="EANM (Gear et al. 2018, EJNMMI 45:2456): components estimated so far",
+        )
+    organ = find_organ(name)
+    return RegionResult(
+        name=name,
+        kind=kind,
+        doses=tuple(doses),
+        volume_ml=round_sig(float(np.count_nonzero(mask)) * voxel_volume_ml),
+        mass_g=round_sig(float(voxel_mass_g[mask].sum())),
+        tia_mbq_h=round_sig(kinetics.tia_mbq_h),
+        tia_sigma_mbq_h=round_sig(kinetics.tia_sigma_mbq_h),
+        kinetics_model=kinetics.model,
+        effective_half_life_h=round_sig(kinetics.effective_half_life_h),
+        recovery_coefficient=round_sig(kinetics.recovery),
+        organ=None if organ is None else organ.name,
+        tissue=tissue,
+        bed=region_bed(
+            chosen, tissue=tissue, effective_half_life_h=round_sig(kinetics.effective_half_life_h)
+        ),
+        uncertainty=budget,
     )
 
 

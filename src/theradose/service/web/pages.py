@@ -1297,7 +1297,7 @@ def build_router(store: Store) -> APIRouter:
         return any(s["meaning"] == "approved" and s["valid"] for s in _review_signatures(request, review))
 
     def _planning(protocol_name: str | None, approved: list[dict[str, Any]]) -> dict[str, Any]:
-        from theradose.planning import Cycle, RegionDose, TreatmentPlan, load_protocol, plan_next_cycle
+        from theradose.planning import Cycle, TreatmentPlan, cycle_doses, load_protocol, plan_next_cycle
         from theradose.planning.nextcycle import organ_history_gy
 
         if protocol_name is None:
@@ -1309,20 +1309,9 @@ def build_router(store: Store) -> APIRouter:
             for item in sorted(approved, key=lambda r: r["review"].cycle):
                 review = item["review"]
                 result = read_result(review.folder)
-                if result.administered_activity_mbq is None:
-                    raise TheradoseError(f"cycle {review.cycle}: doses.json gives no administered activity")
-                regions = tuple(
-                    RegionDose(
-                        name=r.name,
-                        dose_gy_per_gbq=r.dose_gy_per_gbq,
-                        dose_sigma_gy_per_gbq=r.dose_sigma_gy_per_gbq or 0.0,
-                        effective_half_life_h=r.effective_half_life_h,
-                        kind="tumour" if r.kind == "tumour" else "organ",
-                    )
-                    for r in result.regions
-                    if r.dose_gy_per_gbq is not None
-                )
-                cycles.append(Cycle(result.administered_activity_mbq, regions, label=f"cycle {review.cycle}"))
+                assert result.record is not None
+                activity_mbq, regions = cycle_doses(result.record)
+                cycles.append(Cycle(activity_mbq, regions, label=f"cycle {review.cycle}"))
             protocol = load_protocol(protocol_name)
             plan = TreatmentPlan(protocol=protocol, cycles=tuple(cycles))
             result_next = plan_next_cycle(plan)
