@@ -152,7 +152,7 @@ def create_recovery_curve(path: Path, *, grid: int, seed: int = 1) -> Path:
     For each sphere mask (voxel centres inside) the measured mean C_m, the true mean C of the voxelised
     phantom in the same mask (edge voxels partly filled) and the background C_bg give the recovery
     RC = (C_m − C_bg)/(C − C_bg), the quantity the pipeline's spill-in correction divides by
-    (:func:`theradose.pipeline.stages.pvc_tac`); RC(V) is fitted with
+    (:func:`theradose.imaging.pvc.recovery_corrected_tac`); RC(V) is fitted with
     :func:`theradose.qa.spect.fit_recovery_curve`. Reused if ``path`` exists.
     """
     if path.is_file():

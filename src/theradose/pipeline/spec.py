@@ -114,11 +114,11 @@ class PvcSpec:
     """Partial-volume correction: recovery curve (from QA) applied to the listed regions.
 
     With ``spill_in`` the background concentration measured in a shell ``background_shell_mm`` wide around
-    each corrected structure is taken into account (see :func:`theradose.pipeline.stages.pvc_tac`).
+    each corrected structure is taken into account (see :func:`theradose.imaging.pvc.recovery_corrected_tac`).
 
     ``organs = "enlarged_voi"`` collects each organ's total activity in its CT outline enlarged by
     ``margin_mm`` (≈ 1 FWHM of the SPECT resolution), less the background measured in a shell
-    ``background_shell_mm`` wide beyond the margin (:func:`theradose.pipeline.stages.enlarged_voi_tac`),
+    ``background_shell_mm`` wide beyond the margin (:func:`theradose.imaging.pvc.enlarged_voi_tac`),
     for the labels of ``organ_regions`` (tumours excluded). It needs no recovery curve.
     """
 
