@@ -78,7 +78,7 @@ def create(
 ) -> None:
     """Simulate a virtual patient's serial 177Lu SPECT/CT (DICOM) with truth TIA and dose."""
     from theradose.errors import InputError
-    from theradose.phantoms.export import check_new_folder, write_patient_study
+    from theradose.io.phantoms import check_new_folder, write_patient_study
     from theradose.phantoms.spect import default_system
     from theradose.phantoms.study import simulate_patient_study
 
@@ -165,7 +165,7 @@ def iec(
 ) -> None:
     """Simulate a 177Lu SPECT/CT of the NEMA IEC body phantom (DICOM + truth + recovery coefficients)."""
     from theradose.errors import InputError
-    from theradose.phantoms.export import check_new_folder, write_physical_phantom
+    from theradose.io.phantoms import check_new_folder, write_physical_phantom
     from theradose.phantoms.osem import reconstruct
     from theradose.phantoms.physical import iec_body_phantom, recovery_coefficients
     from theradose.phantoms.spect import default_system, mu_map_from_hu, simulate_spect
@@ -235,7 +235,7 @@ def cylinder(
     import math
 
     from theradose.errors import InputError
-    from theradose.phantoms.export import check_new_folder, write_physical_phantom
+    from theradose.io.phantoms import check_new_folder, write_physical_phantom
     from theradose.phantoms.osem import reconstruct
     from theradose.phantoms.physical import uniform_cylinder
     from theradose.phantoms.spect import default_system, mu_map_from_hu, simulate_spect

@@ -4,7 +4,7 @@
 kinetics (:mod:`~theradose.phantoms.kinetics`), computes the truth (TIA per voxel and region, absorbed
 dose), and for each imaging time point simulates a SPECT acquisition (:mod:`~theradose.phantoms.spect`)
 and reconstructs it with OSEM (:mod:`~theradose.phantoms.osem`) into Bq/mL — the images a clinic would
-have. Writing it to disk as DICOM is done by :mod:`~theradose.phantoms.export`.
+have. Writing it to disk as DICOM is done by :mod:`~theradose.io.phantoms`.
 """
 
 from __future__ import annotations

@@ -97,15 +97,6 @@ class DemoResult:
     simulation_s: float
 
 
-def _require_phantoms() -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("theradose.phantoms") is None:
-        raise InputError(
-            "virtual patients need the theradose.phantoms package, which this installation lacks"
-        )
-
-
 def _voxel_mm(grid: int) -> float:
     from theradose.phantoms.study import minimum_voxel_mm
 
@@ -122,7 +113,7 @@ def create_patient(
     folder: Path, *, seed: int, grid: int, say: Callable[[str], None] = lambda _m: None
 ) -> Path:
     """Simulate and write a virtual 177Lu-PSMA patient (reused if ``folder`` already holds one)."""
-    from theradose.phantoms.export import write_patient_study
+    from theradose.io.phantoms import write_patient_study
     from theradose.phantoms.spect import default_system
     from theradose.phantoms.study import simulate_patient_study
 
@@ -348,7 +339,6 @@ def run_demo(
 
     if grid not in (64, 128):
         raise InputError(f"--grid must be 64 or 128; got {grid}")
-    _require_phantoms()
     started = time.perf_counter()
     out = Path(out_dir).expanduser().resolve()
     marker = out / "demo.json"
@@ -448,7 +438,6 @@ def run_benchmark(
         raise InputError(f"--patients must be >= 1; got {patients}")
     if grid not in (64, 128):
         raise InputError(f"--grid must be 64 or 128; got {grid}")
-    _require_phantoms()
     started = time.perf_counter()
     out = Path(out_dir).expanduser().resolve()
     if out.exists() and any(out.iterdir()) and not (out / "benchmark.json").is_file():

@@ -629,7 +629,7 @@ def read_recovery_curve(path: Path) -> Any:
 
     text = path.read_text(encoding="utf-8")
     if path.suffix.lower() == ".csv":
-        from theradose.io.tables import column, read_rows
+        from theradose.tables import column, read_rows
 
         rows = read_rows(path, required={"volume_ml": float, "recovery": float})
         return fit_recovery_curve(column(rows, "volume_ml"), column(rows, "recovery"))

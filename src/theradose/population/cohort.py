@@ -424,10 +424,10 @@ def run_synthetic_study(study_path: str | Path, out_dir: str | Path) -> dict[str
         StudyDoses,
         round_sig,
     )
-    from theradose.io.tables import parse_float, read_rows
     from theradose.kinetics import fit_tac
     from theradose.nuclides import get_nuclide
     from theradose.organs import find_organ
+    from theradose.tables import parse_float, read_rows
     from theradose.tissues import get_tissue
     from theradose.units import decays_from_tia_mbq_h, dose_gy_from_energy_mev_and_mass_g
 

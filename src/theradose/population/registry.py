@@ -167,7 +167,7 @@ def _region_rows(sid: str, doses: StudyDoses) -> list[dict[str, Any]]:
 
 def read_outcomes_csv(path: str | Path) -> dict[str, dict[str, Any]]:
     """Outcomes per patient (see the module docstring for the columns)."""
-    from theradose.io.tables import parse_float, read_rows
+    from theradose.tables import parse_float, read_rows
 
     def category(text: str) -> str:
         value = text.strip().upper()
