@@ -131,6 +131,7 @@ def test_a_hand_edited_dose_is_refused(tmp_path: Path) -> None:
         ({"version": 9}, "has doses version 9; this theradose reads versions 1 and 2"),
         ({"cycle": "one"}, "cycle must be a whole number"),
         ({"administration": {"nuclide": "Lu-177"}}, "administration.datetime"),
+        ({"engines": ["local", "lokal"]}, "engines entry 'lokal' is not a dose engine"),
     ],
 )
 def test_bad_records_are_refused_with_the_field_named(change: dict[str, object], message: str) -> None:

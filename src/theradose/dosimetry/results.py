@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from theradose.dosimetry.dvh import Dvh, mean_dose_gy
+from theradose.dosimetry.engines.registry import parse_engine
 from theradose.errors import InputError
 
 #: ``format`` of every dose record.
@@ -308,6 +309,10 @@ class StudyDoses:
             raise InputError(f"cycle must be a whole number >= 1; got {self.cycle!r}")
         if not self.regions:
             raise InputError("a dose record needs at least one region")
+        for engine in self.engines:
+            parse_engine(engine, field="engines entry")
+        if len(set(self.engines)) != len(self.engines):
+            raise InputError(f"engines lists an engine twice: {list(self.engines)}")
         names = [r.name for r in self.regions]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
