@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from theradose.errors import InputError
 from theradose.safety import LabValue, check_cycle, grade_lab, to_canonical
 from theradose.safety.labs import SYMPTOMS, canonical_test_name, lab_catalogue
 from theradose.service import audit_store
@@ -23,7 +24,6 @@ from theradose.service.operations.common import Model, opt_text, patient_by_pseu
 
 Number = Annotated[float, Field(allow_inf_nan=False, ge=-1e9, le=1e9)]
 Sex = Literal["male", "female"]
-PrecycleProtocol = Literal["psma", "dotatate"]
 
 
 class LabIn(Model):
@@ -126,19 +126,28 @@ def precycle(
     me: Principal,
     pseudonym: str,
     *,
-    protocol: PrecycleProtocol = "psma",
+    protocol: str,
     sex: Sex | None = None,
     age_y: float | None = None,
     weight_kg: float | None = None,
     previously_reduced_for: Sequence[str] = (),
 ) -> PreCycleOut:
-    """The pre-cycle check of a patient's lab values: go, delay, reduce or stop."""
+    """The pre-cycle check of a patient's lab values against the rules of ``protocol``: go, delay, reduce
+    or stop. An unknown protocol, or one without pre-cycle rules, is an error naming the choices."""
+    from theradose.planning.protocols import available_protocols, load_protocol
+
+    if protocol not in available_protocols():
+        known = ", ".join(available_protocols())
+        raise InputError(f"protocol: {protocol!r} is not a protocol; use one of {known}")
+    rules_path = load_protocol(protocol).precycle_rules
+    if rules_path is None:
+        raise InputError(f"protocol: {protocol!r} has no pre-cycle rules")
     patient = patient_by_pseudonym(session, pseudonym)
     rows = session.execute(select(LabRecord).where(LabRecord.patient_id == patient.id)).scalars().all()
     labs = [LabValue(r.test, r.value, r.unit, r.taken_on, r.baseline, r.lln, r.uln) for r in rows]
     decision = check_cycle(
         labs,
-        protocol=protocol,
+        rules_path=rules_path,
         sex=sex,
         age_y=age_y,
         weight_kg=weight_kg,

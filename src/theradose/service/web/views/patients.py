@@ -50,11 +50,9 @@ def _labs(session: Session, me: Principal, pseudonym: str, protocol_name: str | 
         return {"hidden": True}
     rows = labs.list_labs(session, me, pseudonym)
     decision = None
-    if rows and protocol_name in ("psma", "dotatate"):
+    if rows and protocol_name is not None:
         try:
-            decision = labs.precycle(
-                session, me, pseudonym, protocol="psma" if protocol_name == "psma" else "dotatate"
-            )
+            decision = labs.precycle(session, me, pseudonym, protocol=protocol_name)
         except TheradoseError as exc:
             return {"rows": rows, "error": str(exc)}
     return {"rows": rows, "decision": decision}
