@@ -11,13 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from theradose.imaging.pvc.gtm import (
-    build_compartments,
-    correct_study,
-    rbv_image,
-    solve_gtm,
-)
+from theradose.imaging.pvc.correction import correct_study
+from theradose.imaging.pvc.gtm import build_compartments, solve_gtm
 from theradose.imaging.pvc.resolution import EffectiveResolution, blur
+from theradose.imaging.pvc.voxelwise import rbv_image
 
 SPACING = (5.0, 5.0, 5.0)
 SHAPE = (36, 56, 56)

@@ -10,6 +10,7 @@ import pytest
 
 from theradose.errors import DicomError, GeometryError, InputError
 from theradose.imaging import Volume
+from theradose.imaging.resample import resample
 from theradose.io.dicom import PatientInfo, write_ct_series
 from theradose.io.masks import (
     labels_to_masks,
@@ -110,7 +111,7 @@ def test_seg_round_trip_and_real_seg(tmp_path: Path, testdata: Data, dciodvfy: V
     back = read_seg(path)
     assert set(back) == {"ring", "box"}
     for name in masks:
-        on_ct = back[name].resample_like(ct, method="nearest")
+        on_ct = resample(back[name], ct, method="nearest")
         np.testing.assert_array_equal(on_ct.array, masks[name].array)
     liver = read_seg(testdata("liver.dcm"))  # real SEG: 3 frames of 512 x 512, one segment "Liver"
     assert set(liver) == {"Liver"}

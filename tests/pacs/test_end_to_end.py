@@ -115,8 +115,9 @@ def test_query_retrieve_run_store_find(orthanc, seed_patient, tmp_path: Path) ->
 
     # run the pipeline on the retrieved series
     result = run_study(study, tmp_path / "out", use_cache=False)
-    (kidneys,) = result.doses["regions"]
-    assert result.doses["timepoints_h"] == list(TIMES_H)
+    record = result.doses.to_dict()
+    (kidneys,) = record["regions"]
+    assert record["timepoints_h"] == list(TIMES_H)
     assert kidneys["tia_mbq_h"] == pytest.approx(tia_mbq_h, rel=5e-3)  # A0·T_eff/ln2, exact washout
     outputs = [tmp_path / "out" / "dose_local.dcm", tmp_path / "out" / "segmentation.dcm"]
     assert all(p.is_file() for p in outputs)

@@ -181,7 +181,7 @@ def pvc_study(tmp_path_factory: pytest.TempPathFactory) -> PvcStudy:
 def gtm_run(pvc_study: PvcStudy, tmp_path_factory: pytest.TempPathFactory) -> dict:
     study = pvc_study.root / "gtm.toml"
     study.write_text(_study_text(pvc_study.root, regions=ALL_REGIONS, pvc=GTM, marrow=True), encoding="utf-8")
-    return run_study(study, tmp_path_factory.mktemp("out") / "gtm", use_cache=False).doses
+    return run_study(study, tmp_path_factory.mktemp("out") / "gtm", use_cache=False).doses.to_dict()
 
 
 def _region(doses: dict, name: str) -> dict:
@@ -195,7 +195,7 @@ def test_gtm_recovers_the_true_tia(pvc_study: PvcStudy, gtm_run: dict) -> None:
     assert _region(gtm_run, "kidneys")["tia_mbq_h"] == pytest.approx(kidneys, rel=0.03)
     block = _region(gtm_run, "kidneys")["partial_volume"]
     assert block["method"] == "gtm" and block["below_resolvable_size"] is False
-    assert gtm_run["partial_volume_correction_model"]["method"] == "gtm"
+    assert gtm_run["partial_volume_model"]["method"] == "gtm"
 
 
 def test_adding_or_removing_a_listed_organ_changes_no_other_dose(
@@ -204,7 +204,7 @@ def test_adding_or_removing_a_listed_organ_changes_no_other_dose(
     regions = {k: v for k, v in ALL_REGIONS.items() if k != "spleen"}
     study = pvc_study.root / "no_spleen.toml"
     study.write_text(_study_text(pvc_study.root, regions=regions, pvc=GTM, marrow=False), encoding="utf-8")
-    without = run_study(study, tmp_path / "out", use_cache=False).doses
+    without = run_study(study, tmp_path / "out", use_cache=False).doses.to_dict()
     for name in ("kidney_left", "kidney_right", "kidneys", "liver", "lesion"):
         a = _region(gtm_run, name)["doses"]["local"]["dose_gy"]
         b = _region(without, name)["doses"]["local"]["dose_gy"]

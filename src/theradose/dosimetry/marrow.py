@@ -5,15 +5,15 @@ Blood-based method (EANM Dosimetry Committee guideline, Hindorf et al. 2010, Eur
 
     Ã_RM / m_RM = RMBLR · Ã_bl / m_bl,
 
-with Ã_bl/m_bl the time-integrated activity per gram of whole blood (blood samples; a plasma sample is
-converted to whole blood with the haematocrit for a radiopharmaceutical that stays out of red cells,
-c_bl = c_pl·(1 − HCT)) and RMBLR the red-marrow-to-blood concentration ratio: 1 for small molecules that
-bind neither to blood nor to marrow cells (per radiopharmaceutical in ``data/dosimetry/marrow.toml``), or
-RMECFF/(1 − HCT) with RMECFF = 0.19 for radiopharmaceuticals confined to the extracellular fluid
-(Sgouros 1993, J Nucl Med 34:689). The self-dose of the electrons, absorbed locally, is then
-D_self = Ē_e · Ã_RM/m_RM (the marrow mass cancels); photon self- and cross-dose need S values
-S(RM ← source) and the sources' time-integrated activities (:func:`cross_dose_gy`; MIRD Pamphlet 21,
-Bolch et al. 2009).
+with Ã_bl/m_bl the time-integrated activity per gram of whole blood (blood samples; blood density of
+the tissue registry; a plasma sample is converted to whole blood with the haematocrit for a
+radiopharmaceutical that stays out of red cells, c_bl = c_pl·(1 − HCT)) and RMBLR the red-marrow-to-blood
+concentration ratio: 1 for small molecules that bind neither to blood nor to marrow cells (per
+radiopharmaceutical in ``data/dosimetry/marrow.toml``), or RMECFF/(1 − HCT) with RMECFF = 0.19 for
+radiopharmaceuticals confined to the extracellular fluid (Sgouros 1993, J Nucl Med 34:689). The self-dose
+of the electrons, absorbed locally, is then D_self = Ē_e · Ã_RM/m_RM (the marrow mass cancels); photon
+self- and cross-dose need S values S(RM ← source) and the sources' time-integrated activities
+(:func:`cross_dose_gy`; MIRD Pamphlet 21, Bolch et al. 2009).
 
 Image-based method: the time-integrated activity in a VOI of vertebral bodies (L2-L4 by default)
 scaled to the whole red marrow by the reference fraction of active marrow in those vertebrae (ICRP 70
@@ -59,6 +59,13 @@ class MarrowData:
     rmblr: Mapping[str, tuple[float, float, str]]
 
 
+def _blood_density() -> float:
+    """Whole-blood density of the tissue registry (:mod:`theradose.tissues`)."""
+    from theradose.tissues import get_tissue
+
+    return float(get_tissue("blood").density_g_per_ml)
+
+
 @lru_cache(maxsize=1)
 def marrow_data() -> MarrowData:
     """The shipped red marrow reference data."""
@@ -71,7 +78,7 @@ def marrow_data() -> MarrowData:
             reference_mass_g={s: float(ref[s]["red_marrow_mass_g"]) for s in ("M", "F")},
             reference_body_kg={s: float(ref[s]["body_mass_kg"]) for s in ("M", "F")},
             mass_relative_sigma=float(ref["mass_relative_sigma"]),
-            blood_density_g_per_ml=float(raw["blood_density_g_per_ml"]),
+            blood_density_g_per_ml=_blood_density(),
             rmecff=float(raw["rmecff"]),
             site_fraction={k: float(v) for k, v in raw["site_fraction"].items()},
             vertebra_groups={

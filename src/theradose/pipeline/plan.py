@@ -3,8 +3,8 @@
 A study file may name a treatment plan (``[plan] file = "PLAN.toml"``, format in
 :func:`theradose.planning.cycles.load_plan`). The plan file lists the cycles given **before** this study
 (``cycle - 1`` of them); the pipeline appends this study's cycle, with the administered activity and the
-region doses of its ``doses.json`` (dose source ``[plan] dose_source``, default ``"auto"``: the
-organ-level MIRD dose where there is one, else the first engine), and plans the next cycle with
+region doses of its dose record (dose source ``[plan] dose_source``, default ``"auto"``: the study's
+reference dose), and plans the next cycle with
 :func:`theradose.planning.plan_next_cycle`. The result goes into ``doses.json`` as ``plan``
 (:meth:`~theradose.planning.NextCycleResult.as_dict`, infinities written as ``null``) and into the report
 with the cumulative BED figure.
@@ -17,9 +17,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from theradose.dosimetry.results import StudyDoses
 from theradose.errors import InputError
 from theradose.pipeline.spec import StudySpec
-from theradose.planning.cycles import Cycle, RegionDose, TreatmentPlan, load_plan, parse_doses
+from theradose.planning.cycles import Cycle, RegionDose, TreatmentPlan, cycle_doses, load_plan
 from theradose.planning.nextcycle import NextCycleResult, plan_next_cycle
 
 
@@ -62,13 +63,12 @@ def load_study_plan(spec: StudySpec) -> TreatmentPlan | None:
         )
     organ = _marrow_organ(plan)
     if organ is not None and spec.marrow.enabled:
-        method = organ.dose_method
-        if method == "blood" and not spec.marrow.samples:
+        if organ.dose_method == "blood" and not spec.marrow.samples:
             raise InputError(
                 f"protocol {plan.protocol.name} plans with the blood-based red marrow dose but [marrow] "
                 "has no samples: add [[marrow.samples]]"
             )
-        if method == "image" and spec.marrow.region is None:
+        if organ.dose_method == "image" and spec.marrow.region is None:
             raise InputError(
                 f"protocol {plan.protocol.name} plans with the image-based red marrow dose but [marrow] "
                 "has no region: add marrow.region and marrow.vertebrae"
@@ -81,11 +81,13 @@ def _marrow_organ(plan: TreatmentPlan) -> Any:
     return next((o for o in plan.protocol.organs if o.dose_method is not None), None)
 
 
-def _marrow_region(plan: TreatmentPlan, doses: dict[str, Any], activity_mbq: float) -> RegionDose | None:
-    """The red marrow dose of the method the protocol names, from doses.json's ``red_marrow`` block."""
+def _marrow_region(plan: TreatmentPlan, doses: StudyDoses, activity_mbq: float) -> RegionDose | None:
+    """The red marrow dose of the method the protocol names, from the record's ``red_marrow``."""
+    from theradose.units import mbq_to_gbq
+
     organ = _marrow_organ(plan)
-    block = doses.get("red_marrow")
-    if organ is None or not isinstance(block, dict):
+    block = doses.red_marrow
+    if organ is None or block is None:
         return None
     chosen = block.get(organ.dose_method)
     if not isinstance(chosen, dict) or chosen.get("self_dose_gy") is None:
@@ -93,8 +95,6 @@ def _marrow_region(plan: TreatmentPlan, doses: dict[str, Any], activity_mbq: flo
             f"protocol {plan.protocol.name} plans with the {organ.dose_method}-based red marrow dose, which "
             "this study did not compute: add its inputs to [marrow]"
         )
-    from theradose.units import mbq_to_gbq
-
     gbq = float(mbq_to_gbq(activity_mbq))
     total = chosen.get("total_dose_gy")
     dose = float(total if total is not None else chosen["self_dose_gy"])
@@ -108,12 +108,11 @@ def _marrow_region(plan: TreatmentPlan, doses: dict[str, Any], activity_mbq: flo
     )
 
 
-def plan_with_study(plan: TreatmentPlan, spec: StudySpec, doses: dict[str, Any]) -> StudyPlan:
-    """Append this study's cycle (from ``doses``, the content of doses.json) and plan the next one."""
-    activity_mbq, regions = parse_doses(
-        doses, dose_source=spec.plan_dose_source, source=f"cycle {spec.cycle} doses"
-    )
-    assert activity_mbq is not None
+def plan_with_study(plan: TreatmentPlan, spec: StudySpec, doses: StudyDoses) -> StudyPlan:
+    """Append this study's cycle (from its dose record) and plan the next one; the red marrow's dose is
+    the one of the method the protocol names (``[organs.red_marrow] dose_method``) when the study has
+    ``[marrow]``."""
+    activity_mbq, regions = cycle_doses(doses, dose_source=spec.plan_dose_source)
     marrow = _marrow_region(plan, doses, activity_mbq)
     if marrow is not None:
         organ = _marrow_organ(plan)

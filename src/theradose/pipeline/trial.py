@@ -380,7 +380,7 @@ def run_trial_benchmark(
         ``"full"``: the sites' own voxels on a 128 matrix; ``"ci"``: twice the voxel size on 64 (a quick
         check of the plumbing and the gross behaviour, not of the goals).
     """
-    from theradose.phantoms.trial.export import TrialSettings, generate_trial, patient_folders
+    from theradose.io.trial import TrialSettings, generate_trial, patient_folders
     from theradose.phantoms.trial.simulate import MATRIX
     from theradose.phantoms.trial.sites import fwhm_at_centre_mm, get_site
     from theradose.pipeline.run import run_study
@@ -437,7 +437,7 @@ def run_trial_benchmark(
                 study, out / "runs" / f"P{seed}_{site}_{method}", cache_dir=out / ".cache" / f"P{seed}_{site}"
             )
             elapsed = time.perf_counter() - t0
-            for r in score_trial_doses(result.doses, truth):
+            for r in score_trial_doses(result.doses.to_dict(), truth):
                 rows.append(
                     {"patient": seed, "site": site, "method": method, "run_s": round(elapsed, 1), **r}
                 )

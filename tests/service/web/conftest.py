@@ -4,7 +4,6 @@ fabricated pipeline output folder."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import uuid
@@ -208,8 +207,21 @@ def seed_day(web: Web, *, released_batch: bool = True, prescribed_mbq: float = 7
 def write_pipeline_output(
     folder: Path, *, patient: str, cycle: int = 1, activity_mbq: float = 7400.0
 ) -> Path:
-    """A small fabricated pipeline output folder (test fixture, not real dosimetry): ``doses.json`` in
-    the pipeline's shape (per-engine doses), a DVH per region, and a one-page ``report.html``."""
+    """A small fabricated pipeline output folder (test fixture, not real dosimetry): ``doses.json``
+    written through the dose record (:class:`theradose.dosimetry.results.StudyDoses`: a local-engine dose
+    per region, the reference dose, with a DVH) and a one-page ``report.html``."""
+    from datetime import UTC, datetime, timedelta
+
+    from theradose.dosimetry.dvh import Dvh
+    from theradose.dosimetry.results import (
+        Administration,
+        EngineDose,
+        Patient,
+        RegionKind,
+        RegionResult,
+        StudyDoses,
+    )
+
     folder.mkdir(parents=True, exist_ok=True)
     gbq = activity_mbq / 1000.0
     regions = []
@@ -219,31 +231,26 @@ def write_pipeline_output(
         ("lesion_1", "tumour", 4.0, 70.0),
     ):
         dose = per_gbq * gbq
+        dvh = Dvh((0.0, 0.5 * dose, dose, 1.5 * dose, 2.0 * dose), (1.0, 0.9, 0.5, 0.1, 0.0))
         regions.append(
-            {
-                "name": name,
-                "kind": kind,
-                "effective_half_life_h": half_life,
-                "doses": {
-                    "local": {"dose_gy": dose, "dose_sigma_gy": 0.1 * dose, "dose_gy_per_gbq": per_gbq}
-                },
-                "dvh": {
-                    "local": {
-                        "dose_gy": [0.0, 0.5 * dose, dose, 1.5 * dose, 2.0 * dose],
-                        "cumulative_fraction": [1.0, 0.9, 0.5, 0.1, 0.0],
-                    }
-                },
-            }
+            RegionResult(
+                name,
+                RegionKind(kind),
+                (EngineDose("local", dose, 0.1 * dose, "fixture", dvh),),
+                effective_half_life_h=half_life,
+            )
         )
-    doses = {
-        "format": "theradose-doses",
-        "patient": {"id": patient, "name": ""},
-        "cycle": cycle,
-        "administration": {"nuclide": "Lu-177", "activity_mbq": activity_mbq},
-        "engines": ["local"],
-        "regions": regions,
-    }
-    (folder / "doses.json").write_text(json.dumps(doses, indent=2), encoding="utf-8")
+    record = StudyDoses(
+        patient=Patient(patient),
+        cycle=cycle,
+        administration=Administration(
+            "Lu-177", "[177Lu]Lu-PSMA-617", activity_mbq, datetime.now(UTC) - timedelta(days=1)
+        ),
+        reference_dose="local",
+        engines=("local",),
+        regions=tuple(regions),
+    )
+    (folder / "doses.json").write_text(record.to_json(), encoding="utf-8")
     (folder / "report.html").write_text(
         "<!doctype html><html><body><h1>Fixture dosimetry report</h1><script>alert(1)</script></body></html>",
         encoding="utf-8",

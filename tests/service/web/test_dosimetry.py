@@ -107,13 +107,10 @@ def test_bad_imports_are_refused_next_to_the_field_and_nothing_is_written(web: W
         shown = re.search(rf'<p id="e-{name}" class="error">([^<]*)</p>', r.text)
         assert shown and message in html.unescape(shown.group(1)), (name, message, shown)
         assert snapshot(web.app) == before
-    bad = tmp_path / "bad"
-    bad.mkdir()
-    (bad / "doses.json").write_text(
-        json.dumps(
-            {"regions": [{"name": "k", "dvh": {"dose_gy": [0, 1], "cumulative_fraction": [0.5, 1.0]}}]}
-        )
-    )
+    bad = write_pipeline_output(tmp_path / "bad", patient=day.pseudonym)
+    record = json.loads((bad / "doses.json").read_text())
+    record["regions"][0]["doses"]["local"]["dvh"] = {"dose_gy": [0, 1], "cumulative_fraction": [0.5, 1.0]}
+    (bad / "doses.json").write_text(json.dumps(record))
     r = _import_zip(web, day.pseudonym, _zip(bad), "1")
     assert r.status_code == 422 and "cannot increase" in html.unescape(r.text), re.findall(
         r"class=\"error\"[^>]*>([^<]*)", r.text

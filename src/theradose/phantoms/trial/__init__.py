@@ -24,5 +24,7 @@ truth
     Truth doses from the known activity by local deposition of the electron energy (ICRP 107), computed
     here, never by the dose engines being scored.
 
+The trial is written to disk (DICOM in each site's style, truth) by :mod:`theradose.io.trial`.
+
 Nothing is imported at package import time; import the submodule you need.
 """

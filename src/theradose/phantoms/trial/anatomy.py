@@ -11,7 +11,8 @@ out) in perirenal fat, with a cortex 6-8 mm thick around the medulla; the spine'
 (T9-L5) are elliptic cylinders of spongiosa (red marrow) in a cortical shell, separated by discs; iliac
 wings and sacrum likewise; the skull is a cortical shell. Lesions of 10-50 mm lie in the liver, in bone
 (thoracic vertebrae or iliac wing) and in lymph-node stations. Tissue densities are ICRU Report 44 (1989)
-values; CT numbers are typical 120 kVp values (cited in ``data/phantoms/trial_tissues.toml``).
+values of the tissue registry (:mod:`theradose.tissues`); CT numbers are typical 120 kVp values (cited in
+``data/phantoms/trial_tissues.toml``).
 
 The shapes, sizes and placement rules here share nothing with :mod:`theradose.phantoms.anatomy`.
 
@@ -52,13 +53,16 @@ class TrialTissue:
 
 @lru_cache(maxsize=1)
 def trial_tissues() -> dict[str, TrialTissue]:
-    """Tissue table ``data/phantoms/trial_tissues.toml`` (sources there)."""
+    """Tissues of the trial: CT numbers of ``data/phantoms/trial_tissues.toml`` (sources there), densities
+    of the tissue registry (:mod:`theradose.tissues`)."""
+    from theradose.tissues import get_tissue
+
     try:
         raw = tomllib.loads(
             resources.files("theradose").joinpath("data", "phantoms", "trial_tissues.toml").read_text("utf-8")
         )
         return {
-            name: TrialTissue(name, float(e["density_g_per_ml"]), float(e["hu"]))
+            name: TrialTissue(name, get_tissue(name).density_g_per_ml, float(e["hu"]))
             for name, e in raw["tissue"].items()
         }
     except (OSError, KeyError, TypeError, ValueError, tomllib.TOMLDecodeError) as exc:
@@ -405,7 +409,7 @@ def sample_patient(seed: int, *, lesions: int = 4) -> TrialPatient:
     add(
         "fat_subcutaneous",
         Difference(trunk, Trunk(z_knots, a_knots, b_knots, 2.4, inset_mm=fat_mm)),
-        "fat",
+        "adipose_tissue",
         "fat",
         None,
     )
@@ -526,7 +530,7 @@ def sample_patient(seed: int, *, lesions: int = 4) -> TrialPatient:
         medulla: Solid = Difference(outer.shrunk(cortex_mm), hilum.scaled(1.3))
         kidneys[side] = (whole, medulla, outer)
     for side, (_whole, _medulla, outer) in kidneys.items():
-        add(f"fat_perirenal_{side}", outer.shrunk(-8.0), "fat", "fat", None)
+        add(f"fat_perirenal_{side}", outer.shrunk(-8.0), "adipose_tissue", "fat", None)
     add("spleen", spleen_solid, "spleen", "spleen", "spleen")
     for side, (whole, medulla, _outer) in kidneys.items():
         add(f"kidney_{side}_cortex", whole, "kidney", "kidney_cortex", f"kidney_{side}")
@@ -602,10 +606,11 @@ def sample_patient(seed: int, *, lesions: int = 4) -> TrialPatient:
                 rotation(z_deg=jitter(12), x_deg=jitter(12)),
                 _deform(rng, 0.15),
             )
+            tissue = "lacrimal_glands" if gland == "lacrimal" else "salivary_glands"
             add(
                 f"{gland}_{side}",
-                _scaled_to_mass(shape, mass, t["gland"].density_g_per_ml),
-                "gland",
+                _scaled_to_mass(shape, mass, t[tissue].density_g_per_ml),
+                tissue,
                 gland,
                 f"{gland}_{side}",
             )
@@ -645,7 +650,7 @@ def sample_patient(seed: int, *, lesions: int = 4) -> TrialPatient:
         add(
             lesion.name,
             Ellipsoid(lesion.centre_mm, (diameter / 2.0,) * 3),
-            "lesion",
+            "tumour",
             lesion.name,
             lesion.name,
         )

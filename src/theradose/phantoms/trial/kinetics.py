@@ -159,7 +159,6 @@ _REFERENCE_MARROW_G = 1170.0
 _REFERENCE_BODY_KG = 73.0
 #: Blood volume per kg body mass (mL/kg): ICRP 89 adult male 5.3 L / 73 kg.
 _BLOOD_ML_PER_KG = 5300.0 / 73.0
-_BLOOD_DENSITY_G_PER_ML = 1.06
 
 
 def sample_kinetics(
@@ -259,7 +258,9 @@ def sample_kinetics(
     rmblr = float(mar["rmblr"]) * _lognormal(rng, float(mar["cv_rmblr"]))
     total = _REFERENCE_MARROW_G * weight / _REFERENCE_BODY_KG * _lognormal(rng, float(mar["cv_total_mass"]))
     draws.update({"rmblr": rmblr, "red_marrow_mass_g": total})
-    per_g = blood.scaled(rmblr / _BLOOD_DENSITY_G_PER_ML)
+    from theradose.tissues import get_tissue
+
+    per_g = blood.scaled(rmblr / get_tissue("blood").density_g_per_ml)
     conc["red_marrow_per_g"] = per_g
     site_mass: dict[str, float] = {}
     for site, fraction in _SITE_FRACTION.items():

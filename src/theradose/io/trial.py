@@ -13,7 +13,7 @@ Layout of ``OUT``::
 
 Every folder is written under a temporary name and renamed when complete; a folder that exists is reused,
 so an interrupted generation resumes where it stopped. DICOM is written with :mod:`theradose.io.dicom`
-(imported lazily: this module is the edge between the simulator and I/O).
+(this module is the I/O edge of the trial generator, :mod:`theradose.phantoms.trial`).
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def _jsonable(value: Any) -> Any:
 
 def write_site_calibration(cal: SiteCalibration, folder: Path) -> None:
     """Cylinder (counts), IEC fills (Bq/mL with the site's factor) and ``calibration.json``."""
-    from theradose.phantoms.export import write_physical_phantom
+    from theradose.io.phantoms import write_physical_phantom
 
     site = cal.site
     frame_s = site.system.time_per_view_s
