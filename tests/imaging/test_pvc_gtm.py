@@ -175,12 +175,14 @@ def test_rbv_restores_the_interior_concentration(phantom: Phantom) -> None:
         phantom.hu,
         SPACING,
         _resolution(TRUE_FWHM_MM),
-        method="rbv",
         fit_resolution=False,
     )
     corrected = result.corrected_images[0]
     kidney = phantom.labels == LABELS["kidney"]
     assert float(corrected[kidney].sum()) == pytest.approx(_true(phantom, "kidney"), rel=0.02)
+    assert result.activity(LABELS["kidney"], "rbv")[0] == pytest.approx(
+        float(corrected[kidney].sum()), rel=1e-5
+    )
     liver_core = _ellipsoid((18, 26, 18), (6, 6, 6)) & ~_ellipsoid((18, 26, 18), (4, 4, 4))
     assert float(np.median(corrected[liver_core])) == pytest.approx(3.0, rel=0.03)
 
