@@ -190,10 +190,11 @@ def integrate_blood_curve(
     relative_sd: float = 0.05,
     decay_constant_per_h: float,
 ) -> BloodIntegral:
-    """Fit sums of one and two decaying exponentials c(t) = Σ a_k e^{−r_k t} (rates ≥ λ_p, measured
+    """Fit sums of one, two and three decaying exponentials c(t) = Σ a_k e^{−r_k t} (rates ≥ λ_p, measured
     concentrations, not decay-corrected) by weighted least squares (σ = ``relative_sd`` × value), select
-    by AICc, and integrate analytically (Σ a_k/r_k; MIRD Pamphlet 21). A bi-exponential needs at least 6
-    samples for its AICc to be defined (n > k + 1 with k = 4)."""
+    by AICc, and integrate analytically (Σ a_k/r_k; MIRD Pamphlet 21). A model with k parameters needs
+    more than k + 1 samples for its AICc (bi-exponential: 6, tri-exponential: 8); blood clearance of
+    small molecules has a fast distribution phase, so frequent early samples matter."""
     from scipy.optimize import least_squares
 
     t = np.asarray(time_h, dtype=np.float64)
@@ -209,13 +210,15 @@ def integrate_blood_curve(
     lam = float(decay_constant_per_h)
     sigma = relative_sd * c
     results: list[tuple[float, int, FloatArray, FloatArray | None]] = []
-    for n_exp in (1, 2):
+    for n_exp in (1, 2, 3):
         k = 2 * n_exp
         if t.size < k + 2:
             continue
-        # parameters: log amplitudes, log(rate − λ_p)
+        # parameters: log amplitudes, log(rate − λ_p); start rates spread from the sampling span
         start_rates = (
-            np.geomspace(max(1.0 / max(t[-1], 1.0), 1e-3), 1.0, n_exp) if n_exp > 1 else np.array([0.02])
+            np.geomspace(max(1.0 / max(t[-1], 1.0), 1e-3), 3.0 / max(t[1], 0.1), n_exp)
+            if n_exp > 1
+            else np.array([0.02])
         )
         p0 = np.concatenate([np.log(np.full(n_exp, c[0] / n_exp)), np.log(start_rates)])
 
