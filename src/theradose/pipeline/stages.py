@@ -753,6 +753,7 @@ def model_pvc(
         resolution,
         fit_resolution=fit_resolution,
         other_uptake=other_uptake,
+        regions=region_set.regions,
     )
 
 

@@ -20,6 +20,7 @@ from theradose.errors import InputError
 from theradose.imaging.pvc.gtm import (
     RESOLVABLE_SELF_RECOVERY,
     build_compartments,
+    joinable_label_pairs,
     label_summary,
     label_totals,
     relative_sigma_by_label,
@@ -106,6 +107,7 @@ def correct_study(
     reference: int = 0,
     other_uptake: bool = True,
     fit_resolution: bool = True,
+    regions: Mapping[str, Sequence[int]] | None = None,
 ) -> PvcResult:
     """Correct every time point of a registered study by GTM and RBV.
 
@@ -126,6 +128,9 @@ def correct_study(
         Detect unlisted uptake (see module docstring).
     fit_resolution : bool
         Fit each listed object's response to its spill-out in the image (else the phantom table only).
+    regions : mapping, optional
+        Listed region → its partition labels: adjacent labels of one region with similar concentrations
+        (a kidney's cortex and medulla) form one object for the response; without it none are joined.
     """
     if not images:
         raise InputError("correct_study needs at least one image")
@@ -133,9 +138,16 @@ def correct_study(
         raise InputError(f"reference must be a time point index 0..{len(images) - 1}; got {reference}")
     comps = build_compartments(region_labels, hu)
     listed = sorted(int(v) for v in np.unique(region_labels) if v != 0)
+    joinable = joinable_label_pairs(regions or {})
     solutions = [
         solve_gtm(
-            image, comps, resolution, spacing_mm, other_uptake=other_uptake, fit_resolution=fit_resolution
+            image,
+            comps,
+            resolution,
+            spacing_mm,
+            other_uptake=other_uptake,
+            fit_resolution=fit_resolution,
+            joinable_labels=joinable,
         )
         for image in images
     ]

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import math
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -85,6 +85,9 @@ UPTAKE_GROW_MM = 60.0
 SPILL_BAND_FWHM = 2.0
 #: Passes over the objects when fitting their responses (neighbours' responses change between passes).
 FIT_SWEEPS = 2
+#: Objects larger than this equivalent-sphere diameter (a whole-body region) keep the phantom response:
+#: their spill-out is a thin rim on a huge object, and fitting it would cost a whole-body box per trial.
+FIT_MAX_EQUIVALENT_DIAMETER_MM = 200.0
 #: Passes of size/contrast estimation and solution.
 ITERATIONS = 3
 #: Below this self-recovery a compartment is flagged as below the resolvable size.
@@ -371,6 +374,29 @@ def model_image(
 
 
 # ------------------------------------------------------------------------------------------ objects
+def _joinable_pairs(
+    index: IntArray, comps: Compartments, joinable_labels: frozenset[tuple[int, int]]
+) -> set[tuple[int, int]]:
+    """Face-adjacent region compartments whose partition labels may form one object (they belong to one
+    listed region, e.g. the cortex and the medulla of ``kidney_left``)."""
+    out: set[tuple[int, int]] = set()
+    for p, q in _adjacent_pairs(index):
+        lp, lq = comps.labels[p], comps.labels[q]
+        if comps.kinds[p] == "region" and comps.kinds[q] == "region" and (lp, lq) in joinable_labels:
+            out.add((p, q))
+    return out
+
+
+def joinable_label_pairs(regions: Mapping[str, Sequence[int]]) -> frozenset[tuple[int, int]]:
+    """Label pairs that share a listed region (both orders; a label with itself)."""
+    pairs: set[tuple[int, int]] = set()
+    for labels in regions.values():
+        for a in labels:
+            for b in labels:
+                pairs.add((int(a), int(b)))
+    return frozenset(pairs)
+
+
 def _adjacent_pairs(index: IntArray) -> set[tuple[int, int]]:
     pairs: set[tuple[int, int]] = set()
     for axis in range(3):
@@ -386,8 +412,8 @@ def _adjacent_pairs(index: IntArray) -> set[tuple[int, int]]:
 
 
 def objects_of(comps: Compartments, concentrations: FloatArray, pairs: set[tuple[int, int]]) -> list[int]:
-    """Object id of every compartment: region compartments joined across faces when their concentrations
-    differ by less than :data:`MERGE_RATIO`; every other compartment is its own object."""
+    """Object id of every compartment: the compartments of ``pairs`` (adjacent, joinable) joined when their
+    concentrations differ by less than :data:`MERGE_RATIO`; every other compartment is its own object."""
     parent = list(range(comps.n))
 
     def find(i: int) -> int:
@@ -397,8 +423,6 @@ def objects_of(comps: Compartments, concentrations: FloatArray, pairs: set[tuple
         return i
 
     for p, q in sorted(pairs):
-        if comps.kinds[p] != "region" or comps.kinds[q] != "region":
-            continue
         cp, cq = concentrations[p], concentrations[q]
         if cp > 0 and cq > 0 and max(cp, cq) / min(cp, cq) < MERGE_RATIO:
             parent[find(p)] = find(q)
@@ -654,6 +678,7 @@ def solve_gtm(
     fit_resolution: bool = True,
     scale: float = 1.0,
     fixed_fwhm_mm: Sequence[float] | None = None,
+    joinable_labels: frozenset[tuple[int, int]] = frozenset(),
 ) -> GtmSolution:
     """GTM solution of one image (module docstring).
 
@@ -675,6 +700,9 @@ def solve_gtm(
         Factor on every FWHM of the final solution (uncertainty propagation).
     fixed_fwhm_mm : sequence of float, optional
         Use these FWHMs (one per compartment of ``comps``) and skip every estimation step.
+    joinable_labels : frozenset of (label, label)
+        Partition labels whose adjacent compartments may form one object (:func:`joinable_label_pairs` of
+        the listed regions); none by default: every compartment is its own object.
     """
     image = np.asarray(image, dtype=np.float64)
     if image.shape != comps.index.shape:
@@ -685,7 +713,7 @@ def solve_gtm(
         conc = model.solve(means)
         responses = [ObjectResponse(i, math.nan, math.nan, float(f)) for i, f in enumerate(model.fwhm_mm)]
         return _solution(image, model, conc, means, responses)
-    pairs = _adjacent_pairs(comps.index)
+    pairs = _joinable_pairs(comps.index, comps, joinable_labels)
     diameters: dict[tuple[int, ...], float] = {}
     model = TransferModel(comps, np.full(comps.n, resolution.large_object_fwhm_mm), spacing_mm)
     conc, responses = _phantom_responses(model, means, resolution, pairs, diameters, means.copy())
@@ -695,14 +723,14 @@ def solve_gtm(
         if clusters:
             comps = comps.with_uptake(clusters)
             means = regional_means(image, comps)
-            pairs = _adjacent_pairs(comps.index)
+            pairs = _joinable_pairs(comps.index, comps, joinable_labels)
             diameters = {}
             model = TransferModel(comps, np.full(comps.n, resolution.large_object_fwhm_mm), spacing_mm)
             conc, responses = _phantom_responses(model, means, resolution, pairs, diameters, means.copy())
     if fit_resolution:
         groups: dict[int, list[int]] = {}
         for i, r in enumerate(responses):
-            if comps.kinds[i] != "tissue":
+            if comps.kinds[i] != "tissue" and r.equivalent_diameter_mm < FIT_MAX_EQUIVALENT_DIAMETER_MM:
                 groups.setdefault(r.object_id, []).append(i)
         counts = comps.voxel_counts()
         order = sorted(groups.values(), key=lambda g: -int(sum(counts[i] for i in g)))
@@ -710,13 +738,10 @@ def solve_gtm(
         for _sweep in range(FIT_SWEEPS):
             for group in order:
                 fit_spill_out(image, model, means, group, band_mm=band)
+        fitted = {i for group in groups.values() for i in group}
         responses = [
             ObjectResponse(
-                r.object_id,
-                r.equivalent_diameter_mm,
-                r.contrast,
-                float(model.fwhm_mm[i]),
-                comps.kinds[i] != "tissue",
+                r.object_id, r.equivalent_diameter_mm, r.contrast, float(model.fwhm_mm[i]), i in fitted
             )
             for i, r in enumerate(responses)
         ]
