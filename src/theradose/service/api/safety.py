@@ -42,7 +42,7 @@ def precycle(
     pseudonym: PseudonymPath,
     request: Request,
     me: Annotated[Principal, require("labs:read")],
-    protocol: Annotated[PrecycleProtocol, Query()] = "psma",
+    protocol: Annotated[PrecycleProtocol | None, Query()] = None,
     sex: Annotated[Sex | None, Query()] = None,
     age_y: Annotated[float | None, Query(ge=18, le=120)] = None,
     weight_kg: Annotated[float | None, Query(ge=20, le=400)] = None,

@@ -39,7 +39,9 @@ def current_user(request: Request) -> Principal | None:
     if token is None:
         return None
     try:
-        return authenticate_token(request.app.state.db, token)
+        return authenticate_token(
+            request.app.state.db, token, idle_timeout_min=request.app.state.settings.idle_timeout_min
+        )
     except ApiError:
         return None
 
