@@ -35,7 +35,7 @@ class StorageRule:
 
 @dataclass(frozen=True)
 class Eligibility:
-    """Whether a nuclide mix may be held for decay-in-storage; ``blocking`` names the nuclides that may not."""
+    """Whether a nuclide mix may be held for decay-in-storage; ``blocking``: the nuclides that may not."""
 
     eligible: bool
     blocking: tuple[str, ...]

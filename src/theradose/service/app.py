@@ -137,7 +137,9 @@ def install_docs(app: FastAPI) -> None:
         if name not in DOCS_ASSETS:
             return Response("not found", status_code=404, media_type="text/plain")
         content = (Path(swagger_ui_bundle.swagger_ui_path) / name).read_bytes()
-        return Response(content, media_type=DOCS_ASSETS[name], headers={"Cache-Control": "public, max-age=3600"})
+        return Response(
+            content, media_type=DOCS_ASSETS[name], headers={"Cache-Control": "public, max-age=3600"}
+        )
 
     app.add_route("/docs", docs, include_in_schema=False)
     app.add_route("/docs/assets/{name}", asset, include_in_schema=False)

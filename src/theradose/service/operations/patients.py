@@ -109,7 +109,7 @@ def list_patients(session: Session, me: Principal, *, limit: int = 100, offset: 
 
 
 def identities(
-    session: Session, me: Principal, pseudonyms: list[str], *, view: str
+    session: Session, me: Principal, pseudonyms: list[str], *, view: str, audit: bool = True
 ) -> dict[str, IdentityOut]:
     """The identities of patients for a page, for roles allowed to read them (one audited read per view)."""
     if not allowed(me.role, "identity:read") or not pseudonyms:
@@ -119,15 +119,16 @@ def identities(
         .join(PatientIdentity, PatientIdentity.patient_id == Patient.id)
         .where(Patient.pseudonym.in_(sorted(set(pseudonyms))))
     ).all()
-    audit_store.append(
-        session,
-        actor=me.username,
-        at=utcnow(),
-        action="read",
-        entity="patient_identity",
-        entity_id=pseudonyms[0] if len(set(pseudonyms)) == 1 else "list",
-        after={"view": view, "pseudonyms": sorted(set(pseudonyms))},
-    )
+    if audit:
+        audit_store.append(
+            session,
+            actor=me.username,
+            at=utcnow(),
+            action="read",
+            entity="patient_identity",
+            entity_id=pseudonyms[0] if len(set(pseudonyms)) == 1 else "list",
+            after={"view": view, "pseudonyms": sorted(set(pseudonyms))},
+        )
     return {
         p: IdentityOut(
             pseudonym=p,
