@@ -190,12 +190,12 @@ def confirm_identity(expected: dict[str, str | None], confirmed: dict[str, str |
         known = expected.get(name)
         if known is None or _identifier_key(known) != _identifier_key(value):
             raise IdentityMismatch(
-                f"confirm_{name}: {value!r} does not match the patient of this dose: STOP, check the "
+                f"confirm_{name} {value!r} does not match the patient of this dose: STOP, check the "
                 "patient's wristband and the label"
             )
     if len(given) < REQUIRED_IDENTIFIERS:
         raise IdentityMismatch(
-            f"confirm_mrn: confirm {REQUIRED_IDENTIFIERS} identifiers (record number, birth date or family "
-            f"name) from the patient's wristband; {len(given)} given"
+            f"confirm_mrn and the others: confirm {REQUIRED_IDENTIFIERS} identifiers (record number, "
+            f"birth date or family name) from the patient's wristband; {len(given)} given"
         )
     return tuple(sorted(given))

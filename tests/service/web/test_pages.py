@@ -565,7 +565,8 @@ def test_plan_approval_signature_needs_the_password_and_the_role(web: Web) -> No
     assert snapshot(web.app) == before
     r = web.post("physician", "/ui/sign", {**sign, "password": password_of("physician")})
     page = web.client("physician").get(r.headers["location"]).text
-    assert "signed as approved" in page and re.search(r'class="status signed">signed</span>\s+by Physician A', page)
+    assert "signed as approved" in page
+    assert re.search(r'class="status signed">signed</span>\s+by Physician A', page)
     assert web.api("GET", f"/prescriptions/{day.prescription_id}", "physician")["status"] == "signed"
     sigs = web.api("GET", f"/signatures/prescription/{day.prescription_id}", "physician")
     assert [(s["signer"], s["meaning"], s["valid"]) for s in sigs] == [("physician", "approved", True)]

@@ -154,15 +154,16 @@ def seal_signature(
 ) -> SignatureRow:
     """Write ``signer``'s signature over ``record`` and its audit entry (in the caller's transaction)."""
     me = signer.principal
-    duplicate = session.execute(
-        select(SignatureRow).where(
+    same = session.execute(
+        select(SignatureRow.record_hash).where(
             SignatureRow.record_type == record_type,
             SignatureRow.record_id == str(record_id),
             SignatureRow.signer == me.username,
             SignatureRow.meaning == signer.meaning,
         )
-    ).first()
-    if duplicate and signer.meaning not in REPEATABLE_MEANINGS:
+    ).all()
+    # the same signature twice is refused; after the record changed (e.g. an edited directive) it is due again
+    if signer.meaning not in REPEATABLE_MEANINGS and any(h == sig_logic.record_hash(record) for (h,) in same):
         raise conflict("already_signed", f"{me.username} already signed this record as {signer.meaning}")
     earlier = session.execute(
         select(SignatureRow.signer, SignatureRow.meaning).where(
