@@ -144,7 +144,7 @@ def check_times(
             f"residual_measured_at {residual_measured_at.isoformat()} is before injection_time "
             f"{injection_time.isoformat()}: assay the residual after injecting"
         )
-    if dispensed_at is not None and injection_time < dispensed_at:
+    if dispensed_at is not None and injection_time < dispensed_at - timedelta(minutes=CLOCK_SKEW_MIN):
         raise InputError(
             f"injection_time {injection_time.isoformat()} is before the dose was dispensed "
             f"({dispensed_at.isoformat()}): check the time"

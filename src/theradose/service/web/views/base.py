@@ -141,6 +141,7 @@ def _render_body(
             site_name=settings.site_name,
             site_timezone=settings.site_timezone,
             path=request.url.path,
+            form_token=new_form_token(),
             **ctx,
         )
     )

@@ -37,11 +37,7 @@ def _page(
         rx_param = values.get("prescription_id") or request.query_params.get("prescription") or ""
         chosen = next((rx for rx, _p in ctx["rxs"] if str(rx.id) == rx_param), None)
         names = patients.identities(
-            session,
-            me,
-            [p for rx, p in ctx["rxs"] if rx is chosen],
-            view="dispense",
-            audit=request.method == "GET",
+            session, me, [p for _rx, p in ctx["rxs"]], view="dispense", audit=request.method == "GET"
         )
         session.expunge_all()
     batches = [
