@@ -336,7 +336,7 @@ def test_full_clinical_day_in_the_browser(live: Live, browser: Any, tmp_path: Pa
         shots(page, "worklist_dispensed")
         # the back button and resubmit: the same form posted again writes nothing
         again = page.request.post(f"{base}/ui/dispense", form=form)
-        assert again.ok and "this form was sent before" in again.text(), re.findall(r"class=\"error\"[^>]*>([^<]*)", again.text())
+        assert again.ok and "this form was sent before" in again.text()
         assert live.one("SELECT count(*) FROM dispensings") == 1
         # reopening Dispense: the directive is no longer offered
         page.goto(f"{base}/ui/dispense")

@@ -59,7 +59,8 @@ def _context(
     decision = precycle.current_decision(session, ctx["rx"].patient_id, ctx["rx"].cycle)
     ctx["decision"] = None if decision is None else precycle.decision_out(decision, ctx["patient"].pseudonym)
     ctx["calibrators"] = calibrators.list_calibrators(session, me)
-    names = patients.identities(session, me, [ctx["patient"].pseudonym], view="administer", audit=with_identity)
+    pseudonym = ctx["patient"].pseudonym
+    names = patients.identities(session, me, [pseudonym], view="administer", audit=with_identity)
     ctx["identity"] = names.get(ctx["patient"].pseudonym)
     return ctx
 
