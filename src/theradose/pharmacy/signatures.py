@@ -128,6 +128,8 @@ def verify(signature: Signature, record: Mapping[str, Any], *, secret: bytes) ->
 #: Pairs of meanings that must come from two different people (four-eyes principle; EU GMP Annex 16,
 #: EudraLex vol. 4: the person who prepares or tests a batch is not the one who checks or certifies it).
 FOUR_EYES: tuple[tuple[str, str], ...] = (("prepared", "checked"), ("qc_recorded", "released"))
+_DID = {"prepared": "prepared", "checked": "checked", "qc_recorded": "recorded QC of", "released": "released"}
+_DOING = {"prepared": "preparing", "checked": "checking", "qc_recorded": "QC", "released": "release"}
 
 
 def four_eyes_conflict(signer: str, meaning: str, earlier: Iterable[tuple[str, str]]) -> str | None:
@@ -138,5 +140,5 @@ def four_eyes_conflict(signer: str, meaning: str, earlier: Iterable[tuple[str, s
         if other is None:
             continue
         if any(s == signer and m == other for s, m in earlier):
-            return f"{signer} already {other.replace('_', ' ')} this record: {meaning} needs a second person"
+            return f"{signer} {_DID[other]} this record: {_DOING[meaning]} needs a second person (four-eyes)"
     return None
