@@ -63,8 +63,8 @@ def label_text(session: Session, me: Principal, dispensing_id: int, *, site_time
     return fields
 
 
-def label_pdf(fields: dict[str, str]) -> bytes:
-    """Render the label fields and their QR code as a one-page PDF."""
+def label_pdf(fields: dict[str, str], *, image_format: str = "pdf") -> bytes:
+    """Render the label fields and their QR code as a one-page PDF (or ``image_format="png"``)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -82,22 +82,24 @@ def label_pdf(fields: dict[str, str]) -> bytes:
         for x, dark in enumerate(row):
             if dark:
                 ax.add_patch(Rectangle((x, size - 1 - y), 1, 1, color="black", linewidth=0))
-    ax.set_xlim(-2, size + 2)
-    ax.set_ylim(-2, size + 2)
+    ax.set_xlim(-4, size + 4)  # the 4-module quiet zone of ISO/IEC 18004
+    ax.set_ylim(-4, size + 4)
     ax.set_aspect("equal")
     ax.axis("off")
     lines = [
-        ("RADIOACTIVE · " + fields["product"], 9, "bold"),
-        (fields.get("name", "Patient " + fields["patient"]), 7, "bold"),
-        ("Patient " + fields["patient"] + " · " + fields["dispensing"], 6.5, "normal"),
+        ("RADIOACTIVE · " + fields["product"], 8.5, "bold"),
+        (fields.get("name", "Patient " + fields["patient"]), 8, "bold"),
+        (fields.get("born", ""), 6.5, "normal"),
+        ("Patient " + fields["patient"] + " · " + fields["dispensing"], 6, "normal"),
         (fields["activity"], 7.5, "bold"),
         ("Volume " + fields["volume"] + " · Lot " + fields["lot"], 6.5, "normal"),
         ("Batch expiry " + fields["expiry"], 6.5, "normal"),
     ]
-    y = 0.90
+    y = 0.92
     for text, size_pt, weight in lines:
-        fig.text(0.03, y, text, fontsize=size_pt, weight=weight, va="top", family="DejaVu Sans")
-        y -= 0.15
+        if text:
+            fig.text(0.03, y, text, fontsize=size_pt, weight=weight, va="top", family="DejaVu Sans")
+        y -= 0.125
     out = io.BytesIO()
-    fig.savefig(out, format="pdf")
+    fig.savefig(out, format=image_format, dpi=200)
     return out.getvalue()
