@@ -41,6 +41,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import struct
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -86,6 +87,8 @@ UNCOMPRESSED_SYNTAXES = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10
 #: Elements larger than this are read only when used (Pixel Data): header scans stay cheap and the same
 #: datasets can deliver their pixels later.
 DEFER_SIZE = "64 KB"
+#: Modalities whose single slices need a known depth (a voxel volume): CT, NM, PET, RT Dose.
+VOLUMETRIC_MODALITIES = ("CT", "NM", "PT", "RTDOSE")
 #: Two slice positions closer than this (mm) are duplicates.
 DUPLICATE_POSITION_MM = 1e-3
 #: Largest deviation (mm) of a slice position from a uniform grid that is still accepted.
@@ -111,7 +114,7 @@ def tolerant(function: _F) -> _F:
                 return function(*args, **kwargs)
             except TheradoseError:
                 raise
-            except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError) as exc:
+            except MALFORMED_DATA_ERRORS as exc:
                 raise DicomError(f"malformed DICOM data ({_short(exc)})") from exc
 
     return wrapper  # type: ignore[return-value]
@@ -184,18 +187,73 @@ def _floats(value: Any, n: int | None = None) -> npt.NDArray[np.float64] | None:
 
 
 # ------------------------------------------------------------------------------------------------ times
+def tag_text(keyword: str) -> str:
+    """``Keyword (gggg,eeee)`` for messages, e.g. ``AcquisitionTime (0008,0032)``."""
+    from pydicom.datadict import tag_for_keyword
+
+    tag = tag_for_keyword(keyword)
+    return keyword if tag is None else f"{keyword} ({tag >> 16:04X},{tag & 0xFFFF:04X})"
+
+
+def _malformed(keyword: str, value: Any, expected: str) -> DicomError:
+    return DicomError(
+        f"{tag_text(keyword)} is {str(value)!r}, not a valid DICOM {expected}: "
+        "correct the header (or remove the attribute) and read again"
+    )
+
+
 def _tz(ds: Any) -> Any:
-    return parse_tz_offset(_get(ds, "TimezoneOffsetFromUTC"))
+    """Timezone Offset From UTC of ``ds``; None when absent, :class:`DicomError` when malformed."""
+    text = _get(ds, "TimezoneOffsetFromUTC")
+    if text is None:
+        return None
+    zone = parse_tz_offset(text)
+    if zone is None:
+        raise _malformed("TimezoneOffsetFromUTC", text, "offset (+HHMM or -HHMM)")
+    return zone
+
+
+def date_time_of(ds: Any, prefix: str, tz: Any = None) -> datetime | None:
+    """``<prefix>Date`` + ``<prefix>Time`` of ``ds`` (e.g. ``prefix="Acquisition"``).
+
+    Returns None when either attribute is absent or empty. A value that is present but is no valid DICOM
+    DA (YYYYMMDD) or TM (HHMMSS.FFFFFF; e.g. ``"25:61:99"``) raises :class:`DicomError` naming the tag:
+    a damaged time is never replaced silently by another one.
+    """
+    date = _get(ds, f"{prefix}Date")
+    time = _get(ds, f"{prefix}Time")
+    if date is None or time is None:
+        return None
+    value = parse_da_tm(date, time, tz)
+    if value is None:
+        if parse_da_tm(date, "000000") is None:
+            raise _malformed(f"{prefix}Date", date, "date (DA, YYYYMMDD)")
+        raise _malformed(f"{prefix}Time", time, "time (TM, HHMMSS.FFFFFF)")
+    return value
+
+
+def datetime_of(ds: Any, keyword: str, tz: Any = None) -> datetime | None:
+    """A DT attribute of ``ds`` (None when absent; :class:`DicomError` naming the tag when malformed)."""
+    text = _get(ds, keyword)
+    if text is None:
+        return None
+    value = parse_dt(text, tz)
+    if value is None:
+        raise _malformed(keyword, text, "date-time (DT, YYYYMMDDHHMMSS.FFFFFF&ZZXX)")
+    return value
 
 
 def acquisition_datetime_of(ds: Any) -> datetime | None:
-    """Acquisition start of a dataset: AcquisitionDateTime, Acquisition, Series, Content, Study date/time."""
+    """Acquisition start of a dataset: AcquisitionDateTime, Acquisition, Series, Content, Study date/time.
+
+    The first attribute pair present is used; a malformed one raises :class:`DicomError` naming the tag.
+    """
     tz = _tz(ds)
-    value = parse_dt(_get(ds, "AcquisitionDateTime"), tz)
+    value = datetime_of(ds, "AcquisitionDateTime", tz)
     if value is not None:
         return value
     for prefix in ("Acquisition", "Series", "Content", "Study"):
-        value = parse_da_tm(_get(ds, f"{prefix}Date"), _get(ds, f"{prefix}Time"), tz)
+        value = date_time_of(ds, prefix, tz)
         if value is not None:
             return value
     return None
@@ -203,18 +261,21 @@ def acquisition_datetime_of(ds: Any) -> datetime | None:
 
 def series_datetime_of(ds: Any) -> datetime | None:
     """Series date/time (the PET decay-correction reference), else the acquisition start."""
-    return parse_da_tm(_get(ds, "SeriesDate"), _get(ds, "SeriesTime"), _tz(ds)) or acquisition_datetime_of(ds)
+    return date_time_of(ds, "Series", _tz(ds)) or acquisition_datetime_of(ds)
 
 
 # ------------------------------------------------------------------------------------ radiopharmaceutical
-@tolerant
-def read_radiopharmaceutical(ds: Any) -> RadiopharmaceuticalInfo | None:
-    """Radiopharmaceutical information of an NM or PET dataset, or None when it is absent or incomplete.
+@dataclass(frozen=True)
+class _Administration:
+    """What the Radiopharmaceutical Information Sequence says, each field None when absent."""
 
-    The nuclide comes from the Radionuclide Code Sequence (code meaning, e.g. ``^177^Lutetium``) or the
-    free-text Radionuclide; the activity from Radionuclide Total Dose (MBq in NM, Bq in PET, PS3.3
-    C.8.4.10 / C.8.9.2); the time from Radiopharmaceutical Start DateTime, or Start Time on the series date.
-    """
+    nuclide: str | None
+    radiopharmaceutical: str
+    activity_mbq: float | None
+    start: datetime | None
+
+
+def _administration(ds: Any) -> _Administration | None:
     items = _get(ds, "RadiopharmaceuticalInformationSequence")
     if not items:
         return None
@@ -234,25 +295,54 @@ def read_radiopharmaceutical(ds: Any) -> RadiopharmaceuticalInfo | None:
         except InputError:
             continue
     dose = _get(item, "RadionuclideTotalDose")
+    activity_mbq = None
+    if dose is not None:
+        try:
+            dose_value = float(dose)
+        except (TypeError, ValueError):
+            raise _malformed("RadionuclideTotalDose", dose, "decimal string (DS)") from None
+        if math.isfinite(dose_value) and dose_value > 0:
+            if str(_get(ds, "Modality", "")) == "PT":
+                activity_mbq = bq_to_mbq(dose_value)
+            else:
+                activity_mbq = bq_to_mbq(dose_value) if dose_value > NM_DOSE_BQ_THRESHOLD else dose_value
     tz = _tz(ds)
-    start = parse_dt(_get(item, "RadiopharmaceuticalStartDateTime"), tz)
+    start = datetime_of(item, "RadiopharmaceuticalStartDateTime", tz)
     if start is None:
-        start = parse_da_tm(
-            _get(ds, "SeriesDate") or _get(ds, "StudyDate"), _get(item, "RadiopharmaceuticalStartTime"), tz
-        )
-    if nuclide is None or dose is None or start is None or float(dose) <= 0:
+        time = _get(item, "RadiopharmaceuticalStartTime")
+        date = _get(ds, "SeriesDate") or _get(ds, "StudyDate")
+        if time is not None and date is not None:
+            start = parse_da_tm(date, time, tz)
+            if start is None:
+                if parse_da_tm(date, "000000") is None:
+                    raise _malformed(
+                        "SeriesDate" if _get(ds, "SeriesDate") else "StudyDate", date, "date (DA)"
+                    )
+                raise _malformed("RadiopharmaceuticalStartTime", time, "time (TM, HHMMSS.FFFFFF)")
+    return _Administration(nuclide, str(_get(item, "Radiopharmaceutical", "")), activity_mbq, start)
+
+
+@tolerant
+def read_radiopharmaceutical(ds: Any) -> RadiopharmaceuticalInfo | None:
+    """Radiopharmaceutical information of an NM or PET dataset, or None when it is absent or incomplete.
+
+    The nuclide comes from the Radionuclide Code Sequence (code meaning, e.g. ``^177^Lutetium``) or the
+    free-text Radionuclide; the activity from Radionuclide Total Dose (MBq in NM, Bq in PET, PS3.3
+    C.8.4.10 / C.8.9.2); the time from Radiopharmaceutical Start DateTime, or Start Time on the series date.
+
+    Raises
+    ------
+    DicomError
+        If a time or the dose is present but malformed (the message names the tag).
+    """
+    info = _administration(ds)
+    if info is None or info.nuclide is None or info.activity_mbq is None or info.start is None:
         return None
-    dose_value = float(dose)
-    modality = str(_get(ds, "Modality", ""))
-    if modality == "PT":
-        activity_mbq = bq_to_mbq(dose_value)
-    else:
-        activity_mbq = bq_to_mbq(dose_value) if dose_value > NM_DOSE_BQ_THRESHOLD else dose_value
     return RadiopharmaceuticalInfo(
-        nuclide=nuclide,
-        radiopharmaceutical=str(_get(item, "Radiopharmaceutical", "")),
-        injected_activity_mbq=float(activity_mbq),
-        injection_datetime=start,
+        nuclide=info.nuclide,
+        radiopharmaceutical=info.radiopharmaceutical,
+        injected_activity_mbq=float(info.activity_mbq),
+        injection_datetime=info.start,
     )
 
 
@@ -260,9 +350,9 @@ def _decay_constant_per_h(ds: Any, nuclide: str | None) -> float:
     """λ in 1/h from Radionuclide Half Life (s) in the dataset, else from the nuclide table."""
     items = _get(ds, "RadiopharmaceuticalInformationSequence")
     if items:
-        half_life_s = _get(items[0], "RadionuclideHalfLife")
-        if half_life_s is not None and float(half_life_s) > 0:
-            return math.log(2.0) / seconds_to_hours(float(half_life_s))
+        half_life_s = number_of(items[0], "RadionuclideHalfLife")
+        if half_life_s is not None and half_life_s > 0:
+            return math.log(2.0) / seconds_to_hours(half_life_s)
     if nuclide is None:
         raise DicomError(
             "decay correction needs the radionuclide, but the series names none "
@@ -312,9 +402,25 @@ def _rwv_bqml(ds: Any) -> tuple[float, float] | None:
     return None
 
 
+@dataclass(frozen=True)
+class UnreadableFile:
+    """A file under a scanned folder that could not be read as DICOM, and why (one line)."""
+
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class FolderContents:
+    """What :func:`scan_folder` found: the series, and the files it had to leave out."""
+
+    series: tuple[SeriesInfo, ...]
+    unreadable: tuple[UnreadableFile, ...]
+
+
 @tolerant
 def discover_series(root: str | Path) -> list[SeriesInfo]:
-    """All DICOM series under ``root`` (recursively; non-DICOM files are skipped).
+    """All DICOM series under ``root`` (recursively; non-DICOM and damaged files are left out).
 
     Parameters
     ----------
@@ -324,37 +430,112 @@ def discover_series(root: str | Path) -> list[SeriesInfo]:
     Returns
     -------
     list of SeriesInfo
-        One entry per Series Instance UID, sorted by study, modality and acquisition time.
+        One entry per Series Instance UID, sorted by study, modality and acquisition time. A series
+        whose headers cannot be understood (malformed time, geometry, ...) is listed with ``problem``
+        saying why; see :func:`scan_folder` for the files that could not be read at all.
 
     Raises
     ------
     InputError
         If ``root`` does not exist.
     DicomError
-        If no DICOM file is found.
+        If no DICOM file is found, or ``root`` is a single damaged file.
     """
-    return _scan(Path(root))[0]
+    return list(scan_folder(root).series)
 
 
-def _scan(path: Path) -> tuple[list[SeriesInfo], dict[Path, Any]]:
-    """Series under ``path`` and the datasets read (Pixel Data deferred), by file."""
+@tolerant
+def scan_folder(root: str | Path) -> FolderContents:
+    """The series under ``root`` (as :func:`discover_series`) and the files that could not be read.
+
+    A damaged file (truncated, corrupt, unknown VR, ...) is one :class:`UnreadableFile` with a one-line
+    reason; the other files of the folder are read as usual.
+    """
+    infos, _, unreadable = _scan(Path(root))
+    return FolderContents(tuple(infos), tuple(unreadable))
+
+
+#: Exceptions that pydicom and numpy raise on malformed data (never on a bug in theradose).
+MALFORMED_DATA_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,
+    TypeError,
+    KeyError,
+    AttributeError,
+    IndexError,
+    OverflowError,
+    EOFError,
+    OSError,
+    RuntimeError,
+    NotImplementedError,
+    LookupError,
+    struct.error,
+    ZeroDivisionError,
+)
+
+#: Header attributes read during discovery: touched once per file so that an undecodable value makes
+#: that one file unreadable instead of stopping the scan.
+_DISCOVERY_KEYWORDS = (
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "Modality",
+    "SeriesInstanceUID",
+    "StudyInstanceUID",
+    "FrameOfReferenceUID",
+    "PatientID",
+    "Rows",
+    "Columns",
+    "NumberOfFrames",
+    "ImageType",
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "Units",
+    "TimezoneOffsetFromUTC",
+)
+
+
+def _touch_header(ds: Any) -> None:
+    for keyword in _DISCOVERY_KEYWORDS:
+        ds.get(keyword)
+
+
+def _scan(path: Path) -> tuple[list[SeriesInfo], dict[Path, Any], list[UnreadableFile]]:
+    """Series under ``path``, the datasets read (Pixel Data deferred) by file, and the unreadable files."""
     if not path.exists():
         raise InputError(f"DICOM folder {str(path)!r} does not exist: check the path")
     files = [path] if path.is_file() else list(_iter_files(path))
     headers: list[_Header] = []
+    unreadable: list[UnreadableFile] = []
     for file in files:
         try:
-            headers.append(_Header(file, _dcmread(file, header_only=True)))
-        except DicomError:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds = _dcmread(file, header_only=True)
+                _touch_header(ds)
+            headers.append(_Header(file, ds))
+        except DicomError as exc:
             if path.is_file():
                 raise
+            if not _looks_like_dicom(file):
+                continue
+            unreadable.append(UnreadableFile(file, str(exc)))
+        except MALFORMED_DATA_ERRORS as exc:
+            problem = DicomError(f"file {str(file)!r} cannot be read as DICOM ({_short(exc)})")
+            if path.is_file():
+                raise problem from exc
+            unreadable.append(UnreadableFile(file, str(problem)))
     if not headers:
+        if unreadable:
+            raise DicomError(
+                f"no readable DICOM files found under {str(path)!r} ({len(unreadable)} damaged, first: "
+                f"{unreadable[0].reason})"
+            )
         raise DicomError(f"no DICOM files found under {str(path)!r}: point to the folder holding the series")
     groups: dict[str, list[_Header]] = defaultdict(list)
     for header in headers:
         uid = str(_get(header.ds, "SeriesInstanceUID", "")) or f"(no series uid) {header.path}"
         groups[uid].append(header)
-    infos = [_series_info(uid, members) for uid, members in groups.items()]
+    infos = [_series_info_or_problem(uid, members) for uid, members in groups.items()]
     infos.sort(
         key=lambda s: (
             s.study_uid,
@@ -363,7 +544,58 @@ def _scan(path: Path) -> tuple[list[SeriesInfo], dict[Path, Any]]:
             s.series_uid,
         )
     )
-    return infos, {h.path: h.ds for h in headers}
+    return infos, {h.path: h.ds for h in headers}, unreadable
+
+
+def _looks_like_dicom(path: Path) -> bool:
+    """Whether a file that failed to read was meant to be DICOM (Part 10 preamble or ``.dcm`` name)."""
+    if path.suffix.lower() in (".dcm", ".dicom", ".ima"):
+        return True
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:] == b"DICM"
+
+
+def _series_info_or_problem(uid: str, members: list[_Header]) -> SeriesInfo:
+    """:func:`_series_info`, or a SeriesInfo naming the problem when the headers cannot be understood."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _series_info(uid, members)
+    except TheradoseError as exc:
+        problem = str(exc)
+    except MALFORMED_DATA_ERRORS as exc:
+        problem = f"malformed DICOM data ({_short(exc)})"
+    first = members[0].ds
+
+    def text(keyword: str) -> str:
+        try:
+            return str(_get(first, keyword, ""))
+        except MALFORMED_DATA_ERRORS:
+            return ""
+
+    return SeriesInfo(
+        series_uid=uid,
+        study_uid=text("StudyInstanceUID"),
+        modality=text("Modality"),
+        units=None,
+        shape=None,
+        spacing_mm=None,
+        acquisition_datetime=None,
+        nuclide=None,
+        injected_activity_mbq=None,
+        n_files=len(members),
+        files=tuple(sorted(h.path for h in members)),
+        description=text("SeriesDescription"),
+        manufacturer=text("Manufacturer"),
+        frame_uid=text("FrameOfReferenceUID") or None,
+        patient_id=text("PatientID"),
+        sop_class_uid=text("SOPClassUID"),
+        problem=problem,
+    )
 
 
 def _series_info(uid: str, members: list[_Header]) -> SeriesInfo:
@@ -371,16 +603,27 @@ def _series_info(uid: str, members: list[_Header]) -> SeriesInfo:
     units = _units_of(first)
     shape: tuple[int, int, int] | None = None
     spacing: tuple[float, float, float] | None = None
-    problem = None
+    problems: list[str] = []
     if units is not None:
         try:
             shape, spacing = _shape_and_spacing(members)
         except DicomError as exc:
-            problem = str(exc)
-    radiopharmaceutical = read_radiopharmaceutical(first)
+            problems.append(str(exc))
     modality = str(_get(first, "Modality", ""))
-    times = [t for t in (acquisition_datetime_of(h.ds) for h in members) if t is not None]
-    when = series_datetime_of(first) if modality == "PT" else (min(times, key=_sort_key) if times else None)
+    try:
+        administration = _administration(first)
+    except DicomError as exc:
+        problems.append(str(exc))
+        administration = None
+    when: datetime | None = None
+    try:
+        if modality == "PT":
+            when = series_datetime_of(first)
+        else:
+            times = [t for t in (acquisition_datetime_of(h.ds) for h in members) if t is not None]
+            when = min(times, key=_sort_key) if times else None
+    except DicomError as exc:
+        problems.append(str(exc))
     return SeriesInfo(
         series_uid=uid,
         study_uid=str(_get(first, "StudyInstanceUID", "")),
@@ -389,8 +632,8 @@ def _series_info(uid: str, members: list[_Header]) -> SeriesInfo:
         shape=shape,
         spacing_mm=spacing,
         acquisition_datetime=when,
-        nuclide=radiopharmaceutical.nuclide if radiopharmaceutical else None,
-        injected_activity_mbq=radiopharmaceutical.injected_activity_mbq if radiopharmaceutical else None,
+        nuclide=administration.nuclide if administration else None,
+        injected_activity_mbq=administration.activity_mbq if administration else None,
         n_files=len(members),
         files=tuple(sorted(h.path for h in members)),
         description=str(_get(first, "SeriesDescription", "")),
@@ -398,7 +641,7 @@ def _series_info(uid: str, members: list[_Header]) -> SeriesInfo:
         frame_uid=_get(first, "FrameOfReferenceUID"),
         patient_id=str(_get(first, "PatientID", "")),
         sop_class_uid=str(_get(first, "SOPClassUID", "")),
-        problem=problem,
+        problem="; ".join(problems) or None,
     )
 
 
@@ -460,7 +703,7 @@ def _geometry(datasets: Sequence[Any]) -> _Geometry:
     ):
         if len(datasets) == 1:
             return _nm_geometry(first, rows, columns)
-        if any(int(_get(d, "NumberOfFrames", 1) or 1) > 1 for d in datasets):
+        if any(_n_frames(d) > 1 for d in datasets):
             _single_object(datasets, "multi-frame NM")
         _require_reconstructed(first)  # single-slice NM series: stacked like CT
     return _stack_geometry(datasets, rows, columns)
@@ -486,6 +729,45 @@ def _require_reconstructed(ds: Any) -> None:
 
 def _uid(ds: Any) -> str:
     return str(_get(ds, "SeriesInstanceUID", "(unknown series)"))
+
+
+def _n_frames(ds: Any) -> int:
+    """Number of Frames (1 when absent); :class:`DicomError` for 0, negative or non-integer values."""
+    value = _get(ds, "NumberOfFrames")
+    if value is None:
+        return 1
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise _malformed("NumberOfFrames", value, "integer string (IS)") from None
+    if number < 1:
+        raise DicomError(
+            f"series {_uid(ds)}: {tag_text('NumberOfFrames')} is {number}, but an image has at least one "
+            "frame: the file is damaged; export it again"
+        )
+    return number
+
+
+def number_of(ds: Any, keyword: str) -> float | None:
+    """A numeric attribute of ``ds`` as a finite float; None when absent; :class:`DicomError` naming the
+    tag when present but not a finite number."""
+    value = _get(ds, keyword)
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)) or (
+        hasattr(value, "__len__") and not isinstance(value, (str, bytes))
+    ):
+        items = list(value)
+        if len(items) != 1:
+            raise _malformed(keyword, value, "single number")
+        value = items[0]
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise _malformed(keyword, value, "number") from None
+    if not math.isfinite(number):
+        raise _malformed(keyword, value, "finite number")
+    return number
 
 
 def _single_object(datasets: Sequence[Any], kind: str) -> None:
@@ -521,6 +803,14 @@ def _stack_geometry(datasets: Sequence[Any], rows: int, columns: int) -> _Geomet
     iop = _orientation(_plane_source(first), "first file")
     spacing = _pixel_spacing(first)
     normal = np.cross(iop[:3], iop[3:])
+    frames_of_reference = {str(_get(ds, "FrameOfReferenceUID", "")) for ds in datasets}
+    if len(frames_of_reference) > 1:
+        listing = ", ".join(sorted(uid or "(none)" for uid in frames_of_reference)[:3])
+        raise DicomError(
+            f"series {_uid(first)} mixes {len(frames_of_reference)} frames of reference "
+            f"({tag_text('FrameOfReferenceUID')}: {listing}): its slices do not share one coordinate "
+            "system; remove the foreign slices"
+        )
     positions = []
     for ds in datasets:
         if int(_get(ds, "Rows", 0) or 0) != rows or int(_get(ds, "Columns", 0) or 0) != columns:
@@ -534,7 +824,7 @@ def _stack_geometry(datasets: Sequence[Any], rows: int, columns: int) -> _Geomet
             raise DicomError(
                 f"series {_uid(first)} mixes pixel spacings: it cannot be stacked into one volume"
             )
-        if int(_get(ds, "NumberOfFrames", 1) or 1) > 1:
+        if _n_frames(ds) > 1:
             raise DicomError(
                 f"series {_uid(first)} mixes multi-frame objects with single slices: pass one file"
             )
@@ -555,9 +845,13 @@ def _stack_geometry(datasets: Sequence[Any], rows: int, columns: int) -> _Geomet
             "time frames in one series): split the files and read one set"
         )
     if len(datasets) == 1:
-        thickness = float(_get(first, "SpacingBetweenSlices", 0) or 0) or float(
-            _get(first, "SliceThickness", 0) or 0
-        )
+        thickness = number_of(first, "SpacingBetweenSlices") or number_of(first, "SliceThickness") or 0.0
+        if not thickness and str(_get(first, "Modality", "")) in VOLUMETRIC_MODALITIES:
+            raise DicomError(
+                f"series {_uid(first)} is a single slice without {tag_text('SliceThickness')} or "
+                f"{tag_text('SpacingBetweenSlices')}: its voxel depth is unknown; export the whole series"
+            )
+        # projection images (DX, CR, MG, US, SC, ...) have no depth: one unit step represents the plane
         step = normal * (abs(thickness) if thickness else 1.0)
     else:
         step = (pos[-1] - pos[0]) / (len(pos) - 1)
@@ -576,7 +870,7 @@ def _stack_geometry(datasets: Sequence[Any], rows: int, columns: int) -> _Geomet
 
 def _nm_geometry(ds: Any, rows: int, columns: int) -> _Geometry:
     _require_reconstructed(ds)
-    n_frames = int(_get(ds, "NumberOfFrames", 1) or 1)
+    n_frames = _n_frames(ds)
     n_slices = int(_get(ds, "NumberOfSlices", n_frames) or n_frames)
     if n_slices != n_frames:
         raise DicomError(
@@ -597,15 +891,15 @@ def _nm_geometry(ds: Any, rows: int, columns: int) -> _Geometry:
     if ipp is None:
         raise DicomError(f"NM series {_uid(ds)} lacks ImagePositionPatient: geometry unknown")
     spacing = _pixel_spacing(ds)
-    between = _get(ds, "SpacingBetweenSlices")
-    if between is None or float(between) == 0:
-        between = _get(ds, "SliceThickness")
-    if between is None or float(between) == 0:
+    between = number_of(ds, "SpacingBetweenSlices")
+    if between is None or between == 0:
+        between = number_of(ds, "SliceThickness")
+    if between is None or between == 0:
         raise DicomError(
             f"NM series {_uid(ds)} has neither SpacingBetweenSlices nor SliceThickness: slice spacing unknown"
         )
     normal = np.cross(iop[:3], iop[3:])
-    step = normal * float(between)
+    step = normal * between
     vector = _get(ds, "SliceVector")
     order: tuple[tuple[int, int], ...]
     if vector is not None and len(vector) == n_frames:
@@ -627,7 +921,7 @@ def _rtdose_geometry(ds: Any, rows: int, columns: int) -> _Geometry:
     if ipp is None:
         raise DicomError(f"RT Dose {_uid(ds)} lacks ImagePositionPatient: geometry unknown")
     spacing = _pixel_spacing(ds)
-    n_frames = int(_get(ds, "NumberOfFrames", 1) or 1)
+    n_frames = _n_frames(ds)
     normal = np.cross(iop[:3], iop[3:])
     offsets = _floats(_get(ds, "GridFrameOffsetVector"))
     if n_frames == 1:
@@ -720,7 +1014,7 @@ def _stored_frames(ds: Any, path: Path) -> npt.NDArray[Any]:
     """Stored pixel values, shape (frames, rows, columns), without any rescale."""
     rows = int(ds.Rows)
     columns = int(ds.Columns)
-    frames = int(_get(ds, "NumberOfFrames", 1) or 1)
+    frames = _n_frames(ds)
     if int(_get(ds, "SamplesPerPixel", 1) or 1) != 1:
         raise DicomError(
             f"file {str(path)!r} is a colour image (SamplesPerPixel > 1), not a quantitative volume"
@@ -776,11 +1070,91 @@ def _transformation(ds: Any, frame: int) -> Any:
     return ds
 
 
-def _rescale(ds: Any, frame: int = 0) -> tuple[float, float]:
+def _positive(value: float, keyword: str, series: str, why: str) -> float:
+    if value <= 0:
+        raise DicomError(
+            f"series {series}: {tag_text(keyword)} is {value:g}; {why} needs a positive slope, so the stored "
+            "values cannot be converted: export the series again from the scanner"
+        )
+    return value
+
+
+def _rescale(
+    ds: Any, frame: int = 0, *, required: bool = False, why: str = "rescaling"
+) -> tuple[float, float]:
+    """(slope, intercept) of the Modality LUT (Rescale Slope/Intercept) of ``frame``.
+
+    Absent attributes mean slope 1, intercept 0 unless ``required`` (then :class:`DicomError` naming the
+    tag); a zero or negative slope is always refused.
+    """
     source = _transformation(ds, frame)
-    slope = float(_get(source, "RescaleSlope", 1.0) or 1.0)
-    intercept = float(_get(source, "RescaleIntercept", 0.0) or 0.0)
-    return slope, intercept
+    slope = number_of(source, "RescaleSlope")
+    intercept = number_of(source, "RescaleIntercept")
+    if required and (slope is None or intercept is None):
+        missing = "RescaleSlope" if slope is None else "RescaleIntercept"
+        raise DicomError(
+            f"series {_uid(ds)} lacks {tag_text(missing)}: {why} needs it to convert the stored values; "
+            "export the series again with its rescale"
+        )
+    return _positive(1.0 if slope is None else slope, "RescaleSlope", _uid(ds), why), (intercept or 0.0)
+
+
+def _real_world_bqml(ds: Any) -> tuple[float, float] | None:
+    """Validated (slope, intercept) of the Real World Value Mapping to Bq/ml, or None when there is none."""
+    rwv = _rwv_bqml(ds)
+    if rwv is None:
+        return None
+    slope, intercept = rwv
+    if not (math.isfinite(slope) and math.isfinite(intercept)):
+        raise _malformed("RealWorldValueSlope", slope, "finite number")
+    return _positive(
+        slope, "RealWorldValueSlope", _uid(ds), "the Real World Value Mapping to Bq/ml"
+    ), intercept
+
+
+#: Relative difference above which a Rescale Slope and a Real World Value Mapping to Bq/ml disagree.
+SLOPE_AGREEMENT = 1e-6
+
+
+def _quantitative_mapping(ds: Any, frame: int) -> tuple[float, float]:
+    """Stored value → Bq/mL (or g/mL for Units GML) of an NM or PET frame.
+
+    ``Units`` BQML/GML: Rescale Slope and Intercept (the PET Image module, Siemens, theradose), or, when
+    the slope is absent, a Real World Value Mapping to UCUM ``Bq/ml``; otherwise the mapping. A missing
+    slope without a mapping, a zero or negative slope, or a slope and a mapping that disagree are refused
+    with the tag named: the stored values would otherwise be read on a wrong scale.
+    """
+    units = str(_get(ds, "Units", "")).upper()
+    rwv = _real_world_bqml(ds)
+    if units in ("BQML", "GML"):
+        source = _transformation(ds, frame)
+        slope = number_of(source, "RescaleSlope")
+        if slope is not None:
+            slope = _positive(slope, "RescaleSlope", _uid(ds), f"Units {units}")
+            intercept = number_of(source, "RescaleIntercept") or 0.0
+            if (
+                rwv is not None
+                and units == "BQML"
+                and (
+                    abs(rwv[0] - slope) > SLOPE_AGREEMENT * slope
+                    or abs(rwv[1] - intercept) > SLOPE_AGREEMENT * slope
+                )
+            ):
+                raise DicomError(
+                    f"series {_uid(ds)}: {tag_text('RescaleSlope')} {slope:g} and the Real World Value "
+                    f"Mapping to Bq/ml (slope {rwv[0]:g}) disagree: the scale of the stored values is "
+                    "ambiguous; export the series again"
+                )
+            return slope, intercept
+        if rwv is not None:
+            return rwv
+        raise DicomError(
+            f"series {_uid(ds)} has Units {units} but no {tag_text('RescaleSlope')} and no Real World Value "
+            "Mapping to Bq/ml: the scale of the stored values is unknown; export it with its rescale slope"
+        )
+    if rwv is not None:
+        return rwv
+    return _rescale(ds, frame)
 
 
 # ------------------------------------------------------------------------------------------------ reading
@@ -896,7 +1270,13 @@ def _select_files(
             raise InputError(f"DICOM path {str(path)!r} does not exist: check the path")
         if path.is_file():
             return [path]
-        found, datasets = _scan(path)
+        found, datasets, unreadable = _scan(path)
+        if unreadable:
+            raise DicomError(
+                f"{str(path)!r} holds {len(unreadable)} damaged file(s), so no series in it can be known to "
+                f"be complete ({unreadable[0].reason}): remove or replace the damaged file(s), or pass the "
+                "files of one series"
+            )
         cache.update(datasets)
         series = [s for s in found if s.is_image or (series_uid and s.series_uid == series_uid)]
         if series_uid is not None:
@@ -928,15 +1308,21 @@ def _select_files(
 
 
 def _physical(ds: Any, raw: npt.NDArray[Any], *, unit: str, modality: str, frame: int) -> npt.NDArray[Any]:
-    """Stored values → physical values for one frame (rescale / dose grid scaling)."""
+    """Stored values → physical values for one frame (rescale, Real World Value Mapping, dose scaling)."""
     if modality == "RTDOSE":
-        scaling = float(_get(ds, "DoseGridScaling", 1.0) or 1.0)
-        return raw * scaling
-    if modality in ("NM", "PT") and str(_get(ds, "Units", "")).upper() != "BQML":
-        rwv = _rwv_bqml(ds)
-        if rwv is not None:
-            return raw * rwv[0] + rwv[1]
-    slope, intercept = _rescale(ds, frame)
+        scaling = number_of(ds, "DoseGridScaling")
+        if scaling is None:
+            raise DicomError(
+                f"RT Dose {_uid(ds)} lacks {tag_text('DoseGridScaling')}: the stored integers cannot be "
+                "converted to Gy; export the dose again"
+            )
+        return raw * _positive(scaling, "DoseGridScaling", _uid(ds), "RT Dose")
+    if modality in ("NM", "PT") and unit in ("Bq/mL", "SUV"):
+        slope, intercept = _quantitative_mapping(ds, frame)
+    elif modality == "CT":
+        slope, intercept = _rescale(ds, frame, required=True, why="CT numbers (HU)")
+    else:
+        slope, intercept = _rescale(ds, frame)
     return raw * slope + intercept
 
 
@@ -979,13 +1365,13 @@ def _quantify(
         unit = "Bq/mL"
     else:
         return values, unit
-    correction = str(_get(ds, "DecayCorrection", "")).upper()
+    correction = _decay_correction(ds)
     if correction == "ADMIN":
         if reference is None:
             raise DicomError(
                 f"series {series} is decay-corrected to administration but has no acquisition time"
             )
-        corrected_to = parse_dt(_get(ds, "DecayCorrectionDateTime"), _tz(ds))
+        corrected_to = datetime_of(ds, "DecayCorrectionDateTime", _tz(ds))
         if corrected_to is None:
             info = read_radiopharmaceutical(ds)
             if info is None:
@@ -999,16 +1385,56 @@ def _quantify(
     elif correction == "NONE" and str(_get(ds, "Modality", "")) == "PT" and reference is not None:
         lam = _decay_constant_per_h(ds, nuclide)
         for k, slice_ds in enumerate(datasets):
-            duration_ms = _get(slice_ds, "ActualFrameDuration")
-            if duration_ms is None:
-                raise DicomError(f"PET series {series} is not decay corrected and lacks ActualFrameDuration")
-            frame_h = seconds_to_hours(ms_to_seconds(float(duration_ms)))
+            duration_ms = number_of(slice_ds, "ActualFrameDuration")
+            if duration_ms is None or duration_ms < 0:
+                raise DicomError(
+                    f"PET series {series} is not decay corrected and lacks a valid "
+                    f"{tag_text('ActualFrameDuration')}: the decay during each frame is unknown"
+                )
+            frame_h = seconds_to_hours(ms_to_seconds(duration_ms))
             start = acquisition_datetime_of(slice_ds) or reference
             factor = math.exp(lam * _hours_between(reference, start))
             if frame_h > 0:
                 factor *= lam * frame_h / -math.expm1(-lam * frame_h)
             values[k] = (values[k] * factor).astype(np.float32)
     return values, unit
+
+
+#: Values of Decay Correction (0054,1102), PS3.3 C.8.9.1.1.4.
+DECAY_CORRECTIONS = ("NONE", "START", "ADMIN")
+
+
+def _decay_correction(ds: Any) -> str:
+    """Decay Correction of a quantitative NM/PET series ("" for NM that states none and is uncorrected).
+
+    Raises
+    ------
+    DicomError
+        PET without the attribute (Type 1 in the PET Series module), NM whose Corrected Image says DECY
+        without it (corrected, but to an unknown time), or an unknown value.
+    """
+    value = str(_get(ds, "DecayCorrection", "")).strip().upper()
+    modality = str(_get(ds, "Modality", ""))
+    corrected = [str(v).upper() for v in (_get(ds, "CorrectedImage") or [])]
+    if not value:
+        if modality == "PT":
+            raise DicomError(
+                f"PET series {_uid(ds)} lacks {tag_text('DecayCorrection')} (Type 1 in the PET Series "
+                "module): the time its values refer to is unknown; export it again"
+            )
+        if "DECY" in corrected:
+            raise DicomError(
+                f"NM series {_uid(ds)} is decay corrected ({tag_text('CorrectedImage')} holds DECY) but "
+                f"lacks {tag_text('DecayCorrection')}: the time its values refer to is unknown; "
+                "export it again"
+            )
+        return ""
+    if value not in DECAY_CORRECTIONS:
+        raise DicomError(
+            f"series {_uid(ds)}: {tag_text('DecayCorrection')} is {value!r}; expected one of "
+            f"{', '.join(DECAY_CORRECTIONS)}"
+        )
+    return value
 
 
 def _hours_between(start: datetime, end: datetime) -> float:
@@ -1022,10 +1448,10 @@ def _acquisition_duration_s(ds: Any) -> float:
     """Scan time of a SPECT acquisition: ActualFrameDuration × NumberOfFramesInRotation over all rotations."""
     total_s = 0.0
     for rotation in _get(ds, "RotationInformationSequence") or []:
-        duration_ms = _get(rotation, "ActualFrameDuration")
-        n = _get(rotation, "NumberOfFramesInRotation")
-        if duration_ms is not None and n is not None:
-            total_s += ms_to_seconds(float(duration_ms)) * int(n)
+        duration_ms = number_of(rotation, "ActualFrameDuration")
+        n = number_of(rotation, "NumberOfFramesInRotation")
+        if duration_ms is not None and n is not None and duration_ms > 0 and n > 0:
+            total_s += ms_to_seconds(duration_ms) * int(n)
     if total_s <= 0:
         raise DicomError(
             f"series {_uid(ds)} has no acquisition duration (Rotation Information Sequence without "
@@ -1069,10 +1495,18 @@ def discover_series_of(folder_or_files: str | Path | Sequence[str | Path]) -> li
 
 
 __all__ = [
+    "MALFORMED_DATA_ERRORS",
+    "FolderContents",
+    "UnreadableFile",
     "acquisition_datetime_of",
+    "date_time_of",
+    "datetime_of",
     "discover_series",
+    "number_of",
     "read_counts",
     "read_radiopharmaceutical",
     "read_series",
+    "scan_folder",
     "series_datetime_of",
+    "tag_text",
 ]
