@@ -270,7 +270,7 @@ async def import_rrdsr(
 
     data = await file.read()
     try:
-        report = read_rrdsr(data)
+        report = read_rrdsr(data, site_timezone=request.app.state.settings.site_timezone)
     except DicomError as exc:
         raise ApiError(422, "invalid_dicom", str(exc), "file") from exc
     except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:  # malformed content items
