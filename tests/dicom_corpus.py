@@ -78,7 +78,6 @@ def openrem_test_files() -> list[Path]:
                     "--no-deps",
                     "--no-binary",
                     ":all:",
-                    "--no-build-isolation",
                     "--quiet",
                     f"openrem=={OPENREM_VERSION}",
                     "-d",
@@ -98,7 +97,9 @@ def openrem_test_files() -> list[Path]:
                 )
             digest = hashlib.sha256(archives[0].read_bytes()).hexdigest()
             if digest != OPENREM_SDIST_SHA256:
-                raise RuntimeError(f"{archives[0].name} has SHA-256 {digest}, expected {OPENREM_SDIST_SHA256}")
+                raise RuntimeError(
+                    f"{archives[0].name} has SHA-256 {digest}, expected {OPENREM_SDIST_SHA256}"
+                )
             staging = Path(tempfile.mkdtemp(dir=download))
             with tarfile.open(archives[0]) as archive:
                 for member in archive.getmembers():
@@ -115,10 +116,17 @@ def openrem_test_files() -> list[Path]:
 
 
 def pydicom_test_files() -> list[Path]:
-    """Every DICOM test file shipped in the installed pydicom and pydicom-data packages."""
-    from pydicom.data import get_testdata_files
+    """Every test file shipped in the installed pydicom and pydicom-data packages (their notes and dumps
+    left out; a few are deliberately not DICOM or damaged)."""
+    import pydicom.data
 
-    return sorted({Path(p) for p in get_testdata_files("*.dcm")})
+    roots = {Path(pydicom.data.__file__).parent / "test_files"}
+    installed = pydicom.data.get_testdata_file("liver.dcm", download=False)  # pydicom-data's folder
+    if installed is None:
+        raise RuntimeError("pydicom-data is not installed: pip install pydicom-data (the 'test' extra)")
+    roots.add(Path(str(installed)).parent)
+    not_dicom = {".dump", ".txt", ".json", ".gz", ".icc", ".py", ".pyc"}
+    return sorted({p for root in roots for p in root.rglob("*") if p.is_file() and p.suffix not in not_dicom})
 
 
 # ------------------------------------------------------------------------------------------ base items
@@ -195,7 +203,9 @@ def build_theradose_items(root: Path) -> list[Item]:
     )
     items.append(Item("theradose-nm-calibrated-counts", root / "nm-counts", "image", "NM"))
 
-    write_pet_series(activity, root / "pet", patient=patient, radiopharmaceutical=agent, frame_duration_s=180.0)
+    write_pet_series(
+        activity, root / "pet", patient=patient, radiopharmaceutical=agent, frame_duration_s=180.0
+    )
     items.append(Item("theradose-pet", root / "pet", "image", "PT"))
 
     dose = activity.with_array(rng.uniform(0, 30, activity.shape), unit="Gy")
@@ -360,7 +370,11 @@ def build_vendor_items(root: Path) -> list[Item]:
         ds.DecayCorrection = "ADMIN"
         mapping = Dataset()
         unit = Dataset()
-        unit.CodeValue, unit.CodingSchemeDesignator, unit.CodeMeaning = ("Bq/ml", "UCUM", "Becquerels/milliliter")
+        unit.CodeValue, unit.CodingSchemeDesignator, unit.CodeMeaning = (
+            "Bq/ml",
+            "UCUM",
+            "Becquerels/milliliter",
+        )
         mapping.MeasurementUnitsCodeSequence = Sequence([unit])
         mapping.RealWorldValueSlope = 3.0
         mapping.RealWorldValueIntercept = 0.0
@@ -404,10 +418,10 @@ def build_real_items(root: Path) -> list[Item]:
         folder = root / name.removesuffix(".dcm")
         folder.mkdir(parents=True)
         shutil.copy(by_name[name], folder / name)
-        ds = pydicom.dcmread(folder / name, stop_before_pixels=True)
+        ds = pydicom.dcmread(folder / name, force=True)
         modality = str(ds.get("Modality", ""))
         kind: Kind = "other"
-        if "PixelData" in pydicom.dcmread(folder / name) and modality not in ("SEG", "RTSTRUCT", "SR"):
+        if "PixelData" in ds and modality not in ("SEG", "RTSTRUCT", "SR"):
             kind = "image"
         if modality == "SEG":
             kind = "seg"
@@ -447,17 +461,21 @@ def _dataset_edit(edit: Callable[[Any], None]) -> Callable[[bytes], bytes]:
     return apply
 
 
-def _set(keyword: str, value: Any, *, in_sequence: str | None = None) -> Callable[[Any], None]:
+def _set(keyword: str, value: str, *, in_sequence: str | None = None) -> Callable[[Any], None]:
+    """Store ``value`` as the attribute's raw bytes (no check, no conversion: a damaged file)."""
+
     def edit(ds: Any) -> None:
-        from pydicom import config
         from pydicom.datadict import dictionary_VR, tag_for_keyword
-        from pydicom.dataelem import DataElement
+        from pydicom.dataelem import RawDataElement
+        from pydicom.tag import Tag
 
         target = ds[in_sequence][0] if in_sequence else ds
         tag = tag_for_keyword(keyword)
         assert tag is not None
-        vr = dictionary_VR(tag)
-        target[tag] = DataElement(tag, vr, value, validation_mode=config.IGNORE)
+        data = value.encode("latin-1")
+        if len(data) % 2:
+            data += b" "
+        target._dict[Tag(tag)] = RawDataElement(Tag(tag), dictionary_VR(tag), len(data), data, 0, False, True)
 
     return edit
 

@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from theradose.errors import DicomError, GeometryError, InputError
 from theradose.imaging.volume import Volume
-from theradose.io.dicom.read import tolerant
+from theradose.io.dicom.read import malformed_data_errors, tolerant
 
 RTSTRUCT_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
 SEG_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
@@ -412,6 +412,7 @@ def write_seg(
 @tolerant
 def read_seg(path: str | Path) -> dict[str, Volume]:
     """Read a DICOM SEG: segment label → boolean label Volume on the segmentation's own grid."""
+    import sqlite3
     import warnings
 
     import highdicom as hd
@@ -423,6 +424,8 @@ def read_seg(path: str | Path) -> dict[str, Volume]:
         raise DicomError(
             f"{str(path)!r} is not a DICOM Segmentation (Modality {ds.get('Modality', 'absent')})"
         )
+    _check_seg_frames(ds, str(path))
+    seg_errors: tuple[type[BaseException], ...] = (*malformed_data_errors(), sqlite3.Error)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -440,9 +443,40 @@ def read_seg(path: str | Path) -> dict[str, Volume]:
                     "label",
                     frame_uid=str(ds.get("FrameOfReferenceUID", "")) or None,
                 )
-    except (ValueError, RuntimeError, AttributeError, KeyError) as exc:
-        raise DicomError(f"segmentation {str(path)!r} cannot be read as a volume ({exc})") from exc
+    except seg_errors as exc:  # highdicom indexes the frames with sqlite
+        detail = " ".join(str(exc).split())[:160]
+        raise DicomError(f"segmentation {str(path)!r} cannot be read as a volume ({detail})") from exc
     return result
+
+
+def _check_seg_frames(ds: Any, name: str) -> None:
+    """NumberOfFrames, the per-frame functional groups and the Pixel Data length of a SEG must agree."""
+    from theradose.io.dicom.read import number_of, tag_text
+
+    frames = number_of(ds, "NumberOfFrames")
+    if frames is None or frames < 1:
+        raise DicomError(f"segmentation {name!r} lacks a valid {tag_text('NumberOfFrames')}: export it again")
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
+    if len(per_frame) != int(frames):
+        raise DicomError(
+            f"segmentation {name!r} has {int(frames)} frames but {len(per_frame)} per-frame functional "
+            "group items: export it again"
+        )
+    if "PixelData" not in ds:
+        raise DicomError(f"segmentation {name!r} has no Pixel Data: export it again")
+    rows, columns = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    bits = int(number_of(ds, "BitsAllocated") or 0)
+    pixels = rows * columns * int(frames)
+    needed = (pixels + 7) // 8 if bits == 1 else pixels * (bits // 8)
+    syntax = str(getattr(ds, "file_meta", {}).get("TransferSyntaxUID", ""))
+    if syntax in ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1") and len(ds.PixelData) not in (
+        needed,
+        needed + 1,
+    ):
+        raise DicomError(
+            f"segmentation {name!r}: Pixel Data holds {len(ds.PixelData)} bytes, {needed} expected for "
+            f"{int(frames)} frames of {rows} × {columns} at {bits} bit: export it again"
+        )
 
 
 __all__ = [

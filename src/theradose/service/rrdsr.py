@@ -58,6 +58,7 @@ import struct
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from theradose.errors import DicomError
@@ -632,10 +633,14 @@ def read_rrdsr(
         if isinstance(source, Dataset):
             ds = source
         else:
+            from theradose.io.dicom.structure import check_complete
+
             try:
-                ds = pydicom.dcmread(io.BytesIO(source) if isinstance(source, bytes) else source)
+                data = source if isinstance(source, bytes) else Path(source).read_bytes()
+                ds = pydicom.dcmread(io.BytesIO(data))
             except (InvalidDicomError, OSError, EOFError, ValueError, struct.error) as exc:
                 raise DicomError(f"cannot read DICOM: {exc}: give a DICOM Part 10 RRDSR file") from exc
+            check_complete(data, "RRDSR" if isinstance(source, bytes) else str(source))
         return _read_checked(ds, site_timezone)
 
 
@@ -661,8 +666,9 @@ def _read_checked(ds: Any, site_timezone: str | tzinfo | None) -> Administration
 def _read_report(ds: Any, site_timezone: str | tzinfo | None) -> AdministrationReport:
     sop_class = str(getattr(ds, "SOPClassUID", ""))
     if sop_class != RRDSR_SOP_CLASS_UID:
+        shown = "".join(ch for ch in sop_class if ch.isdigit() or ch == ".")[:64]
         raise DicomError(
-            f"SOPClassUID {sop_class or 'missing'} is not Radiopharmaceutical Radiation Dose SR "
+            f"SOPClassUID {shown or 'missing'} is not Radiopharmaceutical Radiation Dose SR "
             f"({RRDSR_SOP_CLASS_UID}): give an RRDSR"
         )
     zone = _file_zone(ds, site_timezone)

@@ -65,6 +65,7 @@ from theradose.io.dicom.info import (
     parse_dt,
     parse_tz_offset,
 )
+from theradose.io.dicom.structure import check_file_complete
 from theradose.units import bq_to_mbq, mbq_to_bq, seconds_to_hours
 
 #: Storage SOP classes that carry no image volume, with a hint of what to use instead.
@@ -87,8 +88,10 @@ UNCOMPRESSED_SYNTAXES = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10
 #: Elements larger than this are read only when used (Pixel Data): header scans stay cheap and the same
 #: datasets can deliver their pixels later.
 DEFER_SIZE = "64 KB"
-#: Modalities whose single slices need a known depth (a voxel volume): CT, NM, PET, RT Dose.
-VOLUMETRIC_MODALITIES = ("CT", "NM", "PT", "RTDOSE")
+#: Projection and photographic modalities: a single image has no depth, and a unit slice step stands for
+#: the plane. Single slices of any other modality (CT, MR, NM, PET, ...) need SliceThickness or
+#: SpacingBetweenSlices.
+PROJECTION_MODALITIES = ("DX", "CR", "MG", "XA", "RF", "US", "IO", "PX", "ES", "XC", "GM", "SM", "OP", "OT")
 #: Two slice positions closer than this (mm) are duplicates.
 DUPLICATE_POSITION_MM = 1e-3
 #: Largest deviation (mm) of a slice position from a uniform grid that is still accepted.
@@ -114,7 +117,7 @@ def tolerant(function: _F) -> _F:
                 return function(*args, **kwargs)
             except TheradoseError:
                 raise
-            except MALFORMED_DATA_ERRORS as exc:
+            except malformed_data_errors() as exc:
                 raise DicomError(f"malformed DICOM data ({_short(exc)})") from exc
 
     return wrapper  # type: ignore[return-value]
@@ -128,18 +131,12 @@ def _dcmread(path: Path, *, header_only: bool) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return pydicom.dcmread(path, defer_size=DEFER_SIZE if header_only else None)
+            ds = pydicom.dcmread(path, defer_size=DEFER_SIZE if header_only else None)
+            check_file_complete(path)
+            return ds
         except InvalidDicomError:
             pass
-        except (
-            OSError,
-            EOFError,
-            ValueError,
-            TypeError,
-            KeyError,
-            AttributeError,
-            RuntimeError,
-        ) as exc:
+        except malformed_data_errors() as exc:
             raise DicomError(f"file {str(path)!r} cannot be read as DICOM ({_short(exc)})") from exc
         try:
             ds = pydicom.dcmread(path, defer_size=DEFER_SIZE if header_only else None, force=True)
@@ -147,6 +144,7 @@ def _dcmread(path: Path, *, header_only: bool) -> Any:
             raise DicomError(f"file {str(path)!r} is not a DICOM file ({_short(exc)})") from exc
     if "SOPClassUID" not in ds and "Modality" not in ds:
         raise DicomError(f"file {str(path)!r} is not a DICOM file (no DICM prefix and no SOP Class UID)")
+    check_file_complete(path)
     return ds
 
 
@@ -164,7 +162,40 @@ def _iter_files(root: Path) -> Iterable[Path]:
             yield Path(folder) / name
 
 
+#: Value Representations encoded as text (PS3.5 Table 6.2-1); the others are binary or sequences.
+TEXT_VRS = frozenset("AE AS CS DA DS DT IS LO LT PN SH ST TM UC UI UR UT".split())
+
+
+@functools.lru_cache(maxsize=512)
+def _standard_vr(keyword: str) -> tuple[int, str] | None:
+    from pydicom.datadict import dictionary_VR, tag_for_keyword
+
+    tag = tag_for_keyword(keyword)
+    if tag is None:
+        return None
+    return tag, dictionary_VR(tag)
+
+
+def _vr_kind(vr: str) -> str:
+    return "sequence" if vr == "SQ" else "text" if vr in TEXT_VRS else "binary"
+
+
 def _get(ds: Any, keyword: str, default: Any = None) -> Any:
+    """``ds.keyword`` (``default`` when absent or blank).
+
+    An element whose explicit VR is of another kind than the standard's (binary for a text attribute,
+    e.g. RescaleSlope encoded as US) raises :class:`DicomError`: pydicom would decode its bytes as numbers
+    of the wrong kind.
+    """
+    standard = _standard_vr(keyword)
+    if standard is not None and standard[0] in ds:
+        element = ds.get_item(standard[0])
+        actual = str(getattr(element, "VR", "") or "")
+        if actual not in ("", "UN") and _vr_kind(actual) != _vr_kind(standard[1].split(" ")[0]):
+            raise DicomError(
+                f"{tag_text(keyword)} is encoded with VR {actual}, but the standard defines {standard[1]}: "
+                "the file is damaged; export it again"
+            )
     value = ds.get(keyword, default)
     if value is None or (isinstance(value, str) and not value.strip()):
         return default
@@ -494,6 +525,14 @@ _DISCOVERY_KEYWORDS = (
 )
 
 
+@functools.lru_cache(maxsize=1)
+def malformed_data_errors() -> tuple[type[BaseException], ...]:
+    """:data:`MALFORMED_DATA_ERRORS` and pydicom's own exceptions for undecodable values."""
+    from pydicom.errors import BytesLengthException, InvalidDicomError
+
+    return (*MALFORMED_DATA_ERRORS, BytesLengthException, InvalidDicomError)
+
+
 def _touch_header(ds: Any) -> None:
     for keyword in _DISCOVERY_KEYWORDS:
         ds.get(keyword)
@@ -512,6 +551,13 @@ def _scan(path: Path) -> tuple[list[SeriesInfo], dict[Path, Any], list[Unreadabl
                 warnings.simplefilter("ignore")
                 ds = _dcmread(file, header_only=True)
                 _touch_header(ds)
+            if _is_media_directory(ds):
+                continue  # a DICOMDIR indexes files; it is none of them
+            if not str(_get(ds, "SeriesInstanceUID", "")).strip():
+                raise DicomError(
+                    f"file {str(file)!r} lacks {tag_text('SeriesInstanceUID')} (Type 1): it is incomplete or "
+                    "damaged; copy or export it again"
+                )
             headers.append(_Header(file, ds))
         except DicomError as exc:
             if path.is_file():
@@ -519,7 +565,7 @@ def _scan(path: Path) -> tuple[list[SeriesInfo], dict[Path, Any], list[Unreadabl
             if not _looks_like_dicom(file):
                 continue
             unreadable.append(UnreadableFile(file, str(exc)))
-        except MALFORMED_DATA_ERRORS as exc:
+        except malformed_data_errors() as exc:
             problem = DicomError(f"file {str(file)!r} cannot be read as DICOM ({_short(exc)})")
             if path.is_file():
                 raise problem from exc
@@ -533,8 +579,7 @@ def _scan(path: Path) -> tuple[list[SeriesInfo], dict[Path, Any], list[Unreadabl
         raise DicomError(f"no DICOM files found under {str(path)!r}: point to the folder holding the series")
     groups: dict[str, list[_Header]] = defaultdict(list)
     for header in headers:
-        uid = str(_get(header.ds, "SeriesInstanceUID", "")) or f"(no series uid) {header.path}"
-        groups[uid].append(header)
+        groups[str(_get(header.ds, "SeriesInstanceUID"))].append(header)
     infos = [_series_info_or_problem(uid, members) for uid, members in groups.items()]
     infos.sort(
         key=lambda s: (
@@ -545,6 +590,16 @@ def _scan(path: Path) -> tuple[list[SeriesInfo], dict[Path, Any], list[Unreadabl
         )
     )
     return infos, {h.path: h.ds for h in headers}, unreadable
+
+
+#: Media Storage Directory Storage (DICOMDIR), PS3.10 section 8.
+MEDIA_DIRECTORY_SOP_CLASS = "1.2.840.10008.1.3.10"
+
+
+def _is_media_directory(ds: Any) -> bool:
+    meta = getattr(ds, "file_meta", None)
+    classes = {str(ds.get("SOPClassUID", "")), str(meta.get("MediaStorageSOPClassUID", "")) if meta else ""}
+    return MEDIA_DIRECTORY_SOP_CLASS in classes or "DirectoryRecordSequence" in ds
 
 
 def _looks_like_dicom(path: Path) -> bool:
@@ -567,14 +622,14 @@ def _series_info_or_problem(uid: str, members: list[_Header]) -> SeriesInfo:
             return _series_info(uid, members)
     except TheradoseError as exc:
         problem = str(exc)
-    except MALFORMED_DATA_ERRORS as exc:
+    except malformed_data_errors() as exc:
         problem = f"malformed DICOM data ({_short(exc)})"
     first = members[0].ds
 
     def text(keyword: str) -> str:
         try:
             return str(_get(first, keyword, ""))
-        except MALFORMED_DATA_ERRORS:
+        except malformed_data_errors():
             return ""
 
     return SeriesInfo(
@@ -846,7 +901,7 @@ def _stack_geometry(datasets: Sequence[Any], rows: int, columns: int) -> _Geomet
         )
     if len(datasets) == 1:
         thickness = number_of(first, "SpacingBetweenSlices") or number_of(first, "SliceThickness") or 0.0
-        if not thickness and str(_get(first, "Modality", "")) in VOLUMETRIC_MODALITIES:
+        if not thickness and str(_get(first, "Modality", "")) not in PROJECTION_MODALITIES:
             raise DicomError(
                 f"series {_uid(first)} is a single slice without {tag_text('SliceThickness')} or "
                 f"{tag_text('SpacingBetweenSlices')}: its voxel depth is unknown; export the whole series"
@@ -1022,10 +1077,25 @@ def _stored_frames(ds: Any, path: Path) -> npt.NDArray[Any]:
     syntax = (
         str(ds.file_meta.get("TransferSyntaxUID", "1.2.840.10008.1.2")) if hasattr(ds, "file_meta") else ""
     )
-    bits = int(_get(ds, "BitsAllocated", 16) or 16)
-    signed = int(_get(ds, "PixelRepresentation", 0) or 0) == 1
     if "PixelData" not in ds:
         raise DicomError(f"file {str(path)!r} has no Pixel Data: it is not an image")
+    pixel_module = {}
+    for keyword in ("BitsAllocated", "BitsStored", "PixelRepresentation"):  # Type 1, PS3.3 C.7.6.3
+        value = number_of(ds, keyword)
+        if value is None:
+            raise DicomError(
+                f"file {str(path)!r} lacks {tag_text(keyword)}: the stored pixel values cannot be decoded "
+                "without it; export the image again"
+            )
+        pixel_module[keyword] = int(value)
+    bits = pixel_module["BitsAllocated"]
+    bits_stored = pixel_module["BitsStored"]
+    signed = pixel_module["PixelRepresentation"] == 1
+    if not 0 < bits_stored <= bits or pixel_module["PixelRepresentation"] not in (0, 1):
+        raise DicomError(
+            f"file {str(path)!r} has BitsStored {bits_stored}, BitsAllocated {bits} and PixelRepresentation "
+            f"{pixel_module['PixelRepresentation']}: not a valid pixel encoding; export the image again"
+        )
     if syntax in UNCOMPRESSED_SYNTAXES and bits in (8, 16, 32):
         dtype = np.dtype(f"{'i' if signed else 'u'}{bits // 8}").newbyteorder(
             ">" if syntax == "1.2.840.10008.1.2.2" else "<"
@@ -1036,8 +1106,13 @@ def _stored_frames(ds: Any, path: Path) -> npt.NDArray[Any]:
             raise DicomError(
                 f"file {str(path)!r} is truncated: Pixel Data holds {len(raw)} bytes, {needed} expected"
             )
+        if len(raw) > needed + 1:  # one padding byte makes an odd length even
+            raise DicomError(
+                f"file {str(path)!r}: Pixel Data holds {len(raw)} bytes, but Rows × Columns × "
+                f"NumberOfFrames × {dtype.itemsize} bytes = {needed}: the image attributes do not describe "
+                "the pixels; export the image again"
+            )
         data = np.frombuffer(raw, dtype=dtype, count=rows * columns * frames).reshape(frames, rows, columns)
-        bits_stored = int(_get(ds, "BitsStored", bits) or bits)
         if bits_stored < bits:
             if signed:
                 shift = bits - bits_stored
@@ -1153,8 +1228,12 @@ def _quantitative_mapping(ds: Any, frame: int) -> tuple[float, float]:
             "Mapping to Bq/ml: the scale of the stored values is unknown; export it with its rescale slope"
         )
     if rwv is not None:
+        _rescale(ds, frame)  # a zero or negative Rescale Slope beside the mapping: the file is damaged
         return rwv
-    return _rescale(ds, frame)
+    raise DicomError(
+        f"series {_uid(ds)}: a file has neither Units BQML nor a Real World Value Mapping to Bq/ml while "
+        "the series is in Bq/mL: its slices are quantified differently; export the series again"
+    )
 
 
 # ------------------------------------------------------------------------------------------------ reading
@@ -1217,10 +1296,16 @@ def read_series(
     uids = {str(_get(d, "SeriesInstanceUID", "")) for d in datasets}
     if len(uids) > 1:
         raise DicomError(f"the files given belong to {len(uids)} series: pass the files of one series")
-    geometry = _geometry(datasets)
-    stored = [_stored_frames(d, p) for d, p in zip(datasets, files, strict=True)]
     first = datasets[0]
     modality = str(_get(first, "Modality", ""))
+    if not modality:
+        raise DicomError(
+            f"{str(files[0])!r} lacks {tag_text('Modality')} (Type 1): the kind of image and its units are "
+            "unknown; export it again"
+        )
+    _require_same(datasets, files, ("Modality", "Units", "DecayCorrection", "TimezoneOffsetFromUTC"))
+    geometry = _geometry(datasets)
+    stored = [_stored_frames(d, p) for d, p in zip(datasets, files, strict=True)]
     unit = _units_of(first) or "1"
     values = np.empty((geometry.n_slices, geometry.rows, geometry.columns), dtype=np.float32)
     voxel_volume_ml = Volume(np.zeros((1, 1, 1)), geometry.affine, "1").voxel_volume_ml
@@ -1254,6 +1339,18 @@ def read_series(
         frame_uid=_get(first, "FrameOfReferenceUID"),
         acquisition_datetime=reference,
     )
+
+
+def _require_same(datasets: Sequence[Any], files: Sequence[Path], keywords: Sequence[str]) -> None:
+    """:class:`DicomError` if the files of one series disagree on any of ``keywords``."""
+    for keyword in keywords:
+        values = {str(_get(d, keyword, "")).strip().upper() for d in datasets}
+        if len(values) > 1:
+            shown = ", ".join(sorted(v or "(absent)" for v in values))
+            raise DicomError(
+                f"the files of series {_uid(datasets[0])} disagree on {tag_text(keyword)} ({shown}): they "
+                "cannot be read as one volume; export the series again"
+            )
 
 
 def _earliest(datasets: Sequence[Any]) -> datetime | None:
