@@ -67,7 +67,6 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[APIRouter]
     app.state.settings = settings
     app.state.db = db
     app.state.hasher = hasher(settings.argon2_time_cost, settings.argon2_memory_cost_kib)
-    app.state.required_qc = settings.required_qc
     if settings.secret_key:
         app.state.secret = settings.secret_key.encode("utf-8")
     else:

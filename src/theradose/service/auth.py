@@ -15,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from theradose.service.db import Database
 from theradose.service.errors import ApiError
 from theradose.service.models import SessionToken, User
 from theradose.service.permissions import PERMISSIONS, ROLES
@@ -87,15 +88,13 @@ class Principal:
     password_hash: str
 
 
-def _authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        raise ApiError(401, "unauthorized", "missing bearer token: log in at POST /auth/login")
-    db = request.app.state.db
+def authenticate_token(db: Database, token: str) -> Principal:
+    """The user of a login token; 401 when it is unknown, expired, revoked or its user deactivated."""
     with db.read() as session:
         row = session.execute(
             select(SessionToken, User)
             .join(User, User.id == SessionToken.user_id)
-            .where(SessionToken.token_hash == hash_token(credentials.credentials))
+            .where(SessionToken.token_hash == hash_token(token))
         ).first()
         if row is None:
             raise ApiError(401, "unauthorized", "invalid token: log in again")
@@ -112,7 +111,9 @@ def require(permission: str) -> Depends:  # type: ignore[valid-type]
     def dependency(
         request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
     ) -> Principal:
-        principal = _authenticate(request, credentials)
+        if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+            raise ApiError(401, "unauthorized", "missing bearer token: log in at POST /auth/login")
+        principal = authenticate_token(request.app.state.db, credentials.credentials)
         if principal.role not in roles:
             raise ApiError(
                 403,
