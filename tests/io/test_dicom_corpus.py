@@ -178,9 +178,10 @@ def _mutated_folder(item: Item, target: Path, index: int, data: bytes) -> Path:
 def _judge(item: Item, mutation: Mutation, folder: Path, tally: Tally) -> None:
     tally.files += 1
     where = f"{item.name} {mutation.name}"
-    # discovery never stops on a damaged file
+    # discovery never stops on a damaged file (image items: read_series scans the folder itself)
     try:
-        scan_folder(folder)
+        if item.kind in ("rrdsr", "seg", "rtstruct"):
+            scan_folder(folder)
     except TheradoseError as exc:
         if "\n" in str(exc):
             tally.problems.append(f"MULTI-LINE MESSAGE scan_folder {where}: {exc!r}")

@@ -152,7 +152,8 @@ def test_seg_round_trip_and_real_seg(tmp_path: Path, testdata: Data, dciodvfy: V
         np.testing.assert_array_equal(on_ct.array, masks[name].array)
     liver = read_seg(testdata("liver.dcm"))  # real SEG: 3 frames of 512 x 512, one segment "Liver"
     assert set(liver) == {"Liver"}
-    assert liver["Liver"].shape == (3, 512, 512) and liver["Liver"].array.any()
+    assert liver["Liver"].shape == (5, 512, 512)  # its 3 frames and an empty slice either side
+    assert liver["Liver"].array[1:4].any() and not liver["Liver"].array[[0, 4]].any()
     with pytest.raises(DicomError, match="not a DICOM Segmentation"):
         read_seg(testdata("CT_small.dcm"))
 

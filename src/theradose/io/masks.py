@@ -568,7 +568,8 @@ def write_seg(
 
 @tolerant
 def read_seg(path: str | Path) -> dict[str, Volume]:
-    """Read a DICOM SEG: segment label → boolean label Volume on the segmentation's own grid."""
+    """Read a DICOM SEG: segment label → boolean label Volume on the segmentation's own grid (the frames
+    it holds, with one empty slice added on either side)."""
     import sqlite3
     import warnings
 
@@ -594,9 +595,13 @@ def read_seg(path: str | Path) -> dict[str, Volume]:
                 array = np.asarray(volume.array)
                 if array.ndim == 4:
                     array = array[..., 0]
+                # one empty slice on either side: a SEG without its empty frames ends at its outermost
+                # segment slices, which nearest-neighbour resampling would otherwise treat as the edge
+                affine = np.asarray(volume.affine, dtype=np.float64).copy()
+                affine[:3, 3] -= affine[:3, 0]
                 result[str(item.SegmentLabel)] = Volume(
-                    array > 0,
-                    np.asarray(volume.affine),
+                    np.pad(array > 0, ((1, 1), (0, 0), (0, 0))),
+                    affine,
                     "label",
                     frame_uid=str(ds.get("FrameOfReferenceUID", "")) or None,
                 )
