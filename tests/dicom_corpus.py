@@ -613,7 +613,9 @@ def mutations_for(raw: bytes, modality: str) -> Iterator[Mutation]:
     for keyword, vr in WRONG_VRS:
         if keyword in ds:
             yield Mutation(f"vr:{vr!r}:{keyword}", _wrong_vr(keyword, vr), "same-or-refuse")
-    corrected = [str(v).upper() for v in ds.get("CorrectedImage", []) or []]
+    corrected_value = ds.get("CorrectedImage", []) or []
+    corrected = [corrected_value] if isinstance(corrected_value, str) else [str(v) for v in corrected_value]
+    corrected = [v.upper() for v in corrected]
     for keyword in DELETED:
         if keyword in ds:
             expect: Expectation = "same-or-refuse"

@@ -202,6 +202,15 @@ def _get(ds: Any, keyword: str, default: Any = None) -> Any:
     return value
 
 
+def _upper_values(ds: Any, keyword: str) -> list[str]:
+    """The values of a multi-valued code string in upper case (one value is a str, not a list)."""
+    value = _get(ds, keyword)
+    if value is None:
+        return []
+    items = [value] if isinstance(value, str) else list(value)
+    return [str(v).strip().upper() for v in items]
+
+
 def _floats(value: Any, n: int | None = None) -> npt.NDArray[np.float64] | None:
     if value is None:
         return None
@@ -705,7 +714,7 @@ def _sort_key(value: datetime) -> float:
 
 
 def _is_localizer(ds: Any) -> bool:
-    image_type = [str(v).upper() for v in (_get(ds, "ImageType") or [])]
+    image_type = _upper_values(ds, "ImageType")
     return len(image_type) > 2 and image_type[2] == "LOCALIZER"
 
 
@@ -773,7 +782,7 @@ def _plane_source(ds: Any) -> Any:
 
 
 def _require_reconstructed(ds: Any) -> None:
-    image_type = [str(v).upper() for v in (_get(ds, "ImageType") or [])]
+    image_type = _upper_values(ds, "ImageType")
     kind = image_type[2] if len(image_type) > 2 else ""
     if kind and kind not in ("RECON TOMO", "RECON GATED TOMO"):
         raise DicomError(
@@ -1512,7 +1521,7 @@ def _decay_correction(ds: Any) -> str:
     """
     value = str(_get(ds, "DecayCorrection", "")).strip().upper()
     modality = str(_get(ds, "Modality", ""))
-    corrected = [str(v).upper() for v in (_get(ds, "CorrectedImage") or [])]
+    corrected = _upper_values(ds, "CorrectedImage")
     if not value:
         if modality == "PT":
             raise DicomError(
