@@ -323,6 +323,8 @@ def administration_rrdsr(
         administered_activity_mbq=row.net_activity_mbq,
         pre_activity_mbq=row.syringe_activity_mbq,
         post_activity_mbq=row.residual_activity_mbq,
+        pre_activity_time=row.syringe_measured_at,
+        post_activity_time=row.residual_measured_at,
         injection_time=row.injection_time,
         route=row.route,
         volume_ml=disp.volume_ml,
