@@ -41,6 +41,13 @@ def benchmark(
         Path | None,
         typer.Option("--trial-dir", help="Trial images (default OUT/trial); generated if absent."),
     ] = None,
+    only_patients: Annotated[
+        str | None,
+        typer.Option(
+            "--only-patients",
+            help="Trial: run only these seeds of 1..N, comma-separated (share a trial between processes).",
+        ),
+    ] = None,
     grid: Annotated[int, typer.Option("--grid", help="Demo design: transaxial matrix 64 or 128.")] = 64,
     json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
@@ -54,6 +61,14 @@ def benchmark(
         raise InputError(f"--design must be 'trial' or 'demo'; got {design!r}")
     from theradose.pipeline.trial import run_trial_benchmark
 
+    only: list[int] | None = None
+    if only_patients is not None:
+        try:
+            only = [int(v) for v in only_patients.split(",") if v.strip()]
+        except ValueError:
+            raise InputError(
+                f"--only-patients must be comma-separated seeds such as 1,3; got {only_patients!r}"
+            ) from None
     say = None
     if not json:
         from rich.console import Console
@@ -70,6 +85,7 @@ def benchmark(
         methods=[m.strip() for m in methods.split(",") if m.strip()],
         scale=scale,
         trial_dir=trial_dir,
+        only_patients=only,
         progress=say,
     )
     if json:

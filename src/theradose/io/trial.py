@@ -368,10 +368,14 @@ def generate_trial(
         if json.loads(marker.read_text(encoding="utf-8")).get("settings") != settings.as_dict():
             raise InputError(f"--out {out} holds a trial with other settings: choose a new folder")
     out.mkdir(parents=True, exist_ok=True)
-    marker.write_text(
-        json.dumps({"format": TRIAL_FORMAT, "settings": settings.as_dict()}, indent=2) + "\n",
-        encoding="utf-8",
-    )
+    if not marker.is_file():
+        # written under a temporary name and renamed: a process sharing the folder never reads half of it
+        partial = out / f".trial.json.partial-{uuid.uuid4().hex[:8]}"
+        partial.write_text(
+            json.dumps({"format": TRIAL_FORMAT, "settings": settings.as_dict()}, indent=2) + "\n",
+            encoding="utf-8",
+        )
+        os.replace(partial, marker)
     for name in settings.sites:
         site = _site_for(name, settings)
         folder = out / "sites" / name

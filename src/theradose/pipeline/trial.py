@@ -361,6 +361,7 @@ def run_trial_benchmark(
     methods: Sequence[str] = DEFAULT_METHODS,
     scale: str = "full",
     trial_dir: str | Path | None = None,
+    only_patients: Sequence[int] | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> TrialBenchmark:
     """Generate (or reuse) the trial and run every method on every patient at every site.
@@ -377,8 +378,13 @@ def run_trial_benchmark(
     methods : sequence of str
         From :data:`TRIAL_METHODS`.
     scale : {"full", "ci"}
-        ``"full"``: the sites' own voxels on a 128 matrix; ``"ci"``: twice the voxel size on 64 (a quick
-        check of the plumbing and the gross behaviour, not of the goals).
+        ``"full"``: the sites' own voxels on a 100 × 100 matrix; ``"ci"``: twice the voxel size on 64 (a
+        quick check of the plumbing and the gross behaviour, not of the goals).
+    trial_dir : path, optional
+        Folder of the trial images (generated there if absent).
+    only_patients : sequence of int, optional
+        Generate and run only these seeds of 1..``patients``: the trial's design stays ``patients``, so
+        several processes can share one trial folder (combine their ``rows.csv``).
     """
     from theradose.io.trial import TrialSettings, generate_trial, patient_folders
     from theradose.phantoms.trial.simulate import MATRIX
@@ -395,6 +401,13 @@ def run_trial_benchmark(
         raise InputError(f"method {unknown[0]!r} is unknown; choose from {', '.join(TRIAL_METHODS)}")
     for s in sites:
         get_site(s)
+    if only_patients is not None:
+        outside = [p for p in only_patients if not 1 <= int(p) <= patients]
+        if outside or not only_patients:
+            shown = outside[0] if outside else "(none)"
+            raise InputError(
+                f"--only-patients {shown}: choose seeds between 1 and --patients {patients}, e.g. 1,2"
+            )
     started = time.perf_counter()
     out = Path(out_dir).expanduser().resolve()
     if out.exists() and any(out.iterdir()) and not (out / "benchmark_trial.json").is_file():
@@ -412,10 +425,13 @@ def run_trial_benchmark(
         voxel_scale=1.0 if scale == "full" else 2.0,
     )
     trial = Path(trial_dir).expanduser().resolve() if trial_dir is not None else out / "trial"
-    generate_trial(trial, settings, progress=say)
+    chosen = None if only_patients is None else sorted({int(p) for p in only_patients})
+    generate_trial(trial, settings, progress=say, only_patients=chosen)
     rows: list[dict[str, Any]] = []
     qa = {s: site_qa(trial, s) for s in sites}
     for seed, site, folder in patient_folders(trial, settings):
+        if chosen is not None and seed not in chosen:
+            continue
         truth = json.loads((folder / "truth" / "truth.json").read_text(encoding="utf-8"))
         calibration = json.loads((trial / "sites" / site / "calibration.json").read_text(encoding="utf-8"))
         style = calibration["site"]["style"]
