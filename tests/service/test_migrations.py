@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import text
 
 from theradose.service.db import make_engine
@@ -17,16 +18,16 @@ def test_migrations_match_models(db_url: str) -> None:
         with engine.connect() as conn:
             context = MigrationContext.configure(conn, opts={"compare_type": True})
             diff = compare_metadata(context, Base.metadata)
-            head = conn.execute(text("SELECT seq, hash FROM audit_head WHERE id = 1")).one()
-            secret = conn.execute(text("SELECT secret_hex FROM server_secret WHERE id = 1")).scalar_one()
+            head = conn.execute(text("SELECT seq, hash, key_id, mac FROM audit_head WHERE id = 1")).one()
+            tables = set(sa_inspect(conn).get_table_names())
             version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
     finally:
         engine.dispose()
     assert diff == []
-    assert tuple(head) == (0, "0" * 64)
-    assert len(bytes.fromhex(secret)) == 32
-    assert version == "0002"
-    assert upgrade(db_url) == "0002"  # idempotent
+    assert tuple(head) == (0, "0" * 64, None, None)
+    assert "server_secret" not in tables  # no key is kept in the database it protects
+    assert version == "audit_0003"
+    assert upgrade(db_url) == "audit_0003"  # idempotent
 
 
 def test_sqlite_uses_wal(sqlite_url: str) -> None:

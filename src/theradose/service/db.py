@@ -13,12 +13,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from theradose.service.settings import normalize_db_url
+
+if TYPE_CHECKING:
+    from theradose.service.keys import KeyRing
 
 #: Seconds a SQLite writer waits for the write lock before failing.
 SQLITE_BUSY_TIMEOUT_S = 60
@@ -51,10 +54,15 @@ def make_engine(url: str) -> Engine:
 
 
 class Database:
-    """An engine plus read and write session factories."""
+    """An engine plus read and write session factories.
 
-    def __init__(self, url: str) -> None:
+    ``keyring`` (kept outside the database) seals the audit entries written in :meth:`write`
+    transactions; it travels on each session (``session.info``, see :mod:`theradose.service.audit_store`).
+    """
+
+    def __init__(self, url: str, keyring: KeyRing | None = None) -> None:
         self.url = normalize_db_url(url)
+        self.keyring = keyring
         self.engine = make_engine(self.url)
         self.is_sqlite = self.url.startswith("sqlite")
         write_bind = (
@@ -68,6 +76,8 @@ class Database:
     def read(self) -> Iterator[Session]:
         """A session for reading; closed (transaction ended, objects detached but loaded) at the end."""
         with self._read() as session:
+            if self.keyring is not None:
+                session.info["theradose.keyring"] = self.keyring
             yield session
 
     @contextmanager
@@ -76,6 +86,8 @@ class Database:
         from theradose.service.models import AuditHead
 
         with self._writer_lock, self._write() as session, session.begin():
+            if self.keyring is not None:
+                session.info["theradose.keyring"] = self.keyring
             session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
             yield session
 

@@ -23,9 +23,12 @@ _STATUS_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    413: "request_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
+    429: "too_many_attempts",
     500: "internal_error",
+    503: "busy",
 }
 _FIELD = re.compile(r"^([A-Za-z_][A-Za-z0-9_\.\[\]]*) ")
 
@@ -45,12 +48,21 @@ class ErrorResponse(BaseModel):
 class ApiError(Exception):
     """An error with an HTTP status, a machine code, a one-line message and the field concerned."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.headers = headers or {}
 
 
 def not_found(what: str, key: object) -> ApiError:
@@ -84,7 +96,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return error_json(exc.status, exc.code, exc.message, exc.field)
+        return error_json(exc.status, exc.code, exc.message, exc.field, **exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

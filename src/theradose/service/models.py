@@ -15,12 +15,14 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -64,11 +66,16 @@ class User(Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
+    #: Comparison key of the name (:func:`theradose.pharmacy.identifiers.identifier_key`): names that read
+    #: the same (case, width, invisible characters) collide.
+    username_key: Mapped[str] = mapped_column(String(200), unique=True)
     full_name: Mapped[str] = mapped_column(String(200), default="")
     role: Mapped[str] = mapped_column(String(20))
     password_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: Set when an administrator set the password: only a password change is allowed until then.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class SessionToken(Base):
@@ -81,10 +88,19 @@ class SessionToken(Base):
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-class ServerSecret(Base):
-    __tablename__ = "server_secret"
+class AuthFailure(Base):
+    """A failed password check (login or signature re-authentication), for throttling and lockout."""
+
+    __tablename__ = "auth_failures"
+    __table_args__ = (
+        Index("ix_auth_failures_account_key_failed_at", "account_key", "failed_at"),
+        Index("ix_auth_failures_client_failed_at", "client", "failed_at"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    secret_hex: Mapped[str] = mapped_column(String(128))
+    account_key: Mapped[str] = mapped_column(String(64))
+    client: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(20))
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Patient(Base):
@@ -302,9 +318,11 @@ class LabRecord(Base):
 
 
 class AuditEntryRow(Base):
-    """Append-only audit chain; ``at`` is kept as the exact hashed text."""
+    """Append-only audit chain; ``at`` is kept as the exact hashed text; ``key_id`` names the sealing key
+    (``None``: an unkeyed entry from before keyed sealing)."""
 
     __tablename__ = "audit_entries"
+    __table_args__ = (Index("ix_audit_entries_entity_entity_id", "entity", "entity_id"),)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     actor: Mapped[str] = mapped_column(String(64))
     at: Mapped[str] = mapped_column(String(32))
@@ -316,15 +334,19 @@ class AuditEntryRow(Base):
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class AuditHead(Base):
-    """Single row (id 1): the last sequence number and hash; also the writers' lock row."""
+    """Single row (id 1): the last sequence number and hash, sealed (``mac``) with key ``key_id``; also
+    the writers' lock row."""
 
     __tablename__ = "audit_head"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    mac: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class SignatureRow(Base):
@@ -338,6 +360,7 @@ class SignatureRow(Base):
     signed_at: Mapped[str] = mapped_column(String(32))
     record_hash: Mapped[str] = mapped_column(String(64))
     seal: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 def row_to_dict(row: Any) -> dict[str, Any]:

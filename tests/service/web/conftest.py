@@ -35,7 +35,7 @@ def webui_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     path = tmp_path_factory.mktemp("webui-template") / "template.db"
     upgrade(f"sqlite:///{path}")
-    db = Database(f"sqlite:///{path}")
+    db = Database(f"sqlite:///{path}", keyring=make_settings(path).keyring())
     ph = hasher(1, 1024)
     with db.write() as session:
         for role in ROLES:
@@ -57,6 +57,8 @@ def make_settings(db_path: Path) -> Any:
     return Settings(
         db_url=f"sqlite:///{db_path}",
         secret_key="test-secret-key-for-webui",
+        key_file=None,
+        checkpoint_path=None,
         site_timezone=SITE_TZ,
         site_name="Test Centre",
         argon2_time_cost=1,

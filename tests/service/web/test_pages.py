@@ -541,7 +541,14 @@ def test_plan_approval_signature_needs_the_password_and_the_role(web: Web) -> No
     )
     r = web.post("physician", "/ui/sign", {**sign, "password": "x", "next": "https://evil.example/"})
     assert r.headers["location"].startswith("/ui/worklist?sign_failed=")  # never off-site
-    assert snapshot(web.app) == before
+    after = snapshot(web.app)
+    # nothing signed; the two wrong passwords are audited and counted towards the lockout
+    failures = ("audit_entries", "audit_head", "auth_failures")
+    assert {k: v for k, v in after.items() if k not in failures} == {
+        k: v for k, v in before.items() if k not in failures
+    }
+    assert after["auth_failures"] == before["auth_failures"] + 2
+    assert after["audit_entries"] == before["audit_entries"] + 2
     r = web.post("physician", "/ui/sign", {**sign, "password": password_of("physician")})
     page = web.client("physician").get(r.headers["location"]).text
     assert "signed as approved" in page and 'class="pass">approved</span> by Physician A' in page

@@ -14,8 +14,8 @@ from theradose.pharmacy import signatures as sig_logic
 from theradose.pharmacy.audit import format_time
 from theradose.service import audit_store
 from theradose.service.api._common import IdPath, Limit, Model, Offset, utcnow
-from theradose.service.auth import Principal, check_password, require
-from theradose.service.errors import ERROR_RESPONSES, ApiError, conflict, not_found
+from theradose.service.auth import Principal, client_address, require
+from theradose.service.errors import ERROR_RESPONSES, ApiError, ErrorResponse, conflict, not_found
 from theradose.service.models import (
     Administration,
     AuditEntryRow,
@@ -57,11 +57,27 @@ class AuditOut(BaseModel):
     hash: str
 
 
+class StateMismatchOut(BaseModel):
+    table: str
+    id: str
+    field: str | None
+    problem: str
+    audit_entry: int | None
+    recorded: Any = None
+    found: Any = None
+
+
 class VerifyOut(BaseModel):
     ok: bool
     entries: int
     first_bad_entry: int | None
     problem: str | None
+    head_ok: bool
+    rows_checked: int
+    state_mismatches: list[StateMismatchOut]
+    key_ids: list[str]
+    legacy_entries: int
+    checkpoint: dict[str, Any] | None
 
 
 @router.get("/audit", tags=["audit"], summary="Audit trail entries, newest first")
@@ -90,13 +106,16 @@ def list_audit(
         return out
 
 
-@router.get("/audit/verify", tags=["audit"], summary="Verify the whole SHA-256 audit chain")
+@router.get(
+    "/audit/verify",
+    tags=["audit"],
+    summary="Verify the keyed audit chain, its head, and every record against its last audit entry",
+)
 def verify_audit(request: Request, me: Annotated[Principal, require("audit:read")]) -> VerifyOut:
+    """Checkpoints (outside the database) are compared by ``theradose audit verify --checkpoint``."""
     with request.app.state.db.read() as session:
-        result = audit_store.verify(session)
-    return VerifyOut(
-        ok=result.ok, entries=result.entries, first_bad_entry=result.first_bad_entry, problem=result.problem
-    )
+        result = audit_store.verify(session, request.app.state.keys)
+    return VerifyOut(**result.as_dict())
 
 
 # --- signatures ---------------------------------------------------------------------------------------------
@@ -119,6 +138,7 @@ class SignatureOut(BaseModel):
     record_hash: str
     valid: bool
     record_unchanged: bool
+    key_id: str | None = None
 
 
 def _record(session: Any, record_type: str, record_id: int) -> dict[str, Any]:
@@ -134,7 +154,9 @@ def _record(session: Any, record_type: str, record_id: int) -> dict[str, Any]:
     return data
 
 
-def _signature_out(row: SignatureRow, record: dict[str, Any], secret: bytes) -> SignatureOut:
+def _signature_out(session: Any, row: SignatureRow, record: dict[str, Any], keys: Any) -> SignatureOut:
+    """A signature with its checks: the seal under the key it names (a key the ring does not hold, or a
+    row from before keyed seals that the audit trail does not record exactly, is not valid)."""
     sig = sig_logic.Signature(
         signer=row.signer,
         meaning=row.meaning,
@@ -143,8 +165,15 @@ def _signature_out(row: SignatureRow, record: dict[str, Any], secret: bytes) -> 
         record_id=row.record_id,
         record_hash=row.record_hash,
         seal=row.seal,
+        key_id=row.key_id,
     )
-    check = sig_logic.verify(sig, record, secret=secret)
+    if row.key_id is None:  # sealed before keys lived outside the database: only the trail vouches for it
+        unchanged = sig_logic.record_hash(record) == row.record_hash
+        check = sig_logic.SignatureCheck(audit_store.signature_recorded(session, row), unchanged)
+    elif keys.has(row.key_id):
+        check = sig_logic.verify(sig, record, secret=keys.sub_key("e-signature", row.key_id))
+    else:
+        check = sig_logic.SignatureCheck(False, sig_logic.record_hash(record) == row.record_hash)
     return SignatureOut(
         id=row.id,
         record_type=row.record_type,
@@ -156,26 +185,31 @@ def _signature_out(row: SignatureRow, record: dict[str, Any], secret: bytes) -> 
         record_hash=row.record_hash,
         valid=check.valid,
         record_unchanged=check.record_unchanged,
+        key_id=row.key_id,
     )
 
 
 @router.post(
-    "/signatures", tags=["signatures"], status_code=201, summary="Sign a record (re-enter your password)"
+    "/signatures",
+    tags=["signatures"],
+    status_code=201,
+    summary="Sign a record (re-enter your password)",
+    responses={
+        429: {"model": ErrorResponse, "description": "too many failed re-authentications: locked"},
+        503: {"model": ErrorResponse, "description": "too many password checks at once"},
+    },
 )
 def sign_record(body: SignIn, request: Request, me: Annotated[Principal, require("sign")]) -> SignatureOut:
+    """The password is checked again (throttled; failures audited). An account whose password an
+    administrator set cannot sign until its owner has chosen a new one."""
     allowed = SIGNATURE_MEANING_ROLES[body.meaning]
     if me.role not in allowed:
         raise ApiError(
             403, "forbidden", f"role {me.role!r} may not sign as {body.meaning!r}; allowed: {sorted(allowed)}"
         )
-    if not check_password(request.app.state.hasher, me.password_hash, body.password):
-        raise ApiError(
-            401,
-            "reauthentication_failed",
-            "password does not match: signing needs your own password",
-            "password",
-        )
-    secret = request.app.state.secret
+    request.app.state.auth.reauthenticate(me, body.password, client_address(request), purpose="signature")
+    keys = request.app.state.keys
+    secret = keys.sub_key("e-signature")
     with request.app.state.db.write() as session:
         record = _record(session, body.record_type, body.record_id)
         duplicate = session.execute(
@@ -196,6 +230,7 @@ def sign_record(body: SignIn, request: Request, me: Annotated[Principal, require
             signed_at=utcnow(),
             record_type=body.record_type,
             record_id=str(body.record_id),
+            key_id=keys.active_id,
         )
         row = SignatureRow(
             record_type=sig.record_type,
@@ -206,6 +241,7 @@ def sign_record(body: SignIn, request: Request, me: Annotated[Principal, require
             signed_at=format_time(sig.signed_at),
             record_hash=sig.record_hash,
             seal=sig.seal,
+            key_id=sig.key_id,
         )
         session.add(row)
         session.flush()
@@ -219,7 +255,7 @@ def sign_record(body: SignIn, request: Request, me: Annotated[Principal, require
             after=row_to_dict(row),
             reason=body.reason,
         )
-        return _signature_out(row, record, secret)
+        return _signature_out(session, row, record, keys)
 
 
 @router.get(
@@ -238,7 +274,7 @@ def list_signatures(
             .where(SignatureRow.record_type == record_type, SignatureRow.record_id == str(record_id))
             .order_by(SignatureRow.id)
         ).scalars()
-        return [_signature_out(r, record, request.app.state.secret) for r in rows]
+        return [_signature_out(session, r, record, request.app.state.keys) for r in rows]
 
 
 # --- RRDSR import -------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
 from theradose.errors import TheradoseError
-from theradose.service.auth import Principal, hash_token
+from theradose.service.auth import Principal, revoke_token
 from theradose.service.errors import ApiError
 from theradose.service.models import (
     Administration,
@@ -43,7 +43,6 @@ from theradose.service.models import (
     Patient,
     PatientIdentity,
     Prescription,
-    SessionToken,
     SignatureRow,
 )
 from theradose.service.permissions import CLINICAL, PERMISSIONS, SIGNATURE_MEANING_ROLES
@@ -192,7 +191,8 @@ class Pages:
         if me is None:
             target = quote(str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""))
             raise _Refused(RedirectResponse(f"/ui/login?next={target}", status_code=303))
-        if permission is not None and not allowed(me.role, permission):
+        # an administrator-set password must be changed (POST /auth/password) before any page action
+        if permission is not None and (not allowed(me.role, permission) or me.must_change_password):
             raise _Refused(self.render(request, "forbidden.html", me, status=403, permission=permission))
         return me
 
@@ -458,10 +458,7 @@ def build_router(store: Store) -> APIRouter:
             from theradose.service.api._common import utcnow
 
             with request.app.state.db.write() as session:
-                row = session.execute(
-                    select(SessionToken).where(SessionToken.token_hash == hash_token(token))
-                ).scalar_one()
-                row.revoked = True
+                revoke_token(session, token)
                 audit_store.append(
                     session,
                     actor=me.username,

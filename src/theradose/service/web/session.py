@@ -51,7 +51,8 @@ def csrf_token(request: Request) -> str:
     if token is None:
         return ""
     secret: bytes = request.app.state.secret
-    return hmac.new(secret, ("csrf:" + hash_token(token)).encode("ascii"), hashlib.sha256).hexdigest()
+    digest = hash_token(token, request.app.state.keys)
+    return hmac.new(secret, ("csrf:" + digest).encode("ascii"), hashlib.sha256).hexdigest()
 
 
 def csrf_ok(request: Request, submitted: object) -> bool:
