@@ -179,11 +179,14 @@ class Api:
         return batch_id
 
 
-def make_app(url: str, **overrides: Any) -> Any:
+def make_app(url: str, *, with_users: bool = True, **overrides: Any) -> Any:
+    """The app on ``url``; ``with_users`` adds one user per role (once per database)."""
     from theradose.service.app import create_app
     from theradose.service.auth import create_user
 
     app = create_app(service_settings(url, **overrides))
+    if not with_users:
+        return app
     with app.state.db.write() as session:
         for role in ROLES:
             create_user(

@@ -116,7 +116,7 @@ def change_password(
         raise ApiError(
             422, "validation_error", "new_password must differ from the current one", "new_password"
         )
-    auth.reauthenticate(me, body.current_password, client_address(request), purpose="password_change")
+    auth.reauthenticate(me, body.current_password, client_address(request), purpose="password")
     new_hash = auth.hash_new_password(body.new_password, field="new_password")
     with request.app.state.db.write() as session:
         user = session.get(User, me.user_id)
