@@ -6,7 +6,7 @@ import itertools
 import json
 from pathlib import Path
 
-from theradose.service.web.store import read_result
+from theradose.service.review_store import read_result
 
 from .conftest import REGIONS
 

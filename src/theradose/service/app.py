@@ -87,7 +87,6 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[APIRouter]
     app.state.db = db
     app.state.keys = ring
     app.state.hasher = hasher(settings.argon2_time_cost, settings.argon2_memory_cost_kib)
-    app.state.required_qc = settings.required_qc
     app.state.secret = ring.sub_key("e-signature")
     _check_initialised(db, settings)
     app.state.auth = Authenticator(settings, app.state.hasher, db)

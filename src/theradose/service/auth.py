@@ -520,13 +520,13 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client is not None else "unknown"
 
 
-def _authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        raise ApiError(401, "unauthorized", "missing bearer token: log in at POST /auth/login")
-    if not TOKEN_PATTERN.match(credentials.credentials):
+def authenticate_token(db: Database, token: str) -> Principal:
+    """The user of a login token; 401 when it is malformed, unknown, expired, revoked or its user
+    deactivated."""
+    if not TOKEN_PATTERN.match(token):
         raise ApiError(401, "unauthorized", "invalid token: log in again")
-    db = request.app.state.db
-    token_hash = hash_token(credentials.credentials, db.keyring)
+    assert db.keyring is not None
+    token_hash = hash_token(token, db.keyring)
     with db.read() as session:
         row = session.execute(
             select(SessionToken, User)
@@ -535,8 +535,8 @@ def _authenticate(request: Request, credentials: HTTPAuthorizationCredentials | 
         ).first()
         if row is None:
             raise ApiError(401, "unauthorized", "invalid token: log in again")
-        token, user = row
-        if token.revoked or token.expires_at <= datetime.now(UTC) or not user.active:
+        stored, user = row
+        if stored.revoked or stored.expires_at <= datetime.now(UTC) or not user.active:
             raise ApiError(401, "unauthorized", "token expired or revoked: log in again")
         return Principal(
             user.id,
@@ -563,7 +563,9 @@ def require(permission: str) -> Any:
     def dependency(
         request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
     ) -> Principal:
-        principal = _authenticate(request, credentials)
+        if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+            raise ApiError(401, "unauthorized", "missing bearer token: log in at POST /auth/login")
+        principal = authenticate_token(request.app.state.db, credentials.credentials)
         if principal.role not in roles:
             raise ApiError(
                 403,

@@ -52,6 +52,16 @@ SIGNATURE_MEANING_ROLES: dict[str, frozenset[str]] = {
 }
 
 
+#: Permissions of browser pages that have no JSON endpoint (yet): permission → roles allowed.
+PAGE_PERMISSIONS: dict[str, frozenset[str]] = {
+    "dosimetry:read": CLINICAL,
+    "dosimetry:import": frozenset({"physicist"}),
+}
+
+
 def allowed(role: str, permission: str) -> bool:
-    """True when ``role`` holds ``permission``."""
-    return role in PERMISSIONS[permission]
+    """True when ``role`` holds ``permission`` (API table, then the pages' own)."""
+    roles = PERMISSIONS.get(permission)
+    if roles is None:
+        roles = PAGE_PERMISSIONS[permission]
+    return role in roles

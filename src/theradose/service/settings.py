@@ -30,6 +30,19 @@ KEY_FILE_ENV = "THERADOSE_KEY_FILE"
 CHECKPOINT_ENV = "THERADOSE_CHECKPOINT"
 #: Default SQLite file, relative to the working directory.
 DEFAULT_DB_FILE = "theradose.db"
+#: Environment variable: folder where the service keeps files (dosimetry reviews).
+DATA_ENV = "THERADOSE_DATA_DIR"
+#: Environment variable: ``os.pathsep``-separated folders whose pipeline outputs may be imported by path.
+PIPELINE_ROOTS_ENV = "THERADOSE_PIPELINE_ROOTS"
+
+
+def _env_data_dir() -> Path | None:
+    value = os.environ.get(DATA_ENV)
+    return Path(value) if value else None
+
+
+def _env_pipeline_roots() -> tuple[Path, ...]:
+    return tuple(Path(p) for p in os.environ.get(PIPELINE_ROOTS_ENV, "").split(os.pathsep) if p)
 
 
 def normalize_db_url(value: str | None) -> str:
@@ -88,6 +101,13 @@ class Settings:
         a client address is locked for ``lockout_s`` (NIST SP 800-63B §5.2.2 asks for rate limiting).
     max_body_bytes : int
         Largest request body accepted (413 beyond it).
+    data_dir : Path or None
+        Folder for files kept by the service (dosimetry reviews); ``None``: ``$THERADOSE_DATA_DIR``,
+        else ``<sqlite file>.files`` beside an SQLite database, else ``./theradose-files``
+        (see :attr:`files_dir`).
+    pipeline_roots : tuple of Path
+        Folders under which a pipeline output folder may be imported by its path
+        (default ``$THERADOSE_PIPELINE_ROOTS``; none: only zip uploads).
     """
 
     db_url: str = field(default_factory=lambda: normalize_db_url(None))
@@ -111,6 +131,8 @@ class Settings:
     failure_window_s: float = 900.0
     lockout_s: float = 900.0
     max_body_bytes: int = 16 * 1024 * 1024
+    data_dir: Path | None = field(default_factory=_env_data_dir)
+    pipeline_roots: tuple[Path, ...] = field(default_factory=_env_pipeline_roots)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "db_url", normalize_db_url(self.db_url))
@@ -120,6 +142,7 @@ class Settings:
             raise InputError(
                 f"site_timezone {self.site_timezone!r} is not an IANA time zone: e.g. Europe/Berlin"
             ) from exc
+        object.__setattr__(self, "pipeline_roots", tuple(Path(p) for p in self.pipeline_roots))
         if not self.session_ttl_h > 0:
             raise InputError(f"session_ttl_h must be > 0; got {self.session_ttl_h!r}")
         for name in (
@@ -149,6 +172,15 @@ class Settings:
             f"`theradose audit keygen --key-file PATH` and set ${KEY_FILE_ENV}=PATH "
             f"(or set ${SECRET_ENV})"
         )
+
+    @property
+    def files_dir(self) -> Path:
+        """The folder for files kept by the service (see ``data_dir``)."""
+        if self.data_dir is not None:
+            return Path(self.data_dir)
+        if self.db_url.startswith("sqlite:///"):
+            return Path(self.db_url.removeprefix("sqlite:///") + ".files")
+        return Path("theradose-files")
 
     @property
     def is_sqlite(self) -> bool:

@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from theradose.service.web.pages import NAV, allowed
+from theradose.service.permissions import allowed
+from theradose.service.web.navigation import NAV
 
 from .conftest import ROLES, SITE_TZ, Web, password_of, seed_day
 from .helpers import snapshot

@@ -1,72 +1,18 @@
-"""Side-effect monitoring: laboratory values with CTCAE v5.0 grades and the pre-cycle check.
-
-Values are converted to canonical units and graded by :mod:`theradose.safety` when they are recorded;
-implausible values, unknown tests or units are refused with 422 and nothing is written.
-"""
+"""Side-effect monitoring: laboratory values with CTCAE v5.0 grades and the pre-cycle check."""
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
-from sqlalchemy import select
 
-from theradose.safety import LabValue, check_cycle, grade_lab, to_canonical
-from theradose.safety.labs import SYMPTOMS, canonical_test_name, lab_catalogue
-from theradose.service import audit_store
-from theradose.service.api._common import Model, PseudonymPath, opt_text, patient_by_pseudonym, text, utcnow
+from theradose.service.api.params import PseudonymPath
 from theradose.service.auth import Principal, require
 from theradose.service.errors import ERROR_RESPONSES
-from theradose.service.models import LabRecord, row_to_dict
+from theradose.service.operations import labs
+from theradose.service.operations.labs import LabIn, LabOut, PreCycleOut, PrecycleProtocol, Sex
 
 router = APIRouter(responses=ERROR_RESPONSES)
-
-Number = Annotated[float, Field(allow_inf_nan=False, ge=-1e9, le=1e9)]
-Sex = Literal["male", "female"]
-
-
-class LabIn(Model):
-    taken_on: Annotated[date, Field(ge=date(1900, 1, 1), le=date(2200, 1, 1))]
-    test: text(40)  # type: ignore[valid-type]
-    value: Number
-    unit: opt_text(32) = ""  # type: ignore[valid-type]
-    baseline: Number | None = None
-    lln: Number | None = None
-    uln: Number | None = None
-    cycle: Annotated[int | None, Field(ge=1, le=100)] = None
-
-
-class LabOut(BaseModel):
-    id: int
-    taken_on: date
-    test: str
-    value: float
-    unit: str
-    entered_value: float
-    entered_unit: str
-    baseline: float | None
-    lln: float | None
-    uln: float | None
-    cycle: int | None
-    grade: int
-    rule: str
-    recorded_by: str
-
-
-class PreCycleOut(BaseModel):
-    decision: Literal["go", "delay", "reduce", "stop"]
-    activity_factor: float
-    recommended_activity_mbq: float | None
-    reasons: list[str]
-    rules_fired: list[str]
-    alerts: list[str]
-    source: str
-
-
-def _lab_value(row: LabRecord) -> LabValue:
-    return LabValue(row.test, row.value, row.unit, row.taken_on, row.baseline, row.lln, row.uln)
 
 
 @router.post("/patients/{pseudonym}/labs", tags=["safety"], status_code=201, summary="Record a lab value")
@@ -77,44 +23,8 @@ def record_lab(
     me: Annotated[Principal, require("labs:write")],
     sex: Annotated[Sex | None, Query()] = None,
 ) -> LabOut:
-    test = canonical_test_name(body.test)
-    value = to_canonical(test, body.value, body.unit)
-    extra = {
-        key: None if getattr(body, key) is None else to_canonical(test, getattr(body, key), body.unit)
-        for key in ("baseline", "lln", "uln")
-    }
-    unit = "grade" if test in SYMPTOMS else lab_catalogue()[test].unit
-    graded = grade_lab(LabValue(test, value, unit, body.taken_on, **extra), sex=sex)
     with request.app.state.db.write() as session:
-        patient = patient_by_pseudonym(session, pseudonym)
-        now = utcnow()
-        row = LabRecord(
-            patient_id=patient.id,
-            taken_on=body.taken_on,
-            test=test,
-            value=value,
-            unit=unit,
-            entered_value=body.value,
-            entered_unit=body.unit,
-            cycle=body.cycle,
-            grade=graded.grade,
-            rule=graded.rule,
-            recorded_by=me.username,
-            recorded_at=now,
-            **extra,
-        )
-        session.add(row)
-        session.flush()
-        audit_store.append(
-            session,
-            actor=me.username,
-            at=now,
-            action="create",
-            entity="lab_record",
-            entity_id=str(row.id),
-            after={**row_to_dict(row), "patient": pseudonym},
-        )
-        return LabOut(**{k: v for k, v in row_to_dict(row).items() if k in LabOut.model_fields})
+        return labs.record_lab(session, me, pseudonym, body, sex=sex)
 
 
 @router.get("/patients/{pseudonym}/labs", tags=["safety"], summary="Lab values with CTCAE grades")
@@ -122,13 +32,7 @@ def list_labs(
     pseudonym: PseudonymPath, request: Request, me: Annotated[Principal, require("labs:read")]
 ) -> list[LabOut]:
     with request.app.state.db.read() as session:
-        patient = patient_by_pseudonym(session, pseudonym)
-        rows = session.execute(
-            select(LabRecord)
-            .where(LabRecord.patient_id == patient.id)
-            .order_by(LabRecord.taken_on, LabRecord.id)
-        ).scalars()
-        return [LabOut(**{k: v for k, v in row_to_dict(r).items() if k in LabOut.model_fields}) for r in rows]
+        return labs.list_labs(session, me, pseudonym)
 
 
 @router.get(
@@ -138,30 +42,20 @@ def precycle(
     pseudonym: PseudonymPath,
     request: Request,
     me: Annotated[Principal, require("labs:read")],
-    protocol: Annotated[Literal["psma", "dotatate"], Query()] = "psma",
+    protocol: Annotated[PrecycleProtocol, Query()] = "psma",
     sex: Annotated[Sex | None, Query()] = None,
     age_y: Annotated[float | None, Query(ge=18, le=120)] = None,
     weight_kg: Annotated[float | None, Query(ge=20, le=400)] = None,
     previously_reduced_for: Annotated[list[str] | None, Query(max_length=20)] = None,
 ) -> PreCycleOut:
     with request.app.state.db.read() as session:
-        patient = patient_by_pseudonym(session, pseudonym)
-        rows = session.execute(select(LabRecord).where(LabRecord.patient_id == patient.id)).scalars().all()
-        labs = [_lab_value(r) for r in rows]
-    decision = check_cycle(
-        labs,
-        protocol=protocol,
-        sex=sex,
-        age_y=age_y,
-        weight_kg=weight_kg,
-        previously_reduced_for=previously_reduced_for or (),
-    )
-    return PreCycleOut(
-        decision=decision.decision,
-        activity_factor=decision.activity_factor,
-        recommended_activity_mbq=decision.recommended_activity_mbq,
-        reasons=list(decision.reasons),
-        rules_fired=list(decision.rules_fired),
-        alerts=list(decision.alerts),
-        source=decision.source,
-    )
+        return labs.precycle(
+            session,
+            me,
+            pseudonym,
+            protocol=protocol,
+            sex=sex,
+            age_y=age_y,
+            weight_kg=weight_kg,
+            previously_reduced_for=previously_reduced_for or (),
+        )

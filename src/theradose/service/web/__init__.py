@@ -1,13 +1,15 @@
 """Browser UI of the traceability service: server-rendered pages under ``/ui`` on the same app.
 
-``create_web_app(settings)`` builds the service app with the pages included; the pages log in with
-the service's users, check the service's roles and do their writes through the API's endpoint
-functions, so every page action is validated, audited and permission-checked like the JSON API.
+``create_web_app(settings)`` builds the service app with the pages included. The pages log in with
+the service's users, check the service's roles and do their work through the same operations
+(:mod:`theradose.service.operations`) as the JSON API, so every page action is validated, audited and
+permission-checked like the API. URLs are mapped to views in :mod:`.routes`, one module per view in
+:mod:`.views`, HTML in ``templates/``.
 """
 
 from __future__ import annotations
 
-import os
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,20 +18,6 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from theradose.service.settings import Settings
-
-#: Environment variable: folder where the pages keep dosimetry reviews.
-DATA_ENV = "THERADOSE_DATA_DIR"
-#: Environment variable: ``os.pathsep``-separated folders whose pipeline outputs may be imported by path.
-PIPELINE_ROOTS_ENV = "THERADOSE_PIPELINE_ROOTS"
-
-
-def default_data_dir(settings: Settings) -> Path:
-    """``$THERADOSE_DATA_DIR``, else ``<sqlite file>.files`` beside the database, else ``theradose-files``."""
-    if os.environ.get(DATA_ENV):
-        return Path(os.environ[DATA_ENV])
-    if settings.db_url.startswith("sqlite:///"):
-        return Path(settings.db_url.removeprefix("sqlite:///") + ".files")
-    return Path("theradose-files")
 
 
 def create_web_app(
@@ -43,26 +31,28 @@ def create_web_app(
     Parameters
     ----------
     settings : Settings, optional
-        Service settings (database, site time zone, ...).
-    data_dir : Path, optional
-        Where dosimetry reviews are kept (default :func:`default_data_dir`).
-    pipeline_roots : sequence of Path, optional
-        Folders under which a pipeline output folder may be imported by its path
-        (default ``$THERADOSE_PIPELINE_ROOTS``; none: only zip uploads).
+        Service settings (database, site time zone, data folder, pipeline roots, ...).
+    data_dir, pipeline_roots : optional
+        Override ``settings.data_dir`` and ``settings.pipeline_roots``.
     """
     from fastapi.responses import RedirectResponse
 
     from theradose.service.app import create_app
+    from theradose.service.review_store import Store
     from theradose.service.settings import Settings
-    from theradose.service.web.pages import build_router
-    from theradose.service.web.store import Store
+    from theradose.service.web.routes import build_router
+    from theradose.service.web.views.base import WebState, make_templates
 
     settings = settings or Settings()
-    if pipeline_roots is None:
-        env = os.environ.get(PIPELINE_ROOTS_ENV, "")
-        pipeline_roots = [Path(p) for p in env.split(os.pathsep) if p]
-    store = Store(data_dir or default_data_dir(settings), pipeline_roots=pipeline_roots)
-    app = create_app(settings, routers=[build_router(store)])
+    if data_dir is not None:
+        settings = dataclasses.replace(settings, data_dir=data_dir)
+    if pipeline_roots is not None:
+        settings = dataclasses.replace(settings, pipeline_roots=tuple(pipeline_roots))
+    app = create_app(settings, routers=[build_router()])
+    app.state.web = WebState(
+        templates=make_templates(),
+        store=Store(settings.files_dir, pipeline_roots=settings.pipeline_roots),
+    )
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
@@ -71,4 +61,4 @@ def create_web_app(
     return app
 
 
-__all__ = ["create_web_app", "default_data_dir"]
+__all__ = ["create_web_app"]

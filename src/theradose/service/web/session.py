@@ -15,9 +15,8 @@ import hmac
 import secrets
 
 from fastapi import Request
-from fastapi.security import HTTPAuthorizationCredentials
 
-from theradose.service.auth import Principal, _authenticate, hash_token
+from theradose.service.auth import Principal, authenticate_token, hash_token
 from theradose.service.errors import ApiError
 
 #: Name of the session cookie (holds the login token).
@@ -40,7 +39,7 @@ def current_user(request: Request) -> Principal | None:
     if token is None:
         return None
     try:
-        return _authenticate(request, HTTPAuthorizationCredentials(scheme="Bearer", credentials=token))
+        return authenticate_token(request.app.state.db, token)
     except ApiError:
         return None
 
@@ -50,8 +49,9 @@ def csrf_token(request: Request) -> str:
     token = session_token(request)
     if token is None:
         return ""
-    secret: bytes = request.app.state.secret
-    digest = hash_token(token, request.app.state.keys)
+    keys = request.app.state.keys
+    secret = keys.sub_key("csrf")
+    digest = hash_token(token, keys)
     return hmac.new(secret, ("csrf:" + digest).encode("ascii"), hashlib.sha256).hexdigest()
 
 

@@ -1,11 +1,10 @@
-"""Shared request types and helpers for the routers."""
+"""Types and helpers shared by the use cases: request field types, row lookup, the clock."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Path, Query
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -27,6 +26,10 @@ def _sane_time(value: datetime) -> datetime:
 
 #: A timezone-aware date-time (1970..2200), normalised to UTC.
 Time = Annotated[AwareDatetime, AfterValidator(_sane_time)]
+
+#: A patient pseudonym (Crockford base-32, 10 characters).
+PSEUDONYM_PATTERN = r"^PT-[0-9A-HJKMNP-TV-Z]{10}$"
+Pseudonym = Annotated[str, Field(pattern=PSEUDONYM_PATTERN)]
 
 
 def text(max_length: int) -> Any:
@@ -54,15 +57,12 @@ NonNegActivityMBq = Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)]
 VolumeML = Annotated[float, Field(ge=1e-6, le=1e4, allow_inf_nan=False)]
 Finite = Annotated[float, Field(allow_inf_nan=False, ge=-1e12, le=1e12)]
 Fraction = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
-
-IdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0, le=2**31 - 1)]
-PseudonymPath = Annotated[str, Path(pattern=r"^PT-[0-9A-HJKMNP-TV-Z]{10}$")]
+#: An optional free-text reason (no control characters).
+OptReason = Annotated[str | None, Field(default=None, max_length=500, pattern=r"^[^\x00-\x1f]*$")]
 
 
 class Model(BaseModel):
-    """Base request model: unknown fields are refused."""
+    """Base input model: unknown fields are refused."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -79,11 +79,11 @@ def get_or_404(session: Session, model: type[T], key: int, *, lock: bool = False
         stmt = stmt.with_for_update()
     row = session.execute(stmt).scalar_one_or_none()
     if row is None:
-        raise not_found(_label(model.__tablename__), key)
+        raise not_found(table_label(model.__tablename__), key)
     return row
 
 
-def _label(table: str) -> str:
+def table_label(table: str) -> str:
     """Singular, human name of a table: ``batches`` → ``batch``, ``calibrator_qa`` → ``calibrator qa``."""
     if table.endswith("ches"):
         table = table[:-2]

@@ -1,0 +1,15 @@
+"""Path and query parameter types of the JSON API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Path, Query
+
+from theradose.service.operations.common import PSEUDONYM_PATTERN
+
+IdPath = Annotated[int, Path(ge=1, le=2**31 - 1)]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0, le=2**31 - 1)]
+PseudonymPath = Annotated[str, Path(pattern=PSEUDONYM_PATTERN)]
+CameraPath = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")]

@@ -1,0 +1,126 @@
+"""Use cases of the patient treatment view: cycles, measured doses and the next-cycle plan."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from theradose.errors import TheradoseError
+from theradose.service.auth import Principal
+from theradose.service.models import Administration, Dispensing, Patient, Prescription, SignatureRow
+from theradose.service.review_store import Review, read_result
+
+
+def protocol_for(radiopharmaceutical: str) -> str | None:
+    """The planning protocol of a radiopharmaceutical name (``psma``, ``dotatate``) or None."""
+    name = radiopharmaceutical.upper()
+    if "PSMA" in name:
+        return "psma"
+    if "DOTATATE" in name or "DOTATOC" in name or "DOTA-TATE" in name:
+        return "dotatate"
+    return None
+
+
+def find_patient(session: Session, me: Principal, pseudonym: str) -> Patient | None:
+    """The patient with ``pseudonym`` or None."""
+    return session.execute(select(Patient).where(Patient.pseudonym == pseudonym)).scalar_one_or_none()
+
+
+def patient_cycles(session: Session, me: Principal, patient: Patient) -> list[dict[str, Any]]:
+    """Each written directive of the patient with its dispensings, administrations and signatures."""
+    rxs = list(
+        session.execute(
+            select(Prescription)
+            .where(Prescription.patient_id == patient.id)
+            .order_by(Prescription.cycle, Prescription.id)
+        ).scalars()
+    )
+    cycles = []
+    for rx in rxs:
+        disps = list(
+            session.execute(
+                select(Dispensing).where(Dispensing.prescription_id == rx.id).order_by(Dispensing.id)
+            ).scalars()
+        )
+        adms = [
+            session.execute(
+                select(Administration).where(Administration.dispensing_id == d.id)
+            ).scalar_one_or_none()
+            for d in disps
+        ]
+        sigs = list(
+            session.execute(
+                select(SignatureRow)
+                .where(SignatureRow.record_type == "prescription", SignatureRow.record_id == str(rx.id))
+                .order_by(SignatureRow.id)
+            ).scalars()
+        )
+        cycles.append({"rx": rx, "dispensings": list(zip(disps, adms, strict=True)), "signatures": sigs})
+    return cycles
+
+
+def measured_doses(reviews: Sequence[Review]) -> dict[str, dict[str, float | None]]:
+    """Absorbed dose per region and review: ``{region: {review_id: dose_gy}}``."""
+    table: dict[str, dict[str, float | None]] = {}
+    for review in reviews:
+        try:
+            result = read_result(review.folder)
+        except TheradoseError:
+            continue
+        for region in result.regions:
+            table.setdefault(region.name, {})[review.review_id] = region.dose_gy
+    return table
+
+
+def next_cycle_plan(protocol_name: str | None, approved: Sequence[Review]) -> dict[str, Any]:
+    """The next-cycle plan from the approved reviews (``{"error": ...}`` when there is none).
+
+    Returns ``{"result", "organs", "histories", "cycles"}``: the planner's result, the per-organ
+    projections, ``(organ, history)`` pairs of cumulative dose/BED, and the number of cycles used.
+    """
+    from theradose.planning import Cycle, RegionDose, TreatmentPlan, load_protocol, plan_next_cycle
+    from theradose.planning.nextcycle import organ_history_gy
+
+    if protocol_name is None:
+        return {"error": "no protocol known for this patient's radiopharmaceutical"}
+    if not approved:
+        return {"error": "no approved dosimetry yet: approve a dosimetry review to plan the next cycle"}
+    try:
+        cycles = []
+        for review in sorted(approved, key=lambda r: r.cycle):
+            result = read_result(review.folder)
+            if result.administered_activity_mbq is None:
+                raise TheradoseError(f"cycle {review.cycle}: doses.json gives no administered activity")
+            regions = tuple(
+                RegionDose(
+                    name=r.name,
+                    dose_gy_per_gbq=r.dose_gy_per_gbq,
+                    dose_sigma_gy_per_gbq=r.dose_sigma_gy_per_gbq or 0.0,
+                    effective_half_life_h=r.effective_half_life_h,
+                    kind="tumour" if r.kind == "tumour" else "organ",
+                )
+                for r in result.regions
+                if r.dose_gy_per_gbq is not None
+            )
+            cycles.append(Cycle(result.administered_activity_mbq, regions, label=f"cycle {review.cycle}"))
+        protocol = load_protocol(protocol_name)
+        plan = TreatmentPlan(protocol=protocol, cycles=tuple(cycles))
+        result_next = plan_next_cycle(plan)
+        histories = []
+        for organ in protocol.organs:
+            try:
+                history = organ_history_gy(plan, organ)
+            except TheradoseError:
+                continue
+            histories.append((organ, history))
+    except TheradoseError as exc:
+        return {"error": str(exc)}
+    return {
+        "result": result_next,
+        "organs": list(result_next.organs),
+        "histories": histories,
+        "cycles": len(cycles),
+    }

@@ -1,0 +1,1 @@
+"""One module per view of the browser UI; :mod:`theradose.service.web.routes` maps URLs to them."""
