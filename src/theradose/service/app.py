@@ -96,6 +96,9 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[APIRouter]
 
         app.state.checkpointer = Checkpointer(settings.checkpoint_path, settings.checkpoint_interval_s)
     errors.install(app)
+    from theradose.service.limits import BodyLimit
+
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     @app.get("/health", tags=["meta"], summary="Liveness check (no authentication)")
     def health() -> dict[str, str]:

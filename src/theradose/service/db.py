@@ -1,6 +1,7 @@
 """Engine and transactions.
 
-SQLite: WAL journal, foreign keys on, busy timeout, and every write transaction opened with
+Values bound to statements are never shown in errors or logs (``hide_parameters``): they may be
+identities. SQLite: WAL journal, foreign keys on, busy timeout, and every write transaction opened with
 ``BEGIN IMMEDIATE`` so writers are serialized (no lost update, no upgrade deadlock); within one
 process writers also queue on a lock first, which avoids SQLite's sleeping busy handler and its
 latency tail. PostgreSQL: every write transaction first locks the audit head row
@@ -32,7 +33,10 @@ def make_engine(url: str) -> Engine:
     url = normalize_db_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S}, pool_size=20
+            url,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
+            pool_size=20,
+            hide_parameters=True,
         )
 
         @event.listens_for(engine, "connect")
@@ -50,7 +54,7 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))
 
         return engine
-    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True, hide_parameters=True)
 
 
 class Database:

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from theradose.errors import TheradoseError
 
@@ -121,7 +122,53 @@ def install(app: FastAPI) -> None:
         match = _FIELD.match(text)
         return error_json(422, "invalid_input", text, match.group(1) if match else None)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
-        return error_json(500, "internal_error", "internal server error; see the server log", None)
+    app.add_middleware(CatchUnhandled)
+
+
+def loggable(exc: BaseException) -> str:
+    """What the server log says about an unhandled error: its class, where it happened, and for a
+    database error the statement and SQLSTATE, never the values (bound parameters, or a row echoed in
+    the driver's message, e.g. PostgreSQL's ``DETAIL: Key (mrn)=(...)``): they may identify a patient."""
+    import traceback
+
+    from sqlalchemy.exc import StatementError
+
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    if isinstance(exc, StatementError):
+        orig = exc.orig
+        sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "sqlite_errorname", None)
+        what = f"{type(exc).__name__} ({type(orig).__name__}, SQLSTATE {sqlstate}) in: {exc.statement}"
+    else:
+        what = f"{type(exc).__name__}: {exc}"
+    return f"unhandled error {what}\n{frames}"
+
+
+class CatchUnhandled:
+    """ASGI middleware: an unexpected exception becomes the JSON 500 answer and one sanitized log record
+    (:func:`loggable`); it is not passed on to the server, whose own log would print the driver's message
+    with the values in it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            log.error(loggable(exc))
+            if not started:
+                response = error_json(
+                    500, "internal_error", "internal server error; see the server log", None
+                )
+                await response(scope, receive, send)

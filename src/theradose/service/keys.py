@@ -38,7 +38,9 @@ from typing import Literal
 from theradose.errors import InputError
 
 #: Purposes of the derived sub-keys.
-Purpose = Literal["audit-chain", "e-signature", "session-token", "state-digest", "checkpoint", "csrf"]
+Purpose = Literal[
+    "audit-chain", "e-signature", "session-token", "state-digest", "checkpoint", "csrf", "foreign-patient"
+]
 
 #: Smallest master key accepted from a key file, in bytes (256 bits, the HMAC-SHA-256 block output).
 MIN_FILE_KEY_BYTES = 32

@@ -119,6 +119,8 @@ class PatientIdentity(Base):
     family_name: Mapped[str] = mapped_column(String(200))
     given_name: Mapped[str] = mapped_column(String(200), default="")
     mrn: Mapped[str] = mapped_column(String(64), unique=True)
+    #: Comparison key of the MRN (case, width and invisible characters do not make another MRN).
+    mrn_key: Mapped[str] = mapped_column(String(200), unique=True)
     birth_date: Mapped[date | None] = mapped_column(Date, nullable=True)
 
 
@@ -167,6 +169,7 @@ class Generator(Base):
     __tablename__ = "generators"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     serial: Mapped[str] = mapped_column(String(100), unique=True)
+    serial_key: Mapped[str] = mapped_column(String(300), unique=True)
     parent: Mapped[str] = mapped_column(String(20))
     daughter: Mapped[str] = mapped_column(String(20))
     parent_activity_mbq: Mapped[float] = mapped_column(Float)
@@ -175,11 +178,17 @@ class Generator(Base):
 
 class Batch(Base):
     __tablename__ = "batches"
-    __table_args__ = (UniqueConstraint("product", "lot", name="uq_batches_product_lot"),)
+    __table_args__ = (
+        UniqueConstraint("product", "lot", name="uq_batches_product_lot"),
+        UniqueConstraint("product_key", "lot_key", name="uq_batches_product_key_lot_key"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     product: Mapped[str] = mapped_column(String(200))
     nuclide: Mapped[str] = mapped_column(String(20))
     lot: Mapped[str] = mapped_column(String(100))
+    #: Comparison keys (:func:`theradose.pharmacy.identifiers.identifier_key`) of product and lot.
+    product_key: Mapped[str] = mapped_column(String(600))
+    lot_key: Mapped[str] = mapped_column(String(300))
     activity_mbq: Mapped[float] = mapped_column(Float)
     volume_ml: Mapped[float] = mapped_column(Float)
     reference_time: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -264,6 +273,7 @@ class Calibrator(Base):
     __tablename__ = "calibrators"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
+    name_key: Mapped[str] = mapped_column(String(300), unique=True)
     manufacturer: Mapped[str] = mapped_column(String(200), default="")
     model: Mapped[str] = mapped_column(String(200), default="")
     serial: Mapped[str] = mapped_column(String(100), default="")

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request
 
+from theradose.service.api.params import Limit, Offset
 from theradose.service.auth import Principal, client_address, require
 from theradose.service.errors import ERROR_RESPONSES, ErrorResponse
 from theradose.service.operations import users as ops
@@ -71,9 +72,14 @@ def me(request: Request, me: Annotated[Principal, require("self")]) -> UserOut:
 
 
 @router.get("/users", tags=["users"], summary="List users")
-def list_users(request: Request, me: Annotated[Principal, require("users:manage")]) -> list[UserOut]:
+def list_users(
+    request: Request,
+    me: Annotated[Principal, require("users:manage")],
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[UserOut]:
     with request.app.state.db.read() as session:
-        return ops.list_users(session, me)
+        return ops.list_users(session, me, limit=limit, offset=offset)
 
 
 @router.post("/users", tags=["users"], status_code=201, summary="Create a user")

@@ -57,9 +57,14 @@ def create_referral(
 
 
 @router.get("/worklist", tags=["referrals"], summary="Open referrals: positive PET first, then oldest")
-def worklist(request: Request, me: Annotated[Principal, require("referrals:read")]) -> list[ReferralOut]:
+def worklist(
+    request: Request,
+    me: Annotated[Principal, require("referrals:read")],
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[ReferralOut]:
     with request.app.state.db.read() as session:
-        return referrals.open_referrals(session, me)
+        return referrals.open_referrals(session, me, limit=limit, offset=offset)
 
 
 @router.post("/referrals/{referral_id}/status", tags=["referrals"], summary="Change a referral's status")

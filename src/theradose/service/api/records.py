@@ -69,9 +69,13 @@ def list_signatures(
     record_id: IdPath,
     request: Request,
     me: Annotated[Principal, require("signatures:read")],
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[SignatureOut]:
     with request.app.state.db.read() as session:
-        return signatures.list_signatures(session, me, record_type, record_id, keys=request.app.state.keys)
+        return signatures.list_signatures(
+            session, me, record_type, record_id, keys=request.app.state.keys, limit=limit, offset=offset
+        )
 
 
 # --- RRDSR import -------------------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from theradose.pharmacy import batches as batch_logic
-from theradose.pharmacy.decay import canonical_nuclide
+from theradose.pharmacy.decay import canonical_nuclide, remaining_activity_mbq
+from theradose.pharmacy.identifiers import identifier_key
 from theradose.service import audit_store
 from theradose.service.auth import Principal
 from theradose.service.errors import ApiError, conflict
@@ -74,7 +75,9 @@ class BatchOut(BaseModel):
     status: str
     remaining_activity_ref_mbq: float
     remaining_volume_ml: float
-    remaining_activity_now_mbq: float
+    #: 0 once decayed beyond the float range; null when the reference time is so far ahead that the
+    #: correction back would overflow.
+    remaining_activity_now_mbq: float | None
     version: int
     qc: list[QcOut]
 
@@ -114,7 +117,9 @@ def batch_out(row: Batch, qc: Sequence[QcResultRow]) -> BatchOut:
     """The public view of a batch with its QC results and the remaining activity now."""
     data = row_to_dict(row)
     data.pop("delivery_id")
-    now_mbq = domain_batch(row).concentration_at_mbq_per_ml(utcnow()) * row.remaining_volume_ml
+    now_mbq = remaining_activity_mbq(
+        row.remaining_activity_ref_mbq, row.nuclide, from_time=row.reference_time, to_time=utcnow()
+    )
     return BatchOut(**data, remaining_activity_now_mbq=now_mbq, qc=[qc_out(q) for q in qc])
 
 
@@ -132,15 +137,20 @@ def create_batch(session: Session, me: Principal, body: BatchIn) -> BatchOut:
     )
     if body.delivery_id is not None:
         get_or_404(session, Delivery, body.delivery_id)
+    product_key, lot_key = identifier_key(body.product), identifier_key(body.lot)
     exists = session.execute(
-        select(Batch).where(Batch.product == body.product, Batch.lot == body.lot)
-    ).first()
-    if exists:
-        raise conflict("conflict", f"batch {body.product} lot {body.lot} exists", "lot")
+        select(Batch.lot).where(Batch.product_key == product_key, Batch.lot_key == lot_key)
+    ).scalar_one_or_none()
+    if exists is not None:
+        raise conflict(
+            "conflict", f"batch {body.product} lot {exists!r} exists (same as {body.lot!r})", "lot"
+        )
     row = Batch(
         product=body.product,
         nuclide=nuclide,
         lot=body.lot,
+        product_key=product_key,
+        lot_key=lot_key,
         activity_mbq=body.activity_mbq,
         volume_ml=body.volume_ml,
         reference_time=body.reference_time,

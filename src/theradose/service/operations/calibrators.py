@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from theradose.pharmacy.decay import canonical_nuclide
+from theradose.pharmacy.identifiers import check_identifier, identifier_key
 from theradose.service import audit_store
 from theradose.service.auth import Principal
 from theradose.service.errors import ApiError, conflict
@@ -120,9 +121,14 @@ def calibrator_out(row: Calibrator) -> CalibratorOut:
 
 def create_calibrator(session: Session, me: Principal, body: CalibratorIn) -> CalibratorOut:
     """Register a dose calibrator."""
-    if session.execute(select(Calibrator).where(Calibrator.name == body.name)).first():
-        raise conflict("conflict", f"calibrator {body.name!r} exists", "name")
-    row = Calibrator(**body.model_dump())
+    name = check_identifier(body.name, "name")
+    name_key = identifier_key(name)
+    exists = session.execute(
+        select(Calibrator.name).where(Calibrator.name_key == name_key)
+    ).scalar_one_or_none()
+    if exists is not None:
+        raise conflict("conflict", f"calibrator {exists!r} exists (same as {name!r})", "name")
+    row = Calibrator(**{**body.model_dump(), "name": name}, name_key=name_key)
     session.add(row)
     session.flush()
     audit_store.append(
@@ -137,9 +143,12 @@ def create_calibrator(session: Session, me: Principal, body: CalibratorIn) -> Ca
     return calibrator_out(row)
 
 
-def list_calibrators(session: Session, me: Principal) -> list[CalibratorOut]:
-    """All dose calibrators."""
-    return [calibrator_out(r) for r in session.execute(select(Calibrator).order_by(Calibrator.id)).scalars()]
+def list_calibrators(
+    session: Session, me: Principal, *, limit: int | None = None, offset: int = 0
+) -> list[CalibratorOut]:
+    """Dose calibrators by id (one page of ``limit`` from ``offset``)."""
+    stmt = select(Calibrator).order_by(Calibrator.id).limit(limit).offset(offset)
+    return [calibrator_out(r) for r in session.execute(stmt).scalars()]
 
 
 def add_calibrator_qa(

@@ -199,7 +199,14 @@ def sign_record(session: Session, signer: Signer, body: SignIn, *, keys: KeyRing
 
 
 def list_signatures(
-    session: Session, me: Principal, record_type: str, record_id: int, *, keys: KeyRing
+    session: Session,
+    me: Principal,
+    record_type: str,
+    record_id: int,
+    *,
+    keys: KeyRing,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[SignatureOut]:
     """The signatures of a record, each verified."""
     record = signed_record(session, record_type, record_id)
@@ -207,5 +214,7 @@ def list_signatures(
         select(SignatureRow)
         .where(SignatureRow.record_type == record_type, SignatureRow.record_id == str(record_id))
         .order_by(SignatureRow.id)
+        .limit(limit)
+        .offset(offset)
     ).scalars()
     return [signature_out(session, r, record, keys) for r in list(rows)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -56,7 +56,7 @@ class UserIn(Model):
 
 class UserPatch(Model):
     role: RoleName | None = None
-    active: bool | None = None
+    active: StrictBool | None = None  # true or false, never "yes" or 1
     password: Annotated[str | None, Field(default=None, min_length=8, max_length=200)] = None
     full_name: opt_text(200) | None = None  # type: ignore[valid-type]
     reason: text(500)  # type: ignore[valid-type]
@@ -145,9 +145,12 @@ def current_user(session: Session, me: Principal) -> UserOut:
     return user_out(user)
 
 
-def list_users(session: Session, me: Principal) -> list[UserOut]:
-    """All users by name."""
-    return [user_out(u) for u in session.execute(select(User).order_by(User.username)).scalars()]
+def list_users(
+    session: Session, me: Principal, *, limit: int | None = None, offset: int = 0
+) -> list[UserOut]:
+    """Users by name (one page of ``limit`` from ``offset``)."""
+    stmt = select(User).order_by(User.username).limit(limit).offset(offset)
+    return [user_out(u) for u in session.execute(stmt).scalars()]
 
 
 def add_user(session: Session, me: Principal, body: UserIn, *, password_hash: str) -> UserOut:
