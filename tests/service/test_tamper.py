@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from clock import hours_from_now, iso
-from theradose.pharmacy.audit import canonical_json, entry_hash
+from theradose.pharmacy.audit import canonical_json, entry_hash, format_time
 from theradose.service import audit_store
 from theradose.service.keys import add_key_to_file
 
@@ -272,8 +272,9 @@ def test_forged_signature_row_is_not_valid_and_is_named(api: Api) -> None:
             api,
             "INSERT INTO signatures (record_type, record_id, signer, signer_name, meaning, signed_at, "
             "record_hash, seal, key_id) VALUES ('batch', :r, 'physician', 'Physician', 'approved', "
-            "'2000-01-01T00:00:00.000000Z', :h, :s, :k)",
+            ":t, :h, :s, :k)",
             r=str(ids["batch"]),
+            t=format_time(hours_from_now(-1)),
             h=record_hash,
             s=seal,
             k=kid,
