@@ -549,13 +549,6 @@ def authenticate_token(db: Database, token: str) -> Principal:
         )
 
 
-def permitted(principal: Principal, permission: str) -> bool:
-    """True when ``principal`` may use ``permission`` now (role, and no pending password change)."""
-    if principal.must_change_password and permission not in PASSWORD_CHANGE_PERMISSIONS:
-        return False
-    return principal.role in PERMISSIONS[permission]
-
-
 def require(permission: str) -> Any:
     """FastAPI dependency: the request's user, who must hold ``permission``."""
     roles = PERMISSIONS[permission]
