@@ -267,3 +267,34 @@ def test_signature_by_a_second_session_needs_the_own_password(sqlite_api: Api) -
         {"record_type": "batch", "record_id": batch, "meaning": "approved", "password": password_of("admin")},
     )
     assert r.status_code == 401
+
+
+def test_hashing_runs_at_the_lowest_priority_and_a_full_queue_is_503(sqlite_url: str) -> None:
+    import os
+    import threading
+
+    from theradose.service.auth import HASH_QUEUE_PER_SLOT, HASH_THREAD_NICE
+    from theradose.service.errors import ApiError
+
+    app = make_app(sqlite_url, with_users=False, password_hash_slots=1)
+    auth = app.state.auth
+    assert auth._hash_work(lambda: os.getpriority(os.PRIO_PROCESS, 0)) == HASH_THREAD_NICE
+    release = threading.Event()
+    waiting = [
+        threading.Thread(target=auth._hash_work, args=(release.wait,)) for _ in range(1 + HASH_QUEUE_PER_SLOT)
+    ]
+    for t in waiting:
+        t.start()
+    try:
+        while auth._queue._value:  # every place in the queue taken
+            threading.Event().wait(0.01)
+        try:
+            auth._hash_work(lambda: None)
+            raise AssertionError("a full queue must refuse")
+        except ApiError as exc:
+            assert exc.status == 503 and exc.code == "busy"
+    finally:
+        release.set()
+        for t in waiting:
+            t.join()
+    app.state.db.dispose()

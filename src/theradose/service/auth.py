@@ -2,9 +2,12 @@
 
 Password checks (logins, signature re-authentication, password changes) follow these rules:
 
-* **Hashing outside any database lock.** Argon2id runs before the write transaction is opened, in one of
-  ``Settings.password_hash_slots`` slots, so hashing never holds the writers' lock and never takes
-  every CPU: writes keep their latency while clients send wrong passwords.
+* **Hashing outside any database lock, at low CPU priority.** Argon2id runs before the write
+  transaction is opened, on one of ``Settings.password_hash_slots`` threads of its own (half the CPUs)
+  that run at the lowest scheduling priority (nice 19, Linux), so hashing never holds the writers' lock
+  and yields the CPU to request handling and the database: writes keep their latency while clients
+  send wrong passwords. At most :data:`HASH_QUEUE_PER_SLOT` checks per thread wait; more are answered
+  ``503 busy`` at once, so waiting checks cannot take all of the server's request threads.
 * **Equal work for unknown, known and deactivated accounts.** Each check costs one user lookup, one
   Argon2id verification (against a dummy hash with the same parameters when the name is unknown) and,
   when it fails, one short write (the failure row and its audit entry); the answer is the same
@@ -32,15 +35,18 @@ References
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -59,14 +65,20 @@ if TYPE_CHECKING:
     from theradose.service.db import Database
     from theradose.service.settings import Settings
 
+_T = TypeVar("_T")
+
 _bearer = HTTPBearer(auto_error=False, description="token from POST /auth/login")
 
 #: What a token issued by :func:`issue_token` looks like (URL-safe base64 of 32 random bytes).
 TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 #: Smallest password length accepted when a password is set (NIST SP 800-63B §5.1.1.2: at least 8).
 MIN_PASSWORD_LENGTH = 8
-#: Seconds a password check waits for a hashing slot before the request is answered 503.
+#: Seconds a password check waits for its hash before the request is answered 503.
 HASH_SLOT_TIMEOUT_S = 30.0
+#: Password checks allowed to wait per hashing thread before further ones are answered 503 at once.
+HASH_QUEUE_PER_SLOT = 4
+#: Scheduling priority of the hashing threads (nice value; 19 is the lowest priority).
+HASH_THREAD_NICE = 19
 #: Seconds between two audit entries summing up attempts refused while locked (per key).
 THROTTLED_AUDIT_INTERVAL_S = 60.0
 #: Permissions a token may use while its account must change its password.
@@ -236,7 +248,11 @@ class Authenticator:
         self.settings = settings
         self.ph = ph
         self.db = db
-        self._slots = threading.BoundedSemaphore(settings.password_hash_slots)
+        slots = settings.password_hash_slots
+        self._hashing = ThreadPoolExecutor(
+            max_workers=slots, thread_name_prefix="theradose-hash", initializer=_lower_priority
+        )
+        self._queue = threading.BoundedSemaphore(slots * (1 + HASH_QUEUE_PER_SLOT))
         # A hash with the same parameters, checked for unknown names so that they cost the same time.
         self._dummy_hash = ph.hash(secrets.token_urlsafe(24))
         self._lock = threading.Lock()
@@ -244,26 +260,30 @@ class Authenticator:
         self._refused: dict[str, tuple[int, float]] = {}  # key → (count not yet audited, last audit time)
 
     # -- hashing ---------------------------------------------------------------------------------------------
-    @contextmanager
-    def _slot(self) -> Iterator[None]:
-        if not self._slots.acquire(timeout=HASH_SLOT_TIMEOUT_S):
+    def _hash_work(self, work: Callable[[], _T]) -> _T:
+        """Run ``work`` on a hashing thread (low priority, no lock held); 503 when too many wait."""
+        if not self._queue.acquire(blocking=False):
             raise ApiError(503, "busy", "too many password checks at once: try again in a minute")
         try:
-            yield
+            future = self._hashing.submit(work)
+            try:
+                return future.result(timeout=HASH_SLOT_TIMEOUT_S)
+            except FutureTimeout as exc:
+                future.cancel()
+                raise ApiError(503, "busy", "password check timed out: try again in a minute") from exc
         finally:
-            self._slots.release()
+            self._queue.release()
 
     def hash_new_password(self, password: str, *, field: str = "password") -> str:
-        """Argon2id hash of a new password (length checked), computed in a slot, outside any lock."""
+        """Argon2id hash of a new password (length checked), on a hashing thread, outside any lock."""
         check_new_password(password, field=field)
-        with self._slot():
-            return self.ph.hash(password)
+        return self._hash_work(lambda: self.ph.hash(password))
 
     def _verify(self, password_hash: str | None, password: str) -> bool:
-        with self._slot():
-            return check_password(self.ph, password_hash or self._dummy_hash, password) and (
-                password_hash is not None
-            )
+        verified = self._hash_work(
+            lambda: check_password(self.ph, password_hash or self._dummy_hash, password)
+        )
+        return verified and password_hash is not None
 
     # -- throttling ------------------------------------------------------------------------------------------
     def _keys(self, account: str | None, client: str) -> list[tuple[str, str, int]]:
@@ -502,6 +522,15 @@ class Authenticator:
             + " needs your own password",
             "password",
         )
+
+
+def _lower_priority() -> None:
+    """Initializer of a hashing thread: the lowest CPU priority for this thread (Linux schedules threads
+    separately; elsewhere this is a no-op)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_THREAD_NICE)
+    except (AttributeError, OSError):
+        pass
 
 
 def _aware(value: datetime) -> datetime:
