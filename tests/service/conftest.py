@@ -98,6 +98,7 @@ def service_settings(url: str, **overrides: Any) -> Any:
         "secret_key": TEST_KEY,
         "key_file": None,
         "checkpoint_path": None,
+        "failed_login_delay_s": 0.0,
     }
     values.update(overrides)
     return Settings(**values)

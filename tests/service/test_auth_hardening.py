@@ -298,3 +298,16 @@ def test_hashing_runs_at_the_lowest_priority_and_a_full_queue_is_503(sqlite_url:
         for t in waiting:
             t.join()
     app.state.db.dispose()
+
+
+def test_refused_logins_are_answered_late(sqlite_url: str) -> None:
+    import time
+
+    app = make_app(sqlite_url, failed_login_delay_s=0.3)
+    with TestClient(app) as client:
+        t0 = time.monotonic()
+        r = client.post("/auth/login", json={"username": "physician", "password": "wrong-password"})
+        assert r.status_code == 401 and time.monotonic() - t0 >= 0.3
+        r = client.post("/auth/login", json={"username": "physician", "password": password_of("physician")})
+        assert r.status_code == 200
+    app.state.db.dispose()

@@ -12,6 +12,9 @@ Password checks (logins, signature re-authentication, password changes) follow t
   Argon2id verification (against a dummy hash with the same parameters when the name is unknown) and,
   when it fails, one short write (the failure row and its audit entry); the answer is the same
   ``401 wrong user name or password`` in all three cases.
+* **Refusals answered late.** A refused login is answered after ``Settings.failed_login_delay_s``
+  (an ``await``, holding no thread), so each connection of an attacker makes about one attempt per
+  delay instead of spinning on cheap refusals (:func:`answer_refusal_late`).
 * **Throttling with lockout**, by account name (known or not, compared by its Unicode comparison key)
   and by client address: ``account_failure_limit`` (``client_failure_limit``) failures within
   ``failure_window_s`` lock the name (address) for ``lockout_s`` after the last failure; a locked attempt
@@ -522,6 +525,21 @@ class Authenticator:
             + " needs your own password",
             "password",
         )
+
+
+async def answer_refusal_late(settings: Settings, call: Callable[[], _T]) -> _T:
+    """Run the password check ``call`` in the thread pool; a refusal (401, 429, 503) is raised only after
+    ``settings.failed_login_delay_s``, awaited without holding a thread."""
+    import asyncio
+
+    from starlette.concurrency import run_in_threadpool
+
+    try:
+        return await run_in_threadpool(call)
+    except ApiError as exc:
+        if exc.status in (401, 429, 503) and settings.failed_login_delay_s > 0:
+            await asyncio.sleep(settings.failed_login_delay_s)
+        raise
 
 
 def _lower_priority() -> None:

@@ -99,6 +99,9 @@ class Settings:
     account_failure_limit, client_failure_limit : int
         Failed password checks within ``failure_window_s`` after which an account name (known or not) or
         a client address is locked for ``lockout_s`` (NIST SP 800-63B §5.2.2 asks for rate limiting).
+    failed_login_delay_s : float
+        A refused login (401, 429, 503) is answered only after this delay, without holding a thread:
+        a client sending wrong passwords is slowed to about one attempt per delay and connection.
     max_body_bytes : int
         Largest request body accepted (413 beyond it).
     data_dir : Path or None
@@ -130,6 +133,7 @@ class Settings:
     client_failure_limit: int = 20
     failure_window_s: float = 900.0
     lockout_s: float = 900.0
+    failed_login_delay_s: float = 1.0
     max_body_bytes: int = 16 * 1024 * 1024
     data_dir: Path | None = field(default_factory=_env_data_dir)
     pipeline_roots: tuple[Path, ...] = field(default_factory=_env_pipeline_roots)
@@ -153,6 +157,8 @@ class Settings:
         ):
             if not int(getattr(self, name)) >= 1:
                 raise InputError(f"{name} must be >= 1; got {getattr(self, name)!r}")
+        if not 0.0 <= self.failed_login_delay_s <= 60.0:
+            raise InputError(f"failed_login_delay_s must lie in 0..60; got {self.failed_login_delay_s!r}")
         for name in ("failure_window_s", "lockout_s", "checkpoint_interval_s"):
             if not float(getattr(self, name)) > 0:
                 raise InputError(f"{name} must be > 0; got {getattr(self, name)!r}")

@@ -59,6 +59,7 @@ def make_settings(db_path: Path) -> Any:
         secret_key="test-secret-key-for-webui",
         key_file=None,
         checkpoint_path=None,
+        failed_login_delay_s=0.0,
         site_timezone=SITE_TZ,
         site_name="Test Centre",
         argon2_time_cost=1,

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 
 from theradose.service.api.params import Limit, Offset
-from theradose.service.auth import Principal, client_address, require
+from theradose.service.auth import Principal, answer_refusal_late, client_address, require
 from theradose.service.errors import ERROR_RESPONSES, ErrorResponse
 from theradose.service.operations import users as ops
 from theradose.service.operations.users import (
@@ -35,10 +35,12 @@ PASSWORD_CHECK_RESPONSES: dict[int | str, dict[str, object]] = {
     summary="Log in; returns a bearer token",
     responses=PASSWORD_CHECK_RESPONSES,
 )
-def login(body: LoginIn, request: Request) -> LoginOut:
+async def login(body: LoginIn, request: Request) -> LoginOut:
     """Wrong name, wrong password and deactivated account get the same answer after the same work;
-    repeated failures lock the name and the client address for a while (429)."""
-    return ops.login(request.app.state.auth, body, client=client_address(request))
+    repeated failures lock the name and the client address for a while (429); refusals come late."""
+    state = request.app.state
+    client = client_address(request)
+    return await answer_refusal_late(state.settings, lambda: ops.login(state.auth, body, client=client))
 
 
 @router.post("/auth/logout", tags=["auth"], summary="Revoke the current token")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
@@ -71,6 +73,9 @@ async def login_submit(request: Request) -> Response:
         if errors or result is None:
             locked = next((m for m in errors.values() if m.startswith("too many")), None)
             errors = {"password": locked or "wrong user name or password"}
+            delay = request.app.state.settings.failed_login_delay_s
+            if delay > 0:  # as the API: a refusal comes late, without holding a thread
+                await asyncio.sleep(delay)
     if errors:
         return base.render(
             request,
