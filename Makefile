@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 help:
 	@echo "make test   - set everything up (venv, system packages) and run the test suite"
 	@echo "make demo   - set everything up and run the main job (theradose demo)"
-	@echo "make lint   - ruff and mypy --strict on the core"
+	@echo "make lint   - ruff, mypy --strict on the core, and the import contract (core imports no edge)"
 	@echo "make bench  - run the benchmarks in benchmarks/"
 	@echo "make fuzz-service - schemathesis: every API operation x every role, SQLite and PostgreSQL"
 
@@ -35,6 +35,7 @@ lint: venv
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/python scripts/check_import_contract.py
 
 bench: venv
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

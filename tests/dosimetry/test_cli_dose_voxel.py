@@ -33,8 +33,10 @@ def test_kernel_json(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["shape"] == [7, 7, 7]
-    # Lanconelli et al. 2012 177Lu soft-tissue 4.42 mm: centre 0.226, face 3.39e-3 (see kernel tests)
-    assert data["center_mgy_per_mbq_s"] == pytest.approx(0.226, rel=0.06)
+    # Lanconelli et al. 2012 177Lu soft-tissue 4.42 mm: centre 0.226, face 3.39e-3 (see kernel tests), in
+    # soft tissue of 1.04 g/cm³; the CLI's medium is the registry's 1.03 g/cm³: the self-dose per decay
+    # scales with 1/voxel mass, so the published centre becomes 0.226 · 1.04/1.03.
+    assert data["center_mgy_per_mbq_s"] == pytest.approx(0.226 * 1.04 / 1.03, rel=0.06)
     assert data["face_neighbour_mgy_per_mbq_s"] == pytest.approx(3.39e-3, rel=0.2)
     assert data["sum_mgy_per_mbq_s"] > data["center_mgy_per_mbq_s"]
 
@@ -56,8 +58,8 @@ def test_voxel_then_dvh(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
-    # local: 5 MBq·h · 3.6e9 · 0.14792 MeV · 1.602e-13 J / 66.56e-6 kg = 6.41 Gy
-    assert summary["dmax_gy"] == pytest.approx(5 * 3.6e9 * 0.14792 * 1.602176634e-13 / 66.56e-6, rel=3e-3)
+    # local: 5 MBq·h · 3.6e9 · 0.14792 MeV · 1.602e-13 J / 65.92e-6 kg (64 mm³ of 1.03 g/mL soft tissue)
+    assert summary["dmax_gy"] == pytest.approx(5 * 3.6e9 * 0.14792 * 1.602176634e-13 / 65.92e-6, rel=3e-3)
     assert np.asarray(nib.load(str(out)).dataobj).shape == (n, n, n)
     result = run(tmp_path, "dvh", "--dose", str(out), "--labels", str(tmp_path / "labels.nii.gz"), "--json")
     assert result.returncode == 0, result.stderr

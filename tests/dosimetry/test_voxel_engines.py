@@ -18,6 +18,9 @@ from theradose.errors import GeometryError, InputError
 from theradose.imaging.volume import Volume
 from theradose.nuclides import get_nuclide
 
+#: Soft-tissue density of the tissue registry (ICRU Report 46 adult average soft tissue), g/mL.
+SOFT_G_PER_ML = 1.03
+
 J_PER_MEV = 1.602176634e-13
 
 
@@ -38,13 +41,13 @@ def sphere_phantom(
 
 
 def test_local_engine_by_hand() -> None:
-    """1 MBq·h of Lu-177 in one 4 mm soft-tissue voxel: D = 3.6e9 decays · 0.14792 MeV / 66.56 mg."""
+    """1 MBq·h of Lu-177 in one 4 mm soft-tissue voxel: D = 3.6e9 decays · 0.14792 MeV / 65.92 mg."""
     array = np.zeros((3, 3, 3))
     array[1, 1, 1] = 1.0
     tia = Volume.from_spacing(array, (4.0, 4.0, 4.0), unit="MBq·h")
     dose = dose_rate_or_dose(tia, None, "Lu-177", engine="local")
     e_mev = get_nuclide("Lu-177").electron_energy_mev_per_decay
-    expected = 3.6e9 * e_mev * J_PER_MEV / (0.064 * 1.04e-3)
+    expected = 3.6e9 * e_mev * J_PER_MEV / (0.064 * SOFT_G_PER_ML * 1e-3)
     assert dose.unit == "Gy"
     assert dose.array[1, 1, 1] == pytest.approx(expected, rel=2e-3)
     assert dose.array.sum() == pytest.approx(dose.array[1, 1, 1])
@@ -191,7 +194,7 @@ def test_mc_kernel_electrons_equal_vsv() -> None:
         for line in get_nuclide("Lu-177").photon_lines
         if line.energy_kev < 1.0
     )
-    local_sub_kev = tia.array * 3.6e9 * sub_kev_mev * J_PER_MEV / (0.064 * 1.04e-3)
+    local_sub_kev = tia.array * 3.6e9 * sub_kev_mev * J_PER_MEV / (0.064 * SOFT_G_PER_ML * 1e-3)
     np.testing.assert_allclose(mc.dose.array, vsv.array + local_sub_kev, rtol=1e-6, atol=1e-9)
     assert mc.n_photons == 0
 
@@ -263,7 +266,7 @@ def test_vsv_with_photon_kernel_matches_mc() -> None:
     assert photon_vsv == pytest.approx(photon_mc, rel=0.15)
     assert float(vsv.array[sphere].mean()) == pytest.approx(float(mc.dose.array[sphere].mean()), rel=0.02)
     kernel = photon_voxel_kernel("Lu-177", voxel_mm=4.0, n_photons=100_000)
-    mass_kg = 0.064 * 1.04e-3
+    mass_kg = 0.064 * SOFT_G_PER_ML * 1e-3
     absorbed_mev = kernel.values_mgy_per_mbq_s.sum() * 1e-9 * mass_kg / J_PER_MEV
     emitted_mev = get_nuclide("Lu-177").photon_energy_mev_per_decay
     assert 0.3 * emitted_mev < absorbed_mev < emitted_mev

@@ -80,7 +80,7 @@ def test_frames_must_match() -> None:
 
 def test_same_grid_is_a_copy() -> None:
     a = Volume.from_spacing(np.arange(8.0).reshape(2, 2, 2), (1, 1, 1), unit="HU")
-    out = a.resample_like(a)
+    out = resample(a, a)
     np.testing.assert_array_equal(out.array, a.array)
 
 

@@ -14,7 +14,43 @@ import pytest
 
 from theradose.cli import main
 
-FIT_KEYS = ["model", "parameters", "tia_mbq_h", "tia_sigma_mbq_h", "effective_half_life_h", "candidates"]
+FIT_KEYS = [
+    "model",
+    "parameters",
+    "parameter_sigmas",
+    "parameter_cv",
+    "max_abs_correlation",
+    "tia_mbq_h",
+    "tia_sigma_mbq_h",
+    "tia_sigma_scaled_mbq_h",
+    "effective_half_life_h",
+    "effective_half_life_sigma_h",
+    "selection_criterion",
+    "aicc",
+    "chi_square",
+    "dof",
+    "p_value",
+    "flags",
+    "notes",
+    "prior",
+    "candidates",
+]
+CANDIDATE_KEYS = [
+    "model",
+    "n_parameters",
+    "aicc",
+    "aic",
+    "criterion",
+    "weight",
+    "chi_square",
+    "dof",
+    "p_value",
+    "max_cv",
+    "max_abs_correlation",
+    "tia_mbq_h",
+    "ranked",
+    "reason_not_ranked",
+]
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -50,10 +86,25 @@ def test_fit_json_contract(bi_csv: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert data["tia_mbq_h"] == pytest.approx(98000.0, rel=1e-6)  # 1000·(1/0.01 − 1/0.5), noiseless
     assert data["tia_sigma_mbq_h"] > 0
     assert data["effective_half_life_h"] == pytest.approx(math.log(2) / 0.01, rel=1e-6)
-    assert [c["model"] for c in data["candidates"]] == ["mono", "bi", "tri"]
-    assert all(list(c) == ["model", "aicc", "weight"] for c in data["candidates"])
+    names = [c["model"] for c in data["candidates"]]
+    assert names == [
+        "physical",
+        "mono",
+        "bi_physical",
+        "bi",
+        "mono_physical",
+        "bi_washout",
+        "tri_physical",
+        "tri",
+    ]
+    assert all(list(c) == CANDIDATE_KEYS for c in data["candidates"])
     assert sum(c["weight"] for c in data["candidates"]) == pytest.approx(1.0)
-    assert data["candidates"][2]["aicc"] is None
+    tri = data["candidates"][-1]
+    assert tri["aicc"] is None and not tri["ranked"] and tri["reason_not_ranked"]
+    # Every candidate that was not ranked says why; sigma and the goodness of fit are reported.
+    assert all(c["reason_not_ranked"] for c in data["candidates"] if not c["ranked"])
+    assert data["selection_criterion"] in ("AICc", "AIC") and data["p_value"] is not None
+    assert isinstance(data["flags"], list) and isinstance(data["notes"], list)
 
 
 def test_fit_explicit_model_and_trapezoid(bi_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -67,7 +118,7 @@ def test_fit_explicit_model_and_trapezoid(bi_csv: Path, capsys: pytest.CaptureFi
     data = json.loads(out)
     assert data["model"] == "trapezoid"
     assert data["effective_half_life_h"] is None
-    assert data["candidates"] == [{"model": "trapezoid", "aicc": None, "weight": 1.0}]
+    assert [(c["model"], c["aicc"], c["weight"]) for c in data["candidates"]] == [("trapezoid", None, 1.0)]
 
 
 def test_fit_table_output(bi_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -121,13 +172,54 @@ def test_stp_json(capsys: pytest.CaptureFixture[str]) -> None:
         capsys,
     )
     assert code == 0
-    assert json.loads(out) == {"tia_mbq_h": pytest.approx(100 * 2 * 96 / math.log(2))}  # Hänscheid 2018
+    data = json.loads(out)
+    assert data["tia_mbq_h"] == pytest.approx(100 * 2 * 96 / math.log(2))  # Hänscheid 2018
+    assert data["method"] == "hanscheid" and data["flags"] == [] and data["tia_sigma_mbq_h"] is None
     args = ["kinetics", "stp", "--method", "madsen", "--time-h", "96", "--activity-mbq", "100"]
     code, out, _ = run_cli([*args, "--effective-half-life-h", "60", "--json"], capsys)
     assert code == 0
     assert json.loads(out)["tia_mbq_h"] == pytest.approx(26240.6, abs=0.1)  # Madsen 2018, hand value
     code, out, _ = run_cli([*args, "--effective-half-life-h", "60"], capsys)
     assert code == 0 and "tia_mbq_h" in out
+
+
+def test_stp_with_individual_half_life_and_window_warning(capsys: pytest.CaptureFixture[str]) -> None:
+    """The patient's own half-life with its σ: hand values of test_stp (26240.6 ± 1342.9 MBq·h); a
+    half-life of 30 h puts the 96 h scan at 3.2 half-lives: a warning and a flag."""
+    args = ["kinetics", "stp", "--method", "madsen", "--time-h", "96", "--activity-mbq", "100"]
+    extra = [
+        "--effective-half-life-h",
+        "60",
+        "--effective-half-life-sigma-h",
+        "6",
+        "--activity-sigma-mbq",
+        "5",
+    ]
+    code, out, _ = run_cli([*args, *extra, "--json"], capsys)
+    assert code == 0
+    data = json.loads(out)
+    assert data["tia_mbq_h"] == pytest.approx(26240.6, abs=0.1)
+    assert data["tia_sigma_mbq_h"] == pytest.approx(1342.9, abs=0.5)
+    code, out, _ = run_cli([*args, "--effective-half-life-h", "30"], capsys)
+    assert code == 0 and "warning: scan at 96 h is 3.20 effective half-lives" in out
+    code, out, _ = run_cli([*args, "--effective-half-life-h", "30", "--json"], capsys)
+    assert json.loads(out)["flags"] == ["stp_time_outside_window"]
+
+
+def test_fit_with_priors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    csv = write_csv(tmp_path / "two.csv", "time_h,activity_mbq,sigma_mbq\n24,10,0.5\n96,4,0.2\n")
+    base = ["kinetics", "fit", str(csv), "--nuclide", "Lu-177", "--json"]
+    code, out, err = run_cli([*base, "--prior", "psma/kidneys"], capsys)
+    assert code == 0, err
+    data = json.loads(out)
+    assert "prior_used" in data["flags"] and data["prior"]["median_h"] == 35.5
+    code, out, err = run_cli([*base, "--prior-half-life-h", "40", "--prior-sigma-h", "4"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["prior"]["log_sigma"] == pytest.approx(0.1)
+    code, out, err = run_cli([*base, "--prior", "dotatate/kidneys"], capsys)
+    assert code == 2 and "no population half-life prior" in err and err.count("\n") == 1
+    code, out, err = run_cli([*base, "--prior-half-life-h", "40"], capsys)
+    assert code == 2 and "needs --prior-sigma-h" in err
 
 
 def test_stp_madsen_without_half_life_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

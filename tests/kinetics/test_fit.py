@@ -111,8 +111,10 @@ def test_auto_selects_mono_for_mono_data(organ_times_h: np.ndarray, rng: np.rand
     assert sum(weights) == pytest.approx(1.0)
     assert [c.model for c in result.candidates] == ["mono", "bi", "tri"]
     tri_candidate = result.candidates[2]
-    assert tri_candidate.aicc is None and tri_candidate.weight == 0.0
-    assert "AICc undefined for 6 points" in str(tri_candidate.rejected_reason)
+    # tri (5 parameters) at 6 points: AICc undefined (N <= K + 1); its fit is not ranked here because it
+    # is non-physical or not identifiable, so every ranked form has an AICc and AICc ranks them.
+    assert tri_candidate.weight == 0.0 and tri_candidate.rejected_reason is not None
+    assert result.selection_criterion == "AICc"
 
 
 def test_auto_selects_bi_for_uptake_washout_data(organ_times_h: np.ndarray, rng: np.random.Generator) -> None:
@@ -225,13 +227,23 @@ def test_terminal_rate_within_two_sigma_of_physical_is_kept_with_note(
     assert result.notes and "consistent with no biological clearance" in result.notes[0]
 
 
-def test_auto_excludes_rejected_candidates(
+def test_auto_with_slower_than_physical_data_flags_the_fit(
     organ_times_h: np.ndarray, lu177_decay_constant_per_h: float
 ) -> None:
+    """Data that decay at half the physical rate: every form with a fitted terminal rate is rejected
+    (negative biological clearance); a physical-decay form is the only one left, and its goodness of fit
+    fails — a flag, never a silent acceptance."""
     t = organ_times_h
     activity = 100.0 * np.exp(-0.5 * lu177_decay_constant_per_h * t)
-    with pytest.raises(FitError, match=r"no model could be selected.*mono: mono-exponential fit rejected"):
-        fit_tac(t, activity, 0.01 * activity, decay_constant_per_h=lu177_decay_constant_per_h)
+    result = fit_tac(t, activity, 0.01 * activity, decay_constant_per_h=lu177_decay_constant_per_h)
+    by_model = {c.model: c for c in result.candidates}
+    assert "mono-exponential fit rejected" in str(by_model["mono"].rejected_reason)
+    assert "negative biological clearance" in str(by_model["mono"].rejected_reason)
+    assert result.model in ("physical", "bi_physical")
+    assert "goodness_of_fit_failed" in result.flags
+    assert result.p_value is not None and result.p_value < 1e-10
+    # Without the nuclide there is no physical bound: the same curve is a valid mono-exponential.
+    assert fit_tac(t, activity, 0.01 * activity).model == "mono"
 
 
 def test_fewer_points_than_parameters_is_an_input_error() -> None:

@@ -83,6 +83,13 @@ class OrthancServer:
         }
 
 
+def _real_clock_env() -> dict[str, str]:
+    """The environment for Orthanc without libfaketime: when the suite runs under ``faketime``, Orthanc's
+    own threads busy-wait on the faked clock (a full core for the whole session). Nothing the tests check
+    depends on Orthanc's clock (study dates are data), so the PACS keeps the real one."""
+    return {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FAKETIME")}
+
+
 def _orthanc_config(tmp: Path, dicom_port: int, http_port: int, move_port: int) -> dict[str, Any]:
     return {
         "Name": "theradose-test",
@@ -139,7 +146,7 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancServer]
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=tmp,
-            env=dict(os.environ),
+            env=_real_clock_env(),
         )
     http_url = f"http://127.0.0.1:{http_port}"
     deadline = time.monotonic() + _START_TIMEOUT_S

@@ -151,7 +151,7 @@ def test_iec_cli_writes_a_phantom_the_qa_package_can_measure(tmp_path: Path) -> 
 def test_interrupted_write_leaves_no_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A failure while writing removes the temporary folder; the target never appears half-written."""
     import theradose.io.dicom as dicom
-    from theradose.phantoms.export import write_patient_study
+    from theradose.io.phantoms import write_patient_study
     from theradose.phantoms.spect import default_system
     from theradose.phantoms.study import simulate_patient_study
 

@@ -110,7 +110,7 @@ def test_the_plan_joins_doses_json_and_the_report(synthetic_study: SyntheticStud
     result = run_study(study, out, use_cache=False)
     doses = json.loads((out / "doses.json").read_text(encoding="utf-8"))
     plan = doses["plan"]
-    assert plan == result.doses["plan"]
+    assert plan == result.doses.to_dict()["plan"]
     assert plan["protocol"] == "psma"
     assert plan["cycles_planned_from"] == ["C1", "2"]
     assert plan["cycle_number"] == 3

@@ -66,16 +66,23 @@ def test_region_doses_match_the_analytic_values(synthetic_study: SyntheticStudy,
         # MIRD organ/sphere self-dose: all electrons (≥ 97 % for the 33 mL sphere) plus part of the photons
         # (Lu-177 photon energy ≈ 0.036 MeV per decay, ICRP 107): bounded by electrons alone and by
         # electrons plus every photon absorbed.
-        organ_dose = row["organ_dose"]["dose_gy"]
+        organ_dose = row["doses"]["organ"]["dose_gy"]
         assert 0.97 * dose <= organ_dose <= dose * (1.0 + LU177_PHOTON_MEV / LU177_ELECTRON_MEV)
         assert row["doses"]["local"]["dose_gy_per_gbq"] == pytest.approx(dose / 7.4, rel=4e-3)
         assert row["kinetics_model"] in ("mono", "bi")
     # BED of a mono-exponential dose rate (Dale 1985): D·(1 + G·D/(α/β)), G = T_rep/(T_rep + T_eff);
-    # liver α/β 2.5 Gy, T_rep 2.5 h; kidney α/β 2.6 Gy, T_rep 2.8 h (organ package tissue table).
+    # liver α/β 2.5 Gy, T_rep 2.5 h; kidney α/β 2.6 Gy, T_rep 2.8 h (tissue registry). D is the region's
+    # dose printed next to it: the study's reference dose (the organ-level MIRD dose by default).
+    assert doses["reference_dose"] == "organ"
     for name, alpha_beta, t_rep in (("liver", 2.5, 2.5), ("kidney_left", 2.6, 2.8)):
-        dose = by_name[name]["doses"]["local"]["dose_gy"]
+        shown = by_name[name]["dose"]
+        assert shown["source"] == "organ" and shown["dose_gy"] == by_name[name]["doses"]["organ"]["dose_gy"]
+        dose = shown["dose_gy"]
         g = t_rep / (t_rep + REGIONS[name][4])
-        assert by_name[name]["bed_gy"] == pytest.approx(dose * (1 + g * dose / alpha_beta), rel=2e-3)
+        bed = by_name[name]["bed"]
+        assert bed["bed_gy"] == pytest.approx(dose * (1 + g * dose / alpha_beta), rel=2e-3)
+        assert (bed["dose_gy"], bed["dose_source"]) == (dose, "organ")
+        assert (bed["alpha_beta_gy"], bed["repair_half_time_h"]) == (alpha_beta, t_rep)
     assert by_name["tumour_1"]["tissue"] == "tumour"
     assert by_name["kidneys"]["doses"]["local"]["dose_gy"] == pytest.approx(
         by_name["kidney_left"]["doses"]["local"]["dose_gy"], rel=1e-9
@@ -221,7 +228,7 @@ def test_compute_is_deterministic_without_cache(synthetic_study: SyntheticStudy,
     from theradose.pipeline.spec import load_study
 
     results = run_module.compute_study(load_study(synthetic_study.study_toml), cache=StepCache(None))
-    assert run_module.doses_json_text(results.doses) == (first_run / "doses.json").read_text(encoding="utf-8")
+    assert results.doses.to_json() == (first_run / "doses.json").read_text(encoding="utf-8")
 
 
 def test_rigid_registration_of_an_unmoved_patient_keeps_the_doses(
@@ -234,8 +241,8 @@ def test_rigid_registration_of_an_unmoved_patient_keeps_the_doses(
     )
     result = run_study(study, tmp_path / "out", use_cache=False)
     reference = json.loads((first_run / "doses.json").read_text(encoding="utf-8"))
-    assert result.doses["registration"]["method"] == "rigid"
-    for got, want in zip(result.doses["regions"], reference["regions"], strict=True):
+    assert result.doses.to_dict()["registration"]["method"] == "rigid"
+    for got, want in zip(result.doses.to_dict()["regions"], reference["regions"], strict=True):
         assert got["doses"]["local"]["dose_gy"] == pytest.approx(want["doses"]["local"]["dose_gy"], rel=0.02)
 
 
@@ -257,7 +264,7 @@ def test_written_seg_segments_a_second_run_identically(
     reference = {
         r["name"]: r for r in json.loads((first_run / "doses.json").read_text(encoding="utf-8"))["regions"]
     }
-    for row in result.doses["regions"]:
+    for row in result.doses.to_dict()["regions"]:
         assert row["mass_g"] == pytest.approx(reference[row["name"]]["mass_g"], rel=1e-6)
         assert row["doses"]["local"]["dose_gy"] == pytest.approx(
             reference[row["name"]]["doses"]["local"]["dose_gy"], rel=1e-4
@@ -279,7 +286,7 @@ def test_partial_volume_correction_scales_the_tumour_tia(
     before = {
         r["name"]: r for r in json.loads((first_run / "doses.json").read_text(encoding="utf-8"))["regions"]
     }
-    after = {r["name"]: r for r in result.doses["regions"]}
+    after = {r["name"]: r for r in result.doses.to_dict()["regions"]}
     assert after["tumour_1"]["tia_mbq_h"] == pytest.approx(2 * before["tumour_1"]["tia_mbq_h"], rel=1e-4)
     assert after["tumour_1"]["recovery_coefficient"] == pytest.approx(0.5)
     assert after["tumour_1"]["doses"]["local"]["dose_gy"] == pytest.approx(
@@ -303,13 +310,13 @@ def test_every_engine_runs_and_mc_is_reproducible(
     first = run_study(study, tmp_path / "a", use_cache=False)
     again = run_study(study, tmp_path / "b", use_cache=False)
     assert (tmp_path / "a" / "doses.json").read_bytes() == (tmp_path / "b" / "doses.json").read_bytes()
-    liver = {r["name"]: r for r in first.doses["regions"]}["liver"]["doses"]
+    liver = {r["name"]: r for r in first.doses.to_dict()["regions"]}["liver"]["doses"]
     local = liver["local"]["dose_gy"]
     for engine in ("vsv", "mc"):
         assert (
             0.95 * local <= liver[engine]["dose_gy"] <= local * (1.0 + LU177_PHOTON_MEV / LU177_ELECTRON_MEV)
         )
-    assert again.doses["engines"] == ["local", "vsv", "mc"]
+    assert again.doses.to_dict()["engines"] == ["local", "vsv", "mc"]
 
 
 def test_timepoints_in_any_order_refer_to_the_listed_position(
@@ -329,8 +336,8 @@ def test_timepoints_in_any_order_refer_to_the_listed_position(
         ),
         encoding="utf-8",
     )
-    a = run_study(forward, tmp_path / "a", use_cache=False).doses["regions"]
-    b = run_study(backward, tmp_path / "b", use_cache=False).doses["regions"]
+    a = run_study(forward, tmp_path / "a", use_cache=False).doses.to_dict()["regions"]
+    b = run_study(backward, tmp_path / "b", use_cache=False).doses.to_dict()["regions"]
     assert [r["tia_mbq_h"] for r in a] == [r["tia_mbq_h"] for r in b]
     # Hänscheid: Ã = 2·A(t)·t/ln 2 at t = 72 h (Hänscheid et al. 2018, J Nucl Med 59:75)
     _label, _c, _r, a0, teff = REGIONS["liver"]
@@ -352,7 +359,7 @@ def test_rtstruct_segmentation_gives_the_label_map_doses(
         name: Volume(synthetic_study.labels == label, ct.affine, "label", frame_uid=ct.frame_uid)
         for name, (label, *_rest) in REGIONS.items()
     }
-    rtstruct = write_rtstruct(masks, tmp_path / "rs.dcm", reference_files=ct_files)
+    rtstruct = write_rtstruct(masks, tmp_path / "rs.dcm", reference_files=ct_files, algorithm_type="MANUAL")
     text = study_toml_text(synthetic_study.root, extra=JSON_ONLY)
     text = text.replace('source = "nifti"', 'source = "rtstruct"').replace(
         'path = "labels.nii.gz"', f'path = "{rtstruct}"'
@@ -364,7 +371,7 @@ def test_rtstruct_segmentation_gives_the_label_map_doses(
     result = run_study(study, tmp_path / "out", use_cache=False)
     previous = json.loads((first_run / "doses.json").read_text(encoding="utf-8"))
     reference = {r["name"]: r for r in previous["regions"]}
-    for row in result.doses["regions"]:
+    for row in result.doses.to_dict()["regions"]:
         assert row["mass_g"] == pytest.approx(reference[row["name"]]["mass_g"], rel=0.05)
         assert row["doses"]["local"]["dose_gy"] == pytest.approx(
             reference[row["name"]]["doses"]["local"]["dose_gy"], rel=0.05
@@ -378,9 +385,9 @@ def test_auto_segmentation_finds_the_uptake_regions(synthetic_study: SyntheticSt
     study = synthetic_study.root / "study_auto.toml"
     study.write_text(text, encoding="utf-8")
     result = run_study(study, tmp_path / "out", use_cache=False)
-    names = [r["name"] for r in result.doses["regions"]]
+    names = [r["name"] for r in result.doses.to_dict()["regions"]]
     assert len(names) >= 3
-    assert all(r["doses"]["local"]["dose_gy"] > 0 for r in result.doses["regions"])
+    assert all(r["doses"]["local"]["dose_gy"] > 0 for r in result.doses.to_dict()["regions"])
 
 
 def test_organ_enlarged_voi_leaves_a_sharp_image_unchanged(
@@ -398,7 +405,48 @@ def test_organ_enlarged_voi_leaves_a_sharp_image_unchanged(
     before = {
         r["name"]: r for r in json.loads((first_run / "doses.json").read_text(encoding="utf-8"))["regions"]
     }
-    for row in result.doses["regions"]:
+    for row in result.doses.to_dict()["regions"]:
         assert row["tia_mbq_h"] == pytest.approx(before[row["name"]]["tia_mbq_h"], rel=1e-9)
         assert row["recovery_coefficient"] == pytest.approx(1.0)
-    assert result.doses["organ_partial_volume_correction"] == {"method": "enlarged_voi", "margin_mm": 16.0}
+    assert result.doses.to_dict()["organ_partial_volume_correction"] == {
+        "method": "enlarged_voi",
+        "margin_mm": 16.0,
+    }
+
+
+def test_one_kidney_dose_and_bed_on_every_reader(first_run: Path, tmp_path: Path) -> None:
+    """doses.json, doses.csv, the report, the review store, the planner and the registry export show the
+    same kidney dose, named by its source, and the BED computed from that very dose: every reader goes
+    through the one record class."""
+    import csv
+    import re
+    import shutil
+
+    from theradose.planning import read_doses_json
+    from theradose.population.registry import export_registry, read_registry
+    from theradose.service.review_store import read_result
+
+    raw = json.loads((first_run / "doses.json").read_text(encoding="utf-8"))
+    kidney = next(r for r in raw["regions"] if r["name"] == "kidney_left")
+    source, dose, bed = raw["reference_dose"], kidney["dose"]["dose_gy"], kidney["bed"]["bed_gy"]
+    assert source == "organ" and kidney["bed"]["dose_gy"] == dose and kidney["bed"]["dose_source"] == source
+    html = (first_run / "report.html").read_text(encoding="utf-8")
+    assert "<th>Dose (organ MIRD, Gy)</th><th>Gy/GBq</th><th>BED of this dose (Gy)</th>" in html
+    cells = re.search(r"<tr><td>kidney_left</td>(.*?)</tr>", html)
+    assert cells is not None
+    values = re.findall(r"<td>([^<]*)</td>", cells.group(1))
+    assert values[3].startswith(f"{dose:.3g} ± ") and values[5] == f"{bed:.3g}"
+    with (first_run / "doses.csv").open(encoding="utf-8") as handle:
+        row = next(r for r in csv.DictReader(handle) if r["region"] == "kidney_left")
+    assert (row["dose_source"], float(row["dose_gy"]), float(row["bed_gy"])) == (source, dose, bed)
+    review = next(r for r in read_result(first_run).regions if r.name == "kidney_left")
+    assert (read_result(first_run).dose_source, review.dose_gy, review.bed_gy) == (source, dose, bed)
+    _activity, regions = read_doses_json(first_run / "doses.json")
+    planned = next(r for r in regions if r.name == "kidney_left")
+    assert planned.source == source and planned.dose_gy_per_gbq * 7.4 == pytest.approx(dose, rel=1e-6)
+    (tmp_path / "batch" / "study_1").mkdir(parents=True)
+    shutil.copy(first_run / "doses.json", tmp_path / "batch" / "study_1" / "doses.json")
+    export_registry(tmp_path / "batch", tmp_path / "registry.parquet")
+    frame = read_registry(tmp_path / "registry.parquet")
+    exported = frame[frame.region == "kidney_left"].iloc[0]
+    assert (exported.dose_source, exported.dose_gy, exported.bed_gy) == (source, dose, bed)

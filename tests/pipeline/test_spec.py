@@ -121,7 +121,10 @@ def test_errors_come_before_any_computation(
 def test_default_tissues() -> None:
     assert tissue_for("kidneys", {}) == "kidney"
     assert tissue_for("parotid_left", {}) == "salivary_glands"
-    assert tissue_for("spleen", {}) is None
+    assert tissue_for("spleen", {}) == "spleen"  # a tissue without LQ parameters: no BED
+    assert tissue_for("lesion_2", {}) == "tumour"
+    assert tissue_for("my_region", {}) is None
+    assert tissue_for("liver_met_1", {}) is None  # no longer read as liver by a name fragment
     assert tissue_for("spleen", {"spleen": "liver"}) == "liver"
 
 

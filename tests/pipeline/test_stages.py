@@ -1,4 +1,4 @@
-"""Stage adapters with hand-computed cases: PVC with spill-in, label partitions, voxel TIA, DVH."""
+"""Stage adapters with hand-computed cases: label partitions, voxel TIA, DVH, recovery-curve files."""
 
 from __future__ import annotations
 
@@ -8,42 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from theradose.errors import InputError
+from theradose.imaging.pvc import ContrastRecovery, recovery_corrected_tac
 from theradose.pipeline import stages
-
-
-def test_background_free_recovery_by_hand() -> None:
-    # RC_mean 0.55 in a 10:1 phantom: 0.55 = RC + (1 − RC)·0.1 → RC = 0.45/0.9 = 0.5
-    assert stages.background_free_recovery([0.55, 1.0], sphere_to_background=10.0) == pytest.approx(
-        [0.5, 1.0]
-    )
-
-
-def test_pvc_tac_removes_spill_in_and_divides_by_recovery() -> None:
-    shape = (9, 9, 9)
-    mask = np.zeros(shape, dtype=bool)
-    mask[3:6, 3:6, 3:6] = True  # 27 voxels
-    shell = np.zeros(shape, dtype=bool)
-    shell[1:8, 1:8, 1:8] = True
-    shell[2:7, 2:7, 2:7] = False
-    true_mbq_per_voxel, background, rc = 2.0, 0.5, 0.6
-    measured = np.where(mask, rc * true_mbq_per_voxel + (1 - rc) * background, 0.0)
-    measured[shell] = background
-    corrected = stages.pvc_tac([measured, 0.5 * measured], mask, recovery=rc, shell=shell)
-    assert corrected == pytest.approx([27 * 2.0, 27 * 1.0])
-    # without the shell: measured / RC = 27·(1.2 + 0.2)/0.6
-    assert stages.pvc_tac([measured], mask, recovery=rc, shell=None) == pytest.approx([27 * 1.4 / 0.6])
-
-
-def test_background_shell_is_a_ring_outside_the_mask() -> None:
-    mask = np.zeros((15, 15, 15), dtype=bool)
-    mask[7, 7, 7] = True
-    exclude = np.zeros_like(mask)
-    exclude[7, 7, 11] = True
-    shell = stages.background_shell(mask, exclude, spacing_mm=(2.0, 2.0, 2.0), width_mm=4.0)
-    assert not shell[7, 7, 7] and not shell[7, 7, 8]  # the one-voxel gap
-    assert shell[7, 7, 9] and shell[7, 7, 10]
-    assert not shell[7, 7, 11]  # excluded
-    assert not shell[7, 7, 13]
 
 
 def test_partition_from_overlapping_masks() -> None:
@@ -108,7 +75,7 @@ def test_contrast_dependent_recovery_by_hand(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     curves = stages.read_recovery_curve(path)
-    assert isinstance(curves, stages.ContrastRecovery)
+    assert isinstance(curves, ContrastRecovery)
     assert curves.sphere_to_background == (10.0, 40.0)
     assert curves.recovery(5.0, 20.0) == pytest.approx(0.6)
     assert curves.recovery(5.0, 100.0) == pytest.approx(0.7)
@@ -123,7 +90,7 @@ def test_contrast_dependent_recovery_by_hand(tmp_path: Path) -> None:
     image = np.zeros(shape)
     image[mask] = 12.4
     image[shell] = 1.0
-    corrected = stages.pvc_tac(
+    corrected = recovery_corrected_tac(
         [image],
         mask,
         recovery=0.5,
@@ -132,11 +99,11 @@ def test_contrast_dependent_recovery_by_hand(tmp_path: Path) -> None:
     )
     assert corrected == pytest.approx([27 * 20.0], rel=1e-5)
     # a single curve at 10:1 (RC 0.5) over-corrects this structure: (12.4 − 0.5)/0.5 = 23.8 per voxel
-    assert stages.pvc_tac([image], mask, recovery=0.5, shell=shell) == pytest.approx([27 * 23.8])
+    assert recovery_corrected_tac([image], mask, recovery=0.5, shell=shell) == pytest.approx([27 * 23.8])
 
 
 def test_recovery_curves_need_their_ratio(tmp_path: Path) -> None:
     path = tmp_path / "curves.json"
     path.write_text(json.dumps({"curves": [{"rc_inf": 0.7, "v50_ml": 1, "slope": 1}]}), encoding="utf-8")
-    with pytest.raises(stages.InputError, match="sphere_to_background"):
+    with pytest.raises(InputError, match="sphere_to_background"):
         stages.read_recovery_curve(path)

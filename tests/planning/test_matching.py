@@ -51,7 +51,7 @@ def test_left_and_right_kidneys_give_the_mass_weighted_mean() -> None:
         ),
     )
     match = match_organ(cycle, _organ("kidneys"))
-    assert match is not None and match.rule == "sides"
+    assert match is not None and match.rule == "parts"
     assert match.regions == ("kidney_left", "right_kidney")
     assert match.dose.dose_gy_per_gbq == pytest.approx(1.75)
     assert match.dose.dose_sigma_gy_per_gbq == pytest.approx(0.175)
@@ -81,6 +81,24 @@ def test_sides_without_mass_get_equal_weights_and_the_plan_says_so() -> None:
 
 
 def test_unrelated_side_regions_do_not_match() -> None:
-    cycle = Cycle(7400.0, (RegionDose("submandibular_left", 0.3, 0.03), RegionDose("lung_right", 0.1, 0.01)))
+    cycle = Cycle(7400.0, (RegionDose("lacrimal_left", 0.3, 0.03), RegionDose("lung_right", 0.1, 0.01)))
     assert match_organ(cycle, _organ("salivary_glands")) is None
     assert match_organ(cycle, _organ("kidneys")) is None
+
+
+def test_parts_follow_the_organ_registry_and_use_the_outermost_part() -> None:
+    """The submandibular glands are part of the salivary glands in the organ registry; of nested parts
+    (``parotids`` contains ``parotid_left``) the outermost is used, so nothing counts twice:
+    (30 g × 0.5 + 10 g × 0.3)/40 g = 0.45 Gy/GBq."""
+    cycle = Cycle(
+        7400.0,
+        (
+            RegionDose("parotid_left", 0.9, 0.09, mass_g=15.0),
+            RegionDose("parotids", 0.5, 0.05, mass_g=30.0),
+            RegionDose("submandibular_left", 0.3, 0.03, mass_g=10.0),
+        ),
+    )
+    match = match_organ(cycle, _organ("salivary_glands"))
+    assert match is not None and match.rule == "parts"
+    assert match.regions == ("parotids", "submandibular_left")
+    assert match.dose.dose_gy_per_gbq == pytest.approx(0.45)

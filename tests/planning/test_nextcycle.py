@@ -94,7 +94,9 @@ def test_far_below_limits_gets_protocol_maximum(bed) -> None:
     assert salivary.allowed_activity_mbq == pytest.approx(
         (25 - 3.7) / (0.5 + 1.644854 * 0.1) * 1000, rel=1e-6
     )
-    assert salivary.projected_bed_gy is None  # no BED parameters for salivary glands
+    # BED with the salivary-gland tissue of the tissue registry (α/β 3 Gy, T_rep 1.5 h), T_eff 40 h:
+    # k = 1.5/(41.5 · 3) = 0.0120482 /Gy; 3.7 (1 + 3.7 k) + 4.07 (1 + 4.07 k) = 3.86494 + 4.26958 Gy
+    assert salivary.projected_bed_gy == pytest.approx(8.13452, abs=1e-4)
     assert any("liver: no dosimetry" in n for n in result.notes)
 
 

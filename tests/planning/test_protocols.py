@@ -68,7 +68,8 @@ def test_user_protocol_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [
-        ("schema_version = 1", "schema_version = 7", "schema_version must be 1"),
+        ("schema_version = 2", "schema_version = 7", "schema_version must be 2"),
+        ("schema_version = 2", "schema_version = 1", "schema_version 1 protocols are no longer read"),
         (
             'citation = "Emami et al. 1991 IJROBP 21:109, TD5/5 whole kidney 23 Gy (external-beam derived)"',
             'citation = ""',
@@ -90,16 +91,37 @@ def test_user_protocol_file(tmp_path: Path) -> None:
             "schedule.max_cycles must be a whole number",
         ),
         (
-            'aliases = ["lacrimal"]',
-            'aliases = ["lacrimal"]\ncolour = "red"',
+            "[organs.lacrimal_glands]\n",
+            '[organs.lacrimal_glands]\ncolour = "red"\n',
             "organs.lacrimal_glands.colour is not a known key",
         ),
         (
-            'alpha_beta_gy = { value = 2.6, citation = "Wessels et al. 2008 JNM 49:1884, '
-            'kidney alpha/beta 2.6 Gy" }\n',
-            "",
-            "organs.kidneys.bed_limit_gy needs organs.kidneys.alpha_beta_gy",
+            "[organs.liver]\n",
+            '[organs.spleen]\nbed_limit_gy = { value = 10.0, citation = "x" }\n\n[organs.liver]\n',
+            "organs.spleen.bed_limit_gy needs linear-quadratic parameters, but tissue 'spleen' has none",
         ),
+        (
+            "[organs.liver]\n",
+            "[organs.livr]\n",
+            r"organs.livr in .*organ 'livr' is not in the organ registry",
+        ),
+        (
+            "[organs.liver]\n",
+            '[organs.normal_liver]\ndose_limit_gy = { value = 30.0, citation = "x" }\n\n[organs.liver]\n',
+            "organs names 'liver' twice",
+        ),
+        ('tissue = "tumour"', 'tissue = "tumer"', "tumour.tissue in .*unknown tissue 'tumer'"),
+        (
+            'precycle_rules = "precycle_dotatate.toml"',
+            'precycle_rules = "nope.toml"',
+            "precycle_rules 'nope.toml'",
+        ),
+        (
+            'product = "lu177-dotatate"',
+            'product = "lu177-dotatoc"',
+            "product 'lu177-dotatoc' in .*not in the product registry",
+        ),
+        ('product = "lu177-dotatate"', "product = 1", "product must be a product code"),
         ('stop_on = ["progressive_disease"]', 'stop_on = ["cured"]', "response.stop_on must be a list"),
         ("[schedule]\n", "[schedule]\nmax_cycles_typo = 1\n", "schedule.max_cycles_typo is not a known key"),
         ("title = ", 'titel = "x"\ntitle = ', "titel is not a known key"),
@@ -131,6 +153,38 @@ def test_protocol_validation_errors_name_the_key(
 def test_unknown_protocol_name() -> None:
     with pytest.raises(InputError, match="neither a shipped protocol"):
         load_protocol("psma-999")
+
+
+def test_products_name_their_protocol_and_unknown_products_are_refused() -> None:
+    """Every spelling of a product finds its protocol; an unknown product is an error naming the products
+    (never a fallback to another protocol's rules)."""
+    from theradose.planning.protocols import find_protocol_for_product, protocol_for_product
+
+    assert protocol_for_product("[177Lu]Lu-PSMA-617").name == "psma"
+    assert protocol_for_product("177Lu-PSMA-617").name == "psma"
+    assert protocol_for_product("Pluvicto").name == "psma"
+    assert protocol_for_product("Lutetium Lu 177 dotatate").name == "dotatate"
+    assert protocol_for_product("Lutathera").name == "dotatate"
+    assert find_protocol_for_product("177Lu-DOTATOC") is None
+    assert find_protocol_for_product("177Lu-PSMA-I&T") is None
+    with pytest.raises(InputError) as info:
+        protocol_for_product("177Lu-DOTATOC")
+    assert "[177Lu]Lu-PSMA-617 (psma)" in str(info.value) and "(dotatate)" in str(info.value)
+
+
+def test_radiobiology_and_rules_come_from_the_registries() -> None:
+    from theradose.tissues import get_tissue
+
+    for name in available_protocols():
+        protocol = load_protocol(name)
+        assert protocol.tumour.tissue == "tumour"
+        assert protocol.tumour.alpha_beta_gy is not None
+        assert protocol.tumour.alpha_beta_gy.value == get_tissue("tumour").alpha_beta_gy
+        kidneys = protocol.organ("kidneys")
+        assert kidneys.alpha_beta_gy is not None and kidneys.alpha_beta_gy.value == 2.6
+        assert "tissue registry" in kidneys.alpha_beta_gy.citation
+        assert protocol.precycle_rules is not None and protocol.precycle_rules.name == f"precycle_{name}.toml"
+        assert kidneys.matches("Kidneys_Total") and not kidneys.matches("kidney_left")
 
 
 def test_unknown_organ_lists_known() -> None:

@@ -49,3 +49,32 @@ def test_bad_safety_table_is_rejected(tmp_path: Path) -> None:
     plan_file.write_text('protocol = "psma"\n[safety]\nlab = "labs.csv"\n')
     with pytest.raises(InputError, match="lab is not a safety key"):
         load_plan(plan_file)
+
+
+def test_protocol_without_rules_is_refused_not_given_another_protocols_rules(tmp_path: Path) -> None:
+    """A site's own protocol with no pre-cycle rule file: the plan with laboratory values is refused with
+    a message naming the fix (the PSMA rules used to be applied to any protocol not named psma/dotatate)."""
+    from theradose.planning.protocols import PROTOCOL_DIR
+
+    own = (PROTOCOL_DIR / "dotatate.toml").read_text(encoding="utf-8")
+    own = own.replace('name = "dotatate"', 'name = "site_dotatoc"').replace(
+        'precycle_rules = "precycle_dotatate.toml"\n', ""
+    )
+    (tmp_path / "site_dotatoc.toml").write_text(own, encoding="utf-8")
+    text = (EXAMPLES / "PLAN_with_labs.toml").read_text()
+    text = text.replace('protocol = "dotatate"', 'protocol = "site_dotatoc.toml"')
+    text = text.replace("cycle1/doses.json", str(EXAMPLES / "cycle1" / "doses.json"))
+    text = text.replace('labs = "labs.csv"', f'labs = "{EXAMPLES / "labs.csv"}"')
+    plan_file = tmp_path / "plan.toml"
+    plan_file.write_text(text)
+    plan = load_plan(plan_file)
+    assert plan.protocol.name == "site_dotatoc" and plan.protocol.precycle_rules is None
+    with pytest.raises(InputError, match=r"protocol 'site_dotatoc' names no pre-cycle rule file"):
+        plan_next_cycle(plan)
+
+
+def test_unknown_protocol_name_in_a_plan_is_refused(tmp_path: Path) -> None:
+    plan_file = tmp_path / "plan.toml"
+    plan_file.write_text('protocol = "dotatoc"\n')
+    with pytest.raises(InputError, match=r"'dotatoc' is neither a shipped protocol \(dotatate, psma\)"):
+        load_plan(plan_file)

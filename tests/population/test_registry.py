@@ -46,8 +46,9 @@ def test_registry_rows_doses_and_outcomes(batch_folder: tuple[Any, Any, Path]) -
     doses = json.loads((out / sid / "doses.json").read_text())
     kidney = frame[(frame.study_id == sid) & (frame.region == "kidneys")].iloc[0]
     ref = next(r for r in doses["regions"] if r["name"] == "kidneys")
-    assert kidney.dose_gy == ref["doses"]["local"]["dose_gy"] and kidney.bed_gy == ref["bed_gy"]
-    assert kidney.tissue == "kidney" and kidney.dose_engine == "local" and kidney.activity_mbq == 7400.0
+    assert doses["reference_dose"] == "local" and ref["dose"]["dose_gy"] == ref["doses"]["local"]["dose_gy"]
+    assert kidney.dose_gy == ref["dose"]["dose_gy"] and kidney.bed_gy == ref["bed"]["bed_gy"]
+    assert kidney.tissue == "kidney" and kidney.dose_source == "local" and kidney.activity_mbq == 7400.0
     for row, study in zip(cohort.itertuples(index=False), written.studies, strict=True):
         per_study = frame[frame.study_id == Path(study).parent.name]
         first = per_study.iloc[0]

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from theradose.dosimetry.results import (
+    Administration,
+    Bed,
+    EngineDose,
+    Patient,
+    RegionKind,
+    RegionResult,
+    StudyDoses,
+)
 from theradose.report.data import REFERENCES, ReportData, TacPlot, coronal_mip
 from theradose.report.figures import dose_table_rows
 from theradose.report.html import render_html
@@ -25,43 +35,53 @@ TAC = TacPlot(
 )
 
 
+def _record() -> StudyDoses:
+    """A hand-made dose record: kidneys with a local and an organ-level dose (the reference) and a BED of
+    the organ-level dose; a tumour without the organ-level dose (so without a reference dose)."""
+    bed = Bed(3.9, 3.3, "organ", "kidney", 2.6, 2.8, 40.0, "test")
+    return StudyDoses(
+        patient=Patient("P1", "Doe^John <P1>"),
+        cycle=1,
+        administration=Administration("Lu-177", "177Lu-PSMA-617", 7400.0, datetime(2030, 1, 1, tzinfo=UTC)),
+        reference_dose="organ",
+        engines=("local",),
+        regions=(
+            RegionResult(
+                "kidneys",
+                RegionKind.ORGAN,
+                (EngineDose("local", 3.21, 0.16), EngineDose("organ", 3.3, 0.17)),
+                mass_g=312.5,
+                tia_mbq_h=12000.0,
+                tia_sigma_mbq_h=600.0,
+                kinetics_model="bi",
+                bed=bed,
+            ),
+            RegionResult(
+                "tumour_1",
+                RegionKind.TUMOUR,
+                (EngineDose("local", 12.0, None),),
+                mass_g=10.0,
+                tia_mbq_h=900.0,
+                kinetics_model="trapezoid",
+            ),
+        ),
+    )
+
+
 @pytest.fixture
 def data() -> ReportData:
-    doses = {
-        "engines": ["local"],
-        "regions": [
-            {
-                "name": "kidneys",
-                "mass_g": 312.5,
-                "tia_mbq_h": 12000.0,
-                "tia_sigma_mbq_h": 600.0,
-                "kinetics_model": "bi",
-                "doses": {"local": {"dose_gy": 3.21, "dose_sigma_gy": 0.16, "dose_gy_per_gbq": 0.434}},
-                "organ_dose": {"dose_gy": 3.3, "dose_sigma_gy": 0.17},
-                "bed_gy": 3.9,
-            },
-            {
-                "name": "tumour_1",
-                "mass_g": 10.0,
-                "tia_mbq_h": 900.0,
-                "tia_sigma_mbq_h": None,
-                "kinetics_model": "trapezoid",
-                "doses": {"local": {"dose_gy": 12.0, "dose_sigma_gy": None, "dose_gy_per_gbq": 1.62}},
-                "bed_gy": None,
-            },
-        ],
-    }
     spect = np.zeros((6, 5, 4))
     spect[2, 3, 1] = 7.0
     return ReportData(
         title="Dosimetry report — P1, cycle 1",
         header=(("Patient", "Doe^John <P1>"), ("Cycle", "1")),
-        doses=doses,
+        doses=_record(),
         tacs=(TAC,),
         spect_mip=coronal_mip(spect),
         dose_mip=coronal_mip(spect * 2.0),
         aspect=1.0,
         dvhs={"kidneys": ((0.0, 1.0, 2.0), (1.0, 0.5, 0.0))},
+        dvh_source="local",
         methods=("Method paragraph.",),
     )
 
@@ -74,13 +94,17 @@ def test_coronal_mip_takes_the_maximum_over_rows() -> None:
     np.testing.assert_array_equal(mip, array[:, 2, :])
 
 
-def test_dose_table_formats_values_and_missing_uncertainties(data: ReportData) -> None:
+def test_dose_table_names_the_dose_and_shows_its_bed(data: ReportData) -> None:
+    """The study's dose (organ MIRD here) comes first, named, with Gy/GBq (3.3 Gy / 7.4 GBq = 0.446) and
+    the BED computed from it; the local engine is shown for comparison; a region without the reference
+    dose shows none (no other dose stands in for it)."""
     header, rows = dose_table_rows(data)
     assert header[:4] == ["Region", "Mass (g)", "TIA (MBq·h)", "Model"]
-    assert rows[0][4] == "3.21 ± 0.16"
-    assert rows[0][-1] == "3.9"
+    assert header[4:7] == ["Dose (organ MIRD, Gy)", "Gy/GBq", "BED of this dose (Gy)"]
+    assert header[7] == "local engine (Gy)"
+    assert rows[0][4:] == ["3.3 ± 0.17", "0.446", "3.9", "3.21 ± 0.16"]
     assert rows[1][2] == "900"  # no σ → value alone
-    assert rows[1][-2] == "—" and rows[1][-1] == "—"
+    assert rows[1][4:] == ["—", "—", "—", "12"]
 
 
 def test_html_is_self_contained_and_escaped(data: ReportData) -> None:

@@ -4,12 +4,15 @@ from datetime import date, timedelta
 
 import pytest
 
+from theradose.planning.protocols import load_protocol
 from theradose.safety.labs import LabValue
 from theradose.safety.markers import creatinine_trend_alert, psa_response
 from theradose.safety.precycle import check_cycle
 from theradose.safety.renal import cockcroft_gault_ml_min, egfr_ckd_epi_2021
 
 D0 = date(2026, 1, 5)
+#: Each shipped protocol's pre-cycle rule file, as its protocol names it.
+RULES = {name: load_protocol(name).precycle_rules for name in ("psma", "dotatate")}
 
 
 def test_ckd_epi_2021_hand_calculations() -> None:
@@ -59,24 +62,24 @@ def lab(test: str, value: float, days: int = 0, **kw: float) -> LabValue:
 
 def test_psma_go() -> None:
     result = check_cycle(
-        [lab("platelets", 200), lab("hemoglobin", 13.8), lab("creatinine", 0.9)], protocol="psma"
+        [lab("platelets", 200), lab("hemoglobin", 13.8), lab("creatinine", 0.9)], rules_path=RULES["psma"]
     )
     assert result.decision == "go" and result.recommended_activity_mbq == pytest.approx(7400.0)
 
 
 def test_psma_grade_2_platelets_delays_without_reduction() -> None:
-    result = check_cycle([lab("platelets", 60)], protocol="psma")
+    result = check_cycle([lab("platelets", 60)], rules_path=RULES["psma"])
     assert result.decision == "delay" and result.activity_factor == 1.0
     assert result.rules_fired == ("myelosuppression_grade_2",)
 
 
 def test_psma_grade_3_reduces_by_20_percent_and_stops_on_recurrence() -> None:
     """Pluvicto USPI Table 1: grade ≥ 3 → withhold, reduce to 5.9 GBq; recurrence → discontinue."""
-    result = check_cycle([lab("platelets", 40)], protocol="psma")
+    result = check_cycle([lab("platelets", 40)], rules_path=RULES["psma"])
     assert result.decision == "delay"
     assert result.recommended_activity_mbq == pytest.approx(5920.0)
     again = check_cycle(
-        [lab("platelets", 40)], protocol="psma", previously_reduced_for=["myelosuppression_grade_3"]
+        [lab("platelets", 40)], rules_path=RULES["psma"], previously_reduced_for=["myelosuppression_grade_3"]
     )
     assert again.decision == "stop"
 
@@ -85,7 +88,7 @@ def test_psma_creatinine_rise_with_clearance_fall() -> None:
     """Creatinine 0.8 → 1.4 mg/dL (+75 %, grade 1 vs ULN 1.3 but grade 2 vs 1.5× baseline): the grade-2
     rule withholds; clearance falls 43 % (≥ 40 %) so the 20 % reduction applies too."""
     labs = [lab("creatinine", 0.8), lab("creatinine", 1.4, days=42)]
-    result = check_cycle(labs, protocol="psma", sex="male", age_y=70, weight_kg=80)
+    result = check_cycle(labs, rules_path=RULES["psma"], sex="male", age_y=70, weight_kg=80)
     assert result.decision == "delay"
     assert set(result.rules_fired) == {"creatinine_grade_2", "creatinine_rise_40"}
     assert result.activity_factor == pytest.approx(0.8)
@@ -93,21 +96,23 @@ def test_psma_creatinine_rise_with_clearance_fall() -> None:
 
 def test_dotatate_grade_2_thrombocytopenia_halves_dose() -> None:
     """Lutathera USPI Table 2: grade ≥ 2 thrombocytopenia → withhold, resume at 3.7 GBq."""
-    result = check_cycle([lab("platelets", 70)], protocol="dotatate")
+    result = check_cycle([lab("platelets", 70)], rules_path=RULES["dotatate"])
     assert result.decision == "delay" and result.recommended_activity_mbq == pytest.approx(3700.0)
 
 
 def test_dotatate_low_clearance() -> None:
-    result = check_cycle([lab("creatinine", 1.6)], protocol="dotatate", sex="female", age_y=75, weight_kg=55)
+    result = check_cycle(
+        [lab("creatinine", 1.6)], rules_path=RULES["dotatate"], sex="female", age_y=75, weight_kg=55
+    )
     # CrCl = (140 − 75)·55/(72·1.6)·0.85 = 26.4 mL/min < 40
     assert "crcl_below_40" in result.rules_fired
 
 
 def test_clearance_rule_needs_patient_data() -> None:
-    result = check_cycle([lab("creatinine", 1.0)], protocol="dotatate")
+    result = check_cycle([lab("creatinine", 1.0)], rules_path=RULES["dotatate"])
     assert any("give sex, age and weight" in r for r in result.reasons)
 
 
 def test_xerostomia_grade_3() -> None:
-    result = check_cycle([lab("xerostomia", 3)], protocol="psma")
+    result = check_cycle([lab("xerostomia", 3)], rules_path=RULES["psma"])
     assert result.decision == "delay" and result.activity_factor == pytest.approx(0.8)

@@ -15,7 +15,7 @@ from sqlalchemy import func, select, text
 from clock import days_from_now, hours_from_now, iso
 from theradose.service.models import AuditEntryRow, Base
 
-from .conftest import Api
+from .conftest import BIRTH_DATE, Api
 
 
 def _counts(api: Api) -> dict[str, int]:
@@ -39,6 +39,7 @@ def _batch(api: Api, **overrides: Any) -> Any:
     body = {
         "product": "[177Lu]Lu-PSMA-617",
         "nuclide": "Lu-177",
+        "carrier_added": False,
         "lot": "L-1",
         "activity_mbq": 30000.0,
         "volume_ml": 30.0,
@@ -62,16 +63,15 @@ def test_smallest_and_largest_accepted_activities(api: Api) -> None:
 
 
 def test_old_short_lived_batch_still_reads(api: Api) -> None:
-    """A Ga-68 batch referenced 60 days ago (~1270 half-lives): every read answers, with 0 MBq left."""
+    """A 177Lu batch referenced 50 years ago (~2750 half-lives, 2^-2750 underflows to 0): every read
+    answers, with 0 MBq left."""
     r = _batch(
         api,
-        product="[68Ga]Ga-PSMA-11",
-        nuclide="Ga-68",
-        lot="GA-OLD",
+        lot="LU-OLD",
         activity_mbq=2000.0,
         volume_ml=10.0,
-        reference_time=iso(days_from_now(-60)),
-        expiry_time=iso(days_from_now(-59.9)),
+        reference_time=iso(days_from_now(-50 * 365.25)),
+        expiry_time=iso(days_from_now(-50 * 365.25 + 2)),
     )
     assert r.status_code == 201, r.text
     batch = r.json()["id"]
@@ -134,13 +134,24 @@ def test_lots_that_read_the_same_are_one_lot(api: Api, first: str, second: str) 
 def test_identifiers_with_invisible_characters_are_refused(api: Api, invisible: str) -> None:
     error = _refused(_batch(api, lot=f"LOT{invisible}9"), 422, "lot")
     assert "invisible" in error["message"]
-    r = api.post("/patients", "physician", {"family_name": "X", "mrn": f"MRN{invisible}1"})
+    r = api.post(
+        "/patients", "physician", {"family_name": "X", "mrn": f"MRN{invisible}1", "birth_date": BIRTH_DATE}
+    )
     _refused(r, 422, "mrn")
 
 
 def test_mrns_serials_and_names_that_read_the_same_collide(api: Api) -> None:
-    assert api.post("/patients", "physician", {"family_name": "A", "mrn": "mrn-100"}).status_code == 201
-    _refused(api.post("/patients", "physician", {"family_name": "B", "mrn": "MRN-100"}), 409, "mrn")
+    assert (
+        api.post(
+            "/patients", "physician", {"family_name": "A", "mrn": "mrn-100", "birth_date": BIRTH_DATE}
+        ).status_code
+        == 201
+    )
+    _refused(
+        api.post("/patients", "physician", {"family_name": "B", "mrn": "MRN-100", "birth_date": BIRTH_DATE}),
+        409,
+        "mrn",
+    )
     gen = {
         "serial": "GEN-1",
         "parent": "Ge-68",
@@ -190,7 +201,7 @@ def _ident(item: dict[str, Any]) -> Any:
 )
 def test_every_list_is_paged(api: Api, path: str) -> None:
     for i in range(3):
-        api.post("/patients", "physician", {"family_name": "P", "mrn": f"PAGE-{i}"})
+        api.post("/patients", "physician", {"family_name": "P", "mrn": f"PAGE-{i}", "birth_date": BIRTH_DATE})
         api.post("/calibrators", "physicist", {"name": f"cal-{i}"})
         _batch(api, lot=f"PAGE-{i}")
         api.post(
@@ -268,6 +279,8 @@ def _rrdsr_bytes(*, activity_mbq: float | None = None, device: str | None = None
         event_uid="1.2.826.0.1.3680043.10.999.1",
         pre_activity_mbq=7450.0,
         post_activity_mbq=50.0,
+        pre_activity_time=hours_from_now(-2.1),
+        post_activity_time=hours_from_now(-1.9),
     )
     ds = dcmread(io.BytesIO(write_rrdsr_bytes(report, institution="Other Site", site_timezone="UTC")))
     out = io.BytesIO()
@@ -314,7 +327,9 @@ def test_rrdsr_import_pseudonymises_the_foreign_patient_id(api: Api) -> None:
 
 def test_rrdsr_import_links_a_known_mrn_to_the_local_pseudonym(api: Api) -> None:
     pseudonym = api.post(
-        "/patients", "physician", {"family_name": "Local", "mrn": "mrn-foreign-4711"}
+        "/patients",
+        "physician",
+        {"family_name": "Local", "mrn": "mrn-foreign-4711", "birth_date": BIRTH_DATE},
     ).json()["pseudonym"]
     r = _import(api, _rrdsr_bytes())
     assert r.status_code == 201 and r.json()["patient_ref"] == pseudonym
@@ -345,7 +360,10 @@ def test_database_errors_do_not_log_sql_parameters(
     from theradose.service.operations import patients
 
     assert (
-        api.post("/patients", "physician", {"family_name": "A", "mrn": "SECRET-MRN-456"}).status_code == 201
+        api.post(
+            "/patients", "physician", {"family_name": "A", "mrn": "SECRET-MRN-456", "birth_date": BIRTH_DATE}
+        ).status_code
+        == 201
     )
     # let the second registration of the same MRN slip past the application's check, to the database
     monkeypatch.setattr(patients, "identifier_key", lambda value: value + "-" + str(id(value)))
@@ -355,7 +373,9 @@ def test_database_errors_do_not_log_sql_parameters(
         TestClient(api.app, raise_server_exceptions=False) as client,
     ):
         r = client.post(
-            "/patients", json={"family_name": "B", "mrn": "SECRET-MRN-456"}, headers=api.as_("physician")
+            "/patients",
+            json={"family_name": "B", "mrn": "SECRET-MRN-456", "birth_date": BIRTH_DATE},
+            headers=api.as_("physician"),
         )
     _refused(r, 500)
     assert "unhandled error IntegrityError" in caplog.text and "INSERT INTO patient_identities" in caplog.text

@@ -30,8 +30,8 @@ def test_migrations_match_models(db_url: str) -> None:
     assert diff == []
     assert tuple(head) == (0, "0" * 64, None, None)
     assert "server_secret" not in tables  # no key is kept in the database it protects
-    assert version == "audit_0003"
-    assert upgrade(db_url) == "audit_0003"  # idempotent
+    assert version == "audit_0004"
+    assert upgrade(db_url) == "audit_0004"  # idempotent
 
 
 def test_sqlite_uses_wal(sqlite_url: str) -> None:
@@ -52,7 +52,7 @@ def test_upgrade_keeps_an_unkeyed_chain_verifiable_and_anchors_it(db_url_0002: s
     from .conftest import Api, login_all, make_app
 
     url, batch_id, signature_id = db_url_0002
-    assert upgrade(url) == "audit_0003"
+    assert upgrade(url) == "audit_0004"
     app = make_app(url)
     with TestClient(app) as client:
         api = Api(client=client, app=app)

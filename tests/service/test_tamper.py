@@ -35,7 +35,12 @@ def _workflow(api: Api) -> dict[str, Any]:
     r = api.post(
         f"/batches/{batch}/dispensings",
         "pharmacist",
-        {"prescription_id": rx, "activity_mbq": 7400, "planned_time": iso(planned)},
+        {
+            "prescription_id": rx,
+            "activity_mbq": 7400,
+            "planned_time": iso(planned),
+            "calibrator_id": api.calibrator(),
+        },
     )
     assert r.status_code == 201, r.text
     dispensing = r.json()["id"]
@@ -77,7 +82,7 @@ def test_untouched_database_verifies_ok(api: Api, tmp_path: Path) -> None:
     assert result["rows_checked"] >= 12
     assert result["key_ids"] == [api.app.state.keys.active_id] and result["legacy_entries"] == 0
     r = api.get(f"/signatures/batch/{ids['batch']}", "admin")
-    assert [s["valid"] for s in r.json()] == [True]
+    assert [(s["meaning"], s["valid"]) for s in r.json()] == [("released", True), ("approved", True)]
 
 
 def test_direct_update_of_a_dispensing_is_named(api: Api) -> None:
@@ -130,8 +135,8 @@ def test_rows_inserted_or_deleted_outside_the_application_are_named(api: Api) ->
     _sql(api, "DELETE FROM qc_results WHERE id = :i", i=qc)
     _sql(
         api,
-        "INSERT INTO calibrators (name, manufacturer, model, serial, tolerance_fraction) "
-        "VALUES ('ghost', '', '', '', 0.5)",
+        "INSERT INTO calibrators (name, name_key, manufacturer, model, serial, tolerance_fraction) "
+        "VALUES ('ghost', 'ghost', '', '', '', 0.5)",
     )
     ghost = _sql(api, "SELECT id FROM calibrators WHERE name = 'ghost'").scalar_one()
     result = _verify(api)
@@ -265,7 +270,12 @@ def test_checkpoint_detects_a_rewritten_chain_and_a_forged_checkpoint(api: Api, 
 
 def test_forged_signature_row_is_not_valid_and_is_named(api: Api) -> None:
     ids = _workflow(api)
-    record_hash = _sql(api, "SELECT record_hash FROM signatures").scalar_one()
+    record_hash = _sql(
+        api,
+        "SELECT record_hash FROM signatures "
+        "WHERE record_type = 'batch' AND record_id = :r AND meaning = 'approved'",
+        r=str(ids["batch"]),
+    ).scalar_one()
     key_id = api.app.state.keys.active_id
     for seal, kid in ((secrets.token_hex(32), key_id), (secrets.token_hex(32), None)):
         _sql(
@@ -281,12 +291,13 @@ def test_forged_signature_row_is_not_valid_and_is_named(api: Api) -> None:
         )
     listed = api.get(f"/signatures/batch/{ids['batch']}", "admin").json()
     assert [(s["signer"], s["valid"]) for s in listed] == [
-        ("pharmacist", True),
+        ("qp", True),  # released by the qualified person
+        ("pharmacist", True),  # approved
         ("physician", False),
         ("physician", False),
     ]
     result = _verify(api)
-    forged = {str(s["id"]) for s in listed[1:]}
+    forged = {str(s["id"]) for s in listed[2:]}
     assert _mismatches(result) == {("signatures", i, None) for i in forged}
 
 
@@ -333,7 +344,8 @@ def test_swapped_key_is_found_and_rotation_keeps_old_entries_valid(db_url: str, 
         api.patient()
         result = _verify(api)
         assert result["ok"] is True and result["key_ids"] == [first_id, second_id]
-        assert [s["valid"] for s in api.get(f"/signatures/batch/{ids['batch']}", "admin").json()] == [True]
+        listed = api.get(f"/signatures/batch/{ids['batch']}", "admin").json()
+        assert [s["valid"] for s in listed] == [True, True]
     app.state.db.dispose()
 
     # swapped: the same key ids with other key bytes (e.g. an attacker's file)
@@ -350,7 +362,7 @@ def test_swapped_key_is_found_and_rotation_keeps_old_entries_valid(db_url: str, 
             f"/signatures/batch/{ids['batch']}",
             headers={"Authorization": "Bearer " + _login(client, "admin")},
         ).json()
-        assert [s["valid"] for s in listed] == [False]
+        assert [s["valid"] for s in listed] == [False, False]
     app.state.db.dispose()
 
     # a key the ring does not hold at all (e.g. the environment key of another site)

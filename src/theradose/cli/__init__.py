@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("theradose.cli.run", "Run a dosimetry study file: doses, dose maps, report, provenance."),
     "demo": ("theradose.cli.demo", "Virtual 177Lu-PSMA patient through the whole pipeline, doses vs truth."),
     "benchmark": ("theradose.cli.benchmark", "Dosimetry methods on virtual patients vs truth."),
+    "schema": ("theradose.cli.schema", "Published JSON Schemas (doses.json) and record checks."),
 }
 # fmt: on
 

@@ -96,10 +96,10 @@ def register(app: typer.Typer) -> None:
         import numpy as np
 
         from theradose.dosimetry.engines import dose_rate_or_dose, monte_carlo_dose
+        from theradose.dosimetry.engines.registry import DoseEngine, parse_engine
         from theradose.errors import InputError
 
-        if engine not in ("local", "vsv", "mc"):
-            raise InputError(f"--engine must be local, vsv or mc; got {engine!r}")
+        chosen = parse_engine(engine, field="--engine")
         if ct_unit not in ("hu", "density"):
             raise InputError(f"--ct-unit must be hu or density; got {ct_unit!r}")
         tia_volume = read_nifti(tia, unit="MBq·h", name="--tia")
@@ -111,7 +111,7 @@ def register(app: typer.Typer) -> None:
         if not out.parent.exists():
             raise InputError(f"--out folder {out.parent} does not exist: create it first")
         uncertainty: float | None = None
-        if engine == "mc":
+        if chosen is DoseEngine.MC:
             result = monte_carlo_dose(
                 tia_volume, ct_volume, nuclide, n_photons=n_photons, seed=seed, workers=workers
             )
@@ -124,7 +124,7 @@ def register(app: typer.Typer) -> None:
                 tia_volume,
                 ct_volume,
                 nuclide,
-                engine="local" if engine == "local" else "vsv",
+                engine=chosen,
                 workers=workers,
                 vsv_photons=vsv_photons,
             )
@@ -135,7 +135,7 @@ def register(app: typer.Typer) -> None:
         source = np.asarray(tia_volume.array) > 0
         summary: dict[str, Any] = {
             "out": str(out),
-            "engine": engine,
+            "engine": chosen.value,
             "nuclide": nuclide,
             "unit": dose.unit,
             "shape": list(dose.shape),
@@ -144,7 +144,7 @@ def register(app: typer.Typer) -> None:
             "dmean_source_gy": float(values[source].mean()) if np.any(source) else 0.0,
             "tia_total_mbq_h": float(np.asarray(tia_volume.array).sum()),
         }
-        if engine == "mc":
+        if chosen is DoseEngine.MC:
             summary["n_photons"] = n_photons
             summary["seed"] = seed
             summary["median_relative_uncertainty_source"] = uncertainty

@@ -46,7 +46,9 @@ def create(
     out: Annotated[
         Path, typer.Option("--out", help="New folder for the study (must not exist or be empty).")
     ],
-    tracer: Annotated[str, typer.Option("--tracer", help="psma (177Lu-PSMA-617) or dotatate.")] = "psma",
+    tracer: Annotated[
+        str, typer.Option("--tracer", help="Kinetics library: psma (177Lu-PSMA-617), dotatate, ...")
+    ] = "psma",
     seed: Annotated[int, typer.Option("--seed", help="Seed of anatomy, kinetics, tumours and noise.")] = 1,
     grid: Annotated[int, typer.Option("--grid", help="Transaxial matrix (columns = rows).")] = 128,
     voxel_mm: Annotated[float, typer.Option("--voxel-mm", help="Isotropic voxel size (mm).")] = 4.8,
@@ -76,15 +78,17 @@ def create(
 ) -> None:
     """Simulate a virtual patient's serial 177Lu SPECT/CT (DICOM) with truth TIA and dose."""
     from theradose.errors import InputError
-    from theradose.phantoms.export import check_new_folder, write_patient_study
+    from theradose.io.phantoms import check_new_folder, write_patient_study
     from theradose.phantoms.spect import default_system
     from theradose.phantoms.study import simulate_patient_study
 
     check_new_folder(out)
-    if tracer.lower() not in ("psma", "dotatate"):
-        raise InputError(f"--tracer must be psma or dotatate; got {tracer!r}")
-    if dose_engine not in ("local", "vsv", "mc"):
-        raise InputError(f"--dose-engine must be vsv, mc or local; got {dose_engine!r}")
+    from theradose.dosimetry.engines.registry import parse_engine
+    from theradose.phantoms.kinetics import available_tracers
+
+    if tracer.lower() not in available_tracers():
+        raise InputError(f"--tracer must be one of {', '.join(available_tracers())}; got {tracer!r}")
+    engine = parse_engine(dose_engine, field="--dose-engine")
     system = default_system()
     n_views = views if views is not None else (60 if grid <= 64 else system.n_views)
     if n_views < subsets:
@@ -103,7 +107,7 @@ def create(
         system=system,
         iterations=iterations,
         subsets=subsets,
-        dose_engine=dose_engine,  # type: ignore[arg-type]
+        dose_engine=engine,
         progress=say,
     )
     written = write_patient_study(study, out, progress=say)
@@ -161,7 +165,7 @@ def iec(
 ) -> None:
     """Simulate a 177Lu SPECT/CT of the NEMA IEC body phantom (DICOM + truth + recovery coefficients)."""
     from theradose.errors import InputError
-    from theradose.phantoms.export import check_new_folder, write_physical_phantom
+    from theradose.io.phantoms import check_new_folder, write_physical_phantom
     from theradose.phantoms.osem import reconstruct
     from theradose.phantoms.physical import iec_body_phantom, recovery_coefficients
     from theradose.phantoms.spect import default_system, mu_map_from_hu, simulate_spect
@@ -231,7 +235,7 @@ def cylinder(
     import math
 
     from theradose.errors import InputError
-    from theradose.phantoms.export import check_new_folder, write_physical_phantom
+    from theradose.io.phantoms import check_new_folder, write_physical_phantom
     from theradose.phantoms.osem import reconstruct
     from theradose.phantoms.physical import uniform_cylinder
     from theradose.phantoms.spect import default_system, mu_map_from_hu, simulate_spect

@@ -54,9 +54,9 @@ def dose_calibrator(
     Datetimes are ISO 8601 with a UTC offset.
     """
     from theradose.errors import InputError
-    from theradose.io.tables import column, parse_aware_datetime, parse_float, read_rows
     from theradose.qa import dose_calibrator as dc
     from theradose.qa.tolerances import load_tolerance_set
+    from theradose.tables import column, parse_aware_datetime, parse_float, read_rows
 
     if test not in ("constancy", "linearity", "accuracy", "geometry"):
         raise InputError(f"--test must be constancy, linearity, accuracy or geometry; got {test!r}")
@@ -159,8 +159,8 @@ def harmonise(
 ) -> None:
     """Compare sites with the traceable reference: deviation, outlier flag and the dose change that
     harmonised calibration would bring."""
-    from theradose.io.tables import parse_float, read_rows
     from theradose.qa.harmonisation import SiteSubmission, compare_sites
+    from theradose.tables import parse_float, read_rows
 
     optional = {
         name: parse_float
@@ -220,7 +220,7 @@ def harmonise(
 
 def _aware(text: str, option: str) -> Any:
     from theradose.errors import InputError
-    from theradose.io.tables import parse_aware_datetime
+    from theradose.tables import parse_aware_datetime
 
     try:
         return parse_aware_datetime(text)

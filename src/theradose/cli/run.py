@@ -30,21 +30,33 @@ def run(
 
     result = run_study(study, out, cache_dir=cache_dir, use_cache=not no_cache, progress=not json)
     if json:
-        print_json(result.doses)
+        print_json(result.doses.to_dict())
         return
-    engines = result.doses["engines"]
+    doses = result.doses
+    reference = doses.reference_dose
+    others = [s for s in (*doses.engines, "organ") if s != reference]
     print_table(
-        f"doses ({result.out_dir})",
-        ["region", "mass_g", "tia_mbq_h", *(f"{e}_gy" for e in engines), "gy_per_gbq", "bed_gy"],
+        f"doses ({result.out_dir}); dose = {reference}",
+        [
+            "region",
+            "mass_g",
+            "tia_mbq_h",
+            f"dose_{reference}_gy",
+            "gy_per_gbq",
+            "bed_gy",
+            *(f"{s}_gy" for s in others),
+        ],
         [
             (
-                r["name"],
-                r["mass_g"],
-                r["tia_mbq_h"],
-                *(r["doses"][e]["dose_gy"] for e in engines),
-                r["doses"][engines[0]]["dose_gy_per_gbq"],
-                r["bed_gy"],
+                row.name,
+                row.mass_g,
+                region.tia_mbq_h,
+                row.dose_gy,
+                row.dose_gy_per_gbq,
+                row.bed_gy,
+                *((e.dose_gy if (e := region.dose(s)) is not None else None) for s in others),
             )
-            for r in result.doses["regions"]
+            for region in doses.regions
+            for row in (doses.row(region),)
         ],
     )

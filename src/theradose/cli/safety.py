@@ -75,7 +75,9 @@ def grade(
 @app.command("check-cycle")
 def check_cycle_command(
     labs: Annotated[Path, typer.Argument(help="CSV: date,test,value,unit[,baseline,lln,uln].")],
-    protocol: Annotated[str, typer.Option(help="psma | dotatate")] = "psma",
+    protocol: Annotated[
+        str | None, typer.Option(help="Protocol whose pre-cycle rules apply (theradose plan protocols).")
+    ] = None,
     rules: Annotated[Path | None, typer.Option(help="Your own pre-cycle rule TOML file.")] = None,
     sex: SexOption = None,
     age: AgeOption = None,
@@ -86,14 +88,26 @@ def check_cycle_command(
     json: JsonFlag = False,
 ) -> None:
     """Go, delay, reduce (or stop) the next cycle from the latest laboratory values."""
+    from theradose.errors import InputError
+    from theradose.planning.protocols import available_protocols, load_protocol
     from theradose.safety.precycle import check_cycle
     from theradose.safety.records import read_labs_csv
 
+    if (protocol is None) == (rules is None):
+        raise InputError(
+            f"give --protocol (one of {', '.join(available_protocols())}) or --rules (your rule file), not "
+            "both and not neither"
+        )
+    rules_path = rules
+    if protocol is not None:
+        rules_path = load_protocol(protocol).precycle_rules
+        if rules_path is None:
+            raise InputError(f"--protocol {protocol!r} has no pre-cycle rules: give --rules")
+    assert rules_path is not None
     values, _ = read_labs_csv(labs)
     result = check_cycle(
         values,
-        protocol=protocol,
-        rules_path=rules,
+        rules_path=rules_path,
         sex=_sex(sex),
         age_y=age,
         weight_kg=weight_kg,

@@ -3,6 +3,9 @@
 Definitions (ICRU Report 83, 2010, section 3.4 for D_x% and V_x):
 
 * cumulative DVH V(d): volume fraction receiving a dose ≥ d; differential DVH: volume per dose bin;
+* mean dose: the mass-weighted mean D̄ = Σ m_v D_v / Σ m_v (MIRD Pamphlet 21, Bolch et al. 2009, J Nucl
+  Med 50:477: mean absorbed dose = energy imparted / mass), :func:`mean_dose_gy`; the one definition of a
+  region's mean dose in theradose (equal voxel masses where no density is known);
 * D_x% (D2, D50, D98): the minimum dose received by the x % of the volume with the highest doses — the
   dose of the k-th hottest voxel, k = ⌈x/100·N⌉ (equal voxel volumes);
 * V(x Gy): volume fraction receiving ≥ x Gy;
@@ -17,6 +20,7 @@ Definitions (ICRU Report 83, 2010, section 3.4 for D_x% and V_x):
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -45,6 +49,32 @@ def _values(dose_gy: npt.ArrayLike, mask: npt.ArrayLike | None) -> FloatArray:
     if not np.all(np.isfinite(d)):
         raise InputError("dose contains NaN or infinite values in the region: fix the dose map")
     return d
+
+
+def mean_dose_gy(
+    dose_gy: npt.ArrayLike, mask: npt.ArrayLike, voxel_mass_g: npt.ArrayLike | float = 1.0
+) -> float:
+    """Mass-weighted mean absorbed dose of a region, D̄ = Σ m_v D_v / Σ m_v (MIRD Pamphlet 21).
+
+    Parameters
+    ----------
+    dose_gy : array
+        Voxel doses (Gy).
+    mask : bool array, same shape
+        The region.
+    voxel_mass_g : array or float
+        Voxel masses (g); a scalar means equal masses (uniform density), where the mean is the plain mean.
+
+    Returns
+    -------
+    float
+        NaN for a region without mass.
+    """
+    d = np.asarray(dose_gy, dtype=np.float64)
+    m = np.asarray(mask, dtype=bool)
+    weights = np.broadcast_to(np.asarray(voxel_mass_g, dtype=np.float64), d.shape)[m]
+    total = float(weights.sum())
+    return float((d[m] * weights).sum() / total) if total > 0 else math.nan
 
 
 def dose_at_volume_gy(dose_gy: npt.ArrayLike, percent: float, *, mask: npt.ArrayLike | None = None) -> float:
@@ -86,25 +116,49 @@ def generalized_eud_gy(dose_gy: npt.ArrayLike, *, a: float, mask: npt.ArrayLike 
 
 
 @dataclass(frozen=True)
-class DoseVolumeHistogram:
-    """Cumulative and differential DVH of one region.
+class Dvh:
+    """Cumulative dose–volume histogram of one region: the one DVH type of theradose.
+
+    The cumulative DVH of ICRU Report 83 (2010), section 2.3: for each dose the fraction of the region's
+    volume receiving at least that dose. Valid once constructed: as many fractions as doses (at least 2),
+    doses non-decreasing, fractions within [0, 1] and non-increasing.
 
     Attributes
     ----------
-    dose_gy : ndarray, shape (n_bins + 1,)
-        Bin edges, from 0 to the maximum dose.
-    cumulative_fraction : ndarray, shape (n_bins + 1,)
-        Fraction of the volume with dose ≥ each edge (1 at 0 Gy for non-negative doses).
-    differential_ml : ndarray, shape (n_bins,)
-        Volume (mL) with dose in each bin [edge_i, edge_i+1) (last bin closed).
-    volume_ml : float
-        Region volume (mL).
+    dose_gy : tuple of float
+        Dose points (Gy); from :func:`dose_volume_histogram` the bin edges from 0 to the maximum dose.
+    cumulative_fraction : tuple of float
+        Fraction of the volume with a dose ≥ each point.
+    volume_ml : float or None
+        Region volume (mL), when known.
     """
 
-    dose_gy: FloatArray
-    cumulative_fraction: FloatArray
-    differential_ml: FloatArray
-    volume_ml: float
+    dose_gy: tuple[float, ...]
+    cumulative_fraction: tuple[float, ...]
+    volume_ml: float | None = None
+
+    def __post_init__(self) -> None:
+        d, f = self.dose_gy, self.cumulative_fraction
+        if len(d) != len(f) or len(d) < 2:
+            raise InputError(
+                f"a DVH needs as many fractions as doses, at least 2; got {len(d)} doses and {len(f)} "
+                "fractions"
+            )
+        if not all(math.isfinite(v) for v in (*d, *f)):
+            raise InputError("a DVH holds finite numbers only: fix the DVH")
+        if any(b < a for a, b in itertools.pairwise(d)) or any(not 0.0 <= v <= 1.0 for v in f):
+            raise InputError("DVH doses must increase and fractions lie in [0, 1]: fix the DVH")
+        if any(b > a + 1e-9 for a, b in itertools.pairwise(f)):
+            raise InputError("a cumulative DVH cannot increase with dose: give the cumulative fractions")
+
+    @property
+    def differential_ml(self) -> FloatArray:
+        """Volume (mL) with a dose in each bin [d_i, d_i+1) (last bin closed); needs ``volume_ml``."""
+        if self.volume_ml is None:
+            raise InputError("the differential DVH needs the region volume: give volume_ml")
+        c = np.asarray(self.cumulative_fraction, dtype=np.float64)
+        fractions = np.append(c[:-2] - c[1:-1], c[-2])
+        return np.asarray(fractions * self.volume_ml, dtype=np.float64)
 
 
 def dose_volume_histogram(
@@ -114,8 +168,8 @@ def dose_volume_histogram(
     voxel_volume_ml: float = 1.0,
     n_bins: int = 100,
     max_dose_gy: float | None = None,
-) -> DoseVolumeHistogram:
-    """Cumulative and differential DVH with ``n_bins`` equal bins from 0 to ``max_dose_gy`` (default max)."""
+) -> Dvh:
+    """Cumulative DVH with ``n_bins`` equal bins from 0 to ``max_dose_gy`` (default: the maximum dose)."""
     if n_bins < 1:
         raise InputError(f"n_bins must be ≥ 1; got {n_bins}")
     d = _values(dose_gy, mask)
@@ -123,13 +177,11 @@ def dose_volume_histogram(
     if top <= 0:
         top = 1.0
     edges = np.linspace(0.0, top, n_bins + 1)
-    counts, _ = np.histogram(np.clip(d, 0.0, top), bins=edges)
-    sorted_d = np.sort(d)
+    sorted_d = np.sort(np.clip(d, None, top))
     at_least = d.size - np.searchsorted(sorted_d, edges, side="left")
-    return DoseVolumeHistogram(
-        dose_gy=edges,
-        cumulative_fraction=at_least / d.size,
-        differential_ml=counts * voxel_volume_ml,
+    return Dvh(
+        dose_gy=tuple(edges.tolist()),
+        cumulative_fraction=tuple((at_least / d.size).tolist()),
         volume_ml=d.size * voxel_volume_ml,
     )
 
@@ -149,12 +201,19 @@ class DoseMetrics:
 
 
 def dose_metrics(
-    dose_gy: npt.ArrayLike, *, mask: npt.ArrayLike | None = None, voxel_volume_ml: float = 1.0
+    dose_gy: npt.ArrayLike,
+    *,
+    mask: npt.ArrayLike | None = None,
+    voxel_volume_ml: float = 1.0,
+    voxel_mass_g: npt.ArrayLike | float = 1.0,
 ) -> DoseMetrics:
-    """Mean, max, min, D2, D50, D98 and volume of a region."""
+    """Mean (mass-weighted, :func:`mean_dose_gy`; equal masses by default), max, min, D2, D50, D98 and
+    volume of a region."""
     d = _values(dose_gy, mask)
+    whole = np.asarray(dose_gy, dtype=np.float64)
+    region = np.ones(whole.shape, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
     return DoseMetrics(
-        dmean_gy=float(d.mean()),
+        dmean_gy=mean_dose_gy(whole, region, voxel_mass_g),
         dmax_gy=float(d.max()),
         dmin_gy=float(d.min()),
         d2_gy=dose_at_volume_gy(d, 2.0),
@@ -227,7 +286,7 @@ class LabelDose:
 
     label: int
     metrics: DoseMetrics
-    dvh: DoseVolumeHistogram
+    dvh: Dvh
 
 
 def dose_metrics_by_label(

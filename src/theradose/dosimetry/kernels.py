@@ -480,7 +480,7 @@ def voxel_s_value_kernel(
     voxel_mm : float or 3 floats
         Voxel sides (mm) along the array axes; anisotropic voxels are allowed.
     tissue : {"soft", "bone"}
-        Medium: ICRU-44 soft tissue (1.04 g/cm³) or cortical bone (1.92 g/cm³).
+        Medium: soft tissue or cortical bone, densities of the tissue registry (1.03 and 1.92 g/cm³).
     size : int or 3 ints, optional
         Odd kernel size per axis. Default: enough voxels to hold the largest electron range.
     density_g_per_ml : float, optional
@@ -648,8 +648,8 @@ def photon_voxel_kernel(
 ) -> PhotonVoxelKernel:
     """Photon VSV kernel of an ICRP-107 nuclide in soft tissue, by Monte Carlo (point-like source voxel).
 
-    The source voxel is at the centre of a ``size``³ grid of ICRU-44 soft tissue (1.04 g/cm³); the photon
-    lines are transported with :func:`theradose.dosimetry.engines.mc.transport_photons` and the energy
+    The source voxel is at the centre of a ``size``³ grid of soft tissue (tissue registry, 1.03 g/cm³); the
+    photon lines are transported with :func:`theradose.dosimetry.engines.mc.transport_photons` and the energy
     imparted per voxel divided by its mass (MIRD Pamphlet 17, Bolch et al. 1999, voxel S values). Photons
     leaving the grid are lost, as in any truncated kernel. Cached like the electron kernels.
     """

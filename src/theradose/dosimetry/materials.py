@@ -2,9 +2,9 @@
 
 Elemental mass fractions are those of ICRU Report 44 (1989, *Tissue substitutes in radiation dosimetry
 and measurement*, table 4.3): skeletal muscle (used as "soft tissue"), cortical bone, lung and dry air;
-water is H₂O. The soft-tissue density is 1.04 g/cm³ (the ICRP soft tissue used for the voxel S-value
-database of Lanconelli et al. 2012, Phys Med Biol 57:517); cortical bone 1.92 g/cm³ and inflated lung
-0.26 g/cm³ (ICRU 44).
+water is H₂O. Densities come from the tissue registry (:mod:`theradose.tissues`, ``data/tissues.toml``):
+soft tissue 1.03 g/cm³ (ICRU Report 46 adult average soft tissue), cortical bone 1.92 g/cm³, inflated
+lung 0.26 g/cm³, dry air 1.205 mg/cm³; water 1.0 g/cm³.
 
 Photon cross sections come from the Elam–Ravel–Sieber tables shipped with ``xraydb`` (photoelectric,
 coherent = Rayleigh, incoherent = Compton, in cm²/g), mixed by mass fraction (Bragg additivity).
@@ -44,21 +44,29 @@ MATERIAL_DENSITY_THRESHOLDS_G_PER_ML: tuple[float, float, float] = (0.05, 0.6, 1
 
 @dataclass(frozen=True)
 class Material:
-    """A homogeneous medium: name, nominal density (g/cm³) and elemental mass fractions."""
+    """A homogeneous medium: name, tissue of the tissue registry (its density) and elemental mass
+    fractions."""
 
     name: MaterialName
-    density_g_per_ml: float
+    tissue: str
     mass_fractions: tuple[tuple[str, float], ...]
+
+    @property
+    def density_g_per_ml(self) -> float:
+        """Nominal density (g/cm³) of the medium, from the tissue registry."""
+        from theradose.tissues import density_g_per_ml
+
+        return density_g_per_ml(self.tissue)
 
     def electrons_per_gram_ratio_to_water(self) -> float:
         """(Z/A)_medium / (Z/A)_water, the ratio of electrons per gram (atomic data from ``xraydb``)."""
         return _z_over_a(self.mass_fractions) / _z_over_a(WATER.mass_fractions)
 
 
-WATER = Material("water", 1.0, (("H", 0.111894), ("O", 0.888106)))
+WATER = Material("water", "water", (("H", 0.111894), ("O", 0.888106)))
 SOFT_TISSUE = Material(
     "soft",
-    1.04,
+    "soft_tissue",
     (
         ("H", 0.102),
         ("C", 0.143),
@@ -73,7 +81,7 @@ SOFT_TISSUE = Material(
 )
 CORTICAL_BONE = Material(
     "bone",
-    1.92,
+    "cortical_bone",
     (
         ("H", 0.034),
         ("C", 0.155),
@@ -88,7 +96,7 @@ CORTICAL_BONE = Material(
 )
 LUNG = Material(
     "lung",
-    0.26,
+    "lung",
     (
         ("H", 0.103),
         ("C", 0.105),
@@ -101,7 +109,7 @@ LUNG = Material(
         ("K", 0.002),
     ),
 )
-AIR = Material("air", 0.001205, (("C", 0.000124), ("N", 0.755268), ("O", 0.231781), ("Ar", 0.012827)))
+AIR = Material("air", "air", (("C", 0.000124), ("N", 0.755268), ("O", 0.231781), ("Ar", 0.012827)))
 
 MATERIALS: dict[MaterialName, Material] = {
     "air": AIR,

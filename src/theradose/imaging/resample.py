@@ -141,31 +141,8 @@ def _majority(
 
 
 def crop(volume: Volume, start: Sequence[int], stop: Sequence[int]) -> Volume:
-    """The sub-volume ``array[start[0]:stop[0], start[1]:stop[1], start[2]:stop[2]]`` with its geometry.
-
-    Raises
-    ------
-    GeometryError
-        If the box is empty or leaves the volume.
-    """
-    lo = [int(v) for v in start]
-    hi = [int(v) for v in stop]
-    if len(lo) != 3 or len(hi) != 3:
-        raise GeometryError(f"start and stop need 3 indices (slice, row, column); got {start!r}, {stop!r}")
-    for axis, (a, b, n) in enumerate(zip(lo, hi, volume.shape, strict=True)):
-        if not 0 <= a < b <= n:
-            raise GeometryError(
-                f"crop box on axis {axis} must satisfy 0 <= start < stop <= {n}; got start={a}, stop={b}"
-            )
-    affine = volume.affine.copy()
-    affine[:3, 3] = volume.world_coordinates_mm(np.array(lo, dtype=np.float64))
-    return Volume(
-        np.array(volume.array[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]], copy=True),
-        affine,
-        volume.unit,
-        frame_uid=volume.frame_uid,
-        acquisition_datetime=volume.acquisition_datetime,
-    )
+    """The sub-volume of the index box ``[start, stop)`` per axis (:meth:`Volume.crop`)."""
+    return volume.crop(start, stop)
 
 
 def bounding_box(

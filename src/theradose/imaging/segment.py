@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from theradose.errors import GeometryError, InputError
+from theradose.imaging.resample import resample
 from theradose.imaging.volume import Volume
 
 #: Label values written by :func:`segment_ct`.
@@ -266,14 +267,14 @@ def segment_auto(
     labels = np.asarray(ct_regions.labels.array).astype(np.int32)
     regions = list(ct_regions.regions)
     if spect_bqml is not None:
-        tissue = soft_tissue_mask(ct_hu).resample_like(spect_bqml, method="majority")
+        tissue = resample(soft_tissue_mask(ct_hu), spect_bqml, method="majority")
         uptake = segment_uptake(
             spect_bqml,
             percent_of_max=percent_of_max,
             min_volume_ml=min_uptake_volume_ml,
             allowed=tissue.array.astype(bool),
         )
-        on_ct = uptake.labels.resample_like(ct_hu, method="nearest")
+        on_ct = resample(uptake.labels, ct_hu, method="nearest")
         found = np.asarray(on_ct.array)
         for region in uptake.regions:
             value = FIRST_UPTAKE_LABEL + region.label - 1

@@ -303,23 +303,34 @@ class Volume:
             and np.allclose(self.affine[:3, :3], other.affine[:3, :3], atol=atol_mm, rtol=0)
         )
 
-    def resample_like(
-        self,
-        reference: Volume,
-        *,
-        method: Literal["linear", "nearest", "majority"] | None = None,
-        fill_value: float = 0.0,
-    ) -> Volume:
-        """This volume on ``reference``'s grid; see :func:`theradose.imaging.resample.resample`."""
-        from theradose.imaging.resample import resample
-
-        return resample(self, reference, method=method, fill_value=fill_value)
-
     def crop(self, start: Sequence[int], stop: Sequence[int]) -> Volume:
-        """The index box ``[start, stop)`` per axis; see :func:`theradose.imaging.resample.crop`."""
-        from theradose.imaging.resample import crop
+        """The sub-volume ``array[start[0]:stop[0], start[1]:stop[1], start[2]:stop[2]]`` with its geometry.
 
-        return crop(self, start, stop)
+        Raises
+        ------
+        GeometryError
+            If the box is empty or leaves the volume.
+        """
+        lo = [int(v) for v in start]
+        hi = [int(v) for v in stop]
+        if len(lo) != 3 or len(hi) != 3:
+            raise GeometryError(
+                f"start and stop need 3 indices (slice, row, column); got {start!r}, {stop!r}"
+            )
+        for axis, (a, b, n) in enumerate(zip(lo, hi, self.shape, strict=True)):
+            if not 0 <= a < b <= n:
+                raise GeometryError(
+                    f"crop box on axis {axis} must satisfy 0 <= start < stop <= {n}; got start={a}, stop={b}"
+                )
+        affine = self.affine.copy()
+        affine[:3, 3] = self.world_coordinates_mm(np.array(lo, dtype=np.float64))
+        return Volume(
+            np.array(self.array[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]], copy=True),
+            affine,
+            self.unit,
+            frame_uid=self.frame_uid,
+            acquisition_datetime=self.acquisition_datetime,
+        )
 
     def __repr__(self) -> str:
         return (

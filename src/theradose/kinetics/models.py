@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -33,8 +34,15 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 
-ModelName = Literal["mono", "bi", "tri", "trapezoid"]
+ModelName = Literal[
+    "mono", "bi", "tri", "trapezoid", "physical", "bi_physical", "mono_physical", "bi_washout", "tri_physical"
+]
 ExponentialModelName = Literal["mono", "bi", "tri"]
+#: Forms with a term that decays by physical decay alone (biological rate 0); they need the nuclide.
+PhysicalModelName = Literal["physical", "bi_physical", "mono_physical", "bi_washout", "tri_physical"]
+AnyExponentialName = Literal[
+    "mono", "bi", "tri", "physical", "bi_physical", "mono_physical", "bi_washout", "tri_physical"
+]
 
 #: Largest exponent passed to ``exp`` (float64 overflows just above 709); a rate constant that makes
 #: the curve grow this much is non-physical and is rejected after the fit, never used.
@@ -50,7 +58,7 @@ def _decay(rate_per_h: float, time_h: FloatArray) -> FloatArray:
 class ExponentialModel(ABC):
     """A sum-of-exponentials time–activity model (stateless; parameters are passed as arrays)."""
 
-    name: ClassVar[ExponentialModelName]
+    name: ClassVar[str]
     parameter_names: ClassVar[tuple[str, ...]]
     #: Positions of the rate constants in the parameter vector.
     rate_indices: ClassVar[tuple[int, ...]]
@@ -303,6 +311,294 @@ MODELS: dict[ExponentialModelName, ExponentialModel] = {
 }
 
 
-def get_model(name: ExponentialModelName) -> ExponentialModel:
-    """The model instance for ``name`` (``"mono"``, ``"bi"`` or ``"tri"``)."""
-    return MODELS[name]
+# ------------------------------------------------------------------------------------------------
+# Parameter-sparse forms with the physical decay built in (NUKFIT style)
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Term:
+    """One exponential term: amplitude ``coefficients · a`` (a: the free amplitudes) and rate constant
+    ``rates[rate]`` (a fitted effective rate) or the physical decay constant (``rate is None``)."""
+
+    coefficients: tuple[float, ...]
+    rate: int | None
+
+
+class SumOfExponentials(ExponentialModel):
+    """A sum of exponentials in which some terms decay by physical decay alone.
+
+    :math:`A(t) = \\sum_k c_k(a)\\, e^{-\\kappa_k t}` with :math:`\\kappa_k` either a fitted effective rate
+    constant or the nuclide's physical decay constant :math:`\\lambda_p` (biological rate 0), and the term
+    amplitudes :math:`c_k` linear in the free amplitudes :math:`a`. This is the construction of the
+    NUKFIT function library (Kletting P et al. Med Phys 2013;40:102504): sums of exponentials
+    :math:`\\sum_i A_i e^{-(\\lambda_i + \\lambda_p) t}` with the physical decay built in, and
+    parameter-sparse members obtained by fixing a biological rate to 0 (a term that only decays
+    physically) or tying amplitudes (:math:`A(0) = 0` for an uptake phase). Integral
+    :math:`\\sum_k c_k/\\kappa_k` (MIRD Pamphlet 21).
+
+    Instances carry :math:`\\lambda_p`; they are made by :func:`get_model`.
+    """
+
+    terms: ClassVar[tuple[_Term, ...]]
+    n_rates: ClassVar[int]
+
+    def __init__(self, decay_constant_per_h: float) -> None:
+        if not (math.isfinite(decay_constant_per_h) and decay_constant_per_h > 0):
+            raise ValueError(f"decay_constant_per_h must be positive; got {decay_constant_per_h}")
+        self.decay_constant_per_h = float(decay_constant_per_h)
+
+    def _term_rates(self, rates: FloatArray) -> FloatArray:
+        return np.array(
+            [
+                self.decay_constant_per_h if term.rate is None else float(rates[term.rate])
+                for term in self.terms
+            ]
+        )
+
+    def _term_amplitudes(self, amplitudes: FloatArray) -> FloatArray:
+        return np.array([float(np.dot(term.coefficients, amplitudes)) for term in self.terms])
+
+    def _split(self, params: FloatArray) -> tuple[FloatArray, FloatArray]:
+        p = np.asarray(params, dtype=np.float64)
+        return p[list(self.amplitude_indices)], p[list(self.rate_indices)]
+
+    def basis(self, rates_per_h: FloatArray, time_h: FloatArray) -> FloatArray:
+        kappa = self._term_rates(np.asarray(rates_per_h, dtype=np.float64))
+        n_amplitudes = len(self.amplitude_indices)
+        columns = np.zeros((np.size(time_h), n_amplitudes))
+        for term, rate in zip(self.terms, kappa, strict=True):
+            decay = _decay(float(rate), np.asarray(time_h, dtype=np.float64))
+            for j, coefficient in enumerate(term.coefficients):
+                if coefficient:
+                    columns[:, j] += coefficient * decay
+        return columns
+
+    def evaluate(self, params: FloatArray, time_h: FloatArray) -> FloatArray:
+        amplitudes, rates = self._split(params)
+        result: FloatArray = self.basis(rates, np.asarray(time_h, dtype=np.float64)) @ amplitudes
+        return result
+
+    def jacobian(self, params: FloatArray, time_h: FloatArray) -> FloatArray:
+        t = np.asarray(time_h, dtype=np.float64)
+        amplitudes, rates = self._split(params)
+        jac = np.zeros((t.size, self.n_parameters))
+        jac[:, list(self.amplitude_indices)] = self.basis(rates, t)
+        kappa = self._term_rates(rates)
+        c = self._term_amplitudes(amplitudes)
+        for term, rate, amplitude in zip(self.terms, kappa, c, strict=True):
+            if term.rate is not None:
+                jac[:, self.rate_indices[term.rate]] += -amplitude * t * _decay(float(rate), t)
+        return jac
+
+    def integral(self, params: FloatArray) -> float:
+        amplitudes, rates = self._split(params)
+        return float(np.sum(self._term_amplitudes(amplitudes) / self._term_rates(rates)))
+
+    def integral_gradient(self, params: FloatArray) -> FloatArray:
+        amplitudes, rates = self._split(params)
+        kappa = self._term_rates(rates)
+        c = self._term_amplitudes(amplitudes)
+        gradient = np.zeros(self.n_parameters)
+        for term, rate, amplitude in zip(self.terms, kappa, c, strict=True):
+            for j, coefficient in enumerate(term.coefficients):
+                gradient[self.amplitude_indices[j]] += coefficient / rate
+            if term.rate is not None:
+                gradient[self.rate_indices[term.rate]] += -amplitude / rate**2
+        return gradient
+
+    def terminal_rate_index(self, params: FloatArray) -> int:
+        """Position of the slowest fitted rate (see :meth:`terminal_rate_per_h` for the slowest phase)."""
+        return min(self.rate_indices, key=lambda i: float(params[i])) if self.rate_indices else -1
+
+    def terminal_rate_per_h(self, params: FloatArray) -> float:
+        _, rates = self._split(params)
+        return float(np.min(self._term_rates(rates)))
+
+    def terminal_is_physical(self, params: FloatArray) -> bool:
+        """Whether the slowest phase is the physical-decay term (its rate is then exact, not fitted)."""
+        _, rates = self._split(params)
+        kappa = self._term_rates(rates)
+        slowest = int(np.argmin(kappa))
+        return self.terms[slowest].rate is None
+
+    def canonical(self, params: FloatArray) -> FloatArray:
+        return np.asarray(params, dtype=np.float64).copy()
+
+    def non_physical_reason(self, params: FloatArray) -> str | None:
+        amplitudes, rates = self._split(params)
+        names = tuple(self.parameter_names[i] for i in self.rate_indices)
+        reason = _rate_reasons(names, rates)
+        if reason is not None:
+            return reason
+        kappa = self._term_rates(rates)
+        if np.unique(np.round(kappa / kappa.max(), 12)).size < kappa.size:
+            return f"two phases have the same rate constant ({', '.join(f'{k:.4g}' for k in kappa)} 1/h)"
+        c = self._term_amplitudes(amplitudes)
+        slowest = int(np.argmin(kappa))
+        if not c[slowest] > 0:
+            return (
+                f"the terminal phase (rate {kappa[slowest]:.4g} 1/h) has amplitude {c[slowest]:.4g} MBq: "
+                "the curve would become negative"
+            )
+        if not self.integral(params) > 0:
+            return f"time-integrated activity {self.integral(params):.4g} MBq·h is not positive"
+        return None
+
+    def start_rates(self, tail_rate_per_h: float, peak_time_h: float) -> list[FloatArray]:
+        """Starting rate vectors for the fit (data-derived guesses; the amplitudes are then linear)."""
+        raise NotImplementedError  # pragma: no cover - every concrete form overrides it
+
+
+class PhysicalDecay(SumOfExponentials):
+    """No biological clearance: :math:`A(t) = A_1 e^{-\\lambda_p t}`; integral :math:`A_1/\\lambda_p`.
+
+    One parameter (NUKFIT's sparsest member): uptake before the first measurement and retention
+    thereafter.
+    """
+
+    name = "physical"
+    parameter_names = ("a1_mbq",)
+    amplitude_indices = (0,)
+    rate_indices = ()
+    terms = (_Term((1.0,), None),)
+    n_rates = 0
+
+    def start_rates(self, tail_rate_per_h: float, peak_time_h: float) -> list[FloatArray]:
+        return [np.zeros(0)]
+
+
+class BiPhysical(SumOfExponentials):
+    """Uptake, then physical decay only: :math:`A(t) = A_1 (e^{-\\lambda_p t} - e^{-\\lambda_2 t})`.
+
+    Two parameters; :math:`\\lambda_2 > \\lambda_p` is the effective uptake rate. Integral
+    :math:`A_1 (1/\\lambda_p - 1/\\lambda_2)`. Usable with 3 time points.
+    """
+
+    name = "bi_physical"
+    parameter_names = ("a1_mbq", "lambda2_per_h")
+    amplitude_indices = (0,)
+    rate_indices = (1,)
+    terms = (_Term((1.0,), None), _Term((-1.0,), 0))
+    n_rates = 1
+
+    def start_rates(self, tail_rate_per_h: float, peak_time_h: float) -> list[FloatArray]:
+        lp = self.decay_constant_per_h
+        guesses = [10.0 * lp, 100.0 * lp]
+        if peak_time_h > 0:
+            guesses.insert(0, max(3.0 / peak_time_h, 1.5 * lp))
+        return [np.array([g]) for g in guesses]
+
+
+class MonoPhysical(SumOfExponentials):
+    """Washout of a fraction, retention of the rest:
+    :math:`A(t) = A_1 e^{-\\lambda_1 t} + A_2 e^{-\\lambda_p t}`.
+
+    Three parameters; integral :math:`A_1/\\lambda_1 + A_2/\\lambda_p`.
+    """
+
+    name = "mono_physical"
+    parameter_names = ("a1_mbq", "lambda1_per_h", "a2_mbq")
+    amplitude_indices = (0, 2)
+    rate_indices = (1,)
+    terms = (_Term((1.0, 0.0), 0), _Term((0.0, 1.0), None))
+    n_rates = 1
+
+    def start_rates(self, tail_rate_per_h: float, peak_time_h: float) -> list[FloatArray]:
+        lp = self.decay_constant_per_h
+        return [np.array([max(3.0 * tail_rate_per_h, 2.0 * lp)]), np.array([10.0 * lp]), np.array([0.1])]
+
+
+class BiWashout(SumOfExponentials):
+    """Two washout phases without uptake: :math:`A(t) = A_1 e^{-\\lambda_1 t} + A_2 e^{-\\lambda_2 t}`.
+
+    Four parameters; :meth:`canonical` orders :math:`\\lambda_1 < \\lambda_2`. Integral
+    :math:`A_1/\\lambda_1 + A_2/\\lambda_2`. (Its terms decay faster than physical decay; it is listed
+    here because its admissibility is checked against the nuclide like the others.)
+    """
+
+    name = "bi_washout"
+    parameter_names = ("a1_mbq", "lambda1_per_h", "a2_mbq", "lambda2_per_h")
+    amplitude_indices = (0, 2)
+    rate_indices = (1, 3)
+    terms = (_Term((1.0, 0.0), 0), _Term((0.0, 1.0), 1))
+    n_rates = 2
+
+    def canonical(self, params: FloatArray) -> FloatArray:
+        a1, l1, a2, l2 = (float(v) for v in params)
+        if l1 > l2:
+            return np.array([a2, l2, a1, l1])
+        return np.array([a1, l1, a2, l2])
+
+    def start_rates(self, tail_rate_per_h: float, peak_time_h: float) -> list[FloatArray]:
+        slow = max(tail_rate_per_h, 1.01 * self.decay_constant_per_h)
+        return [np.array([slow, 10.0 * slow]), np.array([slow, 100.0 * slow])]
+
+
+class TriPhysical(SumOfExponentials):
+    """Uptake, washout of a fraction and retention of the rest:
+    :math:`A(t) = A_1 e^{-\\lambda_1 t} + A_2 e^{-\\lambda_p t} - (A_1 + A_2) e^{-\\lambda_3 t}`.
+
+    Four parameters (the tri-exponential with its slow biological rate fixed at 0); :math:`A(0) = 0`.
+    Integral :math:`A_1/\\lambda_1 + A_2/\\lambda_p - (A_1 + A_2)/\\lambda_3`.
+    """
+
+    name = "tri_physical"
+    parameter_names = ("a1_mbq", "lambda1_per_h", "a2_mbq", "lambda3_per_h")
+    amplitude_indices = (0, 2)
+    rate_indices = (1, 3)
+    terms = (_Term((1.0, 0.0), 0), _Term((0.0, 1.0), None), _Term((-1.0, -1.0), 1))
+    n_rates = 2
+
+    def start_rates(self, tail_rate_per_h: float, peak_time_h: float) -> list[FloatArray]:
+        lp = self.decay_constant_per_h
+        washout = max(3.0 * tail_rate_per_h, 2.0 * lp)
+        uptake = max(3.0 / peak_time_h, 10.0 * washout) if peak_time_h > 0 else 10.0 * washout
+        return [np.array([washout, uptake]), np.array([10.0 * lp, 100.0 * lp])]
+
+
+#: Parameter-sparse forms with a physical-decay term, by name (instantiated with the nuclide's λp).
+PHYSICAL_MODELS: dict[str, type[SumOfExponentials]] = {
+    "physical": PhysicalDecay,
+    "bi_physical": BiPhysical,
+    "mono_physical": MonoPhysical,
+    "bi_washout": BiWashout,
+    "tri_physical": TriPhysical,
+}
+
+#: Every exponential form, in order of increasing number of parameters (the NUKFIT-style library).
+LIBRARY: tuple[str, ...] = (
+    "physical",
+    "mono",
+    "bi_physical",
+    "bi",
+    "mono_physical",
+    "bi_washout",
+    "tri_physical",
+    "tri",
+)
+
+
+def get_model(name: str, *, decay_constant_per_h: float | None = None) -> ExponentialModel:
+    """The model instance for ``name``.
+
+    ``"mono"``, ``"bi"`` and ``"tri"`` need nothing else; the forms with a physical-decay term
+    (:data:`PHYSICAL_MODELS`) need the nuclide's physical decay constant (1/h).
+
+    Raises
+    ------
+    InputError
+        Unknown name, or a physical-decay form without ``decay_constant_per_h``.
+    """
+    from theradose.errors import InputError
+
+    if name in MODELS:
+        return MODELS[name]
+    if name in PHYSICAL_MODELS:
+        if decay_constant_per_h is None:
+            raise InputError(
+                f"model {name!r} has a physical-decay term and needs decay_constant_per_h: give the nuclide "
+                "(--nuclide)"
+            )
+        return PHYSICAL_MODELS[name](decay_constant_per_h)
+    raise InputError(f"model must be one of {', '.join(LIBRARY)}; got {name!r}: pick one of those")

@@ -13,9 +13,10 @@ projector, spect, osem
     the same system model.
 physical
     NEMA IEC body phantom and uniform cylinder for QA.
-study, export
-    A serial SPECT/CT study of one virtual patient and its output as a clinic would have it (DICOM CT +
-    quantitative NM per time point) with the truth alongside (NIfTI + ``truth.json``).
+study
+    A serial SPECT/CT study of one virtual patient. Its output as a clinic would have it (DICOM CT +
+    quantitative NM per time point) with the truth alongside (NIfTI + ``truth.json``) is written by
+    :mod:`theradose.io.phantoms` (the I/O edge: the phantoms import nothing from :mod:`theradose.io`).
 
 Nothing is imported at package import time; import the submodule you need.
 """

@@ -25,7 +25,8 @@ Coordinates are DICOM patient coordinates (LPS, mm): x towards the patient's lef
 towards the head; z = 0 is the pelvic floor (base of the trunk), as in the MIRD phantoms. Arrays are in
 the order (slice, row, column) = (z, y, x) with slice index increasing towards the head.
 
-Tissue CT numbers and densities are in ``src/theradose/data/phantoms/tissues.toml`` (cited there).
+Tissue CT numbers are in ``src/theradose/data/phantoms/tissues.toml``; densities come from the tissue
+registry (:mod:`theradose.tissues`, ``data/tissues.toml``), both cited there.
 """
 
 from __future__ import annotations
@@ -287,11 +288,11 @@ class Tissue:
     Attributes
     ----------
     name : str
-        Tissue key in ``tissues.toml``.
+        Tissue of the tissue registry (:mod:`theradose.tissues`).
     density_g_per_ml : float
-        Mass density (ICRU Report 44, 1989).
+        Mass density, from the tissue registry.
     hu : float
-        CT number in Hounsfield units at ~120 kVp (typical clinical values, see ``tissues.toml``).
+        CT number in Hounsfield units at ~120 kVp (typical clinical values, ``data/phantoms/tissues.toml``).
     """
 
     name: str
@@ -308,7 +309,10 @@ def _read_toml(name: str) -> dict[str, object]:
 
 
 def load_tissues() -> dict[str, Tissue]:
-    """Tissue table from ``data/phantoms/tissues.toml`` (densities ICRU 44, CT numbers cited there)."""
+    """Tissues of the phantom: CT numbers from ``data/phantoms/tissues.toml`` (cited there), densities from
+    the tissue registry (:func:`theradose.tissues.get_tissue`)."""
+    from theradose.tissues import get_tissue
+
     raw = _read_toml("tissues.toml")
     table = raw.get("tissue")
     if not isinstance(table, dict):
@@ -317,7 +321,7 @@ def load_tissues() -> dict[str, Tissue]:
     for name, entry in table.items():
         out[name] = Tissue(
             name=name,
-            density_g_per_ml=float(entry["density_g_per_ml"]),
+            density_g_per_ml=get_tissue(name).density_g_per_ml,
             hu=float(entry["hu"]),
         )
     return out
@@ -335,12 +339,12 @@ LABEL_TISSUE: Mapping[str, str] = {
     "kidney_right_cortex": "kidney",
     "kidney_right_medulla": "kidney",
     "bladder": "urine",
-    "parotid_left": "gland",
-    "parotid_right": "gland",
-    "submandibular_left": "gland",
-    "submandibular_right": "gland",
-    "lacrimal_left": "gland",
-    "lacrimal_right": "gland",
+    "parotid_left": "salivary_glands",
+    "parotid_right": "salivary_glands",
+    "submandibular_left": "salivary_glands",
+    "submandibular_right": "salivary_glands",
+    "lacrimal_left": "lacrimal_glands",
+    "lacrimal_right": "lacrimal_glands",
     "bone": "cortical_bone",
     "red_marrow": "spongiosa",
     "bowel": "bowel",

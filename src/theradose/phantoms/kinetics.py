@@ -28,20 +28,18 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
-from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from theradose.dosimetry.engines.registry import DoseEngine, parse_engine
 from theradose.errors import DataError, InputError
 from theradose.phantoms.anatomy import Anatomy
 from theradose.units import decays_from_tia_mbq_h, dose_gy_from_energy_mev_and_mass_g
 
 FloatArray = npt.NDArray[np.float64]
-Tracer = Literal["psma", "dotatate"]
-TRACERS: tuple[Tracer, ...] = ("psma", "dotatate")
-DoseEngine = Literal["local", "vsv", "mc"]
-DOSE_ENGINES: tuple[DoseEngine, ...] = ("local", "vsv", "mc")
+#: A kinetics library name: the ``<tracer>`` of a shipped ``data/phantoms/kinetics_<tracer>.toml``.
+Tracer = str
 #: Photon histories of the Monte Carlo truth dose (engine "mc").
 MC_TRUTH_PHOTONS = 1_000_000
 
@@ -91,7 +89,8 @@ class KineticsLibrary:
 
     Attributes
     ----------
-    tracer : {"psma", "dotatate"}
+    tracer : str
+        Name of the kinetics library (:func:`available_tracers`).
     radiopharmaceutical : str
         E.g. ``"177Lu-PSMA-617"``.
     nuclide : str
@@ -138,11 +137,18 @@ def _spec(name: str, entry: Mapping[str, object], *, per_gram: bool = False) -> 
     return spec
 
 
+def available_tracers() -> tuple[str, ...]:
+    """Names of the shipped kinetics libraries (``data/phantoms/kinetics_<tracer>.toml``)."""
+    folder = resources.files("theradose.data.phantoms")
+    names = (p.name for p in folder.iterdir() if p.name.startswith("kinetics_") and p.name.endswith(".toml"))
+    return tuple(sorted(n[len("kinetics_") : -len(".toml")] for n in names))
+
+
 def load_kinetics(tracer: str) -> KineticsLibrary:
-    """Population kinetics of ``tracer`` (``"psma"`` or ``"dotatate"``) from the shipped data files."""
+    """Population kinetics of ``tracer`` (one of :func:`available_tracers`) from the shipped data files."""
     key = tracer.strip().lower()
-    if key not in TRACERS:
-        raise InputError(f"tracer must be one of {', '.join(TRACERS)}; got {tracer!r}")
+    if key not in available_tracers():
+        raise InputError(f"tracer must be one of {', '.join(available_tracers())}; got {tracer!r}")
     try:
         text = (
             resources.files("theradose.data.phantoms")
@@ -155,7 +161,7 @@ def load_kinetics(tracer: str) -> KineticsLibrary:
     meta = raw["meta"]
     compartments = tuple(_spec(name, entry) for name, entry in raw["compartment"].items())
     return KineticsLibrary(
-        tracer="psma" if key == "psma" else "dotatate",
+        tracer=key,
         radiopharmaceutical=str(meta["radiopharmaceutical"]),
         nuclide=str(meta["nuclide"]),
         compartments=compartments,
@@ -317,7 +323,7 @@ def patient_kinetics(
     ----------
     anatomy : Anatomy
         The voxelised patient (labels, density).
-    tracer : {"psma", "dotatate"} or KineticsLibrary
+    tracer : str or KineticsLibrary
         Radiopharmaceutical.
     injected_activity_mbq : float
         Administered activity A0 (MBq) at t = 0.
@@ -404,7 +410,7 @@ class TruthDose:
     ----------
     dose_gy : ndarray, shape anatomy grid
         Absorbed dose per voxel.
-    engine : {"local", "vsv", "mc"}
+    engine : DoseEngine
         How it was computed (see :func:`truth_dose`).
     description : str
         One line on the method, for ``truth.json``.
@@ -420,7 +426,7 @@ def truth_dose(
     tia_map_mbq_h: FloatArray,
     *,
     nuclide: str = "Lu-177",
-    engine: DoseEngine = "vsv",
+    engine: DoseEngine | str = DoseEngine.VSV,
     seed: int = 0,
 ) -> TruthDose:
     """Absorbed dose (Gy) of a TIA map on the phantom's true densities.
@@ -443,8 +449,8 @@ def truth_dose(
         Time-integrated activity per voxel.
     nuclide : str
         Nuclide name.
-    engine : {"local", "vsv", "mc"}
-        Dose calculation method (default ``"vsv"``: deterministic, electrons transported between voxels).
+    engine : DoseEngine or str
+        Dose calculation method (default ``vsv``: deterministic, electrons transported between voxels).
     seed : int
         Seed of the Monte Carlo engine.
 
@@ -454,13 +460,12 @@ def truth_dose(
     """
     from theradose.nuclides import get_nuclide
 
-    if engine not in DOSE_ENGINES:
-        raise InputError(f"engine must be one of {', '.join(DOSE_ENGINES)}; got {engine!r}")
+    engine = parse_engine(engine)
     if tia_map_mbq_h.shape != anatomy.labels.shape:
         raise InputError(
             f"tia_map_mbq_h shape {tia_map_mbq_h.shape} differs from the anatomy grid {anatomy.labels.shape}"
         )
-    if engine == "local":
+    if engine is DoseEngine.LOCAL:
         energy = float(get_nuclide(nuclide).electron_energy_mev_per_decay)
         mass_g = anatomy.density_g_per_ml.astype(np.float64) * anatomy.grid.voxel_volume_ml
         dose = np.zeros_like(mass_g)
@@ -479,12 +484,12 @@ def truth_dose(
     affine = anatomy.grid.affine()
     tia = Volume(array=tia_map_mbq_h, affine=affine, unit="MBq·h")
     density = Volume(array=anatomy.density_g_per_ml, affine=affine, unit="g/mL")
-    if engine == "vsv":
-        result = dose_rate_or_dose(tia, density, nuclide, engine="vsv", workers=1)
+    if engine is DoseEngine.VSV:
+        result = dose_rate_or_dose(tia, density, nuclide, engine=engine, workers=1)
         description = "voxel S-value convolution (theradose.dosimetry.engines, vsv), true densities"
     else:
         result = dose_rate_or_dose(
-            tia, density, nuclide, engine="mc", n_photons=MC_TRUTH_PHOTONS, seed=seed, workers=1
+            tia, density, nuclide, engine=engine, n_photons=MC_TRUTH_PHOTONS, seed=seed, workers=1
         )
         description = (
             f"hybrid Monte Carlo (theradose.dosimetry.engines, mc), {MC_TRUTH_PHOTONS} photons, seed {seed}"

@@ -4,7 +4,7 @@
 kinetics (:mod:`~theradose.phantoms.kinetics`), computes the truth (TIA per voxel and region, absorbed
 dose), and for each imaging time point simulates a SPECT acquisition (:mod:`~theradose.phantoms.spect`)
 and reconstructs it with OSEM (:mod:`~theradose.phantoms.osem`) into Bq/mL — the images a clinic would
-have. Writing it to disk as DICOM is done by :mod:`~theradose.phantoms.export`.
+have. Writing it to disk as DICOM is done by :mod:`~theradose.io.phantoms`.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from theradose.dosimetry.engines.registry import DoseEngine
 from theradose.errors import InputError
 from theradose.phantoms.anatomy import Anatomy, make_anatomy, make_grid, slices_to_cover_anatomy
 from theradose.phantoms.kinetics import (
-    DoseEngine,
     PatientKinetics,
     RegionTruth,
     TruthDose,
@@ -107,15 +107,16 @@ def simulate_patient_study(
     iterations: int = 4,
     subsets: int = 10,
     noise: bool = True,
-    dose_engine: DoseEngine = "vsv",
+    dose_engine: DoseEngine | str = DoseEngine.VSV,
     progress: Callable[[str], None] | None = None,
 ) -> PatientStudy:
     """Simulate one virtual patient's serial quantitative SPECT/CT study.
 
     Parameters
     ----------
-    tracer : {"psma", "dotatate"}
-        Radiopharmaceutical (177Lu-PSMA-617 or 177Lu-DOTATATE).
+    tracer : str
+        Kinetics library of the radiopharmaceutical
+        (:func:`~theradose.phantoms.kinetics.available_tracers`, e.g. 177Lu-PSMA-617 or 177Lu-DOTATATE).
     seed : int
         Seeds anatomy size, kinetics variability, tumour placement and Poisson noise.
     grid : int
@@ -139,7 +140,7 @@ def simulate_patient_study(
         OSEM settings (attenuation correction and resolution modelling on).
     noise : bool
         Poisson noise in the projections.
-    dose_engine : {"local", "vsv", "mc"}
+    dose_engine : DoseEngine or str
         Method of the truth dose (see :func:`~theradose.phantoms.kinetics.truth_dose`).
     progress : callable or None
         Called with a short message before each stage.

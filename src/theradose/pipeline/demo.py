@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from theradose.dosimetry.engines.registry import DoseEngine
+from theradose.dosimetry.results import StudyDoses
 from theradose.errors import InputError
 from theradose.pipeline import stages
 
@@ -37,7 +39,7 @@ DEMO_TIMEPOINTS_H = (4.0, 24.0, 96.0, 168.0)
 #: N Engl J Med 385:1091).
 DEMO_ACTIVITY_MBQ = 7400.0
 #: Dose engines of the demo; the first (local deposition, like the phantom's truth) is scored.
-DEMO_ENGINES = ("local", "vsv")
+DEMO_ENGINES = (DoseEngine.LOCAL, DoseEngine.VSV)
 #: OSEM settings of the demo acquisitions (patient and IEC phantom alike).
 DEMO_ITERATIONS = 4
 DEMO_SUBSETS = 10
@@ -95,15 +97,6 @@ class DemoResult:
     simulation_s: float
 
 
-def _require_phantoms() -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("theradose.phantoms") is None:
-        raise InputError(
-            "virtual patients need the theradose.phantoms package, which this installation lacks"
-        )
-
-
 def _voxel_mm(grid: int) -> float:
     from theradose.phantoms.study import minimum_voxel_mm
 
@@ -120,7 +113,7 @@ def create_patient(
     folder: Path, *, seed: int, grid: int, say: Callable[[str], None] = lambda _m: None
 ) -> Path:
     """Simulate and write a virtual 177Lu-PSMA patient (reused if ``folder`` already holds one)."""
-    from theradose.phantoms.export import write_patient_study
+    from theradose.io.phantoms import write_patient_study
     from theradose.phantoms.spect import default_system
     from theradose.phantoms.study import simulate_patient_study
 
@@ -150,7 +143,7 @@ def create_recovery_curve(path: Path, *, grid: int, seed: int = 1) -> Path:
     For each sphere mask (voxel centres inside) the measured mean C_m, the true mean C of the voxelised
     phantom in the same mask (edge voxels partly filled) and the background C_bg give the recovery
     RC = (C_m − C_bg)/(C − C_bg), the quantity the pipeline's spill-in correction divides by
-    (:func:`theradose.pipeline.stages.pvc_tac`); RC(V) is fitted with
+    (:func:`theradose.imaging.pvc.recovery_corrected_tac`); RC(V) is fitted with
     :func:`theradose.qa.spect.fit_recovery_curve`. Reused if ``path`` exists.
     """
     if path.is_file():
@@ -281,7 +274,9 @@ def write_study_file(
         f"stp_timepoint = {STP_TIMEPOINT}",
         "",
         "[dose]",
-        f"engines = {json.dumps(list(engines))}",
+        f"engines = {json.dumps([str(e) for e in engines])}",
+        "# the first engine's voxel dose is the dose of each region: like-for-like with the phantom's truth",
+        f"reference = {_toml_string(str(engines[0]))}",
         "",
     ]
     if recovery_curve is not None or organ_margin_mm is not None:
@@ -302,15 +297,16 @@ def write_study_file(
     return path
 
 
-def score_regions(doses: dict[str, Any], truth: dict[str, Any], *, engine: str) -> tuple[RegionScore, ...]:
+def score_regions(doses: StudyDoses, truth: dict[str, Any], *, engine: str) -> tuple[RegionScore, ...]:
     """Each truth region's dose (``engine``) against the truth dose, error in percent."""
-    by_name = {r["name"]: r for r in doses["regions"]}
+    by_name = {r.name: r for r in doses.regions}
     diameters = {t["name"]: float(t["diameter_mm"]) for t in truth["tumours"]}
     out: list[RegionScore] = []
     for name, region in truth["regions"].items():
         if name not in by_name:
             continue
-        dose = by_name[name]["doses"][engine]["dose_gy"]
+        estimate = by_name[name].dose(engine)
+        dose = None if estimate is None else estimate.dose_gy
         true = float(region["dose_gy"])
         if dose is None or true <= 0:
             continue
@@ -320,7 +316,7 @@ def score_regions(doses: dict[str, Any], truth: dict[str, Any], *, engine: str) 
                 dose_gy=float(dose),
                 truth_dose_gy=true,
                 error_percent=round(100.0 * (float(dose) - true) / true, 3),
-                kind=by_name[name]["kind"],
+                kind=by_name[name].kind.value,
                 diameter_mm=diameters.get(name),
             )
         )
@@ -343,7 +339,6 @@ def run_demo(
 
     if grid not in (64, 128):
         raise InputError(f"--grid must be 64 or 128; got {grid}")
-    _require_phantoms()
     started = time.perf_counter()
     out = Path(out_dir).expanduser().resolve()
     marker = out / "demo.json"
@@ -368,7 +363,7 @@ def run_demo(
     result = run_study(study, out / "results", progress=progress)
     pipeline_s = time.perf_counter() - simulated
     truth = json.loads((patient / "truth" / "truth.json").read_text(encoding="utf-8"))
-    scores = score_regions(result.doses, truth, engine=result.doses["engines"][0])
+    scores = score_regions(result.doses, truth, engine=result.doses.engines[0])
     elapsed = time.perf_counter() - started
     marker.write_text(json.dumps({"settings": settings}, indent=2) + "\n", encoding="utf-8")
     return DemoResult(scores, out / "results" / "report.html", out, elapsed, pipeline_s, simulated - started)
@@ -443,7 +438,6 @@ def run_benchmark(
         raise InputError(f"--patients must be >= 1; got {patients}")
     if grid not in (64, 128):
         raise InputError(f"--grid must be 64 or 128; got {grid}")
-    _require_phantoms()
     started = time.perf_counter()
     out = Path(out_dir).expanduser().resolve()
     if out.exists() and any(out.iterdir()) and not (out / "benchmark.json").is_file():

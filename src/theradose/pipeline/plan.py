@@ -3,8 +3,8 @@
 A study file may name a treatment plan (``[plan] file = "PLAN.toml"``, format in
 :func:`theradose.planning.cycles.load_plan`). The plan file lists the cycles given **before** this study
 (``cycle - 1`` of them); the pipeline appends this study's cycle, with the administered activity and the
-region doses of its ``doses.json`` (dose source ``[plan] dose_source``, default ``"auto"``: the
-organ-level MIRD dose where there is one, else the first engine), and plans the next cycle with
+region doses of its dose record (dose source ``[plan] dose_source``, default ``"auto"``: the study's
+reference dose), and plans the next cycle with
 :func:`theradose.planning.plan_next_cycle`. The result goes into ``doses.json`` as ``plan``
 (:meth:`~theradose.planning.NextCycleResult.as_dict`, infinities written as ``null``) and into the report
 with the cumulative BED figure.
@@ -17,9 +17,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from theradose.dosimetry.results import StudyDoses
 from theradose.errors import InputError
 from theradose.pipeline.spec import StudySpec
-from theradose.planning.cycles import Cycle, TreatmentPlan, load_plan, parse_doses
+from theradose.planning.cycles import Cycle, TreatmentPlan, cycle_doses, load_plan
 from theradose.planning.nextcycle import NextCycleResult, plan_next_cycle
 
 
@@ -63,12 +64,9 @@ def load_study_plan(spec: StudySpec) -> TreatmentPlan | None:
     return plan
 
 
-def plan_with_study(plan: TreatmentPlan, spec: StudySpec, doses: dict[str, Any]) -> StudyPlan:
-    """Append this study's cycle (from ``doses``, the content of doses.json) and plan the next one."""
-    activity_mbq, regions = parse_doses(
-        doses, dose_source=spec.plan_dose_source, source=f"cycle {spec.cycle} doses"
-    )
-    assert activity_mbq is not None
+def plan_with_study(plan: TreatmentPlan, spec: StudySpec, doses: StudyDoses) -> StudyPlan:
+    """Append this study's cycle (from its dose record) and plan the next one."""
+    activity_mbq, regions = cycle_doses(doses, dose_source=spec.plan_dose_source)
     current = Cycle(administered_activity_mbq=activity_mbq, regions=regions, label=str(spec.cycle))
     full = dataclasses.replace(plan, cycles=(*plan.cycles, current))
     return StudyPlan(full, plan_next_cycle(full))

@@ -16,14 +16,13 @@ import dataclasses
 import functools
 import io
 import json
-import math
 import os
 import platform
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,14 +30,21 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from theradose.dosimetry.engines.registry import DoseEngine
+from theradose.dosimetry.results import (
+    ORGAN_SOURCE,
+    Administration,
+    Patient,
+    RegionKind,
+    StudyDoses,
+    round_sig,
+)
 from theradose.errors import InputError
 from theradose.imaging.volume import Volume
 from theradose.pipeline import stages
 from theradose.pipeline.cache import StepCache, key_of, tree_hash
-from theradose.pipeline.spec import StudySpec, load_study
+from theradose.pipeline.spec import KineticsSpec, StudySpec, load_study
 
-DOSES_FORMAT = "theradose-doses"
-DOSES_VERSION = 1
 #: Relative standard uncertainty of each quantitative SPECT activity measurement (EANM guidance on
 #: uncertainty in MRT dosimetry: Gear et al. 2018, Eur J Nucl Med Mol Imaging 45:2456, section on
 #: calibration and recovery; ~5 % is typical of calibrated 177Lu SPECT/CT).
@@ -66,8 +72,8 @@ class RunResult:
     ----------
     out_dir : Path
         The completed output folder.
-    doses : dict
-        The content of ``doses.json``.
+    doses : StudyDoses
+        The study's dose record (the content of ``doses.json``).
     files : tuple of str
         Output files (relative to ``out_dir``).
     cache_hits, cache_misses : tuple of str
@@ -77,7 +83,7 @@ class RunResult:
     """
 
     out_dir: Path
-    doses: dict[str, Any]
+    doses: StudyDoses
     files: tuple[str, ...]
     cache_hits: tuple[str, ...]
     cache_misses: tuple[str, ...]
@@ -95,8 +101,7 @@ class StudyResults:
     kinetics: dict[str, stages.RegionKinetics]
     tia_map: Volume
     dose_maps: dict[str, Volume]
-    doses: dict[str, Any]
-    dvhs: dict[str, dict[str, stages.Dvh]] = field(default_factory=dict)
+    doses: StudyDoses
     #: Next-cycle plan (:class:`theradose.pipeline.plan.StudyPlan`) when the study names a plan file.
     plan: Any = None
 
@@ -141,15 +146,6 @@ class _Progress:
 
 
 # ------------------------------------------------------------------------------------------ helpers
-def _round(value: float | None, digits: int = 6) -> float | None:
-    """Round to ``digits`` significant digits for the tables (None/NaN → None)."""
-    if value is None or not math.isfinite(value):
-        return None
-    if value == 0:
-        return 0.0
-    return float(f"{value:.{digits}g}")
-
-
 def _time_after_administration_h(spec: StudySpec) -> list[float]:
     from theradose.pipeline.spec import check_dicom_headers
     from theradose.units import seconds_to_hours
@@ -198,102 +194,196 @@ def _staging(out_dir: Path) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
 
 
-# ------------------------------------------------------------------------------------------ compute
-def compute_study(
-    spec: StudySpec,
-    *,
-    cache: StepCache,
-    progress: _Progress | None = None,
-) -> StudyResults:
-    """Run every computational stage of ``spec`` (no files written except cache entries)."""
-    from theradose.units import mbq_to_gbq
+# ------------------------------------------------------------------------------------------ stages
+@dataclass(frozen=True)
+class StudyInputs:
+    """The study's time points in acquisition order, the reference, and the content hash of each input."""
 
-    say = progress or _Progress(False, 0)
-    nuclide = spec.administration.nuclide
+    time_h: tuple[float, ...]
+    order: tuple[int, ...]
+    reference: int
+    kinetics: KineticsSpec
+    input_hashes: Mapping[str, Any]
 
-    say.step("checking inputs")
+
+@dataclass(frozen=True)
+class Registered:
+    """Every time point on the reference grid (with the cache key of the step)."""
+
+    aligned: stages.AlignedStudy
+    key: str
+    reference: int
+
+    @property
+    def grid(self) -> Volume:
+        """The reference time point's SPECT: the grid of every map."""
+        return self.aligned.spect[self.reference]
+
+
+@dataclass(frozen=True)
+class Regions:
+    """The regions as a partition of the grid, the voxel densities and masses (and the cache key)."""
+
+    region_set: stages.RegionSet
+    key: str
+    density_g_per_ml: npt.NDArray[np.float64]
+    voxel_mass_g: npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class LabelActivity:
+    """Activity per voxel and time point, and each partition label's TAC after partial-volume correction
+    with its recovery (measured over corrected activity at the last time point)."""
+
+    activity_mbq: tuple[npt.NDArray[np.float64], ...]
+    tacs: Mapping[int, Sequence[float]]
+    recovery: Mapping[int, float]
+
+
+@dataclass(frozen=True)
+class Kinetics:
+    """Fitted kinetics of every region, and the TIA of every partition label."""
+
+    regions: Mapping[str, stages.RegionKinetics]
+    label_tia_mbq_h: Mapping[int, float]
+
+
+def stage_inputs(spec: StudySpec) -> StudyInputs:
+    """Times after administration from the DICOM headers, acquisition order and input hashes."""
     time_h = _time_after_administration_h(spec)
     order = sorted(range(len(time_h)), key=lambda i: time_h[i])
-    reference = order.index(spec.reference_timepoint)
     # positions in the study file → positions in acquisition order
-    kinetics_spec = dataclasses.replace(spec.kinetics, stp_timepoint=order.index(spec.kinetics.stp_timepoint))
-    input_hashes = {
+    kinetics = dataclasses.replace(spec.kinetics, stp_timepoint=order.index(spec.kinetics.stp_timepoint))
+    hashes = {
         str(i): tree_hash([p for p in (tp.spect, tp.ct) if p is not None])
         for i, tp in enumerate(spec.timepoints)
     }
-    say.done()
+    return StudyInputs(tuple(time_h), tuple(order), order.index(spec.reference_timepoint), kinetics, hashes)
 
-    say.step("loading time points")
-    load_keys: list[str] = []
+
+def stage_load(spec: StudySpec, inputs: StudyInputs, cache: StepCache) -> tuple[list[Any], list[str]]:
+    """Each time point's SPECT (Bq/mL) and CT, in acquisition order, with the cache keys."""
+    keys: list[str] = []
     loaded: list[stages.LoadedTimepoint] = []
-    for i in order:
+    for i in inputs.order:
         tp = spec.timepoints[i]
         key = key_of(
             "load",
             {
-                "files": input_hashes[str(i)],
+                "files": inputs.input_hashes[str(i)],
                 "series_uid": tp.series_uid,
                 "ct_series_uid": tp.ct_series_uid,
                 "calibration": spec.calibration,
                 "factor": spec.calibration_factor_cps_per_mbq,
-                "time_h": time_h[i],
+                "time_h": inputs.time_h[i],
             },
         )
-        load_keys.append(key)
-        loaded.append(
-            cache.get_or_compute(
-                "load", key, functools.partial(stages.load_timepoint, tp, spec, time_h=time_h[i])
-            )
-        )
-    say.done()
+        keys.append(key)
+        compute = functools.partial(stages.load_timepoint, tp, spec, time_h=inputs.time_h[i])
+        loaded.append(cache.get_or_compute("load", key, compute))
+    return loaded, keys
 
-    say.step(f"registration ({spec.registration})")
-    reg_key = key_of(
+
+def stage_register(
+    spec: StudySpec, inputs: StudyInputs, loaded: Sequence[Any], load_keys: Sequence[str], cache: StepCache
+) -> Registered:
+    """Every time point brought onto the reference time point's grid."""
+    key = key_of(
         "register",
-        {"loads": load_keys, "method": spec.registration, "reference": reference, "seed": spec.seed},
+        {
+            "loads": list(load_keys),
+            "method": spec.registration,
+            "reference": inputs.reference,
+            "seed": spec.seed,
+        },
     )
     aligned = cache.get_or_compute(
         "register",
-        reg_key,
+        key,
         lambda: stages.register_timepoints(
-            loaded, method=spec.registration, reference=reference, seed=spec.seed
+            loaded, method=spec.registration, reference=inputs.reference, seed=spec.seed
         ),
     )
-    grid = aligned.spect[reference]
-    say.done()
+    return Registered(aligned, key, inputs.reference)
 
-    say.step("regions")
+
+def stage_regions(spec: StudySpec, registered: Registered, cache: StepCache) -> Regions:
+    """The regions on the grid (label map, RTSTRUCT, SEG or automatic), voxel densities and masses."""
     seg = spec.segmentation
-    seg_files = tree_hash([seg.path]) if seg.path is not None else {}
-    mask_key = key_of(
+    grid = registered.grid
+    key = key_of(
         "masks",
         {
-            "register": reg_key,
+            "register": registered.key,
             "source": seg.source,
-            "files": seg_files,
+            "files": tree_hash([seg.path]) if seg.path is not None else {},
             "regions": {k: list(map(str, v)) for k, v in seg.regions.items()},
             "threshold": seg.threshold_percent,
         },
     )
     region_set = cache.get_or_compute(
-        "masks", mask_key, lambda: stages.region_masks(seg, grid, ct=aligned.ct)
+        "masks", key, lambda: stages.region_masks(seg, grid, ct=registered.aligned.ct)
     )
-    density = stages.density_map_g_per_ml(aligned.ct, grid)
-    voxel_mass_g = density * grid.voxel_volume_ml
-    say.done()
+    density = stages.density_map_g_per_ml(registered.aligned.ct, grid)
+    return Regions(region_set, key, density, density * grid.voxel_volume_ml)
 
-    say.step("time-activity curves and fits")
-    activity = [stages.activity_mbq_per_voxel(v) for v in aligned.spect]
-    times = list(aligned.time_h)
+
+def stage_label_activity(spec: StudySpec, registered: Registered, regions: Regions) -> LabelActivity:
+    """TAC of every partition label (one connected structure of the segmentation) with the study's
+    partial-volume corrections (:mod:`theradose.imaging.pvc`): the recovery-coefficient correction of the
+    listed structures (default: the tumours), then the enlarged-VOI correction of the listed organs."""
+    from theradose.imaging.pvc import enlarged_voi_label_tacs, recovery_label_tacs
+
+    grid, part = registered.grid, regions.region_set
+    activity = tuple(stages.activity_mbq_per_voxel(v) for v in registered.aligned.spect)
+    pvc_regions = set(spec.pvc.regions or spec.tumour_regions) if spec.pvc.enabled else set()
+    pvc_labels = sorted({label for n in pvc_regions for label in part.regions.get(n, ())})
     curve = None
     if spec.pvc.enabled:
         assert spec.pvc.recovery_curve is not None
         curve = stages.read_recovery_curve(spec.pvc.recovery_curve)
-    pvc_regions = set(spec.pvc.regions or spec.tumour_regions) if spec.pvc.enabled else set()
-    tumours_set = set(spec.tumour_regions)
+    tacs, recovery = recovery_label_tacs(
+        activity,
+        part.labels,
+        pvc_labels if curve is not None else [],
+        curve,
+        voxel_volume_ml=grid.voxel_volume_ml,
+        spacing_mm=grid.spacing_mm,
+        shell_mm=spec.pvc.background_shell_mm if spec.pvc.spill_in else None,
+    )
+    if spec.pvc.organs == "enlarged_voi":
+        assert spec.pvc.margin_mm is not None
+        organs = sorted(
+            {label for n in spec.pvc.organ_regions for label in part.regions.get(n, ())}
+            - set(pvc_labels)
+            - {stages.REMAINDER_LABEL}
+        )
+        tumours = {label for n in spec.tumour_regions for label in part.regions.get(n, ())}
+        tacs, organ_recovery = enlarged_voi_label_tacs(
+            activity,
+            part.labels,
+            tacs,
+            organs,
+            exclude=sorted(tumours | set(pvc_labels)),
+            spacing_mm=grid.spacing_mm,
+            margin_mm=spec.pvc.margin_mm,
+            shell_mm=spec.pvc.background_shell_mm,
+            voxel_mass_g=regions.voxel_mass_g,
+        )
+        recovery = {**recovery, **organ_recovery}
+    return LabelActivity(activity, tacs, recovery)
 
-    def fit_key(name: str, tac: list[float], recovery: float) -> str:
-        return key_of(
+
+def stage_kinetics(
+    spec: StudySpec, inputs: StudyInputs, registered: Registered, regions: Regions, labels: LabelActivity,
+    cache: StepCache,
+) -> Kinetics:  # fmt: skip
+    """Each region's TAC (sum of its labels) fitted and integrated, and each label's TIA."""
+    times = list(registered.aligned.time_h)
+    nuclide = spec.administration.nuclide
+
+    def fit(name: str, tac: list[float], recovery: float) -> stages.RegionKinetics:
+        key = key_of(
             "fit",
             {
                 "tac": tac,
@@ -302,7 +392,7 @@ def compute_study(
                 "kinetics": [
                     spec.kinetics.model,
                     spec.kinetics.single_timepoint,
-                    kinetics_spec.stp_timepoint,
+                    inputs.kinetics.stp_timepoint,
                     dict(spec.kinetics.effective_half_life_h),
                 ],
                 "region": name,
@@ -310,15 +400,13 @@ def compute_study(
                 "sigma": ACTIVITY_RELATIVE_SIGMA,
             },
         )
-
-    def fit(name: str, tac: list[float], recovery: float) -> stages.RegionKinetics:
         return cache.get_or_compute(
             "fit",
-            fit_key(name, tac, recovery),
+            key,
             lambda: stages.fit_region(
                 times,
                 tac,
-                kinetics=kinetics_spec,
+                kinetics=inputs.kinetics,
                 nuclide=nuclide,
                 region=name,
                 relative_sigma=ACTIVITY_RELATIVE_SIGMA,
@@ -326,140 +414,134 @@ def compute_study(
             ),
         )
 
-    # Partial-volume correction per partition label (a label is one connected structure of the
-    # segmentation, e.g. one tumour): its activity is divided by the recovery coefficient of its volume.
-    pvc_labels = {
-        label for name in pvc_regions if name in region_set.regions for label in region_set.regions[name]
-    }
-    label_tac: dict[int, list[float]] = {}
-    label_recovery: dict[int, float] = {}
-    pvc_mask = np.isin(region_set.labels, sorted(pvc_labels))
-    for label in np.unique(region_set.labels).tolist():
-        lmask = region_set.labels == label
-        raw = [float(a[lmask].sum()) for a in activity]
-        corrected = raw
-        if curve is not None and label in pvc_labels and label != stages.REMAINDER_LABEL:
-            from theradose.qa.spect import partial_volume_correct
-
-            volume_ml = float(np.count_nonzero(lmask)) * grid.voxel_volume_ml
-            by_contrast = None
-            if isinstance(curve, stages.ContrastRecovery):
-                by_contrast = functools.partial(curve.recovery, volume_ml)
-                recovery = curve.recovery(volume_ml, curve.sphere_to_background[0])
-            else:
-                recovery = 1.0 / partial_volume_correct(1.0, volume_ml, curve, allow_extrapolation=True)
-            shell = (
-                stages.background_shell(
-                    lmask, pvc_mask, spacing_mm=grid.spacing_mm, width_mm=spec.pvc.background_shell_mm
-                )
-                if spec.pvc.spill_in
-                else None
-            )
-            corrected = stages.pvc_tac(
-                activity, lmask, recovery=recovery, shell=shell, recovery_at_contrast=by_contrast
-            )
-        label_recovery[int(label)] = raw[-1] / corrected[-1] if corrected[-1] > 0 else 1.0
-        label_tac[int(label)] = corrected
-
-    # Organ partial-volume correction: each organ label's total activity from its enlarged VOI (CT outline
-    # plus a margin of ≈ 1 FWHM, neighbour-aware, background from a shell beyond the margin); the counts
-    # so collected are taken off the TACs of the labels they lay in (total activity is conserved).
-    if spec.pvc.organs == "enlarged_voi":
-        assert spec.pvc.margin_mm is not None
-        organ_labels = sorted(
-            {label for n in spec.pvc.organ_regions for label in region_set.regions.get(n, ())}
-            - pvc_labels
-            - {stages.REMAINDER_LABEL}
-        )
-        tumour_labels = {label for n in tumours_set for label in region_set.regions.get(n, ())}
-        vois = stages.enlarged_vois(
-            region_set.labels,
-            organ_labels,
-            exclude=sorted(tumour_labels | pvc_labels),
-            spacing_mm=grid.spacing_mm,
-            margin_mm=spec.pvc.margin_mm,
-            shell_mm=spec.pvc.background_shell_mm,
-        )
-        taken: dict[int, npt.NDArray[np.float64]] = {}
-        for label in organ_labels:
-            total, moved = stages.enlarged_voi_tac(
-                activity,
-                region_set.labels,
-                label,
-                vois.band[label],
-                vois.shell[label],
-                voxel_mass_g=voxel_mass_g,
-            )
-            # a tumour inside the organ's VOI: its spill-out is in the VOI, so count its raw activity
-            # and take off its own (partial-volume corrected) activity: A_organ = A_VOI − A_tumour.
-            for inner in vois.enclosed.get(label, ()):
-                inner_mask = region_set.labels == inner
-                total = [
-                    max(t + float(a[inner_mask].sum()) - c, 0.0)
-                    for t, a, c in zip(total, activity, label_tac[inner], strict=True)
-                ]
-            raw_last = label_tac[label][-1]
-            label_tac[label] = total
-            label_recovery[label] = raw_last / total[-1] if total[-1] > 0 else 1.0
-            for source, moved_mbq in moved.items():
-                taken[source] = taken.get(source, np.zeros(len(times))) + np.asarray(moved_mbq)
-        for source, taken_mbq in taken.items():
-            label_tac[source] = [
-                max(a - float(m), 0.0) for a, m in zip(label_tac[source], taken_mbq, strict=True)
-            ]
-
-    kinetics: dict[str, stages.RegionKinetics] = {}
-    masks: dict[str, npt.NDArray[np.bool_]] = {}
-    for name, labels in region_set.regions.items():
-        masks[name] = region_set.mask(name)
-        tac = [sum(label_tac[label][t] for label in labels) for t in range(len(times))]
-        raw_total = sum(label_tac[label][-1] * label_recovery[label] for label in labels)
-        recovery = raw_total / tac[-1] if tac[-1] > 0 else 1.0
-        kinetics[name] = fit(name, tac, recovery)
+    fitted: dict[str, stages.RegionKinetics] = {}
+    for name, members in regions.region_set.regions.items():
+        tac = [sum(labels.tacs[label][t] for label in members) for t in range(len(times))]
+        raw_total = sum(labels.tacs[label][-1] * labels.recovery[label] for label in members)
+        fitted[name] = fit(name, tac, raw_total / tac[-1] if tac[-1] > 0 else 1.0)
     label_tia = {
-        label: fit(f"label:{label}", tac, label_recovery[label]).tia_mbq_h for label, tac in label_tac.items()
+        label: fit(f"label:{label}", list(tac), labels.recovery[label]).tia_mbq_h
+        for label, tac in labels.tacs.items()
     }
-    say.done()
+    return Kinetics(fitted, label_tia)
 
-    say.step("voxel time-integrated activity")
-    tia_key = key_of("tia", {"masks": mask_key, "register": reg_key, "labels": label_tia})
-    tia_array = cache.get_or_compute(
-        "tia", tia_key, lambda: stages.voxel_tia_map(times, activity, region_set.labels, label_tia)
+
+def stage_voxel_tia(
+    registered: Registered, regions: Regions, labels: LabelActivity, kinetics: Kinetics, cache: StepCache
+) -> tuple[Volume, str]:
+    """Voxel TIA map (MBq·h) by the hybrid method, and its cache key."""
+    times = list(registered.aligned.time_h)
+    key = key_of(
+        "tia", {"masks": regions.key, "register": registered.key, "labels": dict(kinetics.label_tia_mbq_h)}
     )
-    tia_map = grid.with_array(tia_array, unit="MBq·h")
-    say.done()
+    array = cache.get_or_compute(
+        "tia",
+        key,
+        lambda: stages.voxel_tia_map(
+            times, labels.activity_mbq, regions.region_set.labels, kinetics.label_tia_mbq_h
+        ),
+    )
+    return registered.grid.with_array(array, unit="MBq·h"), key
 
+
+def stage_dose(
+    spec: StudySpec, engine: DoseEngine, tia_map: Volume, tia_key: str, registered: Registered,
+    regions: Regions, cache: StepCache,
+) -> Volume:  # fmt: skip
+    """The dose map (Gy) of one voxel engine."""
+    key = key_of(
+        "dose",
+        {
+            "tia": tia_key,
+            "register": registered.key,
+            "engine": engine,
+            "seed": spec.seed,
+            "photons": spec.dose.mc_photons,
+        },
+    )
+    compute = functools.partial(
+        stages.voxel_dose_gy,
+        tia_map,
+        regions.density_g_per_ml,
+        spec.administration.nuclide,
+        engine=engine,
+        seed=spec.seed,
+        mc_photons=spec.dose.mc_photons,
+    )
+    result: Volume = cache.get_or_compute("dose", key, compute)
+    return result
+
+
+# ------------------------------------------------------------------------------------------ compute
+def compute_study(
+    spec: StudySpec,
+    *,
+    cache: StepCache,
+    progress: _Progress | None = None,
+) -> StudyResults:
+    """Run every computational stage of ``spec`` (no files written except cache entries).
+
+    The stages, in order, each a function of this module returning a typed value: :func:`stage_inputs`,
+    :func:`stage_load`, :func:`stage_register`, :func:`stage_regions`, :func:`stage_label_activity`,
+    :func:`stage_kinetics`, :func:`stage_voxel_tia`, :func:`stage_dose` (per engine), :func:`study_record`.
+    """
+    say = progress or _Progress(False, 0)
+    say.step("checking inputs")
+    inputs = stage_inputs(spec)
+    say.done()
+    say.step("loading time points")
+    loaded, load_keys = stage_load(spec, inputs, cache)
+    say.done()
+    say.step(f"registration ({spec.registration})")
+    registered = stage_register(spec, inputs, loaded, load_keys, cache)
+    say.done()
+    say.step("regions")
+    regions = stage_regions(spec, registered, cache)
+    say.done()
+    say.step("time-activity curves and fits")
+    labels = stage_label_activity(spec, registered, regions)
+    kinetics = stage_kinetics(spec, inputs, registered, regions, labels, cache)
+    say.done()
+    say.step("voxel time-integrated activity")
+    tia_map, tia_key = stage_voxel_tia(registered, regions, labels, kinetics, cache)
+    say.done()
     dose_maps: dict[str, Volume] = {}
     for engine in spec.dose.engines:
         say.step(f"dose ({engine})")
-        dkey = key_of(
-            "dose",
-            {
-                "tia": tia_key,
-                "register": reg_key,
-                "engine": engine,
-                "seed": spec.seed,
-                "photons": spec.dose.mc_photons,
-            },
-        )
-        dose_maps[engine] = cache.get_or_compute(
-            "dose",
-            dkey,
-            functools.partial(
-                stages.voxel_dose_gy,
-                tia_map,
-                density,
-                nuclide,
-                engine=engine,
-                seed=spec.seed,
-                mc_photons=spec.dose.mc_photons,
-            ),
-        )
+        dose_maps[engine] = stage_dose(spec, engine, tia_map, tia_key, registered, regions, cache)
         say.done()
-
     say.step("region doses, DVH, BED")
-    gbq = float(mbq_to_gbq(spec.administration.activity_mbq))
-    region_rows: list[dict[str, Any]] = []
+    record = study_record(
+        spec,
+        masks={name: regions.region_set.mask(name) for name in regions.region_set.regions},
+        kinetics=kinetics.regions,
+        dose_maps=dose_maps,
+        voxel_mass_g=regions.voxel_mass_g,
+        voxel_volume_ml=registered.grid.voxel_volume_ml,
+        timepoints_h=registered.aligned.time_h,
+        registration={"method": registered.aligned.method, "reference_timepoint": inputs.reference + 1},
+    )
+    say.done()
+    return StudyResults(
+        spec, registered.aligned, regions.region_set, regions.density_g_per_ml, dict(kinetics.regions),
+        tia_map, dose_maps, record,
+    )  # fmt: skip
+
+
+def study_record(
+    spec: StudySpec,
+    *,
+    masks: Mapping[str, npt.NDArray[np.bool_]],
+    kinetics: Mapping[str, stages.RegionKinetics],
+    dose_maps: Mapping[str, Volume],
+    voxel_mass_g: npt.NDArray[np.float64],
+    voxel_volume_ml: float,
+    timepoints_h: Sequence[float],
+    registration: Mapping[str, Any],
+) -> StudyDoses:
+    """The study's dose record (:class:`~theradose.dosimetry.results.StudyDoses`, per region
+    :func:`~theradose.pipeline.stages.region_result`) with the reference dose ``spec.dose.reference``."""
+    nuclide = spec.administration.nuclide
     mass_by_region = {name: float(voxel_mass_g[m].sum()) for name, m in masks.items()}
     organ = (
         stages.organ_doses(
@@ -471,140 +553,82 @@ def compute_study(
         if spec.dose.organ
         else {}
     )
-    dvhs: dict[str, dict[str, stages.Dvh]] = {}
     tumours = set(spec.tumour_regions)
-    for name, mask in masks.items():
-        k = kinetics[name]
-        mass = mass_by_region[name]
-        rel_sigma = k.tia_sigma_mbq_h / k.tia_mbq_h if k.tia_mbq_h > 0 else math.nan
-        engine_doses: dict[str, Any] = {}
-        for engine_name, dmap in dose_maps.items():
-            values = np.asarray(dmap.array, dtype=np.float64)
-            weights = voxel_mass_g[mask]
-            mean = float((values[mask] * weights).sum() / weights.sum()) if weights.sum() > 0 else math.nan
-            engine_doses[engine_name] = {
-                "dose_gy": _round(mean),
-                "dose_sigma_gy": _round(mean * rel_sigma),
-                "dose_gy_per_gbq": _round(mean / gbq),
-            }
-            dvhs.setdefault(name, {})[engine_name] = stages.region_dvh(values, mask, n_bins=DVH_BINS)
-        tissue = spec.tissue(name)
-        first = spec.dose.engines[0]
-        bed_source = engine_doses[first]["dose_gy"]
-        bed = (
-            stages.region_bed_gy(bed_source, tissue=tissue, effective_half_life_h=k.effective_half_life_h)
-            if bed_source is not None
-            else None
+    regions = tuple(
+        stages.region_result(
+            name,
+            kind=RegionKind.TUMOUR if name in tumours else RegionKind.ORGAN,
+            mask=mask,
+            kinetics=kinetics[name],
+            dose_maps=dose_maps,
+            voxel_mass_g=voxel_mass_g,
+            voxel_volume_ml=voxel_volume_ml,
+            organ_dose=organ.get(name),
+            tissue=spec.tissue(name),
+            reference=spec.dose.reference,
+            activity_relative_sigma=ACTIVITY_RELATIVE_SIGMA,
+            dvh_bins=DVH_BINS,
         )
-        row: dict[str, Any] = {
-            "name": name,
-            "kind": "tumour" if name in tumours else "organ",
-            "volume_ml": _round(float(np.count_nonzero(mask)) * grid.voxel_volume_ml),
-            "mass_g": _round(mass),
-            "tia_mbq_h": _round(k.tia_mbq_h),
-            "tia_sigma_mbq_h": _round(k.tia_sigma_mbq_h),
-            "kinetics_model": k.model,
-            "effective_half_life_h": _round(k.effective_half_life_h),
-            "recovery_coefficient": _round(k.recovery),
-            "doses": engine_doses,
-            "tissue": tissue,
-            "bed_gy": _round(bed),
-        }
-        if name in organ:
-            od = organ[name]
-            row["organ_dose"] = {
-                "dose_gy": _round(od.dose_gy),
-                "dose_sigma_gy": _round(od.dose_sigma_gy),
-                "dose_gy_per_gbq": _round(od.dose_gy / gbq),
-                "method": od.method,
-            }
-        region_rows.append(row)
-    say.done()
-
+        for name, mask in masks.items()
+    )
     adm = spec.administration
-    doses: dict[str, Any] = {
-        "format": DOSES_FORMAT,
-        "version": DOSES_VERSION,
-        "patient": {"id": spec.patient.patient_id, "name": spec.patient.name},
-        "cycle": spec.cycle,
-        "administration": {
-            "nuclide": adm.nuclide,
-            "radiopharmaceutical": adm.radiopharmaceutical,
-            "activity_mbq": adm.activity_mbq,
-            "datetime": adm.datetime.isoformat(),
-        },
-        "timepoints_h": [_round(t) for t in times],
-        "registration": {"method": aligned.method, "reference_timepoint": reference + 1},
-        "engines": list(spec.dose.engines),
-        "partial_volume_correction": bool(spec.pvc.enabled),
-        "organ_partial_volume_correction": (
+    return StudyDoses(
+        patient=Patient(spec.patient.patient_id, spec.patient.name),
+        cycle=spec.cycle,
+        administration=Administration(adm.nuclide, adm.radiopharmaceutical, adm.activity_mbq, adm.datetime),
+        reference_dose=spec.dose.reference,
+        engines=tuple(e.value for e in spec.dose.engines),
+        regions=regions,
+        timepoints_h=tuple(round_sig(t) or 0.0 for t in timepoints_h),
+        registration=dict(registration),
+        partial_volume_correction=bool(spec.pvc.enabled),
+        organ_partial_volume_correction=(
             {"method": spec.pvc.organs, "margin_mm": spec.pvc.margin_mm}
             if spec.pvc.organs != "none"
             else None
         ),
-        "regions": region_rows,
-    }
-    return StudyResults(spec, aligned, region_set, density, kinetics, tia_map, dose_maps, doses, dvhs)
+    )
 
 
 # ------------------------------------------------------------------------------------------ outputs
-def doses_json_text(doses: Mapping[str, Any]) -> str:
-    """The exact text of ``doses.json`` (stable key order, 2-space indent, trailing newline)."""
-    return json.dumps(doses, indent=2, ensure_ascii=False) + "\n"
-
-
-def dvh_json_text(dvhs: Mapping[str, Mapping[str, stages.Dvh]], engines: list[str] | tuple[str, ...]) -> str:
+def dvh_json_text(doses: StudyDoses) -> str:
     """``dvh.json``: ``{region: {engine: {"dose_gy": [...], "cumulative_fraction": [...]}}}``.
 
-    Per region and engine (in the study's engine order) the cumulative DVH (ICRU Report 83, section 2.3):
-    ``dose_gy`` are the :data:`DVH_BINS` + 1 bin edges from 0 to the region's maximum dose and
-    ``cumulative_fraction`` the fraction of the region's volume receiving at least each, 6 significant
-    digits. This is the shape the web UI's dosimetry review reads.
+    A view of the DVHs held in the dose record (cumulative DVHs, ICRU Report 83 section 2.3; engines in
+    the study's order), for readers that take DVHs from their own file.
     """
     out = {
-        region: {
-            engine: {
-                "dose_gy": [_round(v) for v in by_engine[engine].dose_gy],
-                "cumulative_fraction": [_round(v) for v in by_engine[engine].cumulative_fraction],
-            }
-            for engine in engines
-            if engine in by_engine
+        region.name: {
+            d.source: {"dose_gy": list(d.dvh.dose_gy), "cumulative_fraction": list(d.dvh.cumulative_fraction)}
+            for d in region.doses
+            if d.dvh is not None
         }
-        for region, by_engine in dvhs.items()
+        for region in doses.regions
     }
     return json.dumps(out, indent=1) + "\n"
 
 
-def doses_csv_text(doses: Mapping[str, Any]) -> str:
-    """``doses.csv``: one row per region, one dose column group per engine (and organ-level)."""
-    engines = list(doses["engines"])
+def doses_csv_text(doses: StudyDoses) -> str:
+    """``doses.csv``: one row per region: the study's dose (named by its source), its BED, then every
+    estimate (one column group per engine and the organ-level MIRD dose)."""
+    sources = [*doses.engines, ORGAN_SOURCE]
     header = ["region", "kind", "mass_g", "tia_mbq_h", "tia_sigma_mbq_h", "kinetics_model"]
-    for e in engines:
-        header += [f"dose_{e}_gy", f"dose_{e}_sigma_gy", f"dose_{e}_gy_per_gbq"]
-    header += ["organ_dose_gy", "organ_dose_sigma_gy", "bed_gy"]
+    header += ["dose_source", "dose_gy", "dose_sigma_gy", "dose_gy_per_gbq", "bed_gy"]
+    for source in sources:
+        header += [f"dose_{source}_gy", f"dose_{source}_sigma_gy"]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
-    for r in doses["regions"]:
-        row = [r["name"], r["kind"], r["mass_g"], r["tia_mbq_h"], r["tia_sigma_mbq_h"], r["kinetics_model"]]
-        for e in engines:
-            d = r["doses"][e]
-            row += [d["dose_gy"], d["dose_sigma_gy"], d["dose_gy_per_gbq"]]
-        od = r.get("organ_dose") or {}
-        row += [od.get("dose_gy"), od.get("dose_sigma_gy"), r["bed_gy"]]
+    for region in doses.regions:
+        shown = doses.row(region)
+        row: list[Any] = [region.name, region.kind.value, region.mass_g, region.tia_mbq_h]
+        row += [region.tia_sigma_mbq_h, region.kinetics_model]
+        row += [shown.source, shown.dose_gy, shown.dose_sigma_gy, shown.dose_gy_per_gbq, shown.bed_gy]
+        for source in sources:
+            estimate = region.dose(source)
+            row += [None, None] if estimate is None else [estimate.dose_gy, estimate.dose_sigma_gy]
         writer.writerow(["" if v is None else v for v in row])
     return buf.getvalue()
-
-
-def _patient_info(spec: StudySpec) -> Any:
-    from theradose.io.dicom import PatientInfo
-
-    return PatientInfo(
-        name=spec.patient.name,
-        patient_id=spec.patient.patient_id,
-        sex=spec.patient.sex,
-        weight_kg=spec.patient.weight_kg,
-    )
 
 
 def write_outputs(results: StudyResults, folder: Path) -> list[str]:
@@ -616,8 +640,8 @@ def write_outputs(results: StudyResults, folder: Path) -> list[str]:
         files.append(name)
         return folder / name
 
-    add("doses.json").write_text(doses_json_text(results.doses), encoding="utf-8")
-    add("dvh.json").write_text(dvh_json_text(results.dvhs, spec.dose.engines), encoding="utf-8")
+    add("doses.json").write_text(results.doses.to_json(), encoding="utf-8")
+    add("dvh.json").write_text(dvh_json_text(results.doses), encoding="utf-8")
     if "csv" in spec.formats:
         add("doses.csv").write_text(doses_csv_text(results.doses), encoding="utf-8")
     if "nifti" in spec.formats:
@@ -633,11 +657,15 @@ def write_outputs(results: StudyResults, folder: Path) -> list[str]:
     if "dicom" in spec.formats:
         from theradose.io.dicom import write_rtdose
 
-        for engine, dmap in results.dose_maps.items():
+        # RT Dose joins the study and frame of reference of the reference SPECT it was computed on and takes
+        # its patient module from those images (not from the study file)
+        reference_spect = _reference_spect_files(spec)
+        for number, (engine, dmap) in enumerate(results.dose_maps.items(), start=50):
             write_rtdose(
                 dmap,
                 add(f"dose_{engine}.dcm"),
-                patient=_patient_info(spec),
+                reference_files=reference_spect,
+                series_number=number,
                 series_description=f"Absorbed dose ({engine}) cycle {spec.cycle}",
                 comment=f"theradose {engine} engine, {spec.administration.nuclide}",
             )
@@ -647,13 +675,38 @@ def write_outputs(results: StudyResults, folder: Path) -> list[str]:
     if "html" in spec.formats or "pdf" in spec.formats:
         from theradose import report
 
-        data = report.build_report_data(results)
+        data = _report_data(results)
         figures = report.report_figures(data)
         if "html" in spec.formats:
             report.write_html(data, add("report.html"), figures=figures)
         if "pdf" in spec.formats:
             report.write_pdf(data, add("report.pdf"), figures=figures)
     return files
+
+
+def _report_data(results: StudyResults) -> Any:
+    """The report's content: the dose record plus the images and curves the pipeline holds."""
+    from theradose.report import TacPlot, build_report_data, coronal_mip, image_engine
+
+    spec = results.spec
+    grid = results.aligned.spect[int((results.doses.registration or {}).get("reference_timepoint", 1)) - 1]
+    spacing = grid.spacing_mm
+    return build_report_data(
+        results.doses,
+        tacs=[
+            TacPlot(
+                name, k.time_h, k.activity_mbq, k.sigma_mbq, k.curve_h, k.curve_mbq, k.model, k.candidates
+            )
+            for name, k in results.kinetics.items()
+        ],
+        spect_mip=coronal_mip(grid.array),
+        dose_mip=coronal_mip(results.dose_maps[image_engine(results.doses)].array),
+        aspect=float(spacing[0] / spacing[2]),
+        segmentation_source=spec.segmentation.source,
+        partial_volume_correction=bool(spec.pvc.enabled),
+        plan=None if results.plan is None else results.plan.plan,
+        next_cycle=None if results.plan is None else results.plan.result,
+    )
 
 
 def _write_segmentation(results: StudyResults, path: Path) -> Path | None:
@@ -687,7 +740,29 @@ def _write_segmentation(results: StudyResults, path: Path) -> Path | None:
     }
     if not masks:
         return None
-    return write_seg(masks, path, reference_files=list(cts[0].files), series_description="theradose regions")
+    return write_seg(
+        masks,
+        path,
+        reference_files=list(cts[0].files),
+        algorithm_type="AUTOMATIC" if spec.segmentation.source == "auto" else "MANUAL",
+        series_description="theradose regions",
+    )
+
+
+def _reference_spect_files(spec: StudySpec) -> list[Path]:
+    """The files of the reference time point's SPECT series (the grid of the dose maps)."""
+    from theradose.io.dicom import discover_series
+
+    timepoint = spec.timepoints[spec.reference_timepoint]
+    found = [s for s in discover_series(timepoint.spect) if s.is_image and s.modality in ("NM", "PT")]
+    if timepoint.series_uid:
+        found = [s for s in found if s.series_uid == timepoint.series_uid]
+    if len(found) != 1:
+        raise InputError(
+            f"the reference time point {timepoint.spect} holds {len(found)} SPECT series: set its series_uid "
+            "so the RT Dose can join the right study"
+        )
+    return list(found[0].files)
 
 
 def _versions() -> dict[str, str]:
@@ -719,6 +794,40 @@ def _spec_parameters(spec: StudySpec) -> dict[str, Any]:
         return value
 
     return clean(asdict(spec))  # type: ignore[no-any-return]
+
+
+def _provenance(
+    results: StudyResults, files: Sequence[str], folder: Path, *, cache: StepCache, started: float
+) -> dict[str, Any]:
+    """The content of ``provenance.json``: every input's and output's SHA-256, the parameters, the
+    constants, package versions and the cache hits."""
+    spec = results.spec
+    return {
+        "format": "theradose-provenance",
+        "version": 1,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "study_file": str(spec.path),
+        "study_file_sha256": tree_hash([spec.path]).get(str(spec.path)) if spec.path.is_file() else None,
+        "inputs_sha256": tree_hash(
+            [
+                *(p for tp in spec.timepoints for p in (tp.spect, tp.ct) if p is not None),
+                *(p for p in (spec.segmentation.path, spec.pvc.recovery_curve) if p is not None),
+            ]
+        ),
+        "parameters": _spec_parameters(spec),
+        "constants": {
+            "activity_relative_sigma": ACTIVITY_RELATIVE_SIGMA,
+            "dvh_bins": DVH_BINS,
+            "available_engines": [str(e) for e in stages.AVAILABLE_ENGINES],
+        },
+        "registration_quality": list(results.aligned.quality),
+        "outputs": list(files),
+        "outputs_sha256": {f: tree_hash([folder / f])[str(folder / f)] for f in files},
+        "versions": _versions(),
+        "platform": platform.platform(),
+        "cache": {"hits": cache.hits, "computed": cache.misses},
+        "elapsed_s": round(time.perf_counter() - started, 3),
+    }
 
 
 # ------------------------------------------------------------------------------------------ entry point
@@ -760,17 +869,14 @@ def run_study(
     treatment_plan = load_study_plan(spec)  # checked before any computation
     out = Path(out_dir).expanduser().resolve()
     check_out_dir(out)
-    if use_cache:
-        cache_folder = Path(cache_dir).expanduser().resolve() if cache_dir is not None else out / ".cache"
-        cache = StepCache(cache_folder)
-    else:
-        cache = StepCache(None)
+    folder = Path(cache_dir).expanduser().resolve() if cache_dir is not None else out / ".cache"
+    cache = StepCache(folder if use_cache else None)
     n_steps = 8 + len(spec.dose.engines)
     with _Progress(progress, n_steps) as bar:
         results = compute_study(spec, cache=cache, progress=bar)
         if treatment_plan is not None:
             results.plan = plan_with_study(treatment_plan, spec, results.doses)
-            results.doses["plan"] = results.plan.as_dict()
+            results.doses = dataclasses.replace(results.doses, plan=results.plan.as_dict())
         with _staging(out) as temp:
             bar.step("writing outputs")
             if on_step is not None:
@@ -778,34 +884,7 @@ def run_study(
             files = write_outputs(results, temp)
             if on_step is not None:
                 on_step("provenance")
-            provenance = {
-                "format": "theradose-provenance",
-                "version": 1,
-                "created": datetime.now(UTC).isoformat(timespec="seconds"),
-                "study_file": str(spec.path),
-                "study_file_sha256": tree_hash([spec.path]).get(str(spec.path))
-                if spec.path.is_file()
-                else None,
-                "inputs_sha256": tree_hash(
-                    [
-                        *(p for tp in spec.timepoints for p in (tp.spect, tp.ct) if p is not None),
-                        *(p for p in (spec.segmentation.path, spec.pvc.recovery_curve) if p is not None),
-                    ]
-                ),
-                "parameters": _spec_parameters(spec),
-                "constants": {
-                    "activity_relative_sigma": ACTIVITY_RELATIVE_SIGMA,
-                    "dvh_bins": DVH_BINS,
-                    "available_engines": list(stages.AVAILABLE_ENGINES),
-                },
-                "registration_quality": list(results.aligned.quality),
-                "outputs": files,
-                "outputs_sha256": {f: tree_hash([temp / f])[str(temp / f)] for f in files},
-                "versions": _versions(),
-                "platform": platform.platform(),
-                "cache": {"hits": cache.hits, "computed": cache.misses},
-                "elapsed_s": round(time.perf_counter() - started, 3),
-            }
+            provenance = _provenance(results, files, temp, cache=cache, started=started)
             (temp / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
             bar.done()
     return RunResult(

@@ -18,6 +18,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from theradose.dosimetry.engines.registry import DoseEngine, parse_engine
+from theradose.dosimetry.results import ORGAN_SOURCE
 from theradose.errors import InputError
 
 Calibration = Literal["bqml", "factor"]
@@ -25,7 +27,8 @@ RegistrationMethod = Literal["none", "rigid", "deformable"]
 SegmentationSource = Literal["nifti", "rtstruct", "seg", "auto"]
 KineticsModel = Literal["auto", "mono", "bi", "tri", "trapezoid"]
 StpChoice = Literal["none", "hanscheid", "madsen"]
-EngineName = Literal["local", "vsv", "mc"]
+#: A dose engine of the engine registry (converted from the study file's strings once, here).
+EngineName = DoseEngine
 OrganPvc = Literal["none", "enlarged_voi"]
 OutputFormat = Literal["json", "csv", "nifti", "dicom", "html", "pdf"]
 ALL_FORMATS: tuple[OutputFormat, ...] = get_args(OutputFormat)
@@ -34,19 +37,6 @@ ALL_FORMATS: tuple[OutputFormat, ...] = get_args(OutputFormat)
 #: (study file vs DICOM header, net vs syringe before − residual). Dose-calibrator accuracy is ±5 %
 #: (AAPM TG-181 / IEC 61303 acceptance), so two independent statements may differ by up to ~10 %.
 ACTIVITY_TOLERANCE = 0.10
-
-#: Tissue (radiobiology) of a region when the study file does not name one: first matching name fragment.
-DEFAULT_TISSUES: tuple[tuple[str, str], ...] = (
-    ("kidney", "kidney"),
-    ("liver", "liver"),
-    ("marrow", "red_marrow"),
-    ("parotid", "salivary_glands"),
-    ("submandibular", "salivary_glands"),
-    ("salivary", "salivary_glands"),
-    ("tumour", "tumour"),
-    ("tumor", "tumour"),
-    ("lesion", "tumour"),
-)
 
 
 @dataclass(frozen=True)
@@ -109,11 +99,14 @@ class KineticsSpec:
 
 @dataclass(frozen=True)
 class DoseSpec:
-    """Voxel engines to run (each gives region doses), organ-level MIRD on/off, Monte Carlo settings."""
+    """Voxel engines to run (each gives region doses), organ-level MIRD on/off, Monte Carlo settings, and
+    which dose is *the* dose of every region (``reference``: ``"organ"`` or an engine; default the
+    organ-level MIRD dose when it is computed, else the first engine)."""
 
-    engines: tuple[EngineName, ...] = ("local",)
+    engines: tuple[DoseEngine, ...] = (DoseEngine.LOCAL,)
     organ: bool = True
     mc_photons: int = 200_000
+    reference: str = "organ"
 
 
 @dataclass(frozen=True)
@@ -121,11 +114,11 @@ class PvcSpec:
     """Partial-volume correction: recovery curve (from QA) applied to the listed regions.
 
     With ``spill_in`` the background concentration measured in a shell ``background_shell_mm`` wide around
-    each corrected structure is taken into account (see :func:`theradose.pipeline.stages.pvc_tac`).
+    each corrected structure is taken into account (see :func:`theradose.imaging.pvc.recovery_corrected_tac`).
 
     ``organs = "enlarged_voi"`` collects each organ's total activity in its CT outline enlarged by
     ``margin_mm`` (≈ 1 FWHM of the SPECT resolution), less the background measured in a shell
-    ``background_shell_mm`` wide beyond the margin (:func:`theradose.pipeline.stages.enlarged_voi_tac`),
+    ``background_shell_mm`` wide beyond the margin (:func:`theradose.imaging.pvc.enlarged_voi_tac`),
     for the labels of ``organ_regions`` (tumours excluded). It needs no recovery curve.
     """
 
@@ -170,28 +163,33 @@ class StudySpec:
 
     @property
     def tumour_regions(self) -> tuple[str, ...]:
-        """Regions treated as tumours (sphere model, PVC default, tumour radiobiology)."""
+        """Regions treated as tumours (sphere model, PVC default, tumour radiobiology): the study file's
+        ``segmentation.tumours``, else the regions the organ registry names as tumour (``tumour_1``,
+        ``lesion_2``, ...)."""
         if self.segmentation.tumours:
             return self.segmentation.tumours
-        return tuple(n for n in self.segmentation.regions if tissue_for(n, {}) == "tumour")
+        from theradose.organs import find_organ
+
+        return tuple(n for n in self.segmentation.regions if (o := find_organ(n)) is not None and o.is_tumour)
 
     def tissue(self, region: str) -> str | None:
-        """Radiobiology tissue of ``region`` (study file first, then :data:`DEFAULT_TISSUES`)."""
+        """Tissue of ``region`` (study file first; a listed tumour is ``tumour``; else the tissue of the
+        organ the region's name means in the organ registry)."""
         if region in self.segmentation.tumours:
             return self.tissues.get(region, "tumour")
         return tissue_for(region, self.tissues)
 
 
 def tissue_for(region: str, explicit: Mapping[str, str]) -> str | None:
-    """Tissue of a region: the explicit mapping, else the first :data:`DEFAULT_TISSUES` fragment in its
-    name."""
+    """Tissue of a region: the explicit mapping, else the tissue of the organ that the region's name means
+    (:func:`theradose.organs.find_organ`: canonical name, alias or numbered tumour); None for a region
+    that is no organ of the registry."""
     if region in explicit:
         return explicit[region]
-    lowered = region.lower()
-    for fragment, tissue in DEFAULT_TISSUES:
-        if fragment in lowered:
-            return tissue
-    return None
+    from theradose.organs import find_organ
+
+    organ = find_organ(region)
+    return None if organ is None else organ.tissue
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -226,7 +224,7 @@ _SCHEMA: dict[str, tuple[str, ...]] = {
     "registration": ("method", "reference"),
     "segmentation": ("source", "path", "regions", "tumours", "threshold_percent"),
     "kinetics": ("model", "single_timepoint", "stp_timepoint", "effective_half_life_h"),
-    "dose": ("engines", "organ", "mc_photons"),
+    "dose": ("engines", "organ", "mc_photons", "reference"),
     "pvc": (
         "enabled",
         "recovery_curve",
@@ -549,18 +547,28 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
     kinetics = KineticsSpec(model, stp, stp_tp - 1, teff)  # type: ignore[arg-type]
 
     dose_t = _table(data, "dose", required=False)
-    engines = _string_list(dose_t.get("engines", ["local"]), "dose.engines")
-    for e in engines:
-        if e not in ("local", "vsv", "mc"):
-            close = difflib.get_close_matches(e, ["local", "vsv", "mc"], n=1, cutoff=0.4)
-            hint = f"did you mean '{close[0]}'?" if close else "choose from local, vsv, mc"
-            raise InputError(f"dose.engines has {e!r}; {hint}")
+    engines = tuple(
+        parse_engine(e, field="dose.engines entry")
+        for e in _string_list(dose_t.get("engines", [DoseEngine.LOCAL.value]), "dose.engines")
+    )
     if len(set(engines)) != len(engines):
         raise InputError(f"dose.engines lists an engine twice: {list(engines)}")
     mc_photons = _int(dose_t, "mc_photons", "dose", 200_000)
     if mc_photons < 1000:
         raise InputError(f"dose.mc_photons must be >= 1000; got {mc_photons}")
-    dose = DoseSpec(engines, _bool(dose_t, "organ", "dose", True), mc_photons)  # type: ignore[arg-type]
+    organ_on = _bool(dose_t, "organ", "dose", True)
+    default_reference = ORGAN_SOURCE if organ_on else engines[0].value
+    dose_reference = _str(dose_t, "reference", "dose", default_reference)
+    if dose_reference == ORGAN_SOURCE and not organ_on:
+        raise InputError("dose.reference = 'organ' needs dose.organ = true: turn it on or name an engine")
+    if dose_reference != ORGAN_SOURCE:
+        dose_reference = parse_engine(dose_reference, field="dose.reference").value
+        if dose_reference not in engines:
+            raise InputError(
+                f"dose.reference = {dose_reference!r} is not among dose.engines "
+                f"{[e.value for e in engines]}: add it there or name another"
+            )
+    dose = DoseSpec(engines, organ_on, mc_photons, dose_reference)
 
     pvc_t = _table(data, "pvc", required=False)
     pvc_on = _bool(pvc_t, "enabled", "pvc", "recovery_curve" in pvc_t)
@@ -612,11 +620,11 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
         raise InputError(f"radiobiology.tissues must be a table region = tissue name; got {raw_tissues!r}")
     tissues = {str(k): str(v) for k, v in raw_tissues.items()}
     if tissues:
-        from theradose.radiobiology import tissue_names, tissue_parameters
+        from theradose.tissues import get_tissue, tissue_names
 
         for region, tissue in tissues.items():
             try:
-                tissue_parameters(tissue)
+                tissues[region] = get_tissue(tissue).name
             except InputError:
                 raise InputError(
                     f"radiobiology.tissues.{region} = {tissue!r} is unknown; choose one of "

@@ -8,25 +8,36 @@ rather than calling a core package, its docstring says so and cites the relation
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from theradose.dosimetry.dvh import Dvh, mean_dose_gy
+from theradose.dosimetry.engines.registry import DoseEngine
+from theradose.dosimetry.results import (
+    MEAN_DOSE_DEFINITION,
+    ORGAN_SOURCE,
+    Bed,
+    EngineDose,
+    RegionKind,
+    RegionResult,
+    UncertaintyBudget,
+    UncertaintyComponent,
+    round_sig,
+)
 from theradose.errors import InputError
 from theradose.imaging.volume import Volume
 from theradose.pipeline.spec import EngineName, KineticsSpec, SegmentationSpec, StudySpec, TimepointSpec
 
 FloatArray = npt.NDArray[np.float64]
 
-#: Voxel dose engines this build can run.
-AVAILABLE_ENGINES: tuple[EngineName, ...] = ("local", "vsv", "mc")
+#: Voxel dose engines this build can run (every engine of the registry).
+AVAILABLE_ENGINES: tuple[EngineName, ...] = tuple(DoseEngine)
 
-#: Density used where no CT is given: ICRU 44 adult soft tissue, g/mL.
-SOFT_TISSUE_DENSITY_G_PER_ML = 1.03
 #: Voxels below this density (g/mL) are air: no mass, no dose.
 AIR_DENSITY_LIMIT_G_PER_ML = 0.01
 #: Label of the remainder of the field of view (voxels in no region) in the label partition.
@@ -168,23 +179,7 @@ def region_masks(seg: SegmentationSpec, reference: Volume, *, ct: Volume | None 
         used = {v for labels in regions.values() for v in labels}
         partition = np.where(np.isin(values, sorted(used)), values, REMAINDER_LABEL).astype(np.int32)
         return RegionSet(partition, regions)
-    from theradose.io.masks import read_rtstruct, read_seg
-
-    if seg.source == "rtstruct":
-        masks = {n: np.asarray(v.array).astype(bool) for n, v in read_rtstruct(seg.path, reference).items()}
-    else:
-        masks = {}
-        for name, vol in read_seg(seg.path).items():
-            on_grid = (
-                vol
-                if vol.same_grid(reference)
-                else resample(
-                    _without_frame(vol.with_array(np.asarray(vol.array).astype(np.uint8), unit="label")),
-                    _without_frame(reference),
-                    method="nearest",
-                )
-            )
-            masks[name] = np.asarray(on_grid.array).astype(bool)
+    masks = _roi_masks(seg, reference)
     wanted_regions = dict(seg.regions) or {name: () for name in masks}
     region_masks_: dict[str, npt.NDArray[np.bool_]] = {}
     for name, rois in wanted_regions.items():
@@ -197,6 +192,29 @@ def region_masks(seg: SegmentationSpec, reference: Volume, *, ct: Volume | None 
             )
         region_masks_[name] = np.logical_or.reduce([masks[r] for r in names])
     return partition_from_masks(region_masks_)
+
+
+def _roi_masks(seg: SegmentationSpec, reference: Volume) -> dict[str, npt.NDArray[np.bool_]]:
+    """Every ROI of an RTSTRUCT (rasterised on the grid) or segment of a SEG (resampled), by name."""
+    from theradose.imaging.resample import resample
+    from theradose.io.masks import read_rtstruct, read_seg
+
+    assert seg.path is not None
+    if seg.source == "rtstruct":
+        return {n: np.asarray(v.array).astype(bool) for n, v in read_rtstruct(seg.path, reference).items()}
+    masks = {}
+    for name, vol in read_seg(seg.path).items():
+        on_grid = (
+            vol
+            if vol.same_grid(reference)
+            else resample(
+                _without_frame(vol.with_array(np.asarray(vol.array).astype(np.uint8), unit="label")),
+                _without_frame(reference),
+                method="nearest",
+            )
+        )
+        masks[name] = np.asarray(on_grid.array).astype(bool)
+    return masks
 
 
 def partition_from_masks(masks: Mapping[str, npt.NDArray[np.bool_]]) -> RegionSet:
@@ -240,9 +258,11 @@ def _auto_regions(spect: Volume, ct: Volume | None, *, threshold_percent: float)
 def density_map_g_per_ml(ct: Volume | None, grid: Volume) -> FloatArray:
     """Mass density per voxel (g/mL) from the CT on the SPECT grid
     (:func:`theradose.imaging.density.density_map`,
-    its default calibration); ICRU-44 soft tissue everywhere without a CT."""
+    its default calibration); soft tissue of the tissue registry everywhere without a CT."""
     if ct is None:
-        return np.full(grid.shape, SOFT_TISSUE_DENSITY_G_PER_ML)
+        from theradose.tissues import density_g_per_ml
+
+        return np.full(grid.shape, density_g_per_ml("soft_tissue"))
     from theradose.imaging.density import density_map
 
     return np.asarray(density_map(ct).array, dtype=np.float64)
@@ -303,11 +323,9 @@ def fit_region(
     """Fit (or single-time-point estimate) one TAC with :func:`theradose.kinetics.fit_tac` /
     :func:`theradose.kinetics.stp_tia_mbq_h`.
 
-    Each measurement gets a standard uncertainty ``relative_sigma`` × activity (quantitative SPECT
-    accuracy; EANM guidance, Gear et al. 2018, Eur J Nucl Med Mol Imaging 45:2456). In automatic mode a
-    curve that no exponential model fits physically falls back to the trapezoid model with a physical-decay
-    tail rather than stopping the study. ``activity_mbq`` is already partial-volume corrected; ``recovery``
-    is recorded only.
+    Each measurement gets a standard uncertainty ``relative_sigma`` × activity (EANM guidance, Gear et
+    al. 2018, EJNMMI 45:2456). In automatic mode a curve that no exponential model fits physically falls
+    back to the trapezoid model with a physical-decay tail. ``recovery`` is recorded only.
     """
     from theradose.errors import FitError
     from theradose.kinetics import fit_tac, stp_tia_mbq_h
@@ -317,33 +335,21 @@ def fit_region(
     a = np.asarray(activity_mbq, dtype=np.float64)
     sigma = relative_sigma * np.abs(a)
     lam = float(get_nuclide(nuclide).decay_constant_per_h)
+    measured = (tuple(t.tolist()), tuple(a.tolist()), tuple(sigma.tolist()))
     if kinetics.single_timepoint != "none":
         i = kinetics.stp_timepoint
         teff = kinetics.effective_half_life_h.get(region, kinetics.effective_half_life_h.get("*"))
+        madsen = kinetics.single_timepoint == "madsen"
         tia = stp_tia_mbq_h(
             float(t[i]),
             float(a[i]),
             method=kinetics.single_timepoint,
-            effective_half_life_h=teff if kinetics.single_timepoint == "madsen" else None,
+            effective_half_life_h=teff if madsen else None,
         )
-        return RegionKinetics(
-            tuple(t.tolist()), tuple(a.tolist()), tuple(sigma.tolist()), tia, relative_sigma * tia,
-            f"stp-{kinetics.single_timepoint}", teff, (), (), (), recovery,
-        )  # fmt: skip
+        model = f"stp-{kinetics.single_timepoint}"
+        return RegionKinetics(*measured, tia, relative_sigma * tia, model, teff, (), (), (), recovery)
     if not np.any(a > 0):
-        return RegionKinetics(
-            tuple(t.tolist()),
-            tuple(a.tolist()),
-            tuple(sigma.tolist()),
-            0.0,
-            0.0,
-            "none",
-            None,
-            (),
-            (),
-            (),
-            recovery,
-        )
+        return RegionKinetics(*measured, 0.0, 0.0, "none", None, (), (), (), recovery)
     safe_sigma = np.where(sigma > 0, sigma, max(float(sigma.max()), 1e-12))
     try:
         fit = fit_tac(t, a, safe_sigma, model=kinetics.model, decay_constant_per_h=lam)
@@ -354,18 +360,11 @@ def fit_region(
     curve_t = np.linspace(0.0, float(t.max()) * 1.2, 121)
     curve_a = fit.evaluate(curve_t)
     tia_sigma = fit.tia_sigma_mbq_h if fit.tia_sigma_mbq_h is not None else math.nan
+    candidates = tuple((c.model, float(c.weight)) for c in fit.candidates)
+    curve = (tuple(curve_t.tolist()), tuple(np.asarray(curve_a, dtype=np.float64).tolist()))
+    fitted = (float(fit.tia_mbq_h), float(tia_sigma))
     return RegionKinetics(
-        time_h=tuple(t.tolist()),
-        activity_mbq=tuple(a.tolist()),
-        sigma_mbq=tuple(sigma.tolist()),
-        tia_mbq_h=float(fit.tia_mbq_h),
-        tia_sigma_mbq_h=float(tia_sigma),
-        model=fit.model,
-        effective_half_life_h=fit.effective_half_life_h,
-        candidates=tuple((c.model, float(c.weight)) for c in fit.candidates),
-        curve_h=tuple(curve_t.tolist()),
-        curve_mbq=tuple(np.asarray(curve_a, dtype=np.float64).tolist()),
-        recovery=recovery,
+        *measured, *fitted, fit.model, fit.effective_half_life_h, candidates, *curve, recovery
     )
 
 
@@ -466,45 +465,143 @@ def organ_doses(
 
 
 # ------------------------------------------------------------------------------------------- DVH / BED
-@dataclass(frozen=True)
-class Dvh:
-    """Cumulative DVH of one region: bin edges (Gy) and fraction of the volume receiving at least each."""
-
-    dose_gy: tuple[float, ...]
-    cumulative_fraction: tuple[float, ...]
-
-
 def region_dvh(dose_gy: FloatArray, mask: npt.NDArray[np.bool_], *, n_bins: int = 100) -> Dvh:
     """Cumulative dose–volume histogram of a region with ``n_bins`` equal bins to its maximum
-    (:func:`theradose.dosimetry.dvh.dose_volume_histogram`)."""
+    (:func:`theradose.dosimetry.dvh.dose_volume_histogram`), stated to the record's significant digits."""
     from theradose.dosimetry.dvh import dose_volume_histogram
 
     dvh = dose_volume_histogram(dose_gy, mask=mask, n_bins=n_bins)
     return Dvh(
-        tuple(np.asarray(dvh.dose_gy, dtype=np.float64).tolist()),
-        tuple(np.asarray(dvh.cumulative_fraction, dtype=np.float64).tolist()),
+        tuple(round_sig(v) or 0.0 for v in dvh.dose_gy),
+        tuple(round_sig(v) or 0.0 for v in dvh.cumulative_fraction),
     )
 
 
-def region_bed_gy(dose_gy: float, *, tissue: str | None, effective_half_life_h: float | None) -> float | None:
-    """BED (Gy) of a region delivered to complete decay with its fitted effective half-life.
+def region_bed(
+    dose: EngineDose | None, *, tissue: str | None, effective_half_life_h: float | None
+) -> Bed | None:
+    """BED of a region's reference dose delivered to complete decay with its fitted effective half-life.
 
-    :func:`theradose.radiobiology.bed_gy` with :func:`theradose.radiobiology.tissue_parameters` of
-    ``tissue`` (Dale 1985, Br J Radiol 58:515; Baechler et al. 2008, J Nucl Med 49:1966). None when the
-    region has no tissue parameters or no measured effective half-life.
+    :func:`theradose.radiobiology.bed_gy` with the LQ parameters of ``tissue`` in the tissue registry
+    (Dale 1985, Br J Radiol 58:515; Baechler et al. 2008, J Nucl Med 49:1966). None when the region has no
+    reference dose, no tissue, a tissue without LQ parameters, or no measured effective half-life.
     """
-    from theradose.radiobiology import bed_gy, tissue_parameters
+    from theradose.radiobiology import bed_gy
+    from theradose.tissues import get_tissue
 
-    if tissue is None or effective_half_life_h is None or not effective_half_life_h > 0:
+    if dose is None or dose.dose_gy is None or tissue is None:
         return None
-    params = tissue_parameters(tissue)
-    return float(
-        bed_gy(
-            dose_gy,
-            effective_half_life_h=effective_half_life_h,
-            alpha_beta_gy=params.alpha_beta_gy,
-            repair_half_time_h=params.repair_half_time_h,
+    if effective_half_life_h is None or not effective_half_life_h > 0:
+        return None
+    params = get_tissue(tissue)
+    if params.alpha_beta_gy is None or params.repair_half_time_h is None:
+        return None
+    value = bed_gy(
+        dose.dose_gy,
+        effective_half_life_h=effective_half_life_h,
+        alpha_beta_gy=params.alpha_beta_gy,
+        repair_half_time_h=params.repair_half_time_h,
+    )
+    return Bed(
+        bed_gy=round_sig(float(value)) or 0.0,
+        dose_gy=dose.dose_gy,
+        dose_source=dose.source,
+        tissue=params.name,
+        alpha_beta_gy=params.alpha_beta_gy,
+        repair_half_time_h=params.repair_half_time_h,
+        effective_half_life_h=effective_half_life_h,
+        parameters_source=params.radiobiology_source,
+    )
+
+
+def region_result(
+    name: str,
+    *,
+    kind: RegionKind,
+    mask: npt.NDArray[np.bool_],
+    kinetics: RegionKinetics,
+    dose_maps: Mapping[str, Volume],
+    voxel_mass_g: FloatArray,
+    voxel_volume_ml: float,
+    organ_dose: OrganDose | None,
+    tissue: str | None,
+    reference: str,
+    activity_relative_sigma: float,
+    dvh_bins: int,
+) -> RegionResult:
+    """One region of the dose record: each engine's mass-weighted mean dose with its DVH
+    (:func:`engine_estimates`), the organ-level MIRD dose, the BED of the reference dose and the
+    uncertainty budget (the TIA's relative σ carried to the dose)."""
+    from theradose.organs import find_organ
+
+    rel_sigma = kinetics.tia_sigma_mbq_h / kinetics.tia_mbq_h if kinetics.tia_mbq_h > 0 else math.nan
+    doses = engine_estimates(mask, dose_maps, voxel_mass_g, rel_sigma=rel_sigma, dvh_bins=dvh_bins)
+    if organ_dose is not None:
+        mird = (round_sig(organ_dose.dose_gy), round_sig(organ_dose.dose_sigma_gy))
+        doses.append(EngineDose(ORGAN_SOURCE, *mird, organ_dose.method))
+    chosen = next((d for d in doses if d.source == reference), None)
+    organ = find_organ(name)
+    half_life = round_sig(kinetics.effective_half_life_h)
+    return RegionResult(
+        name=name,
+        kind=kind,
+        doses=tuple(doses),
+        volume_ml=round_sig(float(np.count_nonzero(mask)) * voxel_volume_ml),
+        mass_g=round_sig(float(voxel_mass_g[mask].sum())),
+        tia_mbq_h=round_sig(kinetics.tia_mbq_h),
+        tia_sigma_mbq_h=round_sig(kinetics.tia_sigma_mbq_h),
+        kinetics_model=kinetics.model,
+        effective_half_life_h=half_life,
+        recovery_coefficient=round_sig(kinetics.recovery),
+        organ=None if organ is None else organ.name,
+        tissue=tissue,
+        bed=region_bed(chosen, tissue=tissue, effective_half_life_h=half_life),
+        uncertainty=uncertainty_budget(rel_sigma, activity_relative_sigma=activity_relative_sigma),
+    )
+
+
+def engine_estimates(
+    mask: npt.NDArray[np.bool_],
+    dose_maps: Mapping[str, Volume],
+    voxel_mass_g: FloatArray,
+    *,
+    rel_sigma: float,
+    dvh_bins: int,
+) -> list[EngineDose]:
+    """Each engine's region dose: the mass-weighted mean (:func:`~theradose.dosimetry.dvh.mean_dose_gy`,
+    MIRD Pamphlet 21) ± the TIA's relative σ, with the region's DVH."""
+    out: list[EngineDose] = []
+    for engine, dmap in dose_maps.items():
+        values = np.asarray(dmap.array, dtype=np.float64)
+        mean = round_sig(mean_dose_gy(values, mask, voxel_mass_g))
+        out.append(
+            EngineDose(
+                source=str(engine),
+                dose_gy=mean,
+                dose_sigma_gy=None if mean is None else round_sig(mean * rel_sigma),
+                method=f"{engine} engine, {MEAN_DOSE_DEFINITION}",
+                dvh=region_dvh(values, mask, n_bins=dvh_bins),
+            )
         )
+    return out
+
+
+def uncertainty_budget(rel_sigma: float, *, activity_relative_sigma: float) -> UncertaintyBudget | None:
+    """The region dose's uncertainty budget so far: the TIA component (fit of the TAC with
+    ``activity_relative_sigma`` per measurement), which is the whole of the dose σ reported (EANM, Gear et
+    al. 2018). None when the TIA σ is unknown."""
+    if not math.isfinite(rel_sigma):
+        return None
+    return UncertaintyBudget(
+        components=(
+            UncertaintyComponent(
+                "time-integrated activity",
+                round_sig(rel_sigma) or 0.0,
+                f"TAC fit with {activity_relative_sigma:.0%} per measurement (Gear et al. 2018)",
+            ),
+        ),
+        combined_relative_sigma=round_sig(rel_sigma),
+        method="EANM (Gear et al. 2018, EJNMMI 45:2456): components estimated so far",
     )
 
 
@@ -521,17 +618,18 @@ def read_recovery_curve(path: Path) -> Any:
     """Recovery curve from QA: JSON with ``rc_inf, v50_ml, slope, v_min_ml, v_max_ml`` (a fitted
     :class:`~theradose.qa.spect.RecoveryCurve`) or with ``volume_ml`` and ``recovery`` lists (optionally
     under ``measured``, with ``sphere_to_background``: the measured RC_mean are then freed of the
-    background's spill-in by :func:`background_free_recovery` before fitting), or CSV with columns
-    ``volume_ml,recovery`` (fitted with :func:`~theradose.qa.spect.fit_recovery_curve`). A JSON object
-    with ``curves``, a list of such objects each with its ``sphere_to_background``, gives a
-    :class:`ContrastRecovery` (RC by volume and contrast)."""
+    background's spill-in by :func:`~theradose.imaging.pvc.background_free_recovery` before fitting), or
+    CSV with columns ``volume_ml,recovery`` (fitted with :func:`~theradose.qa.spect.fit_recovery_curve`).
+    A JSON object with ``curves``, a list of such objects each with its ``sphere_to_background``, gives a
+    :class:`~theradose.imaging.pvc.ContrastRecovery` (RC by volume and contrast)."""
     import json
 
+    from theradose.imaging.pvc import ContrastRecovery
     from theradose.qa.spect import RecoveryCurve, fit_recovery_curve
 
     text = path.read_text(encoding="utf-8")
     if path.suffix.lower() == ".csv":
-        from theradose.io.tables import column, read_rows
+        from theradose.tables import column, read_rows
 
         rows = read_rows(path, required={"volume_ml": float, "recovery": float})
         return fit_recovery_curve(column(rows, "volume_ml"), column(rows, "recovery"))
@@ -558,37 +656,9 @@ def read_recovery_curve(path: Path) -> Any:
     return _curve_from_json(data, path)
 
 
-@dataclass(frozen=True)
-class ContrastRecovery:
-    """Recovery curves RC(V) measured at several sphere-to-background ratios (same camera and
-    reconstruction).
-
-    OSEM recovery depends on the object's contrast as well as its size (the iterative algorithm converges
-    at a rate that depends on the object and its surroundings; MIRD Pamphlet 23, Dewaraja et al. 2012,
-    J Nucl Med 53:1310; recovery as a function of size and contrast: Srinivas et al. 2009, Ann Nucl Med
-    23:341). :meth:`recovery` interpolates RC linearly in log(contrast) between the measured ratios and
-    holds it constant outside them (no extrapolation).
-    """
-
-    sphere_to_background: tuple[float, ...]
-    curves: tuple[Any, ...]
-
-    def recovery(self, volume_ml: float, contrast: float) -> float:
-        """RC of a structure of ``volume_ml`` whose true concentration is ``contrast`` × background."""
-        from theradose.qa.spect import partial_volume_correct
-
-        values = [
-            1.0 / partial_volume_correct(1.0, volume_ml, c, allow_extrapolation=True) for c in self.curves
-        ]
-        if len(values) == 1:
-            return values[0]
-        x = np.log(np.asarray(self.sphere_to_background))
-        q = math.log(contrast) if contrast > 0 and math.isfinite(contrast) else float(x[-1])
-        return float(np.interp(q, x, np.asarray(values)))
-
-
 def _curve_from_json(data: Mapping[str, Any], path: Path) -> Any:
     """One recovery curve from a JSON object (fitted parameters or measured lists)."""
+    from theradose.imaging.pvc import background_free_recovery
     from theradose.qa.spect import RecoveryCurve, fit_recovery_curve
 
     keys = ("rc_inf", "v50_ml", "slope", "v_min_ml", "v_max_ml")
@@ -610,212 +680,3 @@ def _curve_from_json(data: Mapping[str, Any], path: Path) -> Any:
     raise InputError(
         f"pvc.recovery_curve {path.name} needs keys {', '.join(keys)} or volume_ml + recovery lists"
     )
-
-
-def background_free_recovery(recovery: Sequence[float], *, sphere_to_background: float) -> list[float]:
-    """Sphere recovery coefficients without the background's contribution.
-
-    A sphere of concentration C_s in a background C_b reads C_m = RC·C_s + (1 − RC)·C_b (spill-out of
-    the sphere and spill-in of the background are complementary for a linear, count-preserving system;
-    Hoffman, Huang & Phelps 1979, J Comput Assist Tomogr 3:299). With the measured RC_mean = C_m/C_s and
-    b = C_b/C_s: RC = (RC_mean − b)/(1 − b).
-    """
-    b = 1.0 / sphere_to_background
-    return [(r - b) / (1.0 - b) for r in recovery]
-
-
-def pvc_tac(
-    activity_mbq: Sequence[FloatArray],
-    mask: npt.NDArray[np.bool_],
-    *,
-    recovery: float,
-    shell: npt.NDArray[np.bool_] | None,
-    recovery_at_contrast: Callable[[float], float] | None = None,
-) -> list[float]:
-    """Partial-volume corrected activity (MBq) of one structure at each time point.
-
-    Without ``shell``: A = A_measured / RC. With the background shell: the structure's mean concentration
-    C_m = RC·C_true + (1 − RC)·C_bg (see :func:`background_free_recovery`) gives
-    C_true = (C_m − (1 − RC)·C_bg)/RC, C_bg the mean of the shell, and A = C_true·V (clipped at 0).
-
-    With ``recovery_at_contrast`` (RC as a function of the true contrast C_true/C_bg, e.g.
-    :meth:`ContrastRecovery.recovery` at the structure's volume) and a shell, RC and C_true are solved
-    together at each time point by fixed-point iteration from ``recovery``: C_true from RC, RC from
-    C_true/C_bg, until RC changes by less than 1e-6.
-    """
-    n = int(np.count_nonzero(mask))
-    out: list[float] = []
-    for a in activity_mbq:
-        measured = float(a[mask].sum())
-        if shell is None or not shell.any():
-            out.append(measured / recovery)
-            continue
-        mean_in = measured / n
-        background = float(a[shell].mean())
-        rc = recovery
-        if recovery_at_contrast is not None and background > 0:
-            for _ in range(50):
-                true_mean = (mean_in - (1.0 - rc) * background) / rc
-                new_rc = recovery_at_contrast(max(true_mean, background) / background)
-                if abs(new_rc - rc) < 1e-6:
-                    rc = new_rc
-                    break
-                rc = new_rc
-        out.append(max(n * (mean_in - (1.0 - rc) * background) / rc, 0.0))
-    return out
-
-
-def background_shell(
-    mask: npt.NDArray[np.bool_],
-    exclude: npt.NDArray[np.bool_],
-    *,
-    spacing_mm: Sequence[float],
-    width_mm: float,
-) -> npt.NDArray[np.bool_]:
-    """Voxels within ``width_mm`` outside ``mask`` (after a one-voxel gap), not in ``exclude``."""
-    from scipy import ndimage
-
-    radius = [max(1, round(width_mm / s)) + 1 for s in spacing_mm]
-    idx = np.argwhere(mask)
-    lo = np.maximum(idx.min(axis=0) - np.array(radius) - 1, 0)
-    hi = np.minimum(idx.max(axis=0) + np.array(radius) + 2, mask.shape)
-    box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
-    sub = mask[box]
-    k, j, i = (np.arange(-r, r + 1) for r in radius)
-    kk, jj, ii = np.meshgrid(k, j, i, indexing="ij")
-    ball = (kk * spacing_mm[0]) ** 2 + (jj * spacing_mm[1]) ** 2 + (ii * spacing_mm[2]) ** 2 <= (
-        width_mm + max(spacing_mm)
-    ) ** 2
-    outer = ndimage.binary_dilation(sub, structure=ball)
-    inner = ndimage.binary_dilation(sub)
-    shell = np.zeros(mask.shape, dtype=bool)
-    shell[box] = outer & ~inner
-    return shell & ~exclude
-
-
-# ------------------------------------------------------------------------- organ partial-volume correction
-@dataclass(frozen=True)
-class EnlargedVoi:
-    """Enlarged volumes of interest of the organs whose total activity is collected.
-
-    Attributes
-    ----------
-    band : dict
-        Partition label → boolean mask of its margin band: voxels of no corrected organ and no excluded
-        structure, within ``margin_mm`` of the organ and nearer to it than to any other corrected organ.
-    shell : dict
-        Partition label → boolean mask of its background shell: such voxels nearest to the organ at a
-        distance between ``margin_mm`` and ``margin_mm + shell_mm``.
-    enclosed : dict
-        Partition label → excluded labels (e.g. a liver tumour) lying wholly within the organ's enlarged
-        VOI: their counts are in the VOI and their own (corrected) activity must be taken off.
-    """
-
-    band: Mapping[int, npt.NDArray[np.bool_]]
-    shell: Mapping[int, npt.NDArray[np.bool_]]
-    enclosed: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
-
-
-def enlarged_vois(
-    labels: npt.NDArray[np.int32],
-    corrected: Sequence[int],
-    *,
-    exclude: Sequence[int] = (),
-    spacing_mm: Sequence[float],
-    margin_mm: float,
-    shell_mm: float,
-) -> EnlargedVoi:
-    """Neighbour-aware enlarged VOIs of the partition labels ``corrected``.
-
-    Every voxel outside the corrected organs and outside the ``exclude`` labels (tumours, which have their
-    own correction) is given to the nearest corrected organ (Euclidean distance in mm,
-    :func:`scipy.ndimage.distance_transform_edt`); an organ's enlarged VOI is its own voxels plus the
-    voxels it owns within ``margin_mm``. An excluded structure wholly inside that VOI (a tumour in the
-    organ) is listed in ``enclosed``. The enlarged VOIs of neighbouring organs therefore never overlap
-    (their boundary is the mid-surface between the organs) and no count is collected twice; a corrected
-    organ never takes voxels of another. The background shell is the part of the organ's territory at
-    ``margin_mm`` < d ≤ ``margin_mm + shell_mm``.
-    """
-    from scipy import ndimage
-
-    if not margin_mm > 0 or not shell_mm > 0:
-        raise InputError(f"pvc.margin_mm and the background shell must be > 0; got {margin_mm}, {shell_mm}")
-    organ = np.isin(labels, list(corrected))
-    if not organ.any():
-        return EnlargedVoi({}, {})
-    candidate = ~organ & ~np.isin(labels, list(exclude))
-    distance_mm, nearest = ndimage.distance_transform_edt(
-        ~organ, sampling=tuple(float(s) for s in spacing_mm), return_indices=True
-    )
-    owner = labels[tuple(nearest)]
-    band: dict[int, npt.NDArray[np.bool_]] = {}
-    shell: dict[int, npt.NDArray[np.bool_]] = {}
-    enclosed: dict[int, tuple[int, ...]] = {}
-    near = distance_mm <= margin_mm
-    for label in corrected:
-        own = candidate & (owner == label)
-        band[int(label)] = own & near
-        shell[int(label)] = own & ~near & (distance_mm <= margin_mm + shell_mm)
-        enclosed[int(label)] = tuple(
-            int(e)
-            for e in exclude
-            if (labels == e).any() and bool(np.all((owner == label)[labels == e] & near[labels == e]))
-        )
-    return EnlargedVoi(band, shell, enclosed)
-
-
-def enlarged_voi_tac(
-    activity_mbq: Sequence[FloatArray],
-    labels: npt.NDArray[np.int32],
-    label: int,
-    band: npt.NDArray[np.bool_],
-    shell: npt.NDArray[np.bool_],
-    *,
-    voxel_mass_g: FloatArray | None = None,
-) -> tuple[list[float], dict[int, list[float]]]:
-    """Total activity (MBq) of one organ at each time point from its enlarged VOI.
-
-    The counts the organ spills out of its CT outline are collected in the margin ``band`` around it;
-    the band's own background is removed with the background activity per gram ``b`` measured in the
-    ``shell`` just outside it:
-
-        b = Σ_shell a_v / Σ_shell m_v,    A = Σ_organ a_v + Σ_band a_v − b · Σ_band m_v,
-
-    with m_v the voxel mass (``voxel_mass_g``; without it every voxel weighs 1 and b is the mean voxel
-    activity). Weighting by mass keeps air (no mass, no activity) and lung in the shell or the band from
-    biasing the background. The relation is exact for a uniform organ in a uniform background blurred by
-    any count-preserving system response that does not reach beyond the margin (image =
-    b + PSF ∗ ((c − b)·1_organ), whose sum over the enlarged VOI is b·N_VOI + (c − b)·N_organ). The
-    organ's mass stays that of its CT outline.
-    Enlarged-VOI organ quantification: Ljungberg et al. 2016, MIRD Pamphlet 26, J Nucl Med 57:151;
-    Sjögreen Gleisner et al. 2022, Eur J Nucl Med Mol Imaging 49:1778 (EANM 177Lu dosimetry
-    recommendations); VOI-size effects in 177Lu kidney quantification: Tran-Gia & Lassmann 2018,
-    J Nucl Med 59:616; Grings et al. 2022, EJNMMI Phys 9:18.
-
-    Returns
-    -------
-    total : list of float
-        The organ's activity (MBq, clipped at 0), one value per time point.
-    moved : dict
-        Partition label → activity (MBq per time point) taken from that label's voxels in the band (its
-        counts less the band's background), so that the caller can take it off that label's TAC.
-    """
-    mask = labels == label
-    band_labels = labels[band]
-    sources = [int(v) for v in np.unique(band_labels)]
-    total: list[float] = []
-    moved: dict[int, list[float]] = {v: [] for v in sources}
-    weight = np.ones(labels.shape) if voxel_mass_g is None else np.asarray(voxel_mass_g, dtype=np.float64)
-    shell_mass = float(weight[shell].sum())
-    band_weight = weight[band]
-    for a in activity_mbq:
-        background = float(a[shell].sum()) / shell_mass if shell_mass > 0 else 0.0
-        in_band = a[band]
-        spill = 0.0
-        for v in sources:
-            here = band_labels == v
-            part = float(in_band[here].sum()) - background * float(band_weight[here].sum())
-            moved[v].append(part)
-            spill += part
-        total.append(max(float(a[mask].sum()) + spill, 0.0))
-    return total, moved

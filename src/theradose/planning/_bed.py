@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from theradose.errors import DataError
-
 
 class BedFunction(Protocol):
     """Signature of a BED function: single-administration BED (Gy) from absorbed dose (Gy)."""
@@ -48,13 +46,7 @@ def radiobiology_bed_gy(
         BED (Gy), from the radiobiology package (Dale 1985 BJR 58:515 form for exponentially
         decaying dose rate; see that package for the formula and its reference).
     """
-    try:
-        from theradose.radiobiology import bed_gy
-    except ImportError as exc:
-        raise DataError(
-            "theradose.radiobiology is not available, so BED limits cannot be evaluated: "
-            "install the radiobiology package of theradose"
-        ) from exc
+    from theradose.radiobiology import bed_gy
 
     return float(
         bed_gy(

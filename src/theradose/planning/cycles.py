@@ -18,20 +18,19 @@ uncertainty as ``dose_sigma_gy_per_gbq`` or ``dose_sigma_gy`` (1 standard deviat
 ``effective_half_life_h`` (needed for BED); ``kind`` = ``"organ"`` (default) or ``"tumour"``. Other
 keys are ignored, so a pipeline may add its own.
 
-The pipeline's own ``doses.json`` (``"format": "theradose-doses"``, written by
-:mod:`theradose.pipeline.run`) is read as well: the activity comes from ``administration.activity_mbq``
-and each region's dose from one **dose source** (``dose_source`` argument, or ``dose_source`` in a plan
-file's cycle):
+The dose record of the pipeline (``"format": "theradose-doses"``,
+:class:`theradose.dosimetry.results.StudyDoses`) is read through that class (:func:`cycle_doses`): the
+activity comes from its administration and each region's dose from one **dose source** (``dose_source``
+argument, or ``dose_source`` in a plan file's cycle):
 
-- ``"auto"`` (default): the organ-level MIRD dose (``organ_dose``) where the region has one, otherwise
-  the first engine listed in ``engines``;
-- ``"organ"``: the organ-level MIRD dose only (a region without it is an error);
-- an engine name (``"local"``, ``"vsv"``, ``"mc"``, ...): that engine's mass-weighted mean voxel dose
-  (``doses[engine]``).
+- ``"auto"`` (default): the study's reference dose (:attr:`StudyDoses.reference_dose`), the dose every
+  screen shows;
+- ``"organ"``: the organ-level MIRD dose;
+- an engine name of the study: that engine's mass-weighted mean voxel dose.
 
-The chosen source is recorded per region (:attr:`RegionDose.source`). Regions whose chosen dose is
-missing (e.g. a region with no voxels, whose dose is ``null``) are skipped: they carry no dose.
-``mass_g`` is kept for the mass-weighted aggregation of paired organs in planning.
+The chosen source is recorded per region (:attr:`RegionDose.source`). Regions without a dose of that
+source (e.g. a region with no voxels) are skipped: they carry no dose. ``mass_g`` is kept for the
+mass-weighted aggregation of paired organs in planning.
 
 The plan file (PLAN.toml) is documented in :func:`load_plan`.
 """
@@ -43,12 +42,15 @@ import math
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from theradose.errors import InputError
 from theradose.planning.protocols import RESPONSE_STATUSES, Protocol, load_protocol
 from theradose.safety.labs import LabValue, Sex
 from theradose.units import gbq_to_mbq, mbq_to_gbq
+
+if TYPE_CHECKING:
+    from theradose.dosimetry.results import StudyDoses
 
 RegionKind = Literal["organ", "tumour"]
 Estimate = Literal["last", "inverse_variance"]
@@ -191,10 +193,6 @@ class TreatmentPlan:
             )
 
 
-#: ``format`` value of the pipeline's doses.json (:data:`theradose.pipeline.run.DOSES_FORMAT`).
-PIPELINE_DOSES_FORMAT = "theradose-doses"
-
-
 def read_doses_json(
     path: str | Path, *, dose_source: str = "auto"
 ) -> tuple[float | None, tuple[RegionDose, ...]]:
@@ -228,8 +226,10 @@ def parse_doses(
     data: dict[str, Any], *, dose_source: str = "auto", source: str = "<doses>"
 ) -> tuple[float | None, tuple[RegionDose, ...]]:
     """Validate a parsed ``doses.json`` mapping (see :func:`read_doses_json`)."""
-    if data.get("format") == PIPELINE_DOSES_FORMAT or "administration" in data:
-        data = _from_pipeline(data, dose_source, source)
+    from theradose.dosimetry.results import DOSES_FORMAT, StudyDoses
+
+    if data.get("format") == DOSES_FORMAT or "administration" in data:
+        return cycle_doses(StudyDoses.from_dict(data, source=source), dose_source=dose_source)
     activity = data.get("administered_activity_mbq")
     if activity is not None and (isinstance(activity, bool) or not isinstance(activity, (int, float))):
         raise InputError(
@@ -245,54 +245,42 @@ def parse_doses(
     return activity_mbq, regions
 
 
-def _from_pipeline(data: dict[str, Any], dose_source: str, source: str) -> dict[str, Any]:
-    """The pipeline's doses.json rewritten in the hand-written shape, one dose per region."""
-    administration = data.get("administration")
-    if not isinstance(administration, dict):
+def cycle_doses(doses: StudyDoses, *, dose_source: str = "auto") -> tuple[float, tuple[RegionDose, ...]]:
+    """The administered activity and the region doses of a dose record, for planning.
+
+    ``dose_source``: ``"auto"`` (the study's reference dose, :attr:`StudyDoses.reference_dose`),
+    ``"organ"`` or one of the study's engines. Every region carries the source of its dose
+    (:attr:`RegionDose.source`); regions without a dose of that source (e.g. no voxels) are left out.
+    """
+    from theradose.dosimetry.results import ORGAN_SOURCE
+
+    chosen = doses.reference_dose if dose_source == "auto" else dose_source
+    if chosen not in (ORGAN_SOURCE, *doses.engines):
         raise InputError(
-            f"administration in {source!r} must be an object with activity_mbq: fix the pipeline output"
+            f"dose_source {dose_source!r} is not in this study: use 'auto' (its reference dose, "
+            f"{doses.reference_dose}), {ORGAN_SOURCE!r} or one of its engines {list(doses.engines)}"
         )
-    engines = data.get("engines", [])
-    if not isinstance(engines, list):
-        raise InputError(f"engines in {source!r} must be a list of engine names: fix the pipeline output")
-    if dose_source not in ("auto", "organ") and dose_source not in engines:
-        raise InputError(
-            f"dose_source {dose_source!r} is not in {source!r}: use 'auto', 'organ' or one of its "
-            f"engines {engines}"
-        )
-    regions_raw = data.get("regions")
-    if not isinstance(regions_raw, list):
-        raise InputError(f"regions in {source!r} must be a list: fix the pipeline output")
-    regions: list[dict[str, Any]] = []
-    for i, entry in enumerate(regions_raw):
-        if not isinstance(entry, dict):
-            raise InputError(f"region at {source}:regions[{i}] must be an object: fix the pipeline output")
-        per_engine = entry.get("doses") or {}
-        organ = entry.get("organ_dose")
-        if dose_source == "organ" or (dose_source == "auto" and organ):
-            if not organ:
-                raise InputError(
-                    f"region {entry.get('name')!r} in {source!r} has no organ_dose: use "
-                    f"dose_source 'auto' or an engine {engines}"
-                )
-            chosen, used = organ, "organ"
-        else:
-            used = dose_source if dose_source != "auto" else (engines[0] if engines else "")
-            chosen = per_engine.get(used)
-        if not isinstance(chosen, dict) or chosen.get("dose_gy") is None:
+    regions = []
+    for row in doses.rows(source=chosen):
+        if row.dose_gy_per_gbq is None:
             continue  # no dose for this region (e.g. no voxels): nothing to plan with
+        if row.dose_sigma_gy_per_gbq is None:
+            raise InputError(
+                f"region {row.name!r} has no uncertainty for its {chosen} dose: the plan needs 1 sigma; "
+                "choose another dose_source"
+            )
         regions.append(
-            {
-                "name": entry.get("name"),
-                "kind": entry.get("kind", "organ"),
-                "dose_gy": chosen.get("dose_gy"),
-                "dose_sigma_gy": chosen.get("dose_sigma_gy"),
-                "effective_half_life_h": entry.get("effective_half_life_h"),
-                "mass_g": entry.get("mass_g"),
-                "source": used,
-            }
+            RegionDose(
+                name=row.name,
+                dose_gy_per_gbq=row.dose_gy_per_gbq,
+                dose_sigma_gy_per_gbq=row.dose_sigma_gy_per_gbq,
+                effective_half_life_h=row.effective_half_life_h,
+                kind="tumour" if row.kind == "tumour" else "organ",
+                mass_g=row.mass_g,
+                source=row.source,
+            )
         )
-    return {"administered_activity_mbq": administration.get("activity_mbq"), "regions": regions}
+    return doses.administration.activity_mbq, tuple(regions)
 
 
 def _number(entry: dict[str, Any], key: str, where: str) -> float | None:

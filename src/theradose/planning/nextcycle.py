@@ -279,10 +279,10 @@ class RegionMatch:
     Attributes
     ----------
     dose : RegionDose
-        The region's dose, or the mass-weighted aggregate of the left/right regions.
+        The region's dose, or the mass-weighted aggregate of the organ's parts.
     regions : tuple of str
         Names of the regions used, as written in the cycle's doses.
-    rule : {"exact", "alias", "sides"}
+    rule : {"exact", "alias", "parts"}
         How they were found (see :func:`match_organ`).
     """
 
@@ -291,64 +291,50 @@ class RegionMatch:
     rule: str
 
 
-_SIDE_SUFFIXES = ("_left", "_right", "_l", "_r")
-_SIDE_PREFIXES = ("left_", "right_")
-
-
-def _key(name: str) -> str:
-    return name.strip().lower().replace(" ", "_").replace("-", "_")
-
-
-def _side_base(name: str) -> str | None:
-    """``kidney_left`` → ``kidney``, ``right_parotid`` → ``parotid``; None without a side."""
-    key = _key(name)
-    for suffix in _SIDE_SUFFIXES:
-        if key.endswith(suffix) and len(key) > len(suffix):
-            return key[: -len(suffix)]
-    for prefix in _SIDE_PREFIXES:
-        if key.startswith(prefix) and len(key) > len(prefix):
-            return key[len(prefix) :]
-    return None
-
-
 def match_organ(cycle: Cycle, organ: OrganLimit) -> RegionMatch | None:
     """Find the dose of a protocol organ among a cycle's organ regions (tumour regions never match).
 
-    Rules, first that applies:
+    Region names are read with the organ registry (:func:`theradose.organs.find_organ`), the same table
+    the pipeline and the segmentation writers use. Rules, first that applies:
 
     1. ``"exact"``: a region named like the organ (case, spaces and hyphens ignored), e.g. ``kidneys``.
-    2. ``"alias"``: a region named like one of the organ's aliases, in the protocol's alias order.
-    3. ``"sides"``: regions named ``<base>_left``/``<base>_right`` (also ``_l``/``_r`` and ``left_``/
-       ``right_`` prefixes) where ``<base>`` is the organ name or an alias, in plural or singular
-       (``kidney_left`` + ``kidney_right`` → ``kidneys``; ``parotid_left`` → ``salivary_glands`` through
-       its alias ``parotids``). Their Gy/GBq is the mass-weighted mean ``Σ m_i g_i / Σ m_i`` (the mean
-       dose of the combined organ, MIRD Pamphlet 21 mean absorbed dose over a region's mass; equal
-       weights when a mass is missing); the σ is ``Σ w_i σ_i`` (errors fully correlated: the SPECT
-       calibration is shared, so this is the conservative choice); the effective half-life is the
-       dose-weighted mean ``Σ w_i g_i T_i / Σ w_i g_i`` (an approximation: the sum of two exponentials is
-       not one exponential).
+    2. ``"alias"``: a region named by one of the organ's aliases in the registry, e.g. ``kidneys_total``.
+    3. ``"parts"``: regions that are parts of the organ in the registry (``kidney_left`` + ``kidney_right``
+       → ``kidneys``; ``parotid_left`` or ``parotids`` → ``salivary_glands``); of nested parts the
+       outermost present is used (``parotids`` rather than ``parotid_left``). Their Gy/GBq is the
+       mass-weighted mean ``Σ m_i g_i / Σ m_i`` (the mean dose of the combined organ, MIRD Pamphlet 21
+       mean absorbed dose over a region's mass; equal weights when a mass is missing); the σ is
+       ``Σ w_i σ_i`` (errors fully correlated: the SPECT calibration is shared, so this is the
+       conservative choice); the effective half-life is the dose-weighted mean ``Σ w_i g_i T_i / Σ w_i g_i``
+       (an approximation: the sum of two exponentials is not one exponential).
 
     Returns None when no region matches.
     """
-    regions = [r for r in cycle.regions if r.kind == "organ"]
-    organ_key = _key(organ.name)
-    for region in regions:
-        if _key(region.name) == organ_key:
+    from theradose.organs import find_organ, is_part_of, normalise_name
+
+    resolved = []
+    for region in cycle.regions:
+        found = find_organ(region.name) if region.kind == "organ" else None
+        if found is not None:
+            resolved.append((region, found.name))
+    for region, name in resolved:
+        if name == organ.name and normalise_name(region.name) == organ.name:
             return RegionMatch(region, (region.name,), "exact")
-    for alias in organ.aliases:
-        for region in regions:
-            if _key(region.name) == _key(alias):
-                return RegionMatch(region, (region.name,), "alias")
-    names = {organ_key, *(_key(a) for a in organ.aliases)}
-    bases = names | {n[:-1] for n in names if n.endswith("s")}
-    sides = [r for r in regions if _side_base(r.name) in bases]
-    if not sides:
+    for region, name in resolved:
+        if name == organ.name:
+            return RegionMatch(region, (region.name,), "alias")
+    parts: dict[str, RegionDose] = {}
+    for region, name in resolved:
+        if is_part_of(name, organ.name):
+            parts.setdefault(name, region)  # two spellings of one part: the first
+    outermost = [r for n, r in parts.items() if not any(is_part_of(n, o) for o in parts if o != n)]
+    if not outermost:
         return None
-    return RegionMatch(_aggregate(organ.name, sides), tuple(r.name for r in sides), "sides")
+    return RegionMatch(_aggregate(organ.name, outermost), tuple(r.name for r in outermost), "parts")
 
 
 def _aggregate(name: str, parts: list[RegionDose]) -> RegionDose:
-    """Mass-weighted mean dose of left/right regions (rule 3 of :func:`match_organ`)."""
+    """Mass-weighted mean dose of an organ's parts (rule 3 of :func:`match_organ`)."""
     masses = [r.mass_g for r in parts]
     if all(m is not None and m > 0 for m in masses):
         total = sum(m for m in masses if m is not None)
@@ -429,7 +415,7 @@ def _history(plan: TreatmentPlan, find: Callable[[Cycle], RegionMatch | None], n
         else:
             region = match.dose
             used.append(match.regions)
-            if match.rule == "sides":
+            if match.rule == "parts":
                 aggregated.append(str(number))
                 if region.mass_g is None:
                     equal_weight.append(str(number))
@@ -479,8 +465,8 @@ def plan_next_cycle(plan: TreatmentPlan, *, bed_function: BedFunction | None = N
             )
         if history.aggregated_cycles:
             notes.append(
-                f"{organ.name}: cycle(s) {', '.join(history.aggregated_cycles)} give only left/right "
-                "regions; their mass-weighted mean dose was used"
+                f"{organ.name}: cycle(s) {', '.join(history.aggregated_cycles)} give only regions that are "
+                "its parts (e.g. left and right); their mass-weighted mean dose was used"
                 + (
                     f" (equal weights in cycle(s) {', '.join(history.equal_weight_cycles)}: mass missing)"
                     if history.equal_weight_cycles
@@ -748,10 +734,15 @@ def _join_precycle_check(
 
     assert plan.safety is not None
     protocol = plan.protocol
+    rules_path = plan.safety.rules_path or protocol.precycle_rules
+    if rules_path is None:
+        raise InputError(
+            f"protocol {protocol.name!r} names no pre-cycle rule file (precycle_rules) and the plan's "
+            "[safety] gives none (rules): add one of them; rules of another protocol are never applied"
+        )
     decision = check_cycle(
         plan.safety.labs,
-        protocol=protocol.name if protocol.name in ("psma", "dotatate") else "psma",
-        rules_path=plan.safety.rules_path,
+        rules_path=rules_path,
         sex=plan.safety.sex,
         age_y=plan.safety.age_y,
         weight_kg=plan.safety.weight_kg,

@@ -32,7 +32,7 @@ def organ_curves(
 ) -> tuple[OrganCurve, ...]:
     """Cumulative BED per organ after each given cycle, its limit and (optionally) the projection.
 
-    Organs without BED parameters in the protocol are shown as cumulative absorbed dose against their
+    Organs without a BED limit in the protocol are shown as cumulative absorbed dose against their
     absorbed-dose limit.
     """
     bed_fn = bed_function if bed_function is not None else radiobiology_bed_gy
@@ -44,7 +44,7 @@ def organ_curves(
             continue
         doses, beds = history
         projection = projections.get(organ.name)
-        if beds is not None:
+        if beds is not None and organ.bed_limit_gy is not None:
             limit = organ.bed_limit_for(plan.risk_factors)
             curves.append(
                 OrganCurve(

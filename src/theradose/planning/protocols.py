@@ -1,20 +1,27 @@
-"""Treatment protocols: activity range, schedule, organ-at-risk limits, tumour targets.
+"""The protocol/product registry: treatment protocols and the radiopharmaceuticals they are for.
 
-A protocol is a TOML file. The shipped ones (``psma``, ``dotatate``) live in
-``theradose/data/protocols/``; a user may write their own with the same keys (see that folder's
-README). Every number is an inline table ``{ value = ..., citation = "..." }`` so that the source of
-each limit travels with it. Loading validates everything and raises :class:`~theradose.errors.InputError`
-with a one-line message naming the key, the value and the fix.
+A protocol is a TOML file. The shipped ones live in ``theradose/data/protocols/`` (one file per protocol,
+:func:`available_protocols`); a user may write their own with the same keys (see that folder's README).
+Each names its radiopharmaceutical by its code in the product registry (``product``;
+:mod:`theradose.products` holds the names and spellings; :func:`protocol_for_product`),
+the pre-cycle laboratory rule file it uses (``precycle_rules``), its activity range, schedule, organ-at-risk
+limits and tumour target. Every number is an inline table ``{ value = ..., citation = "..." }`` so that the
+source of each limit travels with it. Loading validates everything and raises
+:class:`~theradose.errors.InputError` with a one-line message naming the key, the value and the fix. An
+unknown protocol or product is an error naming the choices, never a fallback to another protocol.
 
-Organ limits may be given as absorbed dose (``dose_limit_gy``), as biologically effective dose
-(``bed_limit_gy``) or both; a stricter BED limit may apply when the patient has one of the organ's
+Organs are named as in the organ registry (:mod:`theradose.organs`), which also gives the region names that
+mean each organ. Organ limits may be given as absorbed dose (``dose_limit_gy``), as biologically effective
+dose (``bed_limit_gy``) or both; a stricter BED limit may apply when the patient has one of the organ's
 ``risk_factors`` (``bed_limit_with_risk_factors_gy``, e.g. Bodei et al. 2008, EJNMMI 35:1847, for the
-kidneys). A BED limit needs the organ's linear-quadratic parameters (``alpha_beta_gy``,
-``repair_half_time_h``).
+kidneys). The linear-quadratic parameters of an organ and of the tumour come from the tissue registry
+(:mod:`theradose.tissues`) through the organ's tissue (``[tumour] tissue``); a protocol may override them
+with cited values (``alpha_beta_gy``, ``repair_half_time_h``).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import tomllib
 from dataclasses import dataclass
@@ -22,11 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from theradose.errors import DataError, InputError
+from theradose.products import Product, load_products
 
 #: Folder of the shipped protocol files.
 PROTOCOL_DIR = Path(__file__).resolve().parent.parent / "data" / "protocols"
+#: Folder of the shipped pre-cycle rule files a protocol's ``precycle_rules`` may name.
+PRECYCLE_RULES_DIR = Path(__file__).resolve().parent.parent / "data" / "safety"
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Response categories a protocol may stop on (RECIST 1.1 / PERCIST / PSMA-PET vocabulary).
 RESPONSE_STATUSES = (
@@ -52,15 +62,18 @@ class OrganLimit:
     Attributes
     ----------
     name : str
-        Canonical organ name (key in the protocol, e.g. ``"kidneys"``).
+        Canonical organ name of the organ registry (key in the protocol, e.g. ``"kidneys"``).
     aliases : tuple of str
-        Other region names that mean this organ (matched case-insensitively).
+        Other region names that mean this organ (from the organ registry).
     dose_limit_gy, bed_limit_gy, bed_limit_with_risk_factors_gy : Cited or None
         Cumulative absorbed-dose and BED limits (Gy).
     risk_factors : tuple of str
         Patient risk factors that switch to ``bed_limit_with_risk_factors_gy``.
     alpha_beta_gy, repair_half_time_h : Cited or None
-        Linear-quadratic parameters for BED (required when a BED limit is given).
+        Linear-quadratic parameters for BED: the organ tissue's (tissue registry) unless the protocol
+        overrides them; None for a tissue without them (then no BED limit is allowed).
+    tissue : str
+        Tissue of the organ (tissue registry).
     """
 
     name: str
@@ -71,6 +84,7 @@ class OrganLimit:
     risk_factors: tuple[str, ...]
     alpha_beta_gy: Cited | None
     repair_half_time_h: Cited | None
+    tissue: str = ""
 
     @property
     def has_radiobiology(self) -> bool:
@@ -85,28 +99,37 @@ class OrganLimit:
         return self.bed_limit_gy
 
     def matches(self, region_name: str) -> bool:
-        """Whether a region name (from dosimetry) refers to this organ."""
-        key = _normalise(region_name)
-        return key == _normalise(self.name) or key in {_normalise(a) for a in self.aliases}
+        """Whether a region name (from dosimetry) means this organ in the organ registry."""
+        from theradose.organs import find_organ
+
+        organ = find_organ(region_name)
+        return organ is not None and organ.name == self.name
 
 
 @dataclass(frozen=True)
 class TumourTarget:
-    """Tumour radiobiology and cumulative target (dose and/or BED)."""
+    """Tumour radiobiology (from the tissue registry through ``tissue``) and cumulative target."""
 
     alpha_beta_gy: Cited | None
     repair_half_time_h: Cited | None
     target_dose_gy: Cited | None
     target_bed_gy: Cited | None
+    tissue: str = "tumour"
 
 
 @dataclass(frozen=True)
 class Protocol:
-    """A validated treatment protocol (see module docstring for the file format)."""
+    """A validated treatment protocol (see module docstring for the file format).
+
+    ``precycle_rules`` is the laboratory rule file of :func:`theradose.safety.check_cycle` for this
+    protocol (None: the protocol has no pre-cycle rules, and a plan with laboratory values is refused).
+    """
 
     name: str
     title: str
     nuclide: str
+    product: Product
+    precycle_rules: Path | None
     standard_activity_mbq: Cited
     min_activity_mbq: Cited
     max_activity_mbq: Cited
@@ -127,15 +150,48 @@ class Protocol:
         raise InputError(f"organ {name!r} is not in protocol {self.name!r}: use one of {known}")
 
 
-def _normalise(name: str) -> str:
-    return name.strip().lower().replace(" ", "_").replace("-", "_")
-
-
 def available_protocols() -> tuple[str, ...]:
     """Names of the protocols shipped with theradose."""
     if not PROTOCOL_DIR.is_dir():
         raise DataError(f"protocol folder {PROTOCOL_DIR} is missing: reinstall theradose")
     return tuple(sorted(p.stem for p in PROTOCOL_DIR.glob("*.toml")))
+
+
+@functools.lru_cache(maxsize=1)
+def shipped_protocols() -> tuple[Protocol, ...]:
+    """Every shipped protocol, loaded and validated."""
+    return tuple(load_protocol(name) for name in available_protocols())
+
+
+def product_names() -> tuple[str, ...]:
+    """Names of the radiopharmaceuticals of the shipped protocols."""
+    return tuple(p.product.name for p in shipped_protocols())
+
+
+def find_protocol_for_product(radiopharmaceutical: str) -> Protocol | None:
+    """The shipped protocol whose product ``radiopharmaceutical`` is (any listed spelling), or None."""
+    for protocol in shipped_protocols():
+        if protocol.product.matches(radiopharmaceutical):
+            return protocol
+    return None
+
+
+def protocol_for_product(radiopharmaceutical: str) -> Protocol:
+    """The shipped protocol for ``radiopharmaceutical``.
+
+    Raises
+    ------
+    InputError
+        No shipped protocol is for this product; the message names the known products.
+    """
+    protocol = find_protocol_for_product(radiopharmaceutical)
+    if protocol is None:
+        known = "; ".join(f"{p.product.name} ({p.name})" for p in shipped_protocols())
+        raise InputError(
+            f"radiopharmaceutical {radiopharmaceutical!r} has no protocol: known products are {known}; "
+            "write a protocol file for it"
+        )
+    return protocol
 
 
 def load_protocol(name_or_path: str | Path) -> Protocol:
@@ -158,6 +214,7 @@ def load_protocol(name_or_path: str | Path) -> Protocol:
     text: str
     source: str
     candidate = str(name_or_path)
+    base_dir = PROTOCOL_DIR
     if candidate in available_protocols():
         text = (PROTOCOL_DIR / f"{candidate}.toml").read_text(encoding="utf-8")
         source = f"theradose:{candidate}"
@@ -174,16 +231,28 @@ def load_protocol(name_or_path: str | Path) -> Protocol:
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"protocol file {str(path)!r} cannot be read ({exc}): check the file") from exc
         source = str(path)
+        base_dir = path.resolve().parent
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"protocol {source!r} is not valid TOML ({exc}): fix the syntax") from exc
-    return parse_protocol(data, source=source)
+    return parse_protocol(data, source=source, base_dir=base_dir)
 
 
-def parse_protocol(data: dict[str, Any], *, source: str = "<dict>") -> Protocol:
-    """Validate a protocol given as a parsed TOML mapping (see :func:`load_protocol`)."""
+def parse_protocol(data: dict[str, Any], *, source: str = "<dict>", base_dir: Path | None = None) -> Protocol:
+    """Validate a protocol given as a parsed TOML mapping (see :func:`load_protocol`).
+
+    ``precycle_rules`` is a file of the shipped rule folder or a path relative to ``base_dir`` (the
+    protocol file's folder).
+    """
     version = data.get("schema_version")
+    if version == 1:
+        raise InputError(
+            f"schema_version 1 protocols are no longer read ({source}): set schema_version = 2, add "
+            "product = <code of the product registry> and precycle_rules, remove organs.*.aliases (region "
+            'names come from the organ registry) and write [tumour] tissue = "tumour" instead of its '
+            "alpha_beta_gy and repair_half_time_h (see data/protocols/README.md)"
+        )
     if version != SCHEMA_VERSION:
         raise InputError(
             f"schema_version must be {SCHEMA_VERSION}; got {version!r} in {source}: "
@@ -193,6 +262,8 @@ def parse_protocol(data: dict[str, Any], *, source: str = "<dict>") -> Protocol:
     name = _string(data, "name", source)
     title = _string(data, "title", source)
     nuclide = _string(data, "nuclide", source)
+    product = _product(data, source)
+    precycle_rules = _precycle_rules(data, source, base_dir)
     activity = _table(data, "activity", source)
     schedule = _table(data, "schedule", source)
     _no_unknown(activity, {"standard_mbq", "min_mbq", "max_mbq"}, "activity.", source)
@@ -216,21 +287,30 @@ def parse_protocol(data: dict[str, Any], *, source: str = "<dict>") -> Protocol:
     if not organs_table:
         raise InputError(f"organs must list at least one organ at risk in {source}: add [organs.<name>]")
     organs = tuple(_organ(key, value, source) for key, value in organs_table.items())
+    names = [o.name for o in organs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InputError(f"organs names {twice[0]!r} twice (as two spellings) in {source}: keep one table")
 
     tumour_table = data.get("tumour", {})
     if not isinstance(tumour_table, dict):
         raise InputError(f"tumour must be a table in {source}: write [tumour]")
     _no_unknown(
         tumour_table,
-        {"alpha_beta_gy", "repair_half_time_h", "target_dose_gy", "target_bed_gy"},
+        {"tissue", "alpha_beta_gy", "repair_half_time_h", "target_dose_gy", "target_bed_gy"},
         "tumour.",
         source,
     )
+    tumour_tissue = tumour_table.get("tissue", "tumour")
+    if not isinstance(tumour_tissue, str):
+        raise InputError(f'tumour.tissue must be a tissue name in {source}: e.g. tissue = "tumour"')
+    tumour_ab, tumour_rep, tumour_tissue = _radiobiology(tumour_table, tumour_tissue, "tumour", source)
     tumour = TumourTarget(
-        alpha_beta_gy=_optional_cited(tumour_table, "tumour.alpha_beta_gy", source),
-        repair_half_time_h=_optional_cited(tumour_table, "tumour.repair_half_time_h", source),
+        alpha_beta_gy=tumour_ab,
+        repair_half_time_h=tumour_rep,
         target_dose_gy=_optional_cited(tumour_table, "tumour.target_dose_gy", source),
         target_bed_gy=_optional_cited(tumour_table, "tumour.target_bed_gy", source),
+        tissue=tumour_tissue,
     )
     if tumour.target_bed_gy is not None and (
         tumour.alpha_beta_gy is None or tumour.repair_half_time_h is None
@@ -257,6 +337,8 @@ def parse_protocol(data: dict[str, Any], *, source: str = "<dict>") -> Protocol:
         name=name,
         title=title,
         nuclide=nuclide,
+        product=product,
+        precycle_rules=precycle_rules,
         standard_activity_mbq=standard,
         min_activity_mbq=minimum,
         max_activity_mbq=maximum,
@@ -271,7 +353,6 @@ def parse_protocol(data: dict[str, Any], *, source: str = "<dict>") -> Protocol:
 
 
 _ORGAN_KEYS = {
-    "aliases",
     "dose_limit_gy",
     "bed_limit_gy",
     "bed_limit_with_risk_factors_gy",
@@ -283,6 +364,8 @@ _ORGAN_KEYS = {
 
 
 def _organ(name: str, table: Any, source: str) -> OrganLimit:
+    from theradose.organs import get_organ
+
     prefix = f"organs.{name}"
     if not isinstance(table, dict):
         raise InputError(f"{prefix} must be a table in {source}: write [{prefix}]")
@@ -291,23 +374,26 @@ def _organ(name: str, table: Any, source: str) -> OrganLimit:
         raise InputError(
             f"{prefix}.{unknown[0]} is not a known key in {source}: use one of {sorted(_ORGAN_KEYS)}"
         )
-    aliases = table.get("aliases", [])
-    if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
-        raise InputError(f"{prefix}.aliases must be a list of strings in {source}: fix the list")
+    try:
+        registered = get_organ(name)
+    except InputError as exc:
+        raise InputError(f"{prefix} in {source}: {exc}") from None
+    alpha_beta, repair, tissue = _radiobiology(table, registered.tissue, prefix, source)
     risk_factors = table.get("risk_factors", [])
     if not isinstance(risk_factors, list) or not all(isinstance(a, str) for a in risk_factors):
         raise InputError(f"{prefix}.risk_factors must be a list of strings in {source}: fix the list")
     organ = OrganLimit(
-        name=name,
-        aliases=tuple(aliases),
+        name=registered.name,
+        aliases=registered.aliases,
         dose_limit_gy=_optional_cited(table, f"{prefix}.dose_limit_gy", source),
         bed_limit_gy=_optional_cited(table, f"{prefix}.bed_limit_gy", source),
         bed_limit_with_risk_factors_gy=_optional_cited(
             table, f"{prefix}.bed_limit_with_risk_factors_gy", source
         ),
         risk_factors=tuple(risk_factors),
-        alpha_beta_gy=_optional_cited(table, f"{prefix}.alpha_beta_gy", source),
-        repair_half_time_h=_optional_cited(table, f"{prefix}.repair_half_time_h", source),
+        alpha_beta_gy=alpha_beta,
+        repair_half_time_h=repair,
+        tissue=tissue,
     )
     if organ.dose_limit_gy is None and organ.bed_limit_gy is None:
         raise InputError(
@@ -326,10 +412,65 @@ def _organ(name: str, table: Any, source: str) -> OrganLimit:
         _string(table, "risk_factors_citation", source, prefix=f"{prefix}.")
     if organ.bed_limit_gy is not None and not organ.has_radiobiology:
         raise InputError(
-            f"{prefix}.bed_limit_gy needs {prefix}.alpha_beta_gy and {prefix}.repair_half_time_h in "
-            f"{source}: add them with citations"
+            f"{prefix}.bed_limit_gy needs linear-quadratic parameters, but tissue {tissue!r} has none in the "
+            f"tissue registry ({source}): add {prefix}.alpha_beta_gy and {prefix}.repair_half_time_h with "
+            "citations"
         )
     return organ
+
+
+def _radiobiology(
+    table: dict[str, Any], tissue_name: str, prefix: str, source: str
+) -> tuple[Cited | None, Cited | None, str]:
+    """α/β and repair half-time of an organ or the tumour: the protocol's cited override, else the tissue
+    registry's value cited with the tissue's source."""
+    from theradose.tissues import get_tissue
+
+    try:
+        tissue = get_tissue(tissue_name)
+    except InputError as exc:
+        raise InputError(f"{prefix}.tissue in {source}: {exc}") from None
+    alpha_beta = _optional_cited(table, f"{prefix}.alpha_beta_gy", source)
+    repair = _optional_cited(table, f"{prefix}.repair_half_time_h", source)
+    citation = f"tissue registry, {tissue.name}: {tissue.radiobiology_source}"
+    if alpha_beta is None and tissue.alpha_beta_gy is not None:
+        alpha_beta = Cited(tissue.alpha_beta_gy, citation)
+    if repair is None and tissue.repair_half_time_h is not None:
+        repair = Cited(tissue.repair_half_time_h, citation)
+    return alpha_beta, repair, tissue.name
+
+
+def _product(data: dict[str, Any], source: str) -> Product:
+    """The product the protocol names by its code in the product registry (:mod:`theradose.products`)."""
+    code = data.get("product")
+    if not isinstance(code, str) or not code.strip():
+        codes = ", ".join(load_products())
+        raise InputError(f'product must be a product code in {source}: one of {codes} (e.g. product = "...")')
+    if code not in load_products():
+        codes = ", ".join(load_products())
+        raise InputError(
+            f"product {code!r} in {source} is not in the product registry: use one of {codes}, or add the "
+            "product to data/products/products.toml"
+        )
+    return load_products()[code]
+
+
+def _precycle_rules(data: dict[str, Any], source: str, base_dir: Path | None) -> Path | None:
+    value = data.get("precycle_rules")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f'precycle_rules must be a rule file name in {source}: e.g. "precycle_psma.toml"')
+    shipped = PRECYCLE_RULES_DIR / value
+    local = (base_dir / value) if base_dir is not None else None
+    for candidate in (local, shipped):
+        if candidate is not None and candidate.is_file():
+            return candidate.resolve()
+    known = ", ".join(sorted(p.name for p in PRECYCLE_RULES_DIR.glob("precycle_*.toml")))
+    raise InputError(
+        f"precycle_rules {value!r} in {source} is neither a shipped rule file ({known}) nor a file next to "
+        "the protocol: fix the name"
+    )
 
 
 _TOP_KEYS = {
@@ -337,6 +478,8 @@ _TOP_KEYS = {
     "name",
     "title",
     "nuclide",
+    "product",
+    "precycle_rules",
     "activity",
     "schedule",
     "organs",

@@ -314,13 +314,8 @@ def inputs_digest(
 # ------------------------------------------------------------------------------------------- runners
 def pipeline_run_one(study_path: str, out_dir: str) -> dict[str, Any]:
     """Run one study through the study pipeline (``theradose.pipeline.run.run_study``)."""
-    try:
-        from theradose.pipeline.run import run_study  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        raise InputError(
-            f"{study_path} is a pipeline study file but theradose.pipeline is not installed: "
-            "install a theradose with the study pipeline"
-        ) from None
+    from theradose.pipeline.run import run_study
+
     result = run_study(study_path, out_dir)
     return {"files": list(result.files), "elapsed_s": round(float(result.elapsed_s), 3)}
 

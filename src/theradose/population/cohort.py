@@ -402,9 +402,9 @@ def _load_synthetic(path: Path) -> dict[str, Any]:
 def run_synthetic_study(study_path: str | Path, out_dir: str | Path) -> dict[str, Any]:
     """Run one synthetic study: fit each region's TAC, integrate, dose by local deposition, BED.
 
-    Writes ``doses.json`` (same layout as the study pipeline's, engine ``local``, plus the engine of an
-    optional ``[voxel]`` table) and ``provenance.json`` into ``out_dir`` atomically (a temporary sibling
-    folder renamed on success).
+    Writes ``doses.json`` (the dose record, :class:`~theradose.dosimetry.results.StudyDoses`, reference
+    dose ``local``, plus the estimates of the engine of an optional ``[voxel]`` table) and
+    ``provenance.json`` into ``out_dir`` atomically (a temporary sibling folder renamed on success).
 
     Dose: ``D = Ã · N_A · Ē_e / m`` (MIRD local-deposition self-dose of the electrons; Bolch et al. 2009,
     MIRD Pamphlet 21, J Nucl Med 50:477). BED: :func:`theradose.radiobiology.bed_gy`.
@@ -414,11 +414,22 @@ def run_synthetic_study(study_path: str | Path, out_dir: str | Path) -> dict[str
     dict
         ``{"doses": "doses.json", "regions": N}``.
     """
-    from theradose.io.tables import parse_float, read_rows
+    from theradose.dosimetry.engines.registry import DoseEngine
+    from theradose.dosimetry.results import (
+        Administration,
+        EngineDose,
+        Patient,
+        RegionKind,
+        RegionResult,
+        StudyDoses,
+        round_sig,
+    )
     from theradose.kinetics import fit_tac
     from theradose.nuclides import get_nuclide
-    from theradose.radiobiology import bed_gy, tissue_parameters
-    from theradose.units import decays_from_tia_mbq_h, dose_gy_from_energy_mev_and_mass_g, mbq_to_gbq
+    from theradose.organs import find_organ
+    from theradose.tables import parse_float, read_rows
+    from theradose.tissues import get_tissue
+    from theradose.units import decays_from_tia_mbq_h, dose_gy_from_energy_mev_and_mass_g
 
     path = Path(study_path).resolve()
     data = _load_synthetic(path)
@@ -428,7 +439,8 @@ def run_synthetic_study(study_path: str | Path, out_dir: str | Path) -> dict[str
         path.parent / str(data["tac"]),
         required={"region": str, "time_h": parse_float, "activity_mbq": parse_float},
     )
-    regions_out: list[dict[str, Any]] = []
+    regions_in: list[dict[str, Any]] = []
+    local: dict[str, EngineDose] = {}
     for region in data["regions"]:
         name = str(region["name"])
         points = sorted((r["time_h"], r["activity_mbq"]) for r in rows if r["region"] == name)
@@ -447,59 +459,56 @@ def run_synthetic_study(study_path: str | Path, out_dir: str | Path) -> dict[str
             )
         )
         rel = (fit.tia_sigma_mbq_h or 0.0) / fit.tia_mbq_h if fit.tia_mbq_h > 0 else 0.0
-        tissue = str(region.get("tissue", ""))
-        bed = None
-        if tissue and fit.effective_half_life_h is not None:
-            params = tissue_parameters(tissue)
-            bed = bed_gy(
-                dose,
-                effective_half_life_h=fit.effective_half_life_h,
-                alpha_beta_gy=params.alpha_beta_gy,
-                repair_half_time_h=params.repair_half_time_h,
-            )
-        regions_out.append(
-            {
-                "name": name,
-                "kind": str(region.get("kind", "organ")),
-                "volume_ml": None,
-                "mass_g": mass_g,
-                "tia_mbq_h": fit.tia_mbq_h,
-                "tia_sigma_mbq_h": fit.tia_sigma_mbq_h,
-                "kinetics_model": fit.model,
-                "effective_half_life_h": fit.effective_half_life_h,
-                "doses": {
-                    "local": {
-                        "dose_gy": dose,
-                        "dose_sigma_gy": dose * rel,
-                        "dose_gy_per_gbq": dose / float(mbq_to_gbq(activity_mbq)),
-                    }
-                },
-                "tissue": tissue or None,
-                "bed_gy": bed,
-            }
+        local[name] = EngineDose(
+            DoseEngine.LOCAL.value,
+            round_sig(dose),
+            round_sig(dose * rel),
+            "local deposition of the electron energy in the region's mass (MIRD Pamphlet 21 self-dose)",
         )
-    engines = ["local"]
+        regions_in.append({**region, "fit": fit, "tia_mbq_h": fit.tia_mbq_h})
+    engines = [DoseEngine.LOCAL.value]
+    voxel: dict[str, EngineDose] = {}
     if "voxel" in data:
-        engine = _voxel_doses(data["voxel"], regions_out, nuclide, activity_mbq, path)
-        if engine != "local":
-            engines.append(engine)
+        engine, voxel = _voxel_doses(data["voxel"], regions_in, nuclide, path)
+        if engine != DoseEngine.LOCAL:
+            engines.append(engine.value)
+    reference = engines[0]
+    regions_out = []
+    for region in regions_in:
+        name, fit = str(region["name"]), region["fit"]
+        estimates = [local[name]] + ([voxel[name]] if name in voxel and engines[-1] != reference else [])
+        tissue = str(region.get("tissue", "")) or None
+        half_life = round_sig(fit.effective_half_life_h)
+        regions_out.append(
+            RegionResult(
+                name=name,
+                kind=RegionKind(str(region.get("kind", "organ"))),
+                doses=tuple(estimates),
+                mass_g=round_sig(float(region["mass_g"])),
+                tia_mbq_h=round_sig(fit.tia_mbq_h),
+                tia_sigma_mbq_h=round_sig(fit.tia_sigma_mbq_h),
+                kinetics_model=fit.model,
+                effective_half_life_h=half_life,
+                organ=None if (organ := find_organ(name)) is None else organ.name,
+                tissue=None if tissue is None else get_tissue(tissue).name,
+                bed=_bed(local[name], tissue, half_life),
+            )
+        )
     adm = data["administration"]
     when = adm["datetime"]
-    doses = {
-        "format": "theradose-doses",
-        "version": 1,
-        "patient": {"id": str(data["patient"]["id"]), "name": str(data["patient"].get("name", ""))},
-        "cycle": int(data.get("cycle", 1)),
-        "administration": {
-            "nuclide": nuclide.name,
-            "radiopharmaceutical": str(adm.get("radiopharmaceutical", nuclide.name)),
-            "activity_mbq": activity_mbq,
-            "datetime": when.isoformat() if isinstance(when, datetime) else str(when),
-        },
-        "engines": engines,
-        "partial_volume_correction": False,
-        "regions": regions_out,
-    }
+    record = StudyDoses(
+        patient=Patient(str(data["patient"]["id"]), str(data["patient"].get("name", ""))),
+        cycle=int(data.get("cycle", 1)),
+        administration=Administration(
+            nuclide=nuclide.name,
+            radiopharmaceutical=str(adm.get("radiopharmaceutical", nuclide.name)),
+            activity_mbq=activity_mbq,
+            datetime=when if isinstance(when, datetime) else datetime.fromisoformat(str(when)),
+        ),
+        reference_dose=reference,
+        engines=tuple(engines),
+        regions=tuple(regions_out),
+    )
     provenance = {
         "format": "theradose-provenance",
         "version": 1,
@@ -511,7 +520,7 @@ def run_synthetic_study(study_path: str | Path, out_dir: str | Path) -> dict[str
     temp = out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
     temp.mkdir()
     try:
-        (temp / "doses.json").write_text(json.dumps(doses, indent=2) + "\n", encoding="utf-8")
+        (temp / "doses.json").write_text(record.to_json(), encoding="utf-8")
         (temp / "provenance.json").write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
         if out.exists():
             old = out.parent / f".{out.name}.old-{uuid.uuid4().hex[:8]}"
@@ -526,32 +535,64 @@ def run_synthetic_study(study_path: str | Path, out_dir: str | Path) -> dict[str
     return {"doses": "doses.json", "regions": len(regions_out)}
 
 
-#: Soft-tissue density (g/mL) used to turn a region's mass into its sphere volume (ICRU 44 soft tissue).
-SOFT_TISSUE_G_PER_ML = 1.04
+def _bed(dose: Any, tissue: str | None, effective_half_life_h: float | None) -> Any:
+    """BED of a synthetic region's dose (:class:`~theradose.dosimetry.results.Bed`, or None without a tissue
+    with LQ parameters or a half-life): :func:`theradose.radiobiology.bed_gy`."""
+    from theradose.dosimetry.results import Bed, round_sig
+    from theradose.radiobiology import bed_gy
+    from theradose.tissues import get_tissue
+
+    if tissue is None or effective_half_life_h is None or dose.dose_gy is None:
+        return None
+    params = get_tissue(tissue)
+    if params.alpha_beta_gy is None or params.repair_half_time_h is None:
+        return None
+    value = bed_gy(
+        dose.dose_gy,
+        effective_half_life_h=effective_half_life_h,
+        alpha_beta_gy=params.alpha_beta_gy,
+        repair_half_time_h=params.repair_half_time_h,
+    )
+    return Bed(
+        round_sig(value) or 0.0,
+        dose.dose_gy,
+        dose.source,
+        params.name,
+        params.alpha_beta_gy,
+        params.repair_half_time_h,
+        effective_half_life_h,
+        params.radiobiology_source,
+    )
 
 
 def _voxel_doses(
-    table: Any, regions: list[dict[str, Any]], nuclide: Any, activity_mbq: float, path: Path
-) -> str:
+    table: Any, regions: list[dict[str, Any]], nuclide: Any, path: Path
+) -> tuple[Any, dict[str, Any]]:
     """Optional voxel stage of a synthetic study: each region as a sphere of its mass on a ``grid``³ grid
     of ``voxel_mm`` voxels (centres along the last axis, 3 voxels apart), filled uniformly with its TIA;
-    the dose map of ``engine`` (``local``, ``vsv`` or ``mc``; :func:`theradose.dosimetry.engines.
-    dose_rate_or_dose`) gives each region's voxel-mean dose under ``doses[engine]``."""
-    from theradose.dosimetry.engines import dose_rate_or_dose
+    the dose map of ``engine`` (:func:`theradose.dosimetry.engines.dose_rate_or_dose`) gives each region's
+    mean dose (:func:`~theradose.dosimetry.dvh.mean_dose_gy`, uniform density) and DVH. Returns the engine
+    and its estimate per region."""
+    from theradose.dosimetry.dvh import dose_volume_histogram, mean_dose_gy
+    from theradose.dosimetry.engines import DoseEngine, dose_rate_or_dose, parse_engine
+    from theradose.dosimetry.results import Dvh, EngineDose, round_sig
     from theradose.imaging.volume import Volume
-    from theradose.units import mbq_to_gbq
+    from theradose.tissues import density_g_per_ml
 
+    soft_g_per_ml = density_g_per_ml("soft_tissue")  # a region's mass → its sphere volume
     grid = int(table.get("grid", 48))
     voxel_mm = float(table.get("voxel_mm", 6.0))
-    engine = str(table.get("engine", "vsv"))
-    if not 16 <= grid <= 256 or voxel_mm <= 0 or engine not in ("local", "vsv", "mc"):
+    engine = parse_engine(
+        str(table.get("engine", DoseEngine.VSV.value)), field=f"study file {path}: [voxel] engine"
+    )
+    if not 16 <= grid <= 256 or voxel_mm <= 0:
         raise InputError(
-            f"study file {path}: [voxel] needs 16 <= grid <= 256, voxel_mm > 0 and engine local|vsv|mc; "
-            f"got grid={grid}, voxel_mm={voxel_mm}, engine={engine!r}"
+            f"study file {path}: [voxel] needs 16 <= grid <= 256 and voxel_mm > 0; "
+            f"got grid={grid}, voxel_mm={voxel_mm}"
         )
     voxel_ml = (voxel_mm / 10.0) ** 3
     radii = [
-        (3.0 * float(r["mass_g"]) / SOFT_TISSUE_G_PER_ML / voxel_ml / (4.0 * math.pi)) ** (1.0 / 3.0)
+        (3.0 * float(r["mass_g"]) / soft_g_per_ml / voxel_ml / (4.0 * math.pi)) ** (1.0 / 3.0)
         for r in regions
     ]
     centres: list[float] = []
@@ -577,19 +618,26 @@ def _voxel_doses(
         volume,
         None,
         nuclide,
-        engine=engine,  # type: ignore[arg-type]
+        engine=engine,
         workers=1,
         n_photons=int(table.get("mc_photons", 200_000)),
         seed=int(table.get("seed", 0)),
     )
+    values = np.asarray(dose.array, dtype=np.float64)
+    out: dict[str, EngineDose] = {}
     for region, mask in zip(regions, masks, strict=True):
-        mean = float(np.asarray(dose.array)[mask].mean())
-        region["doses"][engine] = {
-            "dose_gy": mean,
-            "dose_sigma_gy": None,
-            "dose_gy_per_gbq": mean / float(mbq_to_gbq(activity_mbq)),
-        }
-    return engine
+        dvh = dose_volume_histogram(values, mask=mask)
+        out[str(region["name"])] = EngineDose(
+            engine.value,
+            round_sig(mean_dose_gy(values, mask)),
+            None,
+            f"{engine} engine on a sphere of the region's mass, mean of the voxel doses (uniform density)",
+            Dvh(
+                tuple(round_sig(x) or 0.0 for x in dvh.dose_gy),
+                tuple(round_sig(x) or 0.0 for x in dvh.cumulative_fraction),
+            ),
+        )
+    return engine, out
 
 
 # ------------------------------------------------------------------------------- virtual patients

@@ -30,12 +30,12 @@ import json
 import math
 import os
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from theradose.dosimetry.results import ORGAN_SOURCE, StudyDoses, read_doses
 from theradose.errors import InputError
 
 #: Columns that hold direct identifiers in a non-de-identified registry: :func:`deidentify` replaces the
@@ -110,77 +110,56 @@ class RegistryExport:
 
 
 # ------------------------------------------------------------------------------------------- reading
-def read_batch_dir(batch_dir: str | Path) -> list[tuple[str, dict[str, Any]]]:
-    """``(study_id, doses)`` for every ``<batch_dir>/<study_id>/doses.json``, sorted by study id."""
+def read_batch_dir(batch_dir: str | Path) -> list[tuple[str, StudyDoses]]:
+    """``(study_id, dose record)`` for every ``<batch_dir>/<study_id>/doses.json``, sorted by study id,
+    read through :class:`~theradose.dosimetry.results.StudyDoses` (version 1 files upgraded)."""
     root = Path(batch_dir)
     if not root.is_dir():
         raise InputError(f"batch folder {root} does not exist: give the --out folder of 'theradose batch'")
-    out: list[tuple[str, dict[str, Any]]] = []
+    out: list[tuple[str, StudyDoses]] = []
     for doses_path in sorted(root.glob("*/doses.json")):
         sid = doses_path.parent.name
         if sid.startswith("."):
             continue
-        try:
-            data = json.loads(doses_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise InputError(f"{doses_path} is not readable JSON ({exc}): re-run that study") from None
-        if not isinstance(data, dict) or data.get("format") != "theradose-doses":
-            raise InputError(f"{doses_path} is not a theradose doses.json (format 'theradose-doses')")
-        out.append((sid, data))
+        out.append((sid, read_doses(doses_path)))
     if not out:
         raise InputError(f"no <study>/doses.json under {root}: run 'theradose batch ... --out {root}' first")
     return out
 
 
-def _float(value: Any) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _region_rows(sid: str, doses: Mapping[str, Any]) -> list[dict[str, Any]]:
-    adm = doses.get("administration", {})
-    when = adm.get("datetime")
-    try:
-        administration_date = datetime.fromisoformat(str(when)).date() if when else None
-    except ValueError:
-        administration_date = None
-    engines = list(doses.get("engines") or [])
+def _region_rows(sid: str, doses: StudyDoses) -> list[dict[str, Any]]:
+    """One row per region: the study's reference dose (``dose_source`` names it) and the BED computed
+    from it, as every other screen shows them (:meth:`StudyDoses.rows`), plus the organ-level dose."""
+    adm = doses.administration
     rows: list[dict[str, Any]] = []
-    for region in doses.get("regions", []):
-        engine_doses = region.get("doses") or {}
-        engine = engines[0] if engines and engines[0] in engine_doses else next(iter(engine_doses), None)
-        chosen = engine_doses.get(engine, {}) if engine else {}
-        organ = region.get("organ_dose") or {}
+    for region in doses.regions:
+        shown = doses.row(region)
+        organ = region.dose(ORGAN_SOURCE)
         rows.append(
             {
                 "study_id": sid,
-                "patient_id": str(doses.get("patient", {}).get("id", "")),
-                "patient_name": str(doses.get("patient", {}).get("name", "")),
-                "cycle": int(doses.get("cycle", 1)),
-                "administration_date": administration_date,
-                "nuclide": adm.get("nuclide"),
-                "radiopharmaceutical": adm.get("radiopharmaceutical"),
-                "activity_mbq": _float(adm.get("activity_mbq")),
-                "region": str(region.get("name")),
-                "kind": region.get("kind"),
-                "tissue": region.get("tissue"),
-                "mass_g": _float(region.get("mass_g")),
-                "volume_ml": _float(region.get("volume_ml")),
-                "tia_mbq_h": _float(region.get("tia_mbq_h")),
-                "tia_sigma_mbq_h": _float(region.get("tia_sigma_mbq_h")),
-                "kinetics_model": region.get("kinetics_model"),
-                "effective_half_life_h": _float(region.get("effective_half_life_h")),
-                "dose_engine": engine,
-                "dose_gy": _float(chosen.get("dose_gy")),
-                "dose_sigma_gy": _float(chosen.get("dose_sigma_gy")),
-                "dose_gy_per_gbq": _float(chosen.get("dose_gy_per_gbq")),
-                "organ_dose_gy": _float(organ.get("dose_gy")),
-                "bed_gy": _float(region.get("bed_gy")),
+                "patient_id": doses.patient.id,
+                "patient_name": doses.patient.name,
+                "cycle": doses.cycle,
+                "administration_date": adm.datetime.date(),
+                "nuclide": adm.nuclide,
+                "radiopharmaceutical": adm.radiopharmaceutical,
+                "activity_mbq": adm.activity_mbq,
+                "region": region.name,
+                "kind": region.kind.value,
+                "tissue": region.tissue,
+                "mass_g": region.mass_g,
+                "volume_ml": region.volume_ml,
+                "tia_mbq_h": region.tia_mbq_h,
+                "tia_sigma_mbq_h": region.tia_sigma_mbq_h,
+                "kinetics_model": region.kinetics_model,
+                "effective_half_life_h": region.effective_half_life_h,
+                "dose_source": shown.source,
+                "dose_gy": shown.dose_gy,
+                "dose_sigma_gy": shown.dose_sigma_gy,
+                "dose_gy_per_gbq": shown.dose_gy_per_gbq,
+                "organ_dose_gy": None if organ is None else organ.dose_gy,
+                "bed_gy": shown.bed_gy,
             }
         )
     return rows
@@ -188,7 +167,7 @@ def _region_rows(sid: str, doses: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def read_outcomes_csv(path: str | Path) -> dict[str, dict[str, Any]]:
     """Outcomes per patient (see the module docstring for the columns)."""
-    from theradose.io.tables import parse_float, read_rows
+    from theradose.tables import parse_float, read_rows
 
     def category(text: str) -> str:
         value = text.strip().upper()

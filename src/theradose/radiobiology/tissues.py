@@ -1,18 +1,15 @@
-"""Tissue parameters (α/β, repair half-time) for BED, shipped as cited data and overridable."""
+"""Tissue parameters (α/β, repair half-time) for BED, from the tissue registry and overridable.
+
+The values come from :mod:`theradose.tissues` (``data/tissues.toml``), the one source of every tissue's
+parameters; this module adds the user overrides.
+"""
 
 from __future__ import annotations
 
-import functools
 import math
-import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 
-from theradose.errors import DataError, InputError
-
-#: Shipped tissue table (source and licence in the README.md beside it).
-TISSUE_DATA_PATH = Path(__file__).resolve().parent.parent / "data" / "radiobiology" / "tissues.toml"
-TISSUE_DATA_FILE = TISSUE_DATA_PATH.name
+from theradose.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -34,30 +31,11 @@ class TissueParameters:
     source: str
 
 
-@functools.lru_cache(maxsize=1)
-def _table() -> dict[str, TissueParameters]:
-    try:
-        raw = tomllib.loads(TISSUE_DATA_PATH.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise DataError(f"cannot read {TISSUE_DATA_FILE} ({exc}): reinstall theradose") from None
-    table: dict[str, TissueParameters] = {}
-    for name, entry in raw.items():
-        try:
-            table[name] = TissueParameters(
-                alpha_beta_gy=float(entry["alpha_beta_gy"]),
-                repair_half_time_h=float(entry["repair_half_time_h"]),
-                source=str(entry["source"]),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DataError(
-                f"{TISSUE_DATA_FILE} entry {name!r} is malformed ({exc}): reinstall theradose"
-            ) from None
-    return table
-
-
 def tissue_names() -> tuple[str, ...]:
-    """Names of the tissues with default parameters."""
-    return tuple(_table())
+    """Names of the tissues of the tissue registry that have default LQ parameters."""
+    from theradose.tissues import tissues
+
+    return tuple(t.name for t in tissues() if t.has_radiobiology)
 
 
 def tissue_parameters(
@@ -68,8 +46,8 @@ def tissue_parameters(
     Parameters
     ----------
     name : str
-        ``kidney``, ``red_marrow``, ``salivary_glands``, ``liver`` or ``tumour`` (case-insensitive;
-        spaces and hyphens read as underscores; ``tumor`` accepted).
+        A tissue of the registry (:func:`theradose.tissues.get_tissue`), e.g. ``kidney``,
+        ``red_marrow``, ``salivary_glands``, ``liver`` or ``tumour``.
     alpha_beta_gy, repair_half_time_h : float, optional
         Values replacing the defaults; the returned ``source`` then says which were overridden.
 
@@ -77,19 +55,16 @@ def tissue_parameters(
     -------
     TissueParameters
     """
-    key = name.strip().lower().replace(" ", "_").replace("-", "_")
-    key = {
-        "tumor": "tumour",
-        "kidneys": "kidney",
-        "bone_marrow": "red_marrow",
-        "salivary": "salivary_glands",
-    }.get(key, key)
-    table = _table()
-    if key not in table:
-        raise InputError(f"unknown tissue {name!r}: choose one of {', '.join(table)} or give the parameters")
-    params = table[key]
+    from theradose.tissues import get_tissue
+
+    tissue = get_tissue(name)
+    if not tissue.has_radiobiology and (alpha_beta_gy is None or repair_half_time_h is None):
+        raise InputError(
+            f"tissue {tissue.name!r} has no established alpha/beta and repair half-time: give both "
+            f"alpha_beta_gy and repair_half_time_h, or use one of {', '.join(tissue_names())}"
+        )
     overridden = []
-    ab, rep = params.alpha_beta_gy, params.repair_half_time_h
+    ab, rep = tissue.alpha_beta_gy or math.nan, tissue.repair_half_time_h or math.nan
     if alpha_beta_gy is not None:
         if not (math.isfinite(alpha_beta_gy) and alpha_beta_gy > 0.0):
             raise InputError(f"alpha_beta_gy must be a positive number; got {alpha_beta_gy!r}")
@@ -100,5 +75,6 @@ def tissue_parameters(
             raise InputError(f"repair_half_time_h must be a positive number; got {repair_half_time_h!r}")
         rep = float(repair_half_time_h)
         overridden.append("repair_half_time_h")
-    source = params.source if not overridden else f"user ({', '.join(overridden)}); defaults: {params.source}"
+    defaults = tissue.radiobiology_source or "none"
+    source = defaults if not overridden else f"user ({', '.join(overridden)}); defaults: {defaults}"
     return TissueParameters(alpha_beta_gy=ab, repair_half_time_h=rep, source=source)

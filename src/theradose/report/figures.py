@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from theradose.dosimetry.results import ORGAN_SOURCE
 from theradose.report.data import ReportData
 
 #: Width of report figures, inches (A4 text width).
@@ -73,12 +74,17 @@ def mip_figure(data: ReportData) -> Any:
 
 
 def dvh_figure(data: ReportData) -> Any:
-    """Cumulative DVHs of all regions (first engine)."""
+    """Cumulative DVHs of all regions (engine ``data.dvh_source``), each in its organ's registry colour
+    where the region is an organ of the registry."""
+    from theradose.organs import find_organ
+
     fig = _figure(3.5)
     ax = fig.add_subplot(1, 1, 1)
     for name, (edges, fraction) in data.dvhs.items():
-        ax.plot(edges, 100.0 * np.asarray(fraction), lw=1.0, label=name)
-    ax.set_xlabel("absorbed dose (Gy)", fontsize=8)
+        organ = find_organ(name)
+        colour = None if organ is None or organ.is_tumour else organ.display_hex
+        ax.plot(edges, 100.0 * np.asarray(fraction), lw=1.0, label=name, color=colour)
+    ax.set_xlabel(f"absorbed dose, {data.dvh_source} engine (Gy)", fontsize=8)
     ax.set_ylabel("volume (%)", fontsize=8)
     ax.set_ylim(0, 102)
     ax.set_xscale("symlog", linthresh=1.0)
@@ -89,10 +95,14 @@ def dvh_figure(data: ReportData) -> Any:
 
 
 def dose_table_rows(data: ReportData) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of the dose table (strings), one column group per engine."""
-    engines = list(data.doses["engines"])
+    """Header and rows of the dose table (strings): the study's dose of each region, named by its source,
+    its Gy/GBq and the BED computed from it, then every other estimate for comparison."""
+    doses = data.doses
+    reference = doses.reference_dose
+    others = [s for s in (*doses.engines, ORGAN_SOURCE) if s != reference]
     header = ["Region", "Mass (g)", "TIA (MBq·h)", "Model"]
-    header += [f"Dose {e} (Gy)" for e in engines] + ["Gy/GBq", "Organ MIRD (Gy)", "BED (Gy)"]
+    header += [f"Dose ({_label(reference)}, Gy)", "Gy/GBq", "BED of this dose (Gy)"]
+    header += [f"{_label(s)} (Gy)" for s in others]
     rows: list[list[str]] = []
 
     def pm(value: Any, sigma: Any) -> str:
@@ -100,25 +110,31 @@ def dose_table_rows(data: ReportData) -> tuple[list[str], list[list[str]]]:
             return "—"
         return f"{value:.3g} ± {sigma:.2g}" if sigma is not None else f"{value:.3g}"
 
-    for r in data.doses["regions"]:
-        row = [r["name"], f"{r['mass_g']:.4g}", pm(r["tia_mbq_h"], r["tia_sigma_mbq_h"]), r["kinetics_model"]]
-        row += [pm(r["doses"][e]["dose_gy"], r["doses"][e]["dose_sigma_gy"]) for e in engines]
-        per_gbq = r["doses"][engines[0]]["dose_gy_per_gbq"]
-        row.append("—" if per_gbq is None else f"{per_gbq:.3g}")
-        od = r.get("organ_dose")
-        row.append(pm(od["dose_gy"], od["dose_sigma_gy"]) if od else "—")
-        row.append("—" if r["bed_gy"] is None else f"{r['bed_gy']:.3g}")
+    for region in doses.regions:
+        shown = doses.row(region)
+        mass = "—" if region.mass_g is None else f"{region.mass_g:.4g}"
+        row = [region.name, mass, pm(region.tia_mbq_h, region.tia_sigma_mbq_h), region.kinetics_model]
+        row.append(pm(shown.dose_gy, shown.dose_sigma_gy))
+        row.append("—" if shown.dose_gy_per_gbq is None else f"{shown.dose_gy_per_gbq:.3g}")
+        row.append("—" if shown.bed_gy is None else f"{shown.bed_gy:.3g}")
+        for source in others:
+            estimate = region.dose(source)
+            row.append("—" if estimate is None else pm(estimate.dose_gy, estimate.dose_sigma_gy))
         rows.append(row)
     return header, rows
 
 
+def _label(source: str) -> str:
+    return "organ MIRD" if source == ORGAN_SOURCE else f"{source} engine"
+
+
 def plan_summary(data: ReportData) -> tuple[list[str], list[str], list[list[str]]]:
     """Next-cycle plan in words and as a table: (lines, table header, table rows); empty without a plan."""
-    if data.plan is None:
+    if data.plan is None or data.next_cycle is None:
         return [], [], []
-    result = data.plan.result
+    result = data.next_cycle
     lines = [
-        f"Protocol: {data.plan.plan.protocol.title}",
+        f"Protocol: {data.plan.protocol.title}",
         f"Cycle {result.cycle_number}: "
         + (
             "STOP treatment"
@@ -164,10 +180,10 @@ def report_figures(data: ReportData) -> dict[str, Any]:
         "Maximum-intensity projections": mip_figure(data),
         "Dose-volume histograms": dvh_figure(data),
     }
-    if data.plan is not None:
+    if data.plan is not None and data.next_cycle is not None:
         from theradose.planning.plot import cumulative_bed_figure
 
-        figures[PLAN_FIGURE_TITLE] = cumulative_bed_figure(data.plan.plan, data.plan.result)
+        figures[PLAN_FIGURE_TITLE] = cumulative_bed_figure(data.plan, data.next_cycle)
     return figures
 
 

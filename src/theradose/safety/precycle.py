@@ -1,7 +1,9 @@
 """Pre-cycle criteria: go, delay or reduce the next cycle from the latest laboratory values.
 
 Rules are data (``data/safety/precycle_<protocol>.toml``), typed in from the prescribing information of
-each radiopharmaceutical (cited in the file). Users can pass their own rule file.
+each radiopharmaceutical (cited in the file). Which rule file a protocol uses is stated once, in the
+protocol registry (``precycle_rules`` of :func:`theradose.planning.protocols.load_protocol`); callers pass
+that file (or their own) as ``rules_path``. No rule file is ever chosen by default.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,24 +43,18 @@ class CycleDecision:
     source: str = ""
 
 
-def load_rules(protocol: str, *, path: Path | None = None) -> dict[str, Any]:
-    """Load the pre-cycle rule file of a protocol (``psma`` or ``dotatate``) or a user file."""
+def load_rules(path: Path) -> dict[str, Any]:
+    """Load and check a pre-cycle rule file (a protocol's ``precycle_rules`` or a user file)."""
     try:
-        if path is not None:
-            text = Path(path).read_text()
-        else:
-            if protocol not in ("psma", "dotatate"):
-                raise InputError(f"protocol must be psma or dotatate; got {protocol!r}")
-            text = (resources.files("theradose.data") / "safety" / f"precycle_{protocol}.toml").read_text()
-        rules = tomllib.loads(text)
+        rules = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
-        raise InputError(f"cannot read rule file {path} ({exc.strerror})") from None
+        raise InputError(f"cannot read rule file {path} ({exc.strerror}): check the path") from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"rule file {path}: {exc}") from None
     for i, rule in enumerate(rules.get("rules", []), start=1):
         for key in ("id", "kind", "decision", "reason"):
             if key not in rule:
-                raise InputError(f"rule {i} in {path or protocol}: key {key!r} is missing")
+                raise InputError(f"rule {i} in {path}: key {key!r} is missing")
         if rule["decision"] not in _PRECEDENCE:
             raise InputError(f"rule {rule['id']}: decision must be go, delay, reduce or stop")
     return rules
@@ -85,8 +80,7 @@ def _latest_and_baseline(labs: Sequence[LabValue]) -> dict[str, tuple[LabValue, 
 def check_cycle(
     labs: Sequence[LabValue],
     *,
-    protocol: str = "psma",
-    rules_path: Path | None = None,
+    rules_path: Path,
     sex: Sex | None = None,
     age_y: float | None = None,
     weight_kg: float | None = None,
@@ -99,6 +93,8 @@ def check_cycle(
     ----------
     labs
         Values in canonical units (see :func:`theradose.safety.labs.to_canonical`), any order.
+    rules_path
+        Rule file: the protocol's (``load_protocol(name).precycle_rules``) or a user file.
     previously_reduced_for
         Rule ids for which the dose was already reduced in an earlier cycle: a rule marked
         ``stop_if_recurrent`` then recommends permanent discontinuation.
@@ -110,7 +106,7 @@ def check_cycle(
         raise InputError(
             "no laboratory values given: the pre-cycle check needs recent blood counts and creatinine"
         )
-    rules = load_rules(protocol, path=rules_path)
+    rules = load_rules(rules_path)
     standard = standard_activity_mbq or float(rules.get("standard_activity_mbq", 0.0)) or None
     latest = _latest_and_baseline(labs)
     grades: dict[str, Grade] = {}

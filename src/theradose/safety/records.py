@@ -51,7 +51,7 @@ def with_computed_egfr(labs: Sequence[LabValue], *, age_y: float | None, sex: Se
 
 def read_labs_csv(path: str | Path) -> tuple[list[LabValue], list[int | None]]:
     """Read ``date,test,value,unit[,baseline,lln,uln,cycle]``; returns values and their cycle numbers."""
-    from theradose.io.tables import parse_float, read_rows
+    from theradose.tables import parse_float, read_rows
 
     def parse_date(text: str) -> date:
         return date.fromisoformat(text.strip()[:10])

@@ -60,11 +60,14 @@ from theradose.service.models import (
     LabRecord,
     Patient,
     PatientIdentity,
+    PrecycleDecisionRow,
     Prescription,
+    ProductSpecification,
     QcResultRow,
     Referral,
     SignatureRow,
     User,
+    WasteContainer,
     row_to_dict,
 )
 
@@ -104,6 +107,9 @@ TRACKED: dict[str, Tracked] = {
     "calibrator_qa": Tracked(CalibratorQa),
     "camera_calibration": Tracked(CameraCalibrationRow),
     "lab_record": Tracked(LabRecord),
+    "precycle_decision": Tracked(PrecycleDecisionRow),
+    "product_specification": Tracked(ProductSpecification),
+    "waste_container": Tracked(WasteContainer),
 }
 
 #: Tables deliberately not compared with the trail, and why (a test keeps this list complete).
@@ -114,6 +120,9 @@ UNTRACKED: dict[str, str] = {
     "patient_identities": "checked through the identity_digest of the patient",
     "session_tokens": "login tokens are stored as keyed hashes: a row written without the key opens nothing",
     "auth_failures": "throttling counters, not records; every failure is also an audit entry",
+    "idempotency_keys": "the stored answers of writes already done (a replay cache); the writes are audited",
+    "specification_tests": "written once with their specification, whose audit entry lists them; not "
+    "compared row by row (a specification is never edited: a change is a new version)",
 }
 
 
@@ -750,6 +759,43 @@ def record_history(session: Session, entity: str, entity_id: str) -> list[AuditE
             .order_by(AuditEntryRow.seq)
         ).scalars()
     )
+
+
+#: Columns of signable records added after signatures carried key ids (migrations web_0003 and audit_0005):
+#: a signature sealed before them (``key_id`` None) never bound them, so its record hash is compared with
+#: the record without them.
+ADDED_AFTER_UNKEYED_SIGNATURES: dict[str, frozenset[str]] = {
+    "prescription": frozenset({"product_code", "planned_date", "range_reason"}),
+    "batch": frozenset(
+        {"product_code", "carrier_added", "specification_id", "status_reason", "product_key", "lot_key"}
+    ),
+    "dispensing": frozenset(
+        {
+            "status",
+            "product_override_reason",
+            "calibrator_id",
+            "void_reason",
+            "voided_by",
+            "voided_at",
+        }
+    ),
+    "administration": frozenset(
+        {
+            "calibrator_id",
+            "identifiers_confirmed",
+            "deviation_reason",
+            "medical_event_possible",
+            "medical_event_criteria",
+        }
+    ),
+    "calibrator_qa": frozenset({"voided", "void_reason", "voided_by"}),
+}
+
+
+def unkeyed_signature_view(record_type: str, record: Mapping[str, Any]) -> dict[str, Any]:
+    """``record`` as a signature sealed before key ids saw it (see :data:`ADDED_AFTER_UNKEYED_SIGNATURES`)."""
+    added = ADDED_AFTER_UNKEYED_SIGNATURES.get(record_type, frozenset())
+    return {k: v for k, v in record.items() if k not in added}
 
 
 def signature_recorded(session: Session, sig: SignatureRow) -> bool:

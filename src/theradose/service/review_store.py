@@ -6,19 +6,15 @@ present. The copy is immutable; its identifier is the first 16 hex digits of the
 manifest (each name and the SHA-256 of its bytes), so the same output imported twice is the same review
 and an approval signs exactly the bytes that were shown.
 
-DVHs are read, in this order, from ``dvh`` inside each region of ``doses.json`` (either
-``{"dose_gy": [...], "cumulative_fraction": [...]}`` or one such object per dose engine) or from a
-``dvh.json`` file ``{"<region>": {...}}`` of the same shape. A cumulative DVH gives, for each dose, the
-fraction of the region's volume receiving at least that dose (ICRU Report 83, section 2.3).
+``doses.json`` is read through the dose record (:class:`theradose.dosimetry.results.StudyDoses`), the
+same class the pipeline wrote it with: doses, BEDs and DVHs shown are the record's.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import itertools
 import json
-import math
 import re
 import shutil
 import zipfile
@@ -29,8 +25,9 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from theradose.dosimetry.dvh import Dvh
+from theradose.dosimetry.results import ORGAN_SOURCE, StudyDoses
 from theradose.errors import InputError
-from theradose.units import mbq_to_gbq
 
 #: Files copied from an output folder (others are ignored).
 REVIEW_FILES: tuple[str, ...] = ("doses.json", "report.html", "dvh.json", "doses.csv", "provenance.json")
@@ -43,7 +40,8 @@ _PSEUDONYM = re.compile(r"^PT-[0-9A-HJKMNP-TV-Z]{10}$")
 
 @dataclass(frozen=True)
 class RegionRow:
-    """One region of ``doses.json`` as shown in the dose table (doses in Gy)."""
+    """One region of ``doses.json`` as shown in the dose table (doses in Gy): the study's reference dose
+    (source :attr:`DosimetryResult.dose_source`) and the BED computed from it."""
 
     name: str
     kind: str
@@ -57,23 +55,32 @@ class RegionRow:
 
 
 @dataclass(frozen=True)
-class Dvh:
-    """Cumulative DVH of one region: dose points (Gy) and the volume fraction receiving at least each."""
+class RegionDvh:
+    """The DVH of one region (:class:`theradose.dosimetry.dvh.Dvh`, the one DVH type) with its name."""
 
     region: str
-    dose_gy: tuple[float, ...]
-    cumulative_fraction: tuple[float, ...]
+    dvh: Dvh
+
+    @property
+    def dose_gy(self) -> tuple[float, ...]:
+        return self.dvh.dose_gy
+
+    @property
+    def cumulative_fraction(self) -> tuple[float, ...]:
+        return self.dvh.cumulative_fraction
 
 
 @dataclass(frozen=True)
 class DosimetryResult:
-    """What a review shows from one output folder."""
+    """What a review shows from one output folder, read through the dose record."""
 
     patient_id: str | None
     cycle: int | None
     administered_activity_mbq: float | None
     regions: tuple[RegionRow, ...]
-    dvhs: tuple[Dvh, ...]
+    dvhs: tuple[RegionDvh, ...]
+    dose_source: str = ""
+    record: StudyDoses | None = None
 
 
 @dataclass(frozen=True)
@@ -99,125 +106,43 @@ class Review:
         return {"review_id": self.review_id, "patient": self.patient, "cycle": self.cycle, "files": current}
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
-def _dvh(region: str, raw: Any, where: str) -> Dvh | None:
-    if not isinstance(raw, Mapping):
-        return None
-    if "dose_gy" not in raw:  # one DVH per engine: take the first
-        for value in raw.values():
-            if isinstance(value, Mapping) and "dose_gy" in value:
-                raw = value
-                break
-        else:
-            return None
-    doses, fractions = raw.get("dose_gy"), raw.get("cumulative_fraction", raw.get("volume_fraction"))
-    if not isinstance(doses, list) or not isinstance(fractions, list) or len(doses) != len(fractions):
-        raise InputError(
-            f"dvh of region {region!r} in {where}: dose_gy and cumulative_fraction must be lists of equal "
-            "length"
-        )
-    d = [_number(v) for v in doses]
-    f = [_number(v) for v in fractions]
-    if len(d) < 2 or any(v is None for v in d + f):
-        raise InputError(f"dvh of region {region!r} in {where}: needs at least 2 finite points")
-    dd = [float(v) for v in d if v is not None]
-    ff = [float(v) for v in f if v is not None]
-    if any(b < a for a, b in itertools.pairwise(dd)) or any(not 0 <= v <= 1 for v in ff):
-        raise InputError(
-            f"dvh of region {region!r} in {where}: doses must increase and fractions lie in [0, 1]"
-        )
-    if any(b > a + 1e-9 for a, b in itertools.pairwise(ff)):
-        raise InputError(f"dvh of region {region!r} in {where}: a cumulative DVH cannot increase with dose")
-    return Dvh(region, tuple(dd), tuple(ff))
-
-
 def read_result(folder: Path) -> DosimetryResult:
-    """Read ``doses.json`` (and ``dvh.json``) of an output folder.
-
-    Accepts the planning shape (``administered_activity_mbq``; ``dose_gy`` per region) and the
-    pipeline shape (``administration.activity_mbq``; ``organ_dose`` or ``doses[<engine>]`` per region;
-    the first listed engine is shown).
-    """
+    """Read the ``doses.json`` of an output folder through the dose record
+    (:class:`theradose.dosimetry.results.StudyDoses`; version 1 files are upgraded): each region's reference
+    dose, named, with its BED, and the DVHs of the record (of the reference dose's engine, or the first
+    engine when the reference is the organ-level dose)."""
     path = folder / "doses.json"
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise InputError("doses.json is missing: a pipeline output folder holds doses.json") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"doses.json is not readable JSON ({exc}): give the pipeline's file") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("regions"), list) or not data["regions"]:
-        raise InputError("doses.json must hold an object with a non-empty 'regions' list")
-    activity = _number(data.get("administered_activity_mbq"))
-    administration = data.get("administration")
-    if activity is None and isinstance(administration, Mapping):
-        activity = _number(administration.get("activity_mbq"))
-    engines: list[Any] = data["engines"] if isinstance(data.get("engines"), list) else []
-    patient = data.get("patient")
-    patient_id = patient.get("id") if isinstance(patient, Mapping) else patient
-    cycle = data.get("cycle")
-    regions: list[RegionRow] = []
-    dvhs: list[Dvh] = []
-    for i, entry in enumerate(data["regions"]):
-        if not isinstance(entry, Mapping) or not isinstance(entry.get("name"), str) or not entry["name"]:
-            raise InputError(f"doses.json regions[{i}] needs a 'name'")
-        source: Mapping[str, Any] = entry
-        if _number(entry.get("dose_gy")) is None:
-            if isinstance(entry.get("organ_dose"), Mapping):
-                source = entry["organ_dose"]
-            elif isinstance(entry.get("doses"), Mapping) and entry["doses"]:
-                doses = entry["doses"]
-                key = next((e for e in engines if e in doses), next(iter(doses)))
-                source = doses[key] if isinstance(doses[key], Mapping) else {}
-        dose = _number(source.get("dose_gy"))
-        sigma = _number(source.get("dose_sigma_gy"))
-        per_gbq = _number(source.get("dose_gy_per_gbq"))
-        sigma_per_gbq = _number(source.get("dose_sigma_gy_per_gbq"))
-        if activity is not None and activity > 0:
-            gbq = mbq_to_gbq(activity)
-            per_gbq = per_gbq if per_gbq is not None else (None if dose is None else dose / gbq)
-            dose = dose if dose is not None else (None if per_gbq is None else per_gbq * gbq)
-            if sigma_per_gbq is None and sigma is not None:
-                sigma_per_gbq = sigma / gbq
-            if sigma is None and sigma_per_gbq is not None:
-                sigma = sigma_per_gbq * gbq
-        regions.append(
-            RegionRow(
-                name=entry["name"],
-                kind=entry.get("kind", "organ") if entry.get("kind") in ("organ", "tumour") else "organ",
-                dose_gy=dose,
-                dose_sigma_gy=sigma,
-                dose_gy_per_gbq=per_gbq,
-                dose_sigma_gy_per_gbq=sigma_per_gbq,
-                effective_half_life_h=_number(entry.get("effective_half_life_h")),
-                bed_gy=_number(entry.get("bed_gy")),
-                volume_ml=_number(entry.get("volume_ml")),
-            )
+    if not path.is_file():
+        raise InputError("doses.json is missing: a pipeline output folder holds doses.json")
+    record = StudyDoses.from_json(path.read_bytes(), source="doses.json")
+    dvh_engine = record.engines[0] if record.reference_dose == ORGAN_SOURCE else record.reference_dose
+    regions = tuple(
+        RegionRow(
+            name=row.name,
+            kind=row.kind.value,
+            dose_gy=row.dose_gy,
+            dose_sigma_gy=row.dose_sigma_gy,
+            dose_gy_per_gbq=row.dose_gy_per_gbq,
+            dose_sigma_gy_per_gbq=row.dose_sigma_gy_per_gbq,
+            effective_half_life_h=row.effective_half_life_h,
+            bed_gy=row.bed_gy,
+            volume_ml=row.volume_ml,
         )
-        dvh = _dvh(entry["name"], entry.get("dvh"), "doses.json")
-        if dvh is not None:
-            dvhs.append(dvh)
-    dvh_file = folder / "dvh.json"
-    if not dvhs and dvh_file.is_file():
-        try:
-            raw = json.loads(dvh_file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InputError(f"dvh.json is not readable JSON ({exc})") from exc
-        if isinstance(raw, Mapping):
-            for name, value in raw.items():
-                dvh = _dvh(str(name), value, "dvh.json")
-                if dvh is not None:
-                    dvhs.append(dvh)
+        for row in record.rows()
+    )
+    dvhs = tuple(
+        RegionDvh(region.name, estimate.dvh)
+        for region in record.regions
+        if (estimate := region.dose(dvh_engine)) is not None and estimate.dvh is not None
+    )
     return DosimetryResult(
-        patient_id=patient_id if isinstance(patient_id, str) and patient_id else None,
-        cycle=cycle if isinstance(cycle, int) and not isinstance(cycle, bool) else None,
-        administered_activity_mbq=activity,
-        regions=tuple(regions),
-        dvhs=tuple(dvhs),
+        patient_id=record.patient.id or None,
+        cycle=record.cycle,
+        administered_activity_mbq=record.administration.activity_mbq,
+        regions=regions,
+        dvhs=dvhs,
+        dose_source=record.reference_dose,
+        record=record,
     )
 
 

@@ -4,7 +4,6 @@ fabricated pipeline output folder."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import uuid
@@ -17,6 +16,9 @@ from typing import Any
 import pytest
 
 ROLES = ("admin", "physicist", "physician", "pharmacist", "technologist")
+#: A second pharmacist who releases batches (four-eyes with the QC recorder).
+QP = "qp"
+BIRTH_DATE = "1950-03-14"
 SITE_TZ = "Europe/Berlin"
 _CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
 _LOGIN_CSRF = re.compile(r'name="login_csrf" value="([^"]+)"')
@@ -38,14 +40,14 @@ def webui_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db = Database(f"sqlite:///{path}", keyring=make_settings(path).keyring())
     ph = hasher(1, 1024)
     with db.write() as session:
-        for role in ROLES:
+        for username, role in [*((r, r) for r in ROLES), (QP, "pharmacist")]:
             create_user(
                 session,
                 ph,
-                username=role,
+                username=username,
                 role=role,
-                password=password_of(role),
-                full_name=f"{role.title()} A",
+                password=password_of(username),
+                full_name=f"{username.title()} A",
             )
     db.dispose()
     return path
@@ -115,7 +117,7 @@ class Web:
     def client(self, role: str) -> Any:
         return self.clients.get(role) or self.login(role)
 
-    def csrf(self, role: str, page: str = "/ui/worklist") -> str:
+    def csrf(self, role: str, page: str = "/ui/batches") -> str:
         r = self.client(role).get(page)
         match = _CSRF.search(r.text)
         assert match, r.text[:500]
@@ -140,7 +142,7 @@ def web(app: Any) -> Iterator[Web]:
 
     with TestClient(app) as client:
         tokens = {}
-        for role in ROLES:
+        for role in (*ROLES, QP):
             r = client.post("/auth/login", json={"username": role, "password": password_of(role)})
             assert r.status_code == 200, r.text
             tokens[role] = {"Authorization": f"Bearer {r.json()['token']}"}
@@ -153,12 +155,17 @@ class Day:
     prescription_id: int
     batch_id: int | None
     calibrator_id: int
+    mrn: str = ""
 
 
-def seed_day(web: Web, *, released_batch: bool = True, prescribed_mbq: float = 7400.0) -> Day:
-    """Patient + prescription (physician), calibrator (physicist), optionally a released batch."""
+def seed_day(
+    web: Web, *, released_batch: bool = True, prescribed_mbq: float = 7400.0, sign: bool = True
+) -> Day:
+    """Patient + written directive (physician, signed unless ``sign`` is false), calibrator (physicist),
+    optionally a released batch (QC by the pharmacist, release signed by the second pharmacist)."""
+    mrn = uuid.uuid4().hex[:10]
     patient = web.api(
-        "POST", "/patients", "physician", {"family_name": "Muster", "mrn": uuid.uuid4().hex[:10]}
+        "POST", "/patients", "physician", {"family_name": "Muster", "mrn": mrn, "birth_date": BIRTH_DATE}
     )
     rx = web.api(
         "POST",
@@ -167,12 +174,24 @@ def seed_day(web: Web, *, released_batch: bool = True, prescribed_mbq: float = 7
         {
             "patient": patient["pseudonym"],
             "radiopharmaceutical": "[177Lu]Lu-PSMA-617",
-            "nuclide": "Lu-177",
             "prescribed_activity_mbq": prescribed_mbq,
             "plan_id": "PLAN-1",
             "cycle": 1,
+            "range_reason": None if 5920 <= prescribed_mbq <= 8140 else "test directive outside the range",
         },
     )
+    if sign:
+        web.api(
+            "POST",
+            "/signatures",
+            "physician",
+            {
+                "record_type": "prescription",
+                "record_id": rx["id"],
+                "meaning": "approved",
+                "password": password_of("physician"),
+            },
+        )
     calibrator = web.api(
         "POST",
         "/calibrators",
@@ -188,7 +207,7 @@ def seed_day(web: Web, *, released_batch: bool = True, prescribed_mbq: float = 7
             "pharmacist",
             {
                 "product": "[177Lu]Lu-PSMA-617",
-                "nuclide": "Lu-177",
+                "carrier_added": False,
                 "lot": "LOT-" + uuid.uuid4().hex[:6],
                 "activity_mbq": 30000.0,
                 "volume_ml": 30.0,
@@ -196,23 +215,31 @@ def seed_day(web: Web, *, released_batch: bool = True, prescribed_mbq: float = 7
                 "expiry_time": (now + timedelta(hours=48)).isoformat(),
             },
         )
-        for test, value, lo, hi in (("radiochemical_purity", 98.0, 95.0, None), ("ph", 5.0, 4.5, 7.0)):
-            web.api(
-                "POST",
-                f"/batches/{batch['id']}/qc",
-                "pharmacist",
-                {"test": test, "value": value, "lower_limit": lo, "upper_limit": hi},
-            )
-        web.api("POST", f"/batches/{batch['id']}/release", "pharmacist", {})
+        for test, value in (("radiochemical_purity", 98.0), ("ph", 5.0)):
+            web.api("POST", f"/batches/{batch['id']}/qc", "pharmacist", {"test": test, "value": value})
+        web.api("POST", f"/batches/{batch['id']}/release", QP, {"password": password_of(QP)})
         batch_id = batch["id"]
-    return Day(patient["pseudonym"], rx["id"], batch_id, calibrator["id"])
+    return Day(patient["pseudonym"], rx["id"], batch_id, calibrator["id"], mrn)
 
 
 def write_pipeline_output(
     folder: Path, *, patient: str, cycle: int = 1, activity_mbq: float = 7400.0
 ) -> Path:
-    """A small fabricated pipeline output folder (test fixture, not real dosimetry): ``doses.json`` in
-    the pipeline's shape (per-engine doses), a DVH per region, and a one-page ``report.html``."""
+    """A small fabricated pipeline output folder (test fixture, not real dosimetry): ``doses.json``
+    written through the dose record (:class:`theradose.dosimetry.results.StudyDoses`: a local-engine dose
+    per region, the reference dose, with a DVH) and a one-page ``report.html``."""
+    from datetime import UTC, datetime, timedelta
+
+    from theradose.dosimetry.dvh import Dvh
+    from theradose.dosimetry.results import (
+        Administration,
+        EngineDose,
+        Patient,
+        RegionKind,
+        RegionResult,
+        StudyDoses,
+    )
+
     folder.mkdir(parents=True, exist_ok=True)
     gbq = activity_mbq / 1000.0
     regions = []
@@ -222,31 +249,26 @@ def write_pipeline_output(
         ("lesion_1", "tumour", 4.0, 70.0),
     ):
         dose = per_gbq * gbq
+        dvh = Dvh((0.0, 0.5 * dose, dose, 1.5 * dose, 2.0 * dose), (1.0, 0.9, 0.5, 0.1, 0.0))
         regions.append(
-            {
-                "name": name,
-                "kind": kind,
-                "effective_half_life_h": half_life,
-                "doses": {
-                    "local": {"dose_gy": dose, "dose_sigma_gy": 0.1 * dose, "dose_gy_per_gbq": per_gbq}
-                },
-                "dvh": {
-                    "local": {
-                        "dose_gy": [0.0, 0.5 * dose, dose, 1.5 * dose, 2.0 * dose],
-                        "cumulative_fraction": [1.0, 0.9, 0.5, 0.1, 0.0],
-                    }
-                },
-            }
+            RegionResult(
+                name,
+                RegionKind(kind),
+                (EngineDose("local", dose, 0.1 * dose, "fixture", dvh),),
+                effective_half_life_h=half_life,
+            )
         )
-    doses = {
-        "format": "theradose-doses",
-        "patient": {"id": patient, "name": ""},
-        "cycle": cycle,
-        "administration": {"nuclide": "Lu-177", "activity_mbq": activity_mbq},
-        "engines": ["local"],
-        "regions": regions,
-    }
-    (folder / "doses.json").write_text(json.dumps(doses, indent=2), encoding="utf-8")
+    record = StudyDoses(
+        patient=Patient(patient),
+        cycle=cycle,
+        administration=Administration(
+            "Lu-177", "[177Lu]Lu-PSMA-617", activity_mbq, datetime.now(UTC) - timedelta(days=1)
+        ),
+        reference_dose="local",
+        engines=("local",),
+        regions=tuple(regions),
+    )
+    (folder / "doses.json").write_text(record.to_json(), encoding="utf-8")
     (folder / "report.html").write_text(
         "<!doctype html><html><body><h1>Fixture dosimetry report</h1><script>alert(1)</script></body></html>",
         encoding="utf-8",

@@ -13,7 +13,7 @@
 Input ``MBq·h`` (time-integrated activity) gives absorbed dose in Gy; input ``MBq`` (activity) gives
 absorbed dose rate in Gy/h. The density map is a :class:`~theradose.imaging.volume.Volume` in ``g/mL``
 (or ``HU``, converted with :func:`density_from_hu`) on the same grid; without it every voxel is soft
-tissue (1.04 g/cm³). Doses are doses to the local medium.
+tissue (1.03 g/cm³, tissue registry). Doses are doses to the local medium.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from theradose.dosimetry.engines.registry import DoseEngine, parse_engine
 from theradose.errors import GeometryError, InputError
 from theradose.units import decays_from_tia_mbq_h, dose_gy_from_energy_mev_and_mass_g, mgy_to_gy
 
@@ -32,7 +33,8 @@ if TYPE_CHECKING:
 
     from theradose.imaging.volume import Volume
 
-Engine = Literal["local", "vsv", "mc"]
+#: The engine option (:class:`~theradose.dosimetry.engines.registry.DoseEngine`; a plain name is parsed).
+Engine = DoseEngine | str
 ElectronTransport = Literal["local", "kernel"]
 FloatArray = npt.NDArray[np.float64]
 
@@ -258,7 +260,7 @@ def dose_rate_or_dose(
     ct_density: Volume | None,
     nuclide: Any,
     *,
-    engine: Engine = "local",
+    engine: Engine = DoseEngine.LOCAL,
     photon_absorbed_fraction: float = 0.0,
     workers: int | None = None,
     electrons: ElectronTransport = "local",
@@ -276,11 +278,12 @@ def dose_rate_or_dose(
     tia_or_activity : Volume
         Time-integrated activity (``MBq·h``) or activity (``MBq``) per voxel.
     ct_density : Volume or None
-        Density (``g/mL``) or CT (``HU``) on the same grid; None: uniform soft tissue (1.04 g/cm³).
+        Density (``g/mL``) or CT (``HU``) on the same grid; None: uniform soft tissue (1.03 g/cm³,
+        tissue registry).
     nuclide : str or Nuclide
         ICRP-107 nuclide, e.g. ``"Lu-177"``.
-    engine : {"local", "vsv", "mc"}
-        See the module docstring.
+    engine : DoseEngine or str
+        See the module docstring and the engine registry (:mod:`~theradose.dosimetry.engines.registry`).
     photon_absorbed_fraction : float
         ``local`` only: fraction (0–1) of the photon energy deposited locally as well.
     workers : int, optional
@@ -302,7 +305,8 @@ def dose_rate_or_dose(
     from theradose.nuclides import get_nuclide
 
     n = get_nuclide(nuclide) if isinstance(nuclide, str) else nuclide
-    if engine == "mc":
+    engine = parse_engine(engine)
+    if engine is DoseEngine.MC:
         return monte_carlo_dose(
             tia_or_activity,
             ct_density,
@@ -315,7 +319,7 @@ def dose_rate_or_dose(
             workers=workers,
         ).dose
     decays, density, unit = _prepare(tia_or_activity, ct_density)
-    if engine == "local":
+    if engine is DoseEngine.LOCAL:
         if not 0.0 <= photon_absorbed_fraction <= 1.0:
             raise InputError(
                 f"photon_absorbed_fraction must be in [0, 1]; got {photon_absorbed_fraction}: e.g. 0 or 1"
@@ -323,7 +327,7 @@ def dose_rate_or_dose(
         energy = electron_emissions(n).energy_mev_per_decay
         energy += photon_absorbed_fraction * float(n.photon_energy_mev_per_decay)
         dose = _local_electron_dose(decays, density, tia_or_activity.voxel_volume_ml, energy)
-    elif engine == "vsv":
+    else:
         dose = _vsv_dose(
             decays,
             density,
@@ -333,8 +337,6 @@ def dose_rate_or_dose(
             photons=vsv_photons,
             photon_kernel_histories=vsv_photon_histories,
         )
-    else:
-        raise InputError(f"engine must be 'local', 'vsv' or 'mc'; got {engine!r}")
     return tia_or_activity.with_array(dose, unit=unit)
 
 
@@ -344,7 +346,7 @@ def dose_from_dose_rates(
     ct_density: Volume | None,
     nuclide: Any,
     *,
-    engine: Engine = "vsv",
+    engine: Engine = DoseEngine.VSV,
     tail: Literal["physical", "fit"] = "fit",
     head: Literal["linear_from_zero", "constant"] = "linear_from_zero",
     workers: int | None = None,
@@ -388,10 +390,12 @@ def dose_from_dose_rates(
 
 
 __all__ = [
+    "DoseEngine",
     "Engine",
     "MonteCarloDose",
     "density_from_hu",
     "dose_from_dose_rates",
     "dose_rate_or_dose",
     "monte_carlo_dose",
+    "parse_engine",
 ]

@@ -8,11 +8,11 @@ Padding: for an output of the input's size ("same"), a circular convolution of l
 axis is free of wrap-around in the kept region, so N is the next 5-smooth length ≥ n + k//2 — smaller
 than the n + k − 1 of a full linear convolution.
 
-Density correction (documented choice): the soft-tissue kernel is computed at 1.04 g/cm³. In a voxel of
-density ρ the dose is scaled by ρ_kernel/ρ — the energy deposited is kept and divided by the local mass
-(the "density-weighted" VSV correction of Dieudonné et al. 2013, J Nucl Med 54:236; also Lee et al.
-2018, J Nucl Med 59:1123, multiple-VSV method). Voxels denser than soft tissue mix a soft-tissue and a
-cortical-bone kernel with weight w = (ρ − ρ_soft)/(ρ_bone − ρ_soft) clipped to [0, 1]:
+Density correction (documented choice): the soft-tissue kernel is computed at the soft-tissue density of the
+tissue registry (1.03 g/cm³). In a voxel of density ρ the dose is scaled by ρ_kernel/ρ — the energy deposited
+is kept and divided by the local mass (the "density-weighted" VSV correction of Dieudonné et al. 2013, J Nucl
+Med 54:236; also Lee et al. 2018, J Nucl Med 59:1123, multiple-VSV method). Voxels denser than soft tissue mix
+a soft-tissue and a cortical-bone kernel with weight w = (ρ − ρ_soft)/(ρ_bone − ρ_soft) clipped to [0, 1]:
 
     D = (1 − w)·D_soft·ρ_soft/ρ + w·D_bone·ρ_bone/ρ.
 

@@ -10,7 +10,7 @@ from theradose.service.api.params import Limit, Offset, PseudonymPath
 from theradose.service.auth import Principal, require
 from theradose.service.errors import ERROR_RESPONSES
 from theradose.service.operations import labs
-from theradose.service.operations.labs import LabIn, LabOut, PreCycleOut, PrecycleProtocol, Sex
+from theradose.service.operations.labs import LabIn, LabOut, PreCycleOut, Sex
 
 router = APIRouter(responses=ERROR_RESPONSES)
 
@@ -46,7 +46,14 @@ def precycle(
     pseudonym: PseudonymPath,
     request: Request,
     me: Annotated[Principal, require("labs:read")],
-    protocol: Annotated[PrecycleProtocol, Query()] = "psma",
+    protocol: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=64,
+            description="a protocol of the protocol registry; default: that of the patient's directive",
+        ),
+    ] = None,
     sex: Annotated[Sex | None, Query()] = None,
     age_y: Annotated[float | None, Query(ge=18, le=120)] = None,
     weight_kg: Annotated[float | None, Query(ge=20, le=400)] = None,

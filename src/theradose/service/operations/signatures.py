@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from theradose.pharmacy import signatures as sig_logic
 from theradose.pharmacy.audit import format_time
+from theradose.pharmacy.directives import SIGNATURE_MEANING, SIGNING_ROLE
 from theradose.service import audit_store
 from theradose.service.auth import Authenticator, Principal
 from theradose.service.errors import ApiError, conflict, not_found
@@ -38,6 +39,7 @@ from theradose.service.models import (
     row_to_dict,
 )
 from theradose.service.operations.common import Model, OptReason, utcnow
+from theradose.service.operations.prescriptions import signed_content
 from theradose.service.permissions import SIGNATURE_MEANING_ROLES
 
 #: Records that can be signed: type → model.
@@ -50,6 +52,8 @@ SIGNABLE: dict[str, Any] = {
 }
 RecordType = Literal["prescription", "batch", "dispensing", "administration", "calibrator_qa"]
 Meaning = Literal["prepared", "checked", "approved", "administered"]
+#: Meanings one person may give to the same record more than once (e.g. void after a re-release).
+REPEATABLE_MEANINGS: frozenset[str] = frozenset({"overridden"})
 
 
 class SignIn(Model):
@@ -100,12 +104,33 @@ def signed_record(session: Session, record_type: str, record_id: int) -> dict[st
     row = session.get(model, record_id)
     if row is None:
         raise not_found(record_type.replace("_", " "), record_id)
+    if record_type == "prescription":
+        return signed_content(row)
     data = row_to_dict(row)
     data.pop("version", None)  # stock bookkeeping changes do not void a batch signature
     if record_type == "batch":
+        for key in ("remaining_activity_ref_mbq", "remaining_volume_ml", "status", "status_reason"):
+            data.pop(key)
+    if record_type == "dispensing":
+        data.pop("status")  # the workflow state is not part of what is signed
+    for key in ("void_reason", "voided_by", "voided_at", "voided"):
+        data.pop(key, None)
+    return data
+
+
+def _unkeyed_signed_record(session: Session, record_type: str, record_id: int) -> dict[str, Any]:
+    """The content a signature sealed before key ids was bound to: the record as it was then signed (the
+    batch's status included), without the columns added since
+    (:data:`theradose.service.audit_store.ADDED_AFTER_UNKEYED_SIGNATURES`)."""
+    row = session.get(SIGNABLE[record_type], record_id)
+    if row is None:
+        raise not_found(record_type.replace("_", " "), record_id)
+    data = signed_content(row) if record_type == "prescription" else row_to_dict(row)
+    data.pop("version", None)
+    if record_type == "batch":
         data.pop("remaining_activity_ref_mbq")
         data.pop("remaining_volume_ml")
-    return data
+    return audit_store.unkeyed_signature_view(record_type, data)
 
 
 def signature_out(session: Session, row: SignatureRow, record: dict[str, Any], keys: KeyRing) -> SignatureOut:
@@ -124,6 +149,8 @@ def signature_out(session: Session, row: SignatureRow, record: dict[str, Any], k
     )
     unchanged = sig_logic.record_hash(record) == row.record_hash
     if row.key_id is None:
+        view = _unkeyed_signed_record(session, row.record_type, int(row.record_id))
+        unchanged = sig_logic.record_hash(view) == row.record_hash
         check = sig_logic.SignatureCheck(audit_store.signature_recorded(session, row), unchanged)
     elif keys.has(row.key_id):
         check = sig_logic.verify(sig, record, secret=keys.sub_key("e-signature", row.key_id))
@@ -144,32 +171,48 @@ def signature_out(session: Session, row: SignatureRow, record: dict[str, Any], k
     )
 
 
-def sign_record(session: Session, signer: Signer, body: SignIn, *, keys: KeyRing) -> SignatureOut:
-    """Sign a record as ``signer`` (who re-authenticated for ``body.meaning``)."""
+def seal_signature(
+    session: Session,
+    signer: Signer,
+    record_type: str,
+    record_id: int | str,
+    record: dict[str, Any],
+    *,
+    keys: KeyRing,
+    reason: str | None = None,
+) -> SignatureRow:
+    """Write ``signer``'s signature over ``record``, sealed under the active key, and its audit entry (in
+    the caller's transaction)."""
     me = signer.principal
-    if signer.meaning != body.meaning:
-        raise ApiError(403, "forbidden", f"re-authenticated for {signer.meaning!r}, not {body.meaning!r}")
-    record = signed_record(session, body.record_type, body.record_id)
-    duplicate = session.execute(
-        select(SignatureRow).where(
-            SignatureRow.record_type == body.record_type,
-            SignatureRow.record_id == str(body.record_id),
+    same = session.execute(
+        select(SignatureRow.record_hash).where(
+            SignatureRow.record_type == record_type,
+            SignatureRow.record_id == str(record_id),
             SignatureRow.signer == me.username,
-            SignatureRow.meaning == body.meaning,
+            SignatureRow.meaning == signer.meaning,
         )
-    ).first()
-    if duplicate:
-        raise conflict("already_signed", f"{me.username} already signed this record as {body.meaning}")
+    ).all()
+    # the same signature twice is refused; after the record changed (e.g. an edited directive) it is due again
+    if signer.meaning not in REPEATABLE_MEANINGS and any(h == sig_logic.record_hash(record) for (h,) in same):
+        raise conflict("already_signed", f"{me.username} already signed this record as {signer.meaning}")
     if me.must_change_password:  # also refused by reauthenticate; kept where the seal is made
         raise ApiError(403, "password_change_required", "set your own password before signing")
+    earlier = session.execute(
+        select(SignatureRow.signer, SignatureRow.meaning).where(
+            SignatureRow.record_type == record_type, SignatureRow.record_id == str(record_id)
+        )
+    ).all()
+    clash = sig_logic.four_eyes_conflict(me.username, signer.meaning, [(s, m) for s, m in earlier])
+    if clash is not None:
+        raise conflict("four_eyes", clash)
     sig = sig_logic.sign(
         record,
         secret=keys.sub_key("e-signature"),
         signer=me.username,
-        meaning=body.meaning,
+        meaning=signer.meaning,
         signed_at=utcnow(),
-        record_type=body.record_type,
-        record_id=str(body.record_id),
+        record_type=record_type,
+        record_id=str(record_id),
         key_id=keys.active_id,
     )
     row = SignatureRow(
@@ -190,11 +233,60 @@ def sign_record(session: Session, signer: Signer, body: SignIn, *, keys: KeyRing
         actor=me.username,
         at=sig.signed_at,
         action="sign",
-        entity=body.record_type,
-        entity_id=str(body.record_id),
+        entity=record_type,
+        entity_id=str(record_id),
         after=row_to_dict(row),
-        reason=body.reason,
+        reason=reason,
     )
+    return row
+
+
+def sign_record(session: Session, signer: Signer, body: SignIn, *, keys: KeyRing) -> SignatureOut:
+    """Sign a record as ``signer`` (who re-authenticated for ``body.meaning``).
+
+    A written directive is signed ``approved`` by a physician (the authorized user) while it is a draft;
+    the signature makes it ``signed``. "prepared" and "checked" must come from two people.
+    """
+    me = signer.principal
+    if signer.meaning != body.meaning:
+        raise ApiError(403, "forbidden", f"re-authenticated for {signer.meaning!r}, not {body.meaning!r}")
+    if body.record_type == "prescription" and body.meaning == SIGNATURE_MEANING:
+        if me.role != SIGNING_ROLE:
+            raise ApiError(
+                403,
+                "forbidden",
+                f"a written directive is signed as approved by a {SIGNING_ROLE}, not a {me.role}",
+            )
+        rx = session.get(Prescription, body.record_id, with_for_update=True)
+        if rx is None:
+            raise not_found("prescription", body.record_id)
+        if rx.status != "draft":
+            raise conflict(
+                "prescription_not_draft",
+                f"prescription {rx.id} is {rx.status}: only a draft is signed",
+                "record_id",
+            )
+    record = signed_record(session, body.record_type, body.record_id)
+    row = seal_signature(
+        session, signer, body.record_type, body.record_id, record, keys=keys, reason=body.reason
+    )
+    if body.record_type == "prescription" and body.meaning == SIGNATURE_MEANING:
+        rx = session.get(Prescription, body.record_id)
+        assert rx is not None
+        before = row_to_dict(rx)
+        rx.status = "signed"
+        session.flush()
+        audit_store.append(
+            session,
+            actor=me.username,
+            at=utcnow(),
+            action="update",
+            entity="prescription",
+            entity_id=rx.id,
+            before=before,
+            after=row_to_dict(rx),
+            reason="signed by the authorized user",
+        )
     return signature_out(session, row, record, keys)
 
 

@@ -15,13 +15,12 @@ from theradose.service.review_store import Review, read_result
 
 
 def protocol_for(radiopharmaceutical: str) -> str | None:
-    """The planning protocol of a radiopharmaceutical name (``psma``, ``dotatate``) or None."""
-    name = radiopharmaceutical.upper()
-    if "PSMA" in name:
-        return "psma"
-    if "DOTATATE" in name or "DOTATOC" in name or "DOTA-TATE" in name:
-        return "dotatate"
-    return None
+    """The planning protocol of a radiopharmaceutical name (from the protocol registry's product names
+    and spellings), or None when no protocol treats that product."""
+    from theradose.planning.protocols import find_protocol_for_product
+
+    protocol = find_protocol_for_product(radiopharmaceutical)
+    return None if protocol is None else protocol.name
 
 
 def find_patient(session: Session, me: Principal, pseudonym: str) -> Patient | None:
@@ -81,7 +80,7 @@ def next_cycle_plan(protocol_name: str | None, approved: Sequence[Review]) -> di
     Returns ``{"result", "organs", "histories", "cycles"}``: the planner's result, the per-organ
     projections, ``(organ, history)`` pairs of cumulative dose/BED, and the number of cycles used.
     """
-    from theradose.planning import Cycle, RegionDose, TreatmentPlan, load_protocol, plan_next_cycle
+    from theradose.planning import Cycle, TreatmentPlan, cycle_doses, load_protocol, plan_next_cycle
     from theradose.planning.nextcycle import organ_history_gy
 
     if protocol_name is None:
@@ -92,20 +91,10 @@ def next_cycle_plan(protocol_name: str | None, approved: Sequence[Review]) -> di
         cycles = []
         for review in sorted(approved, key=lambda r: r.cycle):
             result = read_result(review.folder)
-            if result.administered_activity_mbq is None:
-                raise TheradoseError(f"cycle {review.cycle}: doses.json gives no administered activity")
-            regions = tuple(
-                RegionDose(
-                    name=r.name,
-                    dose_gy_per_gbq=r.dose_gy_per_gbq,
-                    dose_sigma_gy_per_gbq=r.dose_sigma_gy_per_gbq or 0.0,
-                    effective_half_life_h=r.effective_half_life_h,
-                    kind="tumour" if r.kind == "tumour" else "organ",
-                )
-                for r in result.regions
-                if r.dose_gy_per_gbq is not None
-            )
-            cycles.append(Cycle(result.administered_activity_mbq, regions, label=f"cycle {review.cycle}"))
+            if result.record is None:
+                raise TheradoseError(f"cycle {review.cycle}: doses.json could not be read as a dose record")
+            activity_mbq, regions = cycle_doses(result.record)
+            cycles.append(Cycle(activity_mbq, regions, label=f"cycle {review.cycle}"))
         protocol = load_protocol(protocol_name)
         plan = TreatmentPlan(protocol=protocol, cycles=tuple(cycles))
         result_next = plan_next_cycle(plan)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
+from argon2 import PasswordHasher
 from pydantic import BaseModel, Field, StrictBool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -178,6 +179,35 @@ def patch_user(
     by its owner at the next login; setting it or deactivating the account revokes the account's
     tokens. The last active administrator keeps that role and stays active.
     """
+    return _patch(session, me.username, username, body, password_hash=password_hash)
+
+
+def reset_password(
+    session: Session,
+    actor: str,
+    username: str,
+    temporary_password: str,
+    *,
+    hasher: PasswordHasher,
+    reason: str,
+) -> UserOut:
+    """Set a temporary password that must be changed at the next login; the user's sessions end
+    (for tools such as ``theradose users reset-password``, which hash inside their own transaction)."""
+    if len(temporary_password) < 8:
+        raise ApiError(422, "validation_error", "password must have at least 8 characters", "password")
+    body = UserPatch(password=temporary_password, reason=reason)
+    return _patch(session, actor, username, body, password_hash=hasher.hash(temporary_password))
+
+
+def set_active(session: Session, actor: str, username: str, active: bool, *, reason: str) -> UserOut:
+    """Deactivate (or reactivate) a user; a deactivated user's sessions end; the last active administrator
+    stays active."""
+    return _patch(session, actor, username, UserPatch(active=active, reason=reason))
+
+
+def _patch(
+    session: Session, actor: str, username: str, body: UserPatch, *, password_hash: str | None = None
+) -> UserOut:
     if (body.password is None) != (password_hash is None):
         raise ApiError(422, "validation_error", "password and its hash go together", "password")
     user = session.execute(
@@ -215,7 +245,7 @@ def patch_user(
         after["password_changed"] = True
     audit_store.append(
         session,
-        actor=me.username,
+        actor=actor,
         at=utcnow(),
         action="update",
         entity="user",

@@ -88,7 +88,12 @@ async def login_submit(request: Request) -> Response:
             username=username,
         )
     assert result is not None
-    response = RedirectResponse(target, status_code=303)
+    if result.user.must_change_password:  # an administrator set it: the owner chooses one first
+        response = base.redirect(
+            "/ui/password", "an administrator set your password: choose your own", kind="error"
+        )
+    else:
+        response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         web_session.SESSION_COOKIE,
         result.token,
@@ -111,3 +116,32 @@ async def logout(request: Request) -> Response:
     response = base.redirect("/ui/login", "logged out")
     response.delete_cookie(web_session.SESSION_COOKIE, path=web_session.COOKIE_PATH)
     return response
+
+
+def password_page(request: Request) -> Response:
+    """``GET /ui/password``: change one's own password (required after an administrator set it)."""
+    me = base.require_user(request, None)
+    return base.render(request, "password.html", me, errors={})
+
+
+async def password_submit(request: Request) -> Response:
+    """``POST /ui/password``: re-enter the current password (throttled as a log-in) and choose a new one;
+    the user's other sessions end (:func:`theradose.service.operations.users.change_own_password`)."""
+    me = base.require_user(request, None)
+    form = await base.checked_form(request, me)
+    client = client_address(request)
+
+    def change(body: users.PasswordChangeIn) -> users.UserOut:
+        new_hash = users.check_password_change(request.app.state.auth, me, body, client=client)
+        return base.write(request, users.change_own_password, me, new_hash)
+
+    _, errors = await run_in_threadpool(
+        base.run_form,
+        lambda: users.PasswordChangeIn.model_validate(
+            {"current_password": form.get("current_password"), "new_password": form.get("new_password")}
+        ),
+        change,
+    )
+    if errors:
+        return base.render(request, "password.html", me, status=422, errors=errors)
+    return base.redirect("/ui/", "password changed")

@@ -12,7 +12,7 @@ Patient study layout (``DIR``)::
 
 The folder is written under a temporary name in the same parent and renamed at the end, so an
 interrupted run never leaves a folder that looks complete. DICOM is written with
-:mod:`theradose.io.dicom` (imported lazily: this module is the edge between the simulator and I/O).
+:mod:`theradose.io.dicom`; this module is the I/O edge of the simulator (:mod:`theradose.phantoms`).
 """
 
 from __future__ import annotations

@@ -6,15 +6,13 @@
   first keyed entry, and their signatures count as valid only while the (verified) audit trail records
   them.
 * ``server_secret`` is dropped: a key stored in the database it protects seals nothing.
-* ``users.must_change_password``: set when an administrator sets a password; the account may then only
-  change its password (no signing, no clinical action) until its owner has chosen one.
 * ``users.username_key``: the Unicode comparison key of the name (NFKC + case folding), unique, so that
   names differing only in case, width or invisible characters are one account.
 * ``auth_failures``: failed password checks by account name and client address, for throttling.
 * An index on ``audit_entries (entity, entity_id)`` for the state verification and record histories.
 
 Revision ID: audit_0003
-Revises: 0002
+Revises: web_0003
 """
 
 from __future__ import annotations
@@ -27,7 +25,7 @@ from alembic import op
 from theradose.pharmacy.identifiers import identifier_key
 
 revision = "audit_0003"
-down_revision = "0002"
+down_revision = "web_0003"
 branch_labels = None
 depends_on = None
 
@@ -42,9 +40,6 @@ def upgrade() -> None:
     with op.batch_alter_table("signatures", schema=None) as batch_op:
         batch_op.add_column(sa.Column("key_id", sa.String(length=32), nullable=True))
     with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("must_change_password", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
         batch_op.add_column(sa.Column("username_key", sa.String(length=200), nullable=True))
     users = sa.table("users", sa.column("id", sa.Integer), sa.column("username", sa.String))
     bind = op.get_bind()
@@ -96,7 +91,6 @@ def downgrade() -> None:
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_constraint(op.f("uq_users_username_key"), type_="unique")
         batch_op.drop_column("username_key")
-        batch_op.drop_column("must_change_password")
     with op.batch_alter_table("signatures", schema=None) as batch_op:
         batch_op.drop_column("key_id")
     with op.batch_alter_table("audit_head", schema=None) as batch_op:

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from theradose.pipeline import stages
+from theradose.errors import InputError
+from theradose.imaging import pvc
 
 SPACING_MM = 2.0
 FWHM_MM = 8.0
@@ -45,8 +46,8 @@ def test_enlarged_voi_recovers_a_blurred_ellipsoid_in_background() -> None:
     measured_in_mask = float(image[organ].sum())
     assert measured_in_mask < 0.85 * true_activity  # the partial-volume loss is large here
 
-    vois = stages.enlarged_vois(labels, [1], spacing_mm=(SPACING_MM,) * 3, margin_mm=FWHM_MM, shell_mm=6.0)
-    total, moved = stages.enlarged_voi_tac([image, 0.5 * image], labels, 1, vois.band[1], vois.shell[1])
+    vois = pvc.enlarged_vois(labels, [1], spacing_mm=(SPACING_MM,) * 3, margin_mm=FWHM_MM, shell_mm=6.0)
+    total, moved = pvc.enlarged_voi_tac([image, 0.5 * image], labels, 1, vois.band[1], vois.shell[1])
     assert total[0] == pytest.approx(true_activity, rel=0.02)
     assert total[1] == pytest.approx(0.5 * total[0], rel=1e-9)  # linear in the activity
     # what was taken from the remainder is exactly the band's counts less its background
@@ -71,9 +72,9 @@ def test_neighbouring_organs_share_the_gap_and_conserve_counts() -> None:
     labels = np.zeros(shape, dtype=np.int32)
     labels[left] = 1
     labels[right] = 2
-    vois = stages.enlarged_vois(labels, [1, 2], spacing_mm=(SPACING_MM,) * 3, margin_mm=FWHM_MM, shell_mm=6.0)
+    vois = pvc.enlarged_vois(labels, [1, 2], spacing_mm=(SPACING_MM,) * 3, margin_mm=FWHM_MM, shell_mm=6.0)
     assert not (vois.band[1] & vois.band[2]).any()
-    est = {k: stages.enlarged_voi_tac([image], labels, k, vois.band[k], vois.shell[k])[0][0] for k in (1, 2)}
+    est = {k: pvc.enlarged_voi_tac([image], labels, k, vois.band[k], vois.shell[k])[0][0] for k in (1, 2)}
     true = {1: c_left * int(left.sum()), 2: c_right * int(right.sum())}
     assert est[1] + est[2] == pytest.approx(true[1] + true[2], rel=0.02)
     assert est[1] == pytest.approx(true[1], rel=0.02)
@@ -90,13 +91,11 @@ def test_background_per_gram_ignores_air_in_the_shell() -> None:
     image = blurred(np.where(organ, c, np.where(body, b, 0.0)))
     mass_g = np.where(body, 1.0, 0.0)
     labels = np.where(organ, 1, 0).astype(np.int32)
-    vois = stages.enlarged_vois(labels, [1], spacing_mm=(SPACING_MM,) * 3, margin_mm=FWHM_MM, shell_mm=10.0)
+    vois = pvc.enlarged_vois(labels, [1], spacing_mm=(SPACING_MM,) * 3, margin_mm=FWHM_MM, shell_mm=10.0)
     assert (vois.shell[1] & ~body).any()
     true_activity = c * int(organ.sum())
-    weighted, _ = stages.enlarged_voi_tac(
-        [image], labels, 1, vois.band[1], vois.shell[1], voxel_mass_g=mass_g
-    )
-    unweighted, _ = stages.enlarged_voi_tac([image], labels, 1, vois.band[1], vois.shell[1])
+    weighted, _ = pvc.enlarged_voi_tac([image], labels, 1, vois.band[1], vois.shell[1], voxel_mass_g=mass_g)
+    unweighted, _ = pvc.enlarged_voi_tac([image], labels, 1, vois.band[1], vois.shell[1])
     assert weighted[0] == pytest.approx(true_activity, rel=0.02)
     assert unweighted[0] > weighted[0]
 
@@ -107,7 +106,7 @@ def test_a_tumour_inside_the_organ_is_reported_enclosed_and_left_out_of_the_band
     tumour = ellipsoid(shape, (15, 15, 15), (5.0, 5.0, 5.0))
     labels = np.where(organ, 3, 0).astype(np.int32)
     labels[tumour] = 101
-    vois = stages.enlarged_vois(
+    vois = pvc.enlarged_vois(
         labels, [3], exclude=[101], spacing_mm=(SPACING_MM,) * 3, margin_mm=6.0, shell_mm=4.0
     )
     assert vois.enclosed[3] == (101,)
@@ -118,5 +117,24 @@ def test_a_tumour_inside_the_organ_is_reported_enclosed_and_left_out_of_the_band
 def test_margin_must_be_positive() -> None:
     labels = np.zeros((4, 4, 4), dtype=np.int32)
     labels[1:3, 1:3, 1:3] = 1
-    with pytest.raises(stages.InputError, match="margin_mm"):
-        stages.enlarged_vois(labels, [1], spacing_mm=(1, 1, 1), margin_mm=0.0, shell_mm=1.0)
+    with pytest.raises(InputError, match="margin_mm"):
+        pvc.enlarged_vois(labels, [1], spacing_mm=(1, 1, 1), margin_mm=0.0, shell_mm=1.0)
+
+
+def test_label_tacs_conserve_the_total_activity_and_correct_the_organ() -> None:
+    """Label level: the organ's label TAC becomes its enlarged-VOI activity; the counts it collects are
+    taken off the label they lay in (here the remainder, label 0), so the sum over labels is unchanged
+    (counts are moved, not made); the recovery is the CT-outline TAC over the corrected one."""
+    shape = (40, 40, 40)
+    organ = ellipsoid(shape, (20.0, 20.0, 20.0), (16.0, 12.0, 10.0))
+    labels = np.where(organ, 1, 0).astype(np.int32)
+    image = blurred(np.where(organ, 10.0, 1.0))
+    raw = {0: [float(image[~organ].sum())], 1: [float(image[organ].sum())]}
+    tacs, recovery = pvc.enlarged_voi_label_tacs(
+        [image], labels, raw, [1], exclude=[], spacing_mm=(SPACING_MM,) * 3, margin_mm=FWHM_MM, shell_mm=6.0
+    )
+    assert tacs[0][0] + tacs[1][0] == pytest.approx(raw[0][0] + raw[1][0], rel=1e-12)
+    true = 10.0 * organ.sum()
+    assert tacs[1][0] == pytest.approx(true, rel=0.02)
+    assert raw[1][0] < 0.97 * true  # the CT outline alone misses the spill-out
+    assert recovery[1] == pytest.approx(raw[1][0] / tacs[1][0])

@@ -1,0 +1,894 @@
+"""The study dose record: one typed, versioned result per dosimetry study (``doses.json``).
+
+:class:`StudyDoses` is what the pipeline and the synthetic cohort runs write and what the planner, the
+service, the registry and the report read, all through this module (:meth:`StudyDoses.to_json`,
+:meth:`StudyDoses.from_json`, :func:`read_doses`, :func:`write_doses`). Its JSON Schema is published with
+the package (:func:`doses_schema`, ``theradose schema doses``).
+
+Conventions of the record
+-------------------------
+- **The dose of a region.** A region may have several dose estimates (:class:`EngineDose`): one per voxel
+  engine that ran (``local``, ``vsv``, ``mc``; :mod:`~theradose.dosimetry.engines.registry`) and the
+  organ-level MIRD dose (source ``"organ"``). The study states once which of them is *the* dose
+  (:attr:`StudyDoses.reference_dose`); every screen shows that dose and names its source
+  (:meth:`StudyDoses.rows`). A region without that estimate has no dose (``None``), never another one.
+- **Mean dose.** A voxel engine's region dose is the mass-weighted mean of its voxel doses,
+  D̄ = Σ m_v D_v / Σ m_v (:func:`mean_dose_gy`): the mean absorbed dose of MIRD Pamphlet 21, energy
+  imparted over mass (Bolch et al. 2009, J Nucl Med 50:477).
+- **BED** (:class:`Bed`) is computed from the region's reference dose and records that dose, its source,
+  the tissue and the α/β, repair half-time and effective half-life used.
+- **DVH**: one type, the cumulative DVH of ICRU Report 83 section 2.3 (:class:`~theradose.dosimetry.dvh.Dvh`).
+- **Numbers** are stated to 6 significant digits (:func:`round_sig`) when the record is made, so the
+  record in memory, ``doses.json`` and every reader hold the same digits.
+
+Versions: 2 (this module). Version 1 files (written before the record existed) are upgraded on read
+(:func:`upgrade_v1`); the upgrade is recorded in :attr:`StudyDoses.upgraded_from`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from theradose.dosimetry.dvh import Dvh, mean_dose_gy
+from theradose.dosimetry.engines.registry import parse_engine
+from theradose.errors import InputError
+
+#: ``format`` of every dose record.
+DOSES_FORMAT = "theradose-doses"
+#: Version written by this module.
+DOSES_VERSION = 2
+#: Source name of the organ-level MIRD dose among a region's dose estimates.
+ORGAN_SOURCE = "organ"
+#: Significant digits of the numbers of the record.
+SIGNIFICANT_DIGITS = 6
+#: Definition of every voxel engine's region dose (written into the record).
+MEAN_DOSE_DEFINITION = "mass-weighted mean of the voxel doses (MIRD Pamphlet 21 mean absorbed dose)"
+#: File of the JSON Schema (in this package).
+SCHEMA_FILE = "doses.schema.json"
+
+
+class RegionKind(StrEnum):
+    """Whether a region is an organ (or other normal tissue) or a tumour."""
+
+    ORGAN = "organ"
+    TUMOUR = "tumour"
+
+
+def round_sig(value: float | None, digits: int = SIGNIFICANT_DIGITS) -> float | None:
+    """``value`` to ``digits`` significant digits (None and non-finite → None)."""
+    if value is None or not math.isfinite(value):
+        return None
+    if value == 0:
+        return 0.0
+    return float(f"{value:.{digits}g}")
+
+
+# ------------------------------------------------------------------------------------------ parts
+_KIND_NAMES: Mapping[Any, str] = {str: "a string", dict: "an object", (int, float): "a number"}
+
+
+def _need(value: Any, where: str, kind: type | tuple[type, ...]) -> Any:
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise InputError(
+            f"{where} must be {_KIND_NAMES.get(kind, str(kind))}; got {value!r}: fix the dose record"
+        )
+    return value
+
+
+def _number(value: Any, where: str, *, optional: bool = True, positive: bool = False) -> float | None:
+    if value is None:
+        if optional:
+            return None
+        raise InputError(f"{where} is missing: fix the dose record")
+    number = float(_need(value, where, (int, float)))
+    if not math.isfinite(number) or (positive and number <= 0) or (not positive and number < 0):
+        sign = "> 0" if positive else ">= 0"
+        raise InputError(f"{where} must be a finite number {sign}; got {value!r}: fix the dose record")
+    return number
+
+
+@dataclass(frozen=True)
+class UncertaintyComponent:
+    """One component of a region dose's uncertainty budget (relative standard uncertainty)."""
+
+    name: str
+    relative_sigma: float
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class UncertaintyBudget:
+    """The uncertainty budget of a region's dose (EANM guidance, Gear et al. 2018, EJNMMI 45:2456).
+
+    ``combined_relative_sigma`` is the relative standard uncertainty of the reference dose; ``components``
+    name what it is made of (those estimated so far).
+    """
+
+    components: tuple[UncertaintyComponent, ...]
+    combined_relative_sigma: float | None
+    method: str
+
+    def __post_init__(self) -> None:
+        for c in self.components:
+            if not (math.isfinite(c.relative_sigma) and c.relative_sigma >= 0):
+                raise InputError(f"uncertainty component {c.name!r}: relative_sigma must be >= 0")
+
+
+@dataclass(frozen=True)
+class EngineDose:
+    """One dose estimate of a region.
+
+    Attributes
+    ----------
+    source : str
+        ``"organ"`` (organ-level MIRD) or a voxel engine name.
+    dose_gy, dose_sigma_gy : float or None
+        Mean absorbed dose and its standard uncertainty (None: not computable, e.g. no mass).
+    method : str
+        How it was computed, in words.
+    dvh : Dvh or None
+        Cumulative DVH of the region under this engine (None for the organ-level dose).
+    """
+
+    source: str
+    dose_gy: float | None
+    dose_sigma_gy: float | None
+    method: str = ""
+    dvh: Dvh | None = None
+
+    def __post_init__(self) -> None:
+        if not self.source:
+            raise InputError("a dose estimate needs its source: 'organ' or a voxel engine name")
+        for name in ("dose_gy", "dose_sigma_gy"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise InputError(f"{name} of source {self.source!r} must be finite and >= 0; got {value}")
+
+
+@dataclass(frozen=True)
+class Bed:
+    """Biologically effective dose of a region and everything it was computed from.
+
+    BED of a mono-exponentially decaying dose rate delivered to complete decay (Dale 1985, Br J Radiol
+    58:515), from ``dose_gy`` (the region's reference dose, source ``dose_source``) with the tissue's
+    linear-quadratic parameters and the region's effective half-life.
+    """
+
+    bed_gy: float
+    dose_gy: float
+    dose_source: str
+    tissue: str
+    alpha_beta_gy: float
+    repair_half_time_h: float
+    effective_half_life_h: float
+    parameters_source: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("bed_gy", "dose_gy"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                raise InputError(f"BED {name} must be finite and >= 0; got {getattr(self, name)}")
+        for name in ("alpha_beta_gy", "repair_half_time_h", "effective_half_life_h"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                raise InputError(f"BED {name} must be > 0; got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class RegionResult:
+    """Everything computed for one region (units in the names; see the module docstring).
+
+    ``doses`` holds every estimate, keyed by source in the order computed; the reference one is chosen by
+    the study (:attr:`StudyDoses.reference_dose`). ``organ`` is the region's organ in the organ registry
+    (None for a region that is no organ of it); ``tissue`` the tissue used for its radiobiology.
+    """
+
+    name: str
+    kind: RegionKind
+    doses: tuple[EngineDose, ...]
+    volume_ml: float | None = None
+    mass_g: float | None = None
+    tia_mbq_h: float | None = None
+    tia_sigma_mbq_h: float | None = None
+    kinetics_model: str = ""
+    effective_half_life_h: float | None = None
+    recovery_coefficient: float | None = None
+    organ: str | None = None
+    tissue: str | None = None
+    bed: Bed | None = None
+    uncertainty: UncertaintyBudget | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise InputError("a region needs a name")
+        sources = [d.source for d in self.doses]
+        if len(set(sources)) != len(sources):
+            raise InputError(f"region {self.name!r} lists a dose source twice: {sources}")
+
+    def dose(self, source: str) -> EngineDose | None:
+        """The estimate of ``source`` (``"organ"`` or an engine), or None."""
+        return next((d for d in self.doses if d.source == source), None)
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Sources of the region's estimates, in order."""
+        return tuple(d.source for d in self.doses)
+
+
+@dataclass(frozen=True)
+class Patient:
+    """Who the study is of: identifier (DICOM Patient ID or pseudonym) and name."""
+
+    id: str
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Administration:
+    """What was given and when (timezone-aware)."""
+
+    nuclide: str
+    radiopharmaceutical: str
+    activity_mbq: float
+    datetime: datetime
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.activity_mbq) and self.activity_mbq > 0):
+            raise InputError(f"administration.activity_mbq must be > 0; got {self.activity_mbq}")
+        if self.datetime.tzinfo is None:
+            raise InputError(
+                f"administration.datetime {self.datetime.isoformat()} has no time zone: give the UTC offset"
+            )
+
+
+@dataclass(frozen=True)
+class DoseRow:
+    """What every screen shows of one region: the reference dose, named, and its BED."""
+
+    name: str
+    kind: RegionKind
+    source: str
+    dose_gy: float | None
+    dose_sigma_gy: float | None
+    dose_gy_per_gbq: float | None
+    dose_sigma_gy_per_gbq: float | None
+    bed_gy: float | None
+    effective_half_life_h: float | None
+    volume_ml: float | None
+    mass_g: float | None
+    tissue: str | None
+
+
+@dataclass(frozen=True)
+class StudyDoses:
+    """The dose record of one study (``doses.json``); see the module docstring for its conventions.
+
+    Attributes
+    ----------
+    patient, cycle, administration
+        Whose study, which cycle, what was given.
+    reference_dose : str
+        Source of *the* dose of every region: ``"organ"`` or one of ``engines``.
+    engines : tuple of str
+        Voxel engines that ran, in the study's order.
+    regions : tuple of RegionResult
+    timepoints_h : tuple of float
+        Imaging times after administration.
+    registration : mapping or None
+        ``method`` and ``reference_timepoint`` (1-based) of the pipeline's registration.
+    partial_volume_correction : bool
+    organ_partial_volume_correction : mapping or None
+        ``method`` and ``margin_mm`` of the organ correction.
+    plan : mapping or None
+        The next-cycle plan computed with this study (:meth:`theradose.planning.NextCycleResult.as_dict`).
+    upgraded_from : int or None
+        Version of the file this record was read from, when older than :data:`DOSES_VERSION`.
+    """
+
+    patient: Patient
+    cycle: int
+    administration: Administration
+    reference_dose: str
+    engines: tuple[str, ...]
+    regions: tuple[RegionResult, ...]
+    timepoints_h: tuple[float, ...] = ()
+    registration: Mapping[str, Any] | None = None
+    partial_volume_correction: bool = False
+    organ_partial_volume_correction: Mapping[str, Any] | None = None
+    plan: Mapping[str, Any] | None = None
+    upgraded_from: int | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.cycle, bool) or not isinstance(self.cycle, int) or self.cycle < 1:
+            raise InputError(f"cycle must be a whole number >= 1; got {self.cycle!r}")
+        if not self.regions:
+            raise InputError("a dose record needs at least one region")
+        for engine in self.engines:
+            parse_engine(engine, field="engines entry")
+        if len(set(self.engines)) != len(self.engines):
+            raise InputError(f"engines lists an engine twice: {list(self.engines)}")
+        names = [r.name for r in self.regions]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise InputError(f"region {twice[0]!r} appears twice in the dose record")
+        choices = (ORGAN_SOURCE, *self.engines)
+        if self.reference_dose not in choices:
+            raise InputError(
+                f"reference_dose {self.reference_dose!r} is not a dose of this study: use one of "
+                f"{', '.join(choices)}"
+            )
+        for region in self.regions:
+            unknown = [s for s in region.sources if s not in choices]
+            if unknown:
+                raise InputError(
+                    f"region {region.name!r} has a dose of {unknown[0]!r}, not run in this study"
+                )
+            if region.bed is not None:
+                chosen = region.dose(self.reference_dose)
+                if (
+                    region.bed.dose_source != self.reference_dose
+                    or chosen is None
+                    or (chosen.dose_gy != region.bed.dose_gy)
+                ):
+                    raise InputError(
+                        f"BED of region {region.name!r} is computed from {region.bed.dose_source} "
+                        f"{region.bed.dose_gy} Gy, not from the region's dose ({self.reference_dose}): "
+                        "compute it from the reference dose"
+                    )
+
+    # --- reading ------------------------------------------------------------------------------------
+    @property
+    def activity_gbq(self) -> float:
+        """Administered activity (GBq)."""
+        from theradose.units import mbq_to_gbq
+
+        return float(mbq_to_gbq(self.administration.activity_mbq))
+
+    def region(self, name: str) -> RegionResult:
+        """The region named ``name``.
+
+        Raises
+        ------
+        InputError
+            No such region; the message lists the regions.
+        """
+        for region in self.regions:
+            if region.name == name:
+                return region
+        raise InputError(
+            f"region {name!r} is not in the dose record: use one of {', '.join(r.name for r in self.regions)}"
+        )
+
+    def reference(self, region: RegionResult | str) -> EngineDose | None:
+        """The reference dose of a region (None when the region has no estimate of that source)."""
+        item = self.region(region) if isinstance(region, str) else region
+        return item.dose(self.reference_dose)
+
+    def row(self, region: RegionResult | str, *, source: str | None = None) -> DoseRow:
+        """What a screen shows of a region: its reference dose (or the dose of ``source``), per GBq, BED.
+
+        The BED is shown only next to the reference dose it was computed from.
+        """
+        item = self.region(region) if isinstance(region, str) else region
+        chosen_source = self.reference_dose if source is None else source
+        if chosen_source not in (ORGAN_SOURCE, *self.engines):
+            raise InputError(
+                f"dose source {chosen_source!r} is not in this study: use {ORGAN_SOURCE!r} or one of its "
+                f"engines {list(self.engines)}"
+            )
+        chosen = item.dose(chosen_source)
+        dose = None if chosen is None else chosen.dose_gy
+        sigma = None if chosen is None else chosen.dose_sigma_gy
+        gbq = self.activity_gbq
+        bed = item.bed.bed_gy if item.bed is not None and item.bed.dose_source == chosen_source else None
+        return DoseRow(
+            name=item.name,
+            kind=item.kind,
+            source=chosen_source,
+            dose_gy=dose,
+            dose_sigma_gy=sigma,
+            dose_gy_per_gbq=round_sig(dose / gbq) if dose is not None else None,
+            dose_sigma_gy_per_gbq=round_sig(sigma / gbq) if sigma is not None else None,
+            bed_gy=bed,
+            effective_half_life_h=item.effective_half_life_h,
+            volume_ml=item.volume_ml,
+            mass_g=item.mass_g,
+            tissue=item.tissue,
+        )
+
+    def rows(self, *, source: str | None = None) -> tuple[DoseRow, ...]:
+        """:meth:`row` of every region, in the record's order."""
+        return tuple(self.row(r, source=source) for r in self.regions)
+
+    def __iter__(self) -> Iterator[RegionResult]:
+        return iter(self.regions)
+
+    # --- JSON ---------------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The record as JSON-ready data (the shape of :func:`doses_schema`)."""
+        gbq = self.activity_gbq
+        out: dict[str, Any] = {
+            "format": DOSES_FORMAT,
+            "version": DOSES_VERSION,
+            "patient": {"id": self.patient.id, "name": self.patient.name},
+            "cycle": self.cycle,
+            "administration": {
+                "nuclide": self.administration.nuclide,
+                "radiopharmaceutical": self.administration.radiopharmaceutical,
+                "activity_mbq": self.administration.activity_mbq,
+                "datetime": self.administration.datetime.isoformat(),
+            },
+            "reference_dose": self.reference_dose,
+            "engines": list(self.engines),
+            "mean_dose": MEAN_DOSE_DEFINITION,
+            "timepoints_h": list(self.timepoints_h),
+            "registration": _plain(self.registration),
+            "partial_volume_correction": self.partial_volume_correction,
+            "organ_partial_volume_correction": (
+                None
+                if self.organ_partial_volume_correction is None
+                else dict(self.organ_partial_volume_correction)
+            ),
+            "regions": [_region_to_dict(r, self.reference_dose, gbq) for r in self.regions],
+        }
+        if self.upgraded_from is not None:
+            out["upgraded_from"] = self.upgraded_from
+        if self.plan is not None:
+            out["plan"] = _finite(dict(self.plan))
+        return out
+
+    def to_json(self) -> str:
+        """The exact text of ``doses.json`` (2-space indent, trailing newline; reproducible)."""
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "doses.json") -> StudyDoses:
+        """Validate a parsed dose record (version 2, or version 1 upgraded; see :func:`upgrade_v1`)."""
+        if not isinstance(data, Mapping):
+            raise InputError(f"{source} must hold a JSON object: give a theradose doses.json")
+        if data.get("format") != DOSES_FORMAT:
+            raise InputError(
+                f"{source} is not a theradose dose record (format {DOSES_FORMAT!r}, version "
+                f"{DOSES_VERSION}): give the doses.json of 'theradose run' or 'theradose batch'"
+            )
+        version = data.get("version", 1)
+        if version == 1:
+            return upgrade_v1(data, source=source)
+        if version != DOSES_VERSION:
+            raise InputError(
+                f"{source} has doses version {version!r}; this theradose reads versions 1 and "
+                f"{DOSES_VERSION}: update theradose"
+            )
+        return _from_v2(data, source)
+
+    @classmethod
+    def from_json(cls, text: str | bytes, *, source: str = "doses.json") -> StudyDoses:
+        """Parse and validate the text of a ``doses.json``."""
+        try:
+            data = json.loads(text)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputError(
+                f"{source} is not readable JSON ({exc}): give the pipeline's doses.json"
+            ) from None
+        return cls.from_dict(data, source=source)
+
+
+def read_doses(path: str | Path) -> StudyDoses:
+    """Read a ``doses.json`` file (see :meth:`StudyDoses.from_json`)."""
+    p = Path(path)
+    try:
+        text = p.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"doses file {str(p)!r} does not exist: check the path") from None
+    except OSError as exc:
+        raise InputError(f"doses file {str(p)!r} cannot be read ({exc.strerror}): check the file") from None
+    return StudyDoses.from_json(text, source=str(p))
+
+
+def write_doses(doses: StudyDoses, path: str | Path) -> Path:
+    """Write ``doses.json`` (:meth:`StudyDoses.to_json`)."""
+    p = Path(path)
+    p.write_text(doses.to_json(), encoding="utf-8")
+    return p
+
+
+def doses_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of ``doses.json`` version :data:`DOSES_VERSION`."""
+    text = resources.files("theradose.dosimetry").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+# ------------------------------------------------------------------------------------------ writing
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _plain(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return None if value is None else dict(value)
+
+
+def _per_gbq(dose_gy: float | None, gbq: float) -> float | None:
+    return None if dose_gy is None else round_sig(dose_gy / gbq)
+
+
+def _positive(raw: Mapping[str, Any], key: str, where: str) -> float:
+    value = _number(raw.get(key), f"{where}.{key}", optional=False, positive=True)
+    assert value is not None
+    return value
+
+
+def _dvh_to_dict(dvh: Dvh) -> dict[str, Any]:
+    return {"dose_gy": list(dvh.dose_gy), "cumulative_fraction": list(dvh.cumulative_fraction)}
+
+
+def _region_to_dict(region: RegionResult, reference: str, gbq: float) -> dict[str, Any]:
+    def estimate(d: EngineDose) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "dose_gy": d.dose_gy,
+            "dose_sigma_gy": d.dose_sigma_gy,
+            "dose_gy_per_gbq": _per_gbq(d.dose_gy, gbq),
+            "method": d.method,
+        }
+        if d.dvh is not None:
+            out["dvh"] = _dvh_to_dict(d.dvh)
+        return out
+
+    chosen = region.dose(reference)
+    out: dict[str, Any] = {
+        "name": region.name,
+        "kind": region.kind.value,
+        "organ": region.organ,
+        "tissue": region.tissue,
+        "volume_ml": region.volume_ml,
+        "mass_g": region.mass_g,
+        "tia_mbq_h": region.tia_mbq_h,
+        "tia_sigma_mbq_h": region.tia_sigma_mbq_h,
+        "kinetics_model": region.kinetics_model,
+        "effective_half_life_h": region.effective_half_life_h,
+        "recovery_coefficient": region.recovery_coefficient,
+        "dose": {
+            "source": reference,
+            "dose_gy": None if chosen is None else chosen.dose_gy,
+            "dose_sigma_gy": None if chosen is None else chosen.dose_sigma_gy,
+            "dose_gy_per_gbq": None
+            if chosen is None or chosen.dose_gy is None
+            else round_sig(chosen.dose_gy / gbq),
+        },
+        "doses": {d.source: estimate(d) for d in region.doses},
+        "bed": None if region.bed is None else _bed_to_dict(region.bed),
+        "uncertainty": None if region.uncertainty is None else _uncertainty_to_dict(region.uncertainty),
+    }
+    return out
+
+
+def _bed_to_dict(bed: Bed) -> dict[str, Any]:
+    return {
+        "bed_gy": bed.bed_gy,
+        "dose_gy": bed.dose_gy,
+        "dose_source": bed.dose_source,
+        "tissue": bed.tissue,
+        "alpha_beta_gy": bed.alpha_beta_gy,
+        "repair_half_time_h": bed.repair_half_time_h,
+        "effective_half_life_h": bed.effective_half_life_h,
+        "parameters_source": bed.parameters_source,
+    }
+
+
+def _uncertainty_to_dict(u: UncertaintyBudget) -> dict[str, Any]:
+    return {
+        "method": u.method,
+        "combined_relative_sigma": u.combined_relative_sigma,
+        "components": [
+            {"name": c.name, "relative_sigma": c.relative_sigma, "source": c.source} for c in u.components
+        ],
+    }
+
+
+# ------------------------------------------------------------------------------------------ reading
+def _text(value: Any, where: str, *, optional: bool = False) -> str:
+    if value is None and optional:
+        return ""
+    return str(_need(value, where, str))
+
+
+def _dvh_from(raw: Any, where: str) -> Dvh:
+    _need(raw, where, dict)
+    doses, fractions = raw.get("dose_gy"), raw.get("cumulative_fraction")
+    if not isinstance(doses, list) or not isinstance(fractions, list):
+        raise InputError(f"{where}: dose_gy and cumulative_fraction must be lists: fix the dose record")
+    try:
+        return Dvh(tuple(float(v) for v in doses), tuple(float(v) for v in fractions))
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{where}: {exc}") from None
+
+
+def _estimate_from(source: str, raw: Any, where: str) -> EngineDose:
+    _need(raw, where, dict)
+    return EngineDose(
+        source=source,
+        dose_gy=_number(raw.get("dose_gy"), f"{where}.dose_gy"),
+        dose_sigma_gy=_number(raw.get("dose_sigma_gy"), f"{where}.dose_sigma_gy"),
+        method=_text(raw.get("method"), f"{where}.method", optional=True),
+        dvh=None if raw.get("dvh") is None else _dvh_from(raw["dvh"], f"{where}.dvh"),
+    )
+
+
+def _bed_from(raw: Any, where: str) -> Bed | None:
+    if raw is None:
+        return None
+    _need(raw, where, dict)
+    return Bed(
+        bed_gy=_number(raw.get("bed_gy"), f"{where}.bed_gy", optional=False) or 0.0,
+        dose_gy=_number(raw.get("dose_gy"), f"{where}.dose_gy", optional=False) or 0.0,
+        dose_source=_text(raw.get("dose_source"), f"{where}.dose_source"),
+        tissue=_text(raw.get("tissue"), f"{where}.tissue"),
+        alpha_beta_gy=_number(
+            raw.get("alpha_beta_gy"), f"{where}.alpha_beta_gy", optional=False, positive=True
+        )
+        or math.nan,
+        repair_half_time_h=_number(
+            raw.get("repair_half_time_h"), f"{where}.repair_half_time_h", optional=False, positive=True
+        )
+        or math.nan,
+        effective_half_life_h=_number(
+            raw.get("effective_half_life_h"), f"{where}.effective_half_life_h", optional=False, positive=True
+        )
+        or math.nan,
+        parameters_source=_text(raw.get("parameters_source"), f"{where}.parameters_source", optional=True),
+    )
+
+
+def _uncertainty_from(raw: Any, where: str) -> UncertaintyBudget | None:
+    if raw is None:
+        return None
+    _need(raw, where, dict)
+    components = raw.get("components", [])
+    if not isinstance(components, list):
+        raise InputError(f"{where}.components must be a list: fix the dose record")
+    parts = []
+    for i, c in enumerate(components):
+        at = f"{where}.components[{i}]"
+        _need(c, at, dict)
+        parts.append(
+            UncertaintyComponent(
+                name=_text(c.get("name"), f"{at}.name"),
+                relative_sigma=_number(c.get("relative_sigma"), f"{at}.relative_sigma", optional=False)
+                or 0.0,
+                source=_text(c.get("source"), f"{at}.source", optional=True),
+            )
+        )
+    return UncertaintyBudget(
+        components=tuple(parts),
+        combined_relative_sigma=_number(
+            raw.get("combined_relative_sigma"), f"{where}.combined_relative_sigma"
+        ),
+        method=_text(raw.get("method"), f"{where}.method", optional=True),
+    )
+
+
+def _kind(value: Any, where: str) -> RegionKind:
+    try:
+        return RegionKind(value)
+    except ValueError:
+        raise InputError(f"{where} must be 'organ' or 'tumour'; got {value!r}: fix the dose record") from None
+
+
+def _region_from(raw: Any, where: str) -> RegionResult:
+    _need(raw, where, dict)
+    doses = raw.get("doses")
+    _need(doses, f"{where}.doses", dict)
+    return RegionResult(
+        name=_text(raw.get("name"), f"{where}.name"),
+        kind=_kind(raw.get("kind"), f"{where}.kind"),
+        doses=tuple(_estimate_from(str(k), v, f"{where}.doses.{k}") for k, v in doses.items()),
+        volume_ml=_number(raw.get("volume_ml"), f"{where}.volume_ml"),
+        mass_g=_number(raw.get("mass_g"), f"{where}.mass_g"),
+        tia_mbq_h=_number(raw.get("tia_mbq_h"), f"{where}.tia_mbq_h"),
+        tia_sigma_mbq_h=_number(raw.get("tia_sigma_mbq_h"), f"{where}.tia_sigma_mbq_h"),
+        kinetics_model=_text(raw.get("kinetics_model"), f"{where}.kinetics_model", optional=True),
+        effective_half_life_h=_number(raw.get("effective_half_life_h"), f"{where}.effective_half_life_h"),
+        recovery_coefficient=_number(raw.get("recovery_coefficient"), f"{where}.recovery_coefficient"),
+        organ=raw.get("organ") if isinstance(raw.get("organ"), str) else None,
+        tissue=raw.get("tissue") if isinstance(raw.get("tissue"), str) else None,
+        bed=_bed_from(raw.get("bed"), f"{where}.bed"),
+        uncertainty=_uncertainty_from(raw.get("uncertainty"), f"{where}.uncertainty"),
+    )
+
+
+def _administration(raw: Any, source: str) -> Administration:
+    _need(raw, f"{source}: administration", dict)
+    when = raw.get("datetime")
+    try:
+        moment = datetime.fromisoformat(_text(when, f"{source}: administration.datetime"))
+    except ValueError:
+        raise InputError(
+            f"{source}: administration.datetime {when!r} is not an ISO 8601 date-time: fix the dose record"
+        ) from None
+    return Administration(
+        nuclide=_text(raw.get("nuclide"), f"{source}: administration.nuclide"),
+        radiopharmaceutical=_text(
+            raw.get("radiopharmaceutical"), f"{source}: administration.radiopharmaceutical"
+        ),
+        activity_mbq=_number(
+            raw.get("activity_mbq"), f"{source}: administration.activity_mbq", optional=False, positive=True
+        )
+        or math.nan,
+        datetime=moment,
+    )
+
+
+def _patient(raw: Any, source: str) -> Patient:
+    _need(raw, f"{source}: patient", dict)
+    return Patient(
+        id=_text(raw.get("id"), f"{source}: patient.id"),
+        name=_text(raw.get("name"), "patient.name", optional=True),
+    )
+
+
+def _common(data: Mapping[str, Any], source: str) -> dict[str, Any]:
+    regions = data.get("regions")
+    if not isinstance(regions, list) or not regions:
+        raise InputError(f"{source}: regions must be a non-empty list: fix the dose record")
+    engines = data.get("engines", [])
+    if not isinstance(engines, list) or not all(isinstance(e, str) for e in engines):
+        raise InputError(f"{source}: engines must be a list of engine names: fix the dose record")
+    cycle = data.get("cycle")
+    if isinstance(cycle, bool) or not isinstance(cycle, int):
+        raise InputError(f"{source}: cycle must be a whole number; got {cycle!r}: fix the dose record")
+    times = data.get("timepoints_h", [])
+    return {
+        "patient": _patient(data.get("patient"), source),
+        "cycle": cycle,
+        "administration": _administration(data.get("administration"), source),
+        "engines": tuple(engines),
+        "timepoints_h": tuple(float(t) for t in times if isinstance(t, (int, float))),
+        "registration": data.get("registration") if isinstance(data.get("registration"), Mapping) else None,
+        "partial_volume_correction": bool(data.get("partial_volume_correction", False)),
+        "organ_partial_volume_correction": (
+            data.get("organ_partial_volume_correction")
+            if isinstance(data.get("organ_partial_volume_correction"), Mapping)
+            else None
+        ),
+        "plan": data.get("plan") if isinstance(data.get("plan"), Mapping) else None,
+    }
+
+
+def _from_v2(data: Mapping[str, Any], source: str) -> StudyDoses:
+    common = _common(data, source)
+    regions = tuple(_region_from(r, f"{source}: regions[{i}]") for i, r in enumerate(data["regions"]))
+    reference = _text(data.get("reference_dose"), f"{source}: reference_dose")
+    doses = StudyDoses(reference_dose=reference, regions=regions, **common)
+    for i, raw in enumerate(data["regions"]):
+        shown = raw.get("dose") if isinstance(raw, Mapping) else None
+        chosen = doses.reference(regions[i])
+        stated = None if not isinstance(shown, Mapping) else shown.get("dose_gy")
+        if isinstance(shown, Mapping) and (
+            shown.get("source") != reference or stated != (None if chosen is None else chosen.dose_gy)
+        ):
+            raise InputError(
+                f"{source}: regions[{i}].dose ({shown.get('source')} {stated} Gy) is not the region's "
+                f"{reference} dose: the file was edited by hand; write it with theradose"
+            )
+    return doses
+
+
+def upgrade_v1(data: Mapping[str, Any], *, source: str = "doses.json") -> StudyDoses:
+    """A version 1 ``doses.json`` (theradose before the typed record) as a version 2 record.
+
+    Version 1 regions hold ``doses`` per engine, an optional ``organ_dose`` and a ``bed_gy`` computed from
+    the *first* engine's dose with the region's ``tissue``. The upgrade keeps every number and names what
+    version 1 left implicit: the reference dose is the first engine (the dose the report showed and the
+    BED was computed from), the organ-level dose becomes source ``"organ"``, and each BED records that
+    dose, the tissue and its parameters from the tissue registry (the ones version 1 used). The result
+    says ``upgraded_from = 1``.
+    """
+    from theradose.organs import find_organ
+    from theradose.tissues import get_tissue
+
+    common = _common(data, source)
+    engines: tuple[str, ...] = common["engines"]
+    if not engines:
+        raise InputError(f"{source}: a version 1 doses.json needs its engines list to be upgraded")
+    reference = engines[0]
+    regions: list[RegionResult] = []
+    for i, raw in enumerate(data["regions"]):
+        where = f"{source}: regions[{i}]"
+        _need(raw, where, dict)
+        per_engine = raw.get("doses") or {}
+        _need(per_engine, f"{where}.doses", dict)
+        estimates = [_estimate_from(str(k), v, f"{where}.doses.{k}") for k, v in per_engine.items()]
+        dvh_raw = raw.get("dvh")
+        if isinstance(dvh_raw, Mapping):
+            estimates = [
+                EngineDose(
+                    e.source,
+                    e.dose_gy,
+                    e.dose_sigma_gy,
+                    e.method,
+                    _dvh_from(dvh_raw[e.source], f"{where}.dvh"),
+                )
+                if e.source in dvh_raw
+                else e
+                for e in estimates
+            ]
+        organ_raw = raw.get("organ_dose")
+        if isinstance(organ_raw, Mapping):
+            estimates.append(_estimate_from(ORGAN_SOURCE, organ_raw, f"{where}.organ_dose"))
+        tissue = raw.get("tissue") if isinstance(raw.get("tissue"), str) else None
+        half_life = _number(raw.get("effective_half_life_h"), f"{where}.effective_half_life_h")
+        bed_gy = _number(raw.get("bed_gy"), f"{where}.bed_gy")
+        chosen = next((e for e in estimates if e.source == reference), None)
+        bed = None
+        if bed_gy is not None and tissue and half_life and chosen is not None and chosen.dose_gy is not None:
+            params = get_tissue(tissue)
+            if params.alpha_beta_gy is None or params.repair_half_time_h is None:
+                raise InputError(f"{where}: version 1 BED of tissue {tissue!r}, which has no LQ parameters")
+            bed = Bed(
+                bed_gy=bed_gy,
+                dose_gy=chosen.dose_gy,
+                dose_source=reference,
+                tissue=params.name,
+                alpha_beta_gy=params.alpha_beta_gy,
+                repair_half_time_h=params.repair_half_time_h,
+                effective_half_life_h=half_life,
+                parameters_source=params.radiobiology_source,
+            )
+        organ = find_organ(_text(raw.get("name"), f"{where}.name"))
+        regions.append(
+            RegionResult(
+                name=_text(raw.get("name"), f"{where}.name"),
+                kind=_kind(raw.get("kind", "organ"), f"{where}.kind"),
+                doses=tuple(estimates),
+                volume_ml=_number(raw.get("volume_ml"), f"{where}.volume_ml"),
+                mass_g=_number(raw.get("mass_g"), f"{where}.mass_g"),
+                tia_mbq_h=_number(raw.get("tia_mbq_h"), f"{where}.tia_mbq_h"),
+                tia_sigma_mbq_h=_number(raw.get("tia_sigma_mbq_h"), f"{where}.tia_sigma_mbq_h"),
+                kinetics_model=_text(raw.get("kinetics_model"), f"{where}.kinetics_model", optional=True),
+                effective_half_life_h=half_life,
+                recovery_coefficient=_number(
+                    raw.get("recovery_coefficient"), f"{where}.recovery_coefficient"
+                ),
+                organ=None if organ is None else organ.name,
+                tissue=tissue,
+                bed=bed,
+            )
+        )
+    return StudyDoses(reference_dose=reference, regions=tuple(regions), upgraded_from=1, **common)
+
+
+__all__ = [
+    "DOSES_FORMAT",
+    "DOSES_VERSION",
+    "MEAN_DOSE_DEFINITION",
+    "ORGAN_SOURCE",
+    "Administration",
+    "Bed",
+    "DoseRow",
+    "Dvh",
+    "EngineDose",
+    "Patient",
+    "RegionKind",
+    "RegionResult",
+    "StudyDoses",
+    "UncertaintyBudget",
+    "UncertaintyComponent",
+    "doses_schema",
+    "mean_dose_gy",
+    "read_doses",
+    "round_sig",
+    "upgrade_v1",
+    "write_doses",
+]
