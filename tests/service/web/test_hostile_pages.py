@@ -73,14 +73,14 @@ def test_old_short_lived_batch_pages_read(web: Web) -> None:
         "POST",
         "/batches",
         "pharmacist",
-        {
-            "product": "[68Ga]Ga-DOTATATE",
-            "nuclide": "Ga-68",
-            "lot": "GA-OLD-1",
+        {  # referenced 50 years ago: 2^-2750 of its activity, which underflows to 0
+            "product": "[177Lu]Lu-PSMA-617",
+            "carrier_added": False,
+            "lot": "LU-OLD-1",
             "activity_mbq": 1500.0,
             "volume_ml": 8.0,
-            "reference_time": days_from_now(-60).isoformat(),
-            "expiry_time": days_from_now(-59.9).isoformat(),
+            "reference_time": days_from_now(-50 * 365.25).isoformat(),
+            "expiry_time": days_from_now(-50 * 365.25 + 2).isoformat(),
         },
     )
     for url in ("/ui/batches", f"/ui/batches/{batch['id']}"):
@@ -98,8 +98,18 @@ def test_pages_wait_for_an_administrator_set_password_to_be_changed(web: Web) ->
         data={"username": "physicist", "password": "temporary-pw-9", "login_csrf": token},
         follow_redirects=False,
     )
+    assert r.status_code == 303 and r.headers["location"] == "/ui/password"
+    r = client.get("/ui/qa", follow_redirects=False)  # every page waits for the change
+    assert r.status_code == 303 and r.headers["location"] == "/ui/password"
+    page = client.get("/ui/password")
+    assert page.status_code == 200 and "choose your own" in page.text
+    csrf = page.text.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    same = {"csrf": csrf, "current_password": "temporary-pw-9", "new_password": "temporary-pw-9"}
+    assert client.post("/ui/password", data=same, follow_redirects=False).status_code == 422
+    new = {**same, "new_password": "chosen by the physicist"}
+    r = client.post("/ui/password", data=new, follow_redirects=False)
     assert r.status_code == 303
-    assert client.get("/ui/qa").status_code == 403
+    assert client.get("/ui/qa", follow_redirects=False).status_code == 200
     r = client.post(  # the old password no longer works either
         "/auth/login", json={"username": "physicist", "password": password_of("physicist")}
     )
