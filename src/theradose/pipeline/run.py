@@ -775,7 +775,11 @@ def study_record(
         registration=dict(registration),
         partial_volume_correction=bool(spec.pvc.enabled),
         organ_partial_volume_correction=(
-            {"method": spec.pvc.organs, "margin_mm": spec.pvc.margin_mm}
+            {
+                "method": spec.pvc.organs,
+                "margin_mm": spec.pvc.margin_mm,
+                "regions": list(spec.pvc.organ_regions),
+            }
             if spec.pvc.organs != "none"
             else None
         ),
@@ -893,7 +897,8 @@ def write_outputs(results: StudyResults, folder: Path) -> list[str]:
     if "html" in spec.formats or "pdf" in spec.formats:
         from theradose import report
 
-        data = _report_data(results)
+        hashes = {name: tree_hash([folder / name])[str(folder / name)] for name in files}
+        data = _report_data(results, hashes)
         figures = report.report_figures(data)
         if "html" in spec.formats:
             report.write_html(data, add("report.html"), figures=figures)
@@ -902,19 +907,30 @@ def write_outputs(results: StudyResults, folder: Path) -> list[str]:
     return files
 
 
-def _report_data(results: StudyResults) -> Any:
-    """The report's content: the dose record plus the images and curves the pipeline holds."""
+def _report_data(results: StudyResults, output_hashes: Mapping[str, str]) -> Any:
+    """The report's content: the dose record plus the images and curves the pipeline holds, the regions
+    the recovery curve corrected, the SHA-256 of the outputs written before the report, and the grid's
+    orientation for the MIPs (from its affine: DICOM LPS, +x the patient's left, +z superior)."""
     from theradose.report import TacPlot, build_report_data, coronal_mip, image_engine
 
     spec = results.spec
     grid = results.aligned.spect[int((results.doses.registration or {}).get("reference_timepoint", 1)) - 1]
     spacing = grid.spacing_mm
+    affine = np.asarray(grid.affine, dtype=np.float64)
     return build_report_data(
         results.doses,
         tacs=[
             TacPlot(
-                name, k.time_h, k.activity_mbq, k.sigma_mbq, k.curve_h, k.curve_mbq, k.model, k.candidates
-            )
+                name,
+                k.time_h,
+                k.activity_mbq,
+                k.sigma_mbq,
+                k.curve_h,
+                k.curve_mbq,
+                k.model,
+                k.candidates,
+                k.flags,
+            )  # fmt: skip
             for name, k in results.kinetics.items()
         ],
         spect_mip=coronal_mip(grid.array),
@@ -922,8 +938,12 @@ def _report_data(results: StudyResults) -> Any:
         aspect=float(spacing[0] / spacing[2]),
         segmentation_source=spec.segmentation.source,
         partial_volume_correction=bool(spec.pvc.enabled),
+        recovery_corrected_regions=list(spec.pvc.regions or spec.tumour_regions) if spec.pvc.enabled else [],
+        output_hashes=output_hashes,
         plan=None if results.plan is None else results.plan.plan,
         next_cycle=None if results.plan is None else results.plan.result,
+        column_to_left=bool(affine[0, 2] >= 0),
+        slice_to_superior=bool(affine[2, 0] >= 0),
     )
 
 
