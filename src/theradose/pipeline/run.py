@@ -930,7 +930,7 @@ def _report_data(results: StudyResults, output_hashes: Mapping[str, str]) -> Any
                 k.model,
                 k.candidates,
                 k.flags,
-            )  # fmt: skip
+            )
             for name, k in results.kinetics.items()
         ],
         spect_mip=coronal_mip(grid.array),
