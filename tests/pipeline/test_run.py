@@ -408,10 +408,9 @@ def test_organ_enlarged_voi_leaves_a_sharp_image_unchanged(
     for row in result.doses.to_dict()["regions"]:
         assert row["tia_mbq_h"] == pytest.approx(before[row["name"]]["tia_mbq_h"], rel=1e-9)
         assert row["recovery_coefficient"] == pytest.approx(1.0)
-    assert result.doses.to_dict()["organ_partial_volume_correction"] == {
-        "method": "enlarged_voi",
-        "margin_mm": 16.0,
-    }
+    organ_pvc = result.doses.to_dict()["organ_partial_volume_correction"]
+    assert (organ_pvc["method"], organ_pvc["margin_mm"]) == ("enlarged_voi", 16.0)
+    assert organ_pvc["regions"]  # the corrected organs are named (the report's Methods list them)
 
 
 def test_one_kidney_dose_and_bed_on_every_reader(first_run: Path, tmp_path: Path) -> None:
@@ -423,6 +422,7 @@ def test_one_kidney_dose_and_bed_on_every_reader(first_run: Path, tmp_path: Path
     import shutil
 
     from theradose.planning import read_doses_json
+    from theradose.report.numbers import plus_minus
     from theradose.population.registry import export_registry, read_registry
     from theradose.service.review_store import read_result
 
@@ -431,11 +431,14 @@ def test_one_kidney_dose_and_bed_on_every_reader(first_run: Path, tmp_path: Path
     source, dose, bed = raw["reference_dose"], kidney["dose"]["dose_gy"], kidney["bed"]["bed_gy"]
     assert source == "organ" and kidney["bed"]["dose_gy"] == dose and kidney["bed"]["dose_source"] == source
     html = (first_run / "report.html").read_text(encoding="utf-8")
-    assert "<th>Dose (organ MIRD, Gy)</th><th>Gy/GBq</th><th>BED of this dose (Gy)</th>" in html
+    assert "<th>Dose (organ MIRD) (Gy)</th><th>u (%)</th><th>Gy/GBq</th><th>BED (Gy)</th>" in html
     cells = re.search(r"<tr><td>kidney_left</td>(.*?)</tr>", html)
     assert cells is not None
-    values = re.findall(r"<td>([^<]*)</td>", cells.group(1))
-    assert values[3].startswith(f"{dose:.3g} ± ") and values[5] == f"{bed:.3g}"
+    values = re.findall(r"<td[^>]*>([^<]*)</td>", cells.group(1))
+    region = next(r for r in raw["regions"] if r["name"] == "kidney_left")
+    sigma, bed_sigma = region["dose"]["dose_sigma_gy"], region["uncertainty"]["bed_sigma_gy"]
+    assert sigma == region["uncertainty"]["dose_sigma_gy"]  # the dose carries its budget's σ
+    assert values[2] == plus_minus(dose, sigma) and values[5] == plus_minus(bed, bed_sigma)
     with (first_run / "doses.csv").open(encoding="utf-8") as handle:
         row = next(r for r in csv.DictReader(handle) if r["region"] == "kidney_left")
     assert (row["dose_source"], float(row["dose_gy"]), float(row["bed_gy"])) == (source, dose, bed)
