@@ -267,7 +267,7 @@ def test_the_budget_is_that_of_the_reference_dose_and_its_bed() -> None:
     assert budget is not None
     assert budget.dose_sigma_gy == pytest.approx(0.21, rel=1e-5)
     other = dataclasses.replace(kidneys, uncertainty=dataclasses.replace(budget, dose_gy=4.0))
-    with pytest.raises(InputError, match="is of 4.0 Gy, not of the region's organ dose"):
+    with pytest.raises(InputError, match=r"is of 4\.0 Gy, not of the region's organ dose"):
         _record(regions=(other,))
     sigma = dataclasses.replace(kidneys, doses=(kidneys.doses[0], EngineDose("organ", 4.1, 0.3, "MIRD")))
     with pytest.raises(InputError, match="is not the budget's"):

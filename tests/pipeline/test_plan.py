@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -146,7 +146,9 @@ def test_the_plan_joins_doses_json_and_the_report(synthetic_study: SyntheticStud
     assert "Expected Gy/GBq ± σ" in html and "with σ from its dose&#x27;s uncertainty budget" in html
     pdf = (out / "report.pdf").read_bytes()
     boxes = re.findall(rb"/MediaBox\s*\[\s*0\s+0\s+([\d.]+)\s+([\d.]+)\s*\]", pdf)
-    assert len(boxes) >= 6 and {(round(float(w), 2), round(float(h), 2)) for w, h in boxes} == {(595.28, 841.89)}
+    assert len(boxes) >= 6 and {(round(float(w), 2), round(float(h), 2)) for w, h in boxes} == {
+        (595.28, 841.89)
+    }
 
 
 def test_a_plan_with_the_wrong_number_of_cycles_is_refused_before_computing(

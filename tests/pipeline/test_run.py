@@ -422,8 +422,8 @@ def test_one_kidney_dose_and_bed_on_every_reader(first_run: Path, tmp_path: Path
     import shutil
 
     from theradose.planning import read_doses_json
-    from theradose.report.numbers import plus_minus
     from theradose.population.registry import export_registry, read_registry
+    from theradose.report.numbers import plus_minus
     from theradose.service.review_store import read_result
 
     raw = json.loads((first_run / "doses.json").read_text(encoding="utf-8"))

@@ -396,7 +396,7 @@ def _stp(
         model = "stp-hanscheid"
     tia = float(result.tia_mbq_h)
     tia_sigma = float(result.tia_sigma_mbq_h) if result.tia_sigma_mbq_h is not None else math.nan
-    half_life = result.effective_half_life_h if model != "stp-hanscheid" else ti
+    half_life: float | None = result.effective_half_life_h if model != "stp-hanscheid" else ti
     half_life_sigma = result.effective_half_life_sigma_h
     record = KineticsRecord(
         method="single_time_point",
@@ -489,6 +489,8 @@ def fit_region(
         activity_mbq=measured[1],
         sigma_mbq=measured[2],
     )
+    rel_tia: float | None
+    rel_t: float | None
     try:
         parts = fit_components(fit)
         rel_tia, rel_t, rho = parts.tia_rel_sigma, parts.half_life_rel_sigma, parts.correlation

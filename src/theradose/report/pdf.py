@@ -6,6 +6,7 @@ top to bottom by :class:`A4Writer`, which starts a new page when one is full and
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import textwrap
@@ -13,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from theradose.report.data import ReportData
+from theradose.report.data import ReportData, TacPlot
 from theradose.report.figures import (
     MAX_CURVES_PER_PANEL,
     PLAN_FIGURE_TITLE,
@@ -200,6 +201,18 @@ class A4Writer:
         return path
 
 
+def _tacs(tacs: Sequence[TacPlot], fig: Any, rect: Rect) -> None:
+    draw_tacs(fig, tacs, rect)
+
+
+def _mips(data: ReportData, fig: Any, rect: Rect) -> None:
+    draw_mips(fig, data, rect)
+
+
+def _dvhs(data: ReportData, panels: Sequence[tuple[str, list[str]]], fig: Any, rect: Rect) -> None:
+    draw_dvhs(fig, data, panels, rect)
+
+
 def write_pdf(data: ReportData, path: str | Path, *, figures: dict[str, Any] | None = None) -> Path:
     """Write the report as a PDF of A4 pages: header and doses ± σ, warnings, the uncertainty budgets,
     the next-cycle plan, TACs, MIPs, DVHs, Methods with the kinetics table, references, provenance and the
@@ -250,14 +263,13 @@ def write_pdf(data: ReportData, path: str | Path, *, figures: dict[str, Any] | N
             writer.image(plan_figure, 0.85)
     per_page = TAC_COLUMNS * 4
     for start in range(0, len(data.tacs), per_page):
-        chunk = data.tacs[start : start + per_page]
+        tacs = data.tacs[start : start + per_page]
         writer.new_page()
         writer.heading("Time-activity curves" + (" (continued)" if start else ""))
-        rows_here = math.ceil(len(chunk) / TAC_COLUMNS)
-        writer.figure(0.205 * rows_here, lambda fig, rect, chunk=chunk: draw_tacs(fig, chunk, rect))
+        writer.figure(0.205 * math.ceil(len(tacs) / TAC_COLUMNS), functools.partial(_tacs, tacs))
     writer.new_page()
     writer.heading("Maximum-intensity projections")
-    writer.figure(0.5, lambda fig, rect: draw_mips(fig, data, rect))
+    writer.figure(0.5, functools.partial(_mips, data))
     writer.paragraph(
         "Coronal maximum-intensity projections, patient's right on the viewer's left (R, L), superior up "
         "(S, I). Colour scales are linear from 0; values above the top of a scale (the 99.5th percentile of "
@@ -271,8 +283,7 @@ def write_pdf(data: ReportData, path: str | Path, *, figures: dict[str, Any] | N
         chunk = panels[start : start + per_dvh_page]
         writer.new_page()
         writer.heading("Dose-volume histograms" + (" (continued)" if start else ""))
-        rows_here = math.ceil(len(chunk) / 2)
-        writer.figure(0.255 * rows_here, lambda fig, rect, chunk=chunk: draw_dvhs(fig, data, chunk, rect))
+        writer.figure(0.255 * math.ceil(len(chunk) / 2), functools.partial(_dvhs, data, chunk))
         writer.paragraph(
             f"Cumulative DVHs (ICRU Report 83), linear dose axis from 0 Gy, at most {MAX_CURVES_PER_PANEL} "
             "regions per panel; regions of similar maximum dose share a panel.",
