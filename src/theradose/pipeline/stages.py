@@ -513,7 +513,8 @@ def voxel_tia_map(
     """Voxel TIA (MBq·h) by the hybrid method of :func:`theradose.kinetics.voxel.hybrid_tia_by_label`:
     each voxel takes its label's fitted TIA in proportion to its share of the label's activity,
     s_v = Σ_t A_v(t)·C(t) / Σ_t C(t)², Ã_v = s_v·Ã_label (MIRD Pamphlet 23, Dewaraja et al. 2012,
-    J Nucl Med 53:1310). The remainder (label 0) is treated as one more label."""
+    J Nucl Med 53:1310). The remainder (label 0) is treated as one more label. With one scan (single time
+    point) the same relation gives each voxel its share of the label's activity at that scan."""
     from theradose.kinetics.voxel import hybrid_tia_by_label
 
     stack = np.stack([np.asarray(a, dtype=np.float64) for a in activity_mbq])
@@ -521,6 +522,14 @@ def voxel_tia_map(
     shifted = {label + 1: tia for label, tia in label_tia_mbq_h.items() if label in present and tia > 0}
     if not shifted:
         return np.zeros(partition.shape, dtype=np.float64)
+    if stack.shape[0] == 1:  # one scan: s_v = A_v(t)·C(t)/C(t)² = A_v/C, the voxel's share of its label
+        out = np.zeros(partition.shape, dtype=np.float64)
+        for label, tia in shifted.items():
+            mask = partition + 1 == label
+            total = float(stack[0][mask].sum())
+            if total > 0:
+                out[mask] = stack[0][mask] / total * tia
+        return out
     return np.asarray(hybrid_tia_by_label(list(time_h), stack, partition + 1, shifted), dtype=np.float64)
 
 
