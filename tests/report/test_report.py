@@ -276,6 +276,26 @@ def test_dvhs_are_small_multiples_of_at_most_eight_curves_on_a_linear_axis_from_
         assert len(set(colours)) == len(colours) and len(set(styles)) == len(styles)
 
 
+def test_a_dvh_curve_drops_to_zero_volume_above_the_maximum_dose() -> None:
+    """A DVH as the pipeline computes it ends at the maximum dose with the volume of the voxels holding it
+    (here 1 of 6 voxels): the drawn curve steps from there to 0 % instead of stopping mid-axis."""
+    import dataclasses
+
+    from theradose.dosimetry.dvh import dose_volume_histogram
+
+    dvh = dose_volume_histogram(np.array([10.0, 11.0, 12.0, 13.0, 15.0, 32.0]), n_bins=100)
+    assert dvh.cumulative_fraction[-1] == pytest.approx(1 / 6)
+    data = dataclasses.replace(
+        _data(_record(regions=(_region("tumour_1", RegionKind.TUMOUR, 16.0),))),
+        dvhs={"tumour_1": (dvh.dose_gy, dvh.cumulative_fraction)},
+    )
+    fig = _figure(7.5, 3.0)
+    draw_dvhs(fig, data, dvh_panels(data), (0.0, 0.0, 1.0, 1.0))
+    (line,) = fig.axes[0].get_lines()
+    x, y = line.get_xdata(), line.get_ydata()
+    assert (x[-2], y[-2]) == pytest.approx((32.0, 100 / 6)) and (x[-1], y[-1]) == (32.0, 0.0)
+
+
 def test_mips_are_oriented_lettered_and_have_labelled_linear_colour_bars(data: ReportData) -> None:
     image = np.arange(6.0).reshape(2, 3)  # (slice, column)
     # columns running to the patient's right are flipped so that column 0 (shown left) is the right

@@ -221,6 +221,9 @@ def draw_dvhs(
         top = 0.0
         for i, name in enumerate(names):
             dose, fraction = data.dvhs[name]
+            if dose and fraction and fraction[-1] > 0:
+                # the last point is the maximum dose, held by its voxels; above it no volume remains
+                dose, fraction = (*dose, dose[-1]), (*fraction, 0.0)
             ax.plot(
                 dose,
                 100.0 * np.asarray(fraction),

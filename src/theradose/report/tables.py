@@ -155,7 +155,7 @@ def kinetics_table_rows(data: ReportData) -> tuple[list[str], list[list[str]]]:
         reduced = fixed(k.chi_square / k.dof, 2) if k.chi_square is not None and k.dof else MISSING
         half_life = plus_minus(region.effective_half_life_h, k.effective_half_life_sigma_h)
         if k.method == "fit" and k.effective_half_life_sigma_h == 0 and region.effective_half_life_h:
-            half_life = f"{fixed(region.effective_half_life_h, 1)} (physical decay)"
+            half_life = f"{fixed(region.effective_half_life_h, 1)} (physical)"  # fits the column
         rows.append(
             [
                 region.name,
