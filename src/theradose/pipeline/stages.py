@@ -455,6 +455,9 @@ def fit_region(
     if not np.any(a > 0):
         return RegionKinetics(*measured, 0.0, 0.0, "none", None, (), (), (), recovery)
     safe_sigma = np.where(sigma > 0, sigma, max(float(sigma.max()), 1e-12))
+    # the record keeps the weights the fit used (a point of zero activity gets the largest σ), so that a
+    # later cycle rebuilds the same fit from it
+    measured = (measured[0], measured[1], tuple(safe_sigma.tolist()))
     fallback: tuple[str, ...] = ()
     try:
         fit = fit_tac(t, a, safe_sigma, model=kinetics.model, decay_constant_per_h=lam)
