@@ -124,7 +124,9 @@ def test_bad_imports_are_refused_next_to_the_field_and_nothing_is_written(web: W
 def test_output_naming_the_record_number_is_accepted_for_that_patient(web: Web, tmp_path: Path) -> None:
     """The images (and so doses.json) may carry the hospital record number as Patient ID."""
     mrn = "MRN-" + tmp_path.name[-8:]
-    patient = web.api("POST", "/patients", "physician", {"family_name": "Beispiel", "mrn": mrn})
+    patient = web.api(
+        "POST", "/patients", "physician", {"family_name": "Beispiel", "mrn": mrn, "birth_date": "1950-03-14"}
+    )
     other = seed_day(web, released_batch=False)
     folder = write_pipeline_output(tmp_path / "run", patient=mrn)
     web.client("physicist")
@@ -204,7 +206,7 @@ def test_patient_view_cycles_bed_next_cycle_and_labs(web: Web, tmp_path: Path) -
     day = seed_day(web, released_batch=False)
     url = f"/ui/patients/{day.pseudonym}"
     page = web.client("physician").get(url).text
-    assert "no approved dosimetry yet" in page and "Approve plan" in page
+    assert "no approved dosimetry yet" in page and "signed" in page
     folder = write_pipeline_output(tmp_path / "run1", patient=day.pseudonym)
     web.client("physicist")
     review_id = _import_zip(web, day.pseudonym, _zip(folder)).headers["location"].rsplit("/", 1)[1]
