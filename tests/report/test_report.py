@@ -237,6 +237,7 @@ def test_methods_and_references_follow_what_was_done() -> None:
     assert "enlarged by 17.7 mm" in text and REFERENCES["mird26"] in with_pvc.references
     assert REFERENCES["madsen"] in with_pvc.references and REFERENCES["hanscheid"] not in with_pvc.references
     assert "tumour_1 were corrected for partial volume" in text
+    assert "Regions came from a NIfTI label map;" in text
     cited = {int(n) for group in re.findall(r"\[([\d, ]+)\]", text) for n in group.split(",")}
     assert cited == set(range(1, len(with_pvc.references) + 1))
     without = _data(_record(organ_pvc=False))

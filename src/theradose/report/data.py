@@ -307,6 +307,15 @@ def warnings_of(doses: StudyDoses) -> tuple[str, ...]:
     return tuple(out)
 
 
+#: How Methods names each segmentation source of the study file (``[segmentation] source``).
+_SEGMENTATION_SOURCES: Mapping[str, str] = {
+    "nifti": "a NIfTI label map",
+    "rtstruct": "a DICOM RT Structure Set",
+    "seg": "a DICOM Segmentation",
+    "auto": "an automatic threshold segmentation of the SPECT uptake",
+}
+
+
 def _has_dose(doses: StudyDoses, region: RegionResult) -> bool:
     chosen = doses.reference(region)
     return chosen is not None and bool(chosen.dose_gy)
@@ -340,8 +349,8 @@ def methods_of(
             "CT-to-CT registration, the SPECT carried along. "
         )
         + calibration
-        + f" Regions came from a {segmentation_source} segmentation; voxel masses from the CT (HU-to-density "
-        "calibration)."
+        + f" Regions came from {_SEGMENTATION_SOURCES.get(segmentation_source, segmentation_source)}; voxel "
+        "masses from the CT (HU-to-density calibration)."
     )
     corrections: list[str] = []
     if doses.partial_volume_correction and recovery_corrected_regions:
