@@ -9,6 +9,7 @@ CI-sized: two patients at a 64 matrix (9.6 mm voxels). The same harness runs on 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,25 @@ def test_95_percent_intervals_cover_the_truth_in_at_least_90_percent_of_regions(
     assert result.coverage >= 0.90
     assert result.coverage_of(("fit_tia",)) < 0.90
     assert result.coverage_of(PHANTOM_REALISED_COMPONENTS) == pytest.approx(result.coverage_realised)
+
+
+def test_the_pipeline_report_of_each_patient_prints_on_a4(coverage: tuple[CoverageResult, Path]) -> None:
+    """Every page of the PDF report the pipeline wrote for each virtual patient is A4 (ISO 216, 210 × 297
+    mm = 595.28 × 841.89 pt)."""
+    _result, out = coverage
+    reports = sorted(out.glob("results/patient_*/report.pdf"))
+    assert len(reports) == PATIENTS
+    for report in reports:
+        content = report.read_bytes()
+        boxes = [
+            (float(w) - float(x0), float(h) - float(y0))
+            for x0, y0, w, h in re.findall(
+                rb"/MediaBox\s*\[\s*([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s*\]", content
+            )
+        ]
+        assert len(boxes) == len(re.findall(rb"/Type\s*/Page\b", content)) >= 6
+        for w, h in boxes:
+            assert (w, h) == pytest.approx((210 / 25.4 * 72, 297 / 25.4 * 72), abs=0.01), report
 
 
 def test_the_cycle_1_fit_reduces_the_single_time_point_kidney_error(
