@@ -264,3 +264,37 @@ def test_patient_view_cycles_bed_next_cycle_and_labs(web: Web, tmp_path: Path) -
     assert decision and decision.group(1) != "GO"
     # the physicist reads doses but not labs (labs:read is clinical; physicist is clinical) -> shown too
     assert "Pre-cycle decision" in web.client("physicist").get(url).text
+
+
+def test_the_served_report_fills_its_checked_and_approved_lines_from_the_e_signatures(
+    web: Web, tmp_path: Path
+) -> None:
+    """The report a pipeline writes has blank sign-off lines; the service fills the checked and approved
+    lines from the review's verified e-signatures when it serves the report (the file is not changed),
+    and shows a signature voided by a changed file as not valid."""
+    from theradose.report import signoff_html
+
+    day = seed_day(web, released_batch=False)
+    folder = write_pipeline_output(tmp_path / "run1", patient=day.pseudonym)
+    blank = f"<!doctype html><html><body><h1>Report</h1>{signoff_html()}</body></html>"
+    (folder / "report.html").write_text(blank, encoding="utf-8")
+    web.client("physicist")
+    web.client("physician")
+    review_id = _import_zip(web, day.pseudonym, _zip(folder)).headers["location"].rsplit("/", 1)[1]
+
+    def lines() -> dict[str, str]:
+        text = html.unescape(web.client("physician").get(f"/ui/dosimetry/{review_id}/report").text)
+        return dict(re.findall(r"<tr data-meaning='(\w+)'><th>[^<]*</th>(.*?)</tr>", text))
+
+    assert all("Name:" in cells for cells in lines().values())
+    _sign(web, "physicist", review_id, "checked")
+    _sign(web, "physician", review_id, "approved")
+    filled = lines()
+    assert "<td>physicist</td>" in filled["checked"] and "verified" in filled["checked"]
+    assert "<td>physician</td>" in filled["approved"] and "verified" in filled["approved"]
+    assert "Name:" in filled["prepared"]  # nobody signed as prepared
+    stored = tmp_path / "files" / "reviews" / review_id / "report.html"
+    assert stored.read_text(encoding="utf-8") == blank  # the signed file itself is unchanged
+    doses = stored.with_name("doses.json")
+    doses.write_text(doses.read_text().replace('"dose_gy_per_gbq": 0.5', '"dose_gy_per_gbq": 0.05'))
+    assert all("not valid" in lines()[m] for m in ("checked", "approved"))
