@@ -219,29 +219,32 @@ def write_study_file(
     single_timepoint: str = "none",
     registration: str = "none",
     organ_margin_mm: float | None = None,
+    typed_administration: bool = True,
 ) -> Path:
     """Write a study file for a phantom patient folder (labels from the truth label map).
 
     With ``organ_margin_mm`` every organ region (not a tumour, not the whole body) gets the enlarged-VOI
-    partial-volume correction with that margin."""
+    partial-volume correction with that margin. Without ``typed_administration`` the file names no patient
+    id, cycle or administration: they come from the service's record (``theradose run --administration``)."""
     truth = json.loads((patient_root / "truth" / "truth.json").read_text(encoding="utf-8"))
     tumour_names = [t["name"] for t in truth["tumours"]]
     tumour_regions = [n for n in [*tumour_names, "tumours"] if n in truth["regions"]]
-    lines = [
-        f"seed = {int(truth['seed'])}",
-        "cycle = 1",
-        "",
-        "[patient]",
-        f"id = {_toml_string('PHANTOM-' + str(truth['tracer']).upper() + '-' + str(truth['seed']))}",
-        f"name = {_toml_string('Phantom^' + str(truth['tracer']).upper())}",
-        "",
-        "[administration]",
-        f"nuclide = {_toml_string(truth['nuclide'])}",
-        f"radiopharmaceutical = {_toml_string(truth['radiopharmaceutical'])}",
-        f"activity_mbq = {float(truth['injected_activity_mbq'])!r}",
-        f"datetime = {truth['injection_datetime']}",
-        "",
-    ]
+    lines = [f"seed = {int(truth['seed'])}"]
+    if typed_administration:
+        lines += [
+            "cycle = 1",
+            "",
+            "[patient]",
+            f"id = {_toml_string('PHANTOM-' + str(truth['tracer']).upper() + '-' + str(truth['seed']))}",
+            f"name = {_toml_string('Phantom^' + str(truth['tracer']).upper())}",
+            "",
+            "[administration]",
+            f"nuclide = {_toml_string(truth['nuclide'])}",
+            f"radiopharmaceutical = {_toml_string(truth['radiopharmaceutical'])}",
+            f"activity_mbq = {float(truth['injected_activity_mbq'])!r}",
+            f"datetime = {truth['injection_datetime']}",
+        ]
+    lines.append("")
     for folder, files in truth["files"]["timepoints"].items():
         lines += [
             "[[timepoints]]",

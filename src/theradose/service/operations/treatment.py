@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from theradose.errors import TheradoseError
 from theradose.service.auth import Principal
 from theradose.service.models import Administration, Dispensing, Patient, Prescription, SignatureRow
-from theradose.service.review_store import Review, read_result
+from theradose.service.review_store import Review, Store, read_result
 
 
 def protocol_for(radiopharmaceutical: str) -> str | None:
@@ -113,3 +113,37 @@ def next_cycle_plan(protocol_name: str | None, approved: Sequence[Review]) -> di
         "histories": histories,
         "cycles": len(cycles),
     }
+
+
+def patient_protocol(session: Session, me: Principal, patient: Patient) -> str | None:
+    """The planning protocol of the patient's written directives (their radiopharmaceutical's)."""
+    for cycle in patient_cycles(session, me, patient):
+        name = protocol_for(cycle["rx"].radiopharmaceutical)
+        if name is not None:
+            return name
+    return None
+
+
+def next_cycle(
+    session: Session, me: Principal, pseudonym: str, *, store: Store, secret: bytes
+) -> dict[str, Any]:
+    """The next-cycle plan of a patient from the approved dosimetry, as JSON
+    (:meth:`theradose.planning.NextCycleResult.as_dict` under ``plan``, or ``error``)."""
+    from theradose.service.errors import not_found
+    from theradose.service.operations.dosimetry import list_reviews
+
+    patient = find_patient(session, me, pseudonym)
+    if patient is None:
+        raise not_found("patient", pseudonym)
+    protocol = patient_protocol(session, me, patient)
+    rows = list_reviews(session, me, store=store, secret=secret, patient=pseudonym)
+    approved = [r["review"] for r in rows if r["approved"]]
+    plan = next_cycle_plan(protocol, approved)
+    out: dict[str, Any] = {
+        "patient": pseudonym,
+        "protocol": protocol,
+        "reviews": [r.review_id for r in sorted(approved, key=lambda r: r.cycle)],
+    }
+    if "error" in plan:
+        return {**out, "error": plan["error"]}
+    return {**out, "plan": plan["result"].as_dict()}
