@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from theradose.errors import TheradoseError
 from theradose.service.auth import Principal
 from theradose.service.models import Administration, Dispensing, Patient, Prescription, SignatureRow
-from theradose.service.review_store import Review, Store, read_result
+from theradose.service.review_store import RegionRow, Review, Store, read_result
 
 
 def protocol_for(radiopharmaceutical: str) -> str | None:
@@ -61,17 +61,29 @@ def patient_cycles(session: Session, me: Principal, patient: Patient) -> list[di
     return cycles
 
 
-def measured_doses(reviews: Sequence[Review]) -> dict[str, dict[str, float | None]]:
-    """Absorbed dose per region and review: ``{region: {review_id: dose_gy}}``."""
-    table: dict[str, dict[str, float | None]] = {}
+def measured_doses(reviews: Sequence[Review]) -> dict[str, dict[str, RegionRow]]:
+    """Each region's row of each review's dose record (its reference dose, named, and the BED computed from
+    it): ``{region: {review_id: row}}``."""
+    table: dict[str, dict[str, RegionRow]] = {}
     for review in reviews:
         try:
             result = read_result(review.folder)
         except TheradoseError:
             continue
         for region in result.regions:
-            table.setdefault(region.name, {})[review.review_id] = region.dose_gy
+            table.setdefault(region.name, {})[review.review_id] = region
     return table
+
+
+def dose_sources(reviews: Sequence[Review]) -> dict[str, str]:
+    """The reference dose (``organ`` or an engine) of each review's dose record: ``{review_id: source}``."""
+    out: dict[str, str] = {}
+    for review in reviews:
+        try:
+            out[review.review_id] = read_result(review.folder).dose_source
+        except TheradoseError:
+            continue
+    return out
 
 
 def next_cycle_plan(protocol_name: str | None, approved: Sequence[Review]) -> dict[str, Any]:

@@ -76,6 +76,7 @@ def _view(
         "cycles": cycles,
         "reviews": review_rows,
         "dose_table": treatment.measured_doses([r["review"] for r in review_rows]),
+        "dose_sources": treatment.dose_sources([r["review"] for r in review_rows]),
         "planning": plan,
         "labs": _labs(session, me, pseudonym, protocol_name),
         "protocol": protocol_name,
