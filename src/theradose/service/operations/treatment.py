@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -86,8 +86,26 @@ def dose_sources(reviews: Sequence[Review]) -> dict[str, str]:
     return out
 
 
-def next_cycle_plan(protocol_name: str | None, approved: Sequence[Review]) -> dict[str, Any]:
+def administered_activities(cycles: Sequence[dict[str, Any]]) -> dict[int, float]:
+    """Net administered activity (MBq) per cycle number, from :func:`patient_cycles`."""
+    out: dict[int, float] = {}
+    for cycle in cycles:
+        for _dispensing, administration in cycle["dispensings"]:
+            if administration is not None:
+                number = int(cycle["rx"].cycle)
+                out[number] = out.get(number, 0.0) + float(administration.net_activity_mbq)
+    return out
+
+
+def next_cycle_plan(
+    protocol_name: str | None, approved: Sequence[Review], administered: Mapping[int, float] | None = None
+) -> dict[str, Any]:
     """The next-cycle plan from the approved reviews (``{"error": ...}`` when there is none).
+
+    Every administered cycle counts: a cycle with approved dosimetry with its dose record (the newest
+    approved import of that cycle), a cycle given without it with its net activity and the expected Gy/GBq
+    of the measured cycles (the planner notes it), so the cumulative dose is never that of fewer cycles
+    than were given.
 
     Returns ``{"result", "organs", "histories", "cycles"}``: the planner's result, the per-organ
     projections, ``(organ, history)`` pairs of cumulative dose/BED, and the number of cycles used.
@@ -99,14 +117,22 @@ def next_cycle_plan(protocol_name: str | None, approved: Sequence[Review]) -> di
         return {"error": "no protocol known for this patient's radiopharmaceutical"}
     if not approved:
         return {"error": "no approved dosimetry yet: approve a dosimetry review to plan the next cycle"}
+    given = dict(administered or {})
+    newest: dict[int, Review] = {}
+    for review in sorted(approved, key=lambda r: r.imported_at):
+        newest[review.cycle] = review
     try:
         cycles = []
-        for review in sorted(approved, key=lambda r: r.cycle):
+        for number in sorted(set(newest) | set(given)):
+            review = newest.get(number)
+            if review is None:
+                cycles.append(Cycle(given[number], (), label=f"cycle {number} (no approved dosimetry)"))
+                continue
             result = read_result(review.folder)
             if result.record is None:
-                raise TheradoseError(f"cycle {review.cycle}: doses.json could not be read as a dose record")
+                raise TheradoseError(f"cycle {number}: doses.json could not be read as a dose record")
             activity_mbq, regions = cycle_doses(result.record)
-            cycles.append(Cycle(activity_mbq, regions, label=f"cycle {review.cycle}"))
+            cycles.append(Cycle(activity_mbq, regions, label=f"cycle {number}"))
         protocol = load_protocol(protocol_name)
         plan = TreatmentPlan(protocol=protocol, cycles=tuple(cycles))
         result_next = plan_next_cycle(plan)
@@ -124,6 +150,7 @@ def next_cycle_plan(protocol_name: str | None, approved: Sequence[Review]) -> di
         "organs": list(result_next.organs),
         "histories": histories,
         "cycles": len(cycles),
+        "reviews": [newest[n].review_id for n in sorted(newest)],
     }
 
 
@@ -150,12 +177,9 @@ def next_cycle(
     protocol = patient_protocol(session, me, patient)
     rows = list_reviews(session, me, store=store, secret=secret, patient=pseudonym)
     approved = [r["review"] for r in rows if r["approved"]]
-    plan = next_cycle_plan(protocol, approved)
-    out: dict[str, Any] = {
-        "patient": pseudonym,
-        "protocol": protocol,
-        "reviews": [r.review_id for r in sorted(approved, key=lambda r: r.cycle)],
-    }
+    given = administered_activities(patient_cycles(session, me, patient))
+    plan = next_cycle_plan(protocol, approved, given)
+    out: dict[str, Any] = {"patient": pseudonym, "protocol": protocol, "administered_mbq": given}
     if "error" in plan:
-        return {**out, "error": plan["error"]}
-    return {**out, "plan": plan["result"].as_dict()}
+        return {**out, "reviews": [], "error": plan["error"]}
+    return {**out, "reviews": plan["reviews"], "plan": plan["result"].as_dict()}

@@ -69,7 +69,11 @@ def _view(
         (p for p in (treatment.protocol_for(c["rx"].radiopharmaceutical) for c in cycles) if p), None
     )
     review_rows = dosimetry.list_reviews(session, me, store=store, secret=secret, patient=pseudonym)
-    plan = treatment.next_cycle_plan(protocol_name, [r["review"] for r in review_rows if r["approved"]])
+    plan = treatment.next_cycle_plan(
+        protocol_name,
+        [r["review"] for r in review_rows if r["approved"]],
+        treatment.administered_activities(cycles),
+    )
     if "error" not in plan:
         plan["chart"] = _planning_chart(plan)
     return {
