@@ -74,3 +74,33 @@ def test_typed_doses_are_still_gy_per_gbq_times_activity() -> None:
     plan = TreatmentPlan(protocol=load_protocol("psma"), cycles=(Cycle(activity_mbq, typed),))
     kidneys = next(o for o in plan_next_cycle(plan).organs if o.organ == "kidneys")
     assert math.isclose(kidneys.delivered_dose_gy, 0.355405 * 7.4, rel_tol=1e-12)
+
+
+def test_draft_directive_from_the_plan() -> None:
+    from datetime import date
+
+    import pytest
+
+    from theradose.errors import InputError
+    from theradose.planning.draft import draft_directive
+
+    record = _record()
+    activity_mbq, regions = cycle_doses(record)
+    protocol = load_protocol("psma")
+    result = plan_next_cycle(TreatmentPlan(protocol=protocol, cycles=(Cycle(activity_mbq, regions),)))
+    # injected 23:30 UTC on 7 January = 00:30 on 8 January in Berlin; + 6 weeks (psma interval) = 19 February
+    draft = draft_directive(
+        result, protocol, last_injection=datetime(2030, 1, 7, 23, 30, tzinfo=UTC), site_timezone="Europe/Berlin"
+    )
+    assert draft.cycle == 2 and draft.earliest_date == date(2030, 2, 19) and draft.interval_weeks == 6.0
+    assert draft.activity_mbq == round(result.recommended_activity_mbq)
+    kidneys = next(o for o in result.organs if o.organ == "kidneys")
+    assert draft.organ == (result.limiting_organ or result.most_constrained_organ) == "kidneys"
+    assert (draft.projected_bed_gy, draft.projected_bed_upper_gy) == (
+        kidneys.projected_bed_gy,
+        kidneys.projected_bed_upper_gy,
+    )
+    assert draft.confidence == 0.95 and "not before 2030-02-19" in draft.summary()
+    stopped = type(result)(**{**result.__dict__, "stop": True, "reasons": ("kidneys: BED limit reached",)})
+    with pytest.raises(InputError, match="the plan says stop.*kidneys: BED limit reached"):
+        draft_directive(stopped, protocol, last_injection=datetime(2030, 1, 7, tzinfo=UTC))
