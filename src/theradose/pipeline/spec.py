@@ -383,6 +383,12 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
     from theradose.nuclides import get_nuclide
 
     _check_keys(data, "")
+    for section in ("patient", "administration"):
+        if section not in data:
+            raise InputError(
+                f"missing section [{section}]: add it (see docs/study-file.md), or take the patient and "
+                "administration from the service (--administration ID --service URL) or an RRDSR (--rrdsr FILE)"
+            )
     patient_t = _table(data, "patient", required=True)
     patient = PatientSpec(
         patient_id=_str(patient_t, "id", "patient"),
