@@ -26,8 +26,10 @@ CORE = (
     "qa",
     "safety",
     "phantoms",
+    "pharmacy",
     "organs",
     "tissues",
+    "products",
 )
 #: Edges: input/output, service, command line, batch runs, orchestration, reports.
 EDGES = ("io", "service", "cli", "population", "pipeline", "report")

@@ -5,6 +5,10 @@ set -euo pipefail
 
 need=()
 command -v dciodvfy >/dev/null 2>&1 || need+=(dicom3tools)
+# Real DICOM clients that read what theradose writes (tests/io/test_dicom_clients.py): dcmtk (dcmdump,
+# dsrdump) and plastimatch (RT Dose and RTSTRUCT with the CT's geometry).
+command -v dsrdump >/dev/null 2>&1 || need+=(dcmtk)
+command -v plastimatch >/dev/null 2>&1 || need+=(plastimatch)
 # Orthanc PACS for the DICOM networking tests; the tests start their own server on free loopback ports
 # and never use the system service the package installs (installed below without starting it).
 no_service=()

@@ -183,6 +183,7 @@ def test_negative_spacing_and_permuted_slice_vector(tmp_path: Path) -> None:
     ds.SpacingBetweenSlices = "-4.8"
     ds.SliceVector = [2, 1, 4, 3]
     ds.Units = "BQML"
+    ds.RescaleSlope = "1"  # Units BQML needs its slope (or a Real World Value Mapping)
     vol = read_series(save(ds, tmp_path / "neg.dcm"))
     np.testing.assert_allclose(vol.world_coordinates_mm([1, 0, 0]), [-100.0, -120.0, -54.8])
     np.testing.assert_array_equal(vol.array[0], STORED[1])  # frame 2 holds slice 1
@@ -278,6 +279,7 @@ def test_pet_counts_without_units_cannot_be_quantified(tmp_path: Path) -> None:
     ds.ImageOrientationPatient = IOP
     ds.ImagePositionPatient = IPP
     ds.PixelSpacing = ["4", "4"]
+    ds.SliceThickness = "4"
     ds.Units = "CNTS"
     pixels(ds, STORED[0])
     path = save(ds, tmp_path / "pt.dcm")
@@ -290,6 +292,7 @@ def test_pet_suv_units(tmp_path: Path) -> None:
     ds.ImageOrientationPatient = IOP
     ds.ImagePositionPatient = IPP
     ds.PixelSpacing = ["4", "4"]
+    ds.SliceThickness = "4"
     ds.Units = "GML"
     ds.DecayCorrection = "START"
     ds.RescaleSlope = "0.001"
@@ -308,6 +311,7 @@ def test_single_slice_nm_files_with_detector_geometry(tmp_path: Path) -> None:
         ds.DetectorInformationSequence = detector(IOP, [IPP[0], IPP[1], IPP[2] + 4.8 * k])
         ds.PixelSpacing = ["4.8", "4.8"]
         ds.Units = "BQML"
+        ds.RescaleSlope = "1"
         ds.NumberOfFrames = 1
         pixels(ds, STORED[k])
         save(ds, tmp_path / "nm" / f"s{k}.dcm")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -268,8 +268,12 @@ def test_rtdose_round_trip_and_validity(
     assert (ds.DoseUnits, ds.DoseType, ds.BitsAllocated) == ("GY", "PHYSICAL", 32)
     assert ds.FrameOfReferenceUID == "1.2.826.0.1.3680043.8.498.77"
     assert [float(v) for v in ds.GridFrameOffsetVector] == pytest.approx([0.0, 4.0, 8.0, 12.0, 16.0])
-    # DoseGridScaling = max / (2^32 - 1)
-    assert float(ds.DoseGridScaling) == pytest.approx(dose.max() / 4294967295, rel=1e-12)
+    # DoseGridScaling = max / (2^31 - 1): the largest stored value fits a signed 32-bit integer
+    assert float(ds.DoseGridScaling) == pytest.approx(dose.max() / 2147483647, rel=1e-12)
+    stored = np.frombuffer(ds.PixelData, dtype="<u4")
+    assert stored.max() <= 2**31 - 1 and stored.max() >= 2**31 - 2
+    as_signed = np.frombuffer(ds.PixelData, dtype="<i4")  # a reader taking the pixels as signed
+    np.testing.assert_array_equal(as_signed, stored)
     back = read_series(path)
     assert back.unit == "Gy" and back.frame_uid == vol.frame_uid
     np.testing.assert_allclose(back.affine, vol.affine, atol=0.01)
@@ -295,3 +299,48 @@ def test_rtdose_round_trip_and_validity(
     assert np.max(np.abs(read_series(path16).array - dose)) <= dose.max() / 65535 / 2 * 1.0001
     with pytest.raises(InputError, match="negative"):
         write_rtdose(vol.with_array(dose - 1.0), tmp_path / "neg.dcm", patient=patient)
+
+
+def test_rtdose_joins_the_study_of_its_images(tmp_path: Path, rng: np.random.Generator) -> None:
+    """With reference_files the RT Dose files with its images: same study, frame of reference and patient
+    module (name, ID, birth date, sex of the images, not of the caller's record)."""
+    images = PatientInfo(name="Image^Patient", patient_id="IMG-7", sex="F", birth_date=date(1950, 2, 3))
+    frame = "1.2.826.0.1.3680043.8.498.71"
+    spect = Volume.from_spacing(
+        rng.uniform(0, 1e4, (4, 5, 6)),
+        (4.0, 4.0, 4.0),
+        unit="Bq/mL",
+        frame_uid=frame,
+        acquisition_datetime=T_ACQ,
+    )
+    agent = RadiopharmaceuticalInfo("Lu-177", "177Lu-PSMA-617", 7400.0, T_ACQ)
+    nm = write_nm_series(
+        spect,
+        tmp_path / "nm",
+        patient=images,
+        radiopharmaceutical=agent,
+        study_uid="1.2.826.0.1.3680043.8.498.72",
+    )
+    dose = spect.with_array(rng.uniform(0, 20, spect.shape), unit="Gy")
+    path = write_rtdose(dose, tmp_path / "dose.dcm", reference_files=[nm])
+    ds, source = pydicom.dcmread(path), pydicom.dcmread(nm)
+    for keyword in (
+        "StudyInstanceUID",
+        "FrameOfReferenceUID",
+        "PatientName",
+        "PatientID",
+        "PatientBirthDate",
+        "PatientSex",
+        "StudyDate",
+        "StudyTime",
+        "StudyID",
+    ):
+        assert ds[keyword].value == source[keyword].value, keyword
+    assert ds.SeriesInstanceUID != source.SeriesInstanceUID
+    with pytest.raises(InputError, match="filed under another patient"):
+        write_rtdose(dose, tmp_path / "x.dcm", reference_files=[nm], patient=PatientInfo(patient_id="OTHER"))
+    elsewhere = Volume(dose.array, dose.affine, "Gy", frame_uid="1.2.826.0.1.3680043.8.498.99")
+    with pytest.raises(GeometryError, match="frame of reference"):
+        write_rtdose(elsewhere, tmp_path / "y.dcm", reference_files=[nm])
+    with pytest.raises(InputError, match="patient"):
+        write_rtdose(dose, tmp_path / "z.dcm")

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 
 from theradose.errors import DicomError, GeometryError, InputError
@@ -88,25 +89,62 @@ def shapes(ct: Volume) -> dict[str, Volume]:
 def test_rtstruct_round_trip(tmp_path: Path, dciodvfy: Validator) -> None:
     files, ct = ct_series(tmp_path)
     masks = shapes(ct)
-    path = write_rtstruct(masks, tmp_path / "rs.dcm", reference_files=files)
+    path = write_rtstruct(masks, tmp_path / "rs.dcm", reference_files=files, algorithm_type="MANUAL")
     assert dciodvfy(path) == []
     back = read_rtstruct(path, ct)
     for name in masks:
         np.testing.assert_array_equal(back[name].array, masks[name].array)  # ring keeps its hole
+    ds = pydicom.dcmread(path)
+    assert {r.ROIGenerationAlgorithm for r in ds.StructureSetROISequence} == {"MANUAL"}
     with pytest.raises(GeometryError, match="not on the reference series grid"):
         write_rtstruct(
             {"x": ct.crop((0, 0, 0), (6, 24, 19)).with_array(np.zeros((6, 24, 19), bool), unit="label")},
             tmp_path / "bad.dcm",
             reference_files=files,
+            algorithm_type="MANUAL",
         )
     with pytest.raises(InputError, match="no masks"):
-        write_rtstruct({}, tmp_path / "none.dcm", reference_files=files)
+        write_rtstruct({}, tmp_path / "none.dcm", reference_files=files, algorithm_type="MANUAL")
+    with pytest.raises(InputError, match="algorithm_type must be one of"):
+        write_rtstruct(masks, tmp_path / "x.dcm", reference_files=files, algorithm_type="AI")  # type: ignore[arg-type]
+
+
+def _union_of_filled_polygons(path: Path, ct: Volume, name: str) -> np.ndarray:
+    """How a reader that fills every contour of a plane and takes the union rasterises ``name``."""
+    from matplotlib.path import Path as PolygonPath
+
+    ds = pydicom.dcmread(path)
+    number = next(r.ROINumber for r in ds.StructureSetROISequence if r.ROIName == name)
+    contours = next(c for c in ds.ROIContourSequence if c.ReferencedROINumber == number).ContourSequence
+    out = np.zeros(ct.shape, dtype=bool)
+    rows, columns = np.meshgrid(np.arange(ct.shape[1]), np.arange(ct.shape[2]), indexing="ij")
+    centres = np.column_stack([columns.ravel(), rows.ravel()]).astype(float)
+    for contour in contours:
+        index = ct.index_of(np.asarray(contour.ContourData, dtype=float).reshape(-1, 3))
+        k = round(float(index[0, 0]))
+        polygon = PolygonPath(np.column_stack([index[:, 2], index[:, 1]]))
+        out[k] |= polygon.contains_points(centres, radius=0.0).reshape(ct.shape[1:])
+    return out
+
+
+def test_rtstruct_holes_are_keyhole_contours(tmp_path: Path) -> None:
+    """A ring is one contour per slice with its hole joined through a zero-width cut: a reader that fills
+    every contour and takes the union (no even-odd rule) still sees the hole."""
+    files, ct = ct_series(tmp_path)
+    masks = shapes(ct)
+    path = write_rtstruct(masks, tmp_path / "rs.dcm", reference_files=files, algorithm_type="MANUAL")
+    ds = pydicom.dcmread(path)
+    ring_number = next(r.ROINumber for r in ds.StructureSetROISequence if r.ROIName == "ring")
+    ring = next(c for c in ds.ROIContourSequence if c.ReferencedROINumber == ring_number).ContourSequence
+    assert len(ring) == 4  # slices 1-4, one polygon each (not an outer and an inner contour)
+    union = _union_of_filled_polygons(path, ct, "ring")
+    np.testing.assert_array_equal(union, masks["ring"].array)
 
 
 def test_seg_round_trip_and_real_seg(tmp_path: Path, testdata: Data, dciodvfy: Validator) -> None:
     files, ct = ct_series(tmp_path)
     masks = shapes(ct)
-    path = write_seg(masks, tmp_path / "seg.dcm", reference_files=files)
+    path = write_seg(masks, tmp_path / "seg.dcm", reference_files=files, algorithm_type="MANUAL")
     assert dciodvfy(path) == []
     back = read_seg(path)
     assert set(back) == {"ring", "box"}
@@ -115,9 +153,55 @@ def test_seg_round_trip_and_real_seg(tmp_path: Path, testdata: Data, dciodvfy: V
         np.testing.assert_array_equal(on_ct.array, masks[name].array)
     liver = read_seg(testdata("liver.dcm"))  # real SEG: 3 frames of 512 x 512, one segment "Liver"
     assert set(liver) == {"Liver"}
-    assert liver["Liver"].shape == (3, 512, 512) and liver["Liver"].array.any()
+    assert liver["Liver"].shape == (5, 512, 512)  # its 3 frames and an empty slice either side
+    assert liver["Liver"].array[1:4].any() and not liver["Liver"].array[[0, 4]].any()
     with pytest.raises(DicomError, match="not a DICOM Segmentation"):
         read_seg(testdata("CT_small.dcm"))
+
+
+def test_seg_codes_colours_algorithm_and_empty_frames(tmp_path: Path) -> None:
+    """Segments coded from the organ registry (SNOMED CT category, type, laterality), with its colours;
+    MANUAL for a user's regions (no algorithm identification), AUTOMATIC with one; empty frames left out;
+    patient, study and frame of reference those of the CT."""
+    from theradose.organs import get_organ
+
+    files, ct = ct_series(tmp_path)
+    k = np.arange(ct.shape[0])[:, None, None]
+    left = np.zeros(ct.shape, bool)
+    left[2, 3:8, 3:8] = True
+    lesion = np.zeros(ct.shape, bool)
+    lesion[3, 10:14, 10:14] = True
+    other = (k == 3) & np.ones(ct.shape, bool)
+    other[:, :, 5:] = False
+    masks = {
+        "Left Kidney": ct.with_array(left, unit="label"),
+        "lesion_2": ct.with_array(lesion, unit="label"),
+        "hotspot": ct.with_array(other, unit="label"),
+    }
+    path = write_seg(masks, tmp_path / "seg.dcm", reference_files=files, algorithm_type="MANUAL")
+    ds = pydicom.dcmread(path)
+    kidney, tumour, unknown = ds.SegmentSequence
+    assert kidney.SegmentedPropertyCategoryCodeSequence[0].CodeValue == "91723000"  # Anatomical Structure
+    assert kidney.SegmentedPropertyTypeCodeSequence[0].CodeValue == "64033007"  # Kidney
+    modifier = kidney.SegmentedPropertyTypeCodeSequence[0].SegmentedPropertyTypeModifierCodeSequence[0]
+    assert modifier.CodeValue == "7771000"  # Left
+    assert list(kidney.RecommendedDisplayCIELabValue) == list(get_organ("kidney_left").display_cielab)
+    assert tumour.SegmentedPropertyCategoryCodeSequence[0].CodeValue == "49755003"  # Morph. abnormal
+    assert tumour.SegmentedPropertyTypeCodeSequence[0].CodeValue == "108369006"  # Neoplasm
+    assert unknown.SegmentedPropertyTypeCodeSequence[0].CodeValue == "85756007"  # Tissue: not an organ
+    assert {s.SegmentAlgorithmType for s in ds.SegmentSequence} == {"MANUAL"}
+    assert not any("SegmentationAlgorithmIdentificationSequence" in s for s in ds.SegmentSequence)
+    assert int(ds.NumberOfFrames) == 3  # slices 2 and 3 only: kidney 1 frame, lesion and hotspot 1 each
+    assert ds.StudyInstanceUID == pydicom.dcmread(files[0]).StudyInstanceUID
+    assert ds.FrameOfReferenceUID == ct.frame_uid and ds.PatientID == "M1"
+    back = read_seg(path)
+    for name, mask in masks.items():
+        np.testing.assert_array_equal(back[name].resample_like(ct, method="nearest").array, mask.array)
+    auto = write_seg(masks, tmp_path / "auto.dcm", reference_files=files, algorithm_type="AUTOMATIC")
+    segment = pydicom.dcmread(auto).SegmentSequence[0]
+    assert segment.SegmentAlgorithmType == "AUTOMATIC"
+    family = segment.SegmentationAlgorithmIdentificationSequence[0].AlgorithmFamilyCodeSequence[0]
+    assert family.CodeValue == "123101"  # Neighborhood Analysis (CID 7162)
 
 
 def test_label_map_helpers(tmp_path: Path) -> None:

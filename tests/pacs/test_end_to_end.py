@@ -122,9 +122,17 @@ def test_query_retrieve_run_store_find(orthanc, seed_patient, tmp_path: Path) ->
     outputs = [tmp_path / "out" / "dose_local.dcm", tmp_path / "out" / "segmentation.dcm"]
     assert all(p.is_file() for p in outputs)
 
-    # store RT Dose and SEG back; find them in Orthanc through its REST API
-    sent = store(orthanc.node, outputs)
-    assert len(sent.instances) == 2
+    # store the output folder back as it is, with a README and a DICOMDIR beside the results: the DICOM
+    # instances (RT Dose and SEG) are sent, the rest is left out; find them in Orthanc (REST API)
+    (tmp_path / "out" / "README.txt").write_text("results of the cycle 1 dosimetry\n", encoding="utf-8")
+    from pydicom.data import get_testdata_file
+
+    dicomdir = get_testdata_file("DICOMDIR", download=False)
+    assert dicomdir is not None
+    (tmp_path / "out" / "DICOMDIR").write_bytes(Path(str(dicomdir)).read_bytes())
+    sent = store(orthanc.node, [tmp_path / "out"])
+    assert sorted(p.name for p in (i.path for i in sent.instances)) == ["dose_local.dcm", "segmentation.dcm"]
+    assert {p.name for p, _ in sent.skipped} >= {"README.txt", "DICOMDIR", "doses.json"}
     sop_uids = {str(dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in outputs}
     assert sop_uids <= orthanc.sop_instance_uids(PATIENT_ID)
     found = {
@@ -132,6 +140,14 @@ def test_query_retrieve_run_store_find(orthanc, seed_patient, tmp_path: Path) ->
         for item in orthanc.find_instances({"PatientID": PATIENT_ID}, level="Series")
     }
     assert {"RTDOSE", "SEG", "NM", "CT"} <= found
+    # one study per patient and time point: the RT Dose and the SEG join the study of the reference time
+    # point (its SPECT and CT), no study of their own
+    studies = orthanc.find_instances({"PatientID": PATIENT_ID}, level="Study")
+    assert len(studies) == len(TIMES_H)
+    for path in outputs:
+        header = dcmread(path, stop_before_pixels=True)
+        assert header.StudyInstanceUID == seeded.timepoints[0].study_uid
+        assert header.PatientID == PATIENT_ID
     # the RT Dose read back from Orthanc holds the pipeline's dose grid: its mean over the kidney voxels
     # equals the doses.json kidney dose (mass-weighted mean with uniform density)
     import httpx

@@ -359,7 +359,7 @@ def test_rtstruct_segmentation_gives_the_label_map_doses(
         name: Volume(synthetic_study.labels == label, ct.affine, "label", frame_uid=ct.frame_uid)
         for name, (label, *_rest) in REGIONS.items()
     }
-    rtstruct = write_rtstruct(masks, tmp_path / "rs.dcm", reference_files=ct_files)
+    rtstruct = write_rtstruct(masks, tmp_path / "rs.dcm", reference_files=ct_files, algorithm_type="MANUAL")
     text = study_toml_text(synthetic_study.root, extra=JSON_ONLY)
     text = text.replace('source = "nifti"', 'source = "rtstruct"').replace(
         'path = "labels.nii.gz"', f'path = "{rtstruct}"'

@@ -116,7 +116,12 @@ def test_user_protocol_file(tmp_path: Path) -> None:
             'precycle_rules = "nope.toml"',
             "precycle_rules 'nope.toml'",
         ),
-        ("[product]\n", "[product]\ncode = 1\n", "product.code is not a known key"),
+        (
+            'product = "lu177-dotatate"',
+            'product = "lu177-dotatoc"',
+            "product 'lu177-dotatoc' in .*not in the product registry",
+        ),
+        ('product = "lu177-dotatate"', "product = 1", "product must be a product code"),
         ('stop_on = ["progressive_disease"]', 'stop_on = ["cured"]', "response.stop_on must be a list"),
         ("[schedule]\n", "[schedule]\nmax_cycles_typo = 1\n", "schedule.max_cycles_typo is not a known key"),
         ("title = ", 'titel = "x"\ntitle = ', "titel is not a known key"),

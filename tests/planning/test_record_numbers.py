@@ -90,7 +90,10 @@ def test_draft_directive_from_the_plan() -> None:
     result = plan_next_cycle(TreatmentPlan(protocol=protocol, cycles=(Cycle(activity_mbq, regions),)))
     # injected 23:30 UTC on 7 January = 00:30 on 8 January in Berlin; + 6 weeks (psma interval) = 19 February
     draft = draft_directive(
-        result, protocol, last_injection=datetime(2030, 1, 7, 23, 30, tzinfo=UTC), site_timezone="Europe/Berlin"
+        result,
+        protocol,
+        last_injection=datetime(2030, 1, 7, 23, 30, tzinfo=UTC),
+        site_timezone="Europe/Berlin",
     )
     assert draft.cycle == 2 and draft.earliest_date == date(2030, 2, 19) and draft.interval_weeks == 6.0
     assert draft.activity_mbq == round(result.recommended_activity_mbq)
@@ -102,5 +105,5 @@ def test_draft_directive_from_the_plan() -> None:
     )
     assert draft.confidence == 0.95 and "not before 2030-02-19" in draft.summary()
     stopped = type(result)(**{**result.__dict__, "stop": True, "reasons": ("kidneys: BED limit reached",)})
-    with pytest.raises(InputError, match="the plan says stop.*kidneys: BED limit reached"):
+    with pytest.raises(InputError, match=r"the plan says stop.*kidneys: BED limit reached"):
         draft_directive(stopped, protocol, last_injection=datetime(2030, 1, 7, tzinfo=UTC))

@@ -87,3 +87,29 @@ def test_report_cli_writes_sr(
     assert ds.Modality == "SR"
     assert ("SUVbw", "Maximum", 38.0) in _values(ds)
     assert "### SUV conversion" in capsys.readouterr().out
+
+
+def _dciodvfy_errors(path: Path) -> list[str]:
+    result = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, check=False)
+    return [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("Error")]
+
+
+def test_identity_removed_only_with_its_method(tmp_path: Path) -> None:
+    """PS3.3 C.7.1.1: De-identification Method is Type 1C when Patient Identity Removed is YES. A PET
+    marked YES without the method (as some anonymisers leave it) does not make the SR invalid: the SR then
+    does not claim identity removal; a PET that names its method passes both on."""
+    table = read_lesion_csv(EXAMPLES / "baseline.csv")
+    header = make_pet_dataset()
+    header.PatientIdentityRemoved = "YES"
+    ds = measurement_report(table, [header])
+    assert "PatientIdentityRemoved" not in ds and "DeidentificationMethod" not in ds
+    path = tmp_path / "no-method.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    assert _dciodvfy_errors(path) == []
+    header.DeidentificationMethod = "Basic Application Confidentiality Profile"
+    ds = measurement_report(table, [header])
+    assert ds.PatientIdentityRemoved == "YES"
+    assert ds.DeidentificationMethod == "Basic Application Confidentiality Profile"
+    path = tmp_path / "with-method.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    assert _dciodvfy_errors(path) == []

@@ -20,6 +20,10 @@ from clock import days_from_now, iso
 from ._pg import PgCluster, free_port, start_cluster
 
 ROLES = ("admin", "physicist", "physician", "pharmacist", "technologist")
+#: A second pharmacist, the qualified person who releases batches (four-eyes with the QC recorder).
+QP = "qp"
+#: Birth date of the test patients (data only: the clock never compares it).
+BIRTH_DATE = "1950-03-14"
 
 
 @pytest.fixture(scope="session")
@@ -89,6 +93,8 @@ class Api:
     client: Any
     app: Any
     tokens: dict[str, dict[str, str]] = field(default_factory=dict)
+    identities: dict[str, dict[str, str]] = field(default_factory=dict)
+    calibrator_id: int | None = None
 
     def as_(self, role: str) -> dict[str, str]:
         return self.tokens[role]
@@ -100,25 +106,64 @@ class Api:
         return self.client.get(path, headers=self.tokens[role], **kw)
 
     def patient(self) -> str:
-        r = self.post("/patients", "physician", {"family_name": "Test", "mrn": uuid.uuid4().hex[:10]})
+        mrn = uuid.uuid4().hex[:10]
+        r = self.post("/patients", "physician", {"family_name": "Test", "mrn": mrn, "birth_date": BIRTH_DATE})
         assert r.status_code == 201, r.text
-        return str(r.json()["pseudonym"])
+        pseudonym = str(r.json()["pseudonym"])
+        self.identities[pseudonym] = {"confirm_mrn": mrn, "confirm_birth_date": BIRTH_DATE}
+        return pseudonym
 
-    def prescription(self, pseudonym: str, activity_mbq: float = 7400.0) -> int:
+    def confirm(self, pseudonym: str) -> dict[str, str]:
+        """The two identifiers a technologist confirms at the bedside."""
+        return self.identities[pseudonym]
+
+    def prescription(
+        self,
+        pseudonym: str,
+        activity_mbq: float = 7400.0,
+        *,
+        cycle: int = 1,
+        product: str = "[177Lu]Lu-PSMA-617",
+        sign: bool = True,
+    ) -> int:
+        """A written directive, signed by the physician unless ``sign`` is false."""
         r = self.post(
             "/prescriptions",
             "physician",
             {
                 "patient": pseudonym,
-                "radiopharmaceutical": "[177Lu]Lu-PSMA-617",
-                "nuclide": "Lu-177",
+                "radiopharmaceutical": product,
                 "prescribed_activity_mbq": activity_mbq,
                 "plan_id": "PLAN-1",
-                "cycle": 1,
+                "cycle": cycle,
             },
         )
         assert r.status_code == 201, r.text
-        return int(r.json()["id"])
+        rx = int(r.json()["id"])
+        if sign:
+            self.sign_prescription(rx)
+        return rx
+
+    def sign_prescription(self, rx: int) -> None:
+        r = self.post(
+            "/signatures",
+            "physician",
+            {
+                "record_type": "prescription",
+                "record_id": rx,
+                "meaning": "approved",
+                "password": password_of("physician"),
+            },
+        )
+        assert r.status_code == 201, r.text
+
+    def calibrator(self) -> int:
+        """A dose calibrator (registered once per test)."""
+        if self.calibrator_id is None:
+            r = self.post("/calibrators", "physicist", {"name": "CRC-" + uuid.uuid4().hex[:6]})
+            assert r.status_code == 201, r.text
+            self.calibrator_id = int(r.json()["id"])
+        return self.calibrator_id
 
     def released_batch(
         self,
@@ -128,6 +173,7 @@ class Api:
         *,
         reference_time: datetime | None = None,
         expiry_time: datetime | None = None,
+        product: str = "[177Lu]Lu-PSMA-617",
     ) -> int:
         """A released batch; by default referenced one day ago and expiring in two days (relative to the
         real clock, which the release and dispensing checks read)."""
@@ -137,8 +183,8 @@ class Api:
             "/batches",
             "pharmacist",
             {
-                "product": "[177Lu]Lu-PSMA-617",
-                "nuclide": "Lu-177",
+                "product": product,
+                "carrier_added": False,
                 "lot": lot or uuid.uuid4().hex[:8],
                 "activity_mbq": activity_mbq,
                 "volume_ml": volume_ml,
@@ -148,12 +194,9 @@ class Api:
         )
         assert r.status_code == 201, r.text
         batch_id = int(r.json()["id"])
-        for qc in (
-            {"test": "radiochemical_purity", "value": 98.7, "unit": "%", "lower_limit": 95},
-            {"test": "ph", "value": 5.5, "unit": "pH", "lower_limit": 4.5, "upper_limit": 7.0},
-        ):
+        for qc in ({"test": "radiochemical_purity", "value": 98.7}, {"test": "ph", "value": 5.5}):
             assert self.post(f"/batches/{batch_id}/qc", "pharmacist", qc).status_code == 201
-        r = self.post(f"/batches/{batch_id}/release", "pharmacist", {})
+        r = self.post(f"/batches/{batch_id}/release", QP, {"password": password_of(QP)})
         assert r.status_code == 200, r.text
         return batch_id
 
@@ -167,20 +210,20 @@ def make_app(url: str) -> Any:
         Settings(db_url=url, argon2_time_cost=1, argon2_memory_cost_kib=8192, site_name="Test Site")
     )
     with app.state.db.write() as session:
-        for role in ROLES:
+        for username, role in [*((r, r) for r in ROLES), (QP, "pharmacist")]:
             create_user(
                 session,
                 app.state.hasher,
-                username=role,
+                username=username,
                 role=role,
-                password=password_of(role),
-                full_name=role.title(),
+                password=password_of(username),
+                full_name=username.title(),
             )
     return app
 
 
 def login_all(client: Any, tokens: dict[str, dict[str, str]]) -> None:
-    for role in ROLES:
+    for role in (*ROLES, QP):
         r = client.post("/auth/login", json={"username": role, "password": password_of(role)})
         assert r.status_code == 200, r.text
         tokens[role] = {"Authorization": f"Bearer {r.json()['token']}"}

@@ -10,6 +10,7 @@ from clock import hours_from_now, iso
 def test_failure_after_audit_rolls_back_everything(api, monkeypatch, now) -> None:
     rx = api.prescription(api.patient())
     batch_id = api.released_batch()
+    calibrator = api.calibrator()
     before_batch = api.get(f"/batches/{batch_id}", "pharmacist").json()
     before_audit = api.get("/audit/verify", "admin").json()["entries"]
 
@@ -35,6 +36,7 @@ def test_failure_after_audit_rolls_back_everything(api, monkeypatch, now) -> Non
                 "activity_mbq": 7400,
                 "planned_time": iso(hours_from_now(-2, now=now)),
                 "draw_time": iso(hours_from_now(-3, now=now)),
+                "calibrator_id": calibrator,
             },
         )
     assert r.status_code == 500

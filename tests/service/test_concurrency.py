@@ -21,24 +21,42 @@ def test_20_concurrent_dispensings_keep_exact_totals(live_server, now) -> None:
             r = c.post("/auth/login", json={"username": role, "password": password_of(role)})
             tokens[role] = {"Authorization": f"Bearer {r.json()['token']}"}
         ph = tokens["pharmacist"]
-        pseudonym = c.post(
-            "/patients", json={"family_name": "C", "mrn": "CONC-1"}, headers=tokens["physician"]
-        ).json()["pseudonym"]
-        rx = c.post(
-            "/prescriptions",
-            json={
-                "patient": pseudonym,
-                "radiopharmaceutical": "[177Lu]Lu-PSMA-617",
-                "nuclide": "Lu-177",
-                "prescribed_activity_mbq": 2000.0,
-            },
-            headers=tokens["physician"],
-        ).json()["id"]
+        physician = tokens["physician"]
+        rxs = []
+        for k in range(20):  # one signed written directive per patient: one dose per directive
+            pseudonym = c.post(
+                "/patients",
+                json={"family_name": "C", "mrn": f"CONC-{k}", "birth_date": "1950-03-14"},
+                headers=physician,
+            ).json()["pseudonym"]
+            rx = c.post(
+                "/prescriptions",
+                json={
+                    "patient": pseudonym,
+                    "radiopharmaceutical": "[177Lu]Lu-PSMA-617",
+                    "prescribed_activity_mbq": 2000.0,
+                    "range_reason": "test dose below the labelled range",
+                },
+                headers=physician,
+            ).json()["id"]
+            signed = c.post(
+                "/signatures",
+                json={
+                    "record_type": "prescription",
+                    "record_id": rx,
+                    "meaning": "approved",
+                    "password": password_of("physician"),
+                },
+                headers=physician,
+            )
+            assert signed.status_code == 201, signed.text
+            rxs.append(rx)
+        calibrator = c.post("/calibrators", json={"name": "CRC-C"}, headers=tokens["physicist"]).json()["id"]
         batch = c.post(
             "/batches",
             json={
                 "product": "[177Lu]Lu-PSMA-617",
-                "nuclide": "Lu-177",
+                "carrier_added": False,
                 "lot": "CONC",
                 "activity_mbq": 30000.0,
                 "volume_ml": 30.0,
@@ -47,32 +65,39 @@ def test_20_concurrent_dispensings_keep_exact_totals(live_server, now) -> None:
             },
             headers=ph,
         ).json()["id"]
-        for qc in (
-            {"test": "radiochemical_purity", "value": 99, "unit": "%", "lower_limit": 95},
-            {"test": "ph", "value": 5, "unit": "pH", "lower_limit": 4.5, "upper_limit": 7},
-        ):
+        for qc in ({"test": "radiochemical_purity", "value": 99}, {"test": "ph", "value": 5}):
             c.post(f"/batches/{batch}/qc", json=qc, headers=ph)
-        assert c.post(f"/batches/{batch}/release", json={}, headers=ph).status_code == 200
+        qp = c.post("/auth/login", json={"username": "qp", "password": password_of("qp")}).json()["token"]
+        released = c.post(
+            f"/batches/{batch}/release",
+            json={"password": password_of("qp")},
+            headers={"Authorization": f"Bearer {qp}"},
+        )
+        assert released.status_code == 200, released.text
 
     # Each dose: 2000 MBq at the reference time = 2 mL, so the 30 mL batch serves exactly 15 of 20.
-    body = {
-        "prescription_id": rx,
-        "activity_mbq": 2000.0,
-        "planned_time": reference,
-        "draw_time": reference,
-    }
+    bodies = [
+        {
+            "prescription_id": rx,
+            "activity_mbq": 2000.0,
+            "planned_time": reference,
+            "draw_time": reference,
+            "calibrator_id": calibrator,
+        }
+        for rx in rxs
+    ]
     barrier = threading.Barrier(20)
     results: list[httpx.Response] = []
     lock = threading.Lock()
 
-    def worker() -> None:
+    def worker(body: dict[str, object]) -> None:
         with httpx.Client(base_url=base, timeout=120) as client:
             barrier.wait()
             response = client.post(f"/batches/{batch}/dispensings", json=body, headers=ph)
         with lock:
             results.append(response)
 
-    threads = [threading.Thread(target=worker) for _ in range(20)]
+    threads = [threading.Thread(target=worker, args=(body,)) for body in bodies]
     for t in threads:
         t.start()
     for t in threads:

@@ -9,7 +9,7 @@ from fastapi.routing import APIRoute
 
 from theradose.service.permissions import PERMISSIONS, ROLES
 
-PUBLIC = {("GET", "/health"), ("POST", "/auth/login")}
+PUBLIC = {("GET", "/health"), ("POST", "/auth/login"), ("POST", "/auth/password")}
 
 
 def _api_routes(routes):

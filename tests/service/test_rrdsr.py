@@ -1,9 +1,13 @@
-"""RRDSR (TID 10021): our output passes dciodvfy and reads back; an injector-style SR imports."""
+"""RRDSR (TID 10021/10022): our output passes dciodvfy, follows the rows of DICOM PS3.16 and reads back;
+an injector-style SR imports; times honour the UTC offset and Timezone Offset From UTC.
+
+dcmtk and OpenREM's extraction logic read the same files in tests/io/test_dicom_clients.py."""
 
 # calendar: the dates in this file are data (a writer/reader round trip); nothing here reads the clock.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import shutil
 import subprocess
@@ -32,6 +36,9 @@ REPORT = AdministrationReport(
     lot="LOT-77",
     dispense_id="D1",
     prescription_id="RX1",
+    pre_activity_time=datetime(2026, 11, 23, 9, 40, tzinfo=UTC),
+    post_activity_time=datetime(2026, 11, 23, 10, 25, tzinfo=UTC),
+    administered_by="nurse.one",
 )
 
 
@@ -53,24 +60,84 @@ def test_written_rrdsr_passes_dciodvfy(tmp_path: Path) -> None:
     assert errors == []
 
 
+def _by_code(items) -> dict[str, Dataset]:
+    return {i.ConceptNameCodeSequence[0].CodeValue: i for i in items}
+
+
 def test_written_rrdsr_content(tmp_path: Path) -> None:
     ds = pydicom.dcmread(pydicom.filebase.DicomBytesIO(write_rrdsr_bytes(REPORT)))
     assert ds.SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.68"
     assert ds.ContentTemplateSequence[0].TemplateIdentifier == "10021"
     assert ds.ConceptNameCodeSequence[0].CodeValue == "113500"
     assert ds.PatientID == "PT-0A1B2C3D4E"
-    admin = next(i for i in ds.ContentSequence if i.ConceptNameCodeSequence[0].CodeValue == "113502")
-    by_code = {i.ConceptNameCodeSequence[0].CodeValue: i for i in admin.ContentSequence}
-    agent = by_code["349358000"]
-    nuclide = agent.ContentSequence[0].ConceptCodeSequence[0]
+    # TID 10021: row 1b language, row 2 Associated Procedure with row 3 Has Intent, row 4 the TID 10022
+    # container. No observer context under the root: the RRDSR IOD allows HAS OBS CONTEXT only from TEXT,
+    # CODE and NUM items (PS3.3 Table A.35.14-2).
+    root = [(i.RelationshipType, i.ConceptNameCodeSequence[0].CodeValue) for i in ds.ContentSequence]
+    assert root == [("HAS CONCEPT MOD", "121049"), ("HAS CONCEPT MOD", "363589002"), ("CONTAINS", "113502")]
+    procedure = ds.ContentSequence[1]
+    assert procedure.ConceptNameCodeSequence[0].CodingSchemeDesignator == "SCT"
+    assert procedure.ConceptCodeSequence[0].CodeValue == "440252007"  # Administration of radiopharmaceutical
+    intent = procedure.ContentSequence[0]
+    assert (intent.RelationshipType, intent.ConceptNameCodeSequence[0].CodeValue) == (
+        "HAS CONCEPT MOD",
+        "363703001",
+    )
+    assert intent.ConceptCodeSequence[0].CodeValue == "262202000"  # Therapeutic Intent, DCID 3629
+    admin = ds.ContentSequence[2]
+    by_code = _by_code(admin.ContentSequence)
+    agent = by_code["349358000"]  # row 2
+    nuclide = agent.ContentSequence[0].ConceptCodeSequence[0]  # row 3
     assert (nuclide.CodeValue, nuclide.CodingSchemeDesignator) == ("447553000", "SCT")  # ^177^Lutetium
-    half_life = float(agent.ContentSequence[1].MeasuredValueSequence[0].NumericValue)
+    half_life = float(agent.ContentSequence[1].MeasuredValueSequence[0].NumericValue)  # row 4
     assert math.isclose(half_life, 6.647 * 86400.0, rel_tol=1e-6)  # ICRP-107: 6.647 d
-    activity = by_code["113507"].MeasuredValueSequence[0]
+    activity = by_code["113507"].MeasuredValueSequence[0]  # row 11
     assert float(activity.NumericValue) == 7312.5
     assert activity.MeasurementUnitsCodeSequence[0].CodeValue == "MBq"
-    assert by_code["123003"].DateTime == "20261123100000.250000+0000"
-    assert by_code["410675002"].ConceptCodeSequence[0].CodeValue == "47625008"
+    assert by_code["123003"].DateTime == "20261123100000.250000+0000"  # row 9
+    # rows 13-15 and 16-18: measured activities with their measurement time (Observation DateTime) and,
+    # as observation context, the Activity Measurement Device and the device observer (TID 1002)
+    for code, when in (("113508", "20261123094000.000000+0000"), ("113509", "20261123102500.000000+0000")):
+        item = by_code[code]
+        assert item.ObservationDateTime == when
+        context = [(c.RelationshipType, c.ConceptNameCodeSequence[0].CodeValue) for c in item.ContentSequence]
+        assert context == [
+            ("HAS OBS CONTEXT", "113540"),
+            ("HAS OBS CONTEXT", "121005"),
+            ("HAS OBS CONTEXT", "121012"),
+            ("HAS OBS CONTEXT", "121013"),
+        ]
+        assert item.ContentSequence[0].ConceptCodeSequence[0].CodeValue == "113541"  # Dose Calibrator
+    route = by_code["410675002"]  # row 20
+    assert route.ConceptCodeSequence[0].CodeValue == "47625008"  # Intravenous route
+    site = route.ContentSequence[0]  # row 21, mandatory for the intravenous route
+    assert (site.RelationshipType, site.ConceptNameCodeSequence[0].CodeValue) == (
+        "HAS PROPERTIES",
+        "272737002",
+    )
+    assert site.ConceptCodeSequence[0].CodeValue == "29092000"  # Vein
+    person = by_code["113870"]  # TID 1020, $PersonProcedureRole = Irradiation Administering
+    assert person.PersonName == "nurse.one"
+    assert person.ContentSequence[0].ConceptCodeSequence[0].CodeValue == "113851"
+
+
+def test_site_and_laterality_recorded() -> None:
+    report = dataclasses.replace(REPORT, site="antecubital vein", laterality="left")
+    ds = pydicom.dcmread(pydicom.filebase.DicomBytesIO(write_rrdsr_bytes(report)))
+    site = _by_code(ds.ContentSequence[2].ContentSequence)["410675002"].ContentSequence[0]
+    assert site.ConceptCodeSequence[0].CodeValue == "128553008"  # Antecubital vein
+    laterality = site.ContentSequence[0]  # row 22
+    assert laterality.ConceptNameCodeSequence[0].CodeValue == "272741003"
+    assert laterality.ConceptCodeSequence[0].CodeValue == "7771000"  # Left
+    back = read_rrdsr(write_rrdsr_bytes(report))
+    assert back.site == "antecubital vein" and back.laterality == "left"
+    oral = read_rrdsr(write_rrdsr_bytes(dataclasses.replace(REPORT, route="oral")))
+    assert oral.route == "oral" and oral.site is None  # row 21 applies to intravenous/intramuscular only
+
+
+def test_measured_activity_needs_its_time() -> None:
+    with pytest.raises(DicomError, match=r"Pre-Administration Measured Activity .* no measurement time"):
+        write_rrdsr_bytes(dataclasses.replace(REPORT, pre_activity_time=None))
 
 
 @pytest.mark.dciodvfy
@@ -93,9 +160,13 @@ def test_roundtrip_own_output() -> None:
     assert back.pre_activity_mbq == 7420.0 and back.post_activity_mbq == 101.5
     assert back.injection_time == REPORT.injection_time
     assert back.event_uid == REPORT.event_uid and back.route == "intravenous"
+    assert back.volume_ml == 8.285
     assert back.lot == "LOT-77" and back.dispense_id == "D1" and back.prescription_id == "RX1"
     assert back.nuclide == "^177^Lutetium" and back.device == "Dose Calibrator"
     assert back.patient_id == REPORT.patient_id
+    assert back.pre_activity_time == REPORT.pre_activity_time
+    assert back.post_activity_time == REPORT.post_activity_time
+    assert back.site == "vein" and back.intent == "therapeutic" and back.administered_by == "nurse.one"
 
 
 def _code(value: str, scheme: str, meaning: str) -> Dataset:
@@ -223,6 +294,72 @@ def test_reader_refuses_other_objects() -> None:
     )
     with pytest.raises(DicomError, match="radiopharmaceutical"):
         read_rrdsr(ds)
+
+
+def _start(ds: Dataset) -> Dataset:
+    admin = ds.ContentSequence[0].ContentSequence[0]
+    return next(i for i in admin.ContentSequence if i.ConceptNameCodeSequence[0].CodeValue == "123003")
+
+
+def test_timezone_offset_from_utc_is_honoured() -> None:
+    """A DATETIME without its own offset is local time of the file's Timezone Offset From UTC: 11:00 at
+    +0100 is 10:00 UTC, not 11:00 UTC."""
+    ds = injector_rrdsr()
+    _start(ds).DateTime = "20261123110000"
+    ds.TimezoneOffsetFromUTC = "+0100"
+    assert read_rrdsr(ds).injection_time == datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    ds.TimezoneOffsetFromUTC = "-0500"
+    assert read_rrdsr(ds).injection_time == datetime(2026, 11, 23, 16, 0, tzinfo=UTC)
+    # the value's own offset wins over the file's
+    _start(ds).DateTime = "20261123110000+0100"
+    assert read_rrdsr(ds).injection_time == datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+def test_datetime_without_any_offset_needs_the_site_zone() -> None:
+    ds = injector_rrdsr()
+    _start(ds).DateTime = "20261123110000"
+    with pytest.raises(DicomError, match="no UTC offset and the file has no TimezoneOffsetFromUTC"):
+        read_rrdsr(ds)
+    berlin = read_rrdsr(ds, site_timezone="Europe/Berlin")  # CET in November: UTC+1
+    assert berlin.injection_time == datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda ds: _force(_start(ds), "DateTime", "20261123256199"), "not a valid date and time"),
+        (lambda ds: _force(_start(ds), "DateTime", "25:61:99"), "not a DICOM DT"),
+        (lambda ds: _force(ds, "TimezoneOffsetFromUTC", "CET"), "TimezoneOffsetFromUTC"),
+        (
+            lambda ds: _force(_activity(ds).MeasuredValueSequence[0], "NumericValue", "NaN"),
+            "Administered activity is nan",
+        ),
+        (
+            lambda ds: _force(_activity(ds).MeasuredValueSequence[0], "NumericValue", "-7"),
+            "Administered activity is -7",
+        ),
+        (lambda ds: delattr(_activity(ds), "MeasuredValueSequence"), "no measured value"),
+    ],
+)
+def test_malformed_content_is_one_clear_error(edit, message: str) -> None:
+    ds = injector_rrdsr()
+    edit(ds)
+    with pytest.raises(DicomError, match=message):
+        read_rrdsr(ds)
+
+
+def _force(item: Dataset, keyword: str, value: str) -> None:
+    """Store ``value`` as it is (a damaged file), without pydicom's value check."""
+    from pydicom.datadict import dictionary_VR, tag_for_keyword
+    from pydicom.dataelem import DataElement
+
+    tag = tag_for_keyword(keyword)
+    item[tag] = DataElement(tag, dictionary_VR(tag), value, validation_mode=pydicom.config.IGNORE)
+
+
+def _activity(ds: Dataset) -> Dataset:
+    admin = ds.ContentSequence[0].ContentSequence[0]
+    return next(i for i in admin.ContentSequence if i.ConceptNameCodeSequence[0].CodeValue == "113507")
 
 
 def test_import_endpoint(sqlite_api) -> None:

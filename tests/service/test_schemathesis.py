@@ -43,8 +43,11 @@ def fuzz_api(tmp_path_factory: pytest.TempPathFactory, sqlite_template) -> Itera
         login_all(client, api.tokens)
         # Some real records so that ids 1 and 2 exist for path parameters.
         planned = hours_from_now(-2)
+        first = None
         for _ in range(2):
-            rx = api.prescription(api.patient())
+            patient = api.patient()
+            first = first or patient
+            rx = api.prescription(patient)
             batch = api.released_batch()
             api.post(
                 f"/batches/{batch}/dispensings",
@@ -54,6 +57,7 @@ def fuzz_api(tmp_path_factory: pytest.TempPathFactory, sqlite_template) -> Itera
                     "activity_mbq": 7400,
                     "planned_time": iso(planned),
                     "draw_time": iso(hours_from_now(-1, now=planned)),
+                    "calibrator_id": api.calibrator(),
                 },
             )
         pseudonym = api.patient()
@@ -76,6 +80,8 @@ def fuzz_api(tmp_path_factory: pytest.TempPathFactory, sqlite_template) -> Itera
                 "residual_activity_mbq": 50,
                 "residual_measured_at": iso(hours_from_now(0.5, now=planned)),
                 "injection_time": iso(planned),
+                "calibrator_id": api.calibrator(),
+                **api.confirm(first),
             },
         )
         api.post(

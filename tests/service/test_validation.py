@@ -19,6 +19,7 @@ def _shape(r, status: int = 422) -> dict:
 GOOD_BATCH = {
     "product": "[177Lu]Lu-PSMA-617",
     "nuclide": "Lu-177",
+    "carrier_added": False,
     "lot": "V1",
     "activity_mbq": 7400,
     "volume_ml": 10,
@@ -85,8 +86,10 @@ def test_administration_times_out_of_order(sqlite_api, now) -> None:
             "activity_mbq": 7400,
             "planned_time": iso(planned),
             "draw_time": iso(hours_from_now(-1, now=planned)),
+            "calibrator_id": api.calibrator(),
         },
     ).json()
+    bedside = {"calibrator_id": api.calibrator(), **api.confirm(d["patient"])}
     error = _shape(
         api.post(
             f"/dispensings/{d['id']}/administration",
@@ -97,6 +100,7 @@ def test_administration_times_out_of_order(sqlite_api, now) -> None:
                 "residual_activity_mbq": 50,
                 "residual_measured_at": iso(hours_from_now(0.5, now=planned)),
                 "injection_time": iso(planned),
+                **bedside,
             },
         )
     )
@@ -112,6 +116,7 @@ def test_administration_times_out_of_order(sqlite_api, now) -> None:
                 "residual_measured_at": iso(hours_from_now(0.5, now=planned)),
                 "injection_time": iso(planned),
                 "route": "intranasal",
+                **bedside,
             },
         )
     )

@@ -55,45 +55,41 @@ def test_referral_to_administration(api, now) -> None:
             "activity_mbq": 7400.0,
             "planned_time": planned,
             "draw_time": iso(reference),
+            "calibrator_id": api.calibrator(),
         },
     )
     assert r.status_code == 201, r.text
     d = r.json()
+    assert d["product"] == "[177Lu]Lu-PSMA-617" and d["status"] == "active"
     assert math.isclose(d["volume_ml"], 14.8, rel_tol=1e-9)
     assert math.isclose(d["activity_at_draw_mbq"], 14800.0, rel_tol=1e-9)
     assert math.isclose(d["batch_remaining_volume_ml"], 15.2, rel_tol=1e-9)
     assert math.isclose(d["batch_remaining_activity_ref_mbq"], 15200.0, rel_tol=1e-9)
 
     # Syringe 8000 MBq one half-life before injection (4000 at injection), residual 100 MBq one
-    # half-life after (200 at injection): net 3800 MBq, 48.6 % below the prescription.
-    r = api.post(
-        f"/dispensings/{d['id']}/administration",
-        "technologist",
-        {
-            "syringe_activity_mbq": 8000.0,
-            "syringe_measured_at": iso(reference),
-            "residual_activity_mbq": 100.0,
-            "residual_measured_at": iso(reference + 2 * half_life),
-            "injection_time": planned,
-            "route": "intravenous",
-        },
-    )
+    # half-life after (200 at injection): net 3800 MBq, 48.6 % below the prescription. It is recorded as
+    # a possible medical event, with the reason it needs.
+    body = {
+        "syringe_activity_mbq": 8000.0,
+        "syringe_measured_at": iso(reference),
+        "residual_activity_mbq": 100.0,
+        "residual_measured_at": iso(reference + 2 * half_life),
+        "injection_time": planned,
+        "route": "intravenous",
+        "calibrator_id": api.calibrator(),
+        **api.confirm(pseudonym),
+    }
+    r = api.post(f"/dispensings/{d['id']}/administration", "technologist", body)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "deviation_reason"
+    body["deviation_reason"] = "infusion line leaked; authorized user informed"
+    r = api.post(f"/dispensings/{d['id']}/administration", "technologist", body)
     assert r.status_code == 201, r.text
     a = r.json()
     assert math.isclose(a["net_activity_mbq"], 3800.0, rel_tol=1e-9)
-    assert a["within_limits"] is False
+    assert a["within_limits"] is False and a["medical_event_possible"] is True
+    assert any("35.3045(c)" in step for step in a["notification_steps"])
     assert math.isclose(a["deviation_fraction"], 3800.0 / 7400.0 - 1.0, rel_tol=1e-9)
-    again = api.post(
-        f"/dispensings/{d['id']}/administration",
-        "technologist",
-        {
-            "syringe_activity_mbq": 8000.0,
-            "syringe_measured_at": iso(reference),
-            "residual_activity_mbq": 100.0,
-            "residual_measured_at": iso(reference + 2 * half_life),
-            "injection_time": planned,
-        },
-    )
+    again = api.post(f"/dispensings/{d['id']}/administration", "technologist", body)
     assert again.status_code == 409 and again.json()["error"]["code"] == "already_administered"
 
     rrdsr = api.get(f"/administrations/{a['id']}/rrdsr", "physicist")
@@ -127,6 +123,7 @@ def test_release_refused_when_qc_fails_or_missing(api, now) -> None:
         {
             "product": "[177Lu]Lu-DOTATATE",
             "nuclide": "177Lu",
+            "carrier_added": True,
             "lot": "B-7",
             "activity_mbq": 7400,
             "volume_ml": 10,
@@ -136,28 +133,25 @@ def test_release_refused_when_qc_fails_or_missing(api, now) -> None:
     )
     assert r.status_code == 201 and r.json()["nuclide"] == "Lu-177" and r.json()["status"] == "quarantine"
     batch_id = r.json()["id"]
-    api.post(
-        f"/batches/{batch_id}/qc",
-        "pharmacist",
-        {"test": "radiochemical_purity", "value": 93.0, "unit": "%", "lower_limit": 95},
-    )
-    r = api.post(f"/batches/{batch_id}/release", "pharmacist", {})
+    api.post(f"/batches/{batch_id}/qc", "pharmacist", {"test": "radiochemical_purity", "value": 93.0})
+    r = api.post(f"/batches/{batch_id}/release", "qp", {"password": "secret-qp-pw"})
     assert r.status_code == 409
     message = r.json()["error"]["message"]
     assert "radiochemical_purity" in message and "ph missing" in message
     # A repeated QC test needs a reason.
-    r = api.post(
-        f"/batches/{batch_id}/qc",
-        "pharmacist",
-        {"test": "radiochemical_purity", "value": 97.0, "unit": "%", "lower_limit": 95},
-    )
+    r = api.post(f"/batches/{batch_id}/qc", "pharmacist", {"test": "radiochemical_purity", "value": 97.0})
     assert r.status_code == 422 and r.json()["error"]["field"] == "reason"
     # A quarantined batch cannot be dispensed from.
-    rx = api.prescription(api.patient(), 7400)
+    rx = api.prescription(api.patient(), 7400, product="[177Lu]Lu-DOTATATE")
     r = api.post(
         f"/batches/{batch_id}/dispensings",
         "pharmacist",
-        {"prescription_id": rx, "activity_mbq": 7400, "planned_time": iso(hours_from_now(2, now=now))},
+        {
+            "prescription_id": rx,
+            "activity_mbq": 7400,
+            "planned_time": iso(hours_from_now(2, now=now)),
+            "calibrator_id": api.calibrator(),
+        },
     )
     assert r.status_code == 409 and r.json()["error"]["code"] == "batch_not_released"
 
@@ -170,9 +164,12 @@ def test_dosage_outside_20_percent_needs_override(api, now) -> None:
         "activity_mbq": 7400.0 * 1.21,
         "planned_time": iso(hours_from_now(-2, now=now)),
         "draw_time": iso(hours_from_now(-3, now=now)),
+        "calibrator_id": api.calibrator(),
     }
     r = api.post(f"/batches/{batch_id}/dispensings", "pharmacist", body)
     assert r.status_code == 409 and r.json()["error"]["code"] == "dosage_out_of_range"
+    r = api.post(f"/batches/{batch_id}/dispensings", "pharmacist", {**body, "override_reason": "   "})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "dosage_out_of_range"  # blank is no reason
     body["override_reason"] = "AU directed 9 GBq after dosimetry review"
     r = api.post(f"/batches/{batch_id}/dispensings", "pharmacist", body)
     assert r.status_code == 201 and math.isclose(r.json()["deviation_fraction"], 0.21, rel_tol=1e-9)
@@ -187,9 +184,11 @@ def test_insufficient_stock_is_a_conflict(api, now) -> None:
         "activity_mbq": 7400.0,
         "planned_time": iso(reference),
         "draw_time": iso(reference),
+        "calibrator_id": api.calibrator(),
     }
     assert api.post(f"/batches/{batch_id}/dispensings", "pharmacist", body).status_code == 201
-    r = api.post(f"/batches/{batch_id}/dispensings", "pharmacist", body)
+    other = api.prescription(api.patient(), 7400.0)
+    r = api.post(f"/batches/{batch_id}/dispensings", "pharmacist", {**body, "prescription_id": other})
     assert r.status_code == 409 and r.json()["error"]["code"] == "insufficient_stock"
     batch = api.get(f"/batches/{batch_id}", "pharmacist").json()
     assert math.isclose(batch["remaining_volume_ml"], 0.6, rel_tol=1e-9)
@@ -211,12 +210,14 @@ def test_identity_is_separate_and_audited(api) -> None:
     audit = api.get("/audit", "admin", params={"entity": "patient_identity"}).json()
     assert audit[0]["actor"] == "physician" and audit[0]["entity_id"] == pseudonym
     assert "Muster" not in api.get("/audit", "admin", params={"limit": 1000}).text
-    dup = api.post("/patients", "technologist", {"family_name": "X", "mrn": "MRN-42"})
+    dup = api.post(
+        "/patients", "technologist", {"family_name": "X", "mrn": "MRN-42", "birth_date": "1950-02-03"}
+    )
     assert dup.status_code == 409
 
 
 def test_signatures_bound_to_record_hash(api) -> None:
-    rx = api.prescription(api.patient(), 7400.0)
+    rx = api.prescription(api.patient(), 7400.0, sign=False)
     wrong = api.post(
         "/signatures",
         "physician",
@@ -420,9 +421,14 @@ def test_cancelled_prescription_cannot_be_dispensed(api, now) -> None:
     r = api.post(
         f"/batches/{batch_id}/dispensings",
         "pharmacist",
-        {"prescription_id": rx, "activity_mbq": 7400, "planned_time": iso(hours_from_now(2, now=now))},
+        {
+            "prescription_id": rx,
+            "activity_mbq": 7400,
+            "planned_time": iso(hours_from_now(2, now=now)),
+            "calibrator_id": api.calibrator(),
+        },
     )
     assert r.status_code == 409 and r.json()["error"]["code"] == "prescription_not_active"
     entry = api.get("/audit", "admin", params={"entity": "prescription", "entity_id": str(rx)}).json()[0]
     assert entry["reason"] == "patient withdrew consent"
-    assert entry["before"]["status"] == "active" and entry["after"]["status"] == "cancelled"
+    assert entry["before"]["status"] == "signed" and entry["after"]["status"] == "cancelled"

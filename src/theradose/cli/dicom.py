@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -15,14 +16,29 @@ def inspect(
     folder: Annotated[Path, typer.Argument(help="Folder searched recursively for DICOM files.")],
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
-    """List every series: modality, units, shape, spacing, time, nuclide, activity, number of files."""
-    from theradose.cli._output import print_json, print_table
-    from theradose.io.dicom import discover_series
+    """List every series: modality, units, shape, spacing, time, nuclide, activity, number of files.
 
-    series = discover_series(folder)
+    A damaged file is reported as one error line on standard error and left out; the other files are
+    listed, and the exit code is then 2.
+    """
+    from theradose.cli._output import print_json
+    from theradose.io.dicom import scan_folder
+
+    contents = scan_folder(folder)
+    series = contents.series
+    for damaged in contents.unreadable:
+        typer.echo(f"error: {damaged.reason} (left out)", err=True)
     if json_output:
         print_json([s.as_dict() for s in series])
-        return
+    else:
+        _print_series_table(folder, series)
+    if contents.unreadable:
+        raise typer.Exit(2)
+
+
+def _print_series_table(folder: Path, series: Sequence[Any]) -> None:
+    from theradose.cli._output import print_table
+
     rows = [
         (
             s.series_uid,
@@ -35,6 +51,7 @@ def inspect(
             s.injected_activity_mbq if s.injected_activity_mbq is not None else "-",
             s.n_files,
             s.description,
+            s.problem or "",
         )
         for s in series
     ]
@@ -49,6 +66,7 @@ def inspect(
         "MBq",
         "files",
         "description",
+        "problem",
     ]
     print_table(f"DICOM series under {folder}", columns, rows)
 

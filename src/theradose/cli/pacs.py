@@ -285,9 +285,12 @@ def send_command(
         }
         for i in result.instances
     ]
+    skipped = [{"path": str(path), "reason": reason} for path, reason in result.skipped]
     if json_output:
-        print_json({"node": str(node), "n_stored": result.n_stored, "instances": rows})
+        print_json({"node": str(node), "n_stored": result.n_stored, "instances": rows, "skipped": skipped})
         return
     print_table(
         f"C-STORE to {node}: {result.n_stored} stored", list(rows[0]), [list(r.values()) for r in rows]
     )
+    for item in skipped:
+        typer.echo(f"left out {item['path']}: {item['reason']}", err=True)

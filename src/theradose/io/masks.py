@@ -3,27 +3,44 @@
 Masks are boolean :class:`Volume` objects (unit ``"label"``), one per named region, so that overlapping
 regions (kidney inside body) are kept apart; :func:`masks_to_labels` merges them into one label map.
 
+DICOM SEG is the faithful representation of a mask: one bit per voxel, holes and islands as they are.
+Each segment is coded from the organ registry (:mod:`theradose.organs`): SNOMED CT segmented property
+category and type (with the laterality as type modifier) and the recommended display colour; a region the
+registry does not know is coded (85756007, SCT, "Tissue") in both and takes a colour of a fixed palette.
+The segment algorithm type says where the regions came from: ``MANUAL`` for a user's label map or
+contours, ``AUTOMATIC`` only for theradose's own automatic segmentation (PS3.3 C.8.20.2). Frames without
+any voxel of any segment are left out.
+
 RTSTRUCT rasterisation (any grid whose slices are parallel to the contour planes, e.g. CT or SPECT): each
 slice takes the contours of the nearest contour plane within half the contour spacing (or half the slice
 spacing if larger); a voxel is inside when its centre is inside an odd number of that plane's polygons
 (even-odd rule, so holes and islands work). Writing traces each slice's mask with marching squares at
 level 0.5 (contourpy), which passes half-way between inside and outside voxel centres, so rasterising the
 written contours on the same grid gives the mask back.
+
+Holes and contour-based readers: PS3.3 (C.8.8.6) has no flag that marks a contour as the inside of
+another, and readers differ — some apply the even-odd rule (theradose, dicompyler), others fill every
+contour and take the union, so a ring becomes a disc. The writer therefore joins each hole to its outer
+boundary through a zero-width cut ("keyhole" contour): one polygon per connected piece, the hole
+traversed opposite to the outer boundary, which every fill rule (even-odd, non-zero winding, union of
+filled polygons) reads the same way. Use the SEG where the exact voxels matter.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from theradose.errors import DicomError, GeometryError, InputError
 from theradose.imaging.volume import Volume
-from theradose.io.dicom.read import tolerant
+from theradose.io.dicom.read import malformed_data_errors, tolerant
 
 RTSTRUCT_STORAGE = "1.2.840.10008.5.1.4.1.1.481.3"
 SEG_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
@@ -214,20 +231,107 @@ def _copy_patient_study(target: Any, source: Any) -> None:
             setattr(target, keyword, "")
 
 
+def _ring_area(ring: npt.NDArray[np.float64]) -> float:
+    """Signed area of a closed ring (shoelace; positive counter-clockwise in (column, row))."""
+    x, y = ring[:, 0], ring[:, 1]
+    return 0.5 * float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
+
+
+def _keyhole(
+    outer: npt.NDArray[np.float64], holes: Sequence[npt.NDArray[np.float64]]
+) -> npt.NDArray[np.float64]:
+    """One polygon for a boundary with holes: each hole joined to the ring by a zero-width cut.
+
+    The outer ring runs counter-clockwise and every hole clockwise, so the cut edges (walked once each
+    way) cancel under the even-odd and the non-zero winding rules alike.
+    """
+    ring = outer if _ring_area(outer) > 0 else outer[::-1]
+    for hole in holes:
+        hole = hole if _ring_area(hole) < 0 else hole[::-1]
+        distances = np.linalg.norm(ring[:, None, :] - hole[None, :, :], axis=2)
+        i, j = np.unravel_index(int(np.argmin(distances)), distances.shape)
+        inner = np.roll(hole, -int(j), axis=0)
+        ring = np.concatenate([ring[: i + 1], inner, inner[:1], ring[i : i + 1], ring[i + 1 :]])
+    return ring
+
+
 def _slice_contours(mask2d: npt.NDArray[np.bool_]) -> list[npt.NDArray[np.float64]]:
-    """Closed contours (column, row) around the True pixels of a 2-D mask (marching squares, level 0.5)."""
+    """Closed contours (column, row) around the True pixels of a 2-D mask (marching squares at level 0.5),
+    one polygon per connected piece with its holes joined in (see the module notes on keyhole contours)."""
     import contourpy
 
     padded = np.pad(mask2d.astype(np.float64), 1)
-    generator = contourpy.contour_generator(z=padded, line_type=contourpy.LineType.Separate)
-    lines = []
-    for line in generator.lines(0.5):
-        points = np.asarray(line, dtype=np.float64) - 1.0  # undo the padding
-        if len(points) > 1 and np.allclose(points[0], points[-1]):
-            points = points[:-1]
-        if len(points) >= 3:
-            lines.append(points)
-    return lines
+    generator = contourpy.contour_generator(z=padded, fill_type=contourpy.FillType.OuterOffset)
+    filled = generator.filled(0.5, 2.0)
+    points_list, offsets_list = filled[0], filled[1]
+    polygons = []
+    for points, offsets in zip(points_list, offsets_list, strict=True):
+        rings = []
+        assert points is not None and offsets is not None
+        for start, stop in itertools.pairwise(offsets.tolist()):
+            ring = np.asarray(points[start:stop], dtype=np.float64) - 1.0  # undo the padding
+            if len(ring) > 1 and np.allclose(ring[0], ring[-1]):
+                ring = ring[:-1]
+            if len(ring) >= 3:
+                rings.append(ring)
+        if rings:
+            polygons.append(_keyhole(rings[0], rings[1:]))
+    return polygons
+
+
+AlgorithmType = Literal["MANUAL", "SEMIAUTOMATIC", "AUTOMATIC"]
+_ALGORITHM_TYPES = ("MANUAL", "SEMIAUTOMATIC", "AUTOMATIC")
+#: Colours of regions the organ registry does not know (sRGB).
+_COLOURS_UNKNOWN = _COLOURS
+
+
+@dataclass(frozen=True)
+class RegionCoding:
+    """How a region is coded in a SEG or RTSTRUCT: from the organ registry, or as generic tissue."""
+
+    category: tuple[str, str, str]
+    type: tuple[str, str, str]
+    type_modifier: tuple[str, str, str] | None
+    display_rgb: tuple[int, int, int]
+    display_cielab: tuple[int, int, int]
+    interpreted_type: str  # RT ROI Interpreted Type: ORGAN, GTV or "" (unknown)
+    in_registry: bool
+
+
+#: (85756007, SCT, "Tissue"): the code of a region the registry does not know (PS3.16 CID 7150/7166).
+TISSUE = ("85756007", "SCT", "Tissue")
+
+
+def region_coding(name: str, unknown_index: int = 0) -> RegionCoding:
+    """The SNOMED CT codes and colour of region ``name`` from the organ registry (aliases and numbered
+    tumours such as ``lesion_3`` included); a name it does not know gets :data:`TISSUE` and a palette colour
+    (``unknown_index`` picks it)."""
+    from theradose.organs import dicom_cielab, find_organ
+
+    organ = find_organ(name)
+    if organ is None:
+        rgb = _COLOURS_UNKNOWN[unknown_index % len(_COLOURS_UNKNOWN)]
+        return RegionCoding(TISSUE, TISSUE, None, rgb, dicom_cielab(rgb), "", False)
+    category = organ.category_code
+    side = organ.laterality_code
+    return RegionCoding(
+        (category.value, category.scheme, category.meaning),
+        (organ.code.value, organ.code.scheme, organ.code.meaning),
+        None if side is None else (side.value, side.scheme, side.meaning),
+        organ.display_rgb,
+        organ.display_cielab,
+        "GTV" if organ.is_tumour else "ORGAN",
+        True,
+    )
+
+
+def _check_algorithm_type(algorithm_type: str) -> str:
+    if algorithm_type not in _ALGORITHM_TYPES:
+        raise InputError(
+            f"algorithm_type must be one of {', '.join(_ALGORITHM_TYPES)}; got {algorithm_type!r}: "
+            "MANUAL for a user's regions, AUTOMATIC for theradose's automatic segmentation"
+        )
+    return algorithm_type
 
 
 def write_rtstruct(
@@ -235,6 +339,7 @@ def write_rtstruct(
     path: str | Path,
     *,
     reference_files: Sequence[str | Path],
+    algorithm_type: AlgorithmType,
     label: str = "theradose",
     series_description: str = "Regions of interest",
     structure_datetime: datetime | None = None,
@@ -250,8 +355,16 @@ def write_rtstruct(
     reference_files : sequence of path
         The single-frame image series (e.g. CT) the regions belong to; patient, study and frame of
         reference are taken from it, and every contour references its slice.
+    algorithm_type : {"MANUAL", "SEMIAUTOMATIC", "AUTOMATIC"}
+        ROI Generation Algorithm: ``MANUAL`` for regions a user drew or supplied, ``AUTOMATIC`` for
+        theradose's automatic segmentation.
     label, series_description, structure_datetime
         Structure Set Label, Series Description and Structure Set Date/Time (default: now).
+
+    Notes
+    -----
+    A region with holes is written as keyhole contours (module notes), colours and RT ROI Interpreted
+    Type (ORGAN, GTV for tumours) come from the organ registry.
     """
     from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence as DicomSequence
@@ -261,6 +374,7 @@ def write_rtstruct(
 
     if not masks:
         raise InputError("no masks given: pass at least one region")
+    _check_algorithm_type(algorithm_type)
     ordered, grid = _reference_series(reference_files)
     first = ordered[0]
     sop_uid = new_uid()
@@ -306,7 +420,10 @@ def write_rtstruct(
     ds.ReferencedFrameOfReferenceSequence = DicomSequence([frame_item])
 
     rois, contours, observations = [], [], []
+    unknown = 0
     for number, (name, mask) in enumerate(masks.items(), start=1):
+        coding = region_coding(name, unknown)
+        unknown += not coding.in_registry
         values = _check_mask(mask, name)
         if not mask.same_grid(grid, atol_mm=0.01):
             raise GeometryError(f"mask {name!r} is not on the reference series grid: resample it first")
@@ -314,7 +431,7 @@ def write_rtstruct(
         roi.ROINumber = number
         roi.ReferencedFrameOfReferenceUID = frame_uid
         roi.ROIName = name[:64]
-        roi.ROIGenerationAlgorithm = "AUTOMATIC"
+        roi.ROIGenerationAlgorithm = algorithm_type
         rois.append(roi)
         items = []
         for k in range(values.shape[0]):
@@ -329,14 +446,14 @@ def write_rtstruct(
                 items.append(item)
         contour = Dataset()
         contour.ReferencedROINumber = number
-        contour.ROIDisplayColor = list(_COLOURS[(number - 1) % len(_COLOURS)])
+        contour.ROIDisplayColor = list(coding.display_rgb)
         if items:
             contour.ContourSequence = DicomSequence(items)
         contours.append(contour)
         observation = Dataset()
         observation.ObservationNumber = number
         observation.ReferencedROINumber = number
-        observation.RTROIInterpretedType = "ORGAN"
+        observation.RTROIInterpretedType = coding.interpreted_type
         observation.ROIInterpreter = ""
         observations.append(observation)
     ds.StructureSetROISequence = DicomSequence(rois)
@@ -351,9 +468,35 @@ def write_seg(
     path: str | Path,
     *,
     reference_files: Sequence[str | Path],
+    algorithm_type: AlgorithmType,
+    algorithm_name: str = "theradose uptake segmentation",
     series_description: str = "Segmentation",
+    series_number: int = 101,
 ) -> Path:
-    """Write masks on the grid of a single-frame image series as a binary DICOM SEG (highdicom)."""
+    """Write masks on the grid of a single-frame image series as a binary DICOM SEG (highdicom).
+
+    Parameters
+    ----------
+    masks : mapping of str to Volume
+        Region name → boolean label volume on the grid of ``reference_files``.
+    path : path
+        Output file.
+    reference_files : sequence of path
+        The single-frame image series (e.g. CT) the regions were drawn on: the SEG joins its study and
+        frame of reference and copies its patient module (highdicom).
+    algorithm_type : {"MANUAL", "SEMIAUTOMATIC", "AUTOMATIC"}
+        Segment Algorithm Type (PS3.3 C.8.20.2): ``MANUAL`` for regions a user supplied (label map,
+        contours), ``AUTOMATIC`` for theradose's automatic segmentation, which is then identified as
+        ``algorithm_name`` of the family (123101, DCM, "Neighborhood Analysis") — thresholds grown from
+        each region's maximum through connected voxels (:func:`theradose.imaging.segment.segment_uptake`).
+    series_description, series_number
+        Identification of the SEG series.
+
+    Notes
+    -----
+    Segments are coded from the organ registry (see the module notes); frames where no segment has a
+    voxel are left out.
+    """
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
@@ -362,30 +505,44 @@ def write_seg(
 
     if not masks:
         raise InputError("no masks given: pass at least one region")
+    _check_algorithm_type(algorithm_type)
     ordered, grid = _reference_series(reference_files)
     sources = [_dcmread(Path(p), header_only=False) for p in reference_files]
     by_uid = {str(d.SOPInstanceUID): d for d in sources}
     source_sorted = [by_uid[str(d.SOPInstanceUID)] for d in ordered]
+    algorithm = None
+    if algorithm_type != "MANUAL":  # Type 1C: required unless MANUAL
+        algorithm = hd.AlgorithmIdentificationSequence(
+            name=algorithm_name[:64],
+            version=IMPLEMENTATION_VERSION_NAME,
+            family=codes.cid7162.NeighborhoodAnalysis,
+        )
     stack = []
     descriptions = []
-    algorithm = hd.AlgorithmIdentificationSequence(
-        name="theradose", version=IMPLEMENTATION_VERSION_NAME, family=codes.cid7162.ArtificialIntelligence
-    )
+    unknown = 0
     for number, (name, mask) in enumerate(masks.items(), start=1):
         values = _check_mask(mask, name)
         if not mask.same_grid(grid, atol_mm=0.01):
             raise GeometryError(f"mask {name!r} is not on the reference series grid: resample it first")
+        if not values.any():
+            raise InputError(f"mask {name!r} is empty: leave it out of the segmentation")
+        coding = region_coding(name, unknown)
+        unknown += not coding.in_registry
         stack.append(values)
-        descriptions.append(
-            hd.seg.SegmentDescription(
-                segment_number=number,
-                segment_label=name[:64],
-                segmented_property_category=codes.SCT.Tissue,
-                segmented_property_type=codes.SCT.Tissue,
-                algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
-                algorithm_identification=algorithm,
-            )
+        description = hd.seg.SegmentDescription(
+            segment_number=number,
+            segment_label=name[:64],
+            segmented_property_category=hd.sr.CodedConcept(*coding.category),
+            segmented_property_type=hd.sr.CodedConcept(*coding.type),
+            algorithm_type=algorithm_type,
+            algorithm_identification=algorithm,
+            display_color=hd.color.CIELabColor.from_dicom_value(coding.display_cielab),
         )
+        if coding.type_modifier is not None:
+            description.SegmentedPropertyTypeCodeSequence[0].SegmentedPropertyTypeModifierCodeSequence = [
+                hd.sr.CodedConcept(*coding.type_modifier)
+            ]
+        descriptions.append(description)
     pixel_array = np.stack(stack, axis=-1).astype(np.uint8)
     seg = hd.seg.Segmentation(
         source_images=source_sorted,
@@ -393,7 +550,7 @@ def write_seg(
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions,
         series_instance_uid=new_uid(),
-        series_number=101,
+        series_number=series_number,
         sop_instance_uid=new_uid(),
         instance_number=1,
         manufacturer=MANUFACTURER,
@@ -401,7 +558,7 @@ def write_seg(
         software_versions=IMPLEMENTATION_VERSION_NAME,
         device_serial_number="0",
         series_description=series_description,
-        omit_empty_frames=False,
+        omit_empty_frames=True,
     )
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -411,7 +568,9 @@ def write_seg(
 
 @tolerant
 def read_seg(path: str | Path) -> dict[str, Volume]:
-    """Read a DICOM SEG: segment label → boolean label Volume on the segmentation's own grid."""
+    """Read a DICOM SEG: segment label → boolean label Volume on the segmentation's own grid (the frames
+    it holds, with one empty slice added on either side)."""
+    import sqlite3
     import warnings
 
     import highdicom as hd
@@ -423,6 +582,8 @@ def read_seg(path: str | Path) -> dict[str, Volume]:
         raise DicomError(
             f"{str(path)!r} is not a DICOM Segmentation (Modality {ds.get('Modality', 'absent')})"
         )
+    _check_seg_frames(ds, str(path))
+    seg_errors: tuple[type[BaseException], ...] = (*malformed_data_errors(), sqlite3.Error)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -434,15 +595,50 @@ def read_seg(path: str | Path) -> dict[str, Volume]:
                 array = np.asarray(volume.array)
                 if array.ndim == 4:
                     array = array[..., 0]
+                # one empty slice on either side: a SEG without its empty frames ends at its outermost
+                # segment slices, which nearest-neighbour resampling would otherwise treat as the edge
+                affine = np.asarray(volume.affine, dtype=np.float64).copy()
+                affine[:3, 3] -= affine[:3, 0]
                 result[str(item.SegmentLabel)] = Volume(
-                    array > 0,
-                    np.asarray(volume.affine),
+                    np.pad(array > 0, ((1, 1), (0, 0), (0, 0))),
+                    affine,
                     "label",
                     frame_uid=str(ds.get("FrameOfReferenceUID", "")) or None,
                 )
-    except (ValueError, RuntimeError, AttributeError, KeyError) as exc:
-        raise DicomError(f"segmentation {str(path)!r} cannot be read as a volume ({exc})") from exc
+    except seg_errors as exc:  # highdicom indexes the frames with sqlite
+        detail = " ".join(str(exc).split())[:160]
+        raise DicomError(f"segmentation {str(path)!r} cannot be read as a volume ({detail})") from exc
     return result
+
+
+def _check_seg_frames(ds: Any, name: str) -> None:
+    """NumberOfFrames, the per-frame functional groups and the Pixel Data length of a SEG must agree."""
+    from theradose.io.dicom.read import number_of, tag_text
+
+    frames = number_of(ds, "NumberOfFrames")
+    if frames is None or frames < 1:
+        raise DicomError(f"segmentation {name!r} lacks a valid {tag_text('NumberOfFrames')}: export it again")
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence") or []
+    if len(per_frame) != int(frames):
+        raise DicomError(
+            f"segmentation {name!r} has {int(frames)} frames but {len(per_frame)} per-frame functional "
+            "group items: export it again"
+        )
+    if "PixelData" not in ds:
+        raise DicomError(f"segmentation {name!r} has no Pixel Data: export it again")
+    rows, columns = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    bits = int(number_of(ds, "BitsAllocated") or 0)
+    pixels = rows * columns * int(frames)
+    needed = (pixels + 7) // 8 if bits == 1 else pixels * (bits // 8)
+    syntax = str(getattr(ds, "file_meta", {}).get("TransferSyntaxUID", ""))
+    if syntax in ("1.2.840.10008.1.2", "1.2.840.10008.1.2.1") and len(ds.PixelData) not in (
+        needed,
+        needed + 1,
+    ):
+        raise DicomError(
+            f"segmentation {name!r}: Pixel Data holds {len(ds.PixelData)} bytes, {needed} expected for "
+            f"{int(frames)} frames of {rows} × {columns} at {bits} bit: export it again"
+        )
 
 
 __all__ = [
@@ -450,6 +646,7 @@ __all__ = [
     "masks_to_labels",
     "read_rtstruct",
     "read_seg",
+    "region_coding",
     "write_rtstruct",
     "write_seg",
 ]

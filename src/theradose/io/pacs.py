@@ -262,10 +262,12 @@ class StoredInstance:
 
 @dataclass(frozen=True)
 class StoreResult:
-    """Outcome of :func:`store`: every instance the peer accepted."""
+    """Outcome of :func:`store`: every instance the peer accepted, and the files of the folders given that
+    were left out (with why: not DICOM, a DICOMDIR)."""
 
     node: PacsNode
     instances: tuple[StoredInstance, ...]
+    skipped: tuple[tuple[Path, str], ...] = ()
 
     @property
     def n_stored(self) -> int:
@@ -1251,20 +1253,36 @@ def timepoints_toml(timepoints: Sequence[Timepoint], *, base_dir: str | Path | N
 
 
 # --- C-STORE ------------------------------------------------------------------------------------------------
-def _collect_files(paths: Sequence[str | Path] | str | Path) -> list[Path]:
+#: Media Storage Directory Storage: a DICOMDIR indexes files on a medium and is never sent.
+MEDIA_DIRECTORY_STORAGE = "1.2.840.10008.1.3.10"
+
+
+def _collect_files(paths: Sequence[str | Path] | str | Path) -> list[tuple[Path, bool]]:
+    """(file, named) for every file given or found in a folder given (``named``: given by itself)."""
     items = [paths] if isinstance(paths, (str, Path)) else list(paths)
-    files: list[Path] = []
+    files: list[tuple[Path, bool]] = []
     for item in items:
         path = Path(item)
         if path.is_dir():
-            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")))
+            files.extend(
+                (p, False) for p in sorted(path.rglob("*")) if p.is_file() and not p.name.startswith(".")
+            )
         elif path.is_file():
-            files.append(path)
+            files.append((path, True))
         else:
             raise InputError(f"path {path} does not exist: give DICOM files or folders holding them")
     if not files:
         raise InputError("no files to send: give DICOM files or folders holding them")
     return files
+
+
+def _has_dicom_prefix(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:] == b"DICM"
 
 
 def store(
@@ -1293,7 +1311,9 @@ def store(
     Returns
     -------
     StoreResult
-        One entry per file, with the status the PACS gave (success or warning).
+        One entry per file, with the status the PACS gave (success or warning). In folders, files that
+        are not DICOM (no Part 10 preamble: README, checksums) and DICOMDIRs are left out and listed in
+        ``skipped``; a damaged DICOM file stops the send before anything is sent.
 
     Raises
     ------
@@ -1304,18 +1324,32 @@ def store(
     from pydicom import dcmread
     from pydicom.errors import InvalidDicomError
 
+    from theradose.errors import DicomError
+    from theradose.io.dicom.structure import check_file_complete
+
     files = _collect_files(paths)
     headers: list[tuple[Path, str, str, str]] = []
-    for path in files:
+    skipped: list[tuple[Path, str]] = []
+    for path, named in files:
+        if not named and not _has_dicom_prefix(path):
+            skipped.append((path, "not a DICOM Part 10 file"))  # a README, a checksum list, ...
+            continue
         try:
             header = dcmread(path, stop_before_pixels=True)
-        except (InvalidDicomError, OSError, ValueError) as exc:
+            check_file_complete(path)
+        except (InvalidDicomError, OSError, ValueError, DicomError) as exc:
             raise InputError(
-                f"{path} is not a readable DICOM file ({exc}): send DICOM Part 10 files only"
+                f"{path} is not a readable DICOM file ({' '.join(str(exc).split())[:200]}): send DICOM "
+                "Part 10 files only; nothing was sent"
             ) from None
         sop_class = str(
             getattr(header, "SOPClassUID", "") or getattr(header.file_meta, "MediaStorageSOPClassUID", "")
         )
+        if sop_class == MEDIA_DIRECTORY_STORAGE or "DirectoryRecordSequence" in header:
+            if named:
+                raise InputError(f"{path} is a DICOMDIR (an index of the files on a medium): send the files")
+            skipped.append((path, "a DICOMDIR: an index of files, not an instance"))
+            continue
         sop_instance = str(getattr(header, "SOPInstanceUID", ""))
         syntax = str(getattr(header.file_meta, "TransferSyntaxUID", "") or IMPLICIT_VR_LITTLE_ENDIAN)
         if not sop_class or not sop_instance:
@@ -1340,6 +1374,11 @@ def store(
         contexts[(sop_class, (syntax,))] = None
         if syntax in _UNCOMPRESSED:
             contexts[(sop_class, uncompressed)] = None
+    if not headers:
+        raise InputError(
+            f"no DICOM instance to send among {len(files)} files ({skipped[0][0].name}: {skipped[0][1]}): "
+            "give the folder holding the DICOM files"
+        )
     if len(contexts) > _MAX_CONTEXTS:
         raise InputError(
             f"the files need {len(contexts)} presentation contexts, more than the {_MAX_CONTEXTS} one "
@@ -1387,7 +1426,7 @@ def store(
             f"{_status_text(code, 'store')}",
             status=code,
         )
-    return StoreResult(node=node, instances=tuple(stored))
+    return StoreResult(node=node, instances=tuple(stored), skipped=tuple(skipped))
 
 
 __all__ = [

@@ -104,3 +104,98 @@ def net_administered_activity(
         injection_time=injection_time,
         route=route,
     )
+
+
+#: Clock difference tolerated between the bedside and the server when refusing future times, in minutes.
+CLOCK_SKEW_MIN = 2.0
+
+
+def check_times(
+    *,
+    syringe_measured_at: datetime,
+    injection_time: datetime,
+    residual_measured_at: datetime | None,
+    now: datetime,
+    dispensed_at: datetime | None = None,
+) -> None:
+    """Refuse times in the future or out of order (assay ≤ injection ≤ residual ≤ now; after dispensing).
+
+    Raises
+    ------
+    InputError
+        Naming the field, its value and the fix.
+    """
+    from datetime import timedelta
+
+    latest = require_aware(now, "now") + timedelta(minutes=CLOCK_SKEW_MIN)
+    named = [("syringe_measured_at", syringe_measured_at), ("injection_time", injection_time)]
+    if residual_measured_at is not None:
+        named.append(("residual_measured_at", residual_measured_at))
+    for name, value in named:
+        if require_aware(value, name) > latest:
+            raise InputError(f"{name} {value.isoformat()} is in the future: enter the time it happened")
+    if syringe_measured_at > injection_time:
+        raise InputError(
+            f"syringe_measured_at {syringe_measured_at.isoformat()} is after injection_time "
+            f"{injection_time.isoformat()}: assay the syringe before injecting"
+        )
+    if residual_measured_at is not None and residual_measured_at < injection_time:
+        raise InputError(
+            f"residual_measured_at {residual_measured_at.isoformat()} is before injection_time "
+            f"{injection_time.isoformat()}: assay the residual after injecting"
+        )
+    if dispensed_at is not None and injection_time < dispensed_at - timedelta(minutes=CLOCK_SKEW_MIN):
+        raise InputError(
+            f"injection_time {injection_time.isoformat()} is before the dose was dispensed "
+            f"({dispensed_at.isoformat()}): check the time"
+        )
+
+
+#: Patient identifiers a bedside check may use (two of them must be confirmed).
+IDENTIFIERS: tuple[str, ...] = ("mrn", "birth_date", "family_name")
+#: How many identifiers must be confirmed (two-identifier rule, The Joint Commission NPSG.01.01.01).
+REQUIRED_IDENTIFIERS = 2
+
+
+class IdentityMismatch(InputError):
+    """A confirmed identifier does not match the patient of the directive."""
+
+
+def _identifier_key(value: str) -> str:
+    return " ".join(value.split()).casefold()
+
+
+def confirm_identity(expected: dict[str, str | None], confirmed: dict[str, str | None]) -> tuple[str, ...]:
+    """Check the identifiers confirmed at the bedside against the patient's identity.
+
+    Parameters
+    ----------
+    expected : dict
+        The patient's identifiers (``mrn``, ``birth_date`` as ``YYYY-MM-DD``, ``family_name``).
+    confirmed : dict
+        What was typed or scanned; blank entries are not confirmed.
+
+    Returns
+    -------
+    tuple of str
+        The identifiers that matched (at least :data:`REQUIRED_IDENTIFIERS`).
+
+    Raises
+    ------
+    IdentityMismatch
+        When an entered identifier differs (naming it, never the expected value), or too few are given.
+    """
+    given = {k: v for k, v in confirmed.items() if k in IDENTIFIERS and v is not None and v.strip()}
+    for name, value in given.items():
+        known = expected.get(name)
+        if known is None or _identifier_key(known) != _identifier_key(value):
+            raise IdentityMismatch(
+                f"confirm_{name} {value!r} does not match the patient of this dose: STOP, check the "
+                "patient's wristband and the label"
+            )
+    if len(given) < REQUIRED_IDENTIFIERS:
+        raise IdentityMismatch(
+            f"confirm_mrn and the others: confirm {REQUIRED_IDENTIFIERS} identifiers (record number, "
+            f"birth date or family name) from the patient's wristband; {len(given)} given"
+        )
+    return tuple(sorted(given))

@@ -15,9 +15,9 @@ Tolerances
   pipeline copies the record's activity, so any larger difference is another administration or a typing
   error; 1 % allows a typed value rounded to the nearest 10 MBq at 7.4 GBq, far inside the 5 % accuracy of
   a dose calibrator (AAPM TG-181), so a real mix-up of two administrations is not hidden by it.
-- Radiopharmaceutical: the same product of the product registry
-  (:func:`theradose.planning.protocols.find_protocol_for_product`: any listed spelling); a name no protocol
-  lists matches only itself (case, spaces and punctuation ignored).
+- Radiopharmaceutical: the same product of the product registry (:func:`theradose.products.find_product`:
+  any listed spelling); a name the registry does not list matches only itself (case, spaces, hyphens and
+  brackets ignored).
 """
 
 from __future__ import annotations
@@ -81,12 +81,12 @@ class Mismatch:
 def same_product(a: str, b: str) -> bool:
     """True when ``a`` and ``b`` name the same radiopharmaceutical (registry spellings; else the same
     name with case, spaces and punctuation ignored)."""
-    from theradose.planning.protocols import find_protocol_for_product, normalise_product
+    from theradose.products import find_product, normalise
 
-    pa, pb = find_protocol_for_product(a), find_protocol_for_product(b)
+    pa, pb = find_product(a), find_product(b)
     if pa is not None or pb is not None:
-        return pa is not None and pb is not None and pa.product.name == pb.product.name
-    return normalise_product(a) == normalise_product(b)
+        return pa is not None and pb is not None and pa.code == pb.code
+    return normalise(a) == normalise(b)
 
 
 def same_nuclide(a: str, b: str) -> bool:

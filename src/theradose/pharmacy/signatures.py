@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, get_args
@@ -21,7 +21,7 @@ from theradose.errors import InputError
 from theradose.pharmacy._checks import require_aware, require_text
 from theradose.pharmacy.audit import canonical_json, format_time, sha256_hex
 
-Meaning = Literal["prepared", "checked", "approved", "administered"]
+Meaning = Literal["prepared", "checked", "approved", "administered", "released", "voided", "overridden"]
 MEANINGS: tuple[str, ...] = get_args(Meaning)
 
 
@@ -86,7 +86,7 @@ def sign(
         Server secret key used for the HMAC seal.
     signer : str
         User name of the signer.
-    meaning : {"prepared", "checked", "approved", "administered"}
+    meaning : {"prepared", "checked", "approved", "administered", "released", "voided", "overridden"}
         Meaning of the signature.
     signed_at : datetime
         Signing time (timezone-aware).
@@ -123,3 +123,22 @@ def verify(signature: Signature, record: Mapping[str, Any], *, secret: bytes) ->
     """Check the seal of ``signature`` and that ``record`` still has the signed hash."""
     seal_ok = hmac.compare_digest(_seal(secret, signature.manifest()), signature.seal)
     return SignatureCheck(seal_valid=seal_ok, record_unchanged=record_hash(record) == signature.record_hash)
+
+
+#: Pairs of meanings that must come from two different people (four-eyes principle; EU GMP Annex 16,
+#: EudraLex vol. 4: the person who prepares or tests a batch is not the one who checks or certifies it).
+FOUR_EYES: tuple[tuple[str, str], ...] = (("prepared", "checked"), ("qc_recorded", "released"))
+_DID = {"prepared": "prepared", "checked": "checked", "qc_recorded": "recorded QC of", "released": "released"}
+_DOING = {"prepared": "preparing", "checked": "checking", "qc_recorded": "QC", "released": "release"}
+
+
+def four_eyes_conflict(signer: str, meaning: str, earlier: Iterable[tuple[str, str]]) -> str | None:
+    """Why ``signer`` may not sign with ``meaning`` given the ``(signer, meaning)`` pairs already on the
+    record (None when they may)."""
+    for first, second in FOUR_EYES:
+        other = first if meaning == second else second if meaning == first else None
+        if other is None:
+            continue
+        if any(s == signer and m == other for s, m in earlier):
+            return f"{signer} {_DID[other]} this record: {_DOING[meaning]} needs a second person (four-eyes)"
+    return None

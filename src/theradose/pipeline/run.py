@@ -634,17 +634,6 @@ def doses_csv_text(doses: StudyDoses) -> str:
     return buf.getvalue()
 
 
-def _patient_info(spec: StudySpec) -> Any:
-    from theradose.io.dicom import PatientInfo
-
-    return PatientInfo(
-        name=spec.patient.name,
-        patient_id=spec.patient.patient_id,
-        sex=spec.patient.sex,
-        weight_kg=spec.patient.weight_kg,
-    )
-
-
 def write_outputs(results: StudyResults, folder: Path) -> list[str]:
     """Write every requested output of ``results`` into ``folder`` (``provenance.json`` excepted)."""
     spec = results.spec
@@ -671,11 +660,15 @@ def write_outputs(results: StudyResults, folder: Path) -> list[str]:
     if "dicom" in spec.formats:
         from theradose.io.dicom import write_rtdose
 
-        for engine, dmap in results.dose_maps.items():
+        # RT Dose joins the study and frame of reference of the reference SPECT it was computed on and takes
+        # its patient module from those images (not from the study file)
+        reference_spect = _reference_spect_files(spec)
+        for number, (engine, dmap) in enumerate(results.dose_maps.items(), start=50):
             write_rtdose(
                 dmap,
                 add(f"dose_{engine}.dcm"),
-                patient=_patient_info(spec),
+                reference_files=reference_spect,
+                series_number=number,
                 series_description=f"Absorbed dose ({engine}) cycle {spec.cycle}",
                 comment=f"theradose {engine} engine, {spec.administration.nuclide}",
             )
@@ -750,7 +743,29 @@ def _write_segmentation(results: StudyResults, path: Path) -> Path | None:
     }
     if not masks:
         return None
-    return write_seg(masks, path, reference_files=list(cts[0].files), series_description="theradose regions")
+    return write_seg(
+        masks,
+        path,
+        reference_files=list(cts[0].files),
+        algorithm_type="AUTOMATIC" if spec.segmentation.source == "auto" else "MANUAL",
+        series_description="theradose regions",
+    )
+
+
+def _reference_spect_files(spec: StudySpec) -> list[Path]:
+    """The files of the reference time point's SPECT series (the grid of the dose maps)."""
+    from theradose.io.dicom import discover_series
+
+    timepoint = spec.timepoints[spec.reference_timepoint]
+    found = [s for s in discover_series(timepoint.spect) if s.is_image and s.modality in ("NM", "PT")]
+    if timepoint.series_uid:
+        found = [s for s in found if s.series_uid == timepoint.series_uid]
+    if len(found) != 1:
+        raise InputError(
+            f"the reference time point {timepoint.spect} holds {len(found)} SPECT series: set its series_uid "
+            "so the RT Dose can join the right study"
+        )
+    return list(found[0].files)
 
 
 def _versions() -> dict[str, str]:

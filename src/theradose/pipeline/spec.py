@@ -387,7 +387,8 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
         if section not in data:
             raise InputError(
                 f"missing section [{section}]: add it (see docs/study-file.md), or take the patient and "
-                "administration from the service (--administration ID --service URL) or an RRDSR (--rrdsr FILE)"
+                "administration from the service (--administration ID --service URL) or an RRDSR "
+                "(--rrdsr FILE)"
             )
     patient_t = _table(data, "patient", required=True)
     patient = PatientSpec(

@@ -107,7 +107,8 @@ def draft_directive(
     """
     if result.stop:
         raise InputError(
-            "the plan says stop, no directive is drafted: " + "; ".join(result.reasons or ("no reason given",))
+            "the plan says stop, no directive is drafted: "
+            + "; ".join(result.reasons or ("no reason given",))
         )
     if last_injection.tzinfo is None:
         raise InputError("last_injection has no time zone: give the injection time with its UTC offset")

@@ -2,7 +2,8 @@
 
 A protocol is a TOML file. The shipped ones live in ``theradose/data/protocols/`` (one file per protocol,
 :func:`available_protocols`); a user may write their own with the same keys (see that folder's README).
-Each names its radiopharmaceutical and the spellings of it (``[product]``, :func:`protocol_for_product`),
+Each names its radiopharmaceutical by its code in the product registry (``product``;
+:mod:`theradose.products` holds the names and spellings; :func:`protocol_for_product`),
 the pre-cycle laboratory rule file it uses (``precycle_rules``), its activity range, schedule, organ-at-risk
 limits and tumour target. Every number is an inline table ``{ value = ..., citation = "..." }`` so that the
 source of each limit travels with it. Loading validates everything and raises
@@ -22,13 +23,13 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from theradose.errors import DataError, InputError
+from theradose.products import Product, load_products
 
 #: Folder of the shipped protocol files.
 PROTOCOL_DIR = Path(__file__).resolve().parent.parent / "data" / "protocols"
@@ -117,20 +118,6 @@ class TumourTarget:
 
 
 @dataclass(frozen=True)
-class Product:
-    """The radiopharmaceutical a protocol is for: its name, the other spellings of it, and the source."""
-
-    name: str
-    aliases: tuple[str, ...]
-    citation: str
-
-    def matches(self, radiopharmaceutical: str) -> bool:
-        """Whether ``radiopharmaceutical`` (as written on a prescription or a batch) is this product."""
-        key = normalise_product(radiopharmaceutical)
-        return bool(key) and key in {normalise_product(n) for n in (self.name, *self.aliases)}
-
-
-@dataclass(frozen=True)
 class Protocol:
     """A validated treatment protocol (see module docstring for the file format).
 
@@ -161,12 +148,6 @@ class Protocol:
                 return organ
         known = ", ".join(o.name for o in self.organs)
         raise InputError(f"organ {name!r} is not in protocol {self.name!r}: use one of {known}")
-
-
-def normalise_product(name: str) -> str:
-    """A radiopharmaceutical name without case, spaces, brackets and punctuation (``[177Lu]Lu-PSMA-617`` →
-    ``177lulupsma617``), the key products are matched on."""
-    return re.sub(r"[^0-9a-z]", "", str(name).lower())
 
 
 def available_protocols() -> tuple[str, ...]:
@@ -268,9 +249,9 @@ def parse_protocol(data: dict[str, Any], *, source: str = "<dict>", base_dir: Pa
     if version == 1:
         raise InputError(
             f"schema_version 1 protocols are no longer read ({source}): set schema_version = 2, add "
-            "[product] name/aliases/citation and precycle_rules, remove organs.*.aliases (region names come "
-            'from the organ registry) and write [tumour] tissue = "tumour" instead of its alpha_beta_gy '
-            "and repair_half_time_h (see data/protocols/README.md)"
+            "product = <code of the product registry> and precycle_rules, remove organs.*.aliases (region "
+            'names come from the organ registry) and write [tumour] tissue = "tumour" instead of its '
+            "alpha_beta_gy and repair_half_time_h (see data/protocols/README.md)"
         )
     if version != SCHEMA_VERSION:
         raise InputError(
@@ -460,16 +441,18 @@ def _radiobiology(
 
 
 def _product(data: dict[str, Any], source: str) -> Product:
-    table = _table(data, "product", source)
-    _no_unknown(table, {"name", "aliases", "citation"}, "product.", source)
-    aliases = table.get("aliases", [])
-    if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
-        raise InputError(f"product.aliases must be a list of names in {source}: fix the list")
-    return Product(
-        name=_string(table, "name", source, prefix="product."),
-        aliases=tuple(aliases),
-        citation=_string(table, "citation", source, prefix="product."),
-    )
+    """The product the protocol names by its code in the product registry (:mod:`theradose.products`)."""
+    code = data.get("product")
+    if not isinstance(code, str) or not code.strip():
+        codes = ", ".join(load_products())
+        raise InputError(f'product must be a product code in {source}: one of {codes} (e.g. product = "...")')
+    if code not in load_products():
+        codes = ", ".join(load_products())
+        raise InputError(
+            f"product {code!r} in {source} is not in the product registry: use one of {codes}, or add the "
+            "product to data/products/products.toml"
+        )
+    return load_products()[code]
 
 
 def _precycle_rules(data: dict[str, Any], source: str, base_dir: Path | None) -> Path | None:

@@ -61,6 +61,31 @@ def _measurements(lesion: Lesion) -> list[Any]:
     return out
 
 
+#: Attributes that say how a patient's identity was removed (PS3.3 C.7.1.1, Type 1C with Patient
+#: Identity Removed = YES: at least one of the method and the method code sequence).
+_DEIDENTIFICATION = ("DeidentificationMethod", "DeidentificationMethodCodeSequence")
+
+
+def _identity_removed_with_method(sr: Any, evidence: Any) -> None:
+    """Patient Identity Removed = YES only together with the de-identification method.
+
+    The SR copies the Patient module of its evidence. A YES there without the method (a Type 1C
+    violation) is not repeated: the method is copied when the evidence names it, otherwise the SR states
+    nothing about identity removal.
+    """
+    if str(getattr(sr, "PatientIdentityRemoved", "")).upper() != "YES":
+        return
+    present = [keyword for keyword in _DEIDENTIFICATION if keyword in evidence and evidence[keyword].value]
+    if present:
+        for keyword in present:
+            sr[keyword] = evidence[keyword]
+        return
+    del sr.PatientIdentityRemoved
+    for keyword in _DEIDENTIFICATION:
+        if keyword in sr:
+            del sr[keyword]
+
+
 def measurement_report(
     table: LesionTable,
     evidence: Sequence[Dataset],
@@ -138,6 +163,7 @@ def measurement_report(
         instance_number=1,
         manufacturer=manufacturer,
     )
+    _identity_removed_with_method(sr, evidence[0])
     if decisions:
         from pydicom import Dataset as PlainDataset
         from pydicom.sequence import Sequence as DicomSequence

@@ -230,7 +230,7 @@ def read_pet_headers(path: str | Path) -> list[Dataset]:
     for f in files:
         try:
             ds = pydicom.dcmread(f, stop_before_pixels=True)
-        except (InvalidDicomError, OSError, EOFError, ValueError):
+        except (InvalidDicomError, OSError, EOFError, ValueError, TypeError):
             if not p.is_dir():
                 raise DicomError(f"{str(f)!r} is not a readable DICOM file: give a PET image file") from None
             continue
@@ -246,19 +246,30 @@ def read_pet_headers(path: str | Path) -> list[Dataset]:
     return datasets
 
 
-def _dt(date: object, time: object) -> datetime | None:
+def _dt(date: object, time: object, where: str) -> datetime | None:
+    """DA + TM as a naive datetime; None when either is absent; DicomError naming ``where`` when malformed
+    (e.g. a time of "25:61:99")."""
     if date in (None, "") or time in (None, ""):
         return None
     from pydicom.valuerep import DA, TM
 
-    d = DA(str(date)) if not isinstance(date, DA) else date
-    t = TM(str(time)) if not isinstance(time, TM) else time
+    d: DA | None = None
+    t: TM | None = None
+    try:
+        d = DA(str(date).strip()) if not isinstance(date, DA) else date
+        t = TM(str(time).strip()) if not isinstance(time, TM) else time
+    except (ValueError, TypeError, OverflowError):
+        pass
     if d is None or t is None:
-        return None
+        raise DicomError(
+            f"{where} is {str(date)!r} {str(time)!r}, not a valid DICOM date (YYYYMMDD) and time (HHMMSS): "
+            "correct the header"
+        )
     return datetime.combine(d, t)
 
 
-def _parse_dt(value: object) -> datetime | None:
+def _parse_dt(value: object, where: str) -> datetime | None:
+    """DT as a naive datetime; None when absent; DicomError naming ``where`` when malformed."""
     if value in (None, ""):
         return None
     if isinstance(value, bytes):
@@ -267,10 +278,10 @@ def _parse_dt(value: object) -> datetime | None:
 
     try:
         parsed = DT(str(value).strip())
-    except ValueError:
-        return None
+    except (ValueError, TypeError, OverflowError):
+        parsed = None
     if parsed is None:
-        return None
+        raise DicomError(f"{where} is {str(value)!r}, not a valid DICOM date-time: correct the header")
     return datetime(
         parsed.year, parsed.month, parsed.day, parsed.hour, parsed.minute, parsed.second, parsed.microsecond
     )
@@ -432,11 +443,17 @@ def suv_scale_from_headers(datasets: Sequence[Dataset]) -> SuvScale:
         notes.append(f"half-life {half_life_s:.1f} s taken from ICRP-107 ({found[0]}): header has none")
 
     series_date = getattr(ds0, "SeriesDate", None)
-    series_dt = _dt(series_date, getattr(ds0, "SeriesTime", None))
+    series_dt = _dt(series_date, getattr(ds0, "SeriesTime", None), "SeriesDate/SeriesTime (0008,0021/0031)")
     acquisitions = [
         (acq, ds)
         for ds in datasets
-        if (acq := _dt(getattr(ds, "AcquisitionDate", None), getattr(ds, "AcquisitionTime", None)))
+        if (
+            acq := _dt(
+                getattr(ds, "AcquisitionDate", None),
+                getattr(ds, "AcquisitionTime", None),
+                "AcquisitionDate/AcquisitionTime (0008,0022/0032)",
+            )
+        )
         is not None
     ]
     earliest: tuple[datetime, Dataset] | None = (
@@ -444,7 +461,9 @@ def suv_scale_from_headers(datasets: Sequence[Dataset]) -> SuvScale:
     )
 
     # administration time
-    admin_dt = _parse_dt(getattr(rp, "RadiopharmaceuticalStartDateTime", None))
+    admin_dt = _parse_dt(
+        getattr(rp, "RadiopharmaceuticalStartDateTime", None), "RadiopharmaceuticalStartDateTime (0018,1078)"
+    )
     admin_from_time_only = False
     if admin_dt is None:
         start_time = getattr(rp, "RadiopharmaceuticalStartTime", None)
@@ -456,7 +475,9 @@ def suv_scale_from_headers(datasets: Sequence[Dataset]) -> SuvScale:
         date_for_start = (
             series_date if series_date not in (None, "") else getattr(ds0, "AcquisitionDate", None)
         )
-        admin_dt = _dt(date_for_start, start_time)
+        admin_dt = _dt(
+            date_for_start, start_time, "RadiopharmaceuticalStartTime (0018,1072) on the series date"
+        )
         if admin_dt is None:
             raise DicomError(
                 "missing SeriesDate (0008,0021): needed to date RadiopharmaceuticalStartTime (0018,1072)"
@@ -478,7 +499,9 @@ def suv_scale_from_headers(datasets: Sequence[Dataset]) -> SuvScale:
             timing = "SeriesDateTime (not after AcquisitionDateTime)"
         else:
             assert earliest is not None
-            ge_scan = _parse_dt(_private_value(ds0, 0x0009, GE_PRIVATE_CREATOR, 0x0D))
+            ge_scan = _parse_dt(
+                _private_value(ds0, 0x0009, GE_PRIVATE_CREATOR, 0x0D), "GE private scan DateTime (0009,100D)"
+            )
             if ge_scan is not None:
                 reference_dt = ge_scan
                 timing = "GE private scan DateTime (0009,100D): SeriesDateTime after AcquisitionDateTime"
@@ -582,4 +605,31 @@ def suv_scale(path: str | Path) -> SuvScale:
 
     See :func:`suv_scale_from_headers` for the method and errors.
     """
-    return suv_scale_from_headers(read_pet_headers(path))
+    import struct
+    import warnings
+
+    from pydicom.errors import BytesLengthException, InvalidDicomError
+
+    malformed = (
+        ValueError,
+        TypeError,
+        AttributeError,
+        KeyError,
+        IndexError,
+        OverflowError,
+        NotImplementedError,
+        struct.error,
+        BytesLengthException,
+        InvalidDicomError,
+    )
+    with warnings.catch_warnings():  # pydicom's warnings on non-conformant values; bad ones are refused
+        warnings.simplefilter("ignore")
+        try:
+            return suv_scale_from_headers(read_pet_headers(path))
+        except (InputError, DicomError):
+            raise
+        except malformed as exc:
+            detail = " ".join(str(exc).split())[:160]
+            raise DicomError(
+                f"PET headers under {str(path)!r} are malformed ({detail}): export again"
+            ) from exc

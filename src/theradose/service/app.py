@@ -65,6 +65,8 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[APIRouter]
             'shape {"error": {"code", "message", "field"}}.'
         ),
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.db = db
@@ -98,8 +100,49 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[APIRouter]
     def site(_me: Annotated[Principal, require("self")]) -> dict[str, str]:
         return {"site_name": settings.site_name, "site_timezone": settings.site_timezone}
 
+    install_docs(app)
     for module in (auth, clinical, pharmacy, qa, records, safety, dosimetry):
         app.include_router(module.router)
     for router in routers:
         app.include_router(router)
     return app
+
+
+#: Files of the Swagger UI served from the ``swagger-ui-bundle`` package (nothing is fetched from a CDN).
+DOCS_ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui.css": "text/css",
+    "favicon-32x32.png": "image/png",
+}
+
+
+def install_docs(app: FastAPI) -> None:
+    """Serve the API docs at ``/docs`` from local files (Swagger UI of the ``swagger-ui-bundle`` package)."""
+    from pathlib import Path
+
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    def docs(_request: Request) -> Response:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} - API docs",
+            swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs/assets/swagger-ui.css",
+            swagger_favicon_url="/docs/assets/favicon-32x32.png",
+        )
+
+    def asset(request: Request) -> Response:
+        import swagger_ui_bundle
+
+        name = request.path_params["name"]
+        if name not in DOCS_ASSETS:
+            return Response("not found", status_code=404, media_type="text/plain")
+        content = (Path(swagger_ui_bundle.swagger_ui_path) / name).read_bytes()
+        return Response(
+            content, media_type=DOCS_ASSETS[name], headers={"Cache-Control": "public, max-age=3600"}
+        )
+
+    app.add_route("/docs", docs, include_in_schema=False)
+    app.add_route("/docs/assets/{name}", asset, include_in_schema=False)

@@ -88,8 +88,18 @@ class Principal:
     password_hash: str
 
 
-def authenticate_token(db: Database, token: str) -> Principal:
-    """The user of a login token; 401 when it is unknown, expired, revoked or its user deactivated."""
+#: A token's last use is written at most this often (seconds), so that reads stay reads.
+TOKEN_TOUCH_INTERVAL_S = 60.0
+
+
+class SessionExpired(ApiError):
+    """The login token was not used for longer than the idle timeout."""
+
+
+def authenticate_token(db: Database, token: str, *, idle_timeout_min: float | None = None) -> Principal:
+    """The user of a login token; 401 when it is unknown, expired, revoked, idle too long or its user
+    deactivated. The token's last use is recorded (at most every :data:`TOKEN_TOUCH_INTERVAL_S`)."""
+    now = datetime.now(UTC)
     with db.read() as session:
         row = session.execute(
             select(SessionToken, User)
@@ -98,10 +108,24 @@ def authenticate_token(db: Database, token: str) -> Principal:
         ).first()
         if row is None:
             raise ApiError(401, "unauthorized", "invalid token: log in again")
-        token, user = row
-        if token.revoked or token.expires_at <= datetime.now(UTC) or not user.active:
+        token_row, user = row
+        if token_row.revoked or token_row.expires_at <= now or not user.active:
             raise ApiError(401, "unauthorized", "token expired or revoked: log in again")
-        return Principal(user.id, user.username, user.full_name, user.role, user.password_hash)
+        last = token_row.last_used_at or token_row.created_at
+        if idle_timeout_min is not None and now - last > timedelta(minutes=idle_timeout_min):
+            raise SessionExpired(
+                401,
+                "session_expired",
+                f"session ended after {idle_timeout_min:g} minutes without activity: log in again",
+            )
+        principal = Principal(user.id, user.username, user.full_name, user.role, user.password_hash)
+        token_id = token_row.id
+    if (now - last).total_seconds() > TOKEN_TOUCH_INTERVAL_S:
+        with db.engine.begin() as conn:
+            conn.execute(
+                SessionToken.__table__.update().where(SessionToken.id == token_id).values(last_used_at=now)
+            )
+    return principal
 
 
 def require(permission: str) -> Depends:  # type: ignore[valid-type]
@@ -113,7 +137,11 @@ def require(permission: str) -> Depends:  # type: ignore[valid-type]
     ) -> Principal:
         if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
             raise ApiError(401, "unauthorized", "missing bearer token: log in at POST /auth/login")
-        principal = authenticate_token(request.app.state.db, credentials.credentials)
+        principal = authenticate_token(
+            request.app.state.db,
+            credentials.credentials,
+            idle_timeout_min=request.app.state.settings.idle_timeout_min,
+        )
         if principal.role not in roles:
             raise ApiError(
                 403,

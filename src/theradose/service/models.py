@@ -69,6 +69,7 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class SessionToken(Base):
@@ -79,6 +80,7 @@ class SessionToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class ServerSecret(Base):
@@ -92,6 +94,8 @@ class Patient(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     pseudonym: Mapped[str] = mapped_column(String(20), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sex: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    weight_kg: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class PatientIdentity(Base):
@@ -119,7 +123,8 @@ class Referral(Base):
 
 
 class Prescription(Base):
-    """Written directive."""
+    """Written directive: ``status`` is ``draft``, ``signed`` or ``cancelled``
+    (:mod:`theradose.pharmacy.directives`)."""
 
     __tablename__ = "prescriptions"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -134,6 +139,9 @@ class Prescription(Base):
     cycle: Mapped[int] = mapped_column(Integer)
     written_at: Mapped[datetime] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(20))
+    product_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    planned_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    range_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Delivery(Base):
@@ -173,6 +181,12 @@ class Batch(Base):
     remaining_volume_ml: Mapped[float] = mapped_column(Float)
     delivery_id: Mapped[int | None] = mapped_column(ForeignKey("deliveries.id"), nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    product_code: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    carrier_added: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    specification_id: Mapped[int | None] = mapped_column(
+        ForeignKey("product_specifications.id"), nullable=True
+    )
+    status_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class QcResultRow(Base):
@@ -187,6 +201,33 @@ class QcResultRow(Base):
     passed: Mapped[bool] = mapped_column(Boolean)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
     recorded_by: Mapped[str] = mapped_column(String(64))
+    specification_id: Mapped[int | None] = mapped_column(
+        ForeignKey("product_specifications.id"), nullable=True
+    )
+
+
+class ProductSpecification(Base):
+    """One version of a product's release specification (its tests are :class:`SpecificationTest`)."""
+
+    __tablename__ = "product_specifications"
+    __table_args__ = (UniqueConstraint("product_code", "version", name="uq_product_specifications_version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    product_code: Mapped[str] = mapped_column(String(40), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class SpecificationTest(Base):
+    __tablename__ = "specification_tests"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    specification_id: Mapped[int] = mapped_column(ForeignKey("product_specifications.id"), index=True)
+    test: Mapped[str] = mapped_column(String(100))
+    unit: Mapped[str] = mapped_column(String(30))
+    lower_limit: Mapped[float | None] = mapped_column(Float, nullable=True)
+    upper_limit: Mapped[float | None] = mapped_column(Float, nullable=True)
+    citation: Mapped[str] = mapped_column(Text)
 
 
 class Dispensing(Base):
@@ -204,6 +245,12 @@ class Dispensing(Base):
     dispensed_by: Mapped[str] = mapped_column(String(64))
     deviation_fraction: Mapped[float] = mapped_column(Float)
     override_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    product_override_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    calibrator_id: Mapped[int | None] = mapped_column(ForeignKey("calibrators.id"), nullable=True)
+    void_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    voided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class Administration(Base):
@@ -213,8 +260,8 @@ class Administration(Base):
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
     syringe_activity_mbq: Mapped[float] = mapped_column(Float)
     syringe_measured_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    residual_activity_mbq: Mapped[float] = mapped_column(Float)
-    residual_measured_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    residual_activity_mbq: Mapped[float | None] = mapped_column(Float, nullable=True)
+    residual_measured_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     injection_time: Mapped[datetime] = mapped_column(UTCDateTime())
     route: Mapped[str] = mapped_column(String(30))
     net_activity_mbq: Mapped[float] = mapped_column(Float)
@@ -222,6 +269,11 @@ class Administration(Base):
     within_limits: Mapped[bool] = mapped_column(Boolean)
     event_uid: Mapped[str] = mapped_column(String(64), unique=True)
     administered_by: Mapped[str] = mapped_column(String(64))
+    calibrator_id: Mapped[int | None] = mapped_column(ForeignKey("calibrators.id"), nullable=True)
+    identifiers_confirmed: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    deviation_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    medical_event_possible: Mapped[bool] = mapped_column(Boolean, default=False)
+    medical_event_criteria: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class ImportedAdministration(Base):
@@ -265,6 +317,9 @@ class CalibratorQa(Base):
     tolerance_fraction: Mapped[float] = mapped_column(Float)
     data_json: Mapped[str] = mapped_column(Text)
     performed_by: Mapped[str] = mapped_column(String(64))
+    voided: Mapped[bool] = mapped_column(Boolean, default=False)
+    void_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    voided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class CameraCalibrationRow(Base):
@@ -299,6 +354,61 @@ class LabRecord(Base):
     rule: Mapped[str] = mapped_column(Text)
     recorded_by: Mapped[str] = mapped_column(String(64))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PrecycleDecisionRow(Base):
+    """The pre-cycle decision (go, delay, reduce, stop) of a patient's cycle from the laboratory rules of
+    :mod:`theradose.safety`; the newest row of a (patient, cycle) is the one in force. A physician may
+    override a delay or stop with a reason and an e-signature."""
+
+    __tablename__ = "precycle_decisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    cycle: Mapped[int] = mapped_column(Integer)
+    rules: Mapped[str] = mapped_column(String(40))
+    decision: Mapped[str] = mapped_column(String(10))
+    activity_factor: Mapped[float] = mapped_column(Float)
+    reasons_json: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_by: Mapped[str] = mapped_column(String(64))
+    override_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    overridden_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    overridden_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class IdempotencyKey(Base):
+    """A write already done under an ``Idempotency-Key`` (API) or a form token (pages): a repeat of the
+    same request returns the stored answer instead of writing again."""
+
+    __tablename__ = "idempotency_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    operation: Mapped[str] = mapped_column(String(60))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    response_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class WasteContainer(Base):
+    """A radioactive-waste container held for decay-in-storage (10 CFR 35.92)."""
+
+    __tablename__ = "waste_containers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str] = mapped_column(String(100), unique=True)
+    nuclides: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    opened_by: Mapped[str] = mapped_column(String(64))
+    sealed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    sealed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    surveyed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    surface_usv_h: Mapped[float | None] = mapped_column(Float, nullable=True)
+    background_usv_h: Mapped[float | None] = mapped_column(Float, nullable=True)
+    instrument: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    released_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class DirectivePlan(Base):

@@ -43,6 +43,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "audit:read": frozenset({"admin", "physicist"}),
     "signatures:read": CLINICAL | {"admin"},
     "sign": CLINICAL,
+    "specifications:write": frozenset({"pharmacist"}),
+    "waste:read": CLINICAL,
+    "waste:write": frozenset({"physicist", "pharmacist"}),
+    "precycle:override": frozenset({"physician"}),
 }
 
 #: Signature meaning → roles that may sign with that meaning (checked in addition to ``sign``).
@@ -51,6 +55,11 @@ SIGNATURE_MEANING_ROLES: dict[str, frozenset[str]] = {
     "checked": frozenset({"pharmacist", "physicist"}),
     "approved": frozenset({"physician", "pharmacist"}),
     "administered": frozenset({"technologist", "physician"}),
+    # given by specific actions (release a batch, void a record, override a pre-cycle decision), not by
+    # the generic signing endpoint
+    "released": frozenset({"pharmacist"}),
+    "voided": frozenset({"pharmacist", "physician", "physicist", "technologist"}),
+    "overridden": frozenset({"physician"}),
 }
 
 

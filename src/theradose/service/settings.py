@@ -19,6 +19,10 @@ DB_ENV = "THERADOSE_DB"
 SECRET_ENV = "THERADOSE_SECRET_KEY"
 #: Default SQLite file, relative to the working directory.
 DEFAULT_DB_FILE = "theradose.db"
+#: Environment variables of the site's time zone and name, and of the idle session timeout (minutes).
+TIMEZONE_ENV = "THERADOSE_TIMEZONE"
+SITE_NAME_ENV = "THERADOSE_SITE_NAME"
+IDLE_ENV = "THERADOSE_IDLE_TIMEOUT_MIN"
 #: Environment variable: folder where the service keeps files (dosimetry reviews).
 DATA_ENV = "THERADOSE_DATA_DIR"
 #: Environment variable: ``os.pathsep``-separated folders whose pipeline outputs may be imported by path.
@@ -65,13 +69,17 @@ class Settings:
     secret_key : str or None
         Key sealing e-signatures; ``None`` uses the random key created in the database at migration.
     site_timezone : str
-        IANA time zone of the site, used to show and interpret local times (storage is UTC).
+        IANA time zone of the site (default ``$THERADOSE_TIMEZONE`` or UTC), used to show and interpret
+        local times (storage is UTC).
     site_name : str
-        Institution name written into DICOM objects.
+        Institution name shown on the pages and written into DICOM objects (default
+        ``$THERADOSE_SITE_NAME`` or "theradose").
     required_qc : tuple of str
         QC tests that must pass before a batch is released.
     session_ttl_h : float
         Lifetime of a login token in hours.
+    idle_timeout_min : float
+        A login token not used for this long is refused (default 30, ``$THERADOSE_IDLE_TIMEOUT_MIN``).
     argon2_time_cost, argon2_memory_cost_kib : int
         Argon2id cost parameters for password hashes (RFC 9106 second recommended option: t=3, 64 MiB).
     data_dir : Path or None
@@ -85,10 +93,11 @@ class Settings:
 
     db_url: str = field(default_factory=lambda: normalize_db_url(None))
     secret_key: str | None = field(default_factory=lambda: os.environ.get(SECRET_ENV) or None)
-    site_timezone: str = "UTC"
-    site_name: str = "theradose"
+    site_timezone: str = field(default_factory=lambda: os.environ.get(TIMEZONE_ENV) or "UTC")
+    site_name: str = field(default_factory=lambda: os.environ.get(SITE_NAME_ENV) or "theradose")
     required_qc: tuple[str, ...] = ("radiochemical_purity", "ph")
     session_ttl_h: float = 12.0
+    idle_timeout_min: float = field(default_factory=lambda: float(os.environ.get(IDLE_ENV) or 30.0))
     argon2_time_cost: int = 3
     argon2_memory_cost_kib: int = 65536
     data_dir: Path | None = field(default_factory=_env_data_dir)
@@ -103,6 +112,8 @@ class Settings:
                 f"site_timezone {self.site_timezone!r} is not an IANA time zone: e.g. Europe/Berlin"
             ) from exc
         object.__setattr__(self, "pipeline_roots", tuple(Path(p) for p in self.pipeline_roots))
+        if not self.idle_timeout_min > 0:
+            raise InputError(f"idle_timeout_min must be > 0; got {self.idle_timeout_min!r}")
         if not self.session_ttl_h > 0:
             raise InputError(f"session_ttl_h must be > 0; got {self.session_ttl_h!r}")
 

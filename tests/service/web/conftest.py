@@ -16,6 +16,9 @@ from typing import Any
 import pytest
 
 ROLES = ("admin", "physicist", "physician", "pharmacist", "technologist")
+#: A second pharmacist who releases batches (four-eyes with the QC recorder).
+QP = "qp"
+BIRTH_DATE = "1950-03-14"
 SITE_TZ = "Europe/Berlin"
 _CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
 _LOGIN_CSRF = re.compile(r'name="login_csrf" value="([^"]+)"')
@@ -37,14 +40,14 @@ def webui_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db = Database(f"sqlite:///{path}")
     ph = hasher(1, 1024)
     with db.write() as session:
-        for role in ROLES:
+        for username, role in [*((r, r) for r in ROLES), (QP, "pharmacist")]:
             create_user(
                 session,
                 ph,
-                username=role,
+                username=username,
                 role=role,
-                password=password_of(role),
-                full_name=f"{role.title()} A",
+                password=password_of(username),
+                full_name=f"{username.title()} A",
             )
     db.dispose()
     return path
@@ -111,7 +114,7 @@ class Web:
     def client(self, role: str) -> Any:
         return self.clients.get(role) or self.login(role)
 
-    def csrf(self, role: str, page: str = "/ui/worklist") -> str:
+    def csrf(self, role: str, page: str = "/ui/batches") -> str:
         r = self.client(role).get(page)
         match = _CSRF.search(r.text)
         assert match, r.text[:500]
@@ -136,7 +139,7 @@ def web(app: Any) -> Iterator[Web]:
 
     with TestClient(app) as client:
         tokens = {}
-        for role in ROLES:
+        for role in (*ROLES, QP):
             r = client.post("/auth/login", json={"username": role, "password": password_of(role)})
             assert r.status_code == 200, r.text
             tokens[role] = {"Authorization": f"Bearer {r.json()['token']}"}
@@ -149,14 +152,22 @@ class Day:
     prescription_id: int
     batch_id: int | None
     calibrator_id: int
+    mrn: str = ""
 
 
 def seed_day(
-    web: Web, *, released_batch: bool = True, prescribed_mbq: float = 7400.0, mrn: str | None = None
+    web: Web,
+    *,
+    released_batch: bool = True,
+    prescribed_mbq: float = 7400.0,
+    sign: bool = True,
+    mrn: str | None = None,
 ) -> Day:
-    """Patient + prescription (physician), calibrator (physicist), optionally a released batch."""
+    """Patient + written directive (physician, signed unless ``sign`` is false), calibrator (physicist),
+    optionally a released batch (QC by the pharmacist, release signed by the second pharmacist)."""
+    mrn = mrn or uuid.uuid4().hex[:10]
     patient = web.api(
-        "POST", "/patients", "physician", {"family_name": "Muster", "mrn": mrn or uuid.uuid4().hex[:10]}
+        "POST", "/patients", "physician", {"family_name": "Muster", "mrn": mrn, "birth_date": BIRTH_DATE}
     )
     rx = web.api(
         "POST",
@@ -165,12 +176,24 @@ def seed_day(
         {
             "patient": patient["pseudonym"],
             "radiopharmaceutical": "[177Lu]Lu-PSMA-617",
-            "nuclide": "Lu-177",
             "prescribed_activity_mbq": prescribed_mbq,
             "plan_id": "PLAN-1",
             "cycle": 1,
+            "range_reason": None if 5920 <= prescribed_mbq <= 8140 else "test directive outside the range",
         },
     )
+    if sign:
+        web.api(
+            "POST",
+            "/signatures",
+            "physician",
+            {
+                "record_type": "prescription",
+                "record_id": rx["id"],
+                "meaning": "approved",
+                "password": password_of("physician"),
+            },
+        )
     calibrator = web.api(
         "POST",
         "/calibrators",
@@ -186,7 +209,7 @@ def seed_day(
             "pharmacist",
             {
                 "product": "[177Lu]Lu-PSMA-617",
-                "nuclide": "Lu-177",
+                "carrier_added": False,
                 "lot": "LOT-" + uuid.uuid4().hex[:6],
                 "activity_mbq": 30000.0,
                 "volume_ml": 30.0,
@@ -194,16 +217,11 @@ def seed_day(
                 "expiry_time": (now + timedelta(hours=48)).isoformat(),
             },
         )
-        for test, value, lo, hi in (("radiochemical_purity", 98.0, 95.0, None), ("ph", 5.0, 4.5, 7.0)):
-            web.api(
-                "POST",
-                f"/batches/{batch['id']}/qc",
-                "pharmacist",
-                {"test": test, "value": value, "lower_limit": lo, "upper_limit": hi},
-            )
-        web.api("POST", f"/batches/{batch['id']}/release", "pharmacist", {})
+        for test, value in (("radiochemical_purity", 98.0), ("ph", 5.0)):
+            web.api("POST", f"/batches/{batch['id']}/qc", "pharmacist", {"test": test, "value": value})
+        web.api("POST", f"/batches/{batch['id']}/release", QP, {"password": password_of(QP)})
         batch_id = batch["id"]
-    return Day(patient["pseudonym"], rx["id"], batch_id, calibrator["id"])
+    return Day(patient["pseudonym"], rx["id"], batch_id, calibrator["id"], mrn)
 
 
 def administer_day(
@@ -223,6 +241,7 @@ def administer_day(
             "activity_mbq": syringe_mbq - residual_mbq,
             "planned_time": injected.isoformat(),
             "draw_time": (injected - timedelta(minutes=15)).isoformat(),
+            "calibrator_id": day.calibrator_id,
         },
     )
     administration = web.api(
@@ -235,6 +254,9 @@ def administer_day(
             "residual_activity_mbq": residual_mbq,
             "residual_measured_at": injected.isoformat(),
             "injection_time": injected.isoformat(),
+            "calibrator_id": day.calibrator_id,
+            "confirm_mrn": day.mrn,
+            "confirm_birth_date": BIRTH_DATE,
         },
     )
     return dict(web.api("GET", f"/administrations/{administration['id']}/record", "physicist"))

@@ -208,7 +208,7 @@ def test_patient_view_cycles_bed_next_cycle_and_labs(web: Web, tmp_path: Path) -
     day = seed_day(web)
     url = f"/ui/patients/{day.pseudonym}"
     page = web.client("physician").get(url).text
-    assert "no approved dosimetry yet" in page and "Approve plan" in page
+    assert "no approved dosimetry yet" in page and "signed" in page
     folder = write_pipeline_output(tmp_path / "run1", patient=day.pseudonym, record=administer_day(web, day))
     web.client("physicist")
     review_id = _import_zip(web, day.pseudonym, _zip(folder)).headers["location"].rsplit("/", 1)[1]

@@ -29,6 +29,7 @@ import pytest
 from cli_runner import run_in_process
 from clock import iso, now_utc
 
+from ..conftest import QP, Api, login_all, run_live_server
 from .conftest import ROLES, Web, password_of
 
 #: Net activity the service records (syringe 7450 MBq, residual 50 MBq, both read at the injection).
@@ -84,13 +85,13 @@ class Service:
     app: Any
     base_url: str
     web: Web
+    api: Api
     runs: Path
 
-    def api(self, method: str, path: str, role: str, body: Any = None, *, status: int = 0) -> Any:
-        from fastapi.testclient import TestClient
-
-        r = TestClient(self.app).request(method, path, json=body, headers=self.web.tokens[role])
-        assert r.status_code == status if status else r.status_code in (200, 201), r.text
+    def call(self, method: str, path: str, role: str, body: Any = None, *, status: int = 0) -> Any:
+        """A JSON API call as ``role``; asserts ``status`` (default: 200 or 201) and returns the answer."""
+        r = self.api.client.request(method, path, json=body, headers=self.api.tokens[role])
+        assert (r.status_code == status) if status else r.status_code in (200, 201), r.text
         return r.json()
 
 
@@ -102,8 +103,6 @@ def running_service(db_url: str, tmp_path: Path) -> Iterator[Service]:
     from theradose.service.auth import create_user
     from theradose.service.settings import Settings
     from theradose.service.web import create_web_app
-
-    from ..conftest import run_live_server
 
     runs = tmp_path / "runs"
     runs.mkdir()
@@ -119,23 +118,21 @@ def running_service(db_url: str, tmp_path: Path) -> Iterator[Service]:
         )
     )
     with app.state.db.write() as session:
-        for role in ROLES:
+        for username, role in [*((r, r) for r in ROLES), (QP, "pharmacist")]:
             create_user(
                 session,
                 app.state.hasher,
-                username=role,
+                username=username,
                 role=role,
-                password=password_of(role),
-                full_name=role,
+                password=password_of(username),
+                full_name=username,
             )
     server, thread, base_url = run_live_server(app)
     try:
         with TestClient(app) as client:
-            tokens = {}
-            for role in ROLES:
-                r = client.post("/auth/login", json={"username": role, "password": password_of(role)})
-                tokens[role] = {"Authorization": f"Bearer {r.json()['token']}"}
-            yield Service(app, base_url, Web(app, {}, tokens), runs)
+            api = Api(client=client, app=app)
+            login_all(client, api.tokens)
+            yield Service(app, base_url, Web(app, {}, api.tokens), api, runs)
     finally:
         server.should_exit = True
         thread.join(timeout=30)
@@ -156,58 +153,36 @@ def sqlite_service(sqlite_url: str, tmp_path: Path) -> Iterator[Service]:
         yield started
 
 
-def administer_cycle(service: Service, injected: datetime, *, cycle: int = 1) -> dict[str, Any]:
-    """Patient, written directive, released batch, dispensing and the administration at ``injected``;
-    returns the administration record the service publishes."""
-    patient = service.api(
-        "POST", "/patients", "physician", {"family_name": "Loop", "mrn": f"MRN-{injected:%j%H%M%S}"}
+def dispense(service: Service, prescription_id: int, planned: datetime, *, batch_reference: datetime) -> int:
+    """A released batch and the dispensing of the (signed) directive for ``planned``; the dispensing id."""
+    batch = service.api.released_batch(
+        reference_time=batch_reference, expiry_time=now_utc() + timedelta(days=1)
     )
-    rx = service.api(
-        "POST",
-        "/prescriptions",
-        "physician",
-        {
-            "patient": patient["pseudonym"],
-            "radiopharmaceutical": "[177Lu]Lu-PSMA-617",
-            "nuclide": "Lu-177",
-            "prescribed_activity_mbq": NET_MBQ,
-            "cycle": cycle,
-        },
+    return int(
+        service.call(
+            "POST",
+            f"/batches/{batch}/dispensings",
+            "pharmacist",
+            {
+                "prescription_id": prescription_id,
+                "activity_mbq": NET_MBQ,
+                "planned_time": iso(planned),
+                "draw_time": iso(planned - timedelta(hours=1)),
+                "calibrator_id": service.api.calibrator(),
+            },
+        )["id"]
     )
-    batch = service.api(
+
+
+def administer_cycle(service: Service, injected: datetime) -> dict[str, Any]:
+    """Patient, signed written directive of cycle 1, released batch, dispensing and the administration at
+    ``injected`` (net 7400 MBq); returns the administration record the service publishes."""
+    pseudonym = service.api.patient()
+    rx = service.api.prescription(pseudonym, NET_MBQ, cycle=1)
+    dispensing = dispense(service, rx, injected, batch_reference=injected - timedelta(days=1))
+    administration = service.call(
         "POST",
-        "/batches",
-        "pharmacist",
-        {
-            "product": "[177Lu]Lu-PSMA-617",
-            "nuclide": "Lu-177",
-            "lot": f"LOOP-{cycle}-{injected:%H%M%S}",
-            "activity_mbq": 30000.0,
-            "volume_ml": 30.0,
-            "reference_time": iso(injected - timedelta(days=1)),
-            "expiry_time": iso(now_utc() + timedelta(days=1)),
-        },
-    )
-    for qc in (
-        {"test": "radiochemical_purity", "value": 98.7, "unit": "%", "lower_limit": 95},
-        {"test": "ph", "value": 5.5, "unit": "pH", "lower_limit": 4.5, "upper_limit": 7.0},
-    ):
-        service.api("POST", f"/batches/{batch['id']}/qc", "pharmacist", qc)
-    service.api("POST", f"/batches/{batch['id']}/release", "pharmacist", {})
-    dispensing = service.api(
-        "POST",
-        f"/batches/{batch['id']}/dispensings",
-        "pharmacist",
-        {
-            "prescription_id": rx["id"],
-            "activity_mbq": NET_MBQ,
-            "planned_time": iso(injected),
-            "draw_time": iso(injected - timedelta(hours=1)),
-        },
-    )
-    administration = service.api(
-        "POST",
-        f"/dispensings/{dispensing['id']}/administration",
+        f"/dispensings/{dispensing}/administration",
         "technologist",
         {
             "syringe_activity_mbq": NET_MBQ + 50.0,
@@ -215,9 +190,11 @@ def administer_cycle(service: Service, injected: datetime, *, cycle: int = 1) ->
             "residual_activity_mbq": 50.0,
             "residual_measured_at": iso(injected),
             "injection_time": iso(injected),
+            "calibrator_id": service.api.calibrator(),
+            **service.api.confirm(pseudonym),
         },
     )
-    return dict(service.api("GET", f"/administrations/{administration['id']}/record", "physicist"))
+    return dict(service.call("GET", f"/administrations/{administration['id']}/record", "physicist"))
 
 
 def _run(vp: VirtualPatient, out: Path, *args: str) -> Any:
@@ -287,13 +264,13 @@ def test_the_loop_from_administration_to_the_next_cycle(
     assert r.status_code == 201, r.text
     review_id = r.json()["review_id"]
     for role, meaning in (("physicist", "checked"), ("physician", "approved")):
-        service.api(
+        service.call(
             "POST",
             f"/dosimetry/reviews/{review_id}/signatures",
             role,
             {"meaning": meaning, "password": password_of(role)},
         )
-    review = service.api("GET", f"/dosimetry/reviews/{review_id}", "physician")
+    review = service.call("GET", f"/dosimetry/reviews/{review_id}", "physician")
     assert review["approved"] is True
 
     # --- the same kidney dose and BED everywhere ----------------------------------------------------------
@@ -311,7 +288,7 @@ def test_the_loop_from_administration_to_the_next_cycle(
     patient_page = service.web.client("physician").get(f"/ui/patients/{pseudonym}").text
     assert _cells(patient_page, '<tr><th scope="row">kidneys</th>')[1:3] == list(shown)
     assert _cells(patient_page, "<tr><td>kidneys</td>")[1:3] == list(shown)  # the plan's delivered dose/BED
-    plan = service.api("GET", f"/patients/{pseudonym}/next-cycle", "physician")
+    plan = service.call("GET", f"/patients/{pseudonym}/next-cycle", "physician")
     assert plan["reviews"] == [review_id]
     projected = plan["plan"]["projected"]["kidneys"]
     assert (projected["delivered_dose_gy"], projected["delivered_bed_gy"]) == (dose, bed)

@@ -41,6 +41,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import struct
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -64,6 +65,7 @@ from theradose.io.dicom.info import (
     parse_dt,
     parse_tz_offset,
 )
+from theradose.io.dicom.structure import check_file_complete
 from theradose.units import bq_to_mbq, mbq_to_bq, seconds_to_hours
 
 #: Storage SOP classes that carry no image volume, with a hint of what to use instead.
@@ -86,6 +88,10 @@ UNCOMPRESSED_SYNTAXES = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10
 #: Elements larger than this are read only when used (Pixel Data): header scans stay cheap and the same
 #: datasets can deliver their pixels later.
 DEFER_SIZE = "64 KB"
+#: Projection and photographic modalities: a single image has no depth, and a unit slice step stands for
+#: the plane. Single slices of any other modality (CT, MR, NM, PET, ...) need SliceThickness or
+#: SpacingBetweenSlices.
+PROJECTION_MODALITIES = ("DX", "CR", "MG", "XA", "RF", "US", "IO", "PX", "ES", "XC", "GM", "SM", "OP", "OT")
 #: Two slice positions closer than this (mm) are duplicates.
 DUPLICATE_POSITION_MM = 1e-3
 #: Largest deviation (mm) of a slice position from a uniform grid that is still accepted.
@@ -111,7 +117,7 @@ def tolerant(function: _F) -> _F:
                 return function(*args, **kwargs)
             except TheradoseError:
                 raise
-            except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError) as exc:
+            except malformed_data_errors() as exc:
                 raise DicomError(f"malformed DICOM data ({_short(exc)})") from exc
 
     return wrapper  # type: ignore[return-value]
@@ -125,18 +131,12 @@ def _dcmread(path: Path, *, header_only: bool) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return pydicom.dcmread(path, defer_size=DEFER_SIZE if header_only else None)
+            ds = pydicom.dcmread(path, defer_size=DEFER_SIZE if header_only else None)
+            check_file_complete(path)
+            return ds
         except InvalidDicomError:
             pass
-        except (
-            OSError,
-            EOFError,
-            ValueError,
-            TypeError,
-            KeyError,
-            AttributeError,
-            RuntimeError,
-        ) as exc:
+        except malformed_data_errors() as exc:
             raise DicomError(f"file {str(path)!r} cannot be read as DICOM ({_short(exc)})") from exc
         try:
             ds = pydicom.dcmread(path, defer_size=DEFER_SIZE if header_only else None, force=True)
@@ -144,6 +144,7 @@ def _dcmread(path: Path, *, header_only: bool) -> Any:
             raise DicomError(f"file {str(path)!r} is not a DICOM file ({_short(exc)})") from exc
     if "SOPClassUID" not in ds and "Modality" not in ds:
         raise DicomError(f"file {str(path)!r} is not a DICOM file (no DICM prefix and no SOP Class UID)")
+    check_file_complete(path)
     return ds
 
 
@@ -161,11 +162,53 @@ def _iter_files(root: Path) -> Iterable[Path]:
             yield Path(folder) / name
 
 
+#: Value Representations encoded as text (PS3.5 Table 6.2-1); the others are binary or sequences.
+TEXT_VRS = frozenset("AE AS CS DA DS DT IS LO LT PN SH ST TM UC UI UR UT".split())
+
+
+@functools.lru_cache(maxsize=512)
+def _standard_vr(keyword: str) -> tuple[int, str] | None:
+    from pydicom.datadict import dictionary_VR, tag_for_keyword
+
+    tag = tag_for_keyword(keyword)
+    if tag is None:
+        return None
+    return tag, dictionary_VR(tag)
+
+
+def _vr_kind(vr: str) -> str:
+    return "sequence" if vr == "SQ" else "text" if vr in TEXT_VRS else "binary"
+
+
 def _get(ds: Any, keyword: str, default: Any = None) -> Any:
+    """``ds.keyword`` (``default`` when absent or blank).
+
+    An element whose explicit VR is of another kind than the standard's (binary for a text attribute,
+    e.g. RescaleSlope encoded as US) raises :class:`DicomError`: pydicom would decode its bytes as numbers
+    of the wrong kind.
+    """
+    standard = _standard_vr(keyword)
+    if standard is not None and standard[0] in ds:
+        element = ds.get_item(standard[0])
+        actual = str(getattr(element, "VR", "") or "")
+        if actual not in ("", "UN") and _vr_kind(actual) != _vr_kind(standard[1].split(" ")[0]):
+            raise DicomError(
+                f"{tag_text(keyword)} is encoded with VR {actual}, but the standard defines {standard[1]}: "
+                "the file is damaged; export it again"
+            )
     value = ds.get(keyword, default)
     if value is None or (isinstance(value, str) and not value.strip()):
         return default
     return value
+
+
+def _upper_values(ds: Any, keyword: str) -> list[str]:
+    """The values of a multi-valued code string in upper case (one value is a str, not a list)."""
+    value = _get(ds, keyword)
+    if value is None:
+        return []
+    items = [value] if isinstance(value, str) else list(value)
+    return [str(v).strip().upper() for v in items]
 
 
 def _floats(value: Any, n: int | None = None) -> npt.NDArray[np.float64] | None:
@@ -184,18 +227,73 @@ def _floats(value: Any, n: int | None = None) -> npt.NDArray[np.float64] | None:
 
 
 # ------------------------------------------------------------------------------------------------ times
+def tag_text(keyword: str) -> str:
+    """``Keyword (gggg,eeee)`` for messages, e.g. ``AcquisitionTime (0008,0032)``."""
+    from pydicom.datadict import tag_for_keyword
+
+    tag = tag_for_keyword(keyword)
+    return keyword if tag is None else f"{keyword} ({tag >> 16:04X},{tag & 0xFFFF:04X})"
+
+
+def _malformed(keyword: str, value: Any, expected: str) -> DicomError:
+    return DicomError(
+        f"{tag_text(keyword)} is {str(value)!r}, not a valid DICOM {expected}: "
+        "correct the header (or remove the attribute) and read again"
+    )
+
+
 def _tz(ds: Any) -> Any:
-    return parse_tz_offset(_get(ds, "TimezoneOffsetFromUTC"))
+    """Timezone Offset From UTC of ``ds``; None when absent, :class:`DicomError` when malformed."""
+    text = _get(ds, "TimezoneOffsetFromUTC")
+    if text is None:
+        return None
+    zone = parse_tz_offset(text)
+    if zone is None:
+        raise _malformed("TimezoneOffsetFromUTC", text, "offset (+HHMM or -HHMM)")
+    return zone
+
+
+def date_time_of(ds: Any, prefix: str, tz: Any = None) -> datetime | None:
+    """``<prefix>Date`` + ``<prefix>Time`` of ``ds`` (e.g. ``prefix="Acquisition"``).
+
+    Returns None when either attribute is absent or empty. A value that is present but is no valid DICOM
+    DA (YYYYMMDD) or TM (HHMMSS.FFFFFF; e.g. ``"25:61:99"``) raises :class:`DicomError` naming the tag:
+    a damaged time is never replaced silently by another one.
+    """
+    date = _get(ds, f"{prefix}Date")
+    time = _get(ds, f"{prefix}Time")
+    if date is None or time is None:
+        return None
+    value = parse_da_tm(date, time, tz)
+    if value is None:
+        if parse_da_tm(date, "000000") is None:
+            raise _malformed(f"{prefix}Date", date, "date (DA, YYYYMMDD)")
+        raise _malformed(f"{prefix}Time", time, "time (TM, HHMMSS.FFFFFF)")
+    return value
+
+
+def datetime_of(ds: Any, keyword: str, tz: Any = None) -> datetime | None:
+    """A DT attribute of ``ds`` (None when absent; :class:`DicomError` naming the tag when malformed)."""
+    text = _get(ds, keyword)
+    if text is None:
+        return None
+    value = parse_dt(text, tz)
+    if value is None:
+        raise _malformed(keyword, text, "date-time (DT, YYYYMMDDHHMMSS.FFFFFF&ZZXX)")
+    return value
 
 
 def acquisition_datetime_of(ds: Any) -> datetime | None:
-    """Acquisition start of a dataset: AcquisitionDateTime, Acquisition, Series, Content, Study date/time."""
+    """Acquisition start of a dataset: AcquisitionDateTime, Acquisition, Series, Content, Study date/time.
+
+    The first attribute pair present is used; a malformed one raises :class:`DicomError` naming the tag.
+    """
     tz = _tz(ds)
-    value = parse_dt(_get(ds, "AcquisitionDateTime"), tz)
+    value = datetime_of(ds, "AcquisitionDateTime", tz)
     if value is not None:
         return value
     for prefix in ("Acquisition", "Series", "Content", "Study"):
-        value = parse_da_tm(_get(ds, f"{prefix}Date"), _get(ds, f"{prefix}Time"), tz)
+        value = date_time_of(ds, prefix, tz)
         if value is not None:
             return value
     return None
@@ -203,18 +301,21 @@ def acquisition_datetime_of(ds: Any) -> datetime | None:
 
 def series_datetime_of(ds: Any) -> datetime | None:
     """Series date/time (the PET decay-correction reference), else the acquisition start."""
-    return parse_da_tm(_get(ds, "SeriesDate"), _get(ds, "SeriesTime"), _tz(ds)) or acquisition_datetime_of(ds)
+    return date_time_of(ds, "Series", _tz(ds)) or acquisition_datetime_of(ds)
 
 
 # ------------------------------------------------------------------------------------ radiopharmaceutical
-@tolerant
-def read_radiopharmaceutical(ds: Any) -> RadiopharmaceuticalInfo | None:
-    """Radiopharmaceutical information of an NM or PET dataset, or None when it is absent or incomplete.
+@dataclass(frozen=True)
+class _Administration:
+    """What the Radiopharmaceutical Information Sequence says, each field None when absent."""
 
-    The nuclide comes from the Radionuclide Code Sequence (code meaning, e.g. ``^177^Lutetium``) or the
-    free-text Radionuclide; the activity from Radionuclide Total Dose (MBq in NM, Bq in PET, PS3.3
-    C.8.4.10 / C.8.9.2); the time from Radiopharmaceutical Start DateTime, or Start Time on the series date.
-    """
+    nuclide: str | None
+    radiopharmaceutical: str
+    activity_mbq: float | None
+    start: datetime | None
+
+
+def _administration(ds: Any) -> _Administration | None:
     items = _get(ds, "RadiopharmaceuticalInformationSequence")
     if not items:
         return None
@@ -234,25 +335,54 @@ def read_radiopharmaceutical(ds: Any) -> RadiopharmaceuticalInfo | None:
         except InputError:
             continue
     dose = _get(item, "RadionuclideTotalDose")
+    activity_mbq = None
+    if dose is not None:
+        try:
+            dose_value = float(dose)
+        except (TypeError, ValueError):
+            raise _malformed("RadionuclideTotalDose", dose, "decimal string (DS)") from None
+        if math.isfinite(dose_value) and dose_value > 0:
+            if str(_get(ds, "Modality", "")) == "PT":
+                activity_mbq = bq_to_mbq(dose_value)
+            else:
+                activity_mbq = bq_to_mbq(dose_value) if dose_value > NM_DOSE_BQ_THRESHOLD else dose_value
     tz = _tz(ds)
-    start = parse_dt(_get(item, "RadiopharmaceuticalStartDateTime"), tz)
+    start = datetime_of(item, "RadiopharmaceuticalStartDateTime", tz)
     if start is None:
-        start = parse_da_tm(
-            _get(ds, "SeriesDate") or _get(ds, "StudyDate"), _get(item, "RadiopharmaceuticalStartTime"), tz
-        )
-    if nuclide is None or dose is None or start is None or float(dose) <= 0:
+        time = _get(item, "RadiopharmaceuticalStartTime")
+        date = _get(ds, "SeriesDate") or _get(ds, "StudyDate")
+        if time is not None and date is not None:
+            start = parse_da_tm(date, time, tz)
+            if start is None:
+                if parse_da_tm(date, "000000") is None:
+                    raise _malformed(
+                        "SeriesDate" if _get(ds, "SeriesDate") else "StudyDate", date, "date (DA)"
+                    )
+                raise _malformed("RadiopharmaceuticalStartTime", time, "time (TM, HHMMSS.FFFFFF)")
+    return _Administration(nuclide, str(_get(item, "Radiopharmaceutical", "")), activity_mbq, start)
+
+
+@tolerant
+def read_radiopharmaceutical(ds: Any) -> RadiopharmaceuticalInfo | None:
+    """Radiopharmaceutical information of an NM or PET dataset, or None when it is absent or incomplete.
+
+    The nuclide comes from the Radionuclide Code Sequence (code meaning, e.g. ``^177^Lutetium``) or the
+    free-text Radionuclide; the activity from Radionuclide Total Dose (MBq in NM, Bq in PET, PS3.3
+    C.8.4.10 / C.8.9.2); the time from Radiopharmaceutical Start DateTime, or Start Time on the series date.
+
+    Raises
+    ------
+    DicomError
+        If a time or the dose is present but malformed (the message names the tag).
+    """
+    info = _administration(ds)
+    if info is None or info.nuclide is None or info.activity_mbq is None or info.start is None:
         return None
-    dose_value = float(dose)
-    modality = str(_get(ds, "Modality", ""))
-    if modality == "PT":
-        activity_mbq = bq_to_mbq(dose_value)
-    else:
-        activity_mbq = bq_to_mbq(dose_value) if dose_value > NM_DOSE_BQ_THRESHOLD else dose_value
     return RadiopharmaceuticalInfo(
-        nuclide=nuclide,
-        radiopharmaceutical=str(_get(item, "Radiopharmaceutical", "")),
-        injected_activity_mbq=float(activity_mbq),
-        injection_datetime=start,
+        nuclide=info.nuclide,
+        radiopharmaceutical=info.radiopharmaceutical,
+        injected_activity_mbq=float(info.activity_mbq),
+        injection_datetime=info.start,
     )
 
 
@@ -260,9 +390,9 @@ def _decay_constant_per_h(ds: Any, nuclide: str | None) -> float:
     """λ in 1/h from Radionuclide Half Life (s) in the dataset, else from the nuclide table."""
     items = _get(ds, "RadiopharmaceuticalInformationSequence")
     if items:
-        half_life_s = _get(items[0], "RadionuclideHalfLife")
-        if half_life_s is not None and float(half_life_s) > 0:
-            return math.log(2.0) / seconds_to_hours(float(half_life_s))
+        half_life_s = number_of(items[0], "RadionuclideHalfLife")
+        if half_life_s is not None and half_life_s > 0:
+            return math.log(2.0) / seconds_to_hours(half_life_s)
     if nuclide is None:
         raise DicomError(
             "decay correction needs the radionuclide, but the series names none "
@@ -312,9 +442,25 @@ def _rwv_bqml(ds: Any) -> tuple[float, float] | None:
     return None
 
 
+@dataclass(frozen=True)
+class UnreadableFile:
+    """A file under a scanned folder that could not be read as DICOM, and why (one line)."""
+
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class FolderContents:
+    """What :func:`scan_folder` found: the series, and the files it had to leave out."""
+
+    series: tuple[SeriesInfo, ...]
+    unreadable: tuple[UnreadableFile, ...]
+
+
 @tolerant
 def discover_series(root: str | Path) -> list[SeriesInfo]:
-    """All DICOM series under ``root`` (recursively; non-DICOM files are skipped).
+    """All DICOM series under ``root`` (recursively; non-DICOM and damaged files are left out).
 
     Parameters
     ----------
@@ -324,37 +470,126 @@ def discover_series(root: str | Path) -> list[SeriesInfo]:
     Returns
     -------
     list of SeriesInfo
-        One entry per Series Instance UID, sorted by study, modality and acquisition time.
+        One entry per Series Instance UID, sorted by study, modality and acquisition time. A series
+        whose headers cannot be understood (malformed time, geometry, ...) is listed with ``problem``
+        saying why; see :func:`scan_folder` for the files that could not be read at all.
 
     Raises
     ------
     InputError
         If ``root`` does not exist.
     DicomError
-        If no DICOM file is found.
+        If no DICOM file is found, or ``root`` is a single damaged file.
     """
-    return _scan(Path(root))[0]
+    return list(scan_folder(root).series)
 
 
-def _scan(path: Path) -> tuple[list[SeriesInfo], dict[Path, Any]]:
-    """Series under ``path`` and the datasets read (Pixel Data deferred), by file."""
+@tolerant
+def scan_folder(root: str | Path) -> FolderContents:
+    """The series under ``root`` (as :func:`discover_series`) and the files that could not be read.
+
+    A damaged file (truncated, corrupt, unknown VR, ...) is one :class:`UnreadableFile` with a one-line
+    reason; the other files of the folder are read as usual.
+    """
+    infos, _, unreadable = _scan(Path(root))
+    return FolderContents(tuple(infos), tuple(unreadable))
+
+
+#: Exceptions that pydicom and numpy raise on malformed data (never on a bug in theradose).
+MALFORMED_DATA_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,
+    TypeError,
+    KeyError,
+    AttributeError,
+    IndexError,
+    OverflowError,
+    EOFError,
+    OSError,
+    RuntimeError,
+    NotImplementedError,
+    LookupError,
+    struct.error,
+    ZeroDivisionError,
+)
+
+#: Header attributes read during discovery: touched once per file so that an undecodable value makes
+#: that one file unreadable instead of stopping the scan.
+_DISCOVERY_KEYWORDS = (
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "Modality",
+    "SeriesInstanceUID",
+    "StudyInstanceUID",
+    "FrameOfReferenceUID",
+    "PatientID",
+    "Rows",
+    "Columns",
+    "NumberOfFrames",
+    "ImageType",
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "PixelSpacing",
+    "Units",
+    "TimezoneOffsetFromUTC",
+)
+
+
+@functools.lru_cache(maxsize=1)
+def malformed_data_errors() -> tuple[type[BaseException], ...]:
+    """:data:`MALFORMED_DATA_ERRORS` and pydicom's own exceptions for undecodable values."""
+    from pydicom.errors import BytesLengthException, InvalidDicomError
+
+    return (*MALFORMED_DATA_ERRORS, BytesLengthException, InvalidDicomError)
+
+
+def _touch_header(ds: Any) -> None:
+    for keyword in _DISCOVERY_KEYWORDS:
+        ds.get(keyword)
+
+
+def _scan(path: Path) -> tuple[list[SeriesInfo], dict[Path, Any], list[UnreadableFile]]:
+    """Series under ``path``, the datasets read (Pixel Data deferred) by file, and the unreadable files."""
     if not path.exists():
         raise InputError(f"DICOM folder {str(path)!r} does not exist: check the path")
     files = [path] if path.is_file() else list(_iter_files(path))
     headers: list[_Header] = []
+    unreadable: list[UnreadableFile] = []
     for file in files:
         try:
-            headers.append(_Header(file, _dcmread(file, header_only=True)))
-        except DicomError:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds = _dcmread(file, header_only=True)
+                _touch_header(ds)
+            if _is_media_directory(ds):
+                continue  # a DICOMDIR indexes files; it is none of them
+            if not str(_get(ds, "SeriesInstanceUID", "")).strip():
+                raise DicomError(
+                    f"file {str(file)!r} lacks {tag_text('SeriesInstanceUID')} (Type 1): it is incomplete or "
+                    "damaged; copy or export it again"
+                )
+            headers.append(_Header(file, ds))
+        except DicomError as exc:
             if path.is_file():
                 raise
+            if not _looks_like_dicom(file):
+                continue
+            unreadable.append(UnreadableFile(file, str(exc)))
+        except malformed_data_errors() as exc:
+            problem = DicomError(f"file {str(file)!r} cannot be read as DICOM ({_short(exc)})")
+            if path.is_file():
+                raise problem from exc
+            unreadable.append(UnreadableFile(file, str(problem)))
     if not headers:
+        if unreadable:
+            raise DicomError(
+                f"no readable DICOM files found under {str(path)!r} ({len(unreadable)} damaged, first: "
+                f"{unreadable[0].reason})"
+            )
         raise DicomError(f"no DICOM files found under {str(path)!r}: point to the folder holding the series")
     groups: dict[str, list[_Header]] = defaultdict(list)
     for header in headers:
-        uid = str(_get(header.ds, "SeriesInstanceUID", "")) or f"(no series uid) {header.path}"
-        groups[uid].append(header)
-    infos = [_series_info(uid, members) for uid, members in groups.items()]
+        groups[str(_get(header.ds, "SeriesInstanceUID"))].append(header)
+    infos = [_series_info_or_problem(uid, members) for uid, members in groups.items()]
     infos.sort(
         key=lambda s: (
             s.study_uid,
@@ -363,7 +598,68 @@ def _scan(path: Path) -> tuple[list[SeriesInfo], dict[Path, Any]]:
             s.series_uid,
         )
     )
-    return infos, {h.path: h.ds for h in headers}
+    return infos, {h.path: h.ds for h in headers}, unreadable
+
+
+#: Media Storage Directory Storage (DICOMDIR), PS3.10 section 8.
+MEDIA_DIRECTORY_SOP_CLASS = "1.2.840.10008.1.3.10"
+
+
+def _is_media_directory(ds: Any) -> bool:
+    meta = getattr(ds, "file_meta", None)
+    classes = {str(ds.get("SOPClassUID", "")), str(meta.get("MediaStorageSOPClassUID", "")) if meta else ""}
+    return MEDIA_DIRECTORY_SOP_CLASS in classes or "DirectoryRecordSequence" in ds
+
+
+def _looks_like_dicom(path: Path) -> bool:
+    """Whether a file that failed to read was meant to be DICOM (Part 10 preamble or ``.dcm`` name)."""
+    if path.suffix.lower() in (".dcm", ".dicom", ".ima"):
+        return True
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:] == b"DICM"
+
+
+def _series_info_or_problem(uid: str, members: list[_Header]) -> SeriesInfo:
+    """:func:`_series_info`, or a SeriesInfo naming the problem when the headers cannot be understood."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _series_info(uid, members)
+    except TheradoseError as exc:
+        problem = str(exc)
+    except malformed_data_errors() as exc:
+        problem = f"malformed DICOM data ({_short(exc)})"
+    first = members[0].ds
+
+    def text(keyword: str) -> str:
+        try:
+            return str(_get(first, keyword, ""))
+        except malformed_data_errors():
+            return ""
+
+    return SeriesInfo(
+        series_uid=uid,
+        study_uid=text("StudyInstanceUID"),
+        modality=text("Modality"),
+        units=None,
+        shape=None,
+        spacing_mm=None,
+        acquisition_datetime=None,
+        nuclide=None,
+        injected_activity_mbq=None,
+        n_files=len(members),
+        files=tuple(sorted(h.path for h in members)),
+        description=text("SeriesDescription"),
+        manufacturer=text("Manufacturer"),
+        frame_uid=text("FrameOfReferenceUID") or None,
+        patient_id=text("PatientID"),
+        sop_class_uid=text("SOPClassUID"),
+        problem=problem,
+    )
 
 
 def _series_info(uid: str, members: list[_Header]) -> SeriesInfo:
@@ -371,16 +667,27 @@ def _series_info(uid: str, members: list[_Header]) -> SeriesInfo:
     units = _units_of(first)
     shape: tuple[int, int, int] | None = None
     spacing: tuple[float, float, float] | None = None
-    problem = None
+    problems: list[str] = []
     if units is not None:
         try:
             shape, spacing = _shape_and_spacing(members)
         except DicomError as exc:
-            problem = str(exc)
-    radiopharmaceutical = read_radiopharmaceutical(first)
+            problems.append(str(exc))
     modality = str(_get(first, "Modality", ""))
-    times = [t for t in (acquisition_datetime_of(h.ds) for h in members) if t is not None]
-    when = series_datetime_of(first) if modality == "PT" else (min(times, key=_sort_key) if times else None)
+    try:
+        administration = _administration(first)
+    except DicomError as exc:
+        problems.append(str(exc))
+        administration = None
+    when: datetime | None = None
+    try:
+        if modality == "PT":
+            when = series_datetime_of(first)
+        else:
+            times = [t for t in (acquisition_datetime_of(h.ds) for h in members) if t is not None]
+            when = min(times, key=_sort_key) if times else None
+    except DicomError as exc:
+        problems.append(str(exc))
     return SeriesInfo(
         series_uid=uid,
         study_uid=str(_get(first, "StudyInstanceUID", "")),
@@ -389,8 +696,8 @@ def _series_info(uid: str, members: list[_Header]) -> SeriesInfo:
         shape=shape,
         spacing_mm=spacing,
         acquisition_datetime=when,
-        nuclide=radiopharmaceutical.nuclide if radiopharmaceutical else None,
-        injected_activity_mbq=radiopharmaceutical.injected_activity_mbq if radiopharmaceutical else None,
+        nuclide=administration.nuclide if administration else None,
+        injected_activity_mbq=administration.activity_mbq if administration else None,
         n_files=len(members),
         files=tuple(sorted(h.path for h in members)),
         description=str(_get(first, "SeriesDescription", "")),
@@ -398,7 +705,7 @@ def _series_info(uid: str, members: list[_Header]) -> SeriesInfo:
         frame_uid=_get(first, "FrameOfReferenceUID"),
         patient_id=str(_get(first, "PatientID", "")),
         sop_class_uid=str(_get(first, "SOPClassUID", "")),
-        problem=problem,
+        problem="; ".join(problems) or None,
     )
 
 
@@ -407,7 +714,7 @@ def _sort_key(value: datetime) -> float:
 
 
 def _is_localizer(ds: Any) -> bool:
-    image_type = [str(v).upper() for v in (_get(ds, "ImageType") or [])]
+    image_type = _upper_values(ds, "ImageType")
     return len(image_type) > 2 and image_type[2] == "LOCALIZER"
 
 
@@ -460,7 +767,7 @@ def _geometry(datasets: Sequence[Any]) -> _Geometry:
     ):
         if len(datasets) == 1:
             return _nm_geometry(first, rows, columns)
-        if any(int(_get(d, "NumberOfFrames", 1) or 1) > 1 for d in datasets):
+        if any(_n_frames(d) > 1 for d in datasets):
             _single_object(datasets, "multi-frame NM")
         _require_reconstructed(first)  # single-slice NM series: stacked like CT
     return _stack_geometry(datasets, rows, columns)
@@ -475,7 +782,7 @@ def _plane_source(ds: Any) -> Any:
 
 
 def _require_reconstructed(ds: Any) -> None:
-    image_type = [str(v).upper() for v in (_get(ds, "ImageType") or [])]
+    image_type = _upper_values(ds, "ImageType")
     kind = image_type[2] if len(image_type) > 2 else ""
     if kind and kind not in ("RECON TOMO", "RECON GATED TOMO"):
         raise DicomError(
@@ -486,6 +793,45 @@ def _require_reconstructed(ds: Any) -> None:
 
 def _uid(ds: Any) -> str:
     return str(_get(ds, "SeriesInstanceUID", "(unknown series)"))
+
+
+def _n_frames(ds: Any) -> int:
+    """Number of Frames (1 when absent); :class:`DicomError` for 0, negative or non-integer values."""
+    value = _get(ds, "NumberOfFrames")
+    if value is None:
+        return 1
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise _malformed("NumberOfFrames", value, "integer string (IS)") from None
+    if number < 1:
+        raise DicomError(
+            f"series {_uid(ds)}: {tag_text('NumberOfFrames')} is {number}, but an image has at least one "
+            "frame: the file is damaged; export it again"
+        )
+    return number
+
+
+def number_of(ds: Any, keyword: str) -> float | None:
+    """A numeric attribute of ``ds`` as a finite float; None when absent; :class:`DicomError` naming the
+    tag when present but not a finite number."""
+    value = _get(ds, keyword)
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)) or (
+        hasattr(value, "__len__") and not isinstance(value, (str, bytes))
+    ):
+        items = list(value)
+        if len(items) != 1:
+            raise _malformed(keyword, value, "single number")
+        value = items[0]
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise _malformed(keyword, value, "number") from None
+    if not math.isfinite(number):
+        raise _malformed(keyword, value, "finite number")
+    return number
 
 
 def _single_object(datasets: Sequence[Any], kind: str) -> None:
@@ -521,6 +867,14 @@ def _stack_geometry(datasets: Sequence[Any], rows: int, columns: int) -> _Geomet
     iop = _orientation(_plane_source(first), "first file")
     spacing = _pixel_spacing(first)
     normal = np.cross(iop[:3], iop[3:])
+    frames_of_reference = {str(_get(ds, "FrameOfReferenceUID", "")) for ds in datasets}
+    if len(frames_of_reference) > 1:
+        listing = ", ".join(sorted(uid or "(none)" for uid in frames_of_reference)[:3])
+        raise DicomError(
+            f"series {_uid(first)} mixes {len(frames_of_reference)} frames of reference "
+            f"({tag_text('FrameOfReferenceUID')}: {listing}): its slices do not share one coordinate "
+            "system; remove the foreign slices"
+        )
     positions = []
     for ds in datasets:
         if int(_get(ds, "Rows", 0) or 0) != rows or int(_get(ds, "Columns", 0) or 0) != columns:
@@ -534,7 +888,7 @@ def _stack_geometry(datasets: Sequence[Any], rows: int, columns: int) -> _Geomet
             raise DicomError(
                 f"series {_uid(first)} mixes pixel spacings: it cannot be stacked into one volume"
             )
-        if int(_get(ds, "NumberOfFrames", 1) or 1) > 1:
+        if _n_frames(ds) > 1:
             raise DicomError(
                 f"series {_uid(first)} mixes multi-frame objects with single slices: pass one file"
             )
@@ -555,9 +909,13 @@ def _stack_geometry(datasets: Sequence[Any], rows: int, columns: int) -> _Geomet
             "time frames in one series): split the files and read one set"
         )
     if len(datasets) == 1:
-        thickness = float(_get(first, "SpacingBetweenSlices", 0) or 0) or float(
-            _get(first, "SliceThickness", 0) or 0
-        )
+        thickness = number_of(first, "SpacingBetweenSlices") or number_of(first, "SliceThickness") or 0.0
+        if not thickness and str(_get(first, "Modality", "")) not in PROJECTION_MODALITIES:
+            raise DicomError(
+                f"series {_uid(first)} is a single slice without {tag_text('SliceThickness')} or "
+                f"{tag_text('SpacingBetweenSlices')}: its voxel depth is unknown; export the whole series"
+            )
+        # projection images (DX, CR, MG, US, SC, ...) have no depth: one unit step represents the plane
         step = normal * (abs(thickness) if thickness else 1.0)
     else:
         step = (pos[-1] - pos[0]) / (len(pos) - 1)
@@ -576,7 +934,7 @@ def _stack_geometry(datasets: Sequence[Any], rows: int, columns: int) -> _Geomet
 
 def _nm_geometry(ds: Any, rows: int, columns: int) -> _Geometry:
     _require_reconstructed(ds)
-    n_frames = int(_get(ds, "NumberOfFrames", 1) or 1)
+    n_frames = _n_frames(ds)
     n_slices = int(_get(ds, "NumberOfSlices", n_frames) or n_frames)
     if n_slices != n_frames:
         raise DicomError(
@@ -597,15 +955,15 @@ def _nm_geometry(ds: Any, rows: int, columns: int) -> _Geometry:
     if ipp is None:
         raise DicomError(f"NM series {_uid(ds)} lacks ImagePositionPatient: geometry unknown")
     spacing = _pixel_spacing(ds)
-    between = _get(ds, "SpacingBetweenSlices")
-    if between is None or float(between) == 0:
-        between = _get(ds, "SliceThickness")
-    if between is None or float(between) == 0:
+    between = number_of(ds, "SpacingBetweenSlices")
+    if between is None or between == 0:
+        between = number_of(ds, "SliceThickness")
+    if between is None or between == 0:
         raise DicomError(
             f"NM series {_uid(ds)} has neither SpacingBetweenSlices nor SliceThickness: slice spacing unknown"
         )
     normal = np.cross(iop[:3], iop[3:])
-    step = normal * float(between)
+    step = normal * between
     vector = _get(ds, "SliceVector")
     order: tuple[tuple[int, int], ...]
     if vector is not None and len(vector) == n_frames:
@@ -627,7 +985,7 @@ def _rtdose_geometry(ds: Any, rows: int, columns: int) -> _Geometry:
     if ipp is None:
         raise DicomError(f"RT Dose {_uid(ds)} lacks ImagePositionPatient: geometry unknown")
     spacing = _pixel_spacing(ds)
-    n_frames = int(_get(ds, "NumberOfFrames", 1) or 1)
+    n_frames = _n_frames(ds)
     normal = np.cross(iop[:3], iop[3:])
     offsets = _floats(_get(ds, "GridFrameOffsetVector"))
     if n_frames == 1:
@@ -720,7 +1078,7 @@ def _stored_frames(ds: Any, path: Path) -> npt.NDArray[Any]:
     """Stored pixel values, shape (frames, rows, columns), without any rescale."""
     rows = int(ds.Rows)
     columns = int(ds.Columns)
-    frames = int(_get(ds, "NumberOfFrames", 1) or 1)
+    frames = _n_frames(ds)
     if int(_get(ds, "SamplesPerPixel", 1) or 1) != 1:
         raise DicomError(
             f"file {str(path)!r} is a colour image (SamplesPerPixel > 1), not a quantitative volume"
@@ -728,10 +1086,25 @@ def _stored_frames(ds: Any, path: Path) -> npt.NDArray[Any]:
     syntax = (
         str(ds.file_meta.get("TransferSyntaxUID", "1.2.840.10008.1.2")) if hasattr(ds, "file_meta") else ""
     )
-    bits = int(_get(ds, "BitsAllocated", 16) or 16)
-    signed = int(_get(ds, "PixelRepresentation", 0) or 0) == 1
     if "PixelData" not in ds:
         raise DicomError(f"file {str(path)!r} has no Pixel Data: it is not an image")
+    pixel_module = {}
+    for keyword in ("BitsAllocated", "BitsStored", "PixelRepresentation"):  # Type 1, PS3.3 C.7.6.3
+        value = number_of(ds, keyword)
+        if value is None:
+            raise DicomError(
+                f"file {str(path)!r} lacks {tag_text(keyword)}: the stored pixel values cannot be decoded "
+                "without it; export the image again"
+            )
+        pixel_module[keyword] = int(value)
+    bits = pixel_module["BitsAllocated"]
+    bits_stored = pixel_module["BitsStored"]
+    signed = pixel_module["PixelRepresentation"] == 1
+    if not 0 < bits_stored <= bits or pixel_module["PixelRepresentation"] not in (0, 1):
+        raise DicomError(
+            f"file {str(path)!r} has BitsStored {bits_stored}, BitsAllocated {bits} and PixelRepresentation "
+            f"{pixel_module['PixelRepresentation']}: not a valid pixel encoding; export the image again"
+        )
     if syntax in UNCOMPRESSED_SYNTAXES and bits in (8, 16, 32):
         dtype = np.dtype(f"{'i' if signed else 'u'}{bits // 8}").newbyteorder(
             ">" if syntax == "1.2.840.10008.1.2.2" else "<"
@@ -742,8 +1115,13 @@ def _stored_frames(ds: Any, path: Path) -> npt.NDArray[Any]:
             raise DicomError(
                 f"file {str(path)!r} is truncated: Pixel Data holds {len(raw)} bytes, {needed} expected"
             )
+        if len(raw) > needed + 1:  # one padding byte makes an odd length even
+            raise DicomError(
+                f"file {str(path)!r}: Pixel Data holds {len(raw)} bytes, but Rows × Columns × "
+                f"NumberOfFrames × {dtype.itemsize} bytes = {needed}: the image attributes do not describe "
+                "the pixels; export the image again"
+            )
         data = np.frombuffer(raw, dtype=dtype, count=rows * columns * frames).reshape(frames, rows, columns)
-        bits_stored = int(_get(ds, "BitsStored", bits) or bits)
         if bits_stored < bits:
             if signed:
                 shift = bits - bits_stored
@@ -776,11 +1154,95 @@ def _transformation(ds: Any, frame: int) -> Any:
     return ds
 
 
-def _rescale(ds: Any, frame: int = 0) -> tuple[float, float]:
+def _positive(value: float, keyword: str, series: str, why: str) -> float:
+    if value <= 0:
+        raise DicomError(
+            f"series {series}: {tag_text(keyword)} is {value:g}; {why} needs a positive slope, so the stored "
+            "values cannot be converted: export the series again from the scanner"
+        )
+    return value
+
+
+def _rescale(
+    ds: Any, frame: int = 0, *, required: bool = False, why: str = "rescaling"
+) -> tuple[float, float]:
+    """(slope, intercept) of the Modality LUT (Rescale Slope/Intercept) of ``frame``.
+
+    Absent attributes mean slope 1, intercept 0 unless ``required`` (then :class:`DicomError` naming the
+    tag); a zero or negative slope is always refused.
+    """
     source = _transformation(ds, frame)
-    slope = float(_get(source, "RescaleSlope", 1.0) or 1.0)
-    intercept = float(_get(source, "RescaleIntercept", 0.0) or 0.0)
-    return slope, intercept
+    slope = number_of(source, "RescaleSlope")
+    intercept = number_of(source, "RescaleIntercept")
+    if required and (slope is None or intercept is None):
+        missing = "RescaleSlope" if slope is None else "RescaleIntercept"
+        raise DicomError(
+            f"series {_uid(ds)} lacks {tag_text(missing)}: {why} needs it to convert the stored values; "
+            "export the series again with its rescale"
+        )
+    return _positive(1.0 if slope is None else slope, "RescaleSlope", _uid(ds), why), (intercept or 0.0)
+
+
+def _real_world_bqml(ds: Any) -> tuple[float, float] | None:
+    """Validated (slope, intercept) of the Real World Value Mapping to Bq/ml, or None when there is none."""
+    rwv = _rwv_bqml(ds)
+    if rwv is None:
+        return None
+    slope, intercept = rwv
+    if not (math.isfinite(slope) and math.isfinite(intercept)):
+        raise _malformed("RealWorldValueSlope", slope, "finite number")
+    return _positive(
+        slope, "RealWorldValueSlope", _uid(ds), "the Real World Value Mapping to Bq/ml"
+    ), intercept
+
+
+#: Relative difference above which a Rescale Slope and a Real World Value Mapping to Bq/ml disagree.
+SLOPE_AGREEMENT = 1e-6
+
+
+def _quantitative_mapping(ds: Any, frame: int) -> tuple[float, float]:
+    """Stored value → Bq/mL (or g/mL for Units GML) of an NM or PET frame.
+
+    ``Units`` BQML/GML: Rescale Slope and Intercept (the PET Image module, Siemens, theradose), or, when
+    the slope is absent, a Real World Value Mapping to UCUM ``Bq/ml``; otherwise the mapping. A missing
+    slope without a mapping, a zero or negative slope, or a slope and a mapping that disagree are refused
+    with the tag named: the stored values would otherwise be read on a wrong scale.
+    """
+    units = str(_get(ds, "Units", "")).upper()
+    rwv = _real_world_bqml(ds)
+    if units in ("BQML", "GML"):
+        source = _transformation(ds, frame)
+        slope = number_of(source, "RescaleSlope")
+        if slope is not None:
+            slope = _positive(slope, "RescaleSlope", _uid(ds), f"Units {units}")
+            intercept = number_of(source, "RescaleIntercept") or 0.0
+            if (
+                rwv is not None
+                and units == "BQML"
+                and (
+                    abs(rwv[0] - slope) > SLOPE_AGREEMENT * slope
+                    or abs(rwv[1] - intercept) > SLOPE_AGREEMENT * slope
+                )
+            ):
+                raise DicomError(
+                    f"series {_uid(ds)}: {tag_text('RescaleSlope')} {slope:g} and the Real World Value "
+                    f"Mapping to Bq/ml (slope {rwv[0]:g}) disagree: the scale of the stored values is "
+                    "ambiguous; export the series again"
+                )
+            return slope, intercept
+        if rwv is not None:
+            return rwv
+        raise DicomError(
+            f"series {_uid(ds)} has Units {units} but no {tag_text('RescaleSlope')} and no Real World Value "
+            "Mapping to Bq/ml: the scale of the stored values is unknown; export it with its rescale slope"
+        )
+    if rwv is not None:
+        _rescale(ds, frame)  # a zero or negative Rescale Slope beside the mapping: the file is damaged
+        return rwv
+    raise DicomError(
+        f"series {_uid(ds)}: a file has neither Units BQML nor a Real World Value Mapping to Bq/ml while "
+        "the series is in Bq/mL: its slices are quantified differently; export the series again"
+    )
 
 
 # ------------------------------------------------------------------------------------------------ reading
@@ -843,10 +1305,16 @@ def read_series(
     uids = {str(_get(d, "SeriesInstanceUID", "")) for d in datasets}
     if len(uids) > 1:
         raise DicomError(f"the files given belong to {len(uids)} series: pass the files of one series")
-    geometry = _geometry(datasets)
-    stored = [_stored_frames(d, p) for d, p in zip(datasets, files, strict=True)]
     first = datasets[0]
     modality = str(_get(first, "Modality", ""))
+    if not modality:
+        raise DicomError(
+            f"{str(files[0])!r} lacks {tag_text('Modality')} (Type 1): the kind of image and its units are "
+            "unknown; export it again"
+        )
+    _require_same(datasets, files, ("Modality", "Units", "DecayCorrection", "TimezoneOffsetFromUTC"))
+    geometry = _geometry(datasets)
+    stored = [_stored_frames(d, p) for d, p in zip(datasets, files, strict=True)]
     unit = _units_of(first) or "1"
     values = np.empty((geometry.n_slices, geometry.rows, geometry.columns), dtype=np.float32)
     voxel_volume_ml = Volume(np.zeros((1, 1, 1)), geometry.affine, "1").voxel_volume_ml
@@ -882,6 +1350,18 @@ def read_series(
     )
 
 
+def _require_same(datasets: Sequence[Any], files: Sequence[Path], keywords: Sequence[str]) -> None:
+    """:class:`DicomError` if the files of one series disagree on any of ``keywords``."""
+    for keyword in keywords:
+        values = {str(_get(d, keyword, "")).strip().upper() for d in datasets}
+        if len(values) > 1:
+            shown = ", ".join(sorted(v or "(absent)" for v in values))
+            raise DicomError(
+                f"the files of series {_uid(datasets[0])} disagree on {tag_text(keyword)} ({shown}): they "
+                "cannot be read as one volume; export the series again"
+            )
+
+
 def _earliest(datasets: Sequence[Any]) -> datetime | None:
     times = [t for t in (acquisition_datetime_of(d) for d in datasets) if t is not None]
     return min(times, key=_sort_key) if times else None
@@ -896,7 +1376,13 @@ def _select_files(
             raise InputError(f"DICOM path {str(path)!r} does not exist: check the path")
         if path.is_file():
             return [path]
-        found, datasets = _scan(path)
+        found, datasets, unreadable = _scan(path)
+        if unreadable:
+            raise DicomError(
+                f"{str(path)!r} holds {len(unreadable)} damaged file(s), so no series in it can be known to "
+                f"be complete ({unreadable[0].reason}): remove or replace the damaged file(s), or pass the "
+                "files of one series"
+            )
         cache.update(datasets)
         series = [s for s in found if s.is_image or (series_uid and s.series_uid == series_uid)]
         if series_uid is not None:
@@ -928,15 +1414,21 @@ def _select_files(
 
 
 def _physical(ds: Any, raw: npt.NDArray[Any], *, unit: str, modality: str, frame: int) -> npt.NDArray[Any]:
-    """Stored values → physical values for one frame (rescale / dose grid scaling)."""
+    """Stored values → physical values for one frame (rescale, Real World Value Mapping, dose scaling)."""
     if modality == "RTDOSE":
-        scaling = float(_get(ds, "DoseGridScaling", 1.0) or 1.0)
-        return raw * scaling
-    if modality in ("NM", "PT") and str(_get(ds, "Units", "")).upper() != "BQML":
-        rwv = _rwv_bqml(ds)
-        if rwv is not None:
-            return raw * rwv[0] + rwv[1]
-    slope, intercept = _rescale(ds, frame)
+        scaling = number_of(ds, "DoseGridScaling")
+        if scaling is None:
+            raise DicomError(
+                f"RT Dose {_uid(ds)} lacks {tag_text('DoseGridScaling')}: the stored integers cannot be "
+                "converted to Gy; export the dose again"
+            )
+        return raw * _positive(scaling, "DoseGridScaling", _uid(ds), "RT Dose")
+    if modality in ("NM", "PT") and unit in ("Bq/mL", "SUV"):
+        slope, intercept = _quantitative_mapping(ds, frame)
+    elif modality == "CT":
+        slope, intercept = _rescale(ds, frame, required=True, why="CT numbers (HU)")
+    else:
+        slope, intercept = _rescale(ds, frame)
     return raw * slope + intercept
 
 
@@ -979,13 +1471,13 @@ def _quantify(
         unit = "Bq/mL"
     else:
         return values, unit
-    correction = str(_get(ds, "DecayCorrection", "")).upper()
+    correction = _decay_correction(ds)
     if correction == "ADMIN":
         if reference is None:
             raise DicomError(
                 f"series {series} is decay-corrected to administration but has no acquisition time"
             )
-        corrected_to = parse_dt(_get(ds, "DecayCorrectionDateTime"), _tz(ds))
+        corrected_to = datetime_of(ds, "DecayCorrectionDateTime", _tz(ds))
         if corrected_to is None:
             info = read_radiopharmaceutical(ds)
             if info is None:
@@ -999,16 +1491,56 @@ def _quantify(
     elif correction == "NONE" and str(_get(ds, "Modality", "")) == "PT" and reference is not None:
         lam = _decay_constant_per_h(ds, nuclide)
         for k, slice_ds in enumerate(datasets):
-            duration_ms = _get(slice_ds, "ActualFrameDuration")
-            if duration_ms is None:
-                raise DicomError(f"PET series {series} is not decay corrected and lacks ActualFrameDuration")
-            frame_h = seconds_to_hours(ms_to_seconds(float(duration_ms)))
+            duration_ms = number_of(slice_ds, "ActualFrameDuration")
+            if duration_ms is None or duration_ms < 0:
+                raise DicomError(
+                    f"PET series {series} is not decay corrected and lacks a valid "
+                    f"{tag_text('ActualFrameDuration')}: the decay during each frame is unknown"
+                )
+            frame_h = seconds_to_hours(ms_to_seconds(duration_ms))
             start = acquisition_datetime_of(slice_ds) or reference
             factor = math.exp(lam * _hours_between(reference, start))
             if frame_h > 0:
                 factor *= lam * frame_h / -math.expm1(-lam * frame_h)
             values[k] = (values[k] * factor).astype(np.float32)
     return values, unit
+
+
+#: Values of Decay Correction (0054,1102), PS3.3 C.8.9.1.1.4.
+DECAY_CORRECTIONS = ("NONE", "START", "ADMIN")
+
+
+def _decay_correction(ds: Any) -> str:
+    """Decay Correction of a quantitative NM/PET series ("" for NM that states none and is uncorrected).
+
+    Raises
+    ------
+    DicomError
+        PET without the attribute (Type 1 in the PET Series module), NM whose Corrected Image says DECY
+        without it (corrected, but to an unknown time), or an unknown value.
+    """
+    value = str(_get(ds, "DecayCorrection", "")).strip().upper()
+    modality = str(_get(ds, "Modality", ""))
+    corrected = _upper_values(ds, "CorrectedImage")
+    if not value:
+        if modality == "PT":
+            raise DicomError(
+                f"PET series {_uid(ds)} lacks {tag_text('DecayCorrection')} (Type 1 in the PET Series "
+                "module): the time its values refer to is unknown; export it again"
+            )
+        if "DECY" in corrected:
+            raise DicomError(
+                f"NM series {_uid(ds)} is decay corrected ({tag_text('CorrectedImage')} holds DECY) but "
+                f"lacks {tag_text('DecayCorrection')}: the time its values refer to is unknown; "
+                "export it again"
+            )
+        return ""
+    if value not in DECAY_CORRECTIONS:
+        raise DicomError(
+            f"series {_uid(ds)}: {tag_text('DecayCorrection')} is {value!r}; expected one of "
+            f"{', '.join(DECAY_CORRECTIONS)}"
+        )
+    return value
 
 
 def _hours_between(start: datetime, end: datetime) -> float:
@@ -1022,10 +1554,10 @@ def _acquisition_duration_s(ds: Any) -> float:
     """Scan time of a SPECT acquisition: ActualFrameDuration × NumberOfFramesInRotation over all rotations."""
     total_s = 0.0
     for rotation in _get(ds, "RotationInformationSequence") or []:
-        duration_ms = _get(rotation, "ActualFrameDuration")
-        n = _get(rotation, "NumberOfFramesInRotation")
-        if duration_ms is not None and n is not None:
-            total_s += ms_to_seconds(float(duration_ms)) * int(n)
+        duration_ms = number_of(rotation, "ActualFrameDuration")
+        n = number_of(rotation, "NumberOfFramesInRotation")
+        if duration_ms is not None and n is not None and duration_ms > 0 and n > 0:
+            total_s += ms_to_seconds(duration_ms) * int(n)
     if total_s <= 0:
         raise DicomError(
             f"series {_uid(ds)} has no acquisition duration (Rotation Information Sequence without "
@@ -1069,10 +1601,18 @@ def discover_series_of(folder_or_files: str | Path | Sequence[str | Path]) -> li
 
 
 __all__ = [
+    "MALFORMED_DATA_ERRORS",
+    "FolderContents",
+    "UnreadableFile",
     "acquisition_datetime_of",
+    "date_time_of",
+    "datetime_of",
     "discover_series",
+    "number_of",
     "read_counts",
     "read_radiopharmaceutical",
     "read_series",
+    "scan_folder",
     "series_datetime_of",
+    "tag_text",
 ]

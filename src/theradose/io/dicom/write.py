@@ -17,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from theradose.errors import InputError
+from theradose.errors import GeometryError, InputError
 from theradose.imaging.volume import Volume
 from theradose.io.dicom.geometry import normalised_for_stack, plane_geometry
 from theradose.io.dicom.info import (
@@ -47,7 +47,7 @@ MANUFACTURER = "theradose"
 
 _UINT16_MAX = 65535
 _INT16_MAX = 32767
-_UINT32_MAX = 4294967295
+_INT32_MAX = 2147483647
 
 
 def new_uid() -> str:
@@ -104,7 +104,7 @@ def quantise(
             raise InputError(
                 f"values must not be negative for 32-bit storage; got a minimum of {lo:g}: clip them"
             )
-        top = _UINT32_MAX
+        top = _INT32_MAX  # stored as unsigned, but readable as signed as well
         dtype: type[np.integer[Any]] = np.uint32
     else:
         top = _INT16_MAX if signed else _UINT16_MAX
@@ -687,11 +687,45 @@ def write_pet_series(
 
 
 # ------------------------------------------------------------------------------------------------ RT Dose
+#: Patient module attributes copied from the source images into RT Dose (PS3.3 C.7.1.1), and the
+#: General Study attributes that make it join their study (C.7.2.1).
+PATIENT_MODULE = ("PatientName", "PatientID", "IssuerOfPatientID", "PatientBirthDate", "PatientSex")
+STUDY_MODULE = (
+    "StudyInstanceUID",
+    "StudyDate",
+    "StudyTime",
+    "StudyID",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+    "StudyDescription",
+)
+#: Largest stored RT Dose value: 2³¹ − 1, so that readers taking 32-bit pixels as signed read them right.
+RT_DOSE_MAX_STORED = 2**31 - 1
+
+
+def _source_images(reference_files: Sequence[str | Path]) -> Any:
+    """The header of the first source image; :class:`InputError` unless all share study and frame."""
+    from theradose.io.dicom.read import _dcmread
+
+    if not reference_files:
+        raise InputError("reference_files is empty: pass the image series the dose was computed on")
+    headers = [_dcmread(Path(p), header_only=True) for p in reference_files]
+    for keyword in ("StudyInstanceUID", "FrameOfReferenceUID", "PatientID"):
+        values = {str(h.get(keyword, "")) for h in headers}
+        if len(values) != 1 or not next(iter(values)):
+            raise InputError(
+                f"reference_files must be one series with one {keyword}; found {sorted(values)}: pass the "
+                "files of the image series the dose was computed on"
+            )
+    return headers[0]
+
+
 def write_rtdose(
     dose_gy: Volume,
     path: str | Path,
     *,
-    patient: PatientInfo,
+    patient: PatientInfo | None = None,
+    reference_files: Sequence[str | Path] | None = None,
     study_uid: str | None = None,
     series_uid: str | None = None,
     frame_uid: str | None = None,
@@ -706,12 +740,12 @@ def write_rtdose(
 ) -> Path:
     """Write an absorbed-dose volume (Gy) as one RT Dose object.
 
-    Doses are stored as unsigned 32-bit integers with ``DoseGridScaling`` = max dose / (2³² − 1), so the
-    stored dose is exact to 1 part in 4·10⁹ of the maximum (``bits=16``: 1 part in 65535, for systems
-    that cannot read 32-bit RT Dose). The grid is described by
+    Doses are stored as unsigned 32-bit integers with ``DoseGridScaling`` = max dose / (2³¹ − 1): the
+    largest stored value fits a signed 32-bit integer too, so readers that take the pixels as signed
+    read the same doses; the stored dose is exact to 1 part in 2·10⁹ of the maximum (``bits=16``: 1 part
+    in 65535, for systems that cannot read 32-bit RT Dose). The grid is described by
     ``ImagePositionPatient``, ``ImageOrientationPatient``, ``PixelSpacing`` and a relative
-    ``GridFrameOffsetVector`` (PS3.3 C.8.8.3); it refers to the CT/SPECT through the Frame of Reference UID
-    (``frame_uid`` or ``dose_gy.frame_uid``) and, when given, the same Study Instance UID.
+    ``GridFrameOffsetVector`` (PS3.3 C.8.8.3).
 
     Parameters
     ----------
@@ -719,6 +753,14 @@ def write_rtdose(
         Unit ``"Gy"``, non-negative; slices perpendicular to the image planes.
     path : path
         Output file.
+    patient : PatientInfo, optional
+        Patient attributes; needed without ``reference_files``. With them, it is only checked: a
+        different patient ID is refused.
+    reference_files : sequence of path, optional
+        The image series the dose was computed on (e.g. the SPECT of the reference time point). The RT
+        Dose then joins its study (Study Instance UID, date, time, ID, accession number) and its frame of
+        reference, and copies its patient module (name, ID, birth date, sex), so that a PACS files the
+        dose with the images. ``dose_gy.frame_uid``, when set, must be that frame of reference.
     dose_type : {"PHYSICAL", "EFFECTIVE"}
         ``EFFECTIVE`` for radiobiologically weighted doses (e.g. EQD2).
     referenced_record_uid : str, optional
@@ -726,9 +768,9 @@ def write_rtdose(
         SR); then ``DoseSummationType = RECORD`` references it. Without it ``PLAN_OVERVIEW`` is written:
         DICOM has no summation type for radiopharmaceutical therapy, and it is the one that needs no
         referenced RT Plan.
-    patient, study_uid, series_uid, frame_uid, series_description, series_number, comment, study_datetime,
+    study_uid, series_uid, frame_uid, series_description, series_number, comment, study_datetime,
     manufacturer
-        Identification.
+        Identification (``study_uid`` and ``frame_uid`` only without ``reference_files``).
     """
     from pydicom.dataset import Dataset
     from pydicom.sequence import Sequence as DicomSequence
@@ -736,6 +778,27 @@ def write_rtdose(
     _check_unit(dose_gy, ["Gy"], "dose_gy")
     if dose_type not in ("PHYSICAL", "EFFECTIVE"):
         raise InputError(f"dose_type must be 'PHYSICAL' or 'EFFECTIVE'; got {dose_type!r}")
+    source = None
+    if reference_files is not None:
+        if study_uid is not None or frame_uid is not None:
+            raise InputError("study_uid and frame_uid come from reference_files: pass one or the other")
+        source = _source_images(reference_files)
+        frame_uid = str(source.FrameOfReferenceUID)
+        study_uid = str(source.StudyInstanceUID)
+        if dose_gy.frame_uid is not None and dose_gy.frame_uid != frame_uid:
+            raise GeometryError(
+                f"dose_gy is in frame of reference {dose_gy.frame_uid}, the reference images in {frame_uid}: "
+                "compute the dose on the grid of those images or pass the images it was computed on"
+            )
+        if patient is not None and patient.patient_id != str(source.PatientID):
+            raise InputError(
+                f"patient_id {patient.patient_id!r} is not the PatientID {str(source.PatientID)!r} of the "
+                "reference images: the dose would be filed under another patient"
+            )
+        if patient is None:
+            patient = PatientInfo(patient_id=str(source.PatientID))
+    if patient is None:
+        raise InputError("pass patient (PatientInfo) or reference_files (the images the dose belongs to)")
     out = Path(path)
     volume = normalised_for_stack(dose_gy)
     ctx = _context(
@@ -757,6 +820,17 @@ def write_rtdose(
     if q.signed:
         raise InputError("dose values must not be negative: clip them before writing RT Dose")
     ds = _base_dataset(ctx, RT_DOSE_STORAGE, "RTDOSE", 1)
+    if source is not None:
+        for keyword in (*PATIENT_MODULE, *STUDY_MODULE):
+            if keyword in source:
+                ds[keyword] = source[keyword]
+            elif keyword in ds:
+                del ds[keyword]
+        for keyword in ("PatientName", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime"):
+            if keyword not in ds:  # Type 2: present, empty when the images have none
+                setattr(ds, keyword, "")
+        if "PatientWeight" in ds:
+            del ds.PatientWeight
     ds.ImagePositionPatient = [_ds_number(v) for v in geometry.positions_mm[0]]
     ds.ImageOrientationPatient = [_ds_number(v) for v in geometry.orientation]
     ds.PixelSpacing = [_ds_number(geometry.row_spacing_mm), _ds_number(geometry.column_spacing_mm)]

@@ -9,7 +9,15 @@ from fastapi import APIRouter, Request
 from theradose.service.auth import Principal, require
 from theradose.service.errors import ERROR_RESPONSES, ApiError
 from theradose.service.operations import users as ops
-from theradose.service.operations.users import LoginIn, LoginOut, UserIn, Username, UserOut, UserPatch
+from theradose.service.operations.users import (
+    LoginIn,
+    LoginOut,
+    PasswordChangeIn,
+    UserIn,
+    Username,
+    UserOut,
+    UserPatch,
+)
 
 router = APIRouter(responses=ERROR_RESPONSES)
 
@@ -22,6 +30,12 @@ def login(body: LoginIn, request: Request) -> LoginOut:
     if result is None:
         raise ApiError(401, "unauthorized", "wrong user name or password")
     return result
+
+
+@router.post("/auth/password", tags=["auth"], summary="Change your password (needed after a reset)")
+def change_password(body: PasswordChangeIn, request: Request) -> UserOut:
+    with request.app.state.db.write() as session:
+        return ops.change_password(session, body, hasher=request.app.state.hasher)
 
 
 @router.post("/auth/logout", tags=["auth"], summary="Revoke the current token")

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 
-from theradose.service.api.params import IdPath, Limit, Offset, PseudonymPath
+from theradose.service.api.params import IdempotencyKeyHeader, IdPath, Limit, Offset, PseudonymPath
 from theradose.service.auth import Principal, require
 from theradose.service.errors import ERROR_RESPONSES
-from theradose.service.operations import patients, prescriptions, referrals
+from theradose.service.operations import patients, precycle, prescriptions, referrals, signatures
+from theradose.service.operations.idempotency import request_hash, run_once
 from theradose.service.operations.patients import IdentityOut, PatientIn, PatientOut
-from theradose.service.operations.prescriptions import CancelIn, PrescriptionIn, PrescriptionOut
+from theradose.service.operations.precycle import DecisionOut, OverrideIn
+from theradose.service.operations.prescriptions import (
+    CancelIn,
+    PrescriptionEdit,
+    PrescriptionIn,
+    PrescriptionOut,
+)
 from theradose.service.operations.referrals import ReferralIn, ReferralOut, ReferralStatusIn
 
 router = APIRouter(responses=ERROR_RESPONSES)
@@ -22,10 +29,23 @@ router = APIRouter(responses=ERROR_RESPONSES)
     "/patients", tags=["patients"], status_code=201, summary="Register a patient; returns the pseudonym"
 )
 def create_patient(
-    body: PatientIn, request: Request, me: Annotated[Principal, require("patients:create")]
+    body: PatientIn,
+    request: Request,
+    me: Annotated[Principal, require("patients:create")],
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> PatientOut:
     with request.app.state.db.write() as session:
-        return patients.create_patient(session, me, body)
+        digest = request_hash("create_patient", body)
+        out, _ = run_once(
+            session,
+            me,
+            idempotency_key,
+            "create_patient",
+            digest,
+            PatientOut,
+            lambda: patients.create_patient(session, me, body),
+        )
+        return out
 
 
 @router.get("/patients", tags=["patients"], summary="List patients (pseudonyms only)")
@@ -76,10 +96,38 @@ def set_referral_status(
 # --- prescriptions ------------------------------------------------------------------------------------------
 @router.post("/prescriptions", tags=["prescriptions"], status_code=201, summary="Write a written directive")
 def create_prescription(
-    body: PrescriptionIn, request: Request, me: Annotated[Principal, require("prescriptions:write")]
+    body: PrescriptionIn,
+    request: Request,
+    me: Annotated[Principal, require("prescriptions:write")],
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> PrescriptionOut:
     with request.app.state.db.write() as session:
-        return prescriptions.create_prescription(session, me, body)
+        digest = request_hash("create_prescription", body)
+        out, _ = run_once(
+            session,
+            me,
+            idempotency_key,
+            "create_prescription",
+            digest,
+            PrescriptionOut,
+            lambda: prescriptions.create_prescription(session, me, body),
+        )
+        return out
+
+
+@router.patch(
+    "/prescriptions/{prescription_id}",
+    tags=["prescriptions"],
+    summary="Edit a written directive before dispensing (a signed one returns to draft)",
+)
+def edit_prescription(
+    prescription_id: IdPath,
+    body: PrescriptionEdit,
+    request: Request,
+    me: Annotated[Principal, require("prescriptions:write")],
+) -> PrescriptionOut:
+    with request.app.state.db.write() as session:
+        return prescriptions.edit_prescription(session, me, prescription_id, body)
 
 
 @router.get("/prescriptions/{prescription_id}", tags=["prescriptions"], summary="One written directive")
@@ -87,7 +135,7 @@ def get_prescription(
     prescription_id: IdPath, request: Request, me: Annotated[Principal, require("prescriptions:read")]
 ) -> PrescriptionOut:
     with request.app.state.db.read() as session:
-        return prescriptions.get_prescription(session, me, prescription_id)
+        return prescriptions.get_prescription(session, me, prescription_id, secret=request.app.state.secret)
 
 
 @router.post(
@@ -101,3 +149,34 @@ def cancel_prescription(
 ) -> PrescriptionOut:
     with request.app.state.db.write() as session:
         return prescriptions.cancel_prescription(session, me, prescription_id, body)
+
+
+# --- pre-cycle decisions ------------------------------------------------------------------------------------
+@router.get(
+    "/patients/{pseudonym}/precycle/decisions",
+    tags=["safety"],
+    summary="Pre-cycle decision in force per cycle (DELAY/STOP block dispensing and administration)",
+)
+def precycle_decisions(
+    pseudonym: PseudonymPath, request: Request, me: Annotated[Principal, require("labs:read")]
+) -> list[DecisionOut]:
+    with request.app.state.db.read() as session:
+        return precycle.list_decisions(session, me, pseudonym)
+
+
+@router.post(
+    "/patients/{pseudonym}/precycle/{cycle}/override",
+    tags=["safety"],
+    summary="Override a DELAY or STOP (physician: reason and e-signature)",
+)
+def precycle_override(
+    pseudonym: PseudonymPath,
+    cycle: Annotated[int, Path(ge=1, le=100)],
+    body: OverrideIn,
+    request: Request,
+    me: Annotated[Principal, require("precycle:override")],
+) -> DecisionOut:
+    state = request.app.state
+    signer = signatures.reauthenticate(me, "overridden", body.password, hasher=state.hasher)
+    with state.db.write() as session:
+        return precycle.override(session, signer, pseudonym, cycle, body, secret=state.secret)

@@ -7,12 +7,20 @@ from typing import Annotated
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from theradose.service.api.params import IdPath, Limit, Offset
+from theradose.service.api.params import IdempotencyKeyHeader, IdPath, Limit, Offset
 from theradose.service.auth import Principal, require
 from theradose.service.errors import ERROR_RESPONSES
-from theradose.service.operations import administration, batches, deliveries, dispensing
-from theradose.service.operations.administration import AdministrationIn, AdministrationOut
-from theradose.service.operations.batches import BatchIn, BatchOut, QcIn, QcOut, ReleaseIn
+from theradose.service.operations import (
+    administration,
+    batches,
+    deliveries,
+    dispensing,
+    labels,
+    signatures,
+    specifications,
+)
+from theradose.service.operations.administration import AdministrationIn, AdministrationOut, AssayIn, AssayOut
+from theradose.service.operations.batches import BatchIn, BatchOut, BatchStatusIn, QcIn, QcOut, ReleaseIn
 from theradose.service.operations.common import Time
 from theradose.service.operations.deliveries import (
     DeliveryIn,
@@ -21,7 +29,9 @@ from theradose.service.operations.deliveries import (
     GeneratorOut,
     GeneratorYieldOut,
 )
-from theradose.service.operations.dispensing import DispenseIn, DispensingOut
+from theradose.service.operations.dispensing import DispenseIn, DispensingOut, VoidDispensingIn
+from theradose.service.operations.idempotency import request_hash, run_once
+from theradose.service.operations.specifications import SpecificationIn, SpecificationOut
 
 router = APIRouter(responses=ERROR_RESPONSES)
 
@@ -106,14 +116,60 @@ def add_qc(
         return batches.add_qc(session, me, batch_id, body)
 
 
-@router.post("/batches/{batch_id}/release", tags=["batches"], summary="Release (or refuse) a batch from QC")
+@router.post(
+    "/batches/{batch_id}/release",
+    tags=["batches"],
+    summary="Release a batch from QC: e-signature of a pharmacist who did not record its QC",
+)
 def release_batch(
     batch_id: IdPath, body: ReleaseIn, request: Request, me: Annotated[Principal, require("batches:write")]
 ) -> BatchOut:
+    state = request.app.state
+    signer = signatures.reauthenticate(me, "released", body.password, hasher=state.hasher)
+    with state.db.write() as session:
+        return batches.release_batch(session, signer, batch_id, body, secret=state.secret)
+
+
+@router.post("/batches/{batch_id}/reject", tags=["batches"], summary="Reject a batch in quarantine (reason)")
+def reject_batch(
+    batch_id: IdPath,
+    body: BatchStatusIn,
+    request: Request,
+    me: Annotated[Principal, require("batches:write")],
+) -> BatchOut:
     with request.app.state.db.write() as session:
-        return batches.release_batch(
-            session, me, batch_id, body, required_qc=request.app.state.settings.required_qc
-        )
+        return batches.set_batch_status(session, me, batch_id, body, to="rejected")
+
+
+@router.post("/batches/{batch_id}/void", tags=["batches"], summary="Void a batch entered in error (reason)")
+def void_batch(
+    batch_id: IdPath,
+    body: BatchStatusIn,
+    request: Request,
+    me: Annotated[Principal, require("batches:write")],
+) -> BatchOut:
+    with request.app.state.db.write() as session:
+        return batches.set_batch_status(session, me, batch_id, body, to="voided")
+
+
+@router.get(
+    "/specifications", tags=["batches"], summary="Release specifications of the products, every version"
+)
+def list_specifications(
+    request: Request, me: Annotated[Principal, require("batches:read")]
+) -> list[SpecificationOut]:
+    with request.app.state.db.read() as session:
+        return specifications.list_specifications(session, me)
+
+
+@router.post(
+    "/specifications", tags=["batches"], status_code=201, summary="Write the next version of a specification"
+)
+def create_specification(
+    body: SpecificationIn, request: Request, me: Annotated[Principal, require("specifications:write")]
+) -> SpecificationOut:
+    with request.app.state.db.write() as session:
+        return specifications.create_specification(session, me, body)
 
 
 # --- dispensing ---------------------------------------------------------------------------------------------
@@ -121,10 +177,63 @@ def release_batch(
     "/batches/{batch_id}/dispensings", tags=["dispensing"], status_code=201, summary="Dispense a patient dose"
 )
 def create_dispensing(
-    batch_id: IdPath, body: DispenseIn, request: Request, me: Annotated[Principal, require("dispense")]
+    batch_id: IdPath,
+    body: DispenseIn,
+    request: Request,
+    me: Annotated[Principal, require("dispense")],
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> DispensingOut:
+    secret = request.app.state.secret
     with request.app.state.db.write() as session:
-        return dispensing.create_dispensing(session, me, batch_id, body)
+        digest = request_hash("create_dispensing", batch_id, body)
+        out, _ = run_once(
+            session,
+            me,
+            idempotency_key,
+            "create_dispensing",
+            digest,
+            DispensingOut,
+            lambda: dispensing.create_dispensing(session, me, batch_id, body, secret=secret),
+        )
+        return out
+
+
+@router.post(
+    "/dispensings/{dispensing_id}/void",
+    tags=["dispensing"],
+    summary="Void a dose not administered (reason and e-signature); the directive can be dispensed again",
+)
+def void_dispensing(
+    dispensing_id: IdPath,
+    body: VoidDispensingIn,
+    request: Request,
+    me: Annotated[Principal, require("dispense")],
+) -> DispensingOut:
+    state = request.app.state
+    signer = signatures.reauthenticate(me, "voided", body.password, hasher=state.hasher)
+    with state.db.write() as session:
+        return dispensing.void_dispensing(session, signer, dispensing_id, body, secret=state.secret)
+
+
+@router.get(
+    "/dispensings/{dispensing_id}/label",
+    tags=["dispensing"],
+    summary="Syringe/vial label (PDF with a QR code)",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}, "description": "one-page PDF"}},
+)
+def dispensing_label(
+    dispensing_id: IdPath, request: Request, me: Annotated[Principal, require("batches:read")]
+) -> Response:
+    with request.app.state.db.write() as session:
+        fields = labels.label_text(
+            session, me, dispensing_id, site_timezone=request.app.state.settings.site_timezone
+        )
+    return Response(
+        labels.label_pdf(fields),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="label_D{dispensing_id}.pdf"'},
+    )
 
 
 @router.get("/dispensings/{dispensing_id}", tags=["dispensing"], summary="One dispensed dose")
@@ -147,9 +256,33 @@ def create_administration(
     body: AdministrationIn,
     request: Request,
     me: Annotated[Principal, require("administer")],
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> AdministrationOut:
+    secret = request.app.state.secret
     with request.app.state.db.write() as session:
-        return administration.create_administration(session, me, dispensing_id, body)
+        digest = request_hash("create_administration", dispensing_id, body)
+        out, _ = run_once(
+            session,
+            me,
+            idempotency_key,
+            "create_administration",
+            digest,
+            AdministrationOut,
+            lambda: administration.create_administration(session, me, dispensing_id, body, secret=secret),
+        )
+        return out
+
+
+@router.post(
+    "/dispensings/{dispensing_id}/assay",
+    tags=["administration"],
+    summary="Pre-injection syringe assay against the directive (nothing is recorded)",
+)
+def assay_syringe(
+    dispensing_id: IdPath, body: AssayIn, request: Request, me: Annotated[Principal, require("administer")]
+) -> AssayOut:
+    with request.app.state.db.read() as session:
+        return administration.assay_preview(session, me, dispensing_id, body, secret=request.app.state.secret)
 
 
 @router.get("/administrations/{administration_id}", tags=["administration"], summary="One administration")

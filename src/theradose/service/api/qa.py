@@ -9,9 +9,10 @@ from fastapi import APIRouter, Request
 from theradose.service.api.params import CameraPath, IdPath, Limit, Offset
 from theradose.service.auth import Principal, require
 from theradose.service.errors import ERROR_RESPONSES, not_found
-from theradose.service.operations import calibrators, cameras
-from theradose.service.operations.calibrators import CalibratorIn, CalibratorOut, QaIn, QaOut
+from theradose.service.operations import calibrators, cameras, waste
+from theradose.service.operations.calibrators import CalibratorIn, CalibratorOut, QaIn, QaOut, VoidIn
 from theradose.service.operations.cameras import CameraCalibrationIn, CameraCalibrationOut
+from theradose.service.operations.waste import ContainerIn, ContainerOut, SurveyIn
 
 router = APIRouter(responses=ERROR_RESPONSES)
 
@@ -82,3 +83,46 @@ def list_camera_calibrations(
     if not history:
         raise not_found("camera", camera)
     return history
+
+
+@router.post("/calibrator-qa/{qa_id}/void", tags=["qa"], summary="Void a QA result entered in error (reason)")
+def void_calibrator_qa(
+    qa_id: IdPath, body: VoidIn, request: Request, me: Annotated[Principal, require("calibrator_qa:write")]
+) -> QaOut:
+    with request.app.state.db.write() as session:
+        return calibrators.void_qa(session, me, qa_id, body)
+
+
+# --- decay-in-storage waste ---------------------------------------------------------------------------------
+@router.get("/waste", tags=["radiation safety"], summary="Waste containers held for decay-in-storage")
+def list_waste(request: Request, me: Annotated[Principal, require("waste:read")]) -> list[ContainerOut]:
+    with request.app.state.db.read() as session:
+        return waste.list_containers(session, me)
+
+
+@router.post("/waste", tags=["radiation safety"], status_code=201, summary="Open a waste container")
+def open_waste(
+    body: ContainerIn, request: Request, me: Annotated[Principal, require("waste:write")]
+) -> ContainerOut:
+    with request.app.state.db.write() as session:
+        return waste.open_container(session, me, body)
+
+
+@router.post("/waste/{container_id}/seal", tags=["radiation safety"], summary="Seal a waste container")
+def seal_waste(
+    container_id: IdPath, request: Request, me: Annotated[Principal, require("waste:write")]
+) -> ContainerOut:
+    with request.app.state.db.write() as session:
+        return waste.seal_container(session, me, container_id)
+
+
+@router.post(
+    "/waste/{container_id}/release",
+    tags=["radiation safety"],
+    summary="Release a sealed container after a survey at background (10 CFR 35.92)",
+)
+def release_waste(
+    container_id: IdPath, body: SurveyIn, request: Request, me: Annotated[Principal, require("waste:write")]
+) -> ContainerOut:
+    with request.app.state.db.write() as session:
+        return waste.release_container(session, me, container_id, body)

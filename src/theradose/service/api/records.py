@@ -76,6 +76,8 @@ async def import_rrdsr(
 
     def work() -> ImportedOut:
         with request.app.state.db.write() as session:
-            return rrdsr_import.import_rrdsr(session, me, data)
+            return rrdsr_import.import_rrdsr(
+                session, me, data, site_timezone=request.app.state.settings.site_timezone
+            )
 
     return await run_in_threadpool(work)

@@ -43,8 +43,13 @@ def precycle(
     request: Request,
     me: Annotated[Principal, require("labs:read")],
     protocol: Annotated[
-        str, Query(min_length=1, max_length=64, description="a protocol of the protocol registry")
-    ],
+        str | None,
+        Query(
+            min_length=1,
+            max_length=64,
+            description="a protocol of the protocol registry; default: that of the patient's directive",
+        ),
+    ] = None,
     sex: Annotated[Sex | None, Query()] = None,
     age_y: Annotated[float | None, Query(ge=18, le=120)] = None,
     weight_kg: Annotated[float | None, Query(ge=20, le=400)] = None,

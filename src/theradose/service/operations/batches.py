@@ -12,10 +12,12 @@ from sqlalchemy.orm import Session
 
 from theradose.pharmacy import batches as batch_logic
 from theradose.pharmacy.decay import canonical_nuclide
+from theradose.pharmacy.signatures import four_eyes_conflict
+from theradose.products import get_product
 from theradose.service import audit_store
 from theradose.service.auth import Principal
 from theradose.service.errors import ApiError, conflict
-from theradose.service.models import Batch, Delivery, QcResultRow, row_to_dict
+from theradose.service.models import Batch, Delivery, Dispensing, QcResultRow, row_to_dict
 from theradose.service.operations.common import (
     ActivityMBq,
     Finite,
@@ -24,29 +26,28 @@ from theradose.service.operations.common import (
     Time,
     VolumeML,
     get_or_404,
-    opt_text,
     text,
     utcnow,
 )
+from theradose.service.operations.signatures import Signer, seal_signature, signed_record
+from theradose.service.operations.specifications import current_specification, spec_tests
 
 
 class BatchIn(Model):
     product: text(200)  # type: ignore[valid-type]
-    nuclide: text(20)  # type: ignore[valid-type]
+    nuclide: Annotated[str | None, Field(default=None, max_length=20)] = None
     lot: text(100)  # type: ignore[valid-type]
     activity_mbq: ActivityMBq
     volume_ml: VolumeML
     reference_time: Time
     expiry_time: Time
     delivery_id: Annotated[int | None, Field(default=None, ge=1, le=2**31 - 1)] = None
+    carrier_added: bool | None = None
 
 
 class QcIn(Model):
     test: text(100)  # type: ignore[valid-type]
     value: Finite
-    unit: opt_text(30) = ""  # type: ignore[valid-type]
-    lower_limit: Finite | None = None
-    upper_limit: Finite | None = None
     reason: OptReason = None
 
 
@@ -76,11 +77,20 @@ class BatchOut(BaseModel):
     remaining_volume_ml: float
     remaining_activity_now_mbq: float
     version: int
+    product_code: str | None
+    carrier_added: bool | None
+    specification_id: int | None
+    status_reason: str | None
     qc: list[QcOut]
 
 
 class ReleaseIn(Model):
+    password: Annotated[str, Field(min_length=1, max_length=200)]
     reason: OptReason = None
+
+
+class BatchStatusIn(Model):
+    reason: text(500)  # type: ignore[valid-type]
 
 
 def domain_batch(row: Batch) -> batch_logic.Batch:
@@ -119,10 +129,28 @@ def batch_out(row: Batch, qc: Sequence[QcResultRow]) -> BatchOut:
 
 
 def create_batch(session: Session, me: Principal, body: BatchIn) -> BatchOut:
-    """Register a batch in quarantine."""
-    nuclide = canonical_nuclide(body.nuclide)
+    """Register a batch of a registry product in quarantine, graded later against the product's current
+    release specification. For 177Lu the production route (carrier-added or not) must be stated: it
+    decides whether its waste contains 177mLu."""
+    product = get_product(body.product)
+    nuclide = product.nuclide
+    if body.nuclide is not None and canonical_nuclide(body.nuclide) != nuclide:
+        raise ApiError(
+            422,
+            "invalid_input",
+            f"nuclide {body.nuclide!r} is not that of {product.name} ({nuclide})",
+            "nuclide",
+        )
+    if nuclide == "Lu-177" and body.carrier_added is None:
+        raise ApiError(
+            422,
+            "validation_error",
+            "carrier_added: state whether the 177Lu is carrier-added (contains 177mLu) from the certificate "
+            "of analysis",
+            "carrier_added",
+        )
     batch_logic.Batch(
-        body.product,
+        product.name,
         nuclide,
         body.lot,
         body.activity_mbq,
@@ -130,15 +158,25 @@ def create_batch(session: Session, me: Principal, body: BatchIn) -> BatchOut:
         body.reference_time,
         body.expiry_time,
     )
+    spec = current_specification(session, product.code)
+    if spec is None:
+        raise conflict(
+            "no_specification",
+            f"{product.name} has no release specification: a pharmacist writes one",
+            "product",
+        )
     if body.delivery_id is not None:
         get_or_404(session, Delivery, body.delivery_id)
     exists = session.execute(
-        select(Batch).where(Batch.product == body.product, Batch.lot == body.lot)
+        select(Batch).where(Batch.product == product.name, Batch.lot == body.lot)
     ).first()
     if exists:
-        raise conflict("conflict", f"batch {body.product} lot {body.lot} exists", "lot")
+        raise conflict("conflict", f"batch {product.name} lot {body.lot} exists", "lot")
     row = Batch(
-        product=body.product,
+        product=product.name,
+        product_code=product.code,
+        carrier_added=body.carrier_added,
+        specification_id=spec.id,
         nuclide=nuclide,
         lot=body.lot,
         activity_mbq=body.activity_mbq,
@@ -182,9 +220,22 @@ def get_batch(session: Session, me: Principal, batch_id: int) -> BatchOut:
 
 
 def add_qc(session: Session, me: Principal, batch_id: int, body: QcIn) -> QcOut:
-    """Record a QC result of a batch in quarantine (a repeated test needs a reason)."""
-    result = batch_logic.QcResult(body.test, body.value, body.unit, body.lower_limit, body.upper_limit)
+    """Record a QC result of a batch in quarantine, graded against the batch's release specification
+    (units and limits come from the specification, never from the client); a repeat needs a reason."""
     batch = get_or_404(session, Batch, batch_id, lock=True)
+    if batch.specification_id is None:
+        raise conflict("no_specification", f"batch {batch.id} has no release specification", "test")
+    tests = spec_tests(session, batch.specification_id)
+    if body.test not in tests:
+        raise ApiError(
+            422,
+            "invalid_input",
+            f"test {body.test!r} is not in the release specification of {batch.product}: use one of "
+            f"{', '.join(sorted(tests))}",
+            "test",
+        )
+    spec = tests[body.test]
+    result = batch_logic.QcResult(body.test, body.value, spec.unit, spec.lower_limit, spec.upper_limit)
     if batch.status != "quarantine":
         raise conflict(
             "batch_not_in_quarantine", f"batch {batch.id} is {batch.status}; QC is recorded before release"
@@ -204,6 +255,7 @@ def add_qc(session: Session, me: Principal, batch_id: int, body: QcIn) -> QcOut:
         passed=result.passed,
         recorded_at=utcnow(),
         recorded_by=me.username,
+        specification_id=batch.specification_id,
     )
     session.add(row)
     session.flush()
@@ -221,18 +273,30 @@ def add_qc(session: Session, me: Principal, batch_id: int, body: QcIn) -> QcOut:
 
 
 def release_batch(
-    session: Session, me: Principal, batch_id: int, body: ReleaseIn, *, required_qc: Sequence[str]
+    session: Session, signer: Signer, batch_id: int, body: ReleaseIn, *, secret: bytes
 ) -> BatchOut:
-    """Release a batch from quarantine when every required QC test passed and it is in date."""
+    """Release a batch from quarantine: an e-signature (meaning ``released``) by a pharmacist other than
+    anyone who recorded its QC, when every test of its specification passed and it is in date."""
+    me = signer.principal
+    if signer.meaning != "released":
+        raise ApiError(403, "forbidden", "release needs a signature with the meaning released")
     batch = get_or_404(session, Batch, batch_id, lock=True)
     if batch.status != "quarantine":
         raise conflict("batch_not_in_quarantine", f"batch {batch.id} is already {batch.status}")
     rows = qc_rows(session, batch.id)
+    clash = four_eyes_conflict(me.username, "released", [(q.recorded_by, "qc_recorded") for q in rows])
+    if clash is not None:
+        raise conflict("four_eyes", f"batch not released: {clash}", "password")
+    required = tuple(spec_tests(session, batch.specification_id)) if batch.specification_id else ()
+    if not required:
+        raise conflict(
+            "release_refused", f"batch not released: batch {batch.id} has no release specification"
+        )
     decision = batch_logic.release_decision(
         domain_batch(batch),
         [batch_logic.QcResult(q.test, q.value, q.unit, q.lower_limit, q.upper_limit) for q in rows],
         decision_time=utcnow(),
-        required_tests=required_qc,
+        required_tests=required,
     )
     if not decision.released:
         raise conflict("release_refused", "batch not released: " + "; ".join(decision.reasons))
@@ -251,7 +315,47 @@ def release_batch(
         after=row_to_dict(batch),
         reason=body.reason or "QC release",
     )
+    record = signed_record(session, "batch", batch.id)
+    seal_signature(session, signer, "batch", batch.id, record, secret=secret, reason=body.reason)
     return batch_out(batch, rows)
+
+
+def set_batch_status(
+    session: Session, me: Principal, batch_id: int, body: BatchStatusIn, *, to: str
+) -> BatchOut:
+    """Reject a batch in quarantine (``to="rejected"``) or void a batch entered in error (``to="voided"``),
+    with a reason. A batch with a dispensing that is not voided cannot be voided."""
+    batch = get_or_404(session, Batch, batch_id, lock=True)
+    if batch.status in ("rejected", "voided"):
+        raise conflict("batch_closed", f"batch {batch.id} is already {batch.status}")
+    if to == "rejected" and batch.status != "quarantine":
+        raise conflict(
+            "batch_not_in_quarantine", f"batch {batch.id} is {batch.status}: only quarantine is rejected"
+        )
+    if (
+        to == "voided"
+        and session.execute(
+            select(Dispensing).where(Dispensing.batch_id == batch.id, Dispensing.status != "voided")
+        ).first()
+    ):
+        raise conflict("batch_in_use", f"batch {batch.id} has doses dispensed: void them first")
+    before = row_to_dict(batch)
+    batch.status = to
+    batch.status_reason = body.reason
+    batch.version += 1
+    session.flush()
+    audit_store.append(
+        session,
+        actor=me.username,
+        at=utcnow(),
+        action="update",
+        entity="batch",
+        entity_id=batch.id,
+        before=before,
+        after=row_to_dict(batch),
+        reason=body.reason,
+    )
+    return batch_out(batch, qc_rows(session, batch.id))
 
 
 def find_batch(session: Session, me: Principal, batch_id: int) -> BatchOut | None:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from theradose.pharmacy import calibrators as calibrator_rules
 from theradose.pharmacy.decay import canonical_nuclide
 from theradose.service import audit_store
 from theradose.service.auth import Principal
@@ -46,6 +47,7 @@ class CalibratorOut(BaseModel):
     model: str
     serial: str
     tolerance_fraction: float
+    blocked: bool = False
 
 
 class SourceCheckIn(Model):
@@ -95,6 +97,8 @@ class QaOut(BaseModel):
     tolerance_fraction: float
     deviations: list[float]
     performed_by: str
+    voided: bool
+    void_reason: str | None
 
 
 def qa_out(row: CalibratorQa) -> QaOut:
@@ -110,6 +114,8 @@ def qa_out(row: CalibratorQa) -> QaOut:
         tolerance_fraction=row.tolerance_fraction,
         deviations=data["deviations"],
         performed_by=row.performed_by,
+        voided=row.voided,
+        void_reason=row.void_reason,
     )
 
 
@@ -138,8 +144,11 @@ def create_calibrator(session: Session, me: Principal, body: CalibratorIn) -> Ca
 
 
 def list_calibrators(session: Session, me: Principal) -> list[CalibratorOut]:
-    """All dose calibrators."""
-    return [calibrator_out(r) for r in session.execute(select(Calibrator).order_by(Calibrator.id)).scalars()]
+    """All dose calibrators, each with whether a failed constancy check blocks it."""
+    return [
+        calibrator_out(r).model_copy(update={"blocked": blocking_check(session, r.id) is not None})
+        for r in session.execute(select(Calibrator).order_by(Calibrator.id)).scalars()
+    ]
 
 
 def add_calibrator_qa(
@@ -249,3 +258,61 @@ def list_calibrator_qa(
         .offset(offset)
     ).scalars()
     return [qa_out(r) for r in rows]
+
+
+class VoidIn(Model):
+    reason: text(500)  # type: ignore[valid-type]
+
+
+def blocking_check(session: Session, calibrator_id: int) -> CalibratorQa | None:
+    """The failed constancy check blocking a calibrator, or None (:mod:`theradose.pharmacy.calibrators`)."""
+    rows = list(
+        session.execute(select(CalibratorQa).where(CalibratorQa.calibrator_id == calibrator_id)).scalars()
+    )
+    found = calibrator_rules.blocking_check(
+        calibrator_rules.CheckRecord(r.test, r.passed, r.performed_at, r.voided) for r in rows
+    )
+    if found is None:
+        return None
+    return next(
+        r for r in rows if r.performed_at == found.performed_at and r.test == "constancy" and not r.voided
+    )
+
+
+def require_usable(session: Session, calibrator_id: int, *, field: str = "calibrator_id") -> Calibrator:
+    """The calibrator, refused (409 ``calibrator_blocked``) while its latest constancy check failed."""
+    device = get_or_404(session, Calibrator, calibrator_id)
+    failed = blocking_check(session, calibrator_id)
+    if failed is not None:
+        raise conflict(
+            "calibrator_blocked",
+            f"calibrator {device.name} failed its constancy check of {failed.performed_at.isoformat()} "
+            f"({failed.max_abs_deviation:.1%} > {failed.tolerance_fraction:.0%}): "
+            "record a passing check first",
+            field,
+        )
+    return device
+
+
+def void_qa(session: Session, me: Principal, qa_id: int, body: VoidIn) -> QaOut:
+    """Void a QA reading entered in error (e.g. µCi typed as MBq), with a reason; it no longer counts."""
+    row = get_or_404(session, CalibratorQa, qa_id, lock=True)
+    if row.voided:
+        raise conflict("already_voided", f"QA result {row.id} is already voided")
+    before = row_to_dict(row)
+    row.voided = True
+    row.void_reason = body.reason
+    row.voided_by = me.username
+    session.flush()
+    audit_store.append(
+        session,
+        actor=me.username,
+        at=utcnow(),
+        action="update",
+        entity="calibrator_qa",
+        entity_id=row.id,
+        before=before,
+        after=row_to_dict(row),
+        reason=body.reason,
+    )
+    return qa_out(row)

@@ -57,8 +57,21 @@ NonNegActivityMBq = Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)]
 VolumeML = Annotated[float, Field(ge=1e-6, le=1e4, allow_inf_nan=False)]
 Finite = Annotated[float, Field(allow_inf_nan=False, ge=-1e12, le=1e12)]
 Fraction = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
-#: An optional free-text reason (no control characters).
-OptReason = Annotated[str | None, Field(default=None, max_length=500, pattern=r"^[^\x00-\x1f]*$")]
+
+
+def _blank_is_none(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+#: An optional free-text reason (no control characters); blank or whitespace only counts as not given.
+OptReason = Annotated[
+    str | None,
+    Field(default=None, max_length=500, pattern=r"^[^\x00-\x1f]*$"),
+    AfterValidator(_blank_is_none),
+]
 
 
 class Model(BaseModel):

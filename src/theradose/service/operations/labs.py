@@ -19,7 +19,9 @@ from theradose.safety import LabValue, check_cycle, grade_lab, to_canonical
 from theradose.safety.labs import SYMPTOMS, canonical_test_name, lab_catalogue
 from theradose.service import audit_store
 from theradose.service.auth import Principal
-from theradose.service.models import LabRecord, row_to_dict
+from theradose.service.errors import ApiError
+from theradose.service.models import LabRecord, Prescription, row_to_dict
+from theradose.service.operations import precycle as precycle_ops
 from theradose.service.operations.common import Model, opt_text, patient_by_pseudonym, text, utcnow
 
 Number = Annotated[float, Field(allow_inf_nan=False, ge=-1e9, le=1e9)]
@@ -109,6 +111,8 @@ def record_lab(
         entity_id=str(row.id),
         after={**row_to_dict(row), "patient": pseudonym},
     )
+    if body.cycle is not None:
+        precycle_ops.evaluate(session, me, patient, body.cycle)
     return lab_out(row)
 
 
@@ -126,23 +130,41 @@ def precycle(
     me: Principal,
     pseudonym: str,
     *,
-    protocol: str,
+    protocol: str | None = None,
     sex: Sex | None = None,
     age_y: float | None = None,
     weight_kg: float | None = None,
     previously_reduced_for: Sequence[str] = (),
 ) -> PreCycleOut:
-    """The pre-cycle check of a patient's lab values against the rules of ``protocol``: go, delay, reduce
-    or stop. An unknown protocol, or one without pre-cycle rules, is an error naming the choices."""
+    """The pre-cycle check of a patient's lab values against the rules of ``protocol`` (by default the
+    protocol of the product of the patient's latest directive): go, delay, reduce or stop. An unknown
+    protocol, one without pre-cycle rules, or no protocol to be found is an error naming the choices."""
     from theradose.planning.protocols import available_protocols, load_protocol
 
+    patient = patient_by_pseudonym(session, pseudonym)
+    if protocol is None:
+        latest = session.execute(
+            select(Prescription.cycle)
+            .where(Prescription.patient_id == patient.id)
+            .order_by(Prescription.cycle.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        protocol = None if latest is None else precycle_ops.rules_for_cycle(session, patient.id, latest)
+        if protocol is None:
+            known = ", ".join(available_protocols())
+            raise ApiError(
+                422,
+                "invalid_input",
+                "protocol: the patient has no written directive of a product with pre-cycle rules; give "
+                f"protocol (one of {known})",
+                "protocol",
+            )
     if protocol not in available_protocols():
         known = ", ".join(available_protocols())
         raise InputError(f"protocol: {protocol!r} is not a protocol; use one of {known}")
     rules_path = load_protocol(protocol).precycle_rules
     if rules_path is None:
         raise InputError(f"protocol: {protocol!r} has no pre-cycle rules")
-    patient = patient_by_pseudonym(session, pseudonym)
     rows = session.execute(select(LabRecord).where(LabRecord.patient_id == patient.id)).scalars().all()
     labs = [LabValue(r.test, r.value, r.unit, r.taken_on, r.baseline, r.lln, r.uln) for r in rows]
     decision = check_cycle(

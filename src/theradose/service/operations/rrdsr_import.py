@@ -32,13 +32,19 @@ class ImportedOut(BaseModel):
     imported_at: datetime
 
 
-def import_rrdsr(session: Session, me: Principal, data: bytes) -> ImportedOut:
-    """Read an RRDSR (DICOM Part 10 bytes) and record its administration; the same SR only once."""
+def import_rrdsr(
+    session: Session, me: Principal, data: bytes, *, site_timezone: str | None = None
+) -> ImportedOut:
+    """Read an RRDSR (DICOM Part 10 bytes) and record its administration; the same SR only once.
+
+    Date-times without their own UTC offset are read in the file's Timezone Offset From UTC, else in
+    ``site_timezone`` (the site's zone); with neither the file is refused.
+    """
     from theradose.errors import DicomError
     from theradose.service.rrdsr import read_rrdsr
 
     try:
-        report = read_rrdsr(data)
+        report = read_rrdsr(data, site_timezone=site_timezone)
     except DicomError as exc:
         raise ApiError(422, "invalid_dicom", str(exc), "file") from exc
     except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:  # malformed content items

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from theradose.pharmacy import signatures as sig_logic
 from theradose.pharmacy.audit import format_time
+from theradose.pharmacy.directives import SIGNATURE_MEANING, SIGNING_ROLE
 from theradose.service import audit_store
 from theradose.service.auth import Principal, check_password
 from theradose.service.errors import ApiError, conflict, not_found
@@ -32,6 +33,7 @@ from theradose.service.models import (
     row_to_dict,
 )
 from theradose.service.operations.common import Model, OptReason, utcnow
+from theradose.service.operations.prescriptions import signed_content
 from theradose.service.permissions import SIGNATURE_MEANING_ROLES
 
 #: Records that can be signed: type → model.
@@ -44,6 +46,8 @@ SIGNABLE: dict[str, Any] = {
 }
 RecordType = Literal["prescription", "batch", "dispensing", "administration", "calibrator_qa"]
 Meaning = Literal["prepared", "checked", "approved", "administered"]
+#: Meanings one person may give to the same record more than once (e.g. void after a re-release).
+REPEATABLE_MEANINGS: frozenset[str] = frozenset({"overridden"})
 
 
 class SignIn(Model):
@@ -98,11 +102,17 @@ def signed_record(session: Session, record_type: str, record_id: int) -> dict[st
     row = session.get(model, record_id)
     if row is None:
         raise not_found(record_type.replace("_", " "), record_id)
+    if record_type == "prescription":
+        return signed_content(row)
     data = row_to_dict(row)
     data.pop("version", None)  # stock bookkeeping changes do not void a batch signature
     if record_type == "batch":
-        data.pop("remaining_activity_ref_mbq")
-        data.pop("remaining_volume_ml")
+        for key in ("remaining_activity_ref_mbq", "remaining_volume_ml", "status", "status_reason"):
+            data.pop(key)
+    if record_type == "dispensing":
+        data.pop("status")  # the workflow state is not part of what is signed
+    for key in ("void_reason", "voided_by", "voided_at", "voided"):
+        data.pop(key, None)
     return data
 
 
@@ -132,30 +142,45 @@ def signature_out(row: SignatureRow, record: dict[str, Any], secret: bytes) -> S
     )
 
 
-def sign_record(session: Session, signer: Signer, body: SignIn, *, secret: bytes) -> SignatureOut:
-    """Sign a record as ``signer`` (who re-authenticated for ``body.meaning``)."""
+def seal_signature(
+    session: Session,
+    signer: Signer,
+    record_type: str,
+    record_id: int | str,
+    record: dict[str, Any],
+    *,
+    secret: bytes,
+    reason: str | None = None,
+) -> SignatureRow:
+    """Write ``signer``'s signature over ``record`` and its audit entry (in the caller's transaction)."""
     me = signer.principal
-    if signer.meaning != body.meaning:
-        raise ApiError(403, "forbidden", f"re-authenticated for {signer.meaning!r}, not {body.meaning!r}")
-    record = signed_record(session, body.record_type, body.record_id)
-    duplicate = session.execute(
-        select(SignatureRow).where(
-            SignatureRow.record_type == body.record_type,
-            SignatureRow.record_id == str(body.record_id),
+    same = session.execute(
+        select(SignatureRow.record_hash).where(
+            SignatureRow.record_type == record_type,
+            SignatureRow.record_id == str(record_id),
             SignatureRow.signer == me.username,
-            SignatureRow.meaning == body.meaning,
+            SignatureRow.meaning == signer.meaning,
         )
-    ).first()
-    if duplicate:
-        raise conflict("already_signed", f"{me.username} already signed this record as {body.meaning}")
+    ).all()
+    # the same signature twice is refused; after the record changed (e.g. an edited directive) it is due again
+    if signer.meaning not in REPEATABLE_MEANINGS and any(h == sig_logic.record_hash(record) for (h,) in same):
+        raise conflict("already_signed", f"{me.username} already signed this record as {signer.meaning}")
+    earlier = session.execute(
+        select(SignatureRow.signer, SignatureRow.meaning).where(
+            SignatureRow.record_type == record_type, SignatureRow.record_id == str(record_id)
+        )
+    ).all()
+    clash = sig_logic.four_eyes_conflict(me.username, signer.meaning, [(s, m) for s, m in earlier])
+    if clash is not None:
+        raise conflict("four_eyes", clash)
     sig = sig_logic.sign(
         record,
         secret=secret,
         signer=me.username,
-        meaning=body.meaning,
+        meaning=signer.meaning,
         signed_at=utcnow(),
-        record_type=body.record_type,
-        record_id=str(body.record_id),
+        record_type=record_type,
+        record_id=str(record_id),
     )
     row = SignatureRow(
         record_type=sig.record_type,
@@ -174,11 +199,60 @@ def sign_record(session: Session, signer: Signer, body: SignIn, *, secret: bytes
         actor=me.username,
         at=sig.signed_at,
         action="sign",
-        entity=body.record_type,
-        entity_id=str(body.record_id),
+        entity=record_type,
+        entity_id=str(record_id),
         after=row_to_dict(row),
-        reason=body.reason,
+        reason=reason,
     )
+    return row
+
+
+def sign_record(session: Session, signer: Signer, body: SignIn, *, secret: bytes) -> SignatureOut:
+    """Sign a record as ``signer`` (who re-authenticated for ``body.meaning``).
+
+    A written directive is signed ``approved`` by a physician (the authorized user) while it is a draft;
+    the signature makes it ``signed``. "prepared" and "checked" must come from two people.
+    """
+    me = signer.principal
+    if signer.meaning != body.meaning:
+        raise ApiError(403, "forbidden", f"re-authenticated for {signer.meaning!r}, not {body.meaning!r}")
+    if body.record_type == "prescription" and body.meaning == SIGNATURE_MEANING:
+        if me.role != SIGNING_ROLE:
+            raise ApiError(
+                403,
+                "forbidden",
+                f"a written directive is signed as approved by a {SIGNING_ROLE}, not a {me.role}",
+            )
+        rx = session.get(Prescription, body.record_id, with_for_update=True)
+        if rx is None:
+            raise not_found("prescription", body.record_id)
+        if rx.status != "draft":
+            raise conflict(
+                "prescription_not_draft",
+                f"prescription {rx.id} is {rx.status}: only a draft is signed",
+                "record_id",
+            )
+    record = signed_record(session, body.record_type, body.record_id)
+    row = seal_signature(
+        session, signer, body.record_type, body.record_id, record, secret=secret, reason=body.reason
+    )
+    if body.record_type == "prescription" and body.meaning == SIGNATURE_MEANING:
+        rx = session.get(Prescription, body.record_id)
+        assert rx is not None
+        before = row_to_dict(rx)
+        rx.status = "signed"
+        session.flush()
+        audit_store.append(
+            session,
+            actor=me.username,
+            at=utcnow(),
+            action="update",
+            entity="prescription",
+            entity_id=rx.id,
+            before=before,
+            after=row_to_dict(rx),
+            reason="signed by the authorized user",
+        )
     return signature_out(row, record, secret)
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from theradose.service import audit_store
 from theradose.service.auth import Principal, check_password, create_user, hash_token, issue_token
-from theradose.service.errors import not_found
+from theradose.service.errors import ApiError, not_found
 from theradose.service.models import SessionToken, User, row_to_dict
 from theradose.service.operations.common import Model, opt_text, text, utcnow
 
@@ -67,6 +67,16 @@ def public_fields(user: User) -> dict[str, object]:
     return data
 
 
+class PasswordChangeIn(Model):
+    username: Username
+    password: Password
+    new_password: Annotated[str, Field(min_length=8, max_length=200)]
+
+
+class PasswordChangeRequired(ApiError):
+    """The password is right but was reset: the user must choose a new one before logging in."""
+
+
 def login(
     session: Session, body: LoginIn, *, hasher: PasswordHasher, session_ttl_h: float
 ) -> LoginOut | None:
@@ -86,6 +96,13 @@ def login(
             entity_id=user.id if user is not None else body.username,
         )
         return None
+    if user.must_change_password:
+        raise PasswordChangeRequired(
+            403,
+            "password_change_required",
+            "password: your password was reset; choose a new one (POST /auth/password)",
+            "password",
+        )
     token, expires = issue_token(session, user, session_ttl_h)
     audit_store.append(
         session, actor=user.username, at=utcnow(), action="login", entity="user", entity_id=user.id
@@ -168,5 +185,101 @@ def patch_user(
         before=before,
         after=after,
         reason=body.reason,
+    )
+    return user_out(user)
+
+
+def change_password(session: Session, body: PasswordChangeIn, *, hasher: PasswordHasher) -> UserOut:
+    """Change one's own password (with the current one); clears a reset and ends every other session."""
+    user = session.execute(select(User).where(User.username == body.username)).scalar_one_or_none()
+    if user is None or not user.active or not check_password(hasher, user.password_hash, body.password):
+        raise ApiError(401, "unauthorized", "wrong user name or password", "password")
+    if body.new_password == body.password:
+        raise ApiError(
+            422,
+            "validation_error",
+            "new_password: choose a password different from the old one",
+            "new_password",
+        )
+    before = public_fields(user)
+    user.password_hash = hasher.hash(body.new_password)
+    user.must_change_password = False
+    _revoke_tokens(session, user.id)
+    session.flush()
+    audit_store.append(
+        session,
+        actor=user.username,
+        at=utcnow(),
+        action="update",
+        entity="user",
+        entity_id=user.id,
+        before=before,
+        after={**public_fields(user), "password_changed": True},
+        reason="password changed by the user",
+    )
+    return user_out(user)
+
+
+def _revoke_tokens(session: Session, user_id: int) -> None:
+    for token in session.execute(
+        select(SessionToken).where(SessionToken.user_id == user_id, SessionToken.revoked.is_(False))
+    ).scalars():
+        token.revoked = True
+
+
+def reset_password(
+    session: Session,
+    actor: str,
+    username: str,
+    temporary_password: str,
+    *,
+    hasher: PasswordHasher,
+    reason: str,
+) -> UserOut:
+    """Set a temporary password that must be changed at the next login; the user's sessions end."""
+    if len(temporary_password) < 8:
+        raise ApiError(422, "validation_error", "password must have at least 8 characters", "password")
+    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    if user is None:
+        raise not_found("user", username)
+    before = public_fields(user)
+    user.password_hash = hasher.hash(temporary_password)
+    user.must_change_password = True
+    _revoke_tokens(session, user.id)
+    session.flush()
+    audit_store.append(
+        session,
+        actor=actor,
+        at=utcnow(),
+        action="update",
+        entity="user",
+        entity_id=user.id,
+        before=before,
+        after={**public_fields(user), "password_changed": True},
+        reason=reason,
+    )
+    return user_out(user)
+
+
+def set_active(session: Session, actor: str, username: str, active: bool, *, reason: str) -> UserOut:
+    """Deactivate (or reactivate) a user; a deactivated user's sessions end."""
+    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    if user is None:
+        raise not_found("user", username)
+    before = public_fields(user)
+    user.active = active
+    if not active:
+        _revoke_tokens(session, user.id)
+    session.flush()
+    audit_store.append(
+        session,
+        actor=actor,
+        at=utcnow(),
+        action="update",
+        entity="user",
+        entity_id=user.id,
+        before=before,
+        after=public_fields(user),
+        reason=reason,
     )
     return user_out(user)

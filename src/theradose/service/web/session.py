@@ -16,7 +16,7 @@ import secrets
 
 from fastapi import Request
 
-from theradose.service.auth import Principal, authenticate_token, hash_token
+from theradose.service.auth import Principal, SessionExpired, authenticate_token, hash_token
 from theradose.service.errors import ApiError
 
 #: Name of the session cookie (holds the login token).
@@ -39,7 +39,12 @@ def current_user(request: Request) -> Principal | None:
     if token is None:
         return None
     try:
-        return authenticate_token(request.app.state.db, token)
+        return authenticate_token(
+            request.app.state.db, token, idle_timeout_min=request.app.state.settings.idle_timeout_min
+        )
+    except SessionExpired:
+        request.state.session_expired = True
+        return None
     except ApiError:
         return None
 

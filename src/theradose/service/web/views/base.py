@@ -141,6 +141,7 @@ def _render_body(
             site_name=settings.site_name,
             site_timezone=settings.site_timezone,
             path=request.url.path,
+            form_token=new_form_token(),
             **ctx,
         )
     )
@@ -156,6 +157,16 @@ def require_user(request: Request, permission: str | None) -> Principal:
     me = web_session.current_user(request)
     if me is None:
         target = quote(str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""))
+        if getattr(request.state, "session_expired", False):
+            minutes = request.app.state.settings.idle_timeout_min
+            saved = " What you entered was NOT saved: enter it again." if request.method == "POST" else ""
+            raise Refused(
+                redirect(
+                    f"/ui/login?next={target}",
+                    f"Your session ended after {minutes:g} minutes without activity.{saved}",
+                    kind="error",
+                )
+            )
         raise Refused(RedirectResponse(f"/ui/login?next={target}", status_code=303))
     if permission is not None and not allowed(me.role, permission):
         raise Refused(render(request, "forbidden.html", me, status=403, permission=permission))
@@ -300,6 +311,19 @@ def read_session(request: Request) -> Iterator[Session]:
             yield session
         finally:
             session.expunge_all()
+
+
+def new_form_token() -> str:
+    """A random token for a form: submitting the same form twice writes once (see ``idempotency``)."""
+    import secrets
+
+    return secrets.token_hex(16)
+
+
+def form_key(form: Mapping[str, Any]) -> str | None:
+    """The idempotency key of a posted form (None when it has no token)."""
+    token = form_text(form, "form_token")
+    return f"form:{token}" if re.fullmatch(r"[0-9a-f]{32}", token) else None
 
 
 def write(request: Request, operation: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

@@ -1,21 +1,33 @@
-"""Batches: receipt into quarantine, QC results, release."""
+"""Batches: receipt into quarantine, QC graded against the product's specification, release by
+e-signature (four-eyes), reject or void with a reason; the specifications in force."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from theradose.products import load_products
 from theradose.service.auth import Principal
-from theradose.service.operations import batches, signatures
+from theradose.service.models import ProductSpecification
+from theradose.service.operations import batches, idempotency, signatures, specifications
 from theradose.service.permissions import allowed
 from theradose.service.web.views import base
 
-_RECEIPT_FIELDS = ("product", "nuclide", "lot", "activity_mbq", "volume_ml", "reference_time", "expiry_time")
+_RECEIPT_FIELDS = (
+    "product",
+    "carrier_added",
+    "lot",
+    "activity_mbq",
+    "volume_ml",
+    "reference_time",
+    "expiry_time",
+)
 
 
 def _list_page(
@@ -26,7 +38,6 @@ def _list_page(
     defaults = {
         "reference_time": now.strftime("%Y-%m-%dT%H:%M"),
         "expiry_time": (now + timedelta(hours=72)).strftime("%Y-%m-%dT%H:%M"),
-        "nuclide": "Lu-177",
     }
     return base.render(
         request,
@@ -34,6 +45,8 @@ def _list_page(
         me,
         status=status,
         batches=listed,
+        products=list(load_products().values()),
+        specifications=base.read(request, specifications.list_specifications, me),
         errors=errors,
         values={**defaults, **values},
     )
@@ -57,12 +70,26 @@ async def receive_batch(request: Request) -> Response:
     }
     if time_errors:
         return _list_page(request, me, errors=time_errors, values=values, status=422)
-    row, errors = await run_in_threadpool(
+    key = base.form_key(form)
+
+    def work(body: batches.BatchIn) -> tuple[batches.BatchOut, bool]:
+        with request.app.state.db.write() as session:
+            return idempotency.run_once(
+                session,
+                me,
+                key,
+                "create_batch",
+                idempotency.request_hash("create_batch", body),
+                batches.BatchOut,
+                lambda: batches.create_batch(session, me, body),
+            )
+
+    result, errors = await run_in_threadpool(
         base.run_form,
         lambda: batches.BatchIn.model_validate(
             {
                 "product": values["product"],
-                "nuclide": values["nuclide"],
+                "carrier_added": {"yes": True, "no": False}.get(values["carrier_added"]),
                 "lot": values["lot"],
                 "activity_mbq": values["activity_mbq"] or None,
                 "volume_ml": values["volume_ml"] or None,
@@ -70,25 +97,29 @@ async def receive_batch(request: Request) -> Response:
                 "expiry_time": base.parse_local(request, values["expiry_time"]),
             }
         ),
-        lambda body: base.write(request, batches.create_batch, me, body),
+        work,
     )
     if errors:
         return _list_page(request, me, errors=errors, values=values, status=422)
+    row, _replayed = result
     return base.redirect(f"/ui/batches/{row.id}", f"batch {row.lot} received (quarantine): record QC next")
 
 
-def _detail(
-    session: Session, me: Principal, batch_id: int, *, secret: bytes
-) -> tuple[object, list[object]] | None:
+def _detail(session: Session, me: Principal, batch_id: int, *, secret: bytes) -> dict[str, Any] | None:
     batch = batches.find_batch(session, me, batch_id)
     if batch is None:
         return None
+    spec_row = session.get(ProductSpecification, batch.specification_id) if batch.specification_id else None
     sigs = (
         signatures.list_signatures(session, me, "batch", batch_id, secret=secret)
         if allowed(me.role, "signatures:read")
         else []
     )
-    return batch, list(sigs)
+    return {
+        "batch": batch,
+        "signatures": list(sigs),
+        "spec": None if spec_row is None else specifications.specification_out(session, spec_row),
+    }
 
 
 def _detail_page(
@@ -103,18 +134,7 @@ def _detail_page(
     found = base.read(request, _detail, me, batch_id, secret=request.app.state.secret)
     if found is None:
         return base.not_found(request, me, f"batch {batch_id}")
-    batch, sigs = found
-    return base.render(
-        request,
-        "batch.html",
-        me,
-        status=status,
-        batch=batch,
-        errors=errors,
-        values=values,
-        signatures=sigs,
-        required_qc=request.app.state.settings.required_qc,
-    )
+    return base.render(request, "batch.html", me, status=status, errors=errors, values=values, **found)
 
 
 def batch_page(request: Request, batch_id: int) -> Response:
@@ -124,23 +144,14 @@ def batch_page(request: Request, batch_id: int) -> Response:
 
 
 async def record_qc(request: Request, batch_id: int) -> Response:
-    """``POST /ui/batches/{id}/qc``."""
+    """``POST /ui/batches/{id}/qc``: a result graded against the batch's specification."""
     me = base.require_user(request, "batches:write")
     form = await base.checked_form(request, me)
-    values = {
-        k: base.form_text(form, k) for k in ("test", "value", "unit", "lower_limit", "upper_limit", "reason")
-    }
+    values = {k: base.form_text(form, k) for k in ("test", "value", "reason")}
     _, errors = await run_in_threadpool(
         base.run_form,
         lambda: batches.QcIn.model_validate(
-            {
-                "test": values["test"],
-                "value": values["value"] or None,
-                "unit": values["unit"],
-                "lower_limit": values["lower_limit"] or None,
-                "upper_limit": values["upper_limit"] or None,
-                "reason": values["reason"] or None,
-            }
+            {"test": values["test"], "value": values["value"] or None, "reason": values["reason"] or None}
         ),
         lambda body: base.write(request, batches.add_qc, me, batch_id, body),
     )
@@ -152,17 +163,48 @@ async def record_qc(request: Request, batch_id: int) -> Response:
 
 
 async def release(request: Request, batch_id: int) -> Response:
-    """``POST /ui/batches/{id}/release``."""
+    """``POST /ui/batches/{id}/release``: the e-signature of a pharmacist who did not record the QC."""
     me = base.require_user(request, "batches:write")
     form = await base.checked_form(request, me)
-    reason = base.form_opt(form, "release_reason")
-    required_qc = request.app.state.settings.required_qc
+    reason, password = base.form_opt(form, "release_reason"), form.get("password")
+    state = request.app.state
+
+    def work(body: batches.ReleaseIn) -> batches.BatchOut:
+        signer = signatures.reauthenticate(me, "released", body.password, hasher=state.hasher)
+        return base.write(request, batches.release_batch, signer, batch_id, body, secret=state.secret)
+
     _, errors = await run_in_threadpool(
         base.run_form,
-        lambda: batches.ReleaseIn.model_validate({"reason": reason}),
-        lambda body: base.write(request, batches.release_batch, me, batch_id, body, required_qc=required_qc),
+        lambda: batches.ReleaseIn.model_validate(
+            {"reason": reason, "password": password if isinstance(password, str) else ""}
+        ),
+        work,
     )
     if errors:
-        errors = {"release": next(iter(errors.values()))}
-        return _detail_page(request, me, batch_id, errors=errors, values={}, status=409)
-    return base.redirect(f"/ui/batches/{batch_id}", "batch released")
+        return _detail_page(
+            request, me, batch_id, errors={"release": next(iter(errors.values()))}, values={}, status=409
+        )
+    return base.redirect(f"/ui/batches/{batch_id}", "batch released (signed)")
+
+
+async def close(request: Request, batch_id: int) -> Response:
+    """``POST /ui/batches/{id}/close``: reject (quarantine) or void (entered in error), with a reason."""
+    me = base.require_user(request, "batches:write")
+    form = await base.checked_form(request, me)
+    to = "voided" if base.form_text(form, "action") == "void" else "rejected"
+    reason = base.form_text(form, "status_reason")
+    _, errors = await run_in_threadpool(
+        base.run_form,
+        lambda: batches.BatchStatusIn.model_validate({"reason": reason}),
+        lambda body: base.write(request, batches.set_batch_status, me, batch_id, body, to=to),
+    )
+    if errors:
+        return _detail_page(
+            request,
+            me,
+            batch_id,
+            errors={"status_reason": next(iter(errors.values()))},
+            values={},
+            status=409,
+        )
+    return base.redirect(f"/ui/batches/{batch_id}", f"batch {to}")

@@ -74,6 +74,10 @@ async def login_submit(request: Request) -> Response:
                 session_ttl_h=settings.session_ttl_h,
             ),
         )
+        if errors.get("password", "").startswith("password: your password was reset"):
+            return base.redirect(
+                f"/ui/password?user={username}", "your password was reset: choose a new one", kind="error"
+            )
         if errors or result is None:
             errors = {"password": "wrong user name or password"}
     if errors:
@@ -111,3 +115,50 @@ async def logout(request: Request) -> Response:
     response = base.redirect("/ui/login", "logged out")
     response.delete_cookie(web_session.SESSION_COOKIE, path=web_session.COOKIE_PATH)
     return response
+
+
+def password_page(request: Request) -> Response:
+    """``GET /ui/password``: change one's password (needed after a reset)."""
+    me = web_session.current_user(request)
+    return base.render(
+        request,
+        "password.html",
+        me,
+        login_csrf=request.cookies.get(web_session.LOGIN_CSRF_COOKIE, ""),
+        username=me.username if me else request.query_params.get("user", ""),
+        errors={},
+    )
+
+
+async def password_submit(request: Request) -> Response:
+    """``POST /ui/password``: with the current password (the login form's CSRF cookie guards it)."""
+    form = await base.read_form(request)
+    username = base.form_text(form, "username")
+    if not web_session.login_csrf_ok(request, form.get("login_csrf")):
+        return base.render(
+            request,
+            "password.html",
+            None,
+            status=403,
+            login_csrf="",
+            username=username,
+            errors={"_form": "the form expired: open the log-in page and try again"},
+        )
+    _, errors = await run_in_threadpool(
+        base.run_form,
+        lambda: users.PasswordChangeIn.model_validate(
+            {"username": username, "password": form.get("password"), "new_password": form.get("new_password")}
+        ),
+        lambda body: base.write(request, users.change_password, body, hasher=request.app.state.hasher),
+    )
+    if errors:
+        return base.render(
+            request,
+            "password.html",
+            None,
+            status=422,
+            username=username,
+            login_csrf=request.cookies.get(web_session.LOGIN_CSRF_COOKIE, ""),
+            errors=errors,
+        )
+    return base.redirect("/ui/login", "password changed: log in with the new password")

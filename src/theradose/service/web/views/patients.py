@@ -13,8 +13,9 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from theradose.errors import TheradoseError
+from theradose.products import load_products
 from theradose.service.auth import Principal
-from theradose.service.operations import dosimetry, labs, treatment
+from theradose.service.operations import dosimetry, labs, patients, precycle, prescriptions, treatment
 from theradose.service.operations.common import PSEUDONYM_PATTERN
 from theradose.service.permissions import allowed
 from theradose.service.review_store import Store
@@ -59,12 +60,21 @@ def _labs(session: Session, me: Principal, pseudonym: str, protocol_name: str | 
 
 
 def _view(
-    session: Session, me: Principal, pseudonym: str, *, store: Store, secret: bytes
+    session: Session,
+    me: Principal,
+    pseudonym: str,
+    *,
+    store: Store,
+    secret: bytes,
+    with_identity: bool = True,
 ) -> dict[str, Any] | None:
     patient = treatment.find_patient(session, me, pseudonym)
     if patient is None:
         return None
     cycles = treatment.patient_cycles(session, me, patient)
+    for cycle in cycles:
+        cycle["approval"] = prescriptions.valid_approval(session, cycle["rx"], secret=secret)
+    names = patients.identities(session, me, [pseudonym], view="patient", audit=with_identity)
     protocol_name = next(
         (p for p in (treatment.protocol_for(c["rx"].radiopharmaceutical) for c in cycles) if p), None
     )
@@ -84,6 +94,11 @@ def _view(
         "planning": plan,
         "labs": _labs(session, me, pseudonym, protocol_name),
         "protocol": protocol_name,
+        "patient": patient,
+        "identity": names.get(pseudonym),
+        "decisions": precycle.list_decisions(session, me, pseudonym) if allowed(me.role, "labs:read") else [],
+        "products": list(load_products().values()),
+        "next_cycle": 1 + max((c["rx"].cycle for c in cycles if c["rx"].status != "cancelled"), default=0),
     }
 
 
@@ -96,9 +111,16 @@ def _page(
     values: Mapping[str, str] | None = None,
     status: int = 200,
 ) -> Response:
-    ctx = base.read(
-        request, _view, me, pseudonym, store=base.state(request).store, secret=request.app.state.secret
-    )
+    with request.app.state.db.write() as session:
+        ctx = _view(
+            session,
+            me,
+            pseudonym,
+            store=base.state(request).store,
+            secret=request.app.state.secret,
+            with_identity=request.method == "GET",
+        )
+        session.expunge_all()
     if ctx is None:
         return base.not_found(request, me, f"patient {pseudonym}")
     return base.render(
@@ -108,7 +130,12 @@ def _page(
         status=status,
         pseudonym=pseudonym,
         errors=errors,
-        values={"taken_on": datetime.now(base.site_tz(request)).date().isoformat(), **(values or {})},
+        values={
+            "taken_on": datetime.now(base.site_tz(request)).date().isoformat(),
+            "cycle": str(ctx["next_cycle"] - 1 or 1),
+            "rx_cycle": str(ctx["next_cycle"]),
+            **(values or {}),
+        },
         **ctx,
     )
 
@@ -146,3 +173,56 @@ async def record_lab(request: Request, pseudonym: str) -> Response:
     return base.redirect(
         f"/ui/patients/{pseudonym}", f"{row.test} {row.value:g} {row.unit} recorded: CTCAE grade {row.grade}"
     )
+
+
+def _list_page(
+    request: Request, me: Principal, *, errors: dict[str, str], values: Mapping[str, str], status: int = 200
+) -> Response:
+    query = request.query_params.get("q", "")
+    if request.method == "GET":
+        with request.app.state.db.write() as session:
+            rows = patients.search_patients(session, me, query)
+    else:
+        rows = []
+    return base.render(
+        request, "patients.html", me, status=status, rows=rows, query=query, errors=errors, values=values
+    )
+
+
+def patients_page(request: Request) -> Response:
+    """``GET /ui/patients[?q=...]``: patient list and search, registration form."""
+    me = base.require_user(request, "patients:read")
+    return _list_page(request, me, errors={}, values={})
+
+
+async def register(request: Request) -> Response:
+    """``POST /ui/patients``: register a patient (identity kept apart, a pseudonym returned)."""
+    from theradose.service.operations import idempotency
+
+    me = base.require_user(request, "patients:create")
+    form = await base.checked_form(request, me)
+    keys = ("family_name", "given_name", "mrn", "birth_date", "sex", "weight_kg")
+    values = {k: base.form_text(form, k) for k in keys}
+    key = base.form_key(form)
+
+    def work(body: patients.PatientIn) -> tuple[patients.PatientOut, bool]:
+        with request.app.state.db.write() as session:
+            return idempotency.run_once(
+                session,
+                me,
+                key,
+                "create_patient",
+                idempotency.request_hash("create_patient", body),
+                patients.PatientOut,
+                lambda: patients.create_patient(session, me, body),
+            )
+
+    result, errors = await run_in_threadpool(
+        base.run_form,
+        lambda: patients.PatientIn.model_validate({k: (v or None) for k, v in values.items()}),
+        work,
+    )
+    if errors:
+        return _list_page(request, me, errors=errors, values=values, status=422)
+    row, _replayed = result
+    return base.redirect(f"/ui/patients/{row.pseudonym}", f"patient registered as {row.pseudonym}")

@@ -156,3 +156,19 @@ async def record_check(request: Request, calibrator_id: int) -> Response:
         f"(tolerance ±{row.tolerance_fraction * 100:g} %)",
         kind="ok" if row.passed else "error",
     )
+
+
+async def void_check(request: Request, qa_id: int) -> Response:
+    """``POST /ui/qa/readings/{qa_id}/void``: a reading entered in error no longer counts (reason)."""
+    me = base.require_user(request, "calibrator_qa:write")
+    form = await base.checked_form(request, me)
+    back = base.safe_next(form.get("next"), "/ui/qa")
+    reason = base.form_text(form, "reason")
+    _, errors = await run_in_threadpool(
+        base.run_form,
+        lambda: calibrators.VoidIn.model_validate({"reason": reason}),
+        lambda body: base.write(request, calibrators.void_qa, me, qa_id, body),
+    )
+    if errors:
+        return base.redirect(back, "not voided: " + next(iter(errors.values())), kind="error")
+    return base.redirect(back, f"QA reading {qa_id} voided")
