@@ -271,12 +271,14 @@ def write_pipeline_output(
     injection_time: datetime | None = None,
     radiopharmaceutical: str = "[177Lu]Lu-PSMA-617",
     record: dict[str, Any] | None = None,
+    gy_per_gbq: dict[str, float] | None = None,
 ) -> Path:
     """A small fabricated pipeline output folder (test fixture, not real dosimetry): ``doses.json``
     written through the dose record (:class:`theradose.dosimetry.results.StudyDoses`: a local-engine dose
     per region, the reference dose, with a DVH) and a one-page ``report.html``. The administration is
     ``activity_mbq`` of ``radiopharmaceutical`` at ``injection_time`` (default: a day ago), or that of the
-    service's administration ``record`` (:func:`administer_day`)."""
+    service's administration ``record`` (:func:`administer_day`). ``gy_per_gbq`` replaces the dose per GBq
+    of the regions it names (kidneys 0.5, salivary_glands 0.6, lesion_1 4.0 Gy/GBq otherwise)."""
     if record is not None:
         cycle = int(record["cycle"])
         activity_mbq = float(record["activity_mbq"])
@@ -301,7 +303,7 @@ def write_pipeline_output(
         ("salivary_glands", "organ", 0.6, 30.0),
         ("lesion_1", "tumour", 4.0, 70.0),
     ):
-        dose = per_gbq * gbq
+        dose = (gy_per_gbq or {}).get(name, per_gbq) * gbq
         dvh = Dvh((0.0, 0.5 * dose, dose, 1.5 * dose, 2.0 * dose), (1.0, 0.9, 0.5, 0.1, 0.0))
         regions.append(
             RegionResult(

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -296,6 +297,50 @@ def test_the_loop_from_administration_to_the_next_cycle(
     frame = read_registry(export.path)
     row = frame[(frame["region"] == "kidneys")].iloc[0]
     assert (row["dose_gy"], row["bed_gy"], row["dose_source"]) == (dose, bed, "local")
+
+    # --- the plan becomes the draft directive of cycle 2; only once signed can it be dispensed ------------
+    service.call("POST", f"/patients/{pseudonym}/next-cycle/directive", "pharmacist", status=403)
+    drafted = service.call("POST", f"/patients/{pseudonym}/next-cycle/directive", "physician", status=201)
+    rx, basis = drafted["prescription"], drafted["plan"]
+    recommended = plan["plan"]["recommended_activity_mbq"]
+    assert (rx["cycle"], rx["status"], rx["prescribed_activity_mbq"]) == (2, "draft", round(recommended))
+    # earliest date: the injection's date in the site's zone (Europe/Berlin) + 6 weeks (psma protocol)
+    injected_local = vp.injected.astimezone(ZoneInfo("Europe/Berlin")).date()
+    assert rx["planned_date"] == basis["earliest_date"] == (injected_local + timedelta(weeks=6)).isoformat()
+    organ = plan["plan"]["limiting_organ"] or plan["plan"]["most_constrained_organ"]
+    assert basis["organ"] == organ and basis["reviews"] == [review_id] and basis["confidence"] == 0.95
+    assert basis["projected_bed_gy"] == plan["plan"]["projected"][organ]["cumulative_bed_gy"]
+    assert basis["projected_bed_upper_gy"] == plan["plan"]["projected"][organ]["cumulative_bed_upper_gy"]
+    again = service.call("POST", f"/patients/{pseudonym}/next-cycle/directive", "physician", status=409)
+    assert again["error"]["code"] == "duplicate_cycle"
+    now = now_utc()
+    batch = service.api.released_batch(reference_time=now - timedelta(hours=2))
+    dispensing = {
+        "prescription_id": rx["id"],
+        "activity_mbq": rx["prescribed_activity_mbq"],
+        "planned_time": iso(now + timedelta(hours=1)),
+        "calibrator_id": service.api.calibrator(),
+    }
+    refused = service.call("POST", f"/batches/{batch}/dispensings", "pharmacist", dispensing, status=409)
+    assert refused["error"]["code"] == "prescription_not_signed"
+    # the physician reviews it, changes the date, and signs it
+    edited = service.call(
+        "PATCH",
+        f"/prescriptions/{rx['id']}",
+        "physician",
+        {
+            "planned_date": (injected_local + timedelta(weeks=7)).isoformat(),
+            "reason": "patient's availability",
+        },
+    )
+    assert edited["status"] == "draft"
+    service.api.sign_prescription(rx["id"])
+    signed = service.call("GET", f"/prescriptions/{rx['id']}", "pharmacist")
+    assert signed["status"] == "signed" and signed["signed_by"] == "physician"
+    dispensed = service.call("POST", f"/batches/{batch}/dispensings", "pharmacist", dispensing, status=201)
+    assert dispensed["prescription_id"] == rx["id"]
+    page = html.unescape(service.web.client("physician").get(f"/ui/patients/{pseudonym}").text)
+    assert f"Drafted from the next-cycle plan by physician: {basis['summary']}" in page
 
 
 def _variant(vp: VirtualPatient, tmp_path: Path, *, head: str = "", tail: str = "") -> Path:

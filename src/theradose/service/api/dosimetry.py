@@ -10,8 +10,9 @@ from fastapi import APIRouter, Form, Path, Query, Request, UploadFile
 from theradose.service.api.params import IdPath, PseudonymPath
 from theradose.service.auth import Principal, require
 from theradose.service.errors import ERROR_RESPONSES, ApiError
-from theradose.service.operations import administration_record, dosimetry, treatment
+from theradose.service.operations import administration_record, directive_plans, dosimetry, treatment
 from theradose.service.operations.common import PSEUDONYM_PATTERN
+from theradose.service.operations.directive_plans import DraftOut
 from theradose.service.operations.dosimetry import ReviewOut, ReviewSignIn
 
 router = APIRouter(responses=ERROR_RESPONSES)
@@ -139,3 +140,24 @@ def next_cycle(
     state = request.app.state
     with state.db.read() as session:
         return treatment.next_cycle(session, me, pseudonym, store=state.reviews, secret=state.secret)
+
+
+@router.post(
+    "/patients/{pseudonym}/next-cycle/directive",
+    tags=["dosimetry"],
+    status_code=201,
+    summary="Draft the next cycle's written directive from the plan (a physician edits and signs it)",
+)
+def draft_next_directive(
+    pseudonym: PseudonymPath, request: Request, me: Annotated[Principal, require("prescriptions:write")]
+) -> DraftOut:
+    state = request.app.state
+    with state.db.write() as session:
+        return directive_plans.draft_next_directive(
+            session,
+            me,
+            pseudonym,
+            store=state.reviews,
+            secret=state.secret,
+            site_timezone=state.settings.site_timezone,
+        )

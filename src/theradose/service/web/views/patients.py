@@ -15,7 +15,15 @@ from sqlalchemy.orm import Session
 from theradose.errors import TheradoseError
 from theradose.products import load_products
 from theradose.service.auth import Principal
-from theradose.service.operations import dosimetry, labs, patients, precycle, prescriptions, treatment
+from theradose.service.operations import (
+    directive_plans,
+    dosimetry,
+    labs,
+    patients,
+    precycle,
+    prescriptions,
+    treatment,
+)
 from theradose.service.operations.common import PSEUDONYM_PATTERN
 from theradose.service.permissions import allowed
 from theradose.service.review_store import Store
@@ -99,6 +107,7 @@ def _view(
         "decisions": precycle.list_decisions(session, me, pseudonym) if allowed(me.role, "labs:read") else [],
         "products": list(load_products().values()),
         "next_cycle": 1 + max((c["rx"].cycle for c in cycles if c["rx"].status != "cancelled"), default=0),
+        "directive_plans": directive_plans.directive_plans(session, [c["rx"].id for c in cycles]),
     }
 
 
