@@ -22,6 +22,7 @@ import pydicom
 import pytest
 
 from theradose.imaging import Volume
+from theradose.imaging.resample import resample
 from theradose.io.dicom import PatientInfo, RadiopharmaceuticalInfo, read_series
 from theradose.io.dicom.write import write_ct_series, write_nm_series, write_pet_series, write_rtdose
 from theradose.io.masks import read_seg, write_rtstruct, write_seg
@@ -249,7 +250,7 @@ def test_highdicom_reads_the_seg(written: Written) -> None:
     assert int(seg.NumberOfFrames) == int(written.ring.any(axis=(1, 2)).sum()) + 1
     volume = seg.get_volume(segment_numbers=[1], combine_segments=True, dtype=np.uint8)
     assert int(np.asarray(volume.array).sum()) == int(written.ring.sum())  # the hole stays a hole
-    back = read_seg(written.objects["SEG"])["bone"].resample_like(written.ct, method="nearest")
+    back = resample(read_seg(written.objects["SEG"])["bone"], written.ct, method="nearest")
     np.testing.assert_array_equal(back.array, written.ring)
 
 

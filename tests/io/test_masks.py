@@ -196,7 +196,7 @@ def test_seg_codes_colours_algorithm_and_empty_frames(tmp_path: Path) -> None:
     assert ds.FrameOfReferenceUID == ct.frame_uid and ds.PatientID == "M1"
     back = read_seg(path)
     for name, mask in masks.items():
-        np.testing.assert_array_equal(back[name].resample_like(ct, method="nearest").array, mask.array)
+        np.testing.assert_array_equal(resample(back[name], ct, method="nearest").array, mask.array)
     auto = write_seg(masks, tmp_path / "auto.dcm", reference_files=files, algorithm_type="AUTOMATIC")
     segment = pydicom.dcmread(auto).SegmentSequence[0]
     assert segment.SegmentAlgorithmType == "AUTOMATIC"
