@@ -234,3 +234,34 @@ def test_no_draft_when_the_plan_says_stop(web: Web, tmp_path: Path) -> None:
     refused = web.post("physician", url + "/next-cycle-directive", {})
     assert snapshot(web.app) == before
     assert _flash(web, "physician", refused) == "not drafted: " + error["message"]
+
+
+def test_no_draft_under_a_laboratory_stop_until_a_signed_override(web: Web, tmp_path: Path) -> None:
+    day = seed_day(web)
+    record = administer_day(web, day)
+    folder = write_pipeline_output(tmp_path / "run1", patient=day.pseudonym, record=record)
+    _import_and_approve(web, day.pseudonym, folder)
+    # creatinine 4.0 mg/dL with ULN 1.2 mg/dL = 3.3 x ULN: CTCAE v5.0 "Creatinine increased" grade 3
+    # (> 3.0 - 6.0 x ULN); Pluvicto USPI (03/2022) Table 1: grade >= 3 renal toxicity, discontinue
+    lab = {"taken_on": now_utc().date().isoformat(), "test": "creatinine", "value": 4.0}
+    web.api(
+        "POST",
+        f"/patients/{day.pseudonym}/labs",
+        "technologist",
+        {**lab, "unit": "mg/dL", "uln": 1.2, "cycle": 2},
+    )
+    draft_api = f"/patients/{day.pseudonym}/next-cycle/directive"
+    web.client("physician")
+    before = snapshot(web.app)
+    r = _call(web, "POST", draft_api, "physician")
+    assert r.status_code == 409, r.text
+    error = r.json()["error"]
+    assert error["code"] == "precycle_stop" and "cycle 2 is STOP" in error["message"], error
+    refused = web.post("physician", f"/ui/patients/{day.pseudonym}/next-cycle-directive", {})
+    assert snapshot(web.app) == before
+    assert _flash(web, "physician", refused) == "not drafted: " + error["message"]
+    override = {"reason": "nephrology review: acute, resolved", "password": password_of("physician")}
+    web.api("POST", f"/patients/{day.pseudonym}/precycle/2/override", "physician", override)
+    r = _call(web, "POST", draft_api, "physician")
+    assert r.status_code == 201, r.text
+    assert r.json()["prescription"]["status"] == "draft" and r.json()["prescription"]["cycle"] == 2

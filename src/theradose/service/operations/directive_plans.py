@@ -27,7 +27,7 @@ from theradose.service import audit_store
 from theradose.service.auth import Principal
 from theradose.service.errors import conflict
 from theradose.service.models import DirectivePlan, row_to_dict
-from theradose.service.operations import dosimetry, prescriptions, treatment
+from theradose.service.operations import dosimetry, precycle, prescriptions, treatment
 from theradose.service.operations.common import patient_by_pseudonym, utcnow
 from theradose.service.review_store import Store
 
@@ -123,7 +123,8 @@ def draft_next_directive(
 
     Refused (409, nothing written): no cycle administered yet (``nothing_administered``), no plan
     (``no_plan``: no approved dosimetry, no protocol), cycle numbers with a gap, a plan that says stop
-    (``plan_stop``, naming its reasons), a directive already written for that cycle (``duplicate_cycle``).
+    (``plan_stop``, naming its reasons), a laboratory pre-cycle decision STOP for that cycle not overridden
+    (``precycle_stop``), a directive already written for that cycle (``duplicate_cycle``).
     """
     from theradose.planning.draft import draft_directive
     from theradose.planning.protocols import load_protocol
@@ -148,6 +149,14 @@ def draft_next_directive(
             "no_plan",
             f"cycles {sorted(given)} of {pseudonym} are not numbered 1 to {last}: the plan counts "
             f"{result.cycle_number - 1}; correct the directives' cycle numbers",
+        )
+    decision = precycle.current_decision(session, patient.id, result.cycle_number)
+    if decision is not None and decision.decision == "stop" and decision.overridden_by is None:
+        why = "; ".join(json.loads(decision.reasons_json)) or "stop"
+        raise conflict(
+            "precycle_stop",
+            f"the pre-cycle decision for cycle {result.cycle_number} is STOP ({why}): no directive is "
+            "drafted; a physician may override the decision with a reason and an e-signature",
         )
     last_rx = next(c["rx"] for c in reversed(cycles) if c["rx"].cycle == last and c["dispensings"])
     last_injection = max(
