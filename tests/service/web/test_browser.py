@@ -453,8 +453,8 @@ def test_next_cycle_directive_drafted_from_the_plan_in_the_browser(
     live: Live, browser: Any, tmp_path: Path
 ) -> None:
     """Cycle 1 given and its (fabricated) dosimetry approved through the JSON API; in the pages the
-    physician drafts cycle 2's directive from the plan, sees it as a draft with the plan it came from, and
-    signs it."""
+    physician drafts cycle 2's directive from the plan, sees it as a draft with the plan it came from,
+    changes its activity with a reason, and signs it."""
     import io
     import zipfile
 
@@ -506,11 +506,21 @@ def test_next_cycle_directive_drafted_from_the_plan_in_the_browser(
         assert "Drafted from the next-cycle plan by physician" in page.locator(f"#plan-{rx_id}").inner_text()
         assert page.get_by_role("button", name="Draft the cycle 2 directive from this plan").count() == 0
         shots(page, "plan_and_drafted_directive")
+        page.locator(f"#e-a-{rx_id}").locator("xpath=ancestor::details").locator("summary").click()
+        page.get_by_label("Change activity to (MBq)").fill("7000")
+        page.get_by_label("Reason for the change").fill("renal function borderline: rounded down")
+        page.get_by_role("button", name="Change directive").click()
+        page.wait_for_load_state()
+        assert _flash(page) == f"directive {rx_id} changed: sign it to release it for dispensing"
+        assert "edited to 7,000.0 MBq" in page.locator(f"#plan-{rx_id}").inner_text()
+        shots(page, "drafted_directive_edited")
         _sign(page, "Sign directive (approve plan)", "physician")
         assert "signed as approved" in _flash(page)
-        assert live.one("SELECT status FROM prescriptions WHERE id = :i", i=rx_id) == "signed"
+        signed = "SELECT status, prescribed_activity_mbq FROM prescriptions WHERE id = :i"
+        with live.app.state.db.engine.connect() as conn:
+            assert tuple(conn.execute(text(signed), {"i": rx_id}).one()) == ("signed", 7000.0)
         shots(page, "drafted_directive_signed")
     finally:
         context.close()
     assert shots.violations == {}, shots.violations
-    assert shots.checked == len(shots.taken) == 3
+    assert shots.checked == len(shots.taken) == 4
