@@ -25,8 +25,8 @@ def test_migrations_match_models(db_url: str) -> None:
     assert diff == []
     assert tuple(head) == (0, "0" * 64)
     assert len(bytes.fromhex(secret)) == 32
-    assert version == "web_0003"
-    assert upgrade(db_url) == "web_0003"  # idempotent
+    assert version == "loop_0003"
+    assert upgrade(db_url) == "loop_0003"  # idempotent
 
 
 def test_sqlite_uses_wal(sqlite_url: str) -> None:

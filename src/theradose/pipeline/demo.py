@@ -270,30 +270,34 @@ def write_study_file(
     calibration_record: Path | None = None,
     earlier_cycle: Path | None = None,
     cycle: int = 1,
+    typed_administration: bool = True,
 ) -> Path:
     """Write a study file for a phantom patient folder (labels from the truth label map).
 
     With ``organ_margin_mm`` every organ region (not a tumour, not the whole body) gets the enlarged-VOI
     partial-volume correction with that margin. ``calibration_record`` names the camera's QA record;
-    ``earlier_cycle`` (with ``single_timepoint = "earlier_cycle"``) the dose record of an earlier cycle."""
+    ``earlier_cycle`` (with ``single_timepoint = "earlier_cycle"``) the dose record of an earlier cycle.
+    Without ``typed_administration`` the file names no patient id, cycle or administration: they come from
+    the service's record (``theradose run --administration``)."""
     truth = json.loads((patient_root / "truth" / "truth.json").read_text(encoding="utf-8"))
     tumour_names = [t["name"] for t in truth["tumours"]]
     tumour_regions = [n for n in [*tumour_names, "tumours"] if n in truth["regions"]]
-    lines = [
-        f"seed = {int(truth['seed'])}",
-        f"cycle = {int(cycle)}",
-        "",
-        "[patient]",
-        f"id = {_toml_string('PHANTOM-' + str(truth['tracer']).upper() + '-' + str(truth['seed']))}",
-        f"name = {_toml_string('Phantom^' + str(truth['tracer']).upper())}",
-        "",
-        "[administration]",
-        f"nuclide = {_toml_string(truth['nuclide'])}",
-        f"radiopharmaceutical = {_toml_string(truth['radiopharmaceutical'])}",
-        f"activity_mbq = {float(truth['injected_activity_mbq'])!r}",
-        f"datetime = {truth['injection_datetime']}",
-        "",
-    ]
+    lines = [f"seed = {int(truth['seed'])}"]
+    if typed_administration:
+        lines += [
+            f"cycle = {int(cycle)}",
+            "",
+            "[patient]",
+            f"id = {_toml_string('PHANTOM-' + str(truth['tracer']).upper() + '-' + str(truth['seed']))}",
+            f"name = {_toml_string('Phantom^' + str(truth['tracer']).upper())}",
+            "",
+            "[administration]",
+            f"nuclide = {_toml_string(truth['nuclide'])}",
+            f"radiopharmaceutical = {_toml_string(truth['radiopharmaceutical'])}",
+            f"activity_mbq = {float(truth['injected_activity_mbq'])!r}",
+            f"datetime = {truth['injection_datetime']}",
+        ]
+    lines.append("")
     for folder, files in truth["files"]["timepoints"].items():
         lines += [
             "[[timepoints]]",

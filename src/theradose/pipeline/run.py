@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -55,6 +55,9 @@ from theradose.pipeline.budget import (
 )
 from theradose.pipeline.cache import StepCache, key_of, tree_hash
 from theradose.pipeline.spec import KineticsSpec, StudySpec, load_study
+
+if TYPE_CHECKING:
+    from theradose.pipeline.administration import RecordSource
 
 #: Relative standard uncertainty of each quantitative SPECT activity measurement (EANM guidance on
 #: uncertainty in MRT dosimetry: Gear et al. 2018, Eur J Nucl Med Mol Imaging 45:2456, section on
@@ -1024,7 +1027,9 @@ def _spec_parameters(spec: StudySpec) -> dict[str, Any]:
             return value.isoformat()
         return value
 
-    return clean(asdict(spec))  # type: ignore[no-any-return]
+    parameters: dict[str, Any] = clean(asdict(spec))
+    parameters.pop("administration_record", None)  # provenance names it on its own
+    return parameters
 
 
 def _provenance(
@@ -1044,6 +1049,11 @@ def _provenance(
                 *(p for tp in spec.timepoints for p in (tp.spect, tp.ct) if p is not None),
                 *(p for p in (spec.segmentation.path, spec.pvc.recovery_curve) if p is not None),
             ]
+        ),
+        "administration_record": (
+            {"source": "study file"}
+            if spec.administration_record is None
+            else spec.administration_record.provenance()
         ),
         "parameters": _spec_parameters(spec),
         "constants": {
@@ -1070,6 +1080,7 @@ def run_study(
     use_cache: bool = True,
     progress: bool = False,
     on_step: Callable[[str], None] | None = None,
+    administration: RecordSource | None = None,
 ) -> RunResult:
     """Run a study and write its outputs into ``out_dir``.
 
@@ -1077,6 +1088,9 @@ def run_study(
     ----------
     study : StudySpec or path
         A validated spec or a study file (validated here, before any computation).
+    administration : RecordSource, optional
+        With a study file: the service's administration record (or an RRDSR) that the patient, cycle
+        and administration are taken from (see :func:`theradose.pipeline.spec.load_study`).
     out_dir : path
         Output folder: new, empty, or a previous run's output (replaced on success).
     cache_dir : path, optional
@@ -1093,7 +1107,12 @@ def run_study(
     RunResult
     """
     started = time.perf_counter()
-    spec = study if isinstance(study, StudySpec) else load_study(study)
+    if isinstance(study, StudySpec):
+        if administration is not None:
+            raise InputError("administration: give the record with a study file, not with a validated spec")
+        spec = study
+    else:
+        spec = load_study(study, administration=administration)
     stages.check_capabilities(spec)
     from theradose.pipeline.plan import load_study_plan, plan_with_study
 

@@ -16,11 +16,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from theradose.dosimetry.engines.registry import DoseEngine, parse_engine
 from theradose.dosimetry.results import ORGAN_SOURCE
 from theradose.errors import InputError
+
+if TYPE_CHECKING:
+    from theradose.pipeline.administration import RecordSource
 
 Calibration = Literal["bqml", "factor"]
 RegistrationMethod = Literal["none", "rigid", "deformable"]
@@ -198,6 +201,9 @@ class StudySpec:
     calibration_record: CalibrationRecord | None = None
     #: IANA time zone of the site (``[site] time_zone``): reports show times in it.
     site_time_zone: str | None = None
+    #: The service's administration record or RRDSR the administration, patient and cycle were taken from
+    #: (:mod:`theradose.pipeline.administration`); None for typed-in values.
+    administration_record: RecordSource | None = None
 
     @property
     def tumour_regions(self) -> tuple[str, ...]:
@@ -417,6 +423,13 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
     from theradose.nuclides import get_nuclide
 
     _check_keys(data, "")
+    for section in ("patient", "administration"):
+        if section not in data:
+            raise InputError(
+                f"missing section [{section}]: add it (see docs/study-file.md), or take the patient and "
+                "administration from the service (--administration ID --service URL) or an RRDSR "
+                "(--rrdsr FILE)"
+            )
     patient_t = _table(data, "patient", required=True)
     patient = PatientSpec(
         patient_id=_str(patient_t, "id", "patient"),
@@ -837,11 +850,17 @@ def read_calibration_record(path: Path) -> CalibrationRecord:
     )
 
 
-def load_study(path: str | Path, *, check_headers: bool = True) -> StudySpec:
+def load_study(
+    path: str | Path, *, check_headers: bool = True, administration: RecordSource | None = None
+) -> StudySpec:
     """Read and validate a study file; with ``check_headers`` also check the DICOM headers.
 
     The header check (:func:`check_dicom_headers`) reads only DICOM headers: acquisition times against
     the administration time, the injected activity against the study file.
+
+    With ``administration`` (the service's record or an RRDSR, :mod:`theradose.pipeline.administration`)
+    the patient, cycle and administration come from the record; the study file may leave them out, and
+    what it states must agree with the record (:func:`theradose.pipeline.administration.apply_record`).
 
     Raises
     ------
@@ -857,7 +876,15 @@ def load_study(path: str | Path, *, check_headers: bool = True) -> StudySpec:
         raise InputError(f"study file {file.name} is not valid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise InputError(f"study file {file.name} is not UTF-8 text") from None
+    if administration is not None:
+        from theradose.pipeline.administration import apply_record
+
+        data = apply_record(data, administration)
     spec = parse_study(data, base_dir=file.resolve().parent, path=file)
+    if administration is not None:
+        from dataclasses import replace
+
+        spec = replace(spec, administration_record=administration)
     if check_headers:
         check_dicom_headers(spec)
     return spec

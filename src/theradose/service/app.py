@@ -3,7 +3,8 @@
 ``create_app(settings)`` builds one app bound to one database. All API routes live under the root path
 and are described by the OpenAPI spec at ``/openapi.json`` (docs at ``/docs``). Pages for a browser UI
 can be added later by including more routers on the returned app (``app.include_router``) and mounting
-templates/static files; :data:`app.state` carries ``settings``, ``db``, ``hasher`` and ``secret``.
+templates/static files; :data:`app.state` carries ``settings``, ``db``, ``hasher``, ``secret`` and
+``reviews`` (the dosimetry review files, :class:`theradose.service.review_store.Store`).
 """
 
 from __future__ import annotations
@@ -37,10 +38,11 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[APIRouter]
         The app; its database must already be migrated (``theradose db upgrade``).
     """
     from theradose import __version__
-    from theradose.service.api import auth, clinical, pharmacy, qa, records, safety
+    from theradose.service.api import auth, clinical, dosimetry, pharmacy, qa, records, safety
     from theradose.service.auth import hasher
     from theradose.service.db import Database
     from theradose.service.models import ServerSecret
+    from theradose.service.review_store import Store
 
     settings = settings or Settings()
     db = Database(settings.db_url)
@@ -69,6 +71,7 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[APIRouter]
     app.state.settings = settings
     app.state.db = db
     app.state.hasher = hasher(settings.argon2_time_cost, settings.argon2_memory_cost_kib)
+    app.state.reviews = Store(settings.files_dir, pipeline_roots=settings.pipeline_roots)
     if settings.secret_key:
         app.state.secret = settings.secret_key.encode("utf-8")
     else:
@@ -98,7 +101,7 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[APIRouter]
         return {"site_name": settings.site_name, "site_timezone": settings.site_timezone}
 
     install_docs(app)
-    for module in (auth, clinical, pharmacy, qa, records, safety):
+    for module in (auth, clinical, pharmacy, qa, records, safety, dosimetry):
         app.include_router(module.router)
     for router in routers:
         app.include_router(router)

@@ -80,7 +80,11 @@ async def import_output(request: Request) -> Response:
                 folder=values["folder"] or None,
             )
         except (TheradoseError, ApiError) as exc:
-            return None, base.errors_from_exception(exc, "file")
+            # a field of doses.json (activity_mbq, injection_time, ...) is not a field of the form
+            return None, {
+                (k if k in ("patient", "cycle", "file", "folder") else "_form"): v
+                for k, v in base.errors_from_exception(exc, "file").items()
+            }
         return review, {}
 
     review, errors = await run_in_threadpool(work)
