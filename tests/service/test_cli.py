@@ -40,7 +40,7 @@ def test_db_upgrade_users_add_and_verify(tmp_path: Path, capsys, monkeypatch) ->
     db = str(tmp_path / "site.db")
     code, out, err = _cli(capsys, monkeypatch, "db", "upgrade", "--db", db, "--json")
     assert code == 0, err
-    assert json.loads(out)["revision"] == "audit_0004"
+    assert json.loads(out)["revision"] == "loop_0003"
     pw = {"THERADOSE_PASSWORD": "correct horse battery"}
     code, out, err = _cli(
         capsys,

@@ -30,8 +30,8 @@ def test_migrations_match_models(db_url: str) -> None:
     assert diff == []
     assert tuple(head) == (0, "0" * 64, None, None)
     assert "server_secret" not in tables  # no key is kept in the database it protects
-    assert version == "audit_0004"
-    assert upgrade(db_url) == "audit_0004"  # idempotent
+    assert version == "loop_0003"
+    assert upgrade(db_url) == "loop_0003"  # idempotent
 
 
 def test_sqlite_uses_wal(sqlite_url: str) -> None:

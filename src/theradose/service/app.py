@@ -4,8 +4,9 @@
 and are described by the OpenAPI spec at ``/openapi.json`` (docs at ``/docs``). Pages for a browser UI
 can be added later by including more routers on the returned app (``app.include_router``) and mounting
 templates/static files; :data:`app.state` carries ``settings``, ``db``, ``hasher``, ``auth`` (the
-:class:`theradose.service.auth.Authenticator`), ``keys`` (the key ring, kept outside the database) and
-``secret`` (the e-signature sub-key of the active key).
+:class:`theradose.service.auth.Authenticator`), ``keys`` (the key ring, kept outside the database),
+``secret`` (the e-signature sub-key of the active key) and ``reviews`` (the dosimetry review files,
+:class:`theradose.service.review_store.Store`).
 """
 
 from __future__ import annotations
@@ -43,9 +44,10 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[APIRouter]
         The app; its database must already be migrated (``theradose db upgrade``).
     """
     from theradose import __version__
-    from theradose.service.api import auth, clinical, pharmacy, qa, records, safety
+    from theradose.service.api import auth, clinical, dosimetry, pharmacy, qa, records, safety
     from theradose.service.auth import Authenticator, hasher
     from theradose.service.db import Database
+    from theradose.service.review_store import Store
 
     settings = settings or Settings()
     ring = settings.keyring()
@@ -89,6 +91,7 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[APIRouter]
     app.state.db = db
     app.state.keys = ring
     app.state.hasher = hasher(settings.argon2_time_cost, settings.argon2_memory_cost_kib)
+    app.state.reviews = Store(settings.files_dir, pipeline_roots=settings.pipeline_roots)
     app.state.secret = ring.sub_key("e-signature")
     _check_initialised(db, settings)
     _seed(db)
@@ -112,7 +115,7 @@ def create_app(settings: Settings | None = None, *, routers: Sequence[APIRouter]
         return {"site_name": settings.site_name, "site_timezone": settings.site_timezone}
 
     install_docs(app)
-    for module in (auth, clinical, pharmacy, qa, records, safety):
+    for module in (auth, clinical, pharmacy, qa, records, safety, dosimetry):
         app.include_router(module.router)
     for router in routers:
         app.include_router(router)

@@ -436,6 +436,31 @@ class WasteContainer(Base):
     released_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
+class DirectivePlan(Base):
+    """The next-cycle plan a draft written directive was drafted from (:mod:`theradose.planning.draft`):
+    the dosimetry reviews planned from, the recommended activity, the earliest date and the organ that
+    limits the activity with its projected cumulative BED and dose, expected and at ``confidence``."""
+
+    __tablename__ = "directive_plans"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    prescription_id: Mapped[int] = mapped_column(ForeignKey("prescriptions.id"), unique=True)
+    reviews_json: Mapped[str] = mapped_column(Text)
+    protocol: Mapped[str] = mapped_column(String(40))
+    recommended_activity_mbq: Mapped[float] = mapped_column(Float)
+    earliest_date: Mapped[date] = mapped_column(Date)
+    organ: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    limited_by: Mapped[str] = mapped_column(String(10))
+    binding_limit: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    projected_bed_gy: Mapped[float | None] = mapped_column(Float, nullable=True)
+    projected_bed_upper_gy: Mapped[float | None] = mapped_column(Float, nullable=True)
+    projected_dose_gy: Mapped[float | None] = mapped_column(Float, nullable=True)
+    projected_dose_upper_gy: Mapped[float | None] = mapped_column(Float, nullable=True)
+    confidence: Mapped[float] = mapped_column(Float)
+    plan_json: Mapped[str] = mapped_column(Text)
+    drafted_by: Mapped[str] = mapped_column(String(64))
+    drafted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class AuditEntryRow(Base):
     """Append-only audit chain; ``at`` is kept as the exact hashed text; ``key_id`` names the sealing key
     (``None``: an unkeyed entry from before keyed sealing)."""

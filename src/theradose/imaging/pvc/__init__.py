@@ -11,6 +11,7 @@ per public name below):
 
 from theradose.imaging.pvc.enlarged_voi import (
     EnlargedVoi,
+    background_sector_sigma_mbq,
     enlarged_voi_label_tacs,
     enlarged_voi_tac,
     enlarged_vois,
@@ -29,6 +30,7 @@ __all__ = [
     "EnlargedVoi",
     "RecoveryFunction",
     "background_free_recovery",
+    "background_sector_sigma_mbq",
     "background_shell",
     "enlarged_voi_label_tacs",
     "enlarged_voi_tac",

@@ -16,7 +16,15 @@ from theradose.errors import TheradoseError
 from theradose.products import load_products
 from theradose.service.auth import Principal
 from theradose.service.keys import KeyRing
-from theradose.service.operations import dosimetry, labs, patients, precycle, prescriptions, treatment
+from theradose.service.operations import (
+    directive_plans,
+    dosimetry,
+    labs,
+    patients,
+    precycle,
+    prescriptions,
+    treatment,
+)
 from theradose.service.operations.common import PSEUDONYM_PATTERN
 from theradose.service.permissions import allowed
 from theradose.service.review_store import Store
@@ -80,13 +88,18 @@ def _view(
         (p for p in (treatment.protocol_for(c["rx"].radiopharmaceutical) for c in cycles) if p), None
     )
     review_rows = dosimetry.list_reviews(session, me, store=store, keys=keys, patient=pseudonym)
-    plan = treatment.next_cycle_plan(protocol_name, [r["review"] for r in review_rows if r["approved"]])
+    plan = treatment.next_cycle_plan(
+        protocol_name,
+        [r["review"] for r in review_rows if r["approved"]],
+        treatment.administered_activities(cycles),
+    )
     if "error" not in plan:
         plan["chart"] = _planning_chart(plan)
     return {
         "cycles": cycles,
         "reviews": review_rows,
         "dose_table": treatment.measured_doses([r["review"] for r in review_rows]),
+        "dose_sources": treatment.dose_sources([r["review"] for r in review_rows]),
         "planning": plan,
         "labs": _labs(session, me, pseudonym, protocol_name),
         "protocol": protocol_name,
@@ -95,6 +108,7 @@ def _view(
         "decisions": precycle.list_decisions(session, me, pseudonym) if allowed(me.role, "labs:read") else [],
         "products": list(load_products().values()),
         "next_cycle": 1 + max((c["rx"].cycle for c in cycles if c["rx"].status != "cancelled"), default=0),
+        "directive_plans": directive_plans.directive_plans(session, [c["rx"].id for c in cycles]),
     }
 
 
