@@ -52,7 +52,7 @@ def test_upgrade_keeps_an_unkeyed_chain_verifiable_and_anchors_it(db_url_0002: s
     from .conftest import Api, login_all, make_app
 
     url, batch_id, signature_id = db_url_0002
-    assert upgrade(url) == "audit_0004"
+    assert upgrade(url) == "loop_0003"
     app = make_app(url)
     with TestClient(app) as client:
         api = Api(client=client, app=app)

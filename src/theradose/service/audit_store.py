@@ -54,6 +54,7 @@ from theradose.service.models import (
     CalibratorQa,
     CameraCalibrationRow,
     Delivery,
+    DirectivePlan,
     Dispensing,
     Generator,
     ImportedAdministration,
@@ -110,6 +111,7 @@ TRACKED: dict[str, Tracked] = {
     "precycle_decision": Tracked(PrecycleDecisionRow),
     "product_specification": Tracked(ProductSpecification),
     "waste_container": Tracked(WasteContainer),
+    "directive_plan": Tracked(DirectivePlan),
 }
 
 #: Tables deliberately not compared with the trail, and why (a test keeps this list complete).

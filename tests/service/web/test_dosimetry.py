@@ -282,8 +282,8 @@ def test_the_served_report_fills_its_checked_and_approved_lines_from_the_e_signa
     and shows a signature voided by a changed file as not valid."""
     from theradose.report import signoff_html
 
-    day = seed_day(web, released_batch=False)
-    folder = write_pipeline_output(tmp_path / "run1", patient=day.pseudonym)
+    day = seed_day(web)
+    folder = write_pipeline_output(tmp_path / "run1", patient=day.pseudonym, record=administer_day(web, day))
     blank = f"<!doctype html><html><body><h1>Report</h1>{signoff_html()}</body></html>"
     (folder / "report.html").write_text(blank, encoding="utf-8")
     web.client("physicist")
