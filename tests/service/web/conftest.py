@@ -37,7 +37,7 @@ def webui_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     path = tmp_path_factory.mktemp("webui-template") / "template.db"
     upgrade(f"sqlite:///{path}")
-    db = Database(f"sqlite:///{path}")
+    db = Database(f"sqlite:///{path}", keyring=make_settings(path).keyring())
     ph = hasher(1, 1024)
     with db.write() as session:
         for username, role in [*((r, r) for r in ROLES), (QP, "pharmacist")]:
@@ -59,6 +59,9 @@ def make_settings(db_path: Path) -> Any:
     return Settings(
         db_url=f"sqlite:///{db_path}",
         secret_key="test-secret-key-for-webui",
+        key_file=None,
+        checkpoint_path=None,
+        failed_login_delay_s=0.0,
         site_timezone=SITE_TZ,
         site_name="Test Centre",
         argon2_time_cost=1,

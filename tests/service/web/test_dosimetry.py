@@ -175,7 +175,13 @@ def test_approval_is_an_e_signature_in_the_audit_chain_and_voided_by_a_changed_f
     assert "password does not match" in _sign(web, "physician", review_id, "approved", "wrong")
     assert "may not sign a dosimetry review" in _sign(web, "technologist", review_id, "approved")
     assert "checked or approved" in _sign(web, "physician", review_id, "administered")
-    assert snapshot(web.app) == before
+    after = snapshot(web.app)
+    # nothing signed; the wrong password is audited and counted towards the lockout
+    failures = ("audit_entries", "audit_head", "auth_failures")
+    assert {k: v for k, v in after.items() if k not in failures} == {
+        k: v for k, v in before.items() if k not in failures
+    }
+    assert (after["auth_failures"], after["audit_entries"]) == (1, before["audit_entries"] + 1)
     page = _sign(web, "physicist", review_id, "checked")
     assert "signed as checked" in page and "Sign as checked" not in page
     page = _sign(web, "physician", review_id, "approved")
@@ -276,8 +282,8 @@ def test_the_served_report_fills_its_checked_and_approved_lines_from_the_e_signa
     and shows a signature voided by a changed file as not valid."""
     from theradose.report import signoff_html
 
-    day = seed_day(web, released_batch=False)
-    folder = write_pipeline_output(tmp_path / "run1", patient=day.pseudonym)
+    day = seed_day(web)
+    folder = write_pipeline_output(tmp_path / "run1", patient=day.pseudonym, record=administer_day(web, day))
     blank = f"<!doctype html><html><body><h1>Report</h1>{signoff_html()}</body></html>"
     (folder / "report.html").write_text(blank, encoding="utf-8")
     web.client("physicist")

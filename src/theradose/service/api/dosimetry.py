@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Path, Query, Request, UploadFile
 
 from theradose.service.api.params import IdPath, PseudonymPath
-from theradose.service.auth import Principal, require
+from theradose.service.auth import Principal, client_address, require
 from theradose.service.errors import ERROR_RESPONSES, ApiError
 from theradose.service.operations import administration_record, directive_plans, dosimetry, treatment
 from theradose.service.operations.common import PSEUDONYM_PATTERN
@@ -60,7 +60,7 @@ async def import_review(
                 session, me, store=state.reviews, patient=patient, cycle=cycle, zip_bytes=data, folder=folder
             )
         with state.db.read() as session:
-            return dosimetry.review_out(session, me, review, secret=state.secret)
+            return dosimetry.review_out(session, me, review, keys=state.keys)
 
     return await run_in_threadpool(work)
 
@@ -74,9 +74,9 @@ def list_reviews(
     state = request.app.state
     with state.db.read() as session:
         return [
-            dosimetry.review_out(session, me, row["review"], secret=state.secret)
+            dosimetry.review_out(session, me, row["review"], keys=state.keys)
             for row in dosimetry.list_reviews(
-                session, me, store=state.reviews, secret=state.secret, patient=patient
+                session, me, store=state.reviews, keys=state.keys, patient=patient
             )
         ]
 
@@ -94,7 +94,7 @@ def get_review(
     state = request.app.state
     review = dosimetry.get_review(state.reviews, review_id)
     with state.db.read() as session:
-        return dosimetry.review_out(session, me, review, secret=state.secret)
+        return dosimetry.review_out(session, me, review, keys=state.keys)
 
 
 @router.post(
@@ -118,13 +118,14 @@ def sign_review(
             body.meaning,
             body.password,
             store=state.reviews,
-            hasher=state.hasher,
-            secret=state.secret,
+            auth=state.auth,
+            client=client_address(request),
+            keys=state.keys,
         )
     with state.db.write() as session:
-        dosimetry.sign_review(session, signer, secret=state.secret)
+        dosimetry.sign_review(session, signer, keys=state.keys)
     with state.db.read() as session:
-        return dosimetry.review_out(session, me, signer.review, secret=state.secret)
+        return dosimetry.review_out(session, me, signer.review, keys=state.keys)
 
 
 @router.get(
@@ -139,7 +140,7 @@ def next_cycle(
 ) -> dict[str, Any]:
     state = request.app.state
     with state.db.read() as session:
-        return treatment.next_cycle(session, me, pseudonym, store=state.reviews, secret=state.secret)
+        return treatment.next_cycle(session, me, pseudonym, store=state.reviews, keys=state.keys)
 
 
 @router.post(
@@ -158,6 +159,6 @@ def draft_next_directive(
             me,
             pseudonym,
             store=state.reviews,
-            secret=state.secret,
+            keys=state.keys,
             site_timezone=state.settings.site_timezone,
         )

@@ -26,6 +26,7 @@ from theradose.planning.protocols import protocol_for_product
 from theradose.service import audit_store
 from theradose.service.auth import Principal
 from theradose.service.errors import conflict
+from theradose.service.keys import KeyRing
 from theradose.service.models import DirectivePlan, row_to_dict
 from theradose.service.operations import dosimetry, precycle, prescriptions, treatment
 from theradose.service.operations.common import patient_by_pseudonym, utcnow
@@ -116,7 +117,7 @@ def draft_next_directive(
     pseudonym: str,
     *,
     store: Store,
-    secret: bytes,
+    keys: KeyRing,
     site_timezone: str,
 ) -> DraftOut:
     """Write the next cycle's directive as a draft from the plan of the approved dosimetry.
@@ -138,7 +139,7 @@ def draft_next_directive(
             f"{pseudonym} has no administered cycle: the first directive is written, not drafted from a plan",
         )
     protocol = treatment.patient_protocol(session, me, patient)
-    rows = dosimetry.list_reviews(session, me, store=store, secret=secret, patient=pseudonym)
+    rows = dosimetry.list_reviews(session, me, store=store, keys=keys, patient=pseudonym)
     plan = treatment.next_cycle_plan(protocol, [r["review"] for r in rows if r["approved"]], given)
     if "error" in plan or protocol is None:
         raise conflict("no_plan", f"no next-cycle plan for {pseudonym}: {plan.get('error')}")

@@ -2,7 +2,9 @@
 
 Reviews are files kept by :class:`theradose.service.review_store.Store`; their signatures are audit
 entries of entity ``dosimetry_review`` (action ``sign``) carrying the seal of
-:mod:`theradose.pharmacy.signatures` over :meth:`Review.record`.
+:mod:`theradose.pharmacy.signatures` over :meth:`Review.record`, made with the e-signature sub-key of the
+key named by its ``key_id`` (entries without one were sealed before key ids; the sealed audit chain that
+holds them vouches for them).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from argon2 import PasswordHasher
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,8 +23,9 @@ from theradose.pharmacy import signatures as sig_logic
 from theradose.pharmacy.audit import format_time
 from theradose.pharmacy.reconcile import AdministrationFacts, compare_administration
 from theradose.service import audit_store
-from theradose.service.auth import Principal, check_password
+from theradose.service.auth import Authenticator, Principal
 from theradose.service.errors import ApiError
+from theradose.service.keys import KeyRing
 from theradose.service.models import Administration, AuditEntryRow, Patient, PatientIdentity
 from theradose.service.operations.administration_record import administration_of_cycle, record_of
 from theradose.service.operations.common import Model, utcnow
@@ -88,7 +90,7 @@ def get_review(store: Store, review_id: str) -> Review:
     return review
 
 
-def review_out(session: Session, me: Principal, review: Review, *, secret: bytes) -> ReviewOut:
+def review_out(session: Session, me: Principal, review: Review, *, keys: KeyRing) -> ReviewOut:
     """The public view of a review: its dose record's rows and its signatures (re-verified)."""
     record = read_result(review.folder).record
     if record is None:
@@ -113,7 +115,7 @@ def review_out(session: Session, me: Principal, review: Review, *, secret: bytes
                 mass_g=row.mass_g,
             )
         )
-    signatures = review_signatures(session, review, secret=secret)
+    signatures = review_signatures(session, review, keys=keys)
     return ReviewOut(
         review_id=review.review_id,
         patient=review.patient,
@@ -148,7 +150,7 @@ class ReviewSigner:
     meaning: str
 
 
-def review_signatures(session: Session, review: Review, *, secret: bytes) -> list[dict[str, Any]]:
+def review_signatures(session: Session, review: Review, *, keys: KeyRing) -> list[dict[str, Any]]:
     """The signatures of a review (from the audit chain), each with ``valid`` re-verified."""
     rows = list(
         session.execute(
@@ -172,16 +174,25 @@ def review_signatures(session: Session, review: Review, *, secret: bytes) -> lis
             record_id=review.review_id,
             record_hash=data["record_hash"],
             seal=data["seal"],
+            key_id=data.get("key_id"),
         )
-        check = sig_logic.verify(sig, review.record(), secret=secret)
-        out.append({**data, "valid": check.valid, "seq": row.seq})
+        unchanged = sig_logic.record_hash(review.record()) == sig.record_hash
+        if sig.key_id is None:
+            valid = unchanged  # sealed before key ids: the verified audit chain holding it vouches for it
+        elif keys.has(sig.key_id):
+            valid = sig_logic.verify(
+                sig, review.record(), secret=keys.sub_key("e-signature", sig.key_id)
+            ).valid
+        else:
+            valid = False
+        out.append({**data, "valid": valid, "seq": row.seq})
     return out
 
 
-def review_approved(session: Session, review: Review, *, secret: bytes) -> bool:
+def review_approved(session: Session, review: Review, *, keys: KeyRing) -> bool:
     """True when a valid ``approved`` signature is on the review."""
     return any(
-        s["meaning"] == "approved" and s["valid"] for s in review_signatures(session, review, secret=secret)
+        s["meaning"] == "approved" and s["valid"] for s in review_signatures(session, review, keys=keys)
     )
 
 
@@ -193,8 +204,9 @@ def reauthenticate_for_review(
     password: object,
     *,
     store: Store,
-    hasher: PasswordHasher,
-    secret: bytes,
+    auth: Authenticator,
+    client: str,
+    keys: KeyRing,
 ) -> ReviewSigner:
     """Check who may sign the review with ``meaning`` and their password (outside a write transaction)."""
     review = store.review(review_id)
@@ -204,32 +216,27 @@ def reauthenticate_for_review(
         raise ApiError(422, "invalid_input", "a dosimetry review is signed as checked or approved", "meaning")
     if me.role not in SIGNATURE_MEANING_ROLES[meaning] or me.role == "pharmacist":
         raise ApiError(403, "forbidden", f"role {me.role!r} may not sign a dosimetry review as {meaning!r}")
-    if not isinstance(password, str) or not check_password(hasher, me.password_hash, password):
-        raise ApiError(
-            401,
-            "reauthentication_failed",
-            "password does not match: signing needs your own password",
-            "password",
-        )
+    auth.reauthenticate(me, password if isinstance(password, str) else "", client, purpose="signature")
     if any(
         s["signer"] == me.username and s["meaning"] == meaning
-        for s in review_signatures(session, review, secret=secret)
+        for s in review_signatures(session, review, keys=keys)
     ):
         raise ApiError(409, "already_signed", f"{me.username} already signed this review as {meaning}")
     return ReviewSigner(me, review, meaning)
 
 
-def sign_review(session: Session, signer: ReviewSigner, *, secret: bytes) -> None:
+def sign_review(session: Session, signer: ReviewSigner, *, keys: KeyRing) -> None:
     """Write the review signature into the audit chain (in the caller's write transaction)."""
     me, review, meaning = signer.principal, signer.review, signer.meaning
     sig = sig_logic.sign(
         review.record(),
-        secret=secret,
+        secret=keys.sub_key("e-signature"),
         signer=me.username,
         meaning=meaning,
         signed_at=utcnow(),
         record_type="dosimetry_review",
         record_id=review.review_id,
+        key_id=keys.active_id,
     )
     # checked again inside the write transaction (writers are serialised): no double signature
     for (after,) in session.execute(
@@ -256,6 +263,7 @@ def sign_review(session: Session, signer: ReviewSigner, *, secret: bytes) -> Non
             "signed_at": format_time(sig.signed_at),
             "record_hash": sig.record_hash,
             "seal": sig.seal,
+            "key_id": sig.key_id,
         },
     )
 
@@ -379,10 +387,10 @@ def _provenance_administration(data: bytes | None) -> int | None:
 
 
 def list_reviews(
-    session: Session, me: Principal, *, store: Store, secret: bytes, patient: str | None = None
+    session: Session, me: Principal, *, store: Store, keys: KeyRing, patient: str | None = None
 ) -> list[dict[str, Any]]:
     """Reviews (optionally of one patient) with whether each is approved."""
     return [
-        {"review": r, "approved": review_approved(session, r, secret=secret)}
+        {"review": r, "approved": review_approved(session, r, keys=keys)}
         for r in store.reviews(patient=patient)
     ]

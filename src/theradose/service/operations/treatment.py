@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from theradose.errors import TheradoseError
 from theradose.service.auth import Principal
+from theradose.service.keys import KeyRing
 from theradose.service.models import Administration, Dispensing, Patient, Prescription, SignatureRow
 from theradose.service.review_store import RegionRow, Review, Store, read_result
 
@@ -164,7 +165,7 @@ def patient_protocol(session: Session, me: Principal, patient: Patient) -> str |
 
 
 def next_cycle(
-    session: Session, me: Principal, pseudonym: str, *, store: Store, secret: bytes
+    session: Session, me: Principal, pseudonym: str, *, store: Store, keys: KeyRing
 ) -> dict[str, Any]:
     """The next-cycle plan of a patient from the approved dosimetry, as JSON
     (:meth:`theradose.planning.NextCycleResult.as_dict` under ``plan``, or ``error``)."""
@@ -175,7 +176,7 @@ def next_cycle(
     if patient is None:
         raise not_found("patient", pseudonym)
     protocol = patient_protocol(session, me, patient)
-    rows = list_reviews(session, me, store=store, secret=secret, patient=pseudonym)
+    rows = list_reviews(session, me, store=store, keys=keys, patient=pseudonym)
     approved = [r["review"] for r in rows if r["approved"]]
     given = administered_activities(patient_cycles(session, me, patient))
     plan = next_cycle_plan(protocol, approved, given)

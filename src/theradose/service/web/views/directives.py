@@ -7,6 +7,7 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from theradose.service.auth import client_address
 from theradose.service.operations import directive_plans, idempotency, precycle, prescriptions, signatures
 from theradose.service.web.views import base
 
@@ -83,8 +84,10 @@ async def override_precycle(request: Request, pseudonym: str, cycle: int) -> Res
     state = request.app.state
 
     def work(body: precycle.OverrideIn) -> precycle.DecisionOut:
-        signer = signatures.reauthenticate(me, "overridden", body.password, hasher=state.hasher)
-        return base.write(request, precycle.override, signer, pseudonym, cycle, body, secret=state.secret)
+        signer = signatures.reauthenticate(
+            me, "overridden", body.password, auth=state.auth, client=client_address(request)
+        )
+        return base.write(request, precycle.override, signer, pseudonym, cycle, body, keys=state.keys)
 
     _, errors = await run_in_threadpool(
         base.run_form,
@@ -113,7 +116,7 @@ async def draft_from_plan(request: Request, pseudonym: str) -> Response:
             me,
             pseudonym,
             store=base.state(request).store,
-            secret=state.secret,
+            keys=state.keys,
             site_timezone=state.settings.site_timezone,
         )
 

@@ -24,8 +24,8 @@ def _page(
     request: Request, me: Principal, *, errors: dict[str, str], values: Mapping[str, str], status: int = 200
 ) -> Response:
     store = base.state(request).store
-    secret = request.app.state.secret
-    rows = base.read(request, dosimetry.list_reviews, me, store=store, secret=secret)
+    keys = request.app.state.keys
+    rows = base.read(request, dosimetry.list_reviews, me, store=store, keys=keys)
     listed = base.read(request, patients.list_patients, me, limit=1000)
     return base.render(
         request,
@@ -120,7 +120,7 @@ def review_page(request: Request, review_id: str) -> Response:
             x_label="absorbed dose (Gy)",
             y_label="volume receiving at least this dose (%)",
         )
-    signatures = base.read(request, dosimetry.review_signatures, review, secret=request.app.state.secret)
+    signatures = base.read(request, dosimetry.review_signatures, review, keys=request.app.state.keys)
     return base.render(
         request,
         "review.html",
@@ -145,7 +145,7 @@ def review_report(request: Request, review_id: str) -> Response:
     review = base.state(request).store.review(review_id)
     if review is None or not (review.folder / "report.html").is_file():
         return base.not_found(request, me, "report")
-    signatures = base.read(request, dosimetry.review_signatures, review, secret=request.app.state.secret)
+    signatures = base.read(request, dosimetry.review_signatures, review, keys=request.app.state.keys)
     text = (review.folder / "report.html").read_text(encoding="utf-8")
     return Response(
         fill_signoff(text, signatures, zone=base.site_tz(request)).encode("utf-8"),

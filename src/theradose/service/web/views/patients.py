@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from theradose.errors import TheradoseError
 from theradose.products import load_products
 from theradose.service.auth import Principal
+from theradose.service.keys import KeyRing
 from theradose.service.operations import (
     directive_plans,
     dosimetry,
@@ -73,7 +74,7 @@ def _view(
     pseudonym: str,
     *,
     store: Store,
-    secret: bytes,
+    keys: KeyRing,
     with_identity: bool = True,
 ) -> dict[str, Any] | None:
     patient = treatment.find_patient(session, me, pseudonym)
@@ -81,12 +82,12 @@ def _view(
         return None
     cycles = treatment.patient_cycles(session, me, patient)
     for cycle in cycles:
-        cycle["approval"] = prescriptions.valid_approval(session, cycle["rx"], secret=secret)
+        cycle["approval"] = prescriptions.valid_approval(session, cycle["rx"], keys=keys)
     names = patients.identities(session, me, [pseudonym], view="patient", audit=with_identity)
     protocol_name = next(
         (p for p in (treatment.protocol_for(c["rx"].radiopharmaceutical) for c in cycles) if p), None
     )
-    review_rows = dosimetry.list_reviews(session, me, store=store, secret=secret, patient=pseudonym)
+    review_rows = dosimetry.list_reviews(session, me, store=store, keys=keys, patient=pseudonym)
     plan = treatment.next_cycle_plan(
         protocol_name,
         [r["review"] for r in review_rows if r["approved"]],
@@ -126,7 +127,7 @@ def _page(
             me,
             pseudonym,
             store=base.state(request).store,
-            secret=request.app.state.secret,
+            keys=request.app.state.keys,
             with_identity=request.method == "GET",
         )
         session.expunge_all()

@@ -1,7 +1,7 @@
 """The next-cycle plan a draft written directive was drafted from.
 
 Revision ID: loop_0003
-Revises: web_0003
+Revises: audit_0004
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "loop_0003"
-down_revision = "web_0003"
+down_revision = "audit_0004"
 branch_labels = None
 depends_on = None
 
