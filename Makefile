@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help venv system test demo lint bench clean trial
+.PHONY: help venv system test demo lint bench clean trial fuzz-service
 
 help:
 	@echo "make test   - set everything up (venv, system packages) and run the test suite"
@@ -12,6 +12,7 @@ help:
 	@echo "make lint   - ruff, mypy --strict on the core, and the import contract (core imports no edge)"
 	@echo "make bench  - run the benchmarks in benchmarks/"
 	@echo "make trial  - run the virtual multicentre trial (theradose benchmark; hours; docs/pvc.md)"
+	@echo "make fuzz-service - schemathesis: every API operation x every role, SQLite and PostgreSQL"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +43,11 @@ trial: venv
 
 bench: venv
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+# Outside CI: >= 40,000 generated requests (about an hour on two busy cores); the CI suite runs a sample.
+fuzz-service: venv system
+	THERADOSE_FUZZ_EVERY_ROLE=1 THERADOSE_FUZZ_DATABASES=sqlite,postgresql THERADOSE_FUZZ_EXAMPLES=120 \
+		bash scripts/run-tests.sh -q -p no:cacheprovider -s tests/service/test_schemathesis.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache demo-out

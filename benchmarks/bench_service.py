@@ -1,18 +1,36 @@
-"""Throughput and latency of the traceability service's main endpoints over real HTTP.
+"""Throughput and latency of the traceability service over real HTTP, quiet and under a password attack.
 
-Starts ``theradose serve`` (uvicorn) on 127.0.0.1 against a fresh SQLite file (or ``--db URL``), then
-drives it with ``--concurrency`` client threads, ``--requests`` requests per endpoint. Prints requests/s,
-p50 and p99 latency per endpoint and the ratio to the trivial ``GET /health`` endpoint measured in the
-same run (the baseline: HTTP + framework overhead without auth or database).
+Starts ``theradose serve`` (uvicorn) on 127.0.0.1 against a fresh SQLite file (or ``--db URL``) with
+the production Argon2id cost, then
+
+1. drives the main endpoints with ``--concurrency`` client threads, ``--requests`` requests each, and
+   prints requests/s, p50 and p99 with the ratio to ``GET /health`` in the same run (the baseline: HTTP
+   and framework without authentication or database);
+2. measures the latency of writes (``POST /patients`` and ``POST /batches/{id}/dispensings`` from
+   ``--writers`` threads) quiet, then while ``--attackers`` clients send wrong passwords to
+   ``/auth/login`` as fast as the server answers, in two attacks:
+
+   * ``8 clients``: each attacker from its own loopback address (127.0.0.10, .11, ...), cycling
+     through the real account names and unknown ones; throttling by account and by address stops them;
+   * ``rotating addresses``: every attempt from a new loopback address and a new unknown name (a
+     botnet spraying), so no throttle engages and every attempt costs an Argon2id check: only the
+     hashing threads (half the CPUs, lowest priority), hashing outside the writers' lock and the
+     delayed refusals protect the writes (a stress case beyond the goal);
+   The phases alternate for ``--rounds`` rounds and are pooled per phase, so that the drift of a shared
+   machine hits each alike; a warm-up phase is written first and not counted (the accounts attacked by
+   name stay locked from round to round, as in a long attack). The goal: p99 of the writes while 8
+   clients send wrong passwords < 2 x the quiet p99 (ratio printed).
 
 Usage::
 
     PYTHONPATH=src python benchmarks/bench_service.py [--requests 400] [--concurrency 8] [--db URL]
+        [--writes 200] [--writers 2] [--attackers 8] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import socket
@@ -22,18 +40,26 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 
 ROLES = {"pharmacist": "bench-pharmacist-pw", "physician": "bench-physician-pw"}
+#: Master key of the benchmark server (given as $THERADOSE_SECRET_KEY).
+BENCH_KEY = "benchmark-master-key-not-for-production"
 
 
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _prepare(db: str) -> None:
@@ -50,16 +76,33 @@ def _prepare(db: str) -> None:
     os.environ.pop("THERADOSE_PASSWORD", None)
 
 
+def _stats(latencies: list[float], wall: float) -> dict[str, float]:
+    latencies = sorted(latencies)
+    return {
+        "requests": len(latencies),
+        "requests_per_s": len(latencies) / wall,
+        "p50_ms": statistics.median(latencies) * 1e3,
+        "p99_ms": latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1e3,
+    }
+
+
 def _run(
     n: int, concurrency: int, make_call: Callable[[httpx.Client], Callable[[int], httpx.Response]], base: str
 ) -> dict[str, float]:
+    latencies, wall = _run_raw(n, concurrency, make_call, base)
+    return _stats(latencies, wall)
+
+
+def _run_raw(
+    n: int, concurrency: int, make_call: Callable[[httpx.Client], Callable[[int], httpx.Response]], base: str
+) -> tuple[list[float], float]:
     latencies: list[float] = []
     lock = threading.Lock()
     counter = iter(range(n))
     failures = []
 
     def worker() -> None:
-        with httpx.Client(base_url=base, timeout=60) as client:
+        with httpx.Client(base_url=base, timeout=120) as client:
             call = make_call(client)
             while True:
                 with lock:
@@ -72,7 +115,7 @@ def _run(
                 with lock:
                     latencies.append(dt)
                     if response.status_code >= 400:
-                        failures.append(response.status_code)
+                        failures.append((response.status_code, response.text[:200]))
 
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
     start = time.perf_counter()
@@ -82,23 +125,101 @@ def _run(
         t.join()
     wall = time.perf_counter() - start
     if failures:
-        raise RuntimeError(f"{len(failures)} failed requests, e.g. HTTP {failures[0]}")
-    latencies.sort()
-    return {
-        "requests_per_s": n / wall,
-        "p50_ms": statistics.median(latencies) * 1e3,
-        "p99_ms": latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] * 1e3,
-    }
+        raise RuntimeError(f"{len(failures)} failed requests, e.g. {failures[0]}")
+    return latencies, wall
+
+
+class Attack:
+    """``n`` threads sending wrong passwords until stopped; counts the answers."""
+
+    def __init__(self, base_port: int, n: int, *, rotate: bool) -> None:
+        self.port = base_port
+        self.n = n
+        self.rotate = rotate
+        self.stop = threading.Event()
+        self.answers: Counter[int] = Counter()
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._attacker, args=(i,)) for i in range(n)]
+        self._addresses = itertools.count()
+
+    def _attacker(self, index: int) -> None:
+        names = itertools.cycle([*ROLES, f"ghost{index}", "admin", f"nobody{index}"])
+        client = None if self.rotate else self._client(f"127.0.0.{10 + index}")
+        try:
+            while not self.stop.is_set():
+                if self.rotate:  # a new address and a new name for every attempt
+                    k = next(self._addresses)
+                    address = f"127.{1 + k // 65025 % 250}.{1 + k // 255 % 255}.{1 + k % 255}"
+                    with self._client(address) as one:
+                        code = self._try(one, f"spray{k}")
+                else:
+                    assert client is not None
+                    code = self._try(client, next(names))
+                with self.lock:
+                    self.answers[code] += 1
+        finally:
+            if client is not None:
+                client.close()
+
+    def _client(self, address: str) -> httpx.Client:
+        transport = httpx.HTTPTransport(local_address=address)
+        return httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=120, transport=transport)
+
+    @staticmethod
+    def _try(client: httpx.Client, username: str) -> int:
+        try:
+            r = client.post("/auth/login", json={"username": username, "password": "not-the-password"})
+        except httpx.TransportError:
+            return 0
+        return r.status_code
+
+    def __enter__(self) -> Attack:
+        for t in self.threads:
+            t.start()
+        time.sleep(2.0)  # let the attack reach its steady state
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+
+
+def _writes(
+    base: str,
+    headers: dict[str, str],
+    n: int,
+    writers: int,
+    tag: str,
+    dispense: Callable[[int], dict[str, object]],
+    batch: int,
+) -> tuple[list[float], float]:
+    def make(cl: httpx.Client) -> Callable[[int], httpx.Response]:
+        def call(i: int) -> httpx.Response:
+            if i % 2:
+                return cl.post(f"/batches/{batch}/dispensings", json=dispense(i), headers=headers)
+            return cl.post("/patients", json={"family_name": "W", "mrn": f"{tag}-{i}"}, headers=headers)
+
+        return call
+
+    return _run_raw(n, writers, make, base)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=400, help="requests per endpoint")
-    parser.add_argument("--concurrency", type=int, default=8, help="client threads")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--requests", type=int, default=400, help="requests per endpoint (part 1)")
+    parser.add_argument("--concurrency", type=int, default=8, help="client threads (part 1)")
+    parser.add_argument("--writes", type=int, default=200, help="writes per phase (part 2)")
+    parser.add_argument("--writers", type=int, default=2, help="writer threads (part 2)")
+    parser.add_argument("--attackers", type=int, default=8, help="attacking clients (part 2)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of quiet/attacked phases (part 2)")
+    parser.add_argument("--skip-endpoints", action="store_true", help="only part 2")
     parser.add_argument("--db", default=None, help="database URL (default: a fresh SQLite file)")
     parser.add_argument("--json", action="store_true", help="print JSON only")
     args = parser.parse_args()
 
+    os.environ.pop("THERADOSE_KEY_FILE", None)
+    os.environ["THERADOSE_SECRET_KEY"] = BENCH_KEY
     tmp = tempfile.TemporaryDirectory(prefix="theradose-bench-")
     db = args.db or f"sqlite:///{Path(tmp.name) / 'bench.db'}"
     _prepare(db)
@@ -111,6 +232,9 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    now = datetime.now(UTC)
+    results: dict[str, dict[str, float]] = {}
+    attack_results: dict[str, dict[str, object]] = {}
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -121,11 +245,12 @@ def main() -> None:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise RuntimeError("server did not start") from None
                 time.sleep(0.1)
-        with httpx.Client(base_url=base, timeout=60) as c:
+        with httpx.Client(base_url=base, timeout=120) as c:
             tokens = {}
             for role, password in ROLES.items():
-                token = c.post("/auth/login", json={"username": role, "password": password}).json()["token"]
-                tokens[role] = {"Authorization": f"Bearer {token}"}
+                r = c.post("/auth/login", json={"username": role, "password": password})
+                r.raise_for_status()
+                tokens[role] = {"Authorization": f"Bearer {r.json()['token']}"}
             ph = tokens["pharmacist"]
             pseudonym = c.post("/patients", json={"family_name": "Bench", "mrn": "B-1"}, headers=ph).json()[
                 "pseudonym"
@@ -149,8 +274,8 @@ def main() -> None:
                     "lot": "BENCH",
                     "activity_mbq": 1e6,
                     "volume_ml": 1e4,
-                    "reference_time": "2026-11-22T08:00:00Z",
-                    "expiry_time": "2026-12-01T08:00:00Z",
+                    "reference_time": _iso(now - timedelta(hours=2)),
+                    "expiry_time": _iso(now + timedelta(days=3)),
                 },
             ).json()["id"]
             for qc in (
@@ -160,57 +285,110 @@ def main() -> None:
                 c.post(f"/batches/{batch}/qc", json=qc, headers=ph)
             assert c.post(f"/batches/{batch}/release", json={}, headers=ph).status_code == 200
 
-        dispense = {
-            "prescription_id": rx,
-            "activity_mbq": 100.0,
-            "planned_time": "2026-11-22T10:00:00Z",
-            "draw_time": "2026-11-22T09:00:00Z",
-        }
-        endpoints: dict[str, Callable[[httpx.Client], Callable[[int], httpx.Response]]] = {
-            "GET /health (baseline)": lambda cl: lambda i: cl.get("/health"),
-            "GET /batches/{id}": lambda cl: lambda i: cl.get(f"/batches/{batch}", headers=ph),
-            "GET /worklist": lambda cl: lambda i: cl.get("/worklist", headers=ph),
-            "POST /batches/{id}/dispensings": lambda cl: (
-                lambda i: cl.post(f"/batches/{batch}/dispensings", json=dispense, headers=ph)
-            ),
-            "POST /patients": lambda cl: (
-                lambda i: cl.post("/patients", json={"family_name": "P", "mrn": f"BENCH-{i}"}, headers=ph)
-            ),
-        }
-        results = {
-            name: _run(args.requests, args.concurrency, make, base) for name, make in endpoints.items()
-        }
+        def dispense(_i: int) -> dict[str, object]:
+            return {
+                "prescription_id": rx,
+                "activity_mbq": 100.0,
+                "planned_time": _iso(now + timedelta(hours=2)),
+                "draw_time": _iso(now + timedelta(hours=1)),
+            }
+
+        if not args.skip_endpoints:
+            endpoints: dict[str, Callable[[httpx.Client], Callable[[int], httpx.Response]]] = {
+                "GET /health (baseline)": lambda cl: lambda i: cl.get("/health"),
+                "GET /batches/{id}": lambda cl: lambda i: cl.get(f"/batches/{batch}", headers=ph),
+                "GET /worklist": lambda cl: lambda i: cl.get("/worklist", headers=ph),
+                "POST /batches/{id}/dispensings": lambda cl: (
+                    lambda i: cl.post(f"/batches/{batch}/dispensings", json=dispense(i), headers=ph)
+                ),
+                "POST /patients": lambda cl: (
+                    lambda i: cl.post("/patients", json={"family_name": "P", "mrn": f"BENCH-{i}"}, headers=ph)
+                ),
+            }
+            results = {
+                name: _run(args.requests, args.concurrency, make, base) for name, make in endpoints.items()
+            }
+
+        _writes(base, ph, max(50, args.writes // 4), args.writers, "W", dispense, batch)  # warm-up
+        # Rounds of quiet / attacked phases, pooled per phase: the machine's drift hits each alike.
+        pooled: dict[str, list[float]] = {}
+        walls: dict[str, float] = {}
+        answers: dict[str, Counter[int]] = {}
+        phases = (("quiet", None), (f"{args.attackers} clients", False), ("rotating addresses", True))
+        for r in range(args.rounds):
+            for label, rotate in phases:
+                tag = f"{label[:1].upper()}{r}"
+                if rotate is None:
+                    latencies, wall = _writes(base, ph, args.writes, args.writers, tag, dispense, batch)
+                else:
+                    with Attack(port, args.attackers, rotate=rotate) as attack:
+                        latencies, wall = _writes(base, ph, args.writes, args.writers, tag, dispense, batch)
+                    answers.setdefault(label, Counter()).update(attack.answers)
+                pooled.setdefault(label, []).extend(latencies)
+                walls[label] = walls.get(label, 0.0) + wall
+        quiet = _stats(pooled["quiet"], walls["quiet"])
+        for label, _rotate in phases:
+            stats = _stats(pooled[label], walls[label])
+            attack_results[label] = {
+                **stats,
+                "p50_ratio_vs_quiet": stats["p50_ms"] / quiet["p50_ms"],
+                "p99_ratio_vs_quiet": stats["p99_ms"] / quiet["p99_ms"],
+                "attacker_answers": dict(sorted(answers.get(label, Counter()).items())),
+            }
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        server.wait(timeout=60)
         tmp.cleanup()
 
-    baseline = results["GET /health (baseline)"]
-    for stats in results.values():
-        stats["throughput_ratio_vs_health"] = stats["requests_per_s"] / baseline["requests_per_s"]
-        stats["p99_ratio_vs_health"] = stats["p99_ms"] / baseline["p99_ms"]
+    if results:
+        baseline = results["GET /health (baseline)"]
+        for stats in results.values():
+            stats["throughput_ratio_vs_health"] = stats["requests_per_s"] / baseline["requests_per_s"]
+            stats["p99_ratio_vs_health"] = stats["p99_ms"] / baseline["p99_ms"]
+    load = os.getloadavg()
     report = {
         "database": "sqlite" if db.startswith("sqlite") else "postgresql",
         "requests_per_endpoint": args.requests,
         "concurrency": args.concurrency,
         "cpu_count": os.cpu_count(),
+        "load_average_1_5_15": [round(x, 2) for x in load],
         "results": results,
+        "writes_under_password_attack": {
+            "writes_per_phase": args.writes,
+            "rounds": args.rounds,
+            "writers": args.writers,
+            "attackers": args.attackers,
+            **attack_results,
+        },
     }
     if args.json:
         print(json.dumps(report, indent=2))
         return
     print(
-        f"theradose service benchmark: {report['database']}, {args.requests} requests/endpoint, "
-        f"{args.concurrency} clients, {os.cpu_count()} CPUs"
+        f"theradose service benchmark: {report['database']}, {os.cpu_count()} CPUs, "
+        f"load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}"
     )
-    print(
-        f"{'endpoint':34s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} "
-        f"{'rps/health':>10s} {'p99/health':>10s}"
-    )
-    for name, s in results.items():
+    if results:
+        print(f"\n{args.requests} requests/endpoint, {args.concurrency} clients")
         print(
-            f"{name:34s} {s['requests_per_s']:8.1f} {s['p50_ms']:8.2f} {s['p99_ms']:8.2f} "
-            f"{s['throughput_ratio_vs_health']:10.3f} {s['p99_ratio_vs_health']:10.2f}"
+            f"{'endpoint':34s} {'req/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} "
+            f"{'rps/health':>10s} {'p99/health':>10s}"
+        )
+        for name, s in results.items():
+            print(
+                f"{name:34s} {s['requests_per_s']:8.1f} {s['p50_ms']:8.2f} {s['p99_ms']:8.2f} "
+                f"{s['throughput_ratio_vs_health']:10.3f} {s['p99_ratio_vs_health']:10.2f}"
+            )
+    print(
+        f"\nwrites (POST /patients, POST dispensings) from {args.writers} clients, {args.writes} per phase "
+        f"x {args.rounds} rounds; {args.attackers} attackers sending wrong passwords (goal: p99 ratio < 2)"
+    )
+    print(f"{'phase':22s} {'p50 ms':>8s} {'p99 ms':>8s} {'p50 x':>7s} {'p99 x':>7s}  attacker answers")
+    for label, s in attack_results.items():
+        print(
+            f"{label:22s} {s['p50_ms']:8.1f} {s['p99_ms']:8.1f} "
+            f"{s.get('p50_ratio_vs_quiet', 1.0):7.2f} {s.get('p99_ratio_vs_quiet', 1.0):7.2f}  "
+            f"{s.get('attacker_answers', '')}"
         )
 
 

@@ -22,6 +22,9 @@ fi
 command -v faketime >/dev/null 2>&1 || need+=(faketime)
 command -v gcc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 
+# pdftoppm and pdfinfo (poppler-utils): the report tests render the PDF's pages to PNG and read page sizes.
+command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
+
 # Chromium for the browser end-to-end tests of the web UI (driven headless by Playwright; never `playwright install`).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 

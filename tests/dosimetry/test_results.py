@@ -1,4 +1,5 @@
-"""The study dose record: validity, JSON round trip, the published schema, the upgrade of version 1."""
+"""The study dose record: validity, JSON round trip, the published schema, the upgrades of versions 1 and 2,
+the uncertainty budget of the reference dose, the kinetics record and the calibration."""
 
 from __future__ import annotations
 
@@ -16,22 +17,64 @@ from theradose.dosimetry.results import (
     DOSES_VERSION,
     Administration,
     Bed,
+    Calibration,
     EngineDose,
+    KineticsRecord,
     Patient,
     RegionKind,
     RegionResult,
     StudyDoses,
-    UncertaintyBudget,
-    UncertaintyComponent,
     doses_schema,
     read_doses,
     round_sig,
 )
+from theradose.dosimetry.uncertainty_budget import BudgetInputs, propagate_budget
 from theradose.errors import InputError
 
 #: doses.json written by theradose before the dose record (version 1): the demo's virtual patient, as
 #: written by ``theradose demo`` of the main branch (29 regions, engines local and vsv).
 V1_DEMO = Path(__file__).parent / "data" / "doses_v1_demo.json"
+
+
+#: BED of 4.1 Gy with T_eff 40 h, α/β 2.6 Gy, T_rep 2.8 h by hand (Dale 1985):
+#: G = (ln2/40)/(ln2/40 + ln2/2.8) = 2.8/42.8; BED = 4.1 (1 + 4.1 · G/2.6) = 4.52297 Gy.
+KIDNEY_BED_GY = round(4.1 * (1 + 4.1 * (2.8 / 42.8) / 2.6), 5)
+
+
+def _budget(sigma_rel: float = 0.21 / 4.1) -> object:
+    return propagate_budget(
+        BudgetInputs(
+            region="kidneys",
+            dose_gy=4.1,
+            calibration_rel_sigma=0.03,
+            fit_tia_rel_sigma=(sigma_rel**2 - 0.03**2) ** 0.5,
+            effective_half_life_h=40.0,
+            fit_half_life_rel_sigma=0.02,
+            alpha_beta_gy=2.6,
+            repair_half_time_h=2.8,
+            sources={"calibration": "QA record"},
+        )
+    ).rounded()
+
+
+KINETICS = KineticsRecord(
+    method="fit",
+    model="mono",
+    flags=("goodness_of_fit_failed",),
+    notes=("chi-square test failed",),
+    selection_criterion="AIC",
+    chi_square=12.5,
+    dof=2,
+    p_value=0.00193,
+    tia_sigma_scaled_mbq_h=250.0,
+    parameters={"A1": 100.0, "lambda1": 0.0173},
+    covariance=((4.0, 0.001), (0.001, 1e-6)),
+    decay_constant_per_h=0.00434,
+    effective_half_life_sigma_h=1.2,
+    time_h=(4.0, 24.0),
+    activity_mbq=(93.0, 66.0),
+    sigma_mbq=(4.65, 3.3),
+)
 
 
 def _record(**changes: object) -> StudyDoses:
@@ -46,10 +89,10 @@ def _record(**changes: object) -> StudyDoses:
         effective_half_life_h=40.0,
         organ="kidneys",
         tissue="kidney",
-        bed=Bed(4.5, 4.1, "organ", "kidney", 2.6, 2.8, 40.0, "Barone 2005"),
-        uncertainty=UncertaintyBudget(
-            (UncertaintyComponent("time-integrated activity", 0.05, "fit"),), 0.05, "EANM"
-        ),
+        bed=Bed(KIDNEY_BED_GY, 4.1, "organ", "kidney", 2.6, 2.8, 40.0, "Barone 2005"),
+        uncertainty=_budget(),  # type: ignore[arg-type]
+        kinetics=KINETICS,
+        flags=("below_resolution",),
     )
     tumour = RegionResult("tumour_1", RegionKind.TUMOUR, (EngineDose("local", 30.0, None),))
     fields: dict[str, object] = {
@@ -62,6 +105,11 @@ def _record(**changes: object) -> StudyDoses:
         "engines": ("local",),
         "regions": (kidneys, tumour),
         "timepoints_h": (4.0, 24.0),
+        "calibration": Calibration(
+            "bqml", 5.67, 0.11, datetime(2030, 2, 25, 8, 0, tzinfo=UTC), "camera A", "qa.json (SHA-256 ab)"
+        ),
+        "site_time_zone": "Europe/Berlin",
+        "provenance": {"software": "theradose 0", "inputs_sha256": "00", "input_files": 3},
     }
     fields.update(changes)
     return StudyDoses(**fields)  # type: ignore[arg-type]
@@ -95,7 +143,13 @@ def test_the_schema_lists_the_engines_of_the_registry() -> None:
 def test_rows_show_the_reference_dose_and_only_its_bed() -> None:
     record = _record()
     kidneys = record.row("kidneys")
-    assert (kidneys.source, kidneys.dose_gy, kidneys.bed_gy) == ("organ", 4.1, 4.5)
+    assert (kidneys.source, kidneys.dose_gy, kidneys.bed_gy) == ("organ", 4.1, KIDNEY_BED_GY)
+    budget = record.region("kidneys").uncertainty
+    assert budget is not None and kidneys.bed_sigma_gy == budget.bed_sigma_gy
+    assert kidneys.dominant == budget.dominant and kidneys.flags == (
+        "below_resolution",
+        "goodness_of_fit_failed",
+    )
     local = record.row("kidneys", source="local")
     assert (local.dose_gy, local.bed_gy) == (4.0, None)  # no BED next to a dose it was not computed from
     assert record.row("tumour_1").dose_gy is None  # no organ-level dose: none, and no stand-in
@@ -128,7 +182,8 @@ def test_a_hand_edited_dose_is_refused(tmp_path: Path) -> None:
     ("change", "message"),
     [
         ({"format": "something"}, "is not a theradose dose record"),
-        ({"version": 9}, "has doses version 9; this theradose reads versions 1 and 2"),
+        ({"version": 9}, "has doses version 9; this theradose reads versions 1 to 3"),
+        ({"site_time_zone": "Mars/Olympus"}, "is not an IANA time zone"),
         ({"cycle": "one"}, "cycle must be a whole number"),
         ({"administration": {"nuclide": "Lu-177"}}, "administration.datetime"),
         ({"engines": ["local", "lokal"]}, "engines entry 'lokal' is not a dose engine"),
@@ -195,7 +250,72 @@ def test_schema_command_prints_the_published_schema_and_check_upgrades(tmp_path:
     checked = run_in_process("schema", "check-doses", str(V1_DEMO), "--upgrade", str(out), "--json")
     assert checked.returncode == 0, checked.stderr
     summary = json.loads(checked.stdout)
-    assert (summary["version"], summary["upgraded_to"], summary["reference_dose"]) == (1, 2, "local")
+    assert (summary["version"], summary["upgraded_to"], summary["reference_dose"]) == (1, 3, "local")
     assert read_doses(out) == read_doses(V1_DEMO)
     bad = run_in_process("schema", "check-doses", str(tmp_path / "missing.json"))
     assert bad.returncode == 2 and "does not exist" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_budget_is_that_of_the_reference_dose_and_its_bed() -> None:
+    """A budget of another dose, a reference σ other than the budget's, or a budget without the record's
+    BED is refused."""
+    import dataclasses
+
+    good = _record()
+    kidneys = good.region("kidneys")
+    budget = kidneys.uncertainty
+    assert budget is not None
+    assert budget.dose_sigma_gy == pytest.approx(0.21, rel=1e-5)
+    other = dataclasses.replace(kidneys, uncertainty=dataclasses.replace(budget, dose_gy=4.0))
+    with pytest.raises(InputError, match=r"is of 4\.0 Gy, not of the region's organ dose"):
+        _record(regions=(other,))
+    sigma = dataclasses.replace(kidneys, doses=(kidneys.doses[0], EngineDose("organ", 4.1, 0.3, "MIRD")))
+    with pytest.raises(InputError, match="is not the budget's"):
+        _record(regions=(sigma,))
+    no_bed = dataclasses.replace(kidneys, uncertainty=dataclasses.replace(budget, bed_gy=None))
+    with pytest.raises(InputError, match="the budget's BED None is not the record's"):
+        _record(regions=(no_bed,))
+
+
+def test_kinetics_budget_and_calibration_round_trip_through_json() -> None:
+    record = _record()
+    data = json.loads(record.to_json())
+    jsonschema_rs.validate(doses_schema(), data)
+    kidneys = data["regions"][0]
+    assert kidneys["kinetics"]["flags"] == ["goodness_of_fit_failed"] and kidneys["flags"] == [
+        "below_resolution"
+    ]
+    assert kidneys["uncertainty"]["dominant"] and kidneys["uncertainty"]["not_assessed"]
+    assert data["calibration"]["factor_cps_per_mbq"] == 5.67 and data["site_time_zone"] == "Europe/Berlin"
+    again = StudyDoses.from_dict(data)
+    assert again == record
+    assert again.region("kidneys").kinetics == KINETICS
+
+
+def test_version_2_is_upgraded_with_its_tia_term_as_the_one_assessed_component() -> None:
+    """A version 2 record held the TIA term alone (relative σ 0.21/4.1 = 5.12 %); upgraded, that is a
+    budget with the fit component assessed and every other component listed as not assessed."""
+    data = json.loads(_record().to_json())
+    data["version"] = 2
+    for key in ("calibration", "site_time_zone", "provenance"):
+        del data[key]
+    for region in data["regions"]:
+        for key in ("kinetics", "flags"):
+            region.pop(key)
+        if region["uncertainty"] is not None:
+            region["uncertainty"] = {
+                "method": "EANM",
+                "combined_relative_sigma": 0.0512195,
+                "components": [
+                    {"name": "time-integrated activity", "relative_sigma": 0.0512195, "source": "fit"}
+                ],
+            }
+    data["regions"][0]["bed"] = None
+    record = StudyDoses.from_dict(data)
+    assert record.upgraded_from == 2
+    budget = record.region("kidneys").uncertainty
+    assert budget is not None and [c.name for c in budget.components] == ["fit_tia"]
+    assert budget.dose_sigma_gy == 0.21 and "calibration" in budget.not_assessed
+    assert record.calibration is None and record.region("kidneys").kinetics is None
+    upgraded = json.loads(record.to_json())
+    jsonschema_rs.validate(doses_schema(), upgraded)

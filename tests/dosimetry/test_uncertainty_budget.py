@@ -236,3 +236,50 @@ def test_plan_confidence_by_hand() -> None:
         max_activity_for_confidence(**{**common, "delivered_dose_gy": 23.0}, budget=random, confidence=0.95)
         == 0.0
     )
+
+
+def test_registration_sigma_matches_a_shifted_ball_counted_voxel_by_voxel() -> None:
+    """A body ball (radius 30 voxels) and a region ball (radius 8) translated together by 2 voxels along x:
+    the body Dice and the fraction of the region's (uniform) activity that leaves its VOI are counted on the
+    grid; the formula (1 − Dice)·u_region/u_body predicts that fraction from the Dice alone."""
+    from theradose.dosimetry.uncertainty_budget import registration_relative_sigma
+
+    k, j, i = np.indices((72, 72, 72))
+
+    def ball(cx: float, radius: float) -> np.ndarray:
+        return (k - 36) ** 2 + (j - 36) ** 2 + (i - cx) ** 2 <= radius**2
+
+    body, moved_body = ball(36, 30), ball(38, 30)
+    dice = 2 * np.count_nonzero(body & moved_body) / (np.count_nonzero(body) + np.count_nonzero(moved_body))
+    region, moved_region = ball(36, 8), ball(38, 8)
+    lost = np.count_nonzero(moved_region & ~region) / np.count_nonzero(region)
+    predicted = registration_relative_sigma(dice, body, region)
+    assert predicted == pytest.approx(lost, rel=0.15)
+    assert registration_relative_sigma(1.0, body, region) == 0.0
+
+
+def test_boundary_sigma_scales_the_one_voxel_volume_sigma() -> None:
+    from theradose.dosimetry.uncertainty_budget import (
+        VOXELISATION_SIGMA_VOXELS,
+        volume_relative_sigma_from_mask,
+    )
+
+    mask = np.zeros((20, 20, 20), dtype=bool)
+    mask[5:15, 5:15, 5:15] = True  # 10³ cube: dilated 10³ + 6·100 = 1600, eroded 8³ = 512
+    one = volume_relative_sigma_from_mask(mask)
+    assert one == pytest.approx((1600 - 512) / 2000)
+    assert volume_relative_sigma_from_mask(
+        mask, boundary_sigma_voxels=VOXELISATION_SIGMA_VOXELS
+    ) == pytest.approx(one / np.sqrt(12.0))
+
+
+def test_rounded_budget_keeps_six_digits_and_round_trips() -> None:
+    from theradose.dosimetry.uncertainty_budget import UncertaintyBudget
+
+    budget = propagate_budget(
+        BudgetInputs(
+            region="kidneys", dose_gy=4.305891234, calibration_rel_sigma=0.0312345678, fit_tia_rel_sigma=0.025
+        )
+    ).rounded()
+    assert budget.dose_gy == 4.30589 and budget.component("calibration").relative_sigma == 0.0312346
+    assert UncertaintyBudget.from_json(budget.to_json()) == budget

@@ -138,3 +138,26 @@ def test_label_tacs_conserve_the_total_activity_and_correct_the_organ() -> None:
     assert tacs[1][0] == pytest.approx(true, rel=0.02)
     assert raw[1][0] < 0.97 * true  # the CT outline alone misses the spill-out
     assert recovery[1] == pytest.approx(raw[1][0] / tacs[1][0])
+
+
+def test_background_sector_sigma_by_hand() -> None:
+    """A cube organ in a shell whose background per gram is 1 on one side (x below the centre) and 2 on the
+    other: the eight octants read 1, 1, 1, 1, 2, 2, 2, 2 (SD with n − 1: sqrt(8·0.25/7) = 0.53452), so the
+    band's background is uncertain by the band's mass (unit voxels) × 0.53452; a uniform background
+    gives 0."""
+    import numpy as np
+
+    from theradose.imaging.pvc import background_sector_sigma_mbq, enlarged_vois
+
+    labels = np.zeros((21, 21, 21), dtype=np.int32)
+    labels[8:13, 8:13, 8:13] = 1
+    vois = enlarged_vois(labels, [1], spacing_mm=(1.0, 1.0, 1.0), margin_mm=2.0, shell_mm=3.0)
+    _k, _j, i = np.indices(labels.shape)
+    sided = np.where(i < 10, 1.0, np.where(i > 10, 2.0, 1.5))
+    # the centre plane i = 10 belongs to the lower octants (offset not > 0): give it the lower value
+    sided = np.where(i == 10, 1.0, sided)
+    band_mass = float(vois.band[1].sum())
+    (sigma,) = background_sector_sigma_mbq([sided], labels, 1, vois.band[1], vois.shell[1])
+    assert sigma == pytest.approx(band_mass * np.sqrt(8 * 0.25 / 7), rel=1e-9)
+    (flat,) = background_sector_sigma_mbq([np.ones(labels.shape)], labels, 1, vois.band[1], vois.shell[1])
+    assert flat == pytest.approx(0.0, abs=1e-12)

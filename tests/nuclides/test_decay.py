@@ -65,3 +65,18 @@ def test_decay_composes_and_inverts(t1: float, t2: float, activity: float) -> No
         activity, rel=1e-9
     )
     assert decay_activity_mbq(activity, LU, t1) <= activity
+
+
+def test_correction_back_beyond_the_float_range_is_refused_forward_decays_to_zero() -> None:
+    import math
+
+    import pytest
+
+    from theradose.errors import InputError
+    from theradose.nuclides.decay import decay_factor
+
+    # F-18 (T½ = 109.77 min): 45 years back is ~2e5 half-lives, e^(λt) overflows
+    with pytest.raises(InputError, match="half-lives back in time"):
+        decay_factor("F-18", -45 * 365.25 * 24.0)
+    assert decay_factor("F-18", 45 * 365.25 * 24.0) == 0.0
+    assert math.isclose(decay_factor("F-18", -109.77 / 60.0), 2.0, rel_tol=1e-3)

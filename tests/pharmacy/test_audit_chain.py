@@ -94,3 +94,73 @@ def test_signature_binds_record_meaning_and_signer() -> None:
         signatures.sign(
             record, secret=b"k", signer="c", meaning="liked", signed_at=T0, record_type="b", record_id="1"
         )
+
+
+def test_keyed_entry_hash_is_hmac_sha256_of_link_and_body_with_key_id() -> None:
+    """The keyed hash, computed by hand with the standard library (RFC 2104)."""
+    import hmac
+
+    key = b"k" * 32
+    entry = new_entry(
+        None,
+        actor="alice",
+        at=T0,
+        action="create",
+        entity="batch",
+        entity_id="1",
+        after={"lot": "L1"},
+        key_id="site-1",
+        key=key,
+    )
+    body = (
+        '{"action":"create","actor":"alice","after":{"lot":"L1"},"at":"2026-11-22T08:00:00.000000Z",'
+        '"before":null,"entity":"batch","entity_id":"1","key_id":"site-1","reason":null,"seq":1}'
+    )
+    expected = hmac.new(key, (GENESIS_HASH + "\n" + body).encode(), hashlib.sha256).hexdigest()
+    assert entry.hash == expected and entry.key_id == "site-1"
+
+
+def test_keyed_chain_needs_its_key_and_keeps_unkeyed_entries_first() -> None:
+    key = b"s" * 32
+    legacy = _chain(2)
+    keyed = []
+    prev = legacy[-1]
+    for i in range(3):
+        prev = new_entry(
+            prev, actor="c", at=T0, action="create", entity="x", entity_id=str(i), key_id="k1", key=key
+        )
+        keyed.append(prev)
+    chain = legacy + keyed
+
+    def key_for(key_id: str) -> bytes | None:
+        return key if key_id == "k1" else None
+
+    assert verify_chain(chain, key_for=key_for).ok
+    result = verify_chain(chain)  # no key ring: the keyed part cannot be verified
+    assert not result.ok and result.first_bad_entry == 3 and "does not hold" in str(result.problem)
+    wrong = verify_chain(chain, key_for=lambda _id: b"w" * 32)
+    assert not wrong.ok and wrong.first_bad_entry == 3
+    # an unkeyed entry after keyed ones (re-hashed without the key) is refused
+    tail = new_entry(chain[-1], actor="m", at=T0, action="create", entity="x", entity_id="9")
+    result = verify_chain([*chain, tail], key_for=key_for)
+    assert not result.ok and result.first_bad_entry == 6 and "unkeyed after keyed" in str(result.problem)
+    with pytest.raises(InputError):
+        new_entry(None, actor="a", at=T0, action="x", entity="y", entity_id="1", key_id="k1")
+
+
+def test_signature_with_key_id_seals_the_key_id() -> None:
+    record = {"id": 1, "lot": "L1"}
+    sig = signatures.sign(
+        record,
+        secret=b"e" * 32,
+        signer="ph",
+        meaning="approved",
+        signed_at=T0,
+        record_type="batch",
+        record_id="1",
+        key_id="k1",
+    )
+    assert sig.manifest()["key_id"] == "k1"
+    assert signatures.verify(sig, record, secret=b"e" * 32).valid
+    relabelled = dataclasses.replace(sig, key_id="k2")
+    assert not signatures.verify(relabelled, record, secret=b"e" * 32).seal_valid

@@ -61,7 +61,13 @@ def test_study_file_from_truth_runs_and_scores_near_zero_error(
     for s in scores.values():
         assert abs(s.error_percent) < 0.5, s
     assert scores["tumour_1"].diameter_mm == pytest.approx(40.0)
-    assert scores["liver"].as_dict().keys() == {"name", "dose_gy", "truth_dose_gy", "error_percent"}
+    liver = scores["liver"].as_dict()
+    assert liver.keys() == {
+        "name", "dose_gy", "sigma_gy", "dominant", "truth_dose_gy", "error_percent", "covered_95",
+    }  # fmt: skip
+    region = result.doses.region("liver")
+    assert region.uncertainty is not None and liver["sigma_gy"] == region.uncertainty.dose_sigma_gy
+    assert liver["dominant"] == list(region.uncertainty.dominant)
 
 
 def test_harmonisation_table_by_hand() -> None:

@@ -198,6 +198,37 @@ def test_gtm_recovers_the_true_tia(pvc_study: PvcStudy, gtm_run: dict) -> None:
     assert gtm_run["partial_volume_model"]["method"] == "gtm"
 
 
+def test_every_region_has_a_budget_whose_recovery_term_is_the_models(gtm_run: dict) -> None:
+    """With the model-based correction each region's dose has an uncertainty budget; its recovery term is
+    the model's relative σ of the corrected activity (the region's ``partial_volume`` block), not a
+    recovery curve's, and the region is flagged below the resolution exactly when the model says so."""
+    sigma = {}
+    for region in gtm_run["regions"]:
+        block, budget = region["partial_volume"], region["uncertainty"]
+        assert budget is not None, region["name"]
+        recovery = {c["name"]: c for c in budget["components"]}["recovery"]
+        sigma[region["name"]] = recovery["relative_sigma"]
+        if len(ALL_REGIONS[region["name"]]) == 1:
+            assert sigma[region["name"]] == pytest.approx(block["activity_relative_sigma"], rel=0.01)
+        assert recovery["source"].startswith("gtm correction")
+        assert ("below_resolution" in region["flags"]) == block["below_resolvable_size"], region["name"]
+        if block["below_resolvable_size"]:  # widened to half the correction, 0.5·(1/ω − 1)
+            assert block["activity_relative_sigma"] >= 0.5 * (1 / block["self_recovery"] - 1) * 0.999
+    # both kidneys, fully correlated (one resolution): between the two kidneys' terms
+    low, high = sorted((sigma["kidney_left"], sigma["kidney_right"]))
+    assert low * 0.999 <= sigma["kidneys"] <= high * 1.001
+
+
+def test_the_model_based_record_round_trips_and_validates_against_the_schema(gtm_run: dict) -> None:
+    import jsonschema_rs
+
+    from theradose.dosimetry.results import StudyDoses, doses_schema
+
+    jsonschema_rs.validate(doses_schema(), gtm_run)
+    again = StudyDoses.from_json(json.dumps(gtm_run))
+    assert again.to_dict() == gtm_run
+
+
 def test_adding_or_removing_a_listed_organ_changes_no_other_dose(
     pvc_study: PvcStudy, gtm_run: dict, tmp_path: Path
 ) -> None:

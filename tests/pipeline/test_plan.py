@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -135,9 +136,19 @@ def test_the_plan_joins_doses_json_and_the_report(synthetic_study: SyntheticStud
         "kidneys: cumulative",
     ):
         assert text in html
+    # the plan's one-sided confidence uses the σ of the kidney dose it plans with (the local engine's,
+    # [plan] dose_source): that dose times the relative σ of the region's uncertainty budget, per GBq
+    region = result.doses.region("kidneys")
+    local = region.dose("local")
+    assert region.uncertainty is not None and local is not None and local.dose_gy is not None
+    budget_sigma_per_gbq = local.dose_gy * region.uncertainty.dose_relative_sigma / 7.4
+    assert kidneys["expected_sigma_gy_per_gbq"] == pytest.approx(budget_sigma_per_gbq, rel=1e-5)
+    assert "Expected Gy/GBq ± σ" in html and "with σ from its dose&#x27;s uncertainty budget" in html
     pdf = (out / "report.pdf").read_bytes()
-    # title + dose table, plan page, TACs, MIPs, DVHs, cumulative BED figure, methods/sign-off
-    assert pdf.count(b"/Type /Page\n") + pdf.count(b"/Type /Page ") + pdf.count(b"/Type /Page>") == 7
+    boxes = re.findall(rb"/MediaBox\s*\[\s*0\s+0\s+([\d.]+)\s+([\d.]+)\s*\]", pdf)
+    assert len(boxes) >= 6 and {(round(float(w), 2), round(float(h), 2)) for w, h in boxes} == {
+        (595.28, 841.89)
+    }
 
 
 def test_a_plan_with_the_wrong_number_of_cycles_is_refused_before_computing(

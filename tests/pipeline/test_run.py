@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from theradose.errors import InputError
 from theradose.pipeline import run as run_module
 from theradose.pipeline.run import run_study
 
@@ -408,10 +409,9 @@ def test_organ_enlarged_voi_leaves_a_sharp_image_unchanged(
     for row in result.doses.to_dict()["regions"]:
         assert row["tia_mbq_h"] == pytest.approx(before[row["name"]]["tia_mbq_h"], rel=1e-9)
         assert row["recovery_coefficient"] == pytest.approx(1.0)
-    assert result.doses.to_dict()["organ_partial_volume_correction"] == {
-        "method": "enlarged_voi",
-        "margin_mm": 16.0,
-    }
+    organ_pvc = result.doses.to_dict()["organ_partial_volume_correction"]
+    assert (organ_pvc["method"], organ_pvc["margin_mm"]) == ("enlarged_voi", 16.0)
+    assert organ_pvc["regions"]  # the corrected organs are named (the report's Methods list them)
 
 
 def test_one_kidney_dose_and_bed_on_every_reader(first_run: Path, tmp_path: Path) -> None:
@@ -424,6 +424,7 @@ def test_one_kidney_dose_and_bed_on_every_reader(first_run: Path, tmp_path: Path
 
     from theradose.planning import read_doses_json
     from theradose.population.registry import export_registry, read_registry
+    from theradose.report.numbers import plus_minus
     from theradose.service.review_store import read_result
 
     raw = json.loads((first_run / "doses.json").read_text(encoding="utf-8"))
@@ -431,11 +432,14 @@ def test_one_kidney_dose_and_bed_on_every_reader(first_run: Path, tmp_path: Path
     source, dose, bed = raw["reference_dose"], kidney["dose"]["dose_gy"], kidney["bed"]["bed_gy"]
     assert source == "organ" and kidney["bed"]["dose_gy"] == dose and kidney["bed"]["dose_source"] == source
     html = (first_run / "report.html").read_text(encoding="utf-8")
-    assert "<th>Dose (organ MIRD, Gy)</th><th>Gy/GBq</th><th>BED of this dose (Gy)</th>" in html
+    assert "<th>Dose (organ MIRD) (Gy)</th><th>u (%)</th><th>Gy/GBq</th><th>BED (Gy)</th>" in html
     cells = re.search(r"<tr><td>kidney_left</td>(.*?)</tr>", html)
     assert cells is not None
-    values = re.findall(r"<td>([^<]*)</td>", cells.group(1))
-    assert values[3].startswith(f"{dose:.3g} ± ") and values[5] == f"{bed:.3g}"
+    values = re.findall(r"<td[^>]*>([^<]*)</td>", cells.group(1))
+    region = next(r for r in raw["regions"] if r["name"] == "kidney_left")
+    sigma, bed_sigma = region["dose"]["dose_sigma_gy"], region["uncertainty"]["bed_sigma_gy"]
+    assert sigma == region["uncertainty"]["dose_sigma_gy"]  # the dose carries its budget's σ
+    assert values[2] == plus_minus(dose, sigma) and values[5] == plus_minus(bed, bed_sigma)
     with (first_run / "doses.csv").open(encoding="utf-8") as handle:
         row = next(r for r in csv.DictReader(handle) if r["region"] == "kidney_left")
     assert (row["dose_source"], float(row["dose_gy"]), float(row["bed_gy"])) == (source, dose, bed)
@@ -464,3 +468,72 @@ def test_cli_benchmark_rejects_seeds_outside_the_trial(
     assert code == 2
     assert message in err
     assert not out.exists()  # rejected before anything is written
+
+
+def test_single_time_point_of_cycle_2_uses_the_earlier_cycle_fit_with_the_window_warning(
+    synthetic_study: SyntheticStudy, first_run: Path, tmp_path: Path
+) -> None:
+    """Cycle 2 imaged once, at 168 h, with the same kinetics: scaled to the patient's own cycle-1 curve, each
+    region's TIA is the analytic A0·T/ln 2 (mono-exponential regions); Hänscheid's estimate 2t/ln 2·A(t)
+    is off by 2x·2^-x − 1 (x = t/T): kidney (T 40 h, x 4.2) −54.3 %. The kidney scan lies outside 0.75–2.5
+    half-lives: flagged, with the warning in doses.json and the report."""
+    earlier = first_run / "doses.json"
+    kinetics = (
+        '[kinetics]\nsingle_timepoint = "earlier_cycle"\nstp_timepoint = 1\n'
+        f"earlier_cycle = {json.dumps(str(earlier))}\n"
+    )
+    text = study_toml_text(synthetic_study.root, times=(168.0,)).replace("cycle = 1", "cycle = 2")
+    study = synthetic_study.root / "cycle2.toml"
+    study.write_text(text.replace('[kinetics]\nmodel = "auto"\n', kinetics), encoding="utf-8")
+    result = run_study(study, tmp_path / "c2")
+    hanscheid_text = text.replace(
+        '[kinetics]\nmodel = "auto"\n', '[kinetics]\nsingle_timepoint = "hanscheid"\nstp_timepoint = 1\n'
+    )
+    (synthetic_study.root / "cycle2_hanscheid.toml").write_text(hanscheid_text, encoding="utf-8")
+    plain = run_study(synthetic_study.root / "cycle2_hanscheid.toml", tmp_path / "h", use_cache=False)
+    for name, (_l, _c, _r, a0, teff) in REGIONS.items():
+        truth = a0 * teff / math.log(2)
+        region = result.doses.region(name)
+        assert region.kinetics is not None and region.kinetics.model == "stp-earlier-cycle"
+        own = region.tia_mbq_h
+        population = plain.doses.region(name).tia_mbq_h
+        assert own is not None and population is not None
+        x = 168.0 / teff
+        print(
+            f"{name}: earlier-cycle {100 * (own / truth - 1):+.2f} %, "
+            f"Hänscheid {100 * (population / truth - 1):+.2f} % "
+            f"(2x·2^-x − 1 = {100 * (2 * x * 2**-x - 1):+.2f} %)"
+        )
+        assert own == pytest.approx(truth, rel=0.01)
+        assert population == pytest.approx(truth * 2 * x * 2**-x, rel=0.01)
+    kidney = result.doses.region("kidney_left")
+    assert kidney.kinetics is not None and "stp_time_outside_window" in kidney.kinetics.flags
+    assert "stp_time_outside_window" not in result.doses.region("tumour_1").all_flags  # x = 168/90 = 1.87
+    html = (tmp_path / "c2" / "report.html").read_text(encoding="utf-8")
+    assert "kidney_left: scan at 168 h is 4.20 effective half-lives" in html.replace("&#x27;", "'")
+
+
+def test_an_earlier_cycle_of_another_patient_or_a_later_cycle_is_refused(
+    synthetic_study: SyntheticStudy, first_run: Path, tmp_path: Path
+) -> None:
+    from theradose.pipeline.spec import load_study
+
+    earlier = first_run / "doses.json"
+    kinetics = f'[kinetics]\nsingle_timepoint = "earlier_cycle"\nearlier_cycle = {json.dumps(str(earlier))}\n'
+    text = study_toml_text(synthetic_study.root, times=(168.0,)).replace(
+        '[kinetics]\nmodel = "auto"\n', kinetics
+    )
+    same_cycle = synthetic_study.root / "same_cycle.toml"
+    same_cycle.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError, match="is of cycle 1, not earlier than this cycle 1"):
+        load_study(same_cycle)
+    other = synthetic_study.root / "other_patient.toml"
+    other.write_text(text.replace('id = "SYN-001"', 'id = "SYN-999"').replace("cycle = 1", "cycle = 2"))
+    with pytest.raises(InputError, match="is of patient 'SYN-001', not 'SYN-999'"):
+        load_study(other)
+    missing = synthetic_study.root / "missing_earlier.toml"
+    missing.write_text(
+        text.replace(f"earlier_cycle = {json.dumps(str(earlier))}\n", "").replace("cycle = 1", "cycle = 2")
+    )
+    with pytest.raises(InputError, match=r"needs kinetics\.earlier_cycle"):
+        load_study(missing)

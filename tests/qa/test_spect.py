@@ -158,3 +158,22 @@ def test_recovery_rises_with_size_and_pvc_restores_2cm_tumour() -> None:
     with pytest.raises(InputError, match="below the smallest calibrated sphere"):
         spect.partial_volume_correct(100.0, 0.1, curve)
     assert curve(v20) < curve(100.0)
+
+
+def test_recovery_curve_log_slope_and_fit_sigma_by_hand() -> None:
+    """β = d ln RC/d ln V of RC = 0.9/(1 + (5/V)^1.5) against a central difference; the residual SD of
+    six spheres about the curve with residuals +0.02, −0.02, +0.01, −0.01, 0, 0: sqrt(0.001/3)."""
+    import math
+
+    from theradose.qa.spect import RecoveryCurve, recovery_fit_sigma
+
+    curve = RecoveryCurve(0.9, 5.0, 1.5, 0.5, 30.0)
+    h = 1e-5
+    numeric = (math.log(float(curve(4.0 * (1 + h)))) - math.log(float(curve(4.0 * (1 - h))))) / (
+        math.log(1 + h) - math.log(1 - h)
+    )
+    assert curve.log_slope(4.0) == pytest.approx(numeric, rel=1e-6)
+    volumes = [0.5, 1.0, 2.5, 5.0, 11.0, 26.0]
+    residuals = [0.02, -0.02, 0.01, -0.01, 0.0, 0.0]
+    measured = [float(curve(v)) + r for v, r in zip(volumes, residuals, strict=True)]
+    assert recovery_fit_sigma(volumes, measured, curve) == pytest.approx(math.sqrt(0.001 / 3))

@@ -86,6 +86,28 @@ def password_of(role: str) -> str:
     return f"secret-{role}-pw"
 
 
+#: The master key of the test apps (given as text, as $THERADOSE_SECRET_KEY would give it).
+TEST_KEY = "test-master-key-kept-outside-the-db"
+
+
+def service_settings(url: str, **overrides: Any) -> Any:
+    """Settings of a test app: a cheap Argon2id cost, a key given as text, no key file from the env."""
+    from theradose.service.settings import Settings
+
+    values: dict[str, Any] = {
+        "db_url": url,
+        "argon2_time_cost": 1,
+        "argon2_memory_cost_kib": 8192,
+        "site_name": "Test Site",
+        "secret_key": TEST_KEY,
+        "key_file": None,
+        "checkpoint_path": None,
+        "failed_login_delay_s": 0.0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
 @dataclass
 class Api:
     """A test client with a logged-in token per role and helpers building a typical workflow."""
@@ -201,14 +223,14 @@ class Api:
         return batch_id
 
 
-def make_app(url: str) -> Any:
+def make_app(url: str, *, with_users: bool = True, **overrides: Any) -> Any:
+    """The app on ``url``; ``with_users`` adds one user per role (once per database)."""
     from theradose.service.app import create_app
     from theradose.service.auth import create_user
-    from theradose.service.settings import Settings
 
-    app = create_app(
-        Settings(db_url=url, argon2_time_cost=1, argon2_memory_cost_kib=8192, site_name="Test Site")
-    )
+    app = create_app(service_settings(url, **overrides))
+    if not with_users:
+        return app
     with app.state.db.write() as session:
         for username, role in [*((r, r) for r in ROLES), (QP, "pharmacist")]:
             create_user(

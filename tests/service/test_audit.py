@@ -10,6 +10,8 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from .conftest import TEST_KEY
+
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
@@ -68,8 +70,8 @@ def test_deleted_newest_rows_detected_by_head(api) -> None:
     assert result["ok"] is False and result["first_bad_entry"] == last - 1
 
 
-def test_rehashed_row_still_detected_by_next_link(api) -> None:
-    """An attacker who recomputes the hash of the edited row breaks the link of the next one."""
+def test_rehashed_row_without_the_key_detected_at_that_row(api) -> None:
+    """An attacker who recomputes the unkeyed hash of the edited row is caught at that row."""
     from theradose.pharmacy.audit import entry_hash
     from theradose.service.audit_store import row_to_entry
     from theradose.service.models import AuditEntryRow
@@ -80,11 +82,12 @@ def test_rehashed_row_still_detected_by_next_link(api) -> None:
         row.actor = "mallory"
         row.hash = entry_hash(row.prev_hash, row_to_entry(row).body())
     result = _verify(api)
-    assert result["ok"] is False and result["first_bad_entry"] == 6
+    assert result["ok"] is False and result["first_bad_entry"] == 5
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": SRC}
+    env = {**os.environ, "PYTHONPATH": SRC, "THERADOSE_SECRET_KEY": TEST_KEY}
+    env.pop("THERADOSE_KEY_FILE", None)
     return subprocess.run(
         [sys.executable, "-m", "theradose", *args],
         capture_output=True,
@@ -103,14 +106,11 @@ def test_cli_audit_verify(sqlite_api) -> None:
     assert ok.returncode == 0, ok.stderr
     data = json.loads(ok.stdout)
     assert data["ok"] is True and data["first_bad_entry"] is None and data["entries"] >= 10
+    assert data["state_mismatches"] == [] and data["rows_checked"] >= 5
     with sqlite_api.app.state.db.engine.begin() as conn:
         conn.execute(text("UPDATE audit_entries SET reason = 'edited' WHERE seq = 3"))
     bad = _cli("audit", "verify", "--db", url, "--json")
     assert bad.returncode == 1
     data = json.loads(bad.stdout)
-    assert data == {
-        "ok": False,
-        "entries": data["entries"],
-        "first_bad_entry": 3,
-        "problem": "entry 3 content changed",
-    }
+    assert (data["ok"], data["first_bad_entry"]) == (False, 3)
+    assert data["problem"] == "entry 3 content changed or sealed with another key"

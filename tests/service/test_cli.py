@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 
 from ._pg import free_port
+from .conftest import TEST_KEY
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
@@ -20,8 +21,9 @@ def _cli(capsys, monkeypatch, *args: str, env: dict[str, str] | None = None) -> 
     """Run ``theradose ARGS`` in-process; returns (exit code, stdout, stderr)."""
     from theradose.cli import main
 
-    monkeypatch.delenv("THERADOSE_DB", raising=False)
-    monkeypatch.delenv("THERADOSE_PASSWORD", raising=False)
+    for name in ("THERADOSE_DB", "THERADOSE_PASSWORD", "THERADOSE_KEY_FILE", "THERADOSE_CHECKPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("THERADOSE_SECRET_KEY", TEST_KEY)
     for key, value in (env or {}).items():
         monkeypatch.setenv(key, value)
     capsys.readouterr()
@@ -38,7 +40,7 @@ def test_db_upgrade_users_add_and_verify(tmp_path: Path, capsys, monkeypatch) ->
     db = str(tmp_path / "site.db")
     code, out, err = _cli(capsys, monkeypatch, "db", "upgrade", "--db", db, "--json")
     assert code == 0, err
-    assert json.loads(out)["revision"] == "web_0003"
+    assert json.loads(out)["revision"] == "loop_0003"
     pw = {"THERADOSE_PASSWORD": "correct horse battery"}
     code, out, err = _cli(
         capsys,
@@ -64,8 +66,15 @@ def test_db_upgrade_users_add_and_verify(tmp_path: Path, capsys, monkeypatch) ->
     code, out, err = _cli(capsys, monkeypatch, "users", "add", "bob", "--role", "wizard", "--db", db, env=pw)
     assert code == 2 and "--role" in err
     code, out, err = _cli(capsys, monkeypatch, "audit", "verify", "--db", db, "--json")
-    assert code == 0
-    assert json.loads(out) == {"ok": True, "entries": 1, "first_bad_entry": None, "problem": None}
+    assert code == 0, err
+    result = json.loads(out)
+    assert (result["ok"], result["entries"], result["first_bad_entry"], result["problem"]) == (
+        True,
+        1,
+        None,
+        None,
+    )
+    assert result["rows_checked"] == 1 and result["state_mismatches"] == [] and result["head_ok"] is True
 
 
 def test_default_database_is_theradose_db_in_working_directory(tmp_path: Path, capsys, monkeypatch) -> None:
@@ -87,7 +96,8 @@ def test_verify_on_missing_schema_is_a_clean_error(tmp_path: Path, capsys, monke
 
 def test_serve_answers_on_loopback(tmp_path: Path) -> None:
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": SRC}
+    env = {**os.environ, "PYTHONPATH": SRC, "THERADOSE_SECRET_KEY": TEST_KEY}
+    env.pop("THERADOSE_KEY_FILE", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "theradose", "serve", "--db", str(tmp_path / "s.db"), "--port", str(port)],
         env=env,

@@ -54,13 +54,16 @@ def test_users_list_deactivate_and_reset_password(tmp_path: Path, capsys, monkey
     app = create_app(Settings(db_url=db))
     with TestClient(app) as client:
         r = client.post("/auth/login", json={"username": "alice", "password": "temporary-1"})
+        assert r.status_code == 200 and r.json()["user"]["must_change_password"] is True
+        temp = {"Authorization": f"Bearer {r.json()['token']}"}
+        r = client.get("/patients", headers=temp)  # nothing but the password change until then
         assert r.status_code == 403 and r.json()["error"]["code"] == "password_change_required"
-        same = {"username": "alice", "password": "temporary-1", "new_password": "temporary-1"}
-        assert client.post("/auth/password", json=same).status_code == 422
+        same = {"current_password": "temporary-1", "new_password": "temporary-1"}
+        assert client.post("/auth/password", json=same, headers=temp).status_code == 422
         new = {**same, "new_password": "a new long password"}
-        assert client.post("/auth/password", json=new).status_code == 200
+        assert client.post("/auth/password", json=new, headers=temp).status_code == 200
         r = client.post("/auth/login", json={"username": "alice", "password": "a new long password"})
-        assert r.status_code == 200
+        assert r.status_code == 200 and r.json()["user"]["must_change_password"] is False
         token = {"Authorization": f"Bearer {r.json()['token']}"}
         assert client.get("/site", headers=token).json() == {
             "site_name": "Klinikum Test",

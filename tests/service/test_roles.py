@@ -9,7 +9,7 @@ from fastapi.routing import APIRoute
 
 from theradose.service.permissions import PERMISSIONS, ROLES
 
-PUBLIC = {("GET", "/health"), ("POST", "/auth/login"), ("POST", "/auth/password")}
+PUBLIC = {("GET", "/health"), ("POST", "/auth/login")}
 
 
 def _api_routes(routes):

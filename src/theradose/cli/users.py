@@ -36,11 +36,9 @@ def add(
     from sqlalchemy.exc import SQLAlchemyError
 
     from theradose.errors import InputError, ServiceError
-    from theradose.service import audit_store
-    from theradose.service.auth import create_user, hasher
+    from theradose.service.auth import MIN_PASSWORD_LENGTH, create_user, hasher
     from theradose.service.db import Database
     from theradose.service.errors import ApiError
-    from theradose.service.models import row_to_dict
     from theradose.service.permissions import ROLES
     from theradose.service.settings import Settings
 
@@ -54,29 +52,21 @@ def add(
         "password", hide_input=True, confirmation_prompt=True
     )
     settings = Settings() if db is None else Settings(db_url=db)
-    database = Database(settings.db_url)
+    ring = settings.keyring()
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InputError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+    password_hash = hasher(settings.argon2_time_cost, settings.argon2_memory_cost_kib).hash(password)
+    database = Database(settings.db_url, keyring=ring)
     try:
         with database.write() as session:
             user = create_user(
                 session,
-                hasher(settings.argon2_time_cost, settings.argon2_memory_cost_kib),
+                None,
                 username=name,
                 role=role,
-                password=password,
+                password_hash=password_hash,
                 full_name=full_name,
-            )
-            from datetime import UTC, datetime
-
-            after = row_to_dict(user)
-            after.pop("password_hash")
-            audit_store.append(
-                session,
                 actor="cli",
-                at=datetime.now(UTC),
-                action="create",
-                entity="user",
-                entity_id=user.id,
-                after=after,
                 reason="theradose users add",
             )
             result = {"username": user.username, "role": user.role, "full_name": user.full_name}
@@ -99,7 +89,7 @@ def _database(db: str | None) -> tuple[object, object]:
     from theradose.service.settings import Settings
 
     settings = Settings() if db is None else Settings(db_url=db)
-    return settings, Database(settings.db_url)
+    return settings, Database(settings.db_url, keyring=settings.keyring())
 
 
 DbOption = Annotated[

@@ -21,12 +21,22 @@ Conventions of the record
 - **Numbers** are stated to 6 significant digits (:func:`round_sig`) when the record is made, so the
   record in memory, ``doses.json`` and every reader hold the same digits.
 
-Versions: 2 (this module). Version 1 files (written before the record existed) are upgraded on read
-(:func:`upgrade_v1`); the upgrade is recorded in :attr:`StudyDoses.upgraded_from`.
+- **Uncertainty.** Every region's reference dose and its BED carry one uncertainty budget
+  (:class:`~theradose.dosimetry.uncertainty_budget.UncertaintyBudget`, EANM guidance, Gear et al. 2018):
+  its components, their sources, the dominant terms, the dose and BED standard uncertainties. The
+  reference dose's ``dose_sigma_gy`` is the budget's.
+- **Kinetics.** How each region's TIA was obtained (:class:`KineticsRecord`): model, flags (failed goodness
+  of fit, single time point outside its window, ...), the fitted parameters and their covariance, so a
+  later cycle can use this cycle's fit (single time point from the earlier cycle).
+
+Versions: 3 (this module). Version 1 files (written before the record existed) and version 2 files
+(before the uncertainty budget and the kinetics record) are upgraded on read (:func:`upgrade_v1`,
+:func:`upgrade_v2`); the upgrade is recorded in :attr:`StudyDoses.upgraded_from`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Iterator, Mapping
@@ -39,12 +49,13 @@ from typing import Any
 
 from theradose.dosimetry.dvh import Dvh, mean_dose_gy
 from theradose.dosimetry.engines.registry import parse_engine
+from theradose.dosimetry.uncertainty_budget import COMPONENTS, BudgetComponent, UncertaintyBudget
 from theradose.errors import InputError
 
 #: ``format`` of every dose record.
 DOSES_FORMAT = "theradose-doses"
 #: Version written by this module.
-DOSES_VERSION = 2
+DOSES_VERSION = 3
 #: Source name of the organ-level MIRD dose among a region's dose estimates.
 ORGAN_SOURCE = "organ"
 #: Significant digits of the numbers of the record.
@@ -95,31 +106,130 @@ def _number(value: Any, where: str, *, optional: bool = True, positive: bool = F
     return number
 
 
+#: Region flags of the record (besides the kinetics flags of :class:`KineticsRecord`).
+#: ``below_resolution``: the region is smaller than the smallest volume its recovery curve was measured
+#: for (its recovery coefficient is extrapolated) or, without correction, than the curve's half-recovery
+#: volume; ``partial_volume_not_corrected``: no partial-volume correction was applied to a region below
+#: resolution.
+REGION_FLAGS: tuple[str, ...] = ("below_resolution", "partial_volume_not_corrected")
+
+
 @dataclass(frozen=True)
-class UncertaintyComponent:
-    """One component of a region dose's uncertainty budget (relative standard uncertainty)."""
+class KineticsRecord:
+    """How a region's time-integrated activity was obtained, with what a physicist must look at.
 
-    name: str
-    relative_sigma: float
-    source: str = ""
-
-
-@dataclass(frozen=True)
-class UncertaintyBudget:
-    """The uncertainty budget of a region's dose (EANM guidance, Gear et al. 2018, EJNMMI 45:2456).
-
-    ``combined_relative_sigma`` is the relative standard uncertainty of the reference dose; ``components``
-    name what it is made of (those estimated so far).
+    Attributes
+    ----------
+    method : {"fit", "single_time_point"}
+    model : str
+        Fitted form (``mono``, ``bi_physical``, ..., ``trapezoid``) or single-time-point method
+        (``stp-hanscheid``, ``stp-madsen``, ``stp-earlier-cycle``).
+    flags : tuple of str
+        Machine-readable warnings: the fit flags of :data:`theradose.kinetics.FIT_FLAGS` and
+        ``stp_time_outside_window``, ``earlier_cycle_fit_unavailable``.
+    notes : tuple of str
+        The flags and choices in words.
+    selection_criterion : str or None
+        ``"AICc"``/``"AIC"`` in automatic selection, else None.
+    chi_square, dof, p_value
+        χ² goodness of fit of the selected form (None when untested).
+    tia_sigma_scaled_mbq_h : float or None
+        TIA σ scaled by sqrt(max(1, χ²/ν)) (what the budget carries).
+    parameters : mapping of str to float
+        Fitted parameters (amplitudes MBq, rates 1/h) in the form's order.
+    covariance : tuple of tuples or None
+        Their covariance (same order).
+    decay_constant_per_h : float or None
+        Physical decay constant the form was fitted with.
+    effective_half_life_sigma_h : float or None
+    time_h, activity_mbq, sigma_mbq : tuple of float
+        The measured TAC the TIA came from (after partial-volume correction).
+    half_life_source : str or None
+        Single time point: where the half-life or curve shape came from.
+    time_in_half_lives : float or None
+        Single time point: scan time over the effective half-life.
     """
 
-    components: tuple[UncertaintyComponent, ...]
-    combined_relative_sigma: float | None
     method: str
+    model: str
+    flags: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    selection_criterion: str | None = None
+    chi_square: float | None = None
+    dof: int | None = None
+    p_value: float | None = None
+    tia_sigma_scaled_mbq_h: float | None = None
+    parameters: Mapping[str, float] = field(default_factory=dict)
+    covariance: tuple[tuple[float, ...], ...] | None = None
+    decay_constant_per_h: float | None = None
+    effective_half_life_sigma_h: float | None = None
+    time_h: tuple[float, ...] = ()
+    activity_mbq: tuple[float, ...] = ()
+    sigma_mbq: tuple[float, ...] = ()
+    half_life_source: str | None = None
+    time_in_half_lives: float | None = None
 
     def __post_init__(self) -> None:
-        for c in self.components:
-            if not (math.isfinite(c.relative_sigma) and c.relative_sigma >= 0):
-                raise InputError(f"uncertainty component {c.name!r}: relative_sigma must be >= 0")
+        if self.method not in ("fit", "single_time_point"):
+            raise InputError(f"kinetics.method must be 'fit' or 'single_time_point'; got {self.method!r}")
+        n = len(self.parameters)
+        if self.covariance is not None and (
+            len(self.covariance) != n or any(len(row) != n for row in self.covariance)
+        ):
+            raise InputError(
+                f"kinetics of model {self.model!r}: covariance must be {n} x {n} (one row per parameter)"
+            )
+        if not len(self.time_h) == len(self.activity_mbq) == len(self.sigma_mbq):
+            raise InputError("kinetics: time_h, activity_mbq and sigma_mbq must have the same length")
+
+    @property
+    def goodness_of_fit_failed(self) -> bool:
+        """Whether the χ² test rejected the selected form."""
+        return "goodness_of_fit_failed" in self.flags
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The SPECT calibration the study's activities rest on (from the QA record the study file names).
+
+    Attributes
+    ----------
+    mode : {"bqml", "factor"}
+        ``bqml``: images already in Bq/mL (the camera's quantitative reconstruction, calibrated with
+        ``factor_cps_per_mbq``); ``factor``: counts divided by the factor here.
+    factor_cps_per_mbq, factor_sigma_cps_per_mbq : float or None
+        Calibration factor and its standard uncertainty (from the QA record; None without a record).
+    measured : datetime or None
+        When the calibration was measured.
+    camera : str
+        Camera (and collimator) the record is for.
+    record : str
+        File name of the QA record and its SHA-256, or "" without a record.
+    """
+
+    mode: str
+    factor_cps_per_mbq: float | None = None
+    factor_sigma_cps_per_mbq: float | None = None
+    measured: datetime | None = None
+    camera: str = ""
+    record: str = ""
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("bqml", "factor"):
+            raise InputError(f"calibration.mode must be 'bqml' or 'factor'; got {self.mode!r}")
+        for name in ("factor_cps_per_mbq", "factor_sigma_cps_per_mbq"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise InputError(f"calibration.{name} must be finite and >= 0; got {value!r}")
+        if self.measured is not None and self.measured.tzinfo is None:
+            raise InputError("calibration.measured has no time zone: give the UTC offset")
+
+    @property
+    def relative_sigma(self) -> float | None:
+        """σ/factor of the calibration (None without a record)."""
+        if not self.factor_cps_per_mbq or self.factor_sigma_cps_per_mbq is None:
+            return None
+        return self.factor_sigma_cps_per_mbq / self.factor_cps_per_mbq
 
 
 @dataclass(frozen=True)
@@ -231,11 +341,18 @@ class RegionResult:
     tissue: str | None = None
     bed: Bed | None = None
     uncertainty: UncertaintyBudget | None = None
+    kinetics: KineticsRecord | None = None
+    flags: tuple[str, ...] = ()
     partial_volume: PartialVolume | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
             raise InputError("a region needs a name")
+        unknown_flags = [f for f in self.flags if f not in REGION_FLAGS]
+        if unknown_flags:
+            raise InputError(
+                f"region {self.name!r} has flag {unknown_flags[0]!r}: use one of {', '.join(REGION_FLAGS)}"
+            )
         sources = [d.source for d in self.doses]
         if len(set(sources)) != len(sources):
             raise InputError(f"region {self.name!r} lists a dose source twice: {sources}")
@@ -248,6 +365,11 @@ class RegionResult:
     def sources(self) -> tuple[str, ...]:
         """Sources of the region's estimates, in order."""
         return tuple(d.source for d in self.doses)
+
+    @property
+    def all_flags(self) -> tuple[str, ...]:
+        """The region's flags and its kinetics flags, in that order."""
+        return (*self.flags, *(() if self.kinetics is None else self.kinetics.flags))
 
 
 @dataclass(frozen=True)
@@ -292,6 +414,9 @@ class DoseRow:
     volume_ml: float | None
     mass_g: float | None
     tissue: str | None
+    bed_sigma_gy: float | None = None
+    dominant: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -322,6 +447,13 @@ class StudyDoses:
     red_marrow : mapping or None
         Red marrow self-doses by the blood-based and the image-based method with their uncertainty
         budgets and disagreement (:meth:`theradose.dosimetry.marrow.MarrowComparison.as_dict`).
+    calibration : Calibration or None
+        The SPECT calibration (factor, σ, date, camera, QA record).
+    site_time_zone : str or None
+        IANA time zone of the site (study file ``[site] time_zone``) in which reports show times.
+    provenance : mapping or None
+        ``software`` (theradose version), ``study_file_sha256``, ``inputs_sha256`` (one SHA-256 over the
+        sorted per-file SHA-256 of every input) and ``input_files`` (their number).
     upgraded_from : int or None
         Version of the file this record was read from, when older than :data:`DOSES_VERSION`.
     """
@@ -339,6 +471,9 @@ class StudyDoses:
     plan: Mapping[str, Any] | None = None
     partial_volume_model: Mapping[str, Any] | None = None
     red_marrow: Mapping[str, Any] | None = None
+    calibration: Calibration | None = None
+    site_time_zone: str | None = None
+    provenance: Mapping[str, Any] | None = None
     upgraded_from: int | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -378,6 +513,46 @@ class StudyDoses:
                         f"{region.bed.dose_gy} Gy, not from the region's dose ({self.reference_dose}): "
                         "compute it from the reference dose"
                     )
+            self._check_budget(region)
+        if self.site_time_zone is not None:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(self.site_time_zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise InputError(
+                    f"site_time_zone {self.site_time_zone!r} is not an IANA time zone (e.g. Europe/Berlin)"
+                ) from None
+
+    def _check_budget(self, region: RegionResult) -> None:
+        """A region's budget is the budget of its reference dose (and of the BED of that dose)."""
+        budget = region.uncertainty
+        if budget is None:
+            return
+        chosen = region.dose(self.reference_dose)
+        if (
+            chosen is None
+            or chosen.dose_gy is None
+            or not math.isclose(budget.dose_gy, chosen.dose_gy, rel_tol=1e-5)
+        ):
+            raise InputError(
+                f"uncertainty budget of region {region.name!r} is of {budget.dose_gy} Gy, not of the "
+                f"region's {self.reference_dose} dose: compute the budget of the reference dose"
+            )
+        if chosen.dose_sigma_gy is None or not math.isclose(
+            budget.dose_sigma_gy, chosen.dose_sigma_gy, rel_tol=1e-5, abs_tol=1e-12
+        ):
+            raise InputError(
+                f"region {region.name!r}: dose_sigma_gy {chosen.dose_sigma_gy} is not the budget's "
+                f"{budget.dose_sigma_gy} Gy: the reference dose carries its budget's uncertainty"
+            )
+        if region.bed is not None and (
+            budget.bed_gy is None or not math.isclose(budget.bed_gy, region.bed.bed_gy, rel_tol=1e-4)
+        ):
+            raise InputError(
+                f"region {region.name!r}: the budget's BED {budget.bed_gy} is not the record's "
+                f"{region.bed.bed_gy} Gy: compute the budget with the region's BED parameters"
+            )
 
     # --- reading ------------------------------------------------------------------------------------
     @property
@@ -423,7 +598,9 @@ class StudyDoses:
         dose = None if chosen is None else chosen.dose_gy
         sigma = None if chosen is None else chosen.dose_sigma_gy
         gbq = self.activity_gbq
-        bed = item.bed.bed_gy if item.bed is not None and item.bed.dose_source == chosen_source else None
+        with_bed = item.bed is not None and item.bed.dose_source == chosen_source
+        bed = item.bed.bed_gy if with_bed and item.bed is not None else None
+        budget = item.uncertainty if chosen_source == self.reference_dose else None
         return DoseRow(
             name=item.name,
             kind=item.kind,
@@ -437,6 +614,9 @@ class StudyDoses:
             volume_ml=item.volume_ml,
             mass_g=item.mass_g,
             tissue=item.tissue,
+            bed_sigma_gy=None if budget is None or bed is None else budget.bed_sigma_gy,
+            dominant=() if budget is None else budget.dominant,
+            flags=item.all_flags,
         )
 
     def rows(self, *, source: str | None = None) -> tuple[DoseRow, ...]:
@@ -474,6 +654,9 @@ class StudyDoses:
             ),
             "regions": [_region_to_dict(r, self.reference_dose, gbq) for r in self.regions],
         }
+        out["calibration"] = None if self.calibration is None else _calibration_to_dict(self.calibration)
+        out["site_time_zone"] = self.site_time_zone
+        out["provenance"] = None if self.provenance is None else _finite(dict(self.provenance))
         if self.upgraded_from is not None:
             out["upgraded_from"] = self.upgraded_from
         if self.plan is not None:
@@ -501,12 +684,14 @@ class StudyDoses:
         version = data.get("version", 1)
         if version == 1:
             return upgrade_v1(data, source=source)
+        if version == 2:
+            return upgrade_v2(data, source=source)
         if version != DOSES_VERSION:
             raise InputError(
-                f"{source} has doses version {version!r}; this theradose reads versions 1 and "
+                f"{source} has doses version {version!r}; this theradose reads versions 1 to "
                 f"{DOSES_VERSION}: update theradose"
             )
-        return _from_v2(data, source)
+        return _from_current(data, source)
 
     @classmethod
     def from_json(cls, text: str | bytes, *, source: str = "doses.json") -> StudyDoses:
@@ -610,7 +795,9 @@ def _region_to_dict(region: RegionResult, reference: str, gbq: float) -> dict[st
         },
         "doses": {d.source: estimate(d) for d in region.doses},
         "bed": None if region.bed is None else _bed_to_dict(region.bed),
-        "uncertainty": None if region.uncertainty is None else _uncertainty_to_dict(region.uncertainty),
+        "uncertainty": None if region.uncertainty is None else _finite(region.uncertainty.to_dict()),
+        "kinetics": None if region.kinetics is None else _kinetics_to_dict(region.kinetics),
+        "flags": list(region.flags),
     }
     if region.partial_volume is not None:
         pv = region.partial_volume
@@ -638,13 +825,39 @@ def _bed_to_dict(bed: Bed) -> dict[str, Any]:
     }
 
 
-def _uncertainty_to_dict(u: UncertaintyBudget) -> dict[str, Any]:
+def _kinetics_to_dict(k: KineticsRecord) -> dict[str, Any]:
+    return _finite(  # type: ignore[no-any-return]
+        {
+            "method": k.method,
+            "model": k.model,
+            "flags": list(k.flags),
+            "notes": list(k.notes),
+            "selection_criterion": k.selection_criterion,
+            "chi_square": k.chi_square,
+            "dof": k.dof,
+            "p_value": k.p_value,
+            "tia_sigma_scaled_mbq_h": k.tia_sigma_scaled_mbq_h,
+            "parameters": dict(k.parameters),
+            "covariance": None if k.covariance is None else [list(row) for row in k.covariance],
+            "decay_constant_per_h": k.decay_constant_per_h,
+            "effective_half_life_sigma_h": k.effective_half_life_sigma_h,
+            "time_h": list(k.time_h),
+            "activity_mbq": list(k.activity_mbq),
+            "sigma_mbq": list(k.sigma_mbq),
+            "half_life_source": k.half_life_source,
+            "time_in_half_lives": k.time_in_half_lives,
+        }
+    )
+
+
+def _calibration_to_dict(c: Calibration) -> dict[str, Any]:
     return {
-        "method": u.method,
-        "combined_relative_sigma": u.combined_relative_sigma,
-        "components": [
-            {"name": c.name, "relative_sigma": c.relative_sigma, "source": c.source} for c in u.components
-        ],
+        "mode": c.mode,
+        "factor_cps_per_mbq": c.factor_cps_per_mbq,
+        "factor_sigma_cps_per_mbq": c.factor_sigma_cps_per_mbq,
+        "measured": None if c.measured is None else c.measured.isoformat(),
+        "camera": c.camera,
+        "record": c.record,
     }
 
 
@@ -706,27 +919,111 @@ def _uncertainty_from(raw: Any, where: str) -> UncertaintyBudget | None:
     if raw is None:
         return None
     _need(raw, where, dict)
-    components = raw.get("components", [])
-    if not isinstance(components, list):
-        raise InputError(f"{where}.components must be a list: fix the dose record")
-    parts = []
-    for i, c in enumerate(components):
-        at = f"{where}.components[{i}]"
-        _need(c, at, dict)
-        parts.append(
-            UncertaintyComponent(
-                name=_text(c.get("name"), f"{at}.name"),
-                relative_sigma=_number(c.get("relative_sigma"), f"{at}.relative_sigma", optional=False)
-                or 0.0,
-                source=_text(c.get("source"), f"{at}.source", optional=True),
-            )
-        )
+    try:
+        return UncertaintyBudget.from_dict(raw)
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from None
+
+
+def _uncertainty_from_v2(raw: Any, where: str, dose: EngineDose | None) -> UncertaintyBudget | None:
+    """A version 2 budget (the TIA term alone) as a budget: one assessed component, ``fit_tia``, whose
+    relative σ was the whole dose σ (sensitivity 1, all the variance); the other components not assessed."""
+    if raw is None or dose is None or dose.dose_gy is None or dose.dose_sigma_gy is None:
+        return None
+    _need(raw, where, dict)
+    rel = _number(raw.get("combined_relative_sigma"), f"{where}.combined_relative_sigma")
+    if rel is None:
+        return None
+    component = BudgetComponent("fit_tia", rel, 1.0, rel, 1.0, source="version 2 record: TIA term alone")
     return UncertaintyBudget(
-        components=tuple(parts),
-        combined_relative_sigma=_number(
-            raw.get("combined_relative_sigma"), f"{where}.combined_relative_sigma"
-        ),
+        region="",
+        dose_gy=dose.dose_gy,
+        dose_sigma_gy=dose.dose_sigma_gy,
+        dose_relative_sigma=rel,
+        components=(component,),
+        not_assessed=tuple(c for c in COMPONENTS if c != "fit_tia"),
+        dominant=("fit_tia",),
         method=_text(raw.get("method"), f"{where}.method", optional=True),
+    )
+
+
+def _floats(raw: Any, where: str) -> tuple[float, ...]:
+    if not isinstance(raw, list):
+        raise InputError(f"{where} must be a list of numbers: fix the dose record")
+    return tuple(float(_need(v, f"{where}[{i}]", (int, float))) for i, v in enumerate(raw))
+
+
+def _kinetics_from(raw: Any, where: str) -> KineticsRecord | None:
+    if raw is None:
+        return None
+    _need(raw, where, dict)
+    params = raw.get("parameters") or {}
+    _need(params, f"{where}.parameters", dict)
+    cov = raw.get("covariance")
+    dof = raw.get("dof")
+    if dof is not None and (isinstance(dof, bool) or not isinstance(dof, int)):
+        raise InputError(f"{where}.dof must be a whole number or null; got {dof!r}: fix the dose record")
+
+    def optional(key: str) -> float | None:
+        value = raw.get(key)
+        return None if value is None else float(_need(value, f"{where}.{key}", (int, float)))
+
+    def texts(key: str) -> tuple[str, ...]:
+        values = raw.get(key, [])
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            raise InputError(f"{where}.{key} must be a list of strings: fix the dose record")
+        return tuple(values)
+
+    return KineticsRecord(
+        method=_text(raw.get("method"), f"{where}.method"),
+        model=_text(raw.get("model"), f"{where}.model"),
+        flags=texts("flags"),
+        notes=texts("notes"),
+        selection_criterion=raw.get("selection_criterion")
+        if isinstance(raw.get("selection_criterion"), str)
+        else None,
+        chi_square=optional("chi_square"),
+        dof=dof,
+        p_value=optional("p_value"),
+        tia_sigma_scaled_mbq_h=optional("tia_sigma_scaled_mbq_h"),
+        parameters={
+            str(k): float(_need(v, f"{where}.parameters.{k}", (int, float))) for k, v in params.items()
+        },
+        covariance=None
+        if cov is None
+        else tuple(_floats(row, f"{where}.covariance[{i}]") for i, row in enumerate(_need(cov, where, list))),
+        decay_constant_per_h=optional("decay_constant_per_h"),
+        effective_half_life_sigma_h=optional("effective_half_life_sigma_h"),
+        time_h=_floats(raw.get("time_h", []), f"{where}.time_h"),
+        activity_mbq=_floats(raw.get("activity_mbq", []), f"{where}.activity_mbq"),
+        sigma_mbq=_floats(raw.get("sigma_mbq", []), f"{where}.sigma_mbq"),
+        half_life_source=raw.get("half_life_source")
+        if isinstance(raw.get("half_life_source"), str)
+        else None,
+        time_in_half_lives=optional("time_in_half_lives"),
+    )
+
+
+def _calibration_from(raw: Any, where: str) -> Calibration | None:
+    if raw is None:
+        return None
+    _need(raw, where, dict)
+    measured = raw.get("measured")
+    when = None
+    if measured is not None:
+        try:
+            when = datetime.fromisoformat(_text(measured, f"{where}.measured"))
+        except ValueError:
+            raise InputError(f"{where}.measured {measured!r} is not an ISO 8601 date-time") from None
+    return Calibration(
+        mode=_text(raw.get("mode"), f"{where}.mode"),
+        factor_cps_per_mbq=_number(raw.get("factor_cps_per_mbq"), f"{where}.factor_cps_per_mbq"),
+        factor_sigma_cps_per_mbq=_number(
+            raw.get("factor_sigma_cps_per_mbq"), f"{where}.factor_sigma_cps_per_mbq"
+        ),
+        measured=when,
+        camera=_text(raw.get("camera"), f"{where}.camera", optional=True),
+        record=_text(raw.get("record"), f"{where}.record", optional=True),
     )
 
 
@@ -737,14 +1034,28 @@ def _kind(value: Any, where: str) -> RegionKind:
         raise InputError(f"{where} must be 'organ' or 'tumour'; got {value!r}: fix the dose record") from None
 
 
-def _region_from(raw: Any, where: str) -> RegionResult:
+def _region_from(raw: Any, where: str, *, version: int = DOSES_VERSION, reference: str = "") -> RegionResult:
     _need(raw, where, dict)
     doses = raw.get("doses")
     _need(doses, f"{where}.doses", dict)
+    estimates = tuple(_estimate_from(str(k), v, f"{where}.doses.{k}") for k, v in doses.items())
+    if version == 2:
+        chosen = next((d for d in estimates if d.source == reference), None)
+        budget = _uncertainty_from_v2(raw.get("uncertainty"), f"{where}.uncertainty", chosen)
+        if budget is not None:
+            budget = dataclasses.replace(budget, region=_text(raw.get("name"), f"{where}.name"))
+        kinetics, flags = None, ()
+    else:
+        budget = _uncertainty_from(raw.get("uncertainty"), f"{where}.uncertainty")
+        kinetics = _kinetics_from(raw.get("kinetics"), f"{where}.kinetics")
+        raw_flags = raw.get("flags", [])
+        if not isinstance(raw_flags, list) or not all(isinstance(f, str) for f in raw_flags):
+            raise InputError(f"{where}.flags must be a list of strings: fix the dose record")
+        flags = tuple(raw_flags)
     return RegionResult(
         name=_text(raw.get("name"), f"{where}.name"),
         kind=_kind(raw.get("kind"), f"{where}.kind"),
-        doses=tuple(_estimate_from(str(k), v, f"{where}.doses.{k}") for k, v in doses.items()),
+        doses=estimates,
         volume_ml=_number(raw.get("volume_ml"), f"{where}.volume_ml"),
         mass_g=_number(raw.get("mass_g"), f"{where}.mass_g"),
         tia_mbq_h=_number(raw.get("tia_mbq_h"), f"{where}.tia_mbq_h"),
@@ -755,7 +1066,9 @@ def _region_from(raw: Any, where: str) -> RegionResult:
         organ=raw.get("organ") if isinstance(raw.get("organ"), str) else None,
         tissue=raw.get("tissue") if isinstance(raw.get("tissue"), str) else None,
         bed=_bed_from(raw.get("bed"), f"{where}.bed"),
-        uncertainty=_uncertainty_from(raw.get("uncertainty"), f"{where}.uncertainty"),
+        uncertainty=budget,
+        kinetics=kinetics,
+        flags=flags,
         partial_volume=_partial_volume_from(raw.get("partial_volume"), f"{where}.partial_volume"),
     )
 
@@ -840,10 +1153,20 @@ def _common(data: Mapping[str, Any], source: str) -> dict[str, Any]:
     }
 
 
-def _from_v2(data: Mapping[str, Any], source: str) -> StudyDoses:
+def _from_current(data: Mapping[str, Any], source: str, *, version: int = DOSES_VERSION) -> StudyDoses:
     common = _common(data, source)
-    regions = tuple(_region_from(r, f"{source}: regions[{i}]") for i, r in enumerate(data["regions"]))
     reference = _text(data.get("reference_dose"), f"{source}: reference_dose")
+    regions = tuple(
+        _region_from(r, f"{source}: regions[{i}]", version=version, reference=reference)
+        for i, r in enumerate(data["regions"])
+    )
+    if version == DOSES_VERSION:
+        zone = data.get("site_time_zone")
+        common["calibration"] = _calibration_from(data.get("calibration"), f"{source}: calibration")
+        common["site_time_zone"] = _text(zone, f"{source}: site_time_zone") if zone is not None else None
+        common["provenance"] = data.get("provenance") if isinstance(data.get("provenance"), Mapping) else None
+    else:
+        common["upgraded_from"] = version
     doses = StudyDoses(reference_dose=reference, regions=regions, **common)
     for i, raw in enumerate(data["regions"]):
         shown = raw.get("dose") if isinstance(raw, Mapping) else None
@@ -857,6 +1180,14 @@ def _from_v2(data: Mapping[str, Any], source: str) -> StudyDoses:
                 f"{reference} dose: the file was edited by hand; write it with theradose"
             )
     return doses
+
+
+def upgrade_v2(data: Mapping[str, Any], *, source: str = "doses.json") -> StudyDoses:
+    """A version 2 ``doses.json`` (before the uncertainty budget and the kinetics record) as a version 3
+    record: every number is kept; the version 2 uncertainty (the TIA term alone) becomes a budget with that
+    one component assessed and the others listed as not assessed; no kinetics record, no region flags, no
+    calibration. The result says ``upgraded_from = 2``."""
+    return _from_current(data, source, version=2)
 
 
 def upgrade_v1(data: Mapping[str, Any], *, source: str = "doses.json") -> StudyDoses:
@@ -948,21 +1279,24 @@ __all__ = [
     "DOSES_VERSION",
     "MEAN_DOSE_DEFINITION",
     "ORGAN_SOURCE",
+    "REGION_FLAGS",
     "Administration",
     "Bed",
+    "Calibration",
     "DoseRow",
     "Dvh",
     "EngineDose",
+    "KineticsRecord",
     "Patient",
     "RegionKind",
     "RegionResult",
     "StudyDoses",
     "UncertaintyBudget",
-    "UncertaintyComponent",
     "doses_schema",
     "mean_dose_gy",
     "read_doses",
     "round_sig",
     "upgrade_v1",
+    "upgrade_v2",
     "write_doses",
 ]

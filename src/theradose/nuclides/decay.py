@@ -18,6 +18,10 @@ from theradose.units import seconds_to_hours
 
 FloatOrArray = TypeVar("FloatOrArray", float, npt.NDArray[np.float64])
 
+#: Largest exponent λ·|t| of a correction back in time: exp(700) ≈ 1e304 is close to the largest
+#: double (≈ 1.8e308), so a larger one would overflow to infinity.
+MAX_BACK_CORRECTION_EXPONENT = 700.0
+
 
 @overload
 def decay_factor(nuclide: str | Nuclide, elapsed_h: float) -> float: ...
@@ -34,7 +38,14 @@ def decay_factor(
     t = np.asarray(elapsed_h, dtype=np.float64)
     if not np.all(np.isfinite(t)):
         raise InputError(f"elapsed_h must be finite; got {elapsed_h!r}: give the time difference in hours")
-    result = np.exp(-lam * t)
+    exponent = -lam * t
+    if np.any(exponent > MAX_BACK_CORRECTION_EXPONENT):
+        worst = float(np.min(t))
+        raise InputError(
+            f"elapsed_h {worst:.6g} h is {-worst * lam / np.log(2.0):.4g} half-lives back in time: the decay "
+            "correction leaves the floating-point range; check the dates"
+        )
+    result = np.exp(exponent)  # far forward: underflows to 0, the activity that is left
     if result.ndim == 0:
         return float(result)
     return result

@@ -6,6 +6,7 @@ import math
 from datetime import datetime
 
 from theradose.errors import InputError
+from theradose.pharmacy.ranges import MAX_ACTIVITY_MBQ, MIN_ACTIVITY_MBQ
 
 
 def require_aware(value: datetime, name: str) -> datetime:
@@ -47,4 +48,15 @@ def require_fraction(value: float, name: str) -> float:
     number = float(value)
     if not math.isfinite(number) or not 0.0 < number <= 1.0:
         raise InputError(f"{name} must be a fraction in (0, 1]; got {value!r}: e.g. 0.1 for 10 %")
+    return number
+
+
+def require_activity(value: float, name: str) -> float:
+    """Return ``value`` as float if it is an activity in [1 kBq, 1 TBq] (in MBq), else raise."""
+    number = require_positive(value, name)
+    if not MIN_ACTIVITY_MBQ <= number <= MAX_ACTIVITY_MBQ:
+        raise InputError(
+            f"{name} must lie between {MIN_ACTIVITY_MBQ:g} MBq (1 kBq) and {MAX_ACTIVITY_MBQ:g} MBq (1 TBq); "
+            f"got {value!r}: check the unit (MBq)"
+        )
     return number

@@ -1,11 +1,19 @@
-"""Append-only audit trail chained by SHA-256.
+"""Append-only audit trail chained by a keyed hash (HMAC-SHA-256).
 
 Each entry records who did what, when, to which record, the state before and after, and why. Its hash is
-``SHA-256(prev_hash || "\\n" || canonical_json(body))`` where ``body`` holds every recorded field and
-``prev_hash`` is the previous entry's hash (64 zeros for the first). Changing any stored field of any
-entry, deleting or reordering entries breaks the chain from that entry on; a separately stored head
-(last sequence number and hash) also reveals deletion of the newest entries. This is the hash-chain
-construction of Haber & Stornetta, *How to time-stamp a digital document*, J Cryptology 3:99, 1991.
+``HMAC-SHA-256(K, prev_hash || "\\n" || canonical_json(body))`` where ``body`` holds every recorded field
+including the id of the key ``K`` [2]_, and ``prev_hash`` is the previous entry's hash (64 zeros for the
+first). Changing any stored field of any entry, deleting or reordering entries breaks the chain from that
+entry on (the hash-chain construction of Haber & Stornetta [1]_); because the hash is keyed, whoever can
+write to the database but does not hold ``K`` cannot re-hash an edited chain. Entries written before
+keys were introduced (``key_id`` None) carry the unkeyed ``SHA-256(prev_hash || "\\n" || body)``; they
+stay verifiable and are anchored by the first keyed entry, whose sealed ``prev_hash`` names them, and no
+unkeyed entry may follow a keyed one.
+
+References
+----------
+.. [1] Haber S, Stornetta WS. How to time-stamp a digital document. J Cryptology 3:99-111, 1991.
+.. [2] RFC 2104, HMAC: Keyed-Hashing for Message Authentication, 1997.
 
 Canonical JSON: keys sorted, no insignificant whitespace, UTF-8, no NaN/Infinity, datetimes as ISO 8601
 UTC with microseconds and a ``Z`` suffix (in the spirit of RFC 8785).
@@ -14,8 +22,9 @@ UTC with microseconds and a ``Z`` suffix (in the spirit of RFC 8785).
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -78,6 +87,7 @@ class AuditEntry:
     reason: str | None
     prev_hash: str
     hash: str
+    key_id: str | None = None
 
     def body(self) -> dict[str, Any]:
         """The hashed fields."""
@@ -91,6 +101,7 @@ class AuditEntry:
             before=self.before,
             after=self.after,
             reason=self.reason,
+            key_id=self.key_id,
         )
 
 
@@ -105,9 +116,10 @@ def entry_body(
     before: Mapping[str, Any] | None,
     after: Mapping[str, Any] | None,
     reason: str | None,
+    key_id: str | None = None,
 ) -> dict[str, Any]:
-    """The dictionary that is hashed for an entry."""
-    return {
+    """The dictionary that is hashed for an entry (``key_id`` only in keyed entries)."""
+    body = {
         "seq": seq,
         "actor": actor,
         "at": format_time(at),
@@ -118,11 +130,18 @@ def entry_body(
         "after": None if after is None else dict(after),
         "reason": reason,
     }
+    if key_id is not None:
+        body["key_id"] = key_id
+    return body
 
 
-def entry_hash(prev_hash: str, body: Mapping[str, Any]) -> str:
-    """SHA-256 chaining ``prev_hash`` and the canonical JSON of ``body``."""
-    return sha256_hex(prev_hash + "\n" + canonical_json(body))
+def entry_hash(prev_hash: str, body: Mapping[str, Any], key: bytes | None = None) -> str:
+    """HMAC-SHA-256 under ``key`` (SHA-256 when ``key`` is None: entries from before keys) chaining
+    ``prev_hash`` and the canonical JSON of ``body``."""
+    message = prev_hash + "\n" + canonical_json(body)
+    if key is None:
+        return sha256_hex(message)
+    return hmac.new(key, message.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def chain_entry(
@@ -137,13 +156,19 @@ def chain_entry(
     before: Mapping[str, Any] | None = None,
     after: Mapping[str, Any] | None = None,
     reason: str | None = None,
+    key_id: str | None = None,
+    key: bytes | None = None,
 ) -> AuditEntry:
     """Build the entry that follows the entry ``prev_seq`` with hash ``prev_hash`` (0 and
-    :data:`GENESIS_HASH` for the first entry)."""
+    :data:`GENESIS_HASH` for the first entry), sealed with ``key`` (id ``key_id``)."""
     require_text(actor, "actor")
     require_text(action, "action")
     require_text(entity, "entity")
     require_aware(at, "at")
+    if (key_id is None) != (key is None):
+        raise InputError("key_id and key go together: give both to seal the entry, or neither")
+    if key is not None and not key:
+        raise InputError("key must not be empty: configure the audit key")
     seq = prev_seq + 1
     body = entry_body(
         seq=seq,
@@ -155,6 +180,7 @@ def chain_entry(
         before=before,
         after=after,
         reason=reason,
+        key_id=key_id,
     )
     return AuditEntry(
         seq=seq,
@@ -167,7 +193,8 @@ def chain_entry(
         after=after,
         reason=reason,
         prev_hash=prev_hash,
-        hash=entry_hash(prev_hash, body),
+        hash=entry_hash(prev_hash, body, key),
+        key_id=key_id,
     )
 
 
@@ -182,6 +209,8 @@ def new_entry(
     before: Mapping[str, Any] | None = None,
     after: Mapping[str, Any] | None = None,
     reason: str | None = None,
+    key_id: str | None = None,
+    key: bytes | None = None,
 ) -> AuditEntry:
     """Build the entry that follows ``previous`` (``None`` for the first entry)."""
     return chain_entry(
@@ -195,6 +224,8 @@ def new_entry(
         before=before,
         after=after,
         reason=reason,
+        key_id=key_id,
+        key=key,
     )
 
 
@@ -213,6 +244,7 @@ def verify_chain(
     *,
     head_seq: int | None = None,
     head_hash: str | None = None,
+    key_for: Callable[[str], bytes | None] | None = None,
 ) -> ChainVerification:
     """Verify an audit chain given in sequence order.
 
@@ -222,14 +254,18 @@ def verify_chain(
         All entries, ordered by ``seq``.
     head_seq, head_hash : int and str, optional
         The separately stored head; when given, the last entry must match it.
+    key_for : callable, optional
+        Returns the chain key of a key id, or None when it is not known. Without it, any keyed entry is
+        reported as unverifiable.
 
     Returns
     -------
     ChainVerification
-        ``ok`` is false at the first entry whose sequence number, link or hash is wrong.
+        ``ok`` is false at the first entry whose sequence number, link, key or hash is wrong.
     """
     prev_hash = GENESIS_HASH
     expected_seq = 1
+    keyed_seen = False
     for entry in entries:
         if entry.seq != expected_seq:
             return ChainVerification(
@@ -240,8 +276,30 @@ def verify_chain(
             )
         if entry.prev_hash != prev_hash:
             return ChainVerification(False, len(entries), entry.seq, f"entry {entry.seq} link broken")
-        if entry_hash(entry.prev_hash, entry.body()) != entry.hash:
-            return ChainVerification(False, len(entries), entry.seq, f"entry {entry.seq} content changed")
+        key = None
+        if entry.key_id is None:
+            if keyed_seen:
+                return ChainVerification(
+                    False, len(entries), entry.seq, f"entry {entry.seq} is unkeyed after keyed entries"
+                )
+        else:
+            keyed_seen = True
+            key = None if key_for is None else key_for(entry.key_id)
+            if key is None:
+                return ChainVerification(
+                    False,
+                    len(entries),
+                    entry.seq,
+                    f"entry {entry.seq} sealed with key {entry.key_id!r}, which the key ring does not hold",
+                )
+        if not hmac.compare_digest(entry_hash(entry.prev_hash, entry.body(), key), entry.hash):
+            return ChainVerification(
+                False,
+                len(entries),
+                entry.seq,
+                f"entry {entry.seq} content changed"
+                + (" or sealed with another key" if key is not None else ""),
+            )
         prev_hash = entry.hash
         expected_seq += 1
     last_seq = expected_seq - 1

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from theradose.errors import InputError
-from theradose.pharmacy._checks import require_aware, require_positive, require_text
+from theradose.pharmacy._checks import require_activity, require_aware, require_positive, require_text
 from theradose.pharmacy.decay import activity_at_mbq
+from theradose.pharmacy.identifiers import check_identifier
 
 #: QC tests that must pass before a 177Lu-labelled ligand batch is released by default: radiochemical
 #: purity (>= 95 %, Pluvicto/Lutathera SmPC specifications) and pH (4.5-7.0). Sites configure their own.
@@ -103,7 +104,8 @@ class Batch:
         require_text(self.product, "product")
         require_text(self.nuclide, "nuclide")
         require_text(self.lot, "lot")
-        require_positive(self.activity_mbq, "activity_mbq")
+        check_identifier(self.lot, "lot")
+        require_activity(self.activity_mbq, "activity_mbq")
         require_positive(self.volume_ml, "volume_ml")
         require_aware(self.reference_time, "reference_time")
         require_aware(self.expiry_time, "expiry_time")

@@ -74,3 +74,22 @@ def activity_at_mbq(activity_mbq: float, nuclide: str, *, from_time: datetime, t
             f" too many {nuclide} half-lives for a decay correction: check the dates"
         )
     return float(decay_correct_mbq(float(activity_mbq), nuclide, from_time=from_time, to_time=to_time))
+
+
+def remaining_activity_mbq(
+    activity_mbq: float, nuclide: str, *, from_time: datetime, to_time: datetime
+) -> float | None:
+    """Activity at ``to_time`` for showing a stored record: like :func:`activity_at_mbq`, but a source
+    decayed beyond the floating-point range reads 0.0 MBq and a correction too far back in time (which
+    would overflow) reads ``None``; it never raises for the length of the interval, so a read of an
+    old record cannot fail (a Ga-68 batch of last month has simply decayed).
+    """
+    require_non_negative(activity_mbq, "activity_mbq")
+    require_aware(from_time, "from_time")
+    require_aware(to_time, "to_time")
+    exponent = seconds_to_hours((to_time - from_time).total_seconds()) * decay_constant_per_h(nuclide)
+    if exponent > MAX_DECAY_EXPONENT:
+        return 0.0
+    if exponent < -MAX_DECAY_EXPONENT:
+        return None
+    return float(activity_mbq) * math.exp(-exponent)

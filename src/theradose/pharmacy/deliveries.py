@@ -15,8 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from theradose.errors import InputError
-from theradose.pharmacy._checks import require_aware, require_fraction, require_positive, require_text
+from theradose.pharmacy._checks import (
+    require_activity,
+    require_aware,
+    require_fraction,
+    require_positive,
+    require_text,
+)
 from theradose.pharmacy.decay import activity_at_mbq, decay_constant_per_h
+from theradose.pharmacy.identifiers import check_identifier
 from theradose.units import seconds_to_hours
 
 
@@ -35,7 +42,7 @@ class Delivery:
         require_text(self.nuclide, "nuclide")
         require_text(self.supplier, "supplier")
         require_text(self.lot, "lot")
-        require_positive(self.activity_mbq, "activity_mbq")
+        require_activity(self.activity_mbq, "activity_mbq")
         require_aware(self.calibration_time, "calibration_time")
         require_aware(self.received_at, "received_at")
 
@@ -58,7 +65,8 @@ class Generator:
         require_text(self.parent, "parent")
         require_text(self.daughter, "daughter")
         require_text(self.serial, "serial")
-        require_positive(self.parent_activity_mbq, "parent_activity_mbq")
+        check_identifier(self.serial, "serial")
+        require_activity(self.parent_activity_mbq, "parent_activity_mbq")
         require_aware(self.calibration_time, "calibration_time")
 
     def parent_activity_at_mbq(self, time: datetime) -> float:

@@ -4,8 +4,10 @@
 meaning of the signature; 11.70 requires the signature to be linked to the record so that it cannot be
 copied to another; 11.200 requires each signing to use the signer's credentials (re-authentication).
 Here the link is the SHA-256 of the record's canonical JSON, and the signature manifest (signer,
-meaning, time, record type, record id and record hash) is sealed with HMAC-SHA-256 (RFC 2104) under the
-server's secret key, so neither the manifest nor the record can change unnoticed.
+meaning, time, record type, record id, record hash and the id of the sealing key) is sealed with
+HMAC-SHA-256 (RFC 2104) under a key kept outside the database, so neither the manifest nor the record can
+change unnoticed, and a signature row written into the database by anyone without the key does not verify.
+Signatures from before key ids (``key_id`` None) were sealed without one in the manifest.
 """
 
 from __future__ import annotations
@@ -41,18 +43,31 @@ class Signature:
     record_id: str
     record_hash: str
     seal: str
+    key_id: str | None = None
 
     def manifest(self) -> dict[str, str]:
         """The sealed fields."""
         return _manifest(
-            self.signer, self.meaning, self.signed_at, self.record_type, self.record_id, self.record_hash
+            self.signer,
+            self.meaning,
+            self.signed_at,
+            self.record_type,
+            self.record_id,
+            self.record_hash,
+            self.key_id,
         )
 
 
 def _manifest(
-    signer: str, meaning: str, signed_at: datetime, record_type: str, record_id: str, rec_hash: str
+    signer: str,
+    meaning: str,
+    signed_at: datetime,
+    record_type: str,
+    record_id: str,
+    rec_hash: str,
+    key_id: str | None,
 ) -> dict[str, str]:
-    return {
+    manifest = {
         "signer": signer,
         "meaning": meaning,
         "signed_at": format_time(signed_at),
@@ -60,6 +75,9 @@ def _manifest(
         "record_id": record_id,
         "record_hash": rec_hash,
     }
+    if key_id is not None:
+        manifest["key_id"] = key_id
+    return manifest
 
 
 def _seal(secret: bytes, manifest: Mapping[str, str]) -> str:
@@ -75,6 +93,7 @@ def sign(
     signed_at: datetime,
     record_type: str,
     record_id: str,
+    key_id: str | None = None,
 ) -> Signature:
     """Sign ``record`` (the caller has re-authenticated ``signer``).
 
@@ -83,7 +102,7 @@ def sign(
     record : mapping
         The record's content as stored (JSON-able).
     secret : bytes
-        Server secret key used for the HMAC seal.
+        Key of the HMAC seal (kept outside the database).
     signer : str
         User name of the signer.
     meaning : {"prepared", "checked", "approved", "administered", "released", "voided", "overridden"}
@@ -92,6 +111,8 @@ def sign(
         Signing time (timezone-aware).
     record_type, record_id : str
         What is signed.
+    key_id : str, optional
+        Id of ``secret``, sealed into the manifest so that keys can rotate.
     """
     require_text(signer, "signer")
     require_text(record_type, "record_type")
@@ -102,8 +123,10 @@ def sign(
     if not secret:
         raise InputError("secret must not be empty: configure the server secret key")
     rec_hash = record_hash(record)
-    manifest = _manifest(signer, meaning, signed_at, record_type, record_id, rec_hash)
-    return Signature(signer, meaning, signed_at, record_type, record_id, rec_hash, _seal(secret, manifest))
+    manifest = _manifest(signer, meaning, signed_at, record_type, record_id, rec_hash, key_id)
+    return Signature(
+        signer, meaning, signed_at, record_type, record_id, rec_hash, _seal(secret, manifest), key_id
+    )
 
 
 @dataclass(frozen=True)

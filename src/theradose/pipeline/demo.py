@@ -54,6 +54,13 @@ SCORED_TUMOUR_DIAMETER_MM = 20.0
 STP_TIMEPOINT = 3
 #: Regions never treated as organs by the enlarged-VOI correction: the whole-body remainder.
 WHOLE_BODY_REGIONS = ("body",)
+#: Coverage factor of a 95 % interval of a normal distribution (JCGM 100:2008 (GUM) G.3, k = 1.96).
+COVERAGE_K = 1.959963984540054
+#: Standard uncertainty of the activity measured in the calibration phantom: the default of
+#: ``theradose qa spect-calibration --activity-sigma-percent`` (dose calibrator), as a fraction.
+CALIBRATION_ACTIVITY_RELATIVE_SIGMA = 0.02
+#: Time zone of the demo's site (the reports show times in it).
+DEMO_TIME_ZONE = "Europe/Berlin"
 
 
 def organ_margin_mm() -> float:
@@ -68,7 +75,7 @@ def organ_margin_mm() -> float:
 
 @dataclass(frozen=True)
 class RegionScore:
-    """One region's dose against the truth."""
+    """One region's dose against the truth, with its standard uncertainty and dominant terms."""
 
     name: str
     dose_gy: float
@@ -76,13 +83,25 @@ class RegionScore:
     error_percent: float
     kind: str
     diameter_mm: float | None = None
+    sigma_gy: float | None = None
+    dominant: tuple[str, ...] = ()
+
+    @property
+    def covered(self) -> bool | None:
+        """Whether the 95 % interval (±1.96 σ) holds the truth (None without σ)."""
+        if self.sigma_gy is None:
+            return None
+        return abs(self.dose_gy - self.truth_dose_gy) <= COVERAGE_K * self.sigma_gy
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "dose_gy": self.dose_gy,
+            "sigma_gy": self.sigma_gy,
+            "dominant": list(self.dominant),
             "truth_dose_gy": self.truth_dose_gy,
             "error_percent": self.error_percent,
+            "covered_95": self.covered,
         }
 
 
@@ -113,7 +132,9 @@ def _views(grid: int) -> int:
 def create_patient(
     folder: Path, *, seed: int, grid: int, say: Callable[[str], None] = lambda _m: None
 ) -> Path:
-    """Simulate and write a virtual 177Lu-PSMA patient (reused if ``folder`` already holds one)."""
+    """Simulate and write a virtual 177Lu-PSMA patient (reused if ``folder`` already holds one). Its truth
+    dose is local deposition of the electron energy of the true TIA map, computed by the phantom package
+    (:func:`theradose.phantoms.kinetics.truth_dose`), not by the pipeline's dose engines."""
     from theradose.io.phantoms import write_patient_study
     from theradose.phantoms.spect import default_system
     from theradose.phantoms.study import simulate_patient_study
@@ -131,6 +152,7 @@ def create_patient(
         system=default_system().with_(n_views=_views(grid)),
         iterations=DEMO_ITERATIONS,
         subsets=DEMO_SUBSETS,
+        dose_engine=DoseEngine.LOCAL,
         progress=say,
     )
     write_patient_study(study, folder, progress=say)
@@ -246,6 +268,32 @@ def _iec_recovery(*, grid: int, seed: int, sphere_to_background: float) -> dict[
     }
 
 
+def create_calibration_record(path: Path, *, injection: str) -> Path:
+    """The QA record of the simulated camera's SPECT calibration (the JSON of ``theradose qa
+    spect-calibration --json``): the factor is the simulated camera's sensitivity, which the phantom's
+    reconstruction uses, so its images are exactly calibrated; the record states the uncertainty a
+    calibration with a dose-calibrator reading of :data:`CALIBRATION_ACTIVITY_RELATIVE_SIGMA` has
+    (Poisson counts of a calibration phantom are negligible next to it). Measured 7 days before the
+    administration."""
+    from datetime import datetime, timedelta
+
+    from theradose.phantoms.spect import default_system
+
+    system = default_system()
+    factor = float(system.sensitivity_cps_per_mbq)
+    measured = datetime.fromisoformat(injection) - timedelta(days=7)
+    record = {
+        "calibration_factor_cps_per_mbq": factor,
+        "sigma": factor * CALIBRATION_ACTIVITY_RELATIVE_SIGMA,
+        "acquisition_datetime": measured.isoformat(),
+        "camera": "simulated dual-head SPECT, MEGP collimator (theradose.phantoms)",
+        "note": "simulated camera: sensitivity as simulated; sigma from a 2 % dose-calibrator reading",
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
 def _toml_string(value: str) -> str:
     return json.dumps(value)
 
@@ -260,31 +308,39 @@ def write_study_file(
     registration: str = "none",
     organ_margin_mm: float | None = None,
     resolution: Path | None = None,
+    calibration_record: Path | None = None,
+    earlier_cycle: Path | None = None,
+    cycle: int = 1,
+    typed_administration: bool = True,
 ) -> Path:
     """Write a study file for a phantom patient folder (labels from the truth label map).
 
     With ``resolution`` every region gets the model-based (geometric transfer matrix) partial-volume
     correction; otherwise, with ``organ_margin_mm`` every organ region (not a tumour, not the whole body)
     gets the enlarged-VOI correction with that margin and, with ``recovery_curve``, the tumours the
-    recovery-curve correction."""
+    recovery-curve correction. ``calibration_record`` names the camera's QA record; ``earlier_cycle``
+    (with ``single_timepoint = "earlier_cycle"``) the dose record of an earlier cycle. Without
+    ``typed_administration`` the file names no patient id, cycle or administration: they come from the
+    service's record (``theradose run --administration``)."""
     truth = json.loads((patient_root / "truth" / "truth.json").read_text(encoding="utf-8"))
     tumour_names = [t["name"] for t in truth["tumours"]]
     tumour_regions = [n for n in [*tumour_names, "tumours"] if n in truth["regions"]]
-    lines = [
-        f"seed = {int(truth['seed'])}",
-        "cycle = 1",
-        "",
-        "[patient]",
-        f"id = {_toml_string('PHANTOM-' + str(truth['tracer']).upper() + '-' + str(truth['seed']))}",
-        f"name = {_toml_string('Phantom^' + str(truth['tracer']).upper())}",
-        "",
-        "[administration]",
-        f"nuclide = {_toml_string(truth['nuclide'])}",
-        f"radiopharmaceutical = {_toml_string(truth['radiopharmaceutical'])}",
-        f"activity_mbq = {float(truth['injected_activity_mbq'])!r}",
-        f"datetime = {truth['injection_datetime']}",
-        "",
-    ]
+    lines = [f"seed = {int(truth['seed'])}"]
+    if typed_administration:
+        lines += [
+            f"cycle = {int(cycle)}",
+            "",
+            "[patient]",
+            f"id = {_toml_string('PHANTOM-' + str(truth['tracer']).upper() + '-' + str(truth['seed']))}",
+            f"name = {_toml_string('Phantom^' + str(truth['tracer']).upper())}",
+            "",
+            "[administration]",
+            f"nuclide = {_toml_string(truth['nuclide'])}",
+            f"radiopharmaceutical = {_toml_string(truth['radiopharmaceutical'])}",
+            f"activity_mbq = {float(truth['injected_activity_mbq'])!r}",
+            f"datetime = {truth['injection_datetime']}",
+        ]
+    lines.append("")
     for folder, files in truth["files"]["timepoints"].items():
         lines += [
             "[[timepoints]]",
@@ -293,9 +349,11 @@ def write_study_file(
             f"# {folder}",
             "",
         ]
+    lines += ["[site]", f"time_zone = {_toml_string(DEMO_TIME_ZONE)}", ""]
+    lines += ["[calibration]", 'mode = "bqml"']
+    if calibration_record is not None:
+        lines.append(f"record = {_toml_string(str(calibration_record))}")
     lines += [
-        "[calibration]",
-        'mode = "bqml"',
         "",
         "[registration]",
         f"method = {_toml_string(registration)}",
@@ -315,6 +373,7 @@ def write_study_file(
         'model = "auto"',
         f"single_timepoint = {_toml_string(single_timepoint)}",
         f"stp_timepoint = {STP_TIMEPOINT}",
+        *([f"earlier_cycle = {_toml_string(str(earlier_cycle))}"] if earlier_cycle is not None else []),
         "",
         "[dose]",
         f"engines = {json.dumps([str(e) for e in engines])}",
@@ -358,6 +417,7 @@ def score_regions(doses: StudyDoses, truth: dict[str, Any], *, engine: str) -> t
         true = float(region["dose_gy"])
         if dose is None or true <= 0:
             continue
+        budget = by_name[name].uncertainty if engine == doses.reference_dose else None
         out.append(
             RegionScore(
                 name=name,
@@ -366,6 +426,8 @@ def score_regions(doses: StudyDoses, truth: dict[str, Any], *, engine: str) -> t
                 error_percent=round(100.0 * (float(dose) - true) / true, 3),
                 kind=by_name[name].kind.value,
                 diameter_mm=diameters.get(name),
+                sigma_gy=None if estimate is None else estimate.dose_sigma_gy,
+                dominant=() if budget is None else budget.dominant,
             )
         )
     return tuple(out)
@@ -402,12 +464,17 @@ def run_demo(
     say("effective resolution (IEC phantom)")
     resolution = create_resolution(out / "resolution.json", grid=grid)
     simulated = time.perf_counter()
+    truth_file = json.loads((patient / "truth" / "truth.json").read_text(encoding="utf-8"))
+    calibration = create_calibration_record(
+        out / "spect_calibration.json", injection=str(truth_file["injection_datetime"])
+    )
     study = write_study_file(
         patient,
         out / "study.toml",
         recovery_curve=None,
         engines=DEMO_ENGINES,
         resolution=resolution,
+        calibration_record=calibration,
     )
     result = run_study(study, out / "results", progress=progress)
     pipeline_s = time.perf_counter() - simulated
@@ -596,3 +663,213 @@ def _write_benchmark(
         json.dumps({"patients": patients, "grid": grid}) + "\n", encoding="utf-8"
     )
     return (out / "rows.csv", out / "harmonisation.csv", out / "harmonisation.json")
+
+
+# ------------------------------------------------------------------------------------------ coverage
+#: Budget components whose errors a virtual patient contains: its images are simulated and reconstructed
+#: (partial-volume and reconstruction errors: ``recovery``; noise, kinetics and model choice:
+#: ``fit_tia``; ``registration`` when a registration ran). The others are not realised in a phantom: the
+#: simulated camera is exactly calibrated, the segmentation is the truth label map, the truth dose uses
+#: the same dose factor (local deposition) and decay data. Intervals from these components alone are
+#: the strict test of the budget's image-derived part.
+PHANTOM_REALISED_COMPONENTS: tuple[str, ...] = ("recovery", "fit_tia", "registration")
+
+
+@dataclass(frozen=True)
+class CoverageRow:
+    """One region of one patient: the dose, its full and its phantom-realised standard uncertainty, the
+    truth and whether each 95 % interval holds it."""
+
+    patient: str
+    region: str
+    kind: str
+    dose_gy: float
+    sigma_gy: float
+    realised_sigma_gy: float
+    truth_dose_gy: float
+    dominant: tuple[str, ...]
+    flags: tuple[str, ...]
+    contributions: tuple[tuple[str, float], ...] = ()
+
+    def sigma_of(self, components: Sequence[str]) -> float:
+        """σ (Gy) from ``components`` alone: the root sum of squares of their relative contributions
+        |a_i|·u_i (uncorrelated) times the dose."""
+        chosen = [c for name, c in self.contributions if name in components]
+        return self.dose_gy * math.sqrt(sum(c * c for c in chosen))
+
+    def covered_by(self, components: Sequence[str]) -> bool:
+        """The 95 % interval from ``components`` alone holds the truth."""
+        return abs(self.dose_gy - self.truth_dose_gy) <= COVERAGE_K * self.sigma_of(components)
+
+    @property
+    def z(self) -> float:
+        """(dose − truth)/σ."""
+        return (self.dose_gy - self.truth_dose_gy) / self.sigma_gy if self.sigma_gy > 0 else math.inf
+
+    @property
+    def covered(self) -> bool:
+        """The full budget's 95 % interval holds the truth."""
+        return abs(self.dose_gy - self.truth_dose_gy) <= COVERAGE_K * self.sigma_gy
+
+    @property
+    def covered_realised(self) -> bool:
+        """The interval from the phantom-realised components alone holds the truth."""
+        return abs(self.dose_gy - self.truth_dose_gy) <= COVERAGE_K * self.realised_sigma_gy
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "patient": self.patient,
+            "region": self.region,
+            "kind": self.kind,
+            "dose_gy": self.dose_gy,
+            "sigma_gy": self.sigma_gy,
+            "realised_sigma_gy": self.realised_sigma_gy,
+            "truth_dose_gy": self.truth_dose_gy,
+            "error_percent": round(100.0 * (self.dose_gy / self.truth_dose_gy - 1.0), 3),
+            "z": round(self.z, 3),
+            "covered_95": self.covered,
+            "covered_95_realised": self.covered_realised,
+            "dominant": " ".join(self.dominant),
+            "flags": " ".join(self.flags),
+        }
+
+
+def coverage_rows(
+    doses: StudyDoses,
+    truth: dict[str, Any],
+    *,
+    patient: str,
+    realised: Sequence[str] = PHANTOM_REALISED_COMPONENTS,
+) -> list[CoverageRow]:
+    """Every truth region with a budget: its reference dose and σ against the truth dose.
+
+    The realised σ propagates only ``realised`` components (their contributions |a_i|·u_i, with their
+    correlations ignored: the realised components are uncorrelated in the budget)."""
+    rows: list[CoverageRow] = []
+    for region in doses.regions:
+        entry = truth["regions"].get(region.name)
+        budget = region.uncertainty
+        if entry is None or budget is None or float(entry["dose_gy"]) <= 0:
+            continue
+        realised_rel = math.sqrt(
+            sum(c.relative_contribution**2 for c in budget.components if c.name in realised)
+        )
+        rows.append(
+            CoverageRow(
+                patient=patient,
+                region=region.name,
+                kind=region.kind.value,
+                dose_gy=budget.dose_gy,
+                sigma_gy=budget.dose_sigma_gy,
+                realised_sigma_gy=budget.dose_gy * realised_rel,
+                truth_dose_gy=float(entry["dose_gy"]),
+                dominant=budget.dominant,
+                flags=region.all_flags,
+                contributions=tuple((c.name, c.relative_contribution) for c in budget.components),
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class CoverageResult:
+    """Coverage of the 95 % intervals over every region of every patient."""
+
+    rows: tuple[CoverageRow, ...]
+    files: tuple[Path, ...]
+    elapsed_s: float
+
+    @property
+    def coverage(self) -> float:
+        """Fraction of regions whose full-budget 95 % interval holds the truth."""
+        return sum(r.covered for r in self.rows) / len(self.rows) if self.rows else math.nan
+
+    @property
+    def coverage_realised(self) -> float:
+        """The same with the phantom-realised components only."""
+        return sum(r.covered_realised for r in self.rows) / len(self.rows) if self.rows else math.nan
+
+    def coverage_of(self, components: Sequence[str]) -> float:
+        """Fraction of regions whose 95 % interval from ``components`` alone holds the truth."""
+        return sum(r.covered_by(components) for r in self.rows) / len(self.rows) if self.rows else math.nan
+
+    def summary(self) -> dict[str, Any]:
+        """Coverage overall and per region kind, and the regions outside their interval."""
+        out: dict[str, Any] = {
+            "regions": len(self.rows),
+            "coverage_95": round(self.coverage, 4),
+            "coverage_95_realised_components": round(self.coverage_realised, 4),
+            "realised_components": list(PHANTOM_REALISED_COMPONENTS),
+            "coverage_95_fit_term_alone": round(self.coverage_of(("fit_tia",)), 4),
+            "missed_realised": [
+                f"{r.patient}/{r.region} ({r.as_dict()['error_percent']:+.1f} %, realised σ "
+                f"{100 * r.realised_sigma_gy / r.dose_gy:.1f} %)"
+                for r in self.rows
+                if not r.covered_realised
+            ],
+            "missed": [
+                f"{r.patient}/{r.region} ({r.as_dict()['error_percent']:+.1f} %, z {r.z:+.2f})"
+                for r in self.rows
+                if not r.covered
+            ],
+        }
+        for kind in ("organ", "tumour"):
+            subset = [r for r in self.rows if r.kind == kind]
+            if subset:
+                out[f"coverage_95_{kind}"] = round(sum(r.covered for r in subset) / len(subset), 4)
+        return out
+
+
+def run_coverage(
+    out_dir: str | Path,
+    *,
+    patients: int = 3,
+    grid: int = 64,
+    first_seed: int = 1,
+    patient_folders: Sequence[Path] = (),
+    progress: bool = False,
+) -> CoverageResult:
+    """Run the demo's method (multi-time-point, local deposition, the model-based partial-volume
+    correction with the effective resolution measured on the IEC phantom, the camera's calibration record)
+    on virtual patients and score each region's 95 % interval against the truth.
+
+    ``patient_folders`` runs on existing patient folders instead (each with ``truth/truth.json`` and the
+    DICOM time points, the layout of :func:`theradose.io.phantoms.write_patient_study`), e.g. the
+    patients of a virtual multicentre trial; otherwise ``patients`` virtual patients (seeds
+    ``first_seed``...) are simulated at ``grid``. Writes ``coverage.csv`` (one row per region and
+    patient) and ``coverage.json`` (the summary).
+    """
+    from theradose.pipeline.run import run_study
+
+    started = time.perf_counter()
+    out = Path(out_dir).expanduser().resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    say = _say(progress)
+    resolution = create_resolution(out / "resolution.json", grid=grid)
+    folders = list(patient_folders) or [
+        create_patient(out / f"patient_{first_seed + i}", seed=first_seed + i, grid=grid, say=say)
+        for i in range(patients)
+    ]
+    rows: list[CoverageRow] = []
+    for folder in folders:
+        say(f"pipeline {folder.name}")
+        truth = json.loads((folder / "truth" / "truth.json").read_text(encoding="utf-8"))
+        calibration = create_calibration_record(
+            out / "calibration" / f"{folder.name}.json", injection=str(truth["injection_datetime"])
+        )
+        study = write_study_file(
+            folder, out / "studies" / f"{folder.name}.toml", recovery_curve=None, engines=DEMO_ENGINES,
+            resolution=resolution, calibration_record=calibration,
+        )  # fmt: skip
+        result = run_study(study, out / "results" / folder.name, cache_dir=out / ".cache")
+        rows += coverage_rows(result.doses, truth, patient=folder.name)
+    coverage = CoverageResult(tuple(rows), (), time.perf_counter() - started)
+    buf = io.StringIO()
+    writer = csv.DictWriter(
+        buf, fieldnames=list(rows[0].as_dict()) if rows else ["patient"], lineterminator="\n"
+    )
+    writer.writeheader()
+    writer.writerows(r.as_dict() for r in rows)
+    (out / "coverage.csv").write_text(buf.getvalue(), encoding="utf-8")
+    (out / "coverage.json").write_text(json.dumps(coverage.summary(), indent=2) + "\n", encoding="utf-8")
+    return CoverageResult(coverage.rows, (out / "coverage.csv", out / "coverage.json"), coverage.elapsed_s)

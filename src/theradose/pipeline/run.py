@@ -14,6 +14,7 @@ import contextlib
 import csv
 import dataclasses
 import functools
+import hashlib
 import io
 import json
 import math
@@ -23,10 +24,10 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +36,7 @@ from theradose.dosimetry.engines.registry import DoseEngine
 from theradose.dosimetry.results import (
     ORGAN_SOURCE,
     Administration,
+    PartialVolume,
     Patient,
     RegionKind,
     StudyDoses,
@@ -43,8 +45,22 @@ from theradose.dosimetry.results import (
 from theradose.errors import InputError
 from theradose.imaging.volume import Volume
 from theradose.pipeline import stages
+from theradose.pipeline.budget import (
+    BudgetContext,
+    LabelRecovery,
+    ModelRecovery,
+    RecoveryUncertainty,
+    body_mask_from_ct,
+    boundary_sigma_voxels,
+    curve_recovery,
+    recovery_curve_sigma,
+    region_budget,
+)
 from theradose.pipeline.cache import StepCache, key_of, tree_hash
 from theradose.pipeline.spec import KineticsSpec, StudySpec, load_study
+
+if TYPE_CHECKING:
+    from theradose.pipeline.administration import RecordSource
 
 #: Relative standard uncertainty of each quantitative SPECT activity measurement (EANM guidance on
 #: uncertainty in MRT dosimetry: Gear et al. 2018, Eur J Nucl Med Mol Imaging 45:2456, section on
@@ -234,14 +250,16 @@ class Regions:
 @dataclass(frozen=True)
 class LabelActivity:
     """Activity per voxel and time point, and each partition label's TAC after partial-volume correction
-    with its recovery (measured over corrected activity at the last time point). With the model-based
-    correction, ``pvc`` is its result (:class:`theradose.imaging.pvc.PvcResult`), ``by_recovery_curve`` the
-    labels corrected by the recovery curve instead, and ``tia_images`` the images the voxel TIA is
-    distributed by (the RBV-corrected images for ``pvc.method = "rbv"``)."""
+    with its recovery (measured over corrected activity at the last time point) and what the corrections
+    tell about their uncertainty. With the model-based correction, ``pvc`` is its result
+    (:class:`theradose.imaging.pvc.PvcResult`), ``by_recovery_curve`` the labels corrected by the recovery
+    curve instead, and ``tia_images`` the images the voxel TIA is distributed by (the RBV-corrected images
+    for ``pvc.method = "rbv"``)."""
 
     activity_mbq: tuple[npt.NDArray[np.float64], ...]
     tacs: Mapping[int, Sequence[float]]
     recovery: Mapping[int, float]
+    uncertainty: RecoveryUncertainty = field(default_factory=RecoveryUncertainty)
     pvc: Any = None
     by_recovery_curve: frozenset[int] = frozenset()
     tia_images: tuple[npt.NDArray[np.float64], ...] = ()
@@ -345,8 +363,19 @@ def stage_label_activity(
     voxel-wise correction) over the listed regions, the CT's tissue classes and other uptake; lesions by
     the recovery curve instead when ``pvc.lesions = "recovery_curve"``; the remainder is what the image
     holds beyond the corrected labels. Otherwise (``"legacy"``): the recovery-coefficient correction of the
-    listed structures (default: the tumours), then the enlarged-VOI correction of the listed organs."""
-    from theradose.imaging.pvc import enlarged_voi_label_tacs, recovery_label_tacs
+    listed structures (default: the tumours), then the enlarged-VOI correction of the listed organs.
+
+    For the uncertainty budget it also keeps, per label corrected by the recovery curve, the curve's RC and
+    slope at the label's volume (and whether that volume is below the smallest calibrated sphere), the
+    curve's residual scatter, the organs' corrected activities with the margin one voxel smaller and
+    larger, and per label corrected by the model its relative σ and whether it is below the resolvable
+    size (:class:`~theradose.pipeline.budget.RecoveryUncertainty`)."""
+    from theradose.imaging.pvc import (
+        background_sector_sigma_mbq,
+        enlarged_voi_label_tacs,
+        enlarged_vois,
+        recovery_label_tacs,
+    )
 
     grid, part = registered.grid, regions.region_set
     activity = tuple(stages.activity_mbq_per_voxel(v) for v in registered.aligned.spect)
@@ -359,9 +388,17 @@ def stage_label_activity(
     )
     pvc_labels = sorted({label for n in pvc_regions for label in part.regions.get(n, ())})
     curve = None
+    curve_sigma, spheres, half_recovery = None, 0, None
+    curve_labels: dict[int, LabelRecovery] = {}
     if by_curve:
         assert spec.pvc.recovery_curve is not None
         curve = stages.read_recovery_curve(spec.pvc.recovery_curve)
+        curve_sigma, spheres = recovery_curve_sigma(spec.pvc.recovery_curve)
+        for label in pvc_labels:
+            volume_ml = float(np.count_nonzero(part.labels == label)) * grid.voxel_volume_ml
+            rc, beta, v_min, v50 = curve_recovery(curve, volume_ml)
+            curve_labels[label] = LabelRecovery(rc, beta, volume_ml < v_min)
+            half_recovery = v50
     tacs, recovery = recovery_label_tacs(
         activity,
         part.labels,
@@ -372,7 +409,13 @@ def stage_label_activity(
         shell_mm=spec.pvc.background_shell_mm if spec.pvc.spill_in else None,
     )
     if model_based:
-        return _model_label_activity(spec, registered, regions, activity, tacs, recovery, pvc_labels, cache)
+        curve_only = RecoveryUncertainty(curve_sigma, spheres, curve_labels, half_recovery)
+        return _model_label_activity(
+            spec, registered, regions, activity, tacs, recovery, pvc_labels, curve_only, cache
+        )
+    margin_sums: dict[int, tuple[float, float, float]] = {}
+    background_sums: dict[int, float] = {}
+    step_mm = float(np.mean(grid.spacing_mm))
     if spec.pvc.organs == "enlarged_voi":
         assert spec.pvc.margin_mm is not None
         organs = sorted(
@@ -381,19 +424,52 @@ def stage_label_activity(
             - {stages.REMAINDER_LABEL}
         )
         tumours = {label for n in spec.tumour_regions for label in part.regions.get(n, ())}
-        tacs, organ_recovery = enlarged_voi_label_tacs(
-            activity,
+
+        def corrected(margin_mm: float) -> tuple[dict[int, list[float]], dict[int, float]]:
+            return enlarged_voi_label_tacs(
+                activity,
+                part.labels,
+                tacs,
+                organs,
+                exclude=sorted(tumours | set(pvc_labels)),
+                spacing_mm=grid.spacing_mm,
+                margin_mm=margin_mm,
+                shell_mm=spec.pvc.background_shell_mm,
+                voxel_mass_g=regions.voxel_mass_g,
+            )
+
+        organ_tacs, organ_recovery = corrected(spec.pvc.margin_mm)
+        smaller, _ = corrected(max(spec.pvc.margin_mm - step_mm, step_mm))
+        larger, _ = corrected(spec.pvc.margin_mm + step_mm)
+        margin_sums = {
+            label: (float(sum(smaller[label])), float(sum(organ_tacs[label])), float(sum(larger[label])))
+            for label in organs
+        }
+        vois = enlarged_vois(
             part.labels,
-            tacs,
             organs,
             exclude=sorted(tumours | set(pvc_labels)),
             spacing_mm=grid.spacing_mm,
             margin_mm=spec.pvc.margin_mm,
             shell_mm=spec.pvc.background_shell_mm,
-            voxel_mass_g=regions.voxel_mass_g,
         )
+        background_sums = {
+            label: float(
+                sum(
+                    background_sector_sigma_mbq(
+                        activity, part.labels, label, vois.band[label], vois.shell[label],
+                        voxel_mass_g=regions.voxel_mass_g,
+                    )
+                )
+            )
+            for label in organs
+        }  # fmt: skip
+        tacs = organ_tacs
         recovery = {**recovery, **organ_recovery}
-    return LabelActivity(activity, tacs, recovery, tia_images=activity)
+    uncertainty = RecoveryUncertainty(
+        curve_sigma, spheres, curve_labels, half_recovery, margin_sums, step_mm, background_sums
+    )
+    return LabelActivity(activity, tacs, recovery, uncertainty, tia_images=activity)
 
 
 #: Version of the model-based partial-volume step (part of its cache key).
@@ -408,9 +484,12 @@ def _model_label_activity(
     tacs: Mapping[int, Sequence[float]],
     recovery: Mapping[int, float],
     by_curve: Sequence[int],
+    curve_uncertainty: RecoveryUncertainty,
     cache: StepCache | None,
 ) -> LabelActivity:
-    """The model-based branch of :func:`stage_label_activity` (the correction cached by content)."""
+    """The model-based branch of :func:`stage_label_activity` (the correction cached by content); the
+    uncertainty of each label it corrects is the model's (:func:`theradose.pipeline.stages.label_pvc_sigma`),
+    that of the lesions corrected by the recovery curve the curve's (``curve_uncertainty``)."""
     assert spec.pvc.resolution is not None
     resolution = stages.read_resolution(spec.pvc.resolution)
     key = key_of(
@@ -440,9 +519,11 @@ def _model_label_activity(
     out_tacs = {label: list(tac) for label, tac in tacs.items()}
     out_recovery = dict(recovery)
     skip = set(by_curve)
+    model_labels: dict[int, ModelRecovery] = {}
     for label, corr in result.labels.items():
         if label in skip:
             continue
+        model_labels[label] = ModelRecovery(stages.label_pvc_sigma(corr), not corr.resolvable)
         corrected = result.activity(label, spec.pvc.method)
         out_tacs[label] = list(corrected)
         out_recovery[label] = corr.measured[-1] / corrected[-1] if corrected[-1] > 0 else 1.0
@@ -457,18 +538,58 @@ def _model_label_activity(
         if spec.pvc.method == "rbv"
         else activity
     )
-    return LabelActivity(activity, out_tacs, out_recovery, result, frozenset(skip), images)
+    uncertainty = dataclasses.replace(
+        curve_uncertainty, model_labels=model_labels, model_method=spec.pvc.method
+    )
+    return LabelActivity(
+        activity,
+        out_tacs,
+        out_recovery,
+        uncertainty,
+        pvc=result,
+        by_recovery_curve=frozenset(skip),
+        tia_images=images,
+    )
+
+
+def _earlier_fits(spec: StudySpec, regions: Regions) -> tuple[dict[str, Any], dict[int, Any], str]:
+    """The earlier cycle's fitted curve of every region (``single_timepoint = "earlier_cycle"``), and of
+    every partition label the curve of the most specific region containing it (fewest labels); the
+    SHA-256 of the earlier record (for the cache key)."""
+    path = spec.kinetics.earlier_cycle
+    if spec.kinetics.single_timepoint != "earlier_cycle" or path is None:
+        return {}, {}, ""
+    from theradose.dosimetry.results import read_doses
+
+    earlier = read_doses(path)
+    by_region: dict[str, Any] = {}
+    for region in earlier.regions:
+        if region.kinetics is None or region.kinetics.covariance is None or not region.tia_mbq_h:
+            continue
+        by_region[region.name] = stages.fit_result_from_record(
+            region.kinetics, region.tia_mbq_h, region.effective_half_life_h
+        )
+    by_label: dict[int, Any] = {}
+    for name, members in sorted(regions.region_set.regions.items(), key=lambda item: len(item[1])):
+        if name in by_region:
+            for label in members:
+                by_label.setdefault(label, by_region[name])
+    digest = tree_hash([path]).get(str(path), "")
+    return by_region, by_label, str(digest)
 
 
 def stage_kinetics(
     spec: StudySpec, inputs: StudyInputs, registered: Registered, regions: Regions, labels: LabelActivity,
     cache: StepCache,
 ) -> Kinetics:  # fmt: skip
-    """Each region's TAC (sum of its labels) fitted and integrated, and each label's TIA."""
+    """Each region's TAC (sum of its labels) fitted and integrated, and each label's TIA. With a single
+    time point from the earlier cycle, each region (and label) uses the earlier cycle's fit of that region
+    (:func:`_earlier_fits`)."""
     times = list(registered.aligned.time_h)
     nuclide = spec.administration.nuclide
+    earlier_regions, earlier_labels, earlier_digest = _earlier_fits(spec, regions)
 
-    def fit(name: str, tac: list[float], recovery: float) -> stages.RegionKinetics:
+    def fit(name: str, tac: list[float], recovery: float, earlier: Any = None) -> stages.RegionKinetics:
         key = key_of(
             "fit",
             {
@@ -480,6 +601,8 @@ def stage_kinetics(
                     spec.kinetics.single_timepoint,
                     inputs.kinetics.stp_timepoint,
                     dict(spec.kinetics.effective_half_life_h),
+                    earlier_digest,
+                    earlier is not None,
                 ],
                 "region": name,
                 "nuclide": nuclide,
@@ -497,6 +620,7 @@ def stage_kinetics(
                 region=name,
                 relative_sigma=ACTIVITY_RELATIVE_SIGMA,
                 recovery=recovery,
+                earlier=earlier,
             ),
         )
 
@@ -504,11 +628,12 @@ def stage_kinetics(
     for name, members in regions.region_set.regions.items():
         tac = [sum(labels.tacs[label][t] for label in members) for t in range(len(times))]
         raw_total = sum(labels.tacs[label][-1] * labels.recovery[label] for label in members)
-        fitted[name] = fit(name, tac, raw_total / tac[-1] if tac[-1] > 0 else 1.0)
+        recovery = raw_total / tac[-1] if tac[-1] > 0 else 1.0
+        fitted[name] = fit(name, tac, recovery, earlier_regions.get(name))
         if labels.pvc is not None:
             fitted[name] = _with_pvc_uncertainty(fitted[name], labels, members)
     label_tia = {
-        label: fit(f"label:{label}", list(tac), labels.recovery[label]).tia_mbq_h
+        label: fit(f"label:{label}", list(tac), labels.recovery[label], earlier_labels.get(label)).tia_mbq_h
         for label, tac in labels.tacs.items()
     }
     return Kinetics(fitted, label_tia)
@@ -634,9 +759,11 @@ def compute_study(
         voxel_volume_ml=registered.grid.voxel_volume_ml,
         timepoints_h=registered.aligned.time_h,
         registration={"method": registered.aligned.method, "reference_timepoint": inputs.reference + 1},
+        context=budget_context(spec, registered, regions, labels, kinetics),
+        region_labels=regions.region_set.regions,
+        input_hashes=inputs.input_hashes,
         pvc=labels.pvc,
         pvc_by_recovery_curve=labels.by_recovery_curve,
-        region_labels=regions.region_set.regions,
         red_marrow=None if marrow is None else marrow.as_dict(),
     )
     say.done()
@@ -644,6 +771,76 @@ def compute_study(
         spec, registered.aligned, regions.region_set, regions.density_g_per_ml, dict(kinetics.regions),
         tia_map, dose_maps, record,
     )  # fmt: skip
+
+
+def budget_context(
+    spec: StudySpec, registered: Registered, regions: Regions, labels: LabelActivity, kinetics: Kinetics
+) -> BudgetContext:
+    """Study-level inputs of the uncertainty budgets (:mod:`theradose.pipeline.budget`)."""
+    record = spec.calibration_record
+    if record is not None:
+        calibration: tuple[float | None, str] = (
+            record.relative_sigma,
+            f"QA record {record.path.name} ({record.measured.date().isoformat()})",
+        )
+    else:
+        calibration = (None, "no calibration QA record named in the study file")
+    boundary, boundary_source = boundary_sigma_voxels(
+        spec.segmentation.boundary_sigma_mm, registered.grid.spacing_mm
+    )
+    aligned = registered.aligned
+    dice = [float(q["dice_body_after"]) for q in aligned.quality if "dice_body_after" in q]
+    if aligned.method == "none" or not dice:
+        registration: tuple[float | None, str] = (None, "registration not run (scanner coordinates)")
+    else:
+        mean_dice = float(np.mean(dice))
+        registration = (mean_dice, f"{aligned.method} registration, mean body Dice {mean_dice:.3f} after")
+    ct = None if aligned.ct is None else np.asarray(aligned.ct.array, dtype=np.float64)
+    weight = {label: float(sum(tac)) for label, tac in labels.tacs.items()}
+    return BudgetContext(
+        nuclide=spec.administration.nuclide,
+        reference=spec.dose.reference,
+        calibration_rel_sigma=calibration[0],
+        calibration_source=calibration[1],
+        boundary_sigma_voxels=boundary,
+        boundary_source=boundary_source,
+        registration_dice=registration[0],
+        registration_source=registration[1],
+        body_mask=body_mask_from_ct(ct) if registration[0] is not None else None,
+        recovery=labels.uncertainty,
+        label_weight=weight,
+    )
+
+
+def region_flags(
+    name: str,
+    members: Sequence[int],
+    context: BudgetContext,
+    voxel_volume_ml: float,
+    n_voxels: int,
+    partial_volume: PartialVolume | None = None,
+) -> tuple[str, ...]:
+    """``below_resolution`` when a region's recovery-curve corrected structures lie below the smallest
+    calibrated sphere, when the model-based correction finds it below the resolvable size
+    (:attr:`~theradose.dosimetry.results.PartialVolume.below_resolvable_size`), or when an uncorrected
+    region is smaller than the curve's half-recovery volume (then also ``partial_volume_not_corrected``)."""
+    rec = context.recovery
+    corrected = [
+        label
+        for label in members
+        if label in rec.curve_labels or label in rec.margin_sums or label in rec.model_labels
+    ]
+    if any(rec.curve_labels[label].below_resolution for label in members if label in rec.curve_labels):
+        return ("below_resolution",)
+    if partial_volume is not None and partial_volume.below_resolvable_size:
+        return ("below_resolution",)
+    if (
+        not corrected
+        and rec.half_recovery_ml is not None
+        and n_voxels * voxel_volume_ml < rec.half_recovery_ml
+    ):
+        return ("below_resolution", "partial_volume_not_corrected")
+    return ()
 
 
 def study_record(
@@ -656,13 +853,20 @@ def study_record(
     voxel_volume_ml: float,
     timepoints_h: Sequence[float],
     registration: Mapping[str, Any],
+    context: BudgetContext,
+    region_labels: Mapping[str, Sequence[int]],
+    input_hashes: Mapping[str, Any],
     pvc: Any = None,
     pvc_by_recovery_curve: frozenset[int] = frozenset(),
-    region_labels: Mapping[str, Sequence[int]] | None = None,
     red_marrow: Mapping[str, Any] | None = None,
 ) -> StudyDoses:
     """The study's dose record (:class:`~theradose.dosimetry.results.StudyDoses`, per region
-    :func:`~theradose.pipeline.stages.region_result`) with the reference dose ``spec.dose.reference``."""
+    :func:`~theradose.pipeline.stages.region_result`) with the reference dose ``spec.dose.reference``,
+    each region's uncertainty budget (:func:`~theradose.pipeline.budget.region_budget`) and flags, the
+    calibration, the site's time zone and the provenance (software version and input hashes)."""
+    from theradose import __version__
+    from theradose.dosimetry.results import Calibration
+
     nuclide = spec.administration.nuclide
     mass_by_region = {name: float(voxel_mass_g[m].sum()) for name, m in masks.items()}
     organ = (
@@ -676,6 +880,27 @@ def study_record(
         else {}
     )
     tumours = set(spec.tumour_regions)
+
+    partial_volume = {
+        name: (
+            None
+            if pvc is None
+            else stages.region_partial_volume(
+                pvc, region_labels[name], method=spec.pvc.method, by_recovery_curve=set(pvc_by_recovery_curve)
+            )
+        )
+        for name in masks
+    }
+
+    def budget_of(name: str) -> stages.BudgetFunction:
+        def compute(region: str, chosen: Any, estimates: Any, bed: Any) -> Any:
+            return region_budget(
+                region, chosen, estimates, bed, context=context, labels=region_labels[name],
+                mask=masks[name], kinetics=kinetics[name],
+            )  # fmt: skip
+
+        return compute
+
     regions = tuple(
         stages.region_result(
             name,
@@ -688,22 +913,33 @@ def study_record(
             organ_dose=organ.get(name),
             tissue=spec.tissue(name),
             reference=spec.dose.reference,
-            activity_relative_sigma=ACTIVITY_RELATIVE_SIGMA,
+            budget=budget_of(name),
             dvh_bins=DVH_BINS,
-            partial_volume=(
-                None
-                if pvc is None or region_labels is None
-                else stages.region_partial_volume(
-                    pvc,
-                    region_labels[name],
-                    method=spec.pvc.method,
-                    by_recovery_curve=set(pvc_by_recovery_curve),
-                )
+            partial_volume=partial_volume[name],
+            flags=region_flags(
+                name,
+                region_labels[name],
+                context,
+                voxel_volume_ml,
+                int(mask.sum()),
+                partial_volume=partial_volume[name],
             ),
         )
         for name, mask in masks.items()
     )
     adm = spec.administration
+    record = spec.calibration_record
+    calibration = Calibration(
+        mode=spec.calibration,
+        factor_cps_per_mbq=None if record is None else round_sig(record.factor_cps_per_mbq),
+        factor_sigma_cps_per_mbq=None if record is None else round_sig(record.sigma_cps_per_mbq),
+        measured=None if record is None else record.measured,
+        camera="" if record is None else record.camera,
+        record="" if record is None else f"{record.path.name} (SHA-256 {record.sha256})",
+    )
+    file_hashes = sorted(str(h) for per_tp in input_hashes.values() for h in dict(per_tp).values())
+    digest = hashlib.sha256("\n".join(file_hashes).encode()).hexdigest()
+    study_sha = tree_hash([spec.path]).get(str(spec.path)) if spec.path.is_file() else None
     return StudyDoses(
         patient=Patient(spec.patient.patient_id, spec.patient.name),
         cycle=spec.cycle,
@@ -715,10 +951,22 @@ def study_record(
         registration=dict(registration),
         partial_volume_correction=bool(spec.pvc.enabled),
         organ_partial_volume_correction=(
-            {"method": spec.pvc.organs, "margin_mm": spec.pvc.margin_mm}
+            {
+                "method": spec.pvc.organs,
+                "margin_mm": spec.pvc.margin_mm,
+                "regions": list(spec.pvc.organ_regions),
+            }
             if spec.pvc.organs != "none"
             else None
         ),
+        calibration=calibration,
+        site_time_zone=spec.site_time_zone,
+        provenance={
+            "software": f"theradose {__version__}",
+            "study_file_sha256": study_sha,
+            "inputs_sha256": digest,
+            "input_files": len(file_hashes),
+        },
         partial_volume_model=(
             None
             if pvc is None
@@ -766,11 +1014,17 @@ def dvh_json_text(doses: StudyDoses) -> str:
 
 
 def doses_csv_text(doses: StudyDoses) -> str:
-    """``doses.csv``: one row per region: the study's dose (named by its source), its BED, then every
-    estimate (one column group per engine and the organ-level MIRD dose)."""
+    """``doses.csv``: one row per region: the study's dose (named by its source) with its standard
+    uncertainty, BED ± σ, the budget's dominant terms and every component's relative σ (empty when not
+    assessed), the kinetics model and flags, then every estimate (one column group per engine and the
+    organ-level MIRD dose)."""
+    from theradose.dosimetry.uncertainty_budget import COMPONENTS
+
     sources = [*doses.engines, ORGAN_SOURCE]
     header = ["region", "kind", "mass_g", "tia_mbq_h", "tia_sigma_mbq_h", "kinetics_model"]
-    header += ["dose_source", "dose_gy", "dose_sigma_gy", "dose_gy_per_gbq", "bed_gy"]
+    header += ["dose_source", "dose_gy", "dose_sigma_gy", "dose_relative_sigma", "dose_gy_per_gbq"]
+    header += ["bed_gy", "bed_sigma_gy", "dominant_uncertainties", "flags"]
+    header += [f"u_{name}" for name in COMPONENTS]
     for source in sources:
         header += [f"dose_{source}_gy", f"dose_{source}_sigma_gy"]
     buf = io.StringIO()
@@ -778,9 +1032,14 @@ def doses_csv_text(doses: StudyDoses) -> str:
     writer.writerow(header)
     for region in doses.regions:
         shown = doses.row(region)
+        budget = region.uncertainty
         row: list[Any] = [region.name, region.kind.value, region.mass_g, region.tia_mbq_h]
         row += [region.tia_sigma_mbq_h, region.kinetics_model]
-        row += [shown.source, shown.dose_gy, shown.dose_sigma_gy, shown.dose_gy_per_gbq, shown.bed_gy]
+        row += [shown.source, shown.dose_gy, shown.dose_sigma_gy]
+        row += [None if budget is None else budget.dose_relative_sigma, shown.dose_gy_per_gbq]
+        row += [shown.bed_gy, shown.bed_sigma_gy, " ".join(shown.dominant), " ".join(shown.flags)]
+        assessed = {} if budget is None else {c.name: c.relative_sigma for c in budget.components}
+        row += [assessed.get(name) for name in COMPONENTS]
         for source in sources:
             estimate = region.dose(source)
             row += [None, None] if estimate is None else [estimate.dose_gy, estimate.dose_sigma_gy]
@@ -832,7 +1091,8 @@ def write_outputs(results: StudyResults, folder: Path) -> list[str]:
     if "html" in spec.formats or "pdf" in spec.formats:
         from theradose import report
 
-        data = _report_data(results)
+        hashes = {name: tree_hash([folder / name])[str(folder / name)] for name in files}
+        data = _report_data(results, hashes)
         figures = report.report_figures(data)
         if "html" in spec.formats:
             report.write_html(data, add("report.html"), figures=figures)
@@ -841,18 +1101,29 @@ def write_outputs(results: StudyResults, folder: Path) -> list[str]:
     return files
 
 
-def _report_data(results: StudyResults) -> Any:
-    """The report's content: the dose record plus the images and curves the pipeline holds."""
+def _report_data(results: StudyResults, output_hashes: Mapping[str, str]) -> Any:
+    """The report's content: the dose record plus the images and curves the pipeline holds, the regions
+    the recovery curve corrected, the SHA-256 of the outputs written before the report, and the grid's
+    orientation for the MIPs (from its affine: DICOM LPS, +x the patient's left, +z superior)."""
     from theradose.report import TacPlot, build_report_data, coronal_mip, image_engine
 
     spec = results.spec
     grid = results.aligned.spect[int((results.doses.registration or {}).get("reference_timepoint", 1)) - 1]
     spacing = grid.spacing_mm
+    affine = np.asarray(grid.affine, dtype=np.float64)
     return build_report_data(
         results.doses,
         tacs=[
             TacPlot(
-                name, k.time_h, k.activity_mbq, k.sigma_mbq, k.curve_h, k.curve_mbq, k.model, k.candidates
+                name,
+                k.time_h,
+                k.activity_mbq,
+                k.sigma_mbq,
+                k.curve_h,
+                k.curve_mbq,
+                k.model,
+                k.candidates,
+                k.flags,
             )
             for name, k in results.kinetics.items()
         ],
@@ -861,8 +1132,12 @@ def _report_data(results: StudyResults) -> Any:
         aspect=float(spacing[0] / spacing[2]),
         segmentation_source=spec.segmentation.source,
         partial_volume_correction=bool(spec.pvc.enabled),
+        recovery_corrected_regions=list(spec.pvc.regions or spec.tumour_regions) if spec.pvc.enabled else [],
+        output_hashes=output_hashes,
         plan=None if results.plan is None else results.plan.plan,
         next_cycle=None if results.plan is None else results.plan.result,
+        column_to_left=bool(affine[0, 2] >= 0),
+        slice_to_superior=bool(affine[2, 0] >= 0),
     )
 
 
@@ -950,7 +1225,9 @@ def _spec_parameters(spec: StudySpec) -> dict[str, Any]:
             return value.isoformat()
         return value
 
-    return clean(asdict(spec))  # type: ignore[no-any-return]
+    parameters: dict[str, Any] = clean(asdict(spec))
+    parameters.pop("administration_record", None)  # provenance names it on its own
+    return parameters
 
 
 def _provenance(
@@ -970,6 +1247,11 @@ def _provenance(
                 *(p for tp in spec.timepoints for p in (tp.spect, tp.ct) if p is not None),
                 *(p for p in (spec.segmentation.path, spec.pvc.recovery_curve) if p is not None),
             ]
+        ),
+        "administration_record": (
+            {"source": "study file"}
+            if spec.administration_record is None
+            else spec.administration_record.provenance()
         ),
         "parameters": _spec_parameters(spec),
         "constants": {
@@ -996,6 +1278,7 @@ def run_study(
     use_cache: bool = True,
     progress: bool = False,
     on_step: Callable[[str], None] | None = None,
+    administration: RecordSource | None = None,
 ) -> RunResult:
     """Run a study and write its outputs into ``out_dir``.
 
@@ -1003,6 +1286,9 @@ def run_study(
     ----------
     study : StudySpec or path
         A validated spec or a study file (validated here, before any computation).
+    administration : RecordSource, optional
+        With a study file: the service's administration record (or an RRDSR) that the patient, cycle
+        and administration are taken from (see :func:`theradose.pipeline.spec.load_study`).
     out_dir : path
         Output folder: new, empty, or a previous run's output (replaced on success).
     cache_dir : path, optional
@@ -1019,7 +1305,12 @@ def run_study(
     RunResult
     """
     started = time.perf_counter()
-    spec = study if isinstance(study, StudySpec) else load_study(study)
+    if isinstance(study, StudySpec):
+        if administration is not None:
+            raise InputError("administration: give the record with a study file, not with a validated spec")
+        spec = study
+    else:
+        spec = load_study(study, administration=administration)
     stages.check_capabilities(spec)
     from theradose.pipeline.plan import load_study_plan, plan_with_study
 

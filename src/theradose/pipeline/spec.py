@@ -16,17 +16,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from theradose.dosimetry.engines.registry import DoseEngine, parse_engine
 from theradose.dosimetry.results import ORGAN_SOURCE
 from theradose.errors import InputError
 
+if TYPE_CHECKING:
+    from theradose.pipeline.administration import RecordSource
+
 Calibration = Literal["bqml", "factor"]
 RegistrationMethod = Literal["none", "rigid", "deformable"]
 SegmentationSource = Literal["nifti", "rtstruct", "seg", "auto"]
 KineticsModel = Literal["auto", "mono", "bi", "tri", "trapezoid"]
-StpChoice = Literal["none", "hanscheid", "madsen"]
+StpChoice = Literal["none", "hanscheid", "madsen", "earlier_cycle"]
 #: A dose engine of the engine registry (converted from the study file's strings once, here).
 EngineName = DoseEngine
 OrganPvc = Literal["none", "enlarged_voi"]
@@ -88,6 +91,8 @@ class SegmentationSpec:
     regions: Mapping[str, tuple[int | str, ...]]
     tumours: tuple[str, ...] = ()
     threshold_percent: float = 20.0
+    #: Standard uncertainty of the delineated boundary (mm); None: the voxelisation error of the grid.
+    boundary_sigma_mm: float | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,38 @@ class KineticsSpec:
     single_timepoint: StpChoice = "none"
     stp_timepoint: int = -1
     effective_half_life_h: Mapping[str, float] = field(default_factory=dict)
+    #: Dose record (``doses.json``) of the same patient's earlier cycle (``single_timepoint =
+    #: "earlier_cycle"``): each region's fit there gives the curve shape for this cycle's single scan.
+    earlier_cycle: Path | None = None
+
+
+@dataclass(frozen=True)
+class CalibrationRecord:
+    """The SPECT calibration from a QA record (``theradose qa spect-calibration --json``).
+
+    Attributes
+    ----------
+    path : Path
+    factor_cps_per_mbq, sigma_cps_per_mbq : float
+    measured : datetime
+        When the calibration phantom was acquired (timezone-aware).
+    camera : str
+        Camera (and collimator) the record is for ("" when the record does not say).
+    sha256 : str
+        SHA-256 of the record file.
+    """
+
+    path: Path
+    factor_cps_per_mbq: float
+    sigma_cps_per_mbq: float
+    measured: datetime
+    camera: str
+    sha256: str
+
+    @property
+    def relative_sigma(self) -> float:
+        """σ/factor."""
+        return self.sigma_cps_per_mbq / self.factor_cps_per_mbq
 
 
 @dataclass(frozen=True)
@@ -200,6 +237,13 @@ class StudySpec:
     #: Which dose of this study the plan uses (``[plan] dose_source``; see
     #: :func:`theradose.planning.cycles.read_doses_json`).
     plan_dose_source: str = "auto"
+    #: The QA record of the SPECT calibration (``[calibration] record``).
+    calibration_record: CalibrationRecord | None = None
+    #: IANA time zone of the site (``[site] time_zone``): reports show times in it.
+    site_time_zone: str | None = None
+    #: The service's administration record or RRDSR the administration, patient and cycle were taken from
+    #: (:mod:`theradose.pipeline.administration`); None for typed-in values.
+    administration_record: RecordSource | None = None
 
     @property
     def tumour_regions(self) -> tuple[str, ...]:
@@ -250,6 +294,7 @@ _SCHEMA: dict[str, tuple[str, ...]] = {
         "seed",
         "plan",
         "marrow",
+        "site",
     ),
     "patient": ("id", "name", "sex", "weight_kg"),
     "administration": (
@@ -261,10 +306,11 @@ _SCHEMA: dict[str, tuple[str, ...]] = {
         "syringe_residual_mbq",
     ),
     "timepoints": ("spect", "series_uid", "ct", "ct_series_uid", "datetime"),
-    "calibration": ("mode", "factor_cps_per_mbq"),
+    "calibration": ("mode", "factor_cps_per_mbq", "record"),
+    "site": ("time_zone",),
     "registration": ("method", "reference"),
-    "segmentation": ("source", "path", "regions", "tumours", "threshold_percent"),
-    "kinetics": ("model", "single_timepoint", "stp_timepoint", "effective_half_life_h"),
+    "segmentation": ("source", "path", "regions", "tumours", "threshold_percent", "boundary_sigma_mm"),
+    "kinetics": ("model", "single_timepoint", "stp_timepoint", "effective_half_life_h", "earlier_cycle"),
     "dose": ("engines", "organ", "mc_photons", "reference"),
     "pvc": (
         "enabled",
@@ -433,6 +479,13 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
     from theradose.nuclides import get_nuclide
 
     _check_keys(data, "")
+    for section in ("patient", "administration"):
+        if section not in data:
+            raise InputError(
+                f"missing section [{section}]: add it (see docs/study-file.md), or take the patient and "
+                "administration from the service (--administration ID --service URL) or an RRDSR "
+                "(--rrdsr FILE)"
+            )
     patient_t = _table(data, "patient", required=True)
     patient = PatientSpec(
         patient_id=_str(patient_t, "id", "patient"),
@@ -510,6 +563,20 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
     cal_t = _table(data, "calibration", required=False)
     calibration = _choice(cal_t, "mode", "calibration", ["bqml", "factor"], "bqml")
     factor = _number(cal_t, "factor_cps_per_mbq", "calibration")
+    record = (
+        read_calibration_record(_path(cal_t["record"], "calibration.record", base_dir))
+        if "record" in cal_t
+        else None
+    )
+    if record is not None and calibration == "factor":
+        if factor is None:
+            factor = record.factor_cps_per_mbq
+        elif not math.isclose(factor, record.factor_cps_per_mbq, rel_tol=1e-4):
+            raise InputError(
+                f"calibration.factor_cps_per_mbq = {factor:g} but the QA record {record.path.name} says "
+                f"{record.factor_cps_per_mbq:g}: remove the factor (the record's is used) or name the "
+                "right record"
+            )
     if calibration == "factor" and factor is None:
         raise InputError(
             "calibration.mode = 'factor' needs calibration.factor_cps_per_mbq (from 'theradose qa'): add it"
@@ -567,11 +634,19 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
     assert threshold is not None
     if threshold >= 100:
         raise InputError(f"segmentation.threshold_percent must be in (0, 100); got {threshold}")
-    segmentation = SegmentationSpec(source, seg_path, regions, tumours, threshold)  # type: ignore[arg-type]
+    boundary = _number(seg_t, "boundary_sigma_mm", "segmentation", default=None)
+    segmentation = SegmentationSpec(
+        source,  # type: ignore[arg-type]
+        seg_path,
+        regions,
+        tumours,
+        threshold,
+        boundary,
+    )
 
     kin_t = _table(data, "kinetics", required=False)
     model = _choice(kin_t, "model", "kinetics", ["auto", "mono", "bi", "tri", "trapezoid"], "auto")
-    stp = _choice(kin_t, "single_timepoint", "kinetics", ["none", "hanscheid", "madsen"], "none")
+    stp = _choice(kin_t, "single_timepoint", "kinetics", list(get_args(StpChoice)), "none")
     stp_tp = _int(kin_t, "stp_timepoint", "kinetics", len(timepoints))
     if not 1 <= stp_tp <= len(timepoints):
         raise InputError(
@@ -600,7 +675,24 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
             f"{len(timepoints)}: "
             "add time points or set kinetics.single_timepoint"
         )
-    kinetics = KineticsSpec(model, stp, stp_tp - 1, teff)  # type: ignore[arg-type]
+    earlier = (
+        _path(kin_t["earlier_cycle"], "kinetics.earlier_cycle", base_dir)
+        if "earlier_cycle" in kin_t
+        else None
+    )
+    if stp == "earlier_cycle" and earlier is None:
+        raise InputError(
+            "kinetics.single_timepoint = 'earlier_cycle' needs kinetics.earlier_cycle (the doses.json of "
+            "the same patient's earlier cycle): add it"
+        )
+    if earlier is not None and stp != "earlier_cycle":
+        raise InputError(
+            f"kinetics.earlier_cycle is given but single_timepoint = {stp!r}: set single_timepoint = "
+            "'earlier_cycle' or remove earlier_cycle"
+        )
+    if earlier is not None:
+        _check_earlier_cycle(earlier, patient_id=patient.patient_id, cycle=cycle, nuclide=nuclide)
+    kinetics = KineticsSpec(model, stp, stp_tp - 1, teff, earlier)  # type: ignore[arg-type]
 
     dose_t = _table(data, "dose", required=False)
     engines = tuple(
@@ -727,6 +819,18 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
     if "json" not in formats:
         formats = ("json", *formats)
 
+    site_t = _table(data, "site", required=False)
+    time_zone = _str(site_t, "time_zone", "site") if "time_zone" in site_t else None
+    if time_zone is not None:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InputError(
+                f"site.time_zone = {time_zone!r} is not an IANA time zone: write e.g. 'Europe/Berlin'"
+            ) from None
+
     plan_t = _table(data, "plan", required=False)
     plan_file = _path(plan_t["file"], "plan.file", base_dir) if "file" in plan_t else None
     plan_dose_source = _str(plan_t, "dose_source", "plan", default="auto")
@@ -751,6 +855,8 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
         marrow=marrow,
         plan_file=plan_file,
         plan_dose_source=plan_dose_source,
+        calibration_record=record,
+        site_time_zone=time_zone,
     )
 
 
@@ -806,11 +912,94 @@ def _marrow(table: Mapping[str, Any], regions: Mapping[str, Any]) -> MarrowSpec:
     return MarrowSpec(region, vertebrae, tuple(samples), sample, hct, rmblr, rmblr_sigma, sd)  # type: ignore[arg-type]
 
 
-def load_study(path: str | Path, *, check_headers: bool = True) -> StudySpec:
+def _check_earlier_cycle(path: Path, *, patient_id: str, cycle: int, nuclide: str) -> None:
+    """The earlier cycle's dose record must be the same patient's, an earlier cycle, the same nuclide,
+    and hold fitted kinetics (a record of version 3 or later)."""
+    from theradose.dosimetry.results import read_doses
+
+    earlier = read_doses(path)
+    where = f"kinetics.earlier_cycle {path.name}"
+    if earlier.patient.id != patient_id:
+        raise InputError(
+            f"{where} is of patient {earlier.patient.id!r}, not {patient_id!r}: name this patient's record"
+        )
+    if earlier.cycle >= cycle:
+        raise InputError(
+            f"{where} is of cycle {earlier.cycle}, not earlier than this cycle {cycle}: name an earlier cycle"
+        )
+    if earlier.administration.nuclide != nuclide:
+        raise InputError(
+            f"{where} is of {earlier.administration.nuclide}, this study of {nuclide}: name a record of "
+            "the same radionuclide"
+        )
+    if not any(r.kinetics is not None and r.kinetics.covariance is not None for r in earlier.regions):
+        raise InputError(
+            f"{where} holds no fitted kinetics (written before version 3, or by a single-time-point run): "
+            "re-run the earlier cycle with this version"
+        )
+
+
+def read_calibration_record(path: Path) -> CalibrationRecord:
+    """Read a SPECT calibration QA record: the JSON of ``theradose qa spect-calibration --json``
+    (``calibration_factor_cps_per_mbq``, ``sigma``, ``acquisition_datetime``, optionally ``camera``).
+
+    Raises
+    ------
+    InputError
+        Unreadable file, missing or invalid keys (one line naming the key and the fix).
+    """
+    import hashlib
+    import json
+
+    where = f"calibration.record {path.name}"
+    try:
+        raw = path.read_bytes()
+        data = json.loads(raw)
+    except OSError as exc:
+        raise InputError(f"{where} cannot be read ({exc.strerror}): check the path") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{where} is not valid JSON ({exc}): give the output of 'theradose qa "
+                         "spect-calibration --json'") from None  # fmt: skip
+    if not isinstance(data, Mapping):
+        raise InputError(f"{where} must hold a JSON object")
+    values = {}
+    for key in ("calibration_factor_cps_per_mbq", "sigma"):
+        value = data.get(key)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            raise InputError(f"{where}: {key} must be a number > 0; got {value!r}: fix the QA record")
+        values[key] = float(value)
+    measured = _datetime(data.get("acquisition_datetime"), f"{where}: acquisition_datetime")
+    if measured.tzinfo is None:
+        raise InputError(f"{where}: acquisition_datetime has no UTC offset: fix the QA record")
+    camera = data.get("camera", "")
+    if not isinstance(camera, str):
+        raise InputError(f"{where}: camera must be a string; got {camera!r}")
+    return CalibrationRecord(
+        path=path,
+        factor_cps_per_mbq=values["calibration_factor_cps_per_mbq"],
+        sigma_cps_per_mbq=values["sigma"],
+        measured=measured,
+        camera=camera,
+        sha256=hashlib.sha256(raw).hexdigest(),
+    )
+
+
+def load_study(
+    path: str | Path, *, check_headers: bool = True, administration: RecordSource | None = None
+) -> StudySpec:
     """Read and validate a study file; with ``check_headers`` also check the DICOM headers.
 
     The header check (:func:`check_dicom_headers`) reads only DICOM headers: acquisition times against
     the administration time, the injected activity against the study file.
+
+    With ``administration`` (the service's record or an RRDSR, :mod:`theradose.pipeline.administration`)
+    the patient, cycle and administration come from the record; the study file may leave them out, and
+    what it states must agree with the record (:func:`theradose.pipeline.administration.apply_record`).
 
     Raises
     ------
@@ -826,7 +1015,15 @@ def load_study(path: str | Path, *, check_headers: bool = True) -> StudySpec:
         raise InputError(f"study file {file.name} is not valid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise InputError(f"study file {file.name} is not UTF-8 text") from None
+    if administration is not None:
+        from theradose.pipeline.administration import apply_record
+
+        data = apply_record(data, administration)
     spec = parse_study(data, base_dir=file.resolve().parent, path=file)
+    if administration is not None:
+        from dataclasses import replace
+
+        spec = replace(spec, administration_record=administration)
     if check_headers:
         check_dicom_headers(spec)
     return spec

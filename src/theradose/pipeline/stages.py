@@ -7,8 +7,9 @@ rather than calling a core package, its docstring says so and cites the relation
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,13 +24,13 @@ from theradose.dosimetry.results import (
     ORGAN_SOURCE,
     Bed,
     EngineDose,
+    KineticsRecord,
     PartialVolume,
     RegionKind,
     RegionResult,
-    UncertaintyBudget,
-    UncertaintyComponent,
     round_sig,
 )
+from theradose.dosimetry.uncertainty_budget import UncertaintyBudget
 from theradose.errors import InputError
 from theradose.imaging.volume import Volume
 from theradose.pipeline.spec import EngineName, KineticsSpec, SegmentationSpec, StudySpec, TimepointSpec
@@ -286,7 +287,8 @@ class RegionKinetics:
     time_h, activity_mbq, sigma_mbq : tuple of float
         The measured TAC (after partial-volume correction when applied) and its standard uncertainties.
     tia_mbq_h, tia_sigma_mbq_h : float
-        TIA and its standard uncertainty (NaN when it cannot be estimated).
+        TIA and its standard uncertainty (NaN when it cannot be estimated); for a fit that failed the χ²
+        test, the σ scaled by sqrt(χ²/ν) (:attr:`theradose.kinetics.FitResult.tia_sigma_scaled_mbq_h`).
     model : str
         Fitted model or single-time-point method.
     effective_half_life_h : float or None
@@ -296,6 +298,13 @@ class RegionKinetics:
         The fitted curve sampled for plots (empty for single time point).
     recovery : float
         Recovery coefficient already divided out of ``activity_mbq`` (1.0 without partial-volume correction).
+    record : KineticsRecord or None
+        How the TIA was obtained, with its flags (the dose record's kinetics of the region).
+    fit_tia_rel_sigma, fit_half_life_rel_sigma : float or None
+        Relative σ of the TIA and of the effective half-life for the uncertainty budget (scaled when the
+        fit failed goodness of fit; :func:`theradose.dosimetry.uncertainty_budget.fit_components`).
+    fit_correlation : float
+        Their correlation.
     """
 
     time_h: tuple[float, ...]
@@ -309,6 +318,105 @@ class RegionKinetics:
     curve_h: tuple[float, ...]
     curve_mbq: tuple[float, ...]
     recovery: float = 1.0
+    record: KineticsRecord | None = None
+    fit_tia_rel_sigma: float | None = None
+    fit_half_life_rel_sigma: float | None = None
+    fit_correlation: float = 0.0
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """The kinetics flags (none without a record)."""
+        return () if self.record is None else self.record.flags
+
+
+#: Flag of a later-cycle single-time-point estimate whose region has no earlier-cycle fit to use.
+FLAG_EARLIER_CYCLE_UNAVAILABLE = "earlier_cycle_fit_unavailable"
+
+
+def fit_result_from_record(record: KineticsRecord, tia_mbq_h: float, half_life_h: float | None) -> Any:
+    """The :class:`~theradose.kinetics.FitResult` of an earlier cycle's fit kept in its dose record
+    (model, parameters, covariance, the TAC), for :func:`theradose.kinetics.stp_from_earlier_cycle`."""
+    from theradose.kinetics import FitResult, TimeActivityCurve
+
+    if record.method != "fit" or record.covariance is None or record.model == "trapezoid":
+        raise InputError(f"the earlier-cycle kinetics ({record.model}) has no fitted curve with a covariance")
+    return FitResult(
+        model=record.model,  # type: ignore[arg-type]
+        parameters=dict(record.parameters),
+        tia_mbq_h=tia_mbq_h,
+        tia_sigma_mbq_h=None,
+        effective_half_life_h=half_life_h,
+        candidates=(),
+        covariance=np.asarray(record.covariance, dtype=np.float64),
+        parameter_sigmas=None,
+        aicc=None,
+        weighted_rss=0.0,
+        tac=TimeActivityCurve(
+            np.asarray(record.time_h), np.asarray(record.activity_mbq), np.asarray(record.sigma_mbq)
+        ),
+        decay_constant_per_h=record.decay_constant_per_h,
+        effective_half_life_sigma_h=record.effective_half_life_sigma_h,
+    )
+
+
+def _stp(
+    t: FloatArray,
+    a: FloatArray,
+    sigma: FloatArray,
+    *,
+    kinetics: KineticsSpec,
+    region: str,
+    recovery: float,
+    earlier: Any,
+) -> RegionKinetics:
+    """Single-time-point TIA (:mod:`theradose.kinetics.stp`) with its σ, flags and applicability window."""
+    from theradose.kinetics import hanscheid_estimate, stp_from_earlier_cycle, stp_from_half_life
+
+    i = kinetics.stp_timepoint
+    ti, ai, si = float(t[i]), float(a[i]), float(sigma[i])
+    teff = kinetics.effective_half_life_h.get(region, kinetics.effective_half_life_h.get("*"))
+    extra_flags: list[str] = []
+    extra_notes: list[str] = []
+    if kinetics.single_timepoint == "earlier_cycle" and earlier is not None:
+        result = stp_from_earlier_cycle(ti, ai, earlier, activity_sigma_mbq=si)
+        model = "stp-earlier-cycle"
+    elif kinetics.single_timepoint == "madsen":
+        assert teff is not None
+        result = stp_from_half_life(
+            ti, ai, effective_half_life_h=teff, activity_sigma_mbq=si, half_life_source="study file (prior)"
+        )
+        model = "stp-madsen"
+    else:
+        if kinetics.single_timepoint == "earlier_cycle":
+            extra_flags.append(FLAG_EARLIER_CYCLE_UNAVAILABLE)
+            extra_notes.append(
+                f"no earlier-cycle fit of region {region!r} in the earlier cycle's record: Hänscheid's "
+                "single-time-point estimate was used instead"
+            )
+        result = hanscheid_estimate(ti, ai, activity_sigma_mbq=si, expected_half_life_h=teff)
+        model = "stp-hanscheid"
+    tia = float(result.tia_mbq_h)
+    tia_sigma = float(result.tia_sigma_mbq_h) if result.tia_sigma_mbq_h is not None else math.nan
+    half_life: float | None = result.effective_half_life_h if model != "stp-hanscheid" else ti
+    half_life_sigma = result.effective_half_life_sigma_h
+    record = KineticsRecord(
+        method="single_time_point",
+        model=model,
+        flags=(*result.flags, *extra_flags),
+        notes=(*result.warnings, *extra_notes),
+        time_h=tuple(t.tolist()),
+        activity_mbq=tuple(a.tolist()),
+        sigma_mbq=tuple(sigma.tolist()),
+        half_life_source=result.half_life_source,
+        time_in_half_lives=result.time_in_half_lives,
+        effective_half_life_sigma_h=half_life_sigma,
+    )
+    rel_t = half_life_sigma / half_life if half_life_sigma is not None and half_life else None
+    return RegionKinetics(
+        tuple(t.tolist()), tuple(a.tolist()), tuple(sigma.tolist()), tia, tia_sigma, model, half_life,
+        (), (), (), recovery, record, tia_sigma / tia if tia > 0 and math.isfinite(tia_sigma) else None,
+        rel_t, 0.0,
+    )  # fmt: skip
 
 
 def fit_region(
@@ -320,16 +428,22 @@ def fit_region(
     region: str,
     relative_sigma: float,
     recovery: float = 1.0,
+    earlier: Any = None,
 ) -> RegionKinetics:
-    """Fit (or single-time-point estimate) one TAC with :func:`theradose.kinetics.fit_tac` /
-    :func:`theradose.kinetics.stp_tia_mbq_h`.
+    """Fit (or single-time-point estimate) one TAC with :func:`theradose.kinetics.fit_tac` / the
+    single-time-point methods of :mod:`theradose.kinetics.stp`.
 
     Each measurement gets a standard uncertainty ``relative_sigma`` × activity (EANM guidance, Gear et
     al. 2018, EJNMMI 45:2456). In automatic mode a curve that no exponential model fits physically falls
-    back to the trapezoid model with a physical-decay tail. ``recovery`` is recorded only.
+    back to the trapezoid model with a physical-decay tail (a note says so). The fit's flags (failed
+    goodness of fit, parameters poorly determined, ...) are kept in the region's kinetics record; the TIA
+    σ of a fit that failed goodness of fit is scaled by sqrt(χ²/ν). ``earlier`` is the same region's
+    fit of an earlier cycle (:func:`fit_result_from_record`) for ``single_timepoint = "earlier_cycle"``.
+    ``recovery`` is recorded only.
     """
+    from theradose.dosimetry.uncertainty_budget import fit_components
     from theradose.errors import FitError
-    from theradose.kinetics import fit_tac, stp_tia_mbq_h
+    from theradose.kinetics import fit_tac
     from theradose.nuclides import get_nuclide
 
     t = np.asarray(time_h, dtype=np.float64)
@@ -338,35 +452,60 @@ def fit_region(
     lam = float(get_nuclide(nuclide).decay_constant_per_h)
     measured = (tuple(t.tolist()), tuple(a.tolist()), tuple(sigma.tolist()))
     if kinetics.single_timepoint != "none":
-        i = kinetics.stp_timepoint
-        teff = kinetics.effective_half_life_h.get(region, kinetics.effective_half_life_h.get("*"))
-        madsen = kinetics.single_timepoint == "madsen"
-        tia = stp_tia_mbq_h(
-            float(t[i]),
-            float(a[i]),
-            method=kinetics.single_timepoint,
-            effective_half_life_h=teff if madsen else None,
-        )
-        model = f"stp-{kinetics.single_timepoint}"
-        return RegionKinetics(*measured, tia, relative_sigma * tia, model, teff, (), (), (), recovery)
+        return _stp(t, a, sigma, kinetics=kinetics, region=region, recovery=recovery, earlier=earlier)
     if not np.any(a > 0):
         return RegionKinetics(*measured, 0.0, 0.0, "none", None, (), (), (), recovery)
     safe_sigma = np.where(sigma > 0, sigma, max(float(sigma.max()), 1e-12))
+    # the record keeps the weights the fit used (a point of zero activity gets the largest σ), so that a
+    # later cycle rebuilds the same fit from it
+    measured = (measured[0], measured[1], tuple(safe_sigma.tolist()))
+    fallback: tuple[str, ...] = ()
     try:
         fit = fit_tac(t, a, safe_sigma, model=kinetics.model, decay_constant_per_h=lam)
-    except FitError:
+    except FitError as exc:
         if kinetics.model != "auto":
             raise
         fit = fit_tac(t, a, safe_sigma, model="trapezoid", decay_constant_per_h=lam)
+        fallback = (f"no exponential form fits this curve physically ({exc}); trapezoid with a "
+                    "physical-decay tail used",)  # fmt: skip
     curve_t = np.linspace(0.0, float(t.max()) * 1.2, 121)
     curve_a = fit.evaluate(curve_t)
-    tia_sigma = fit.tia_sigma_mbq_h if fit.tia_sigma_mbq_h is not None else math.nan
+    sigma_scaled = fit.tia_sigma_scaled_mbq_h
+    tia_sigma = sigma_scaled if sigma_scaled is not None else math.nan
     candidates = tuple((c.model, float(c.weight)) for c in fit.candidates)
     curve = (tuple(curve_t.tolist()), tuple(np.asarray(curve_a, dtype=np.float64).tolist()))
+    cov = None if fit.covariance is None else tuple(tuple(float(x) for x in row) for row in fit.covariance)
+    record = KineticsRecord(
+        method="fit",
+        model=fit.model,
+        flags=tuple(fit.flags),
+        notes=(*fallback, *fit.notes),
+        selection_criterion=fit.selection_criterion,
+        chi_square=fit.chi_square,
+        dof=fit.dof,
+        p_value=fit.p_value,
+        tia_sigma_scaled_mbq_h=sigma_scaled,
+        parameters=dict(fit.parameters),
+        covariance=cov,
+        decay_constant_per_h=fit.decay_constant_per_h,
+        effective_half_life_sigma_h=fit.effective_half_life_sigma_h,
+        time_h=measured[0],
+        activity_mbq=measured[1],
+        sigma_mbq=measured[2],
+    )
+    rel_tia: float | None
+    rel_t: float | None
+    try:
+        parts = fit_components(fit)
+        rel_tia, rel_t, rho = parts.tia_rel_sigma, parts.half_life_rel_sigma, parts.correlation
+    except InputError:  # trapezoid: no covariance
+        rel_tia = tia_sigma / fit.tia_mbq_h if fit.tia_mbq_h > 0 and math.isfinite(tia_sigma) else None
+        rel_t, rho = None, 0.0
     fitted = (float(fit.tia_mbq_h), float(tia_sigma))
     return RegionKinetics(
-        *measured, *fitted, fit.model, fit.effective_half_life_h, candidates, *curve, recovery
-    )
+        *measured, *fitted, fit.model, fit.effective_half_life_h, candidates, *curve, recovery, record,
+        rel_tia, rel_t, rho,
+    )  # fmt: skip
 
 
 def voxel_tia_map(
@@ -378,7 +517,8 @@ def voxel_tia_map(
     """Voxel TIA (MBq·h) by the hybrid method of :func:`theradose.kinetics.voxel.hybrid_tia_by_label`:
     each voxel takes its label's fitted TIA in proportion to its share of the label's activity,
     s_v = Σ_t A_v(t)·C(t) / Σ_t C(t)², Ã_v = s_v·Ã_label (MIRD Pamphlet 23, Dewaraja et al. 2012,
-    J Nucl Med 53:1310). The remainder (label 0) is treated as one more label."""
+    J Nucl Med 53:1310). The remainder (label 0) is treated as one more label. With one scan (single time
+    point) the same relation gives each voxel its share of the label's activity at that scan."""
     from theradose.kinetics.voxel import hybrid_tia_by_label
 
     stack = np.stack([np.asarray(a, dtype=np.float64) for a in activity_mbq])
@@ -386,6 +526,14 @@ def voxel_tia_map(
     shifted = {label + 1: tia for label, tia in label_tia_mbq_h.items() if label in present and tia > 0}
     if not shifted:
         return np.zeros(partition.shape, dtype=np.float64)
+    if stack.shape[0] == 1:  # one scan: s_v = A_v(t)·C(t)/C(t)² = A_v/C, the voxel's share of its label
+        out = np.zeros(partition.shape, dtype=np.float64)
+        for label, tia in shifted.items():
+            mask = partition + 1 == label
+            total = float(stack[0][mask].sum())
+            if total > 0:
+                out[mask] = stack[0][mask] / total * tia
+        return out
     return np.asarray(hybrid_tia_by_label(list(time_h), stack, partition + 1, shifted), dtype=np.float64)
 
 
@@ -515,6 +663,10 @@ def region_bed(
     )
 
 
+#: Computes a region's uncertainty budget from its reference dose, every estimate and its BED.
+BudgetFunction = Callable[[str, EngineDose, Sequence[EngineDose], Bed | None], UncertaintyBudget | None]
+
+
 def region_result(
     name: str,
     *,
@@ -527,28 +679,52 @@ def region_result(
     organ_dose: OrganDose | None,
     tissue: str | None,
     reference: str,
-    activity_relative_sigma: float,
+    budget: BudgetFunction,
     dvh_bins: int,
+    flags: tuple[str, ...] = (),
     partial_volume: PartialVolume | None = None,
 ) -> RegionResult:
     """One region of the dose record: each engine's mass-weighted mean dose with its DVH
-    (:func:`engine_estimates`), the organ-level MIRD dose, the BED of the reference dose, the
-    uncertainty budget (the TIA's relative σ carried to the dose, with the partial-volume correction's
-    share named) and how its activity was corrected for partial volume."""
+    (:func:`engine_estimates`), the organ-level MIRD dose, the BED of the reference dose, the uncertainty
+    budget of the reference dose and its BED (``budget``), the kinetics record, the region's flags and how
+    its activity was corrected for partial volume (``partial_volume``, model-based correction).
+
+    Every estimate's σ is its dose times the relative σ of the reference dose's budget (the same inputs:
+    calibration, recovery, segmentation, registration, fit, dose factor, decay data); the reference dose
+    carries its budget's σ exactly. A region without a budget (no dose, or nothing assessed) has no σ;
+    a dose of 0 Gy has σ 0.
+    """
     from theradose.organs import find_organ
 
-    rel_sigma = kinetics.tia_sigma_mbq_h / kinetics.tia_mbq_h if kinetics.tia_mbq_h > 0 else math.nan
-    doses = engine_estimates(mask, dose_maps, voxel_mass_g, rel_sigma=rel_sigma, dvh_bins=dvh_bins)
+    doses = engine_estimates(mask, dose_maps, voxel_mass_g, dvh_bins=dvh_bins)
     if organ_dose is not None:
-        mird = (round_sig(organ_dose.dose_gy), round_sig(organ_dose.dose_sigma_gy))
-        doses.append(EngineDose(ORGAN_SOURCE, *mird, organ_dose.method))
+        doses.append(EngineDose(ORGAN_SOURCE, round_sig(organ_dose.dose_gy), None, organ_dose.method))
     chosen = next((d for d in doses if d.source == reference), None)
-    organ = find_organ(name)
     half_life = round_sig(kinetics.effective_half_life_h)
+    bed = region_bed(chosen, tissue=tissue, effective_half_life_h=half_life)
+    uncertainty = None
+    if chosen is not None and chosen.dose_gy:
+        computed = budget(name, chosen, doses, bed)
+        uncertainty = None if computed is None else computed.rounded()
+
+    def with_sigma(d: EngineDose) -> EngineDose:
+        if d.dose_gy is None:
+            return d
+        if d.dose_gy == 0:
+            sigma: float | None = 0.0
+        elif uncertainty is None:
+            sigma = None
+        elif d.source == reference:
+            sigma = uncertainty.dose_sigma_gy
+        else:
+            sigma = round_sig(d.dose_gy * uncertainty.dose_relative_sigma)
+        return dataclasses.replace(d, dose_sigma_gy=sigma)
+
+    organ = find_organ(name)
     return RegionResult(
         name=name,
         kind=kind,
-        doses=tuple(doses),
+        doses=tuple(with_sigma(d) for d in doses),
         volume_ml=round_sig(float(np.count_nonzero(mask)) * voxel_volume_ml),
         mass_g=round_sig(float(voxel_mass_g[mask].sum())),
         tia_mbq_h=round_sig(kinetics.tia_mbq_h),
@@ -558,13 +734,33 @@ def region_result(
         recovery_coefficient=round_sig(kinetics.recovery),
         organ=None if organ is None else organ.name,
         tissue=tissue,
-        bed=region_bed(chosen, tissue=tissue, effective_half_life_h=half_life),
-        uncertainty=uncertainty_budget(
-            rel_sigma,
-            activity_relative_sigma=activity_relative_sigma,
-            pvc_relative_sigma=None if partial_volume is None else partial_volume.activity_relative_sigma,
-        ),
+        bed=bed,
+        uncertainty=uncertainty,
+        kinetics=None if kinetics.record is None else _rounded_record(kinetics.record),
+        flags=flags,
         partial_volume=partial_volume,
+    )
+
+
+def _rounded_record(record: KineticsRecord) -> KineticsRecord:
+    """The kinetics record with its numbers stated to the record's significant digits."""
+
+    def r(values: Sequence[float]) -> tuple[float, ...]:
+        return tuple(round_sig(v) or 0.0 for v in values)
+
+    return dataclasses.replace(
+        record,
+        chi_square=round_sig(record.chi_square),
+        p_value=round_sig(record.p_value),
+        tia_sigma_scaled_mbq_h=round_sig(record.tia_sigma_scaled_mbq_h),
+        parameters={k: round_sig(v) or 0.0 for k, v in record.parameters.items()},
+        covariance=None if record.covariance is None else tuple(r(row) for row in record.covariance),
+        decay_constant_per_h=round_sig(record.decay_constant_per_h),
+        effective_half_life_sigma_h=round_sig(record.effective_half_life_sigma_h),
+        time_h=r(record.time_h),
+        activity_mbq=r(record.activity_mbq),
+        sigma_mbq=r(record.sigma_mbq),
+        time_in_half_lives=round_sig(record.time_in_half_lives),
     )
 
 
@@ -573,11 +769,10 @@ def engine_estimates(
     dose_maps: Mapping[str, Volume],
     voxel_mass_g: FloatArray,
     *,
-    rel_sigma: float,
     dvh_bins: int,
 ) -> list[EngineDose]:
     """Each engine's region dose: the mass-weighted mean (:func:`~theradose.dosimetry.dvh.mean_dose_gy`,
-    MIRD Pamphlet 21) ± the TIA's relative σ, with the region's DVH."""
+    MIRD Pamphlet 21) with the region's DVH (σ set by :func:`region_result` from the budget)."""
     out: list[EngineDose] = []
     for engine, dmap in dose_maps.items():
         values = np.asarray(dmap.array, dtype=np.float64)
@@ -586,48 +781,12 @@ def engine_estimates(
             EngineDose(
                 source=str(engine),
                 dose_gy=mean,
-                dose_sigma_gy=None if mean is None else round_sig(mean * rel_sigma),
+                dose_sigma_gy=None,
                 method=f"{engine} engine, {MEAN_DOSE_DEFINITION}",
                 dvh=region_dvh(values, mask, n_bins=dvh_bins),
             )
         )
     return out
-
-
-def uncertainty_budget(
-    rel_sigma: float, *, activity_relative_sigma: float, pvc_relative_sigma: float | None = None
-) -> UncertaintyBudget | None:
-    """The region dose's uncertainty budget so far: the TIA component (fit of the TAC with
-    ``activity_relative_sigma`` per measurement) and, with a model-based partial-volume correction, its
-    share (``pvc_relative_sigma``, correlated over the time points), whose quadrature sum is the dose σ
-    reported (EANM, Gear et al. 2018). None when the TIA σ is unknown."""
-    if not math.isfinite(rel_sigma):
-        return None
-    components = []
-    fit_sigma = rel_sigma
-    if pvc_relative_sigma is not None and math.isfinite(pvc_relative_sigma):
-        fit_sigma = math.sqrt(max(rel_sigma**2 - pvc_relative_sigma**2, 0.0))
-    components.append(
-        UncertaintyComponent(
-            "time-integrated activity",
-            round_sig(fit_sigma) or 0.0,
-            f"TAC fit with {activity_relative_sigma:.0%} per measurement (Gear et al. 2018)",
-        )
-    )
-    if pvc_relative_sigma is not None and math.isfinite(pvc_relative_sigma):
-        components.append(
-            UncertaintyComponent(
-                "partial-volume correction",
-                round_sig(pvc_relative_sigma) or 0.0,
-                "response of the reconstruction scaled by ±σ of the phantom-measured resolution "
-                "(theradose.imaging.pvc); half the correction for a region below the resolvable size",
-            )
-        )
-    return UncertaintyBudget(
-        components=tuple(components),
-        combined_relative_sigma=round_sig(rel_sigma),
-        method="EANM (Gear et al. 2018, EJNMMI 45:2456): components estimated so far",
-    )
 
 
 def check_capabilities(spec: StudySpec) -> None:

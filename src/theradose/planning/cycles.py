@@ -50,7 +50,7 @@ from theradose.safety.labs import LabValue, Sex
 from theradose.units import gbq_to_mbq, mbq_to_gbq
 
 if TYPE_CHECKING:
-    from theradose.dosimetry.results import StudyDoses
+    from theradose.dosimetry.results import Bed, StudyDoses
 
 RegionKind = Literal["organ", "tumour"]
 Estimate = Literal["last", "inverse_variance"]
@@ -76,6 +76,13 @@ class RegionDose:
         Region mass (g), used to aggregate paired organs (left/right) by mass.
     source : str
         Where the dose came from (``"organ"`` MIRD, an engine name, or ``""`` when typed in).
+    dose_gy : float or None
+        The absorbed dose as the study's dose record states it (:func:`cycle_doses`): the cycle's delivered
+        dose is then this number, not ``dose_gy_per_gbq`` × activity, so the planner shows the record's
+        digits.
+    bed : Bed or None
+        The record's BED of ``dose_gy`` with its tissue parameters; the planner takes it when its own
+        parameters are the same (else it computes the BED of ``dose_gy``).
     """
 
     name: str
@@ -85,6 +92,8 @@ class RegionDose:
     kind: RegionKind = "organ"
     mass_g: float | None = None
     source: str = ""
+    dose_gy: float | None = None
+    bed: Bed | None = None
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.dose_gy_per_gbq) or self.dose_gy_per_gbq < 0:
@@ -128,7 +137,9 @@ class Cycle:
             )
 
     def dose_gy(self, region: RegionDose) -> float:
-        """Absorbed dose of ``region`` in this cycle (Gy)."""
+        """Absorbed dose of ``region`` in this cycle (Gy): the dose record's, else Gy/GBq × activity."""
+        if region.dose_gy is not None:
+            return region.dose_gy
         return region.dose_gy_per_gbq * mbq_to_gbq(self.administered_activity_mbq)
 
 
@@ -278,6 +289,8 @@ def cycle_doses(doses: StudyDoses, *, dose_source: str = "auto") -> tuple[float,
                 kind="tumour" if row.kind == "tumour" else "organ",
                 mass_g=row.mass_g,
                 source=row.source,
+                dose_gy=row.dose_gy,
+                bed=doses.region(row.name).bed if row.bed_gy is not None else None,
             )
         )
     return doses.administration.activity_mbq, tuple(regions)

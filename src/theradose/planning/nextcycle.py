@@ -381,6 +381,36 @@ def _name_finder(name: str) -> Callable[[Cycle], RegionMatch | None]:
     return find
 
 
+def _cycle_dose(activity_gbq: float, region: RegionDose) -> float:
+    """A cycle's absorbed dose of a region (Gy): the dose record's when the region came from one (so the
+    plan shows the record's number), else the measured Gy/GBq × the cycle's activity."""
+    return region.dose_gy if region.dose_gy is not None else activity_gbq * region.dose_gy_per_gbq
+
+
+def _cycle_bed(
+    activity_gbq: float,
+    region: RegionDose,
+    alpha_beta_gy: float,
+    repair_half_time_h: float,
+    bed_function: BedFunction,
+    what: str,
+) -> float:
+    """A cycle's BED of a region (Gy): the dose record's BED when it was computed from the same dose, with
+    the same α/β, repair and effective half-life and the default BED function; else computed here."""
+    bed = region.bed
+    dose = _cycle_dose(activity_gbq, region)
+    if (
+        bed is not None
+        and bed_function is radiobiology_bed_gy
+        and bed.dose_gy == dose
+        and bed.alpha_beta_gy == alpha_beta_gy
+        and bed.repair_half_time_h == repair_half_time_h
+        and bed.effective_half_life_h == region.effective_half_life_h
+    ):
+        return bed.bed_gy
+    return _bed(dose, region.effective_half_life_h, alpha_beta_gy, repair_half_time_h, bed_function, what)
+
+
 @dataclass(frozen=True)
 class _History:
     per_cycle: tuple[tuple[float, RegionDose], ...]  # (activity_gbq, measurement or estimate)
@@ -473,7 +503,7 @@ def plan_next_cycle(plan: TreatmentPlan, *, bed_function: BedFunction | None = N
                     else ""
                 )
             )
-        delivered_dose = sum(a * r.dose_gy_per_gbq for a, r in history.per_cycle)
+        delivered_dose = sum(_cycle_dose(a, r) for a, r in history.per_cycle)
         delivered_sigma = math.sqrt(sum((a * r.dose_sigma_gy_per_gbq) ** 2 for a, r in history.per_cycle))
         delivered_bed: float | None = None
         half_lives_known = all(r.effective_half_life_h is not None for _a, r in history.per_cycle)
@@ -482,9 +512,9 @@ def plan_next_cycle(plan: TreatmentPlan, *, bed_function: BedFunction | None = N
         elif organ.has_radiobiology:
             assert organ.alpha_beta_gy is not None and organ.repair_half_time_h is not None
             delivered_bed = sum(
-                _bed(
-                    a * r.dose_gy_per_gbq,
-                    r.effective_half_life_h,
+                _cycle_bed(
+                    a,
+                    r,
                     organ.alpha_beta_gy.value,
                     organ.repair_half_time_h.value,
                     bed_fn,
@@ -575,7 +605,7 @@ def plan_next_cycle(plan: TreatmentPlan, *, bed_function: BedFunction | None = N
     tumour_rb = protocol.tumour.alpha_beta_gy is not None and protocol.tumour.repair_half_time_h is not None
     delivered_tumour: list[tuple[str, _History, float, float | None]] = []
     for name, history in tumour_histories:
-        dose = sum(a * r.dose_gy_per_gbq for a, r in history.per_cycle)
+        dose = sum(_cycle_dose(a, r) for a, r in history.per_cycle)
         bed = None
         if tumour_rb and not all(r.effective_half_life_h is not None for _a, r in history.per_cycle):
             notes.append(f"tumour {name}: effective half-life missing in a cycle, BED not computed")
@@ -584,9 +614,9 @@ def plan_next_cycle(plan: TreatmentPlan, *, bed_function: BedFunction | None = N
                 protocol.tumour.alpha_beta_gy is not None and protocol.tumour.repair_half_time_h is not None
             )
             bed = sum(
-                _bed(
-                    a * r.dose_gy_per_gbq,
-                    r.effective_half_life_h,
+                _cycle_bed(
+                    a,
+                    r,
                     protocol.tumour.alpha_beta_gy.value,
                     protocol.tumour.repair_half_time_h.value,
                     bed_fn,
@@ -794,13 +824,13 @@ def organ_history_gy(
         r.effective_half_life_h is not None for _a, r in history.per_cycle
     )
     for activity_gbq, region in history.per_cycle:
-        dose = activity_gbq * region.dose_gy_per_gbq
+        dose = _cycle_dose(activity_gbq, region)
         doses.append((doses[-1] if doses else 0.0) + dose)
         if with_bed:
             assert organ.alpha_beta_gy is not None and organ.repair_half_time_h is not None
-            bed = _bed(
-                dose,
-                region.effective_half_life_h,
+            bed = _cycle_bed(
+                activity_gbq,
+                region,
                 organ.alpha_beta_gy.value,
                 organ.repair_half_time_h.value,
                 bed_fn,

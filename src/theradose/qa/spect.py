@@ -230,6 +230,36 @@ class RecoveryCurve:
         v = np.asarray(volume_ml, dtype=np.float64)
         return self.rc_inf / (1.0 + (self.v50_ml / v) ** self.slope)
 
+    def log_slope(self, volume_ml: float) -> float:
+        """β = d ln RC/d ln V at ``volume_ml``: s·u/(1 + u) with u = (V₅₀/V)^s (derivative of the
+        sigmoid above; 0 for large volumes, → s for small ones)."""
+        if not volume_ml > 0:
+            raise InputError(f"volume_ml must be > 0; got {volume_ml!r}")
+        u = (self.v50_ml / volume_ml) ** self.slope
+        return float(self.slope * u / (1.0 + u))
+
+
+def recovery_fit_sigma(volume_ml: npt.ArrayLike, recovery: npt.ArrayLike, curve: RecoveryCurve) -> float:
+    """Standard uncertainty of a recovery coefficient read from ``curve``: the residual standard deviation
+    of the measured spheres about the fitted curve,
+    :math:`s = \\sqrt{\\sum_i (RC_i - RC(V_i))^2/(n - 3)}` (three fitted parameters), in RC units. Gear
+    et al. 2018 (Eur J Nucl Med Mol Imaging 45:2456) take the recovery coefficient's uncertainty from
+    the fit of the recovery curve; the relative σ at a volume V is s/RC(V).
+
+    Raises
+    ------
+    InputError
+        Fewer than 4 spheres (no degree of freedom left to estimate the scatter).
+    """
+    v = np.asarray(volume_ml, dtype=np.float64)
+    rc = np.asarray(recovery, dtype=np.float64)
+    if v.shape != rc.shape or v.size < 4:
+        raise InputError(
+            f"the recovery uncertainty needs at least 4 measured spheres (3 curve parameters); got {v.size}"
+        )
+    residual = rc - np.asarray(curve(v), dtype=np.float64)
+    return float(math.sqrt(float(np.sum(residual**2)) / (v.size - 3)))
+
 
 def _sphere_mask(image: Volume, centre_mm: FloatArray, radius_mm: float, supersample: int = 3) -> FloatArray:
     """Fraction of each voxel inside a sphere (sub-voxel sampling), on the image grid."""

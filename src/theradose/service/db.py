@@ -1,6 +1,7 @@
 """Engine and transactions.
 
-SQLite: WAL journal, foreign keys on, busy timeout, and every write transaction opened with
+Values bound to statements are never shown in errors or logs (``hide_parameters``): they may be
+identities. SQLite: WAL journal, foreign keys on, busy timeout, and every write transaction opened with
 ``BEGIN IMMEDIATE`` so writers are serialized (no lost update, no upgrade deadlock); within one
 process writers also queue on a lock first, which avoids SQLite's sleeping busy handler and its
 latency tail. PostgreSQL: every write transaction first locks the audit head row
@@ -13,12 +14,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from theradose.service.settings import normalize_db_url
+
+if TYPE_CHECKING:
+    from theradose.service.keys import KeyRing
 
 #: Seconds a SQLite writer waits for the write lock before failing.
 SQLITE_BUSY_TIMEOUT_S = 60
@@ -29,7 +33,10 @@ def make_engine(url: str) -> Engine:
     url = normalize_db_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S}, pool_size=20
+            url,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
+            pool_size=20,
+            hide_parameters=True,
         )
 
         @event.listens_for(engine, "connect")
@@ -47,14 +54,19 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))
 
         return engine
-    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True, hide_parameters=True)
 
 
 class Database:
-    """An engine plus read and write session factories."""
+    """An engine plus read and write session factories.
 
-    def __init__(self, url: str) -> None:
+    ``keyring`` (kept outside the database) seals the audit entries written in :meth:`write`
+    transactions; it travels on each session (``session.info``, see :mod:`theradose.service.audit_store`).
+    """
+
+    def __init__(self, url: str, keyring: KeyRing | None = None) -> None:
         self.url = normalize_db_url(url)
+        self.keyring = keyring
         self.engine = make_engine(self.url)
         self.is_sqlite = self.url.startswith("sqlite")
         write_bind = (
@@ -68,6 +80,8 @@ class Database:
     def read(self) -> Iterator[Session]:
         """A session for reading; closed (transaction ended, objects detached but loaded) at the end."""
         with self._read() as session:
+            if self.keyring is not None:
+                session.info["theradose.keyring"] = self.keyring
             yield session
 
     @contextmanager
@@ -76,6 +90,8 @@ class Database:
         from theradose.service.models import AuditHead
 
         with self._writer_lock, self._write() as session, session.begin():
+            if self.keyring is not None:
+                session.info["theradose.keyring"] = self.keyring
             session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
             yield session
 

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from theradose.errors import TheradoseError
 
@@ -23,9 +24,12 @@ _STATUS_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     409: "conflict",
+    413: "request_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
+    429: "too_many_attempts",
     500: "internal_error",
+    503: "busy",
 }
 _FIELD = re.compile(r"^([A-Za-z_][A-Za-z0-9_\.\[\]]*) ")
 
@@ -45,12 +49,21 @@ class ErrorResponse(BaseModel):
 class ApiError(Exception):
     """An error with an HTTP status, a machine code, a one-line message and the field concerned."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.headers = headers or {}
 
 
 def not_found(what: str, key: object) -> ApiError:
@@ -84,7 +97,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return error_json(exc.status, exc.code, exc.message, exc.field)
+        return error_json(exc.status, exc.code, exc.message, exc.field, **exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -109,7 +122,53 @@ def install(app: FastAPI) -> None:
         match = _FIELD.match(text)
         return error_json(422, "invalid_input", text, match.group(1) if match else None)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
-        return error_json(500, "internal_error", "internal server error; see the server log", None)
+    app.add_middleware(CatchUnhandled)
+
+
+def loggable(exc: BaseException) -> str:
+    """What the server log says about an unhandled error: its class, where it happened, and for a
+    database error the statement and SQLSTATE, never the values (bound parameters, or a row echoed in
+    the driver's message, e.g. PostgreSQL's ``DETAIL: Key (mrn)=(...)``): they may identify a patient."""
+    import traceback
+
+    from sqlalchemy.exc import StatementError
+
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    if isinstance(exc, StatementError):
+        orig = exc.orig
+        sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "sqlite_errorname", None)
+        what = f"{type(exc).__name__} ({type(orig).__name__}, SQLSTATE {sqlstate}) in: {exc.statement}"
+    else:
+        what = f"{type(exc).__name__}: {exc}"
+    return f"unhandled error {what}\n{frames}"
+
+
+class CatchUnhandled:
+    """ASGI middleware: an unexpected exception becomes the JSON 500 answer and one sanitized log record
+    (:func:`loggable`); it is not passed on to the server, whose own log would print the driver's message
+    with the values in it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            log.error(loggable(exc))
+            if not started:
+                response = error_json(
+                    500, "internal_error", "internal server error; see the server log", None
+                )
+                await response(scope, receive, send)

@@ -15,12 +15,14 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -64,12 +66,16 @@ class User(Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
+    #: Comparison key of the name (:func:`theradose.pharmacy.identifiers.identifier_key`): names that read
+    #: the same (case, width, invisible characters) collide.
+    username_key: Mapped[str] = mapped_column(String(200), unique=True)
     full_name: Mapped[str] = mapped_column(String(200), default="")
     role: Mapped[str] = mapped_column(String(20))
     password_hash: Mapped[str] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Set when an administrator set the password: only a password change is allowed until then.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class SessionToken(Base):
@@ -83,10 +89,19 @@ class SessionToken(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
-class ServerSecret(Base):
-    __tablename__ = "server_secret"
+class AuthFailure(Base):
+    """A failed password check (login or signature re-authentication), for throttling and lockout."""
+
+    __tablename__ = "auth_failures"
+    __table_args__ = (
+        Index("ix_auth_failures_account_key_failed_at", "account_key", "failed_at"),
+        Index("ix_auth_failures_client_failed_at", "client", "failed_at"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    secret_hex: Mapped[str] = mapped_column(String(128))
+    account_key: Mapped[str] = mapped_column(String(64))
+    client: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(20))
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class Patient(Base):
@@ -107,6 +122,8 @@ class PatientIdentity(Base):
     family_name: Mapped[str] = mapped_column(String(200))
     given_name: Mapped[str] = mapped_column(String(200), default="")
     mrn: Mapped[str] = mapped_column(String(64), unique=True)
+    #: Comparison key of the MRN (case, width and invisible characters do not make another MRN).
+    mrn_key: Mapped[str] = mapped_column(String(200), unique=True)
     birth_date: Mapped[date | None] = mapped_column(Date, nullable=True)
 
 
@@ -159,6 +176,7 @@ class Generator(Base):
     __tablename__ = "generators"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     serial: Mapped[str] = mapped_column(String(100), unique=True)
+    serial_key: Mapped[str] = mapped_column(String(300), unique=True)
     parent: Mapped[str] = mapped_column(String(20))
     daughter: Mapped[str] = mapped_column(String(20))
     parent_activity_mbq: Mapped[float] = mapped_column(Float)
@@ -167,11 +185,17 @@ class Generator(Base):
 
 class Batch(Base):
     __tablename__ = "batches"
-    __table_args__ = (UniqueConstraint("product", "lot", name="uq_batches_product_lot"),)
+    __table_args__ = (
+        UniqueConstraint("product", "lot", name="uq_batches_product_lot"),
+        UniqueConstraint("product_key", "lot_key", name="uq_batches_product_key_lot_key"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     product: Mapped[str] = mapped_column(String(200))
     nuclide: Mapped[str] = mapped_column(String(20))
     lot: Mapped[str] = mapped_column(String(100))
+    #: Comparison keys (:func:`theradose.pharmacy.identifiers.identifier_key`) of product and lot.
+    product_key: Mapped[str] = mapped_column(String(600))
+    lot_key: Mapped[str] = mapped_column(String(300))
     activity_mbq: Mapped[float] = mapped_column(Float)
     volume_ml: Mapped[float] = mapped_column(Float)
     reference_time: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -300,6 +324,7 @@ class Calibrator(Base):
     __tablename__ = "calibrators"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
+    name_key: Mapped[str] = mapped_column(String(300), unique=True)
     manufacturer: Mapped[str] = mapped_column(String(200), default="")
     model: Mapped[str] = mapped_column(String(200), default="")
     serial: Mapped[str] = mapped_column(String(100), default="")
@@ -411,10 +436,37 @@ class WasteContainer(Base):
     released_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
+class DirectivePlan(Base):
+    """The next-cycle plan a draft written directive was drafted from (:mod:`theradose.planning.draft`):
+    the dosimetry reviews planned from, the recommended activity, the earliest date and the organ that
+    limits the activity with its projected cumulative BED and dose, expected and at ``confidence``."""
+
+    __tablename__ = "directive_plans"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    prescription_id: Mapped[int] = mapped_column(ForeignKey("prescriptions.id"), unique=True)
+    reviews_json: Mapped[str] = mapped_column(Text)
+    protocol: Mapped[str] = mapped_column(String(40))
+    recommended_activity_mbq: Mapped[float] = mapped_column(Float)
+    earliest_date: Mapped[date] = mapped_column(Date)
+    organ: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    limited_by: Mapped[str] = mapped_column(String(10))
+    binding_limit: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    projected_bed_gy: Mapped[float | None] = mapped_column(Float, nullable=True)
+    projected_bed_upper_gy: Mapped[float | None] = mapped_column(Float, nullable=True)
+    projected_dose_gy: Mapped[float | None] = mapped_column(Float, nullable=True)
+    projected_dose_upper_gy: Mapped[float | None] = mapped_column(Float, nullable=True)
+    confidence: Mapped[float] = mapped_column(Float)
+    plan_json: Mapped[str] = mapped_column(Text)
+    drafted_by: Mapped[str] = mapped_column(String(64))
+    drafted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
 class AuditEntryRow(Base):
-    """Append-only audit chain; ``at`` is kept as the exact hashed text."""
+    """Append-only audit chain; ``at`` is kept as the exact hashed text; ``key_id`` names the sealing key
+    (``None``: an unkeyed entry from before keyed sealing)."""
 
     __tablename__ = "audit_entries"
+    __table_args__ = (Index("ix_audit_entries_entity_entity_id", "entity", "entity_id"),)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     actor: Mapped[str] = mapped_column(String(64))
     at: Mapped[str] = mapped_column(String(32))
@@ -426,15 +478,19 @@ class AuditEntryRow(Base):
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class AuditHead(Base):
-    """Single row (id 1): the last sequence number and hash; also the writers' lock row."""
+    """Single row (id 1): the last sequence number and hash, sealed (``mac``) with key ``key_id``; also
+    the writers' lock row."""
 
     __tablename__ = "audit_head"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    mac: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class SignatureRow(Base):
@@ -448,6 +504,7 @@ class SignatureRow(Base):
     signed_at: Mapped[str] = mapped_column(String(32))
     record_hash: Mapped[str] = mapped_column(String(64))
     seal: Mapped[str] = mapped_column(String(64))
+    key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 def row_to_dict(row: Any) -> dict[str, Any]:

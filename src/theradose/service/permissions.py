@@ -31,6 +31,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "administer": frozenset({"technologist", "physician"}),
     "administrations:read": CLINICAL,
     "rrdsr:import": frozenset({"technologist", "physicist"}),
+    "dosimetry:read": CLINICAL,
+    "dosimetry:import": frozenset({"physicist"}),
     "calibrators:read": CLINICAL,
     "calibrators:write": frozenset({"physicist"}),
     "calibrator_qa:write": frozenset({"physicist", "technologist", "pharmacist"}),
@@ -62,10 +64,7 @@ SIGNATURE_MEANING_ROLES: dict[str, frozenset[str]] = {
 
 
 #: Permissions of browser pages that have no JSON endpoint (yet): permission → roles allowed.
-PAGE_PERMISSIONS: dict[str, frozenset[str]] = {
-    "dosimetry:read": CLINICAL,
-    "dosimetry:import": frozenset({"physicist"}),
-}
+PAGE_PERMISSIONS: dict[str, frozenset[str]] = {}
 
 
 def allowed(role: str, permission: str) -> bool:

@@ -18,6 +18,7 @@ import json
 import re
 import shutil
 import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -180,7 +181,17 @@ class Store:
                 total += info.file_size
                 if info.file_size > MAX_FILE_BYTES or total > MAX_UPLOAD_BYTES:
                     raise InputError(f"file: {name.name} is too large")
-                found[name.name] = archive.read(info)
+                try:
+                    with archive.open(info) as member:
+                        content = member.read(MAX_FILE_BYTES + 1)
+                except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError) as exc:
+                    # a bad CRC, damaged compressed data, an encrypted or unsupported member
+                    raise InputError(
+                        f"file: {name.name} in the zip cannot be read ({exc}): zip the output folder again"
+                    ) from exc
+                if len(content) > MAX_FILE_BYTES:  # the header understated the size
+                    raise InputError(f"file: {name.name} is too large")
+                found[name.name] = content
         return found
 
     def _read_files_from_folder(self, folder_text: str) -> dict[str, bytes]:

@@ -37,7 +37,7 @@ def webui_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     path = tmp_path_factory.mktemp("webui-template") / "template.db"
     upgrade(f"sqlite:///{path}")
-    db = Database(f"sqlite:///{path}")
+    db = Database(f"sqlite:///{path}", keyring=make_settings(path).keyring())
     ph = hasher(1, 1024)
     with db.write() as session:
         for username, role in [*((r, r) for r in ROLES), (QP, "pharmacist")]:
@@ -59,6 +59,9 @@ def make_settings(db_path: Path) -> Any:
     return Settings(
         db_url=f"sqlite:///{db_path}",
         secret_key="test-secret-key-for-webui",
+        key_file=None,
+        checkpoint_path=None,
+        failed_login_delay_s=0.0,
         site_timezone=SITE_TZ,
         site_name="Test Centre",
         argon2_time_cost=1,
@@ -156,11 +159,16 @@ class Day:
 
 
 def seed_day(
-    web: Web, *, released_batch: bool = True, prescribed_mbq: float = 7400.0, sign: bool = True
+    web: Web,
+    *,
+    released_batch: bool = True,
+    prescribed_mbq: float = 7400.0,
+    sign: bool = True,
+    mrn: str | None = None,
 ) -> Day:
     """Patient + written directive (physician, signed unless ``sign`` is false), calibrator (physicist),
     optionally a released batch (QC by the pharmacist, release signed by the second pharmacist)."""
-    mrn = uuid.uuid4().hex[:10]
+    mrn = mrn or uuid.uuid4().hex[:10]
     patient = web.api(
         "POST", "/patients", "physician", {"family_name": "Muster", "mrn": mrn, "birth_date": BIRTH_DATE}
     )
@@ -219,13 +227,66 @@ def seed_day(
     return Day(patient["pseudonym"], rx["id"], batch_id, calibrator["id"], mrn)
 
 
+def administer_day(
+    web: Web, day: Day, *, syringe_mbq: float = 7450.0, residual_mbq: float = 50.0
+) -> dict[str, Any]:
+    """Dispense the seeded directive from the seeded batch and administer it half an hour ago, both
+    syringe readings taken at the injection (net = syringe − residual exactly); returns the service's
+    administration record (``GET /administrations/{id}/record``)."""
+    assert day.batch_id is not None, "seed_day(web) with a released batch"
+    injected = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+    dispensing = web.api(
+        "POST",
+        f"/batches/{day.batch_id}/dispensings",
+        "pharmacist",
+        {
+            "prescription_id": day.prescription_id,
+            "activity_mbq": syringe_mbq - residual_mbq,
+            "planned_time": injected.isoformat(),
+            "draw_time": (injected - timedelta(minutes=15)).isoformat(),
+            "calibrator_id": day.calibrator_id,
+        },
+    )
+    administration = web.api(
+        "POST",
+        f"/dispensings/{dispensing['id']}/administration",
+        "technologist",
+        {
+            "syringe_activity_mbq": syringe_mbq,
+            "syringe_measured_at": injected.isoformat(),
+            "residual_activity_mbq": residual_mbq,
+            "residual_measured_at": injected.isoformat(),
+            "injection_time": injected.isoformat(),
+            "calibrator_id": day.calibrator_id,
+            "confirm_mrn": day.mrn,
+            "confirm_birth_date": BIRTH_DATE,
+        },
+    )
+    return dict(web.api("GET", f"/administrations/{administration['id']}/record", "physicist"))
+
+
 def write_pipeline_output(
-    folder: Path, *, patient: str, cycle: int = 1, activity_mbq: float = 7400.0
+    folder: Path,
+    *,
+    patient: str,
+    cycle: int = 1,
+    activity_mbq: float = 7400.0,
+    injection_time: datetime | None = None,
+    radiopharmaceutical: str = "[177Lu]Lu-PSMA-617",
+    record: dict[str, Any] | None = None,
+    gy_per_gbq: dict[str, float] | None = None,
 ) -> Path:
     """A small fabricated pipeline output folder (test fixture, not real dosimetry): ``doses.json``
     written through the dose record (:class:`theradose.dosimetry.results.StudyDoses`: a local-engine dose
-    per region, the reference dose, with a DVH) and a one-page ``report.html``."""
-    from datetime import UTC, datetime, timedelta
+    per region, the reference dose, with a DVH) and a one-page ``report.html``. The administration is
+    ``activity_mbq`` of ``radiopharmaceutical`` at ``injection_time`` (default: a day ago), or that of the
+    service's administration ``record`` (:func:`administer_day`). ``gy_per_gbq`` replaces the dose per GBq
+    of the regions it names (kidneys 0.5, salivary_glands 0.6, lesion_1 4.0 Gy/GBq otherwise)."""
+    if record is not None:
+        cycle = int(record["cycle"])
+        activity_mbq = float(record["activity_mbq"])
+        radiopharmaceutical = str(record["radiopharmaceutical"])
+        injection_time = datetime.fromisoformat(str(record["injection_time"]).replace("Z", "+00:00"))
 
     from theradose.dosimetry.dvh import Dvh
     from theradose.dosimetry.results import (
@@ -245,7 +306,7 @@ def write_pipeline_output(
         ("salivary_glands", "organ", 0.6, 30.0),
         ("lesion_1", "tumour", 4.0, 70.0),
     ):
-        dose = per_gbq * gbq
+        dose = (gy_per_gbq or {}).get(name, per_gbq) * gbq
         dvh = Dvh((0.0, 0.5 * dose, dose, 1.5 * dose, 2.0 * dose), (1.0, 0.9, 0.5, 0.1, 0.0))
         regions.append(
             RegionResult(
@@ -259,7 +320,10 @@ def write_pipeline_output(
         patient=Patient(patient),
         cycle=cycle,
         administration=Administration(
-            "Lu-177", "[177Lu]Lu-PSMA-617", activity_mbq, datetime.now(UTC) - timedelta(days=1)
+            "Lu-177",
+            radiopharmaceutical,
+            activity_mbq,
+            injection_time or datetime.now(UTC) - timedelta(days=1),
         ),
         reference_dose="local",
         engines=("local",),

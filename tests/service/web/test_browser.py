@@ -447,3 +447,80 @@ def test_full_clinical_day_in_the_browser(live: Live, browser: Any, tmp_path: Pa
         shots.publish()
     assert shots.violations == {}, shots.violations
     assert len(shots.taken) >= 20 and shots.checked == len(shots.taken)
+
+
+def test_next_cycle_directive_drafted_from_the_plan_in_the_browser(
+    live: Live, browser: Any, tmp_path: Path
+) -> None:
+    """Cycle 1 given and its (fabricated) dosimetry approved through the JSON API; in the pages the
+    physician drafts cycle 2's directive from the plan, sees it as a draft with the plan it came from,
+    changes its activity with a reason, and signs it."""
+    import io
+    import zipfile
+
+    from fastapi.testclient import TestClient
+
+    from .conftest import ROLES, Web, administer_day, seed_day, write_pipeline_output
+
+    client = TestClient(live.app)
+    tokens = {}
+    for role in (*ROLES, QP):
+        r = client.post("/auth/login", json={"username": role, "password": password_of(role)})
+        assert r.status_code == 200, r.text
+        tokens[role] = {"Authorization": f"Bearer {r.json()['token']}"}
+    web = Web(live.app, {}, tokens)
+    day = seed_day(web)
+    folder = write_pipeline_output(tmp_path / "run1", patient=day.pseudonym, record=administer_day(web, day))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(folder.iterdir()):
+            archive.writestr("out/" + path.name, path.read_bytes())
+    r = client.post(
+        "/dosimetry/reviews",
+        data={"patient": day.pseudonym},
+        files={"file": ("out.zip", buffer.getvalue(), "application/zip")},
+        headers=tokens["physicist"],
+    )
+    assert r.status_code == 201, r.text
+    review_id = r.json()["review_id"]
+    web.api(
+        "POST",
+        f"/dosimetry/reviews/{review_id}/signatures",
+        "physician",
+        {"meaning": "approved", "password": password_of("physician")},
+    )
+
+    shots = Shots(tmp_path / "screenshots")
+    context = browser.new_context(viewport=TABLET, locale="en-GB", timezone_id="America/New_York")
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    try:
+        _login(page, live.base, "physician")
+        page.goto(f"{live.base}/ui/patients/{day.pseudonym}")
+        shots(page, "plan_before_draft")
+        page.get_by_role("button", name="Draft the cycle 2 directive from this plan").click()
+        page.wait_for_load_state()
+        assert _flash(page).startswith("draft directive written from the plan: cycle 2: ")
+        rx_id = live.one("SELECT prescription_id FROM directive_plans")
+        assert live.one("SELECT status FROM prescriptions WHERE id = :i", i=rx_id) == "draft"
+        assert "Drafted from the next-cycle plan by physician" in page.locator(f"#plan-{rx_id}").inner_text()
+        assert page.get_by_role("button", name="Draft the cycle 2 directive from this plan").count() == 0
+        shots(page, "plan_and_drafted_directive")
+        page.locator(f"#e-a-{rx_id}").locator("xpath=ancestor::details").locator("summary").click()
+        page.get_by_label("Change activity to (MBq)").fill("7000")
+        page.get_by_label("Reason for the change").fill("renal function borderline: rounded down")
+        page.get_by_role("button", name="Change directive").click()
+        page.wait_for_load_state()
+        assert _flash(page) == f"directive {rx_id} changed: sign it to release it for dispensing"
+        assert "edited to 7,000.0 MBq" in page.locator(f"#plan-{rx_id}").inner_text()
+        shots(page, "drafted_directive_edited")
+        _sign(page, "Sign directive (approve plan)", "physician")
+        assert "signed as approved" in _flash(page)
+        signed = "SELECT status, prescribed_activity_mbq FROM prescriptions WHERE id = :i"
+        with live.app.state.db.engine.connect() as conn:
+            assert tuple(conn.execute(text(signed), {"i": rx_id}).one()) == ("signed", 7000.0)
+        shots(page, "drafted_directive_signed")
+    finally:
+        context.close()
+    assert shots.violations == {}, shots.violations
+    assert shots.checked == len(shots.taken) == 4

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from clock import days_ago
 
-from .conftest import Web, password_of, seed_day, write_pipeline_output
+from .conftest import Web, administer_day, password_of, seed_day, write_pipeline_output
 from .helpers import snapshot
 
 
@@ -55,8 +55,9 @@ def _sign(web: Web, role: str, review_id: str, meaning: str, password: str | Non
 
 
 def test_zip_import_shows_dose_table_dvhs_and_sandboxed_report(web: Web, tmp_path: Path) -> None:
-    day = seed_day(web, released_batch=False)
-    folder = write_pipeline_output(tmp_path / "run1", patient=day.pseudonym, activity_mbq=7400.0)
+    day = seed_day(web)
+    record = administer_day(web, day)  # net 7400 MBq
+    folder = write_pipeline_output(tmp_path / "run1", patient=day.pseudonym, record=record)
     web.client("physicist")
     before = snapshot(web.app)
     r = _import_zip(web, day.pseudonym, _zip(folder))
@@ -87,9 +88,10 @@ def test_zip_import_shows_dose_table_dvhs_and_sandboxed_report(web: Web, tmp_pat
 
 
 def test_bad_imports_are_refused_next_to_the_field_and_nothing_is_written(web: Web, tmp_path: Path) -> None:
-    day = seed_day(web, released_batch=False)
+    day = seed_day(web)
     other = seed_day(web, released_batch=False)
-    folder = write_pipeline_output(tmp_path / "run1", patient=day.pseudonym)
+    record = administer_day(web, day)
+    folder = write_pipeline_output(tmp_path / "run1", patient=day.pseudonym, record=record)
     web.client("physicist")
     files_root = tmp_path / "files"
     before = snapshot(web.app)
@@ -107,7 +109,7 @@ def test_bad_imports_are_refused_next_to_the_field_and_nothing_is_written(web: W
         shown = re.search(rf'<p id="e-{name}" class="error">([^<]*)</p>', r.text)
         assert shown and message in html.unescape(shown.group(1)), (name, message, shown)
         assert snapshot(web.app) == before
-    bad = write_pipeline_output(tmp_path / "bad", patient=day.pseudonym)
+    bad = write_pipeline_output(tmp_path / "bad", patient=day.pseudonym, record=record)
     record = json.loads((bad / "doses.json").read_text())
     record["regions"][0]["doses"]["local"]["dvh"] = {"dose_gy": [0, 1], "cumulative_fraction": [0.5, 1.0]}
     (bad / "doses.json").write_text(json.dumps(record))
@@ -124,24 +126,24 @@ def test_bad_imports_are_refused_next_to_the_field_and_nothing_is_written(web: W
 def test_output_naming_the_record_number_is_accepted_for_that_patient(web: Web, tmp_path: Path) -> None:
     """The images (and so doses.json) may carry the hospital record number as Patient ID."""
     mrn = "MRN-" + tmp_path.name[-8:]
-    patient = web.api(
-        "POST", "/patients", "physician", {"family_name": "Beispiel", "mrn": mrn, "birth_date": "1950-03-14"}
-    )
+    day = seed_day(web, mrn=mrn)
+    record = administer_day(web, day)
     other = seed_day(web, released_batch=False)
-    folder = write_pipeline_output(tmp_path / "run", patient=mrn)
+    folder = write_pipeline_output(tmp_path / "run", patient=mrn, record=record)
     web.client("physicist")
     r = _import_zip(web, other.pseudonym, _zip(folder))
     assert r.status_code == 422 and mrn in html.unescape(r.text)  # the output's own id, not other's MRN
-    r = _import_zip(web, patient["pseudonym"], _zip(folder))
+    r = _import_zip(web, day.pseudonym, _zip(folder))
     assert r.status_code == 303
 
 
 def test_import_by_folder_path_only_under_the_pipeline_root(
     web: Web, tmp_path: Path, pipeline_root: Path
 ) -> None:
-    day = seed_day(web, released_batch=False)
-    inside = write_pipeline_output(pipeline_root / "p1" / "cycle1", patient=day.pseudonym)
-    outside = write_pipeline_output(tmp_path / "elsewhere", patient=day.pseudonym)
+    day = seed_day(web)
+    record = administer_day(web, day)
+    inside = write_pipeline_output(pipeline_root / "p1" / "cycle1", patient=day.pseudonym, record=record)
+    outside = write_pipeline_output(tmp_path / "elsewhere", patient=day.pseudonym, record=record)
     web.client("physicist")
     before = snapshot(web.app)
     for folder, message in (
@@ -163,8 +165,8 @@ def test_approval_is_an_e_signature_in_the_audit_chain_and_voided_by_a_changed_f
 ) -> None:
     from theradose.service.models import AuditEntryRow
 
-    day = seed_day(web, released_batch=False)
-    folder = write_pipeline_output(tmp_path / "run1", patient=day.pseudonym)
+    day = seed_day(web)
+    folder = write_pipeline_output(tmp_path / "run1", patient=day.pseudonym, record=administer_day(web, day))
     web.client("physicist")
     review_id = _import_zip(web, day.pseudonym, _zip(folder)).headers["location"].rsplit("/", 1)[1]
     web.client("physician")
@@ -173,7 +175,13 @@ def test_approval_is_an_e_signature_in_the_audit_chain_and_voided_by_a_changed_f
     assert "password does not match" in _sign(web, "physician", review_id, "approved", "wrong")
     assert "may not sign a dosimetry review" in _sign(web, "technologist", review_id, "approved")
     assert "checked or approved" in _sign(web, "physician", review_id, "administered")
-    assert snapshot(web.app) == before
+    after = snapshot(web.app)
+    # nothing signed; the wrong password is audited and counted towards the lockout
+    failures = ("audit_entries", "audit_head", "auth_failures")
+    assert {k: v for k, v in after.items() if k not in failures} == {
+        k: v for k, v in before.items() if k not in failures
+    }
+    assert (after["auth_failures"], after["audit_entries"]) == (1, before["audit_entries"] + 1)
     page = _sign(web, "physicist", review_id, "checked")
     assert "signed as checked" in page and "Sign as checked" not in page
     page = _sign(web, "physician", review_id, "approved")
@@ -203,11 +211,11 @@ def test_approval_is_an_e_signature_in_the_audit_chain_and_voided_by_a_changed_f
 
 
 def test_patient_view_cycles_bed_next_cycle_and_labs(web: Web, tmp_path: Path) -> None:
-    day = seed_day(web, released_batch=False)
+    day = seed_day(web)
     url = f"/ui/patients/{day.pseudonym}"
     page = web.client("physician").get(url).text
     assert "no approved dosimetry yet" in page and "signed" in page
-    folder = write_pipeline_output(tmp_path / "run1", patient=day.pseudonym)
+    folder = write_pipeline_output(tmp_path / "run1", patient=day.pseudonym, record=administer_day(web, day))
     web.client("physicist")
     review_id = _import_zip(web, day.pseudonym, _zip(folder)).headers["location"].rsplit("/", 1)[1]
     page = web.client("physician").get(url).text
@@ -264,3 +272,37 @@ def test_patient_view_cycles_bed_next_cycle_and_labs(web: Web, tmp_path: Path) -
     assert decision and decision.group(1) != "GO"
     # the physicist reads doses but not labs (labs:read is clinical; physicist is clinical) -> shown too
     assert "Pre-cycle decision" in web.client("physicist").get(url).text
+
+
+def test_the_served_report_fills_its_checked_and_approved_lines_from_the_e_signatures(
+    web: Web, tmp_path: Path
+) -> None:
+    """The report a pipeline writes has blank sign-off lines; the service fills the checked and approved
+    lines from the review's verified e-signatures when it serves the report (the file is not changed),
+    and shows a signature voided by a changed file as not valid."""
+    from theradose.report import signoff_html
+
+    day = seed_day(web)
+    folder = write_pipeline_output(tmp_path / "run1", patient=day.pseudonym, record=administer_day(web, day))
+    blank = f"<!doctype html><html><body><h1>Report</h1>{signoff_html()}</body></html>"
+    (folder / "report.html").write_text(blank, encoding="utf-8")
+    web.client("physicist")
+    web.client("physician")
+    review_id = _import_zip(web, day.pseudonym, _zip(folder)).headers["location"].rsplit("/", 1)[1]
+
+    def lines() -> dict[str, str]:
+        text = html.unescape(web.client("physician").get(f"/ui/dosimetry/{review_id}/report").text)
+        return dict(re.findall(r"<tr data-meaning='(\w+)'><th>[^<]*</th>(.*?)</tr>", text))
+
+    assert all("Name:" in cells for cells in lines().values())
+    _sign(web, "physicist", review_id, "checked")
+    _sign(web, "physician", review_id, "approved")
+    filled = lines()
+    assert "<td>physicist</td>" in filled["checked"] and "verified" in filled["checked"]
+    assert "<td>physician</td>" in filled["approved"] and "verified" in filled["approved"]
+    assert "Name:" in filled["prepared"]  # nobody signed as prepared
+    stored = tmp_path / "files" / "reviews" / review_id / "report.html"
+    assert stored.read_text(encoding="utf-8") == blank  # the signed file itself is unchanged
+    doses = stored.with_name("doses.json")
+    doses.write_text(doses.read_text().replace('"dose_gy_per_gbq": 0.5', '"dose_gy_per_gbq": 0.05'))
+    assert all("not valid" in lines()[m] for m in ("checked", "approved"))

@@ -257,7 +257,7 @@ def test_receive_batch_rejects_bad_input_next_to_the_field_and_writes_nothing(we
         "expiry_time": local(now + timedelta(days=2)),
     }
     cases = [
-        ({"activity_mbq": "-5"}, "activity_mbq", "greater than 0"),
+        ({"activity_mbq": "-5"}, "activity_mbq", "greater than or equal to 0.001"),  # 1 kBq
         ({"activity_mbq": "abc"}, "activity_mbq", "valid number"),
         ({"lot": ""}, "lot", "at least 1 character"),
         ({"carrier_added": ""}, "carrier_added", "carrier-added"),
@@ -543,7 +543,11 @@ def test_plan_approval_signature_needs_the_password_and_the_role(web: Web) -> No
     web.client("technologist")
     before = snapshot(web.app)
     r = web.post("physician", "/ui/sign", {**sign, "password": "wrong"})
-    assert snapshot(web.app) == before  # refused: nothing written (the page shown next logs its read)
+    after = snapshot(web.app)
+    # refused: no signature, nothing changed but the audited failure (one entry, one throttling row)
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed == {"audit_entries", "auth_failures", "audit_head"}, changed
+    assert after["audit_entries"] == before["audit_entries"] + 1 and after["auth_failures"] == 1
     page = web.client("physician").get(r.headers["location"]).text
     key = f"prescription-{day.prescription_id}-approved"
     assert f'<dialog id="sig-{key}" aria-labelledby="sig-{key}-title" data-open>' in page
@@ -562,7 +566,14 @@ def test_plan_approval_signature_needs_the_password_and_the_role(web: Web) -> No
     before = snapshot(web.app)
     r = web.post("physician", "/ui/sign", {**sign, "password": "x", "next": "https://evil.example/"})
     assert r.headers["location"].startswith("/ui/worklist?sign_failed=")  # never off-site
-    assert snapshot(web.app) == before
+    after = snapshot(web.app)
+    # nothing signed; this wrong password is audited and counted towards the lockout (the first one above)
+    failures = ("audit_entries", "audit_head", "auth_failures")
+    assert {k: v for k, v in after.items() if k not in failures} == {
+        k: v for k, v in before.items() if k not in failures
+    }
+    assert after["auth_failures"] == before["auth_failures"] + 1 == 2
+    assert after["audit_entries"] == before["audit_entries"] + 1
     r = web.post("physician", "/ui/sign", {**sign, "password": password_of("physician")})
     page = web.client("physician").get(r.headers["location"]).text
     assert "signed as approved" in page

@@ -18,6 +18,7 @@ per public name below):
 from theradose.imaging.pvc.correction import LabelCorrection, PvcResult, correct_study
 from theradose.imaging.pvc.enlarged_voi import (
     EnlargedVoi,
+    background_sector_sigma_mbq,
     enlarged_voi_label_tacs,
     enlarged_voi_tac,
     enlarged_vois,
@@ -41,6 +42,7 @@ __all__ = [
     "PvcResult",
     "RecoveryFunction",
     "background_free_recovery",
+    "background_sector_sigma_mbq",
     "background_shell",
     "correct_study",
     "effective_resolution",

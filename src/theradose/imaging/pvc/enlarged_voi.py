@@ -199,4 +199,52 @@ def enlarged_voi_label_tacs(
     return tacs, recovery
 
 
-__all__ = ["EnlargedVoi", "enlarged_voi_label_tacs", "enlarged_voi_tac", "enlarged_vois"]
+def background_sector_sigma_mbq(
+    activity_mbq: Sequence[FloatArray],
+    labels: npt.NDArray[np.int32],
+    label: int,
+    band: npt.NDArray[np.bool_],
+    shell: npt.NDArray[np.bool_],
+    *,
+    voxel_mass_g: FloatArray | None = None,
+) -> list[float]:
+    """Standard uncertainty (MBq per time point) of the background that :func:`enlarged_voi_tac` takes off
+    an organ's margin band, from the non-uniformity of the background around the organ.
+
+    The correction assumes one background per gram ``b`` around the organ. The shell is split into the
+    eight octants about the organ's centroid (axes of the grid); with ``b_k`` the background per gram of
+    octant k (octants holding at least 5 % of the shell's mass), the band's background
+    ``b·Σ_band m`` is uncertain by ``Σ_band m · SD_k(b_k)``: a neighbouring hot organ on one side (the left
+    kidney next to the spleen) or a cold one (lung) raises it. The standard deviation over the octants is
+    taken as the uncertainty of the band's mean background (not divided by the number of octants: the
+    non-uniformity is systematic, not averaged out by the band's extent). Zero for a uniform background.
+    """
+    weight = np.ones(labels.shape) if voxel_mass_g is None else np.asarray(voxel_mass_g, dtype=np.float64)
+    organ = np.argwhere(labels == label)
+    if organ.size == 0 or not shell.any():
+        return [0.0 for _ in activity_mbq]
+    centre = organ.mean(axis=0)
+    index = np.argwhere(shell)
+    octant = ((index - centre) > 0).astype(np.int64) @ np.array([4, 2, 1])
+    shell_mass = weight[shell]
+    total_mass = float(shell_mass.sum())
+    band_mass = float(weight[band].sum())
+    kept = [
+        k for k in range(8) if total_mass > 0 and float(shell_mass[octant == k].sum()) >= 0.05 * total_mass
+    ]
+    out: list[float] = []
+    for a in activity_mbq:
+        values = a[shell]
+        sectors = [float(values[octant == k].sum()) / float(shell_mass[octant == k].sum()) for k in kept]
+        spread = float(np.std(sectors, ddof=1)) if len(sectors) > 1 else 0.0
+        out.append(band_mass * spread)
+    return out
+
+
+__all__ = [
+    "EnlargedVoi",
+    "background_sector_sigma_mbq",
+    "enlarged_voi_label_tacs",
+    "enlarged_voi_tac",
+    "enlarged_vois",
+]

@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request
 
-from theradose.service.auth import Principal, require
-from theradose.service.errors import ERROR_RESPONSES, ApiError
+from theradose.service.api.params import Limit, Offset
+from theradose.service.auth import Principal, answer_refusal_late, client_address, require
+from theradose.service.errors import ERROR_RESPONSES, ErrorResponse
 from theradose.service.operations import users as ops
 from theradose.service.operations.users import (
     LoginIn,
@@ -21,30 +22,49 @@ from theradose.service.operations.users import (
 
 router = APIRouter(responses=ERROR_RESPONSES)
 
+#: Extra answers of the password checks.
+PASSWORD_CHECK_RESPONSES: dict[int | str, dict[str, object]] = {
+    429: {"model": ErrorResponse, "description": "too many failed password checks: locked for a while"},
+    503: {"model": ErrorResponse, "description": "too many password checks at once"},
+}
 
-@router.post("/auth/login", tags=["auth"], summary="Log in; returns a bearer token")
-def login(body: LoginIn, request: Request) -> LoginOut:
+
+@router.post(
+    "/auth/login",
+    tags=["auth"],
+    summary="Log in; returns a bearer token",
+    responses=PASSWORD_CHECK_RESPONSES,
+)
+async def login(body: LoginIn, request: Request) -> LoginOut:
+    """Wrong name, wrong password and deactivated account get the same answer after the same work;
+    repeated failures lock the name and the client address for a while (429); refusals come late."""
     state = request.app.state
-    with state.db.write() as session:
-        result = ops.login(session, body, hasher=state.hasher, session_ttl_h=state.settings.session_ttl_h)
-    if result is None:
-        raise ApiError(401, "unauthorized", "wrong user name or password")
-    return result
-
-
-@router.post("/auth/password", tags=["auth"], summary="Change your password (needed after a reset)")
-def change_password(body: PasswordChangeIn, request: Request) -> UserOut:
-    with request.app.state.db.write() as session:
-        return ops.change_password(session, body, hasher=request.app.state.hasher)
+    client = client_address(request)
+    return await answer_refusal_late(state.settings, lambda: ops.login(state.auth, body, client=client))
 
 
 @router.post("/auth/logout", tags=["auth"], summary="Revoke the current token")
 def logout(request: Request, me: Annotated[Principal, require("self")]) -> dict[str, bool]:
     auth = request.headers.get("authorization", "")
-    token = auth.split(" ", 1)[1] if " " in auth else ""
+    token = auth.split(" ", 1)[1].strip() if " " in auth else ""
     with request.app.state.db.write() as session:
         ops.logout(session, me, token)
     return {"ok": True}
+
+
+@router.post(
+    "/auth/password",
+    tags=["auth"],
+    summary="Change your own password (required after an administrator set it)",
+    responses=PASSWORD_CHECK_RESPONSES,
+)
+def change_password(
+    body: PasswordChangeIn, request: Request, me: Annotated[Principal, require("self")]
+) -> UserOut:
+    """Re-enter the current password; the new one must differ. Your other tokens are revoked."""
+    new_hash = ops.check_password_change(request.app.state.auth, me, body, client=client_address(request))
+    with request.app.state.db.write() as session:
+        return ops.change_own_password(session, me, new_hash)
 
 
 @router.get("/auth/me", tags=["auth"], summary="The logged-in user")
@@ -54,20 +74,32 @@ def me(request: Request, me: Annotated[Principal, require("self")]) -> UserOut:
 
 
 @router.get("/users", tags=["users"], summary="List users")
-def list_users(request: Request, me: Annotated[Principal, require("users:manage")]) -> list[UserOut]:
+def list_users(
+    request: Request,
+    me: Annotated[Principal, require("users:manage")],
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[UserOut]:
     with request.app.state.db.read() as session:
-        return ops.list_users(session, me)
+        return ops.list_users(session, me, limit=limit, offset=offset)
 
 
 @router.post("/users", tags=["users"], status_code=201, summary="Create a user")
 def add_user(body: UserIn, request: Request, me: Annotated[Principal, require("users:manage")]) -> UserOut:
+    """The new user must change the password at the first login (an administrator chose it)."""
+    password_hash = request.app.state.auth.hash_new_password(body.password)
     with request.app.state.db.write() as session:
-        return ops.add_user(session, me, body, hasher=request.app.state.hasher)
+        return ops.add_user(session, me, body, password_hash=password_hash)
 
 
 @router.patch("/users/{username}", tags=["users"], summary="Change role, active flag, name or password")
 def patch_user(
     username: Username, body: UserPatch, request: Request, me: Annotated[Principal, require("users:manage")]
 ) -> UserOut:
+    """A password set here must be changed by its owner at the next login; setting it or deactivating the
+    account revokes the account's tokens. The last active administrator keeps that role and stays active."""
+    password_hash = None
+    if body.password is not None:
+        password_hash = request.app.state.auth.hash_new_password(body.password)
     with request.app.state.db.write() as session:
-        return ops.patch_user(session, me, username, body, hasher=request.app.state.hasher)
+        return ops.patch_user(session, me, username, body, password_hash=password_hash)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 
 from theradose.service.api.params import IdempotencyKeyHeader, IdPath, Limit, Offset, PseudonymPath
-from theradose.service.auth import Principal, require
+from theradose.service.auth import Principal, client_address, require
 from theradose.service.errors import ERROR_RESPONSES
 from theradose.service.operations import patients, precycle, prescriptions, referrals, signatures
 from theradose.service.operations.idempotency import request_hash, run_once
@@ -77,9 +77,14 @@ def create_referral(
 
 
 @router.get("/worklist", tags=["referrals"], summary="Open referrals: positive PET first, then oldest")
-def worklist(request: Request, me: Annotated[Principal, require("referrals:read")]) -> list[ReferralOut]:
+def worklist(
+    request: Request,
+    me: Annotated[Principal, require("referrals:read")],
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> list[ReferralOut]:
     with request.app.state.db.read() as session:
-        return referrals.open_referrals(session, me)
+        return referrals.open_referrals(session, me, limit=limit, offset=offset)
 
 
 @router.post("/referrals/{referral_id}/status", tags=["referrals"], summary="Change a referral's status")
@@ -135,7 +140,7 @@ def get_prescription(
     prescription_id: IdPath, request: Request, me: Annotated[Principal, require("prescriptions:read")]
 ) -> PrescriptionOut:
     with request.app.state.db.read() as session:
-        return prescriptions.get_prescription(session, me, prescription_id, secret=request.app.state.secret)
+        return prescriptions.get_prescription(session, me, prescription_id, keys=request.app.state.keys)
 
 
 @router.post(
@@ -177,6 +182,8 @@ def precycle_override(
     me: Annotated[Principal, require("precycle:override")],
 ) -> DecisionOut:
     state = request.app.state
-    signer = signatures.reauthenticate(me, "overridden", body.password, hasher=state.hasher)
+    signer = signatures.reauthenticate(
+        me, "overridden", body.password, auth=state.auth, client=client_address(request)
+    )
     with state.db.write() as session:
-        return precycle.override(session, signer, pseudonym, cycle, body, secret=state.secret)
+        return precycle.override(session, signer, pseudonym, cycle, body, keys=state.keys)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from theradose.service.api.params import IdempotencyKeyHeader, IdPath, Limit, Offset
-from theradose.service.auth import Principal, require
+from theradose.service.auth import Principal, client_address, require
 from theradose.service.errors import ERROR_RESPONSES
 from theradose.service.operations import (
     administration,
@@ -125,9 +125,11 @@ def release_batch(
     batch_id: IdPath, body: ReleaseIn, request: Request, me: Annotated[Principal, require("batches:write")]
 ) -> BatchOut:
     state = request.app.state
-    signer = signatures.reauthenticate(me, "released", body.password, hasher=state.hasher)
+    signer = signatures.reauthenticate(
+        me, "released", body.password, auth=state.auth, client=client_address(request)
+    )
     with state.db.write() as session:
-        return batches.release_batch(session, signer, batch_id, body, secret=state.secret)
+        return batches.release_batch(session, signer, batch_id, body, keys=state.keys)
 
 
 @router.post("/batches/{batch_id}/reject", tags=["batches"], summary="Reject a batch in quarantine (reason)")
@@ -183,7 +185,7 @@ def create_dispensing(
     me: Annotated[Principal, require("dispense")],
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> DispensingOut:
-    secret = request.app.state.secret
+    keys = request.app.state.keys
     with request.app.state.db.write() as session:
         digest = request_hash("create_dispensing", batch_id, body)
         out, _ = run_once(
@@ -193,7 +195,7 @@ def create_dispensing(
             "create_dispensing",
             digest,
             DispensingOut,
-            lambda: dispensing.create_dispensing(session, me, batch_id, body, secret=secret),
+            lambda: dispensing.create_dispensing(session, me, batch_id, body, keys=keys),
         )
         return out
 
@@ -210,9 +212,11 @@ def void_dispensing(
     me: Annotated[Principal, require("dispense")],
 ) -> DispensingOut:
     state = request.app.state
-    signer = signatures.reauthenticate(me, "voided", body.password, hasher=state.hasher)
+    signer = signatures.reauthenticate(
+        me, "voided", body.password, auth=state.auth, client=client_address(request)
+    )
     with state.db.write() as session:
-        return dispensing.void_dispensing(session, signer, dispensing_id, body, secret=state.secret)
+        return dispensing.void_dispensing(session, signer, dispensing_id, body, keys=state.keys)
 
 
 @router.get(
@@ -258,7 +262,7 @@ def create_administration(
     me: Annotated[Principal, require("administer")],
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> AdministrationOut:
-    secret = request.app.state.secret
+    keys = request.app.state.keys
     with request.app.state.db.write() as session:
         digest = request_hash("create_administration", dispensing_id, body)
         out, _ = run_once(
@@ -268,7 +272,7 @@ def create_administration(
             "create_administration",
             digest,
             AdministrationOut,
-            lambda: administration.create_administration(session, me, dispensing_id, body, secret=secret),
+            lambda: administration.create_administration(session, me, dispensing_id, body, keys=keys),
         )
         return out
 
@@ -282,7 +286,7 @@ def assay_syringe(
     dispensing_id: IdPath, body: AssayIn, request: Request, me: Annotated[Principal, require("administer")]
 ) -> AssayOut:
     with request.app.state.db.read() as session:
-        return administration.assay_preview(session, me, dispensing_id, body, secret=request.app.state.secret)
+        return administration.assay_preview(session, me, dispensing_id, body, keys=request.app.state.keys)
 
 
 @router.get("/administrations/{administration_id}", tags=["administration"], summary="One administration")

@@ -27,10 +27,13 @@ def create_calibrator(
 
 @router.get("/calibrators", tags=["qa"], summary="List dose calibrators")
 def list_calibrators(
-    request: Request, me: Annotated[Principal, require("calibrators:read")]
+    request: Request,
+    me: Annotated[Principal, require("calibrators:read")],
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[CalibratorOut]:
     with request.app.state.db.read() as session:
-        return calibrators.list_calibrators(session, me)
+        return calibrators.list_calibrators(session, me, limit=limit, offset=offset)
 
 
 @router.post(
@@ -76,13 +79,18 @@ def add_camera_calibration(
     "/cameras/{camera}/calibrations", tags=["qa"], summary="Calibration history of a camera, oldest first"
 )
 def list_camera_calibrations(
-    camera: CameraPath, request: Request, me: Annotated[Principal, require("cameras:read")]
+    camera: CameraPath,
+    request: Request,
+    me: Annotated[Principal, require("cameras:read")],
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[CameraCalibrationOut]:
+    """Oldest first; the change from the previous calibration is computed over the whole history."""
     with request.app.state.db.read() as session:
         history = cameras.camera_history(session, me, camera)
     if not history:
         raise not_found("camera", camera)
-    return history
+    return history[offset : offset + limit]
 
 
 @router.post("/calibrator-qa/{qa_id}/void", tags=["qa"], summary="Void a QA result entered in error (reason)")

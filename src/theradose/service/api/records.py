@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, UploadFile
 
 from theradose.service.api.params import IdPath, Limit, Offset
-from theradose.service.auth import Principal, require
-from theradose.service.errors import ERROR_RESPONSES
+from theradose.service.auth import Principal, client_address, require
+from theradose.service.errors import ERROR_RESPONSES, ErrorResponse
 from theradose.service.operations import audit, rrdsr_import, signatures
 from theradose.service.operations.audit import AuditOut, VerifyOut
 from theradose.service.operations.rrdsr_import import ImportedOut
@@ -31,21 +31,34 @@ def list_audit(
         return audit.list_audit(session, me, entity=entity, entity_id=entity_id, limit=limit, offset=offset)
 
 
-@router.get("/audit/verify", tags=["audit"], summary="Verify the whole SHA-256 audit chain")
+@router.get(
+    "/audit/verify",
+    tags=["audit"],
+    summary="Verify the keyed audit chain, its head, and every record against its last audit entry",
+)
 def verify_audit(request: Request, me: Annotated[Principal, require("audit:read")]) -> VerifyOut:
     with request.app.state.db.read() as session:
-        return audit.verify_audit(session, me)
+        return audit.verify_audit(session, me, keys=request.app.state.keys)
 
 
 # --- signatures ---------------------------------------------------------------------------------------------
 @router.post(
-    "/signatures", tags=["signatures"], status_code=201, summary="Sign a record (re-enter your password)"
+    "/signatures",
+    tags=["signatures"],
+    status_code=201,
+    summary="Sign a record (re-enter your password)",
+    responses={
+        429: {"model": ErrorResponse, "description": "too many failed re-authentications: locked"},
+        503: {"model": ErrorResponse, "description": "too many password checks at once"},
+    },
 )
 def sign_record(body: SignIn, request: Request, me: Annotated[Principal, require("sign")]) -> SignatureOut:
     state = request.app.state
-    signer = signatures.reauthenticate(me, body.meaning, body.password, hasher=state.hasher)
+    signer = signatures.reauthenticate(
+        me, body.meaning, body.password, auth=state.auth, client=client_address(request)
+    )
     with state.db.write() as session:
-        return signatures.sign_record(session, signer, body, secret=state.secret)
+        return signatures.sign_record(session, signer, body, keys=state.keys)
 
 
 @router.get(
@@ -56,10 +69,12 @@ def list_signatures(
     record_id: IdPath,
     request: Request,
     me: Annotated[Principal, require("signatures:read")],
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[SignatureOut]:
     with request.app.state.db.read() as session:
         return signatures.list_signatures(
-            session, me, record_type, record_id, secret=request.app.state.secret
+            session, me, record_type, record_id, keys=request.app.state.keys, limit=limit, offset=offset
         )
 
 

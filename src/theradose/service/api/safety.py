@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from theradose.service.api.params import PseudonymPath
+from theradose.service.api.params import Limit, Offset, PseudonymPath
 from theradose.service.auth import Principal, require
 from theradose.service.errors import ERROR_RESPONSES
 from theradose.service.operations import labs
@@ -29,10 +29,14 @@ def record_lab(
 
 @router.get("/patients/{pseudonym}/labs", tags=["safety"], summary="Lab values with CTCAE grades")
 def list_labs(
-    pseudonym: PseudonymPath, request: Request, me: Annotated[Principal, require("labs:read")]
+    pseudonym: PseudonymPath,
+    request: Request,
+    me: Annotated[Principal, require("labs:read")],
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> list[LabOut]:
     with request.app.state.db.read() as session:
-        return labs.list_labs(session, me, pseudonym)
+        return labs.list_labs(session, me, pseudonym, limit=limit, offset=offset)
 
 
 @router.get(

@@ -16,6 +16,7 @@ from theradose.planning.regulatory import detect_medical_event
 from theradose.service import audit_store
 from theradose.service.auth import Principal
 from theradose.service.errors import ApiError, conflict
+from theradose.service.keys import KeyRing
 from theradose.service.models import (
     Administration,
     Batch,
@@ -113,23 +114,23 @@ def administration_out(row: Administration, pseudonym: str, prescribed_mbq: floa
     )
 
 
-def _bedside_checks(session: Session, disp: Dispensing, *, secret: bytes) -> tuple[Batch, Prescription]:
+def _bedside_checks(session: Session, disp: Dispensing, *, keys: KeyRing) -> tuple[Batch, Prescription]:
     if disp.status != "active":
         raise conflict("dispensing_voided", f"dispensing {disp.id} is voided: dispense the dose again")
     batch = session.get(Batch, disp.batch_id)
     prescription = session.get(Prescription, disp.prescription_id)
     assert batch is not None and prescription is not None
-    require_dispensable(session, prescription, secret=secret)
+    require_dispensable(session, prescription, keys=keys)
     precycle.require_cycle_open(session, prescription.patient_id, prescription.cycle)
     return batch, prescription
 
 
 def assay_preview(
-    session: Session, me: Principal, dispensing_id: int, body: AssayIn, *, secret: bytes
+    session: Session, me: Principal, dispensing_id: int, body: AssayIn, *, keys: KeyRing
 ) -> AssayOut:
     """The syringe assay decay-corrected to the intended injection time (nothing is written)."""
     disp = get_or_404(session, Dispensing, dispensing_id)
-    batch, prescription = _bedside_checks(session, disp, secret=secret)
+    batch, prescription = _bedside_checks(session, disp, keys=keys)
     check_times(
         syringe_measured_at=body.syringe_measured_at,
         injection_time=max(body.injection_time, body.syringe_measured_at),
@@ -166,7 +167,7 @@ def _identity(session: Session, patient_id: int) -> dict[str, str | None]:
 
 
 def create_administration(
-    session: Session, me: Principal, dispensing_id: int, body: AdministrationIn, *, secret: bytes
+    session: Session, me: Principal, dispensing_id: int, body: AdministrationIn, *, keys: KeyRing
 ) -> AdministrationOut:
     """Record the administration of a dispensed dose.
 
@@ -181,7 +182,7 @@ def create_administration(
     disp = get_or_404(session, Dispensing, dispensing_id, lock=True)
     if session.execute(select(Administration).where(Administration.dispensing_id == disp.id)).first():
         raise conflict("already_administered", f"dispensing {disp.id} has an administration")
-    batch, prescription = _bedside_checks(session, disp, secret=secret)
+    batch, prescription = _bedside_checks(session, disp, keys=keys)
     matched = confirm_identity(
         _identity(session, disp.patient_id),
         {

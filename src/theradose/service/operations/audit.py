@@ -1,4 +1,4 @@
-"""Use cases of the audit trail: list entries, verify the chain."""
+"""Use cases of the audit trail: list entries, verify the chain, its head and every record."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from theradose.service import audit_store
 from theradose.service.auth import Principal
+from theradose.service.keys import KeyRing
 from theradose.service.models import AuditEntryRow, row_to_dict
 
 
@@ -26,6 +27,17 @@ class AuditOut(BaseModel):
     reason: str | None
     prev_hash: str
     hash: str
+    key_id: str | None = None
+
+
+class StateMismatchOut(BaseModel):
+    table: str
+    id: str
+    field: str | None
+    problem: str
+    audit_entry: int | None
+    recorded: Any = None
+    found: Any = None
 
 
 class VerifyOut(BaseModel):
@@ -33,6 +45,12 @@ class VerifyOut(BaseModel):
     entries: int
     first_bad_entry: int | None
     problem: str | None
+    head_ok: bool
+    rows_checked: int
+    state_mismatches: list[StateMismatchOut]
+    key_ids: list[str]
+    legacy_entries: int
+    checkpoint: dict[str, Any] | None
 
 
 def list_audit(
@@ -66,9 +84,7 @@ def count_audit(session: Session, me: Principal) -> int:
     return int(session.execute(select(func.count()).select_from(AuditEntryRow)).scalar_one())
 
 
-def verify_audit(session: Session, me: Principal) -> VerifyOut:
-    """Verify the whole chain against itself and the stored head."""
-    result = audit_store.verify(session)
-    return VerifyOut(
-        ok=result.ok, entries=result.entries, first_bad_entry=result.first_bad_entry, problem=result.problem
-    )
+def verify_audit(session: Session, me: Principal, *, keys: KeyRing) -> VerifyOut:
+    """Verify the keyed chain, its sealed head and every record against its newest audit entry
+    (checkpoints outside the database are compared by ``theradose audit verify --checkpoint``)."""
+    return VerifyOut(**audit_store.verify(session, keys).as_dict())

@@ -6,17 +6,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from theradose.pharmacy import batches as batch_logic
-from theradose.pharmacy.decay import canonical_nuclide
+from theradose.pharmacy.decay import canonical_nuclide, remaining_activity_mbq
+from theradose.pharmacy.identifiers import identifier_key
 from theradose.pharmacy.signatures import four_eyes_conflict
 from theradose.products import get_product
 from theradose.service import audit_store
 from theradose.service.auth import Principal
 from theradose.service.errors import ApiError, conflict
+from theradose.service.keys import KeyRing
 from theradose.service.models import Batch, Delivery, Dispensing, QcResultRow, row_to_dict
 from theradose.service.operations.common import (
     ActivityMBq,
@@ -42,7 +44,7 @@ class BatchIn(Model):
     reference_time: Time
     expiry_time: Time
     delivery_id: Annotated[int | None, Field(default=None, ge=1, le=2**31 - 1)] = None
-    carrier_added: bool | None = None
+    carrier_added: StrictBool | None = None  # true or false from the certificate, never "yes" or 1
 
 
 class QcIn(Model):
@@ -75,7 +77,9 @@ class BatchOut(BaseModel):
     status: str
     remaining_activity_ref_mbq: float
     remaining_volume_ml: float
-    remaining_activity_now_mbq: float
+    #: 0 once decayed beyond the float range; null when the reference time is so far ahead that the
+    #: correction back would overflow.
+    remaining_activity_now_mbq: float | None
     version: int
     product_code: str | None
     carrier_added: bool | None
@@ -124,7 +128,9 @@ def batch_out(row: Batch, qc: Sequence[QcResultRow]) -> BatchOut:
     """The public view of a batch with its QC results and the remaining activity now."""
     data = row_to_dict(row)
     data.pop("delivery_id")
-    now_mbq = domain_batch(row).concentration_at_mbq_per_ml(utcnow()) * row.remaining_volume_ml
+    now_mbq = remaining_activity_mbq(
+        row.remaining_activity_ref_mbq, row.nuclide, from_time=row.reference_time, to_time=utcnow()
+    )
     return BatchOut(**data, remaining_activity_now_mbq=now_mbq, qc=[qc_out(q) for q in qc])
 
 
@@ -167,11 +173,14 @@ def create_batch(session: Session, me: Principal, body: BatchIn) -> BatchOut:
         )
     if body.delivery_id is not None:
         get_or_404(session, Delivery, body.delivery_id)
+    product_key, lot_key = identifier_key(product.name), identifier_key(body.lot)
     exists = session.execute(
-        select(Batch).where(Batch.product == product.name, Batch.lot == body.lot)
-    ).first()
-    if exists:
-        raise conflict("conflict", f"batch {product.name} lot {body.lot} exists", "lot")
+        select(Batch.lot).where(Batch.product_key == product_key, Batch.lot_key == lot_key)
+    ).scalar_one_or_none()
+    if exists is not None:
+        raise conflict(
+            "conflict", f"batch {product.name} lot {exists!r} exists (same as {body.lot!r})", "lot"
+        )
     row = Batch(
         product=product.name,
         product_code=product.code,
@@ -179,6 +188,8 @@ def create_batch(session: Session, me: Principal, body: BatchIn) -> BatchOut:
         specification_id=spec.id,
         nuclide=nuclide,
         lot=body.lot,
+        product_key=product_key,
+        lot_key=lot_key,
         activity_mbq=body.activity_mbq,
         volume_ml=body.volume_ml,
         reference_time=body.reference_time,
@@ -273,7 +284,7 @@ def add_qc(session: Session, me: Principal, batch_id: int, body: QcIn) -> QcOut:
 
 
 def release_batch(
-    session: Session, signer: Signer, batch_id: int, body: ReleaseIn, *, secret: bytes
+    session: Session, signer: Signer, batch_id: int, body: ReleaseIn, *, keys: KeyRing
 ) -> BatchOut:
     """Release a batch from quarantine: an e-signature (meaning ``released``) by a pharmacist other than
     anyone who recorded its QC, when every test of its specification passed and it is in date."""
@@ -316,7 +327,7 @@ def release_batch(
         reason=body.reason or "QC release",
     )
     record = signed_record(session, "batch", batch.id)
-    seal_signature(session, signer, "batch", batch.id, record, secret=secret, reason=body.reason)
+    seal_signature(session, signer, "batch", batch.id, record, keys=keys, reason=body.reason)
     return batch_out(batch, rows)
 
 

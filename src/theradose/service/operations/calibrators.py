@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from theradose.pharmacy import calibrators as calibrator_rules
 from theradose.pharmacy.decay import canonical_nuclide
+from theradose.pharmacy.identifiers import check_identifier, identifier_key
 from theradose.service import audit_store
 from theradose.service.auth import Principal
 from theradose.service.errors import ApiError, conflict
@@ -126,9 +127,14 @@ def calibrator_out(row: Calibrator) -> CalibratorOut:
 
 def create_calibrator(session: Session, me: Principal, body: CalibratorIn) -> CalibratorOut:
     """Register a dose calibrator."""
-    if session.execute(select(Calibrator).where(Calibrator.name == body.name)).first():
-        raise conflict("conflict", f"calibrator {body.name!r} exists", "name")
-    row = Calibrator(**body.model_dump())
+    name = check_identifier(body.name, "name")
+    name_key = identifier_key(name)
+    exists = session.execute(
+        select(Calibrator.name).where(Calibrator.name_key == name_key)
+    ).scalar_one_or_none()
+    if exists is not None:
+        raise conflict("conflict", f"calibrator {exists!r} exists (same as {name!r})", "name")
+    row = Calibrator(**{**body.model_dump(), "name": name}, name_key=name_key)
     session.add(row)
     session.flush()
     audit_store.append(
@@ -143,11 +149,15 @@ def create_calibrator(session: Session, me: Principal, body: CalibratorIn) -> Ca
     return calibrator_out(row)
 
 
-def list_calibrators(session: Session, me: Principal) -> list[CalibratorOut]:
-    """All dose calibrators, each with whether a failed constancy check blocks it."""
+def list_calibrators(
+    session: Session, me: Principal, *, limit: int | None = None, offset: int = 0
+) -> list[CalibratorOut]:
+    """Dose calibrators by id (one page of ``limit`` from ``offset``), each with whether a failed constancy
+    check blocks it."""
+    stmt = select(Calibrator).order_by(Calibrator.id).limit(limit).offset(offset)
     return [
         calibrator_out(r).model_copy(update={"blocked": blocking_check(session, r.id) is not None})
-        for r in session.execute(select(Calibrator).order_by(Calibrator.id)).scalars()
+        for r in session.execute(stmt).scalars()
     ]
 
 

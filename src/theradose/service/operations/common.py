@@ -9,18 +9,19 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from theradose.pharmacy.ranges import EARLIEST_TIME, LATEST_TIME, MAX_ACTIVITY_MBQ, MIN_ACTIVITY_MBQ
 from theradose.service.errors import not_found
 from theradose.service.models import Base, Patient
 
 T = TypeVar("T", bound=Base)
 
-_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-_LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+#: Largest row id (a signed 32-bit integer, the INTEGER of PostgreSQL).
+MAX_ID = 2**31 - 1
 
 
 def _sane_time(value: datetime) -> datetime:
-    if not _EARLIEST.year <= value.year < _LATEST.year:
-        raise ValueError("time must lie between 1970 and 2200")
+    if not EARLIEST_TIME.year <= value.year < LATEST_TIME.year:
+        raise ValueError(f"time must lie between {EARLIEST_TIME.year} and {LATEST_TIME.year}")
     return value.astimezone(UTC)
 
 
@@ -50,9 +51,10 @@ def opt_text(max_length: int) -> Any:
     ]
 
 
-#: Activities 1 kBq .. 1 TBq in MBq.
-ActivityMBq = Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)]
-NonNegActivityMBq = Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)]
+#: Activities 1 kBq .. 1 TBq in MBq (the physical range of :mod:`theradose.pharmacy._checks`).
+ActivityMBq = Annotated[float, Field(ge=MIN_ACTIVITY_MBQ, le=MAX_ACTIVITY_MBQ, allow_inf_nan=False)]
+#: A reading that may be zero (a residual): 0, or up to 1 TBq.
+NonNegActivityMBq = Annotated[float, Field(ge=0, le=MAX_ACTIVITY_MBQ, allow_inf_nan=False)]
 #: Volumes 1 nL .. 10 L in mL.
 VolumeML = Annotated[float, Field(ge=1e-6, le=1e4, allow_inf_nan=False)]
 Finite = Annotated[float, Field(allow_inf_nan=False, ge=-1e12, le=1e12)]
@@ -86,7 +88,10 @@ def utcnow() -> datetime:
 
 
 def get_or_404(session: Session, model: type[T], key: int, *, lock: bool = False) -> T:
-    """Row ``key`` of ``model`` (optionally locked FOR UPDATE) or a 404 error."""
+    """Row ``key`` of ``model`` (optionally locked FOR UPDATE) or a 404 error (also for a key no row can
+    have, such as 99999999999999999999, which the database driver could not even bind)."""
+    if not isinstance(key, int) or not 1 <= key <= MAX_ID:
+        raise not_found(table_label(model.__tablename__), key)
     stmt = select(model).where(model.id == key)  # type: ignore[attr-defined]
     if lock:
         stmt = stmt.with_for_update()

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from theradose.pharmacy import deliveries as delivery_logic
 from theradose.pharmacy.decay import canonical_nuclide
+from theradose.pharmacy.identifiers import identifier_key
 from theradose.service import audit_store
 from theradose.service.auth import Principal
 from theradose.service.errors import conflict
@@ -104,10 +105,15 @@ def create_generator(session: Session, me: Principal, body: GeneratorIn) -> Gene
     """Register a radionuclide generator."""
     parent, daughter = canonical_nuclide(body.parent), canonical_nuclide(body.daughter)
     delivery_logic.Generator(parent, daughter, body.serial, body.parent_activity_mbq, body.calibration_time)
-    if session.execute(select(Generator).where(Generator.serial == body.serial)).first():
-        raise conflict("conflict", f"generator {body.serial!r} exists", "serial")
+    serial_key = identifier_key(body.serial)
+    exists = session.execute(
+        select(Generator.serial).where(Generator.serial_key == serial_key)
+    ).scalar_one_or_none()
+    if exists is not None:
+        raise conflict("conflict", f"generator {exists!r} exists (same as {body.serial!r})", "serial")
     row = Generator(
         serial=body.serial,
+        serial_key=serial_key,
         parent=parent,
         daughter=daughter,
         parent_activity_mbq=body.parent_activity_mbq,

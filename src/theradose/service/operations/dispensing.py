@@ -22,6 +22,7 @@ from theradose.pharmacy.regulatory import check_dosage
 from theradose.service import audit_store
 from theradose.service.auth import Principal
 from theradose.service.errors import ApiError, conflict
+from theradose.service.keys import KeyRing
 from theradose.service.models import Administration, Batch, Dispensing, Patient, Prescription, row_to_dict
 from theradose.service.operations import calibrators, precycle
 from theradose.service.operations.batches import domain_batch
@@ -127,13 +128,13 @@ def check_product(batch: Batch, prescription: Prescription, override_reason: str
 
 
 def create_dispensing(
-    session: Session, me: Principal, batch_id: int, body: DispenseIn, *, secret: bytes
+    session: Session, me: Principal, batch_id: int, body: DispenseIn, *, keys: KeyRing
 ) -> DispensingOut:
     """Dispense the dose of a written directive from a released batch, booking the batch stock."""
     draw_time = body.draw_time or utcnow()
     batch = get_or_404(session, Batch, batch_id, lock=True)
     prescription = get_or_404(session, Prescription, body.prescription_id, lock=True)
-    require_dispensable(session, prescription, secret=secret)
+    require_dispensable(session, prescription, keys=keys)
     existing = active_dispensing(session, prescription.id)
     if existing is not None:
         raise conflict(
@@ -219,7 +220,7 @@ def create_dispensing(
 
 
 def void_dispensing(
-    session: Session, signer: Signer, dispensing_id: int, body: VoidDispensingIn, *, secret: bytes
+    session: Session, signer: Signer, dispensing_id: int, body: VoidDispensingIn, *, keys: KeyRing
 ) -> DispensingOut:
     """Void a dispensed dose that was not administered (reason and e-signature ``voided``).
 
@@ -257,7 +258,7 @@ def void_dispensing(
         "dispensing",
         row.id,
         signed_record(session, "dispensing", row.id),
-        secret=secret,
+        keys=keys,
         reason=body.reason,
     )
     batch = session.get(Batch, row.batch_id)

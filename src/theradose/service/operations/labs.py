@@ -116,11 +116,17 @@ def record_lab(
     return lab_out(row)
 
 
-def list_labs(session: Session, me: Principal, pseudonym: str) -> list[LabOut]:
-    """A patient's lab values by date."""
+def list_labs(
+    session: Session, me: Principal, pseudonym: str, *, limit: int | None = None, offset: int = 0
+) -> list[LabOut]:
+    """A patient's lab values by date (one page of ``limit`` from ``offset``)."""
     patient = patient_by_pseudonym(session, pseudonym)
     rows = session.execute(
-        select(LabRecord).where(LabRecord.patient_id == patient.id).order_by(LabRecord.taken_on, LabRecord.id)
+        select(LabRecord)
+        .where(LabRecord.patient_id == patient.id)
+        .order_by(LabRecord.taken_on, LabRecord.id)
+        .limit(limit)
+        .offset(offset)
     ).scalars()
     return [lab_out(r) for r in rows]
 

@@ -9,6 +9,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from theradose.pharmacy.identifiers import check_identifier, identifier_key
 from theradose.pharmacy.patients import new_pseudonym
 from theradose.service import audit_store
 from theradose.service.auth import Principal
@@ -64,8 +65,13 @@ class IdentityOut(BaseModel):
 
 def create_patient(session: Session, me: Principal, body: PatientIn) -> PatientOut:
     """Register a patient; the audit trail names which identity fields were set, never their values."""
-    if session.execute(select(PatientIdentity).where(PatientIdentity.mrn == body.mrn)).first():
-        raise conflict("conflict", f"a patient with mrn {body.mrn!r} exists", "mrn")
+    mrn = check_identifier(body.mrn, "mrn")
+    mrn_key = identifier_key(mrn)
+    existing = session.execute(
+        select(PatientIdentity.mrn).where(PatientIdentity.mrn_key == mrn_key)
+    ).scalar_one_or_none()
+    if existing is not None:
+        raise conflict("conflict", f"a patient with mrn {existing!r} exists (same as {mrn!r})", "mrn")
     now = utcnow()
     patient = Patient(pseudonym=new_pseudonym(), created_at=now, sex=body.sex, weight_kg=body.weight_kg)
     session.add(patient)
@@ -75,7 +81,8 @@ def create_patient(session: Session, me: Principal, body: PatientIn) -> PatientO
             patient_id=patient.id,
             family_name=body.family_name,
             given_name=body.given_name,
-            mrn=body.mrn,
+            mrn=mrn,
+            mrn_key=mrn_key,
             birth_date=body.birth_date,
         )
     )

@@ -23,6 +23,7 @@ from theradose.safety import LabValue, check_cycle
 from theradose.service import audit_store
 from theradose.service.auth import Principal
 from theradose.service.errors import ApiError, conflict, not_found
+from theradose.service.keys import KeyRing
 from theradose.service.models import LabRecord, Patient, PrecycleDecisionRow, Prescription, row_to_dict
 from theradose.service.operations.common import Model, patient_by_pseudonym, text, utcnow
 from theradose.service.operations.signatures import Signer, seal_signature
@@ -176,7 +177,7 @@ def list_decisions(session: Session, me: Principal, pseudonym: str) -> list[Deci
 
 
 def override(
-    session: Session, signer: Signer, pseudonym: str, cycle: int, body: OverrideIn, *, secret: bytes
+    session: Session, signer: Signer, pseudonym: str, cycle: int, body: OverrideIn, *, keys: KeyRing
 ) -> DecisionOut:
     """Override a DELAY or STOP of a cycle (physician, reason, e-signature ``overridden``)."""
     me = signer.principal
@@ -205,6 +206,6 @@ def override(
         reason=body.reason,
     )
     seal_signature(
-        session, signer, "precycle_decision", row.id, row_to_dict(row), secret=secret, reason=body.reason
+        session, signer, "precycle_decision", row.id, row_to_dict(row), keys=keys, reason=body.reason
     )
     return decision_out(row, patient.pseudonym)

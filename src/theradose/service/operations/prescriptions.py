@@ -24,6 +24,7 @@ from theradose.products import Product, get_product
 from theradose.service import audit_store
 from theradose.service.auth import Principal
 from theradose.service.errors import ApiError, conflict
+from theradose.service.keys import KeyRing
 from theradose.service.models import Dispensing, Patient, Prescription, Referral, SignatureRow, row_to_dict
 from theradose.service.operations.common import (
     ActivityMBq,
@@ -90,7 +91,7 @@ def signed_content(row: Prescription) -> dict[str, object]:
     return data
 
 
-def valid_approval(session: Session, row: Prescription, *, secret: bytes) -> SignatureRow | None:
+def valid_approval(session: Session, row: Prescription, *, keys: KeyRing) -> SignatureRow | None:
     """The newest physician ``approved`` signature that still matches the directive's content, or None."""
     content = signed_content(row)
     rows = session.execute(
@@ -111,17 +112,25 @@ def valid_approval(session: Session, row: Prescription, *, secret: bytes) -> Sig
             record_id=sig_row.record_id,
             record_hash=sig_row.record_hash,
             seal=sig_row.seal,
+            key_id=sig_row.key_id,
         )
-        if sig_logic.verify(sig, content, secret=secret).valid:
-            return sig_row
+        if sig_row.key_id is None:  # sealed before key ids: valid while the verified trail records it
+            view = audit_store.unkeyed_signature_view("prescription", content)
+            if sig_logic.record_hash(view) == sig_row.record_hash and audit_store.signature_recorded(
+                session, sig_row
+            ):
+                return sig_row
+        elif keys.has(sig_row.key_id):
+            if sig_logic.verify(sig, content, secret=keys.sub_key("e-signature", sig_row.key_id)).valid:
+                return sig_row
     return None
 
 
-def require_dispensable(session: Session, row: Prescription, *, secret: bytes) -> None:
+def require_dispensable(session: Session, row: Prescription, *, keys: KeyRing) -> None:
     """Refuse (409) a directive that is not signed with a signature matching its content."""
     reason = not_dispensable_reason(
         row.status,
-        signature_valid=row.status == "signed" and valid_approval(session, row, secret=secret) is not None,
+        signature_valid=row.status == "signed" and valid_approval(session, row, keys=keys) is not None,
     )
     if reason is not None:
         code = "prescription_not_signed" if row.status != "cancelled" else "prescription_not_active"
@@ -266,13 +275,13 @@ def edit_prescription(
 
 
 def get_prescription(
-    session: Session, me: Principal, prescription_id: int, *, secret: bytes
+    session: Session, me: Principal, prescription_id: int, *, keys: KeyRing
 ) -> PrescriptionOut:
     """One written directive."""
     row = get_or_404(session, Prescription, prescription_id)
     patient = session.get(Patient, row.patient_id)
     assert patient is not None
-    return prescription_out(row, patient.pseudonym, valid_approval(session, row, secret=secret))
+    return prescription_out(row, patient.pseudonym, valid_approval(session, row, keys=keys))
 
 
 def cancel_prescription(

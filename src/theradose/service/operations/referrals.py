@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
 from theradose.pharmacy import referrals as referral_logic
@@ -101,15 +101,19 @@ def create_referral(session: Session, me: Principal, body: ReferralIn) -> Referr
     return referral_out(row, patient.pseudonym)
 
 
-def open_referrals(session: Session, me: Principal) -> list[ReferralOut]:
-    """Open referrals: positive PET first, then the oldest."""
+def open_referrals(
+    session: Session, me: Principal, *, limit: int | None = None, offset: int = 0
+) -> list[ReferralOut]:
+    """Open referrals: positive PET first, then the oldest (one page of ``limit`` from ``offset``)."""
     rows = session.execute(
         select(Referral, Patient.pseudonym)
         .join(Patient, Patient.id == Referral.patient_id)
         .where(Referral.status.in_(sorted(referral_logic.OPEN_STATUSES)))
+        .order_by(case((Referral.pet_result == "positive", 0), else_=1), Referral.received_at, Referral.id)
+        .limit(limit)
+        .offset(offset)
     ).all()
-    items = [referral_out(r, p) for r, p in rows]
-    return sorted(items, key=lambda r: (r.pet_result != "positive", r.received_at, r.id))
+    return [referral_out(r, p) for r, p in rows]
 
 
 def set_referral_status(

@@ -1,9 +1,15 @@
 """Use cases of electronic signatures (21 CFR Part 11 style): re-authenticate, sign, list and verify.
 
 Signing is two steps: :func:`reauthenticate` checks the re-entered password (outside any write
-transaction, because password hashing is slow) and returns a :class:`Signer`; :func:`sign_record` takes
+transaction, because password hashing is slow; throttled, failures audited, see
+:class:`theradose.service.auth.Authenticator`) and returns a :class:`Signer`; :func:`sign_record` takes
 that signer and writes the signature in the caller's write transaction. A signature can only be made by
-a :class:`Signer`, so no caller can skip the password check.
+a :class:`Signer`, so no caller can skip the password check, and an account whose password an
+administrator set cannot sign until its owner has chosen a new one.
+
+Seals use the e-signature sub-key of the active key of the key ring (kept outside the database) and
+name its key id; a signature sealed before keys had ids (``key_id`` None) counts as valid only while
+the audit trail records it exactly (the trail is sealed and verified).
 """
 
 from __future__ import annotations
@@ -12,7 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from argon2 import PasswordHasher
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,8 +26,9 @@ from theradose.pharmacy import signatures as sig_logic
 from theradose.pharmacy.audit import format_time
 from theradose.pharmacy.directives import SIGNATURE_MEANING, SIGNING_ROLE
 from theradose.service import audit_store
-from theradose.service.auth import Principal, check_password
+from theradose.service.auth import Authenticator, Principal
 from theradose.service.errors import ApiError, conflict, not_found
+from theradose.service.keys import KeyRing
 from theradose.service.models import (
     Administration,
     Batch,
@@ -69,6 +75,7 @@ class SignatureOut(BaseModel):
     record_hash: str
     valid: bool
     record_unchanged: bool
+    key_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,20 +86,15 @@ class Signer:
     meaning: str
 
 
-def reauthenticate(me: Principal, meaning: str, password: str, *, hasher: PasswordHasher) -> Signer:
-    """Check that ``me`` may sign with ``meaning`` and that ``password`` is theirs."""
+def reauthenticate(me: Principal, meaning: str, password: str, *, auth: Authenticator, client: str) -> Signer:
+    """Check that ``me`` may sign with ``meaning`` and that ``password`` is theirs (403 while an
+    administrator-set password awaits its change, 401 audited on a wrong one, 429 while locked)."""
     allowed = SIGNATURE_MEANING_ROLES[meaning]
     if me.role not in allowed:
         raise ApiError(
             403, "forbidden", f"role {me.role!r} may not sign as {meaning!r}; allowed: {sorted(allowed)}"
         )
-    if not check_password(hasher, me.password_hash, password):
-        raise ApiError(
-            401,
-            "reauthentication_failed",
-            "password does not match: signing needs your own password",
-            "password",
-        )
+    auth.reauthenticate(me, password, client, purpose="signature")
     return Signer(me, meaning)
 
 
@@ -116,8 +118,25 @@ def signed_record(session: Session, record_type: str, record_id: int) -> dict[st
     return data
 
 
-def signature_out(row: SignatureRow, record: dict[str, Any], secret: bytes) -> SignatureOut:
-    """The public view of a signature, its seal and the record's hash verified."""
+def _unkeyed_signed_record(session: Session, record_type: str, record_id: int) -> dict[str, Any]:
+    """The content a signature sealed before key ids was bound to: the record as it was then signed (the
+    batch's status included), without the columns added since
+    (:data:`theradose.service.audit_store.ADDED_AFTER_UNKEYED_SIGNATURES`)."""
+    row = session.get(SIGNABLE[record_type], record_id)
+    if row is None:
+        raise not_found(record_type.replace("_", " "), record_id)
+    data = signed_content(row) if record_type == "prescription" else row_to_dict(row)
+    data.pop("version", None)
+    if record_type == "batch":
+        data.pop("remaining_activity_ref_mbq")
+        data.pop("remaining_volume_ml")
+    return audit_store.unkeyed_signature_view(record_type, data)
+
+
+def signature_out(session: Session, row: SignatureRow, record: dict[str, Any], keys: KeyRing) -> SignatureOut:
+    """The public view of a signature, its seal and the record's hash verified: the seal under the key
+    it names (a key the ring does not hold is not valid); a signature from before key ids only while the
+    audit trail records it exactly."""
     sig = sig_logic.Signature(
         signer=row.signer,
         meaning=row.meaning,
@@ -126,8 +145,17 @@ def signature_out(row: SignatureRow, record: dict[str, Any], secret: bytes) -> S
         record_id=row.record_id,
         record_hash=row.record_hash,
         seal=row.seal,
+        key_id=row.key_id,
     )
-    check = sig_logic.verify(sig, record, secret=secret)
+    unchanged = sig_logic.record_hash(record) == row.record_hash
+    if row.key_id is None:
+        view = _unkeyed_signed_record(session, row.record_type, int(row.record_id))
+        unchanged = sig_logic.record_hash(view) == row.record_hash
+        check = sig_logic.SignatureCheck(audit_store.signature_recorded(session, row), unchanged)
+    elif keys.has(row.key_id):
+        check = sig_logic.verify(sig, record, secret=keys.sub_key("e-signature", row.key_id))
+    else:
+        check = sig_logic.SignatureCheck(False, unchanged)
     return SignatureOut(
         id=row.id,
         record_type=row.record_type,
@@ -139,6 +167,7 @@ def signature_out(row: SignatureRow, record: dict[str, Any], secret: bytes) -> S
         record_hash=row.record_hash,
         valid=check.valid,
         record_unchanged=check.record_unchanged,
+        key_id=row.key_id,
     )
 
 
@@ -149,10 +178,11 @@ def seal_signature(
     record_id: int | str,
     record: dict[str, Any],
     *,
-    secret: bytes,
+    keys: KeyRing,
     reason: str | None = None,
 ) -> SignatureRow:
-    """Write ``signer``'s signature over ``record`` and its audit entry (in the caller's transaction)."""
+    """Write ``signer``'s signature over ``record``, sealed under the active key, and its audit entry (in
+    the caller's transaction)."""
     me = signer.principal
     same = session.execute(
         select(SignatureRow.record_hash).where(
@@ -165,6 +195,8 @@ def seal_signature(
     # the same signature twice is refused; after the record changed (e.g. an edited directive) it is due again
     if signer.meaning not in REPEATABLE_MEANINGS and any(h == sig_logic.record_hash(record) for (h,) in same):
         raise conflict("already_signed", f"{me.username} already signed this record as {signer.meaning}")
+    if me.must_change_password:  # also refused by reauthenticate; kept where the seal is made
+        raise ApiError(403, "password_change_required", "set your own password before signing")
     earlier = session.execute(
         select(SignatureRow.signer, SignatureRow.meaning).where(
             SignatureRow.record_type == record_type, SignatureRow.record_id == str(record_id)
@@ -175,12 +207,13 @@ def seal_signature(
         raise conflict("four_eyes", clash)
     sig = sig_logic.sign(
         record,
-        secret=secret,
+        secret=keys.sub_key("e-signature"),
         signer=me.username,
         meaning=signer.meaning,
         signed_at=utcnow(),
         record_type=record_type,
         record_id=str(record_id),
+        key_id=keys.active_id,
     )
     row = SignatureRow(
         record_type=sig.record_type,
@@ -191,6 +224,7 @@ def seal_signature(
         signed_at=format_time(sig.signed_at),
         record_hash=sig.record_hash,
         seal=sig.seal,
+        key_id=sig.key_id,
     )
     session.add(row)
     session.flush()
@@ -207,7 +241,7 @@ def seal_signature(
     return row
 
 
-def sign_record(session: Session, signer: Signer, body: SignIn, *, secret: bytes) -> SignatureOut:
+def sign_record(session: Session, signer: Signer, body: SignIn, *, keys: KeyRing) -> SignatureOut:
     """Sign a record as ``signer`` (who re-authenticated for ``body.meaning``).
 
     A written directive is signed ``approved`` by a physician (the authorized user) while it is a draft;
@@ -234,7 +268,7 @@ def sign_record(session: Session, signer: Signer, body: SignIn, *, secret: bytes
             )
     record = signed_record(session, body.record_type, body.record_id)
     row = seal_signature(
-        session, signer, body.record_type, body.record_id, record, secret=secret, reason=body.reason
+        session, signer, body.record_type, body.record_id, record, keys=keys, reason=body.reason
     )
     if body.record_type == "prescription" and body.meaning == SIGNATURE_MEANING:
         rx = session.get(Prescription, body.record_id)
@@ -253,11 +287,18 @@ def sign_record(session: Session, signer: Signer, body: SignIn, *, secret: bytes
             after=row_to_dict(rx),
             reason="signed by the authorized user",
         )
-    return signature_out(row, record, secret)
+    return signature_out(session, row, record, keys)
 
 
 def list_signatures(
-    session: Session, me: Principal, record_type: str, record_id: int, *, secret: bytes
+    session: Session,
+    me: Principal,
+    record_type: str,
+    record_id: int,
+    *,
+    keys: KeyRing,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[SignatureOut]:
     """The signatures of a record, each verified."""
     record = signed_record(session, record_type, record_id)
@@ -265,5 +306,7 @@ def list_signatures(
         select(SignatureRow)
         .where(SignatureRow.record_type == record_type, SignatureRow.record_id == str(record_id))
         .order_by(SignatureRow.id)
+        .limit(limit)
+        .offset(offset)
     ).scalars()
-    return [signature_out(r, record, secret) for r in rows]
+    return [signature_out(session, r, record, keys) for r in list(rows)]

@@ -144,3 +144,63 @@ def create_specification(session: Session, me: Principal, body: SpecificationIn)
         reason=body.reason,
     )
     return out
+
+
+def seed_specifications(session: Session) -> list[SpecificationOut]:
+    """Write each specification of ``data/products/specifications.toml`` that the database lacks (by product
+    and version), through the audit chain as the application writes any record (actor ``system``).
+
+    Run by the app factory at start-up, after the migrations: rows written by a migration would have no
+    audit entry and the state verification would report them as written outside the application.
+    """
+    import tomllib
+    from importlib import resources
+
+    text_ = (resources.files("theradose.data") / "products" / "specifications.toml").read_text(
+        encoding="utf-8"
+    )
+    written = []
+    for spec in tomllib.loads(text_)["specifications"]:
+        product = get_product(spec["product"])
+        exists = session.execute(
+            select(ProductSpecification.id).where(
+                ProductSpecification.product_code == product.code,
+                ProductSpecification.version == int(spec["version"]),
+            )
+        ).first()
+        if exists is not None:
+            continue
+        row = ProductSpecification(
+            product_code=product.code,
+            version=int(spec["version"]),
+            created_by="system",
+            created_at=utcnow(),
+            reason="seeded from data/products/specifications.toml",
+        )
+        session.add(row)
+        session.flush()
+        for t in spec["tests"]:
+            session.add(
+                SpecificationTest(
+                    specification_id=row.id,
+                    test=t["test"],
+                    unit=t["unit"],
+                    lower_limit=t.get("lower_limit"),
+                    upper_limit=t.get("upper_limit"),
+                    citation=t["citation"],
+                )
+            )
+        session.flush()
+        out = specification_out(session, row)
+        audit_store.append(
+            session,
+            actor="system",
+            at=utcnow(),
+            action="create",
+            entity="product_specification",
+            entity_id=row.id,
+            after=out.model_dump(mode="json"),
+            reason=row.reason,
+        )
+        written.append(out)
+    return written

@@ -38,7 +38,6 @@ def create_web_app(
     from fastapi.responses import RedirectResponse
 
     from theradose.service.app import create_app
-    from theradose.service.review_store import Store
     from theradose.service.settings import Settings
     from theradose.service.web.routes import build_router
     from theradose.service.web.views.base import WebState, make_templates
@@ -51,7 +50,7 @@ def create_web_app(
     app = create_app(settings, routers=[build_router()])
     app.state.web = WebState(
         templates=make_templates(),
-        store=Store(settings.files_dir, pipeline_roots=settings.pipeline_roots),
+        store=app.state.reviews,
     )
 
     @app.get("/", include_in_schema=False)

@@ -54,8 +54,10 @@ def csrf_token(request: Request) -> str:
     token = session_token(request)
     if token is None:
         return ""
-    secret: bytes = request.app.state.secret
-    return hmac.new(secret, ("csrf:" + hash_token(token)).encode("ascii"), hashlib.sha256).hexdigest()
+    keys = request.app.state.keys
+    secret = keys.sub_key("csrf")
+    digest = hash_token(token, keys)
+    return hmac.new(secret, ("csrf:" + digest).encode("ascii"), hashlib.sha256).hexdigest()
 
 
 def csrf_ok(request: Request, submitted: object) -> bool:

@@ -12,10 +12,6 @@ Revises: 0002
 
 from __future__ import annotations
 
-import tomllib
-from datetime import UTC, datetime
-from importlib import resources
-
 import sqlalchemy as sa
 from alembic import op
 
@@ -23,58 +19,6 @@ revision = "web_0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
-
-
-def _seed_specifications(bind: sa.Connection) -> None:
-    text = (resources.files("theradose.data") / "products" / "specifications.toml").read_text(
-        encoding="utf-8"
-    )
-    now = datetime.now(UTC)
-    specs = sa.table(
-        "product_specifications",
-        sa.column("id", sa.Integer()),
-        sa.column("product_code", sa.String()),
-        sa.column("version", sa.Integer()),
-        sa.column("created_by", sa.String()),
-        sa.column("created_at", sa.DateTime(timezone=True)),
-        sa.column("reason", sa.Text()),
-    )
-    tests = sa.table(
-        "specification_tests",
-        sa.column("specification_id", sa.Integer()),
-        sa.column("test", sa.String()),
-        sa.column("unit", sa.String()),
-        sa.column("lower_limit", sa.Float()),
-        sa.column("upper_limit", sa.Float()),
-        sa.column("citation", sa.Text()),
-    )
-    stamp = now if bind.dialect.name != "sqlite" else now.replace(tzinfo=None)
-    for spec in tomllib.loads(text)["specifications"]:
-        bind.execute(
-            specs.insert().values(
-                product_code=spec["product"],
-                version=int(spec["version"]),
-                created_by="migration",
-                created_at=stamp,
-                reason="seeded from data/products/specifications.toml",
-            )
-        )
-        spec_id = bind.execute(
-            sa.select(specs.c.id).where(
-                specs.c.product_code == spec["product"], specs.c.version == int(spec["version"])
-            )
-        ).scalar_one()
-        for t in spec["tests"]:
-            bind.execute(
-                tests.insert().values(
-                    specification_id=spec_id,
-                    test=t["test"],
-                    unit=t["unit"],
-                    lower_limit=t.get("lower_limit"),
-                    upper_limit=t.get("upper_limit"),
-                    citation=t["citation"],
-                )
-            )
 
 
 def _backfill(bind: sa.Connection) -> None:
@@ -261,7 +205,6 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("void_reason", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("voided_by", sa.String(length=64), nullable=True))
     bind = op.get_bind()
-    _seed_specifications(bind)
     _backfill(bind)
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from theradose.pharmacy.administration import ROUTES
 from theradose.service.auth import Principal
+from theradose.service.keys import KeyRing
 from theradose.service.operations import (
     administration,
     calibrators,
@@ -40,14 +41,14 @@ _FIELDS = (
 
 
 def _context(
-    session: Session, me: Principal, dispensing_id: int, *, secret: bytes, with_identity: bool
+    session: Session, me: Principal, dispensing_id: int, *, keys: KeyRing, with_identity: bool
 ) -> dict[str, Any] | None:
     ctx = administration.administration_context(session, me, dispensing_id)
     if ctx is None:
         return None
     adm = ctx["adm"]
     ctx["signatures"] = (
-        signatures.list_signatures(session, me, "administration", adm.id, secret=secret)
+        signatures.list_signatures(session, me, "administration", adm.id, keys=keys)
         if adm is not None and allowed(me.role, "signatures:read")
         else []
     )
@@ -77,7 +78,7 @@ def _page(
 ) -> Response:
     with request.app.state.db.write() as session:
         ctx = _context(
-            session, me, dispensing_id, secret=request.app.state.secret, with_identity=request.method == "GET"
+            session, me, dispensing_id, keys=request.app.state.keys, with_identity=request.method == "GET"
         )
         session.expunge_all()
     if ctx is None:
@@ -123,7 +124,7 @@ async def administer_submit(request: Request, dispensing_id: int) -> Response:
     errors = {k: "enter a date and time" for k in needed if times[k] is None}
     if errors:
         return _page(request, me, dispensing_id, errors=errors, values=values, status=422)
-    secret = request.app.state.secret
+    keys = request.app.state.keys
     if step == "assay":
         assay, errors = await run_in_threadpool(
             base.run_form,
@@ -134,9 +135,7 @@ async def administer_submit(request: Request, dispensing_id: int) -> Response:
                     "injection_time": times["injection_time"],
                 }
             ),
-            lambda body: base.read(
-                request, administration.assay_preview, me, dispensing_id, body, secret=secret
-            ),
+            lambda body: base.read(request, administration.assay_preview, me, dispensing_id, body, keys=keys),
         )
         return _page(
             request,
@@ -158,7 +157,7 @@ async def administer_submit(request: Request, dispensing_id: int) -> Response:
                 "create_administration",
                 idempotency.request_hash("create_administration", dispensing_id, body),
                 administration.AdministrationOut,
-                lambda: administration.create_administration(session, me, dispensing_id, body, secret=secret),
+                lambda: administration.create_administration(session, me, dispensing_id, body, keys=keys),
             )
 
     no_residual = bool(values["no_residual_measured"])

@@ -35,5 +35,7 @@ async def verify(request: Request) -> Response:
     """``POST /ui/audit/verify``: verify the whole chain."""
     me = base.require_user(request, "audit:read")
     await base.checked_form(request, me)
-    verification = await run_in_threadpool(base.read, request, audit.verify_audit, me)
+    verification = await run_in_threadpool(
+        base.read, request, audit.verify_audit, me, keys=request.app.state.keys
+    )
     return _page(request, me, verification=verification)

@@ -31,8 +31,10 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 
 from theradose.errors import TheradoseError
+from theradose.pharmacy.ranges import EARLIEST_TIME, LATEST_TIME
 from theradose.service.auth import Principal
 from theradose.service.errors import ApiError
+from theradose.service.operations.common import MAX_ID
 from theradose.service.permissions import SIGNATURE_MEANING_ROLES, allowed
 from theradose.service.review_store import Store
 from theradose.service.web import session as web_session
@@ -168,6 +170,9 @@ def require_user(request: Request, permission: str | None) -> Principal:
                 )
             )
         raise Refused(RedirectResponse(f"/ui/login?next={target}", status_code=303))
+    # an administrator-set password must be changed (the password page) before any page action
+    if permission is not None and me.must_change_password:
+        raise Refused(redirect("/ui/password", "choose your own password first", kind="error"))
     if permission is not None and not allowed(me.role, permission):
         raise Refused(render(request, "forbidden.html", me, status=403, permission=permission))
     return me
@@ -209,6 +214,8 @@ def parse_local(request: Request, value: Any) -> str | None:
         naive = datetime.fromisoformat(value.strip())
     except ValueError:
         return None
+    if not EARLIEST_TIME.year <= naive.year < LATEST_TIME.year:
+        return None  # year 1 or 9999: a typing error (and outside what a time zone can convert)
     if naive.tzinfo is not None:
         return naive.astimezone(UTC).isoformat()
     return naive.replace(tzinfo=site_tz(request)).astimezone(UTC).isoformat()
@@ -338,13 +345,25 @@ def read(request: Request, operation: Callable[..., Any], *args: Any, **kwargs: 
         return operation(session, *args, **kwargs)
 
 
+def _impossible_id(kwargs: dict[str, Any]) -> str | None:
+    """The first ``*_id`` path parameter that no row can have (e.g. 99999999999999999999), if any."""
+    for name, value in kwargs.items():
+        if name.endswith("_id") and isinstance(value, int) and not 1 <= value <= MAX_ID:
+            return f"{name.removesuffix('_id').replace('_', ' ')} {value}"
+    return None
+
+
 def guarded(handler: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a view so that a :class:`Refused` raised inside it becomes its response."""
+    """Wrap a view so that a :class:`Refused` raised inside it becomes its response, and a record id
+    that no row can have is answered with the 404 page before the view runs."""
     if inspect.iscoroutinefunction(handler):
 
         @functools.wraps(handler)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
+                impossible = _impossible_id(kwargs)
+                if impossible is not None:
+                    return not_found(kwargs["request"], require_user(kwargs["request"], None), impossible)
                 return await handler(*args, **kwargs)
             except Refused as refused:
                 return refused.response
@@ -354,6 +373,9 @@ def guarded(handler: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(handler)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            impossible = _impossible_id(kwargs)
+            if impossible is not None:
+                return not_found(kwargs["request"], require_user(kwargs["request"], None), impossible)
             return handler(*args, **kwargs)
         except Refused as refused:
             return refused.response

@@ -13,7 +13,8 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from theradose.products import load_products
-from theradose.service.auth import Principal
+from theradose.service.auth import Principal, client_address
+from theradose.service.keys import KeyRing
 from theradose.service.models import ProductSpecification
 from theradose.service.operations import batches, idempotency, signatures, specifications
 from theradose.service.permissions import allowed
@@ -105,13 +106,13 @@ async def receive_batch(request: Request) -> Response:
     return base.redirect(f"/ui/batches/{row.id}", f"batch {row.lot} received (quarantine): record QC next")
 
 
-def _detail(session: Session, me: Principal, batch_id: int, *, secret: bytes) -> dict[str, Any] | None:
+def _detail(session: Session, me: Principal, batch_id: int, *, keys: KeyRing) -> dict[str, Any] | None:
     batch = batches.find_batch(session, me, batch_id)
     if batch is None:
         return None
     spec_row = session.get(ProductSpecification, batch.specification_id) if batch.specification_id else None
     sigs = (
-        signatures.list_signatures(session, me, "batch", batch_id, secret=secret)
+        signatures.list_signatures(session, me, "batch", batch_id, keys=keys)
         if allowed(me.role, "signatures:read")
         else []
     )
@@ -131,7 +132,7 @@ def _detail_page(
     values: Mapping[str, str],
     status: int = 200,
 ) -> Response:
-    found = base.read(request, _detail, me, batch_id, secret=request.app.state.secret)
+    found = base.read(request, _detail, me, batch_id, keys=request.app.state.keys)
     if found is None:
         return base.not_found(request, me, f"batch {batch_id}")
     return base.render(request, "batch.html", me, status=status, errors=errors, values=values, **found)
@@ -170,8 +171,10 @@ async def release(request: Request, batch_id: int) -> Response:
     state = request.app.state
 
     def work(body: batches.ReleaseIn) -> batches.BatchOut:
-        signer = signatures.reauthenticate(me, "released", body.password, hasher=state.hasher)
-        return base.write(request, batches.release_batch, signer, batch_id, body, secret=state.secret)
+        signer = signatures.reauthenticate(
+            me, "released", body.password, auth=state.auth, client=client_address(request)
+        )
+        return base.write(request, batches.release_batch, signer, batch_id, body, keys=state.keys)
 
     _, errors = await run_in_threadpool(
         base.run_form,

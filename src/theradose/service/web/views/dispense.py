@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from theradose.pharmacy.decay import half_life_h
-from theradose.service.auth import Principal
+from theradose.service.auth import Principal, client_address
 from theradose.service.operations import calibrators, dispensing, idempotency, patients, precycle, worklist
 from theradose.service.web.views import base
 
@@ -112,7 +112,7 @@ async def dispense_submit(request: Request) -> Response:
     if errors:
         return _page(request, me, errors=errors, values=values, status=422)
     key = base.form_key(form)
-    secret = request.app.state.secret
+    keys = request.app.state.keys
 
     def work(body: dispensing.DispenseIn) -> tuple[dispensing.DispensingOut, bool]:
         batch_id = int(values["batch_id"])
@@ -124,7 +124,7 @@ async def dispense_submit(request: Request) -> Response:
                 "create_dispensing",
                 idempotency.request_hash("create_dispensing", batch_id, body),
                 dispensing.DispensingOut,
-                lambda: dispensing.create_dispensing(session, me, batch_id, body, secret=secret),
+                lambda: dispensing.create_dispensing(session, me, batch_id, body, keys=keys),
             )
 
     result, errors = await run_in_threadpool(
@@ -167,10 +167,10 @@ async def void_submit(request: Request, dispensing_id: int) -> Response:
 
     def work(body: dispensing.VoidDispensingIn) -> dispensing.DispensingOut:
         state = request.app.state
-        signer = signatures.reauthenticate(me, "voided", body.password, hasher=state.hasher)
-        return base.write(
-            request, dispensing.void_dispensing, signer, dispensing_id, body, secret=state.secret
+        signer = signatures.reauthenticate(
+            me, "voided", body.password, auth=state.auth, client=client_address(request)
         )
+        return base.write(request, dispensing.void_dispensing, signer, dispensing_id, body, keys=state.keys)
 
     _, errors = await run_in_threadpool(
         base.run_form,

@@ -24,8 +24,8 @@ def _page(
     request: Request, me: Principal, *, errors: dict[str, str], values: Mapping[str, str], status: int = 200
 ) -> Response:
     store = base.state(request).store
-    secret = request.app.state.secret
-    rows = base.read(request, dosimetry.list_reviews, me, store=store, secret=secret)
+    keys = request.app.state.keys
+    rows = base.read(request, dosimetry.list_reviews, me, store=store, keys=keys)
     listed = base.read(request, patients.list_patients, me, limit=1000)
     return base.render(
         request,
@@ -80,7 +80,11 @@ async def import_output(request: Request) -> Response:
                 folder=values["folder"] or None,
             )
         except (TheradoseError, ApiError) as exc:
-            return None, base.errors_from_exception(exc, "file")
+            # a field of doses.json (activity_mbq, injection_time, ...) is not a field of the form
+            return None, {
+                (k if k in ("patient", "cycle", "file", "folder") else "_form"): v
+                for k, v in base.errors_from_exception(exc, "file").items()
+            }
         return review, {}
 
     review, errors = await run_in_threadpool(work)
@@ -116,7 +120,7 @@ def review_page(request: Request, review_id: str) -> Response:
             x_label="absorbed dose (Gy)",
             y_label="volume receiving at least this dose (%)",
         )
-    signatures = base.read(request, dosimetry.review_signatures, review, secret=request.app.state.secret)
+    signatures = base.read(request, dosimetry.review_signatures, review, keys=request.app.state.keys)
     return base.render(
         request,
         "review.html",
@@ -132,13 +136,19 @@ def review_page(request: Request, review_id: str) -> Response:
 
 
 def review_report(request: Request, review_id: str) -> Response:
-    """``GET /ui/dosimetry/{review_id}/report``: the pipeline's HTML report, sandboxed."""
+    """``GET /ui/dosimetry/{review_id}/report``: the pipeline's HTML report, sandboxed, its checked and
+    approved lines filled from the review's verified e-signatures (the file on disk is not changed: its
+    SHA-256 is what the signatures bind)."""
+    from theradose.report import fill_signoff
+
     me = base.require_user(request, "dosimetry:read")
     review = base.state(request).store.review(review_id)
     if review is None or not (review.folder / "report.html").is_file():
         return base.not_found(request, me, "report")
+    signatures = base.read(request, dosimetry.review_signatures, review, keys=request.app.state.keys)
+    text = (review.folder / "report.html").read_text(encoding="utf-8")
     return Response(
-        (review.folder / "report.html").read_bytes(),
+        fill_signoff(text, signatures, zone=base.site_tz(request)).encode("utf-8"),
         media_type="text/html",
         headers={"Content-Security-Policy": REPORT_CSP, "X-Frame-Options": "SAMEORIGIN"},
     )

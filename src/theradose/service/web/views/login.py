@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
+from theradose.service.auth import client_address
 from theradose.service.operations import users
 from theradose.service.permissions import allowed
 from theradose.service.web import session as web_session
@@ -62,24 +65,17 @@ async def login_submit(request: Request) -> Response:
         errors["password"] = "enter your password"
     result = None
     if not errors:
-        settings = request.app.state.settings
         result, errors = await run_in_threadpool(
             base.run_form,
             lambda: users.LoginIn.model_validate({"username": username, "password": password}),
-            lambda body: base.write(
-                request,
-                users.login,
-                body,
-                hasher=request.app.state.hasher,
-                session_ttl_h=settings.session_ttl_h,
-            ),
+            lambda body: users.login(request.app.state.auth, body, client=client_address(request)),
         )
-        if errors.get("password", "").startswith("password: your password was reset"):
-            return base.redirect(
-                f"/ui/password?user={username}", "your password was reset: choose a new one", kind="error"
-            )
         if errors or result is None:
-            errors = {"password": "wrong user name or password"}
+            locked = next((m for m in errors.values() if m.startswith("too many")), None)
+            errors = {"password": locked or "wrong user name or password"}
+            delay = request.app.state.settings.failed_login_delay_s
+            if delay > 0:  # as the API: a refusal comes late, without holding a thread
+                await asyncio.sleep(delay)
     if errors:
         return base.render(
             request,
@@ -92,7 +88,12 @@ async def login_submit(request: Request) -> Response:
             username=username,
         )
     assert result is not None
-    response = RedirectResponse(target, status_code=303)
+    if result.user.must_change_password:  # an administrator set it: the owner chooses one first
+        response = base.redirect(
+            "/ui/password", "an administrator set your password: choose your own", kind="error"
+        )
+    else:
+        response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         web_session.SESSION_COOKIE,
         result.token,
@@ -118,47 +119,29 @@ async def logout(request: Request) -> Response:
 
 
 def password_page(request: Request) -> Response:
-    """``GET /ui/password``: change one's password (needed after a reset)."""
-    me = web_session.current_user(request)
-    return base.render(
-        request,
-        "password.html",
-        me,
-        login_csrf=request.cookies.get(web_session.LOGIN_CSRF_COOKIE, ""),
-        username=me.username if me else request.query_params.get("user", ""),
-        errors={},
-    )
+    """``GET /ui/password``: change one's own password (required after an administrator set it)."""
+    me = base.require_user(request, None)
+    return base.render(request, "password.html", me, errors={})
 
 
 async def password_submit(request: Request) -> Response:
-    """``POST /ui/password``: with the current password (the login form's CSRF cookie guards it)."""
-    form = await base.read_form(request)
-    username = base.form_text(form, "username")
-    if not web_session.login_csrf_ok(request, form.get("login_csrf")):
-        return base.render(
-            request,
-            "password.html",
-            None,
-            status=403,
-            login_csrf="",
-            username=username,
-            errors={"_form": "the form expired: open the log-in page and try again"},
-        )
+    """``POST /ui/password``: re-enter the current password (throttled as a log-in) and choose a new one;
+    the user's other sessions end (:func:`theradose.service.operations.users.change_own_password`)."""
+    me = base.require_user(request, None)
+    form = await base.checked_form(request, me)
+    client = client_address(request)
+
+    def change(body: users.PasswordChangeIn) -> users.UserOut:
+        new_hash = users.check_password_change(request.app.state.auth, me, body, client=client)
+        return base.write(request, users.change_own_password, me, new_hash)
+
     _, errors = await run_in_threadpool(
         base.run_form,
         lambda: users.PasswordChangeIn.model_validate(
-            {"username": username, "password": form.get("password"), "new_password": form.get("new_password")}
+            {"current_password": form.get("current_password"), "new_password": form.get("new_password")}
         ),
-        lambda body: base.write(request, users.change_password, body, hasher=request.app.state.hasher),
+        change,
     )
     if errors:
-        return base.render(
-            request,
-            "password.html",
-            None,
-            status=422,
-            username=username,
-            login_csrf=request.cookies.get(web_session.LOGIN_CSRF_COOKIE, ""),
-            errors=errors,
-        )
-    return base.redirect("/ui/login", "password changed: log in with the new password")
+        return base.render(request, "password.html", me, status=422, errors=errors)
+    return base.redirect("/ui/", "password changed")

@@ -15,7 +15,16 @@ from sqlalchemy.orm import Session
 from theradose.errors import TheradoseError
 from theradose.products import load_products
 from theradose.service.auth import Principal
-from theradose.service.operations import dosimetry, labs, patients, precycle, prescriptions, treatment
+from theradose.service.keys import KeyRing
+from theradose.service.operations import (
+    directive_plans,
+    dosimetry,
+    labs,
+    patients,
+    precycle,
+    prescriptions,
+    treatment,
+)
 from theradose.service.operations.common import PSEUDONYM_PATTERN
 from theradose.service.permissions import allowed
 from theradose.service.review_store import Store
@@ -65,7 +74,7 @@ def _view(
     pseudonym: str,
     *,
     store: Store,
-    secret: bytes,
+    keys: KeyRing,
     with_identity: bool = True,
 ) -> dict[str, Any] | None:
     patient = treatment.find_patient(session, me, pseudonym)
@@ -73,19 +82,24 @@ def _view(
         return None
     cycles = treatment.patient_cycles(session, me, patient)
     for cycle in cycles:
-        cycle["approval"] = prescriptions.valid_approval(session, cycle["rx"], secret=secret)
+        cycle["approval"] = prescriptions.valid_approval(session, cycle["rx"], keys=keys)
     names = patients.identities(session, me, [pseudonym], view="patient", audit=with_identity)
     protocol_name = next(
         (p for p in (treatment.protocol_for(c["rx"].radiopharmaceutical) for c in cycles) if p), None
     )
-    review_rows = dosimetry.list_reviews(session, me, store=store, secret=secret, patient=pseudonym)
-    plan = treatment.next_cycle_plan(protocol_name, [r["review"] for r in review_rows if r["approved"]])
+    review_rows = dosimetry.list_reviews(session, me, store=store, keys=keys, patient=pseudonym)
+    plan = treatment.next_cycle_plan(
+        protocol_name,
+        [r["review"] for r in review_rows if r["approved"]],
+        treatment.administered_activities(cycles),
+    )
     if "error" not in plan:
         plan["chart"] = _planning_chart(plan)
     return {
         "cycles": cycles,
         "reviews": review_rows,
         "dose_table": treatment.measured_doses([r["review"] for r in review_rows]),
+        "dose_sources": treatment.dose_sources([r["review"] for r in review_rows]),
         "planning": plan,
         "labs": _labs(session, me, pseudonym, protocol_name),
         "protocol": protocol_name,
@@ -94,6 +108,7 @@ def _view(
         "decisions": precycle.list_decisions(session, me, pseudonym) if allowed(me.role, "labs:read") else [],
         "products": list(load_products().values()),
         "next_cycle": 1 + max((c["rx"].cycle for c in cycles if c["rx"].status != "cancelled"), default=0),
+        "directive_plans": directive_plans.directive_plans(session, [c["rx"].id for c in cycles]),
     }
 
 
@@ -112,7 +127,7 @@ def _page(
             me,
             pseudonym,
             store=base.state(request).store,
-            secret=request.app.state.secret,
+            keys=request.app.state.keys,
             with_identity=request.method == "GET",
         )
         session.expunge_all()

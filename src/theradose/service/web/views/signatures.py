@@ -9,7 +9,7 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from theradose.service.auth import Principal
+from theradose.service.auth import Principal, client_address
 from theradose.service.errors import ApiError
 from theradose.service.operations import dosimetry, signatures
 from theradose.service.web.views import base
@@ -26,10 +26,11 @@ def _sign_review(request: Request, me: Principal, review_id: str, meaning: str, 
                 meaning,
                 password,
                 store=base.state(request).store,
-                hasher=state.hasher,
-                secret=state.secret,
+                auth=state.auth,
+                client=client_address(request),
+                keys=state.keys,
             )
-        base.write(request, dosimetry.sign_review, signer, secret=state.secret)
+        base.write(request, dosimetry.sign_review, signer, keys=state.keys)
     except ApiError as exc:
         return exc.message
     return ""
@@ -37,8 +38,10 @@ def _sign_review(request: Request, me: Principal, review_id: str, meaning: str, 
 
 def _sign_record(request: Request, me: Principal, body: signatures.SignIn) -> signatures.SignatureOut:
     state = request.app.state
-    signer = signatures.reauthenticate(me, body.meaning, body.password, hasher=state.hasher)
-    return base.write(request, signatures.sign_record, signer, body, secret=state.secret)
+    signer = signatures.reauthenticate(
+        me, body.meaning, body.password, auth=state.auth, client=client_address(request)
+    )
+    return base.write(request, signatures.sign_record, signer, body, keys=state.keys)
 
 
 async def sign(request: Request) -> Response:

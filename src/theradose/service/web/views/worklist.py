@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from theradose.pharmacy.ranges import EARLIEST_TIME, LATEST_TIME
 from theradose.service.auth import Principal
 from theradose.service.operations import patients, worklist
 from theradose.service.web.views import base
@@ -29,6 +30,8 @@ def worklist_page(request: Request, day: str | None = None) -> Response:
         the_day = date.fromisoformat(day) if day else datetime.now(tz).date()
     except ValueError:
         the_day = datetime.now(tz).date()
+    if not EARLIEST_TIME.year <= the_day.year < LATEST_TIME.year - 1:
+        the_day = datetime.now(tz).date()  # like an unreadable day: 9999-12-31 has no next day
     start = datetime.combine(the_day, time(0), tzinfo=tz).astimezone(UTC)
     end = datetime.combine(the_day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
     with request.app.state.db.write() as session:
