@@ -4,13 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: help venv system test demo lint bench clean fuzz-service
+.PHONY: help venv system test demo lint bench clean trial fuzz-service
 
 help:
 	@echo "make test   - set everything up (venv, system packages) and run the test suite"
 	@echo "make demo   - set everything up and run the main job (theradose demo)"
 	@echo "make lint   - ruff, mypy --strict on the core, and the import contract (core imports no edge)"
 	@echo "make bench  - run the benchmarks in benchmarks/"
+	@echo "make trial  - run the virtual multicentre trial (theradose benchmark; hours; docs/pvc.md)"
 	@echo "make fuzz-service - schemathesis: every API operation x every role, SQLite and PostgreSQL"
 
 $(STAMP): pyproject.toml
@@ -36,6 +37,9 @@ lint: venv
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/python scripts/check_import_contract.py
+
+trial: venv
+	$(BIN)/theradose benchmark --out trial-bench
 
 bench: venv
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

@@ -16,6 +16,7 @@ from theradose.pipeline import stages
 from theradose.pipeline.budget import (
     BudgetContext,
     LabelRecovery,
+    ModelRecovery,
     RecoveryUncertainty,
     dose_factor_spread,
     recovery_curve_sigma,
@@ -67,6 +68,32 @@ def test_recovery_of_curve_corrected_labels_is_activity_weighted() -> None:
     assert sigma == pytest.approx(0.0725) and beta == pytest.approx(1.0)
     without_points = RecoveryUncertainty(curve_labels={1: LabelRecovery(0.5, 1.2, False)})
     assert _context(without_points).region_recovery([1])[0] is None  # not assessable: not assessed
+
+
+def test_recovery_of_model_corrected_labels_is_the_models_sigma_activity_weighted() -> None:
+    """Two labels corrected by the GTM, relative σ 0.03 and 0.25 (the second widened below the resolvable
+    size), weights 300 and 100: σ = (300·0.03 + 100·0.25)/400 = (9 + 25)/400 = 8.5 %; β = 0 (the model's
+    correction does not follow the VOI volume as a recovery curve does)."""
+    recovery = RecoveryUncertainty(
+        model_labels={1: ModelRecovery(0.03, False), 2: ModelRecovery(0.25, True)}, model_method="gtm"
+    )
+    sigma, beta, source = _context(recovery).region_recovery([1, 2])
+    assert sigma == pytest.approx(0.085) and beta == 0.0
+    assert source.startswith("gtm correction") and "below the resolvable size" in source
+    assert _context(recovery).region_recovery([1])[0] == pytest.approx(0.03)
+    assert _context(recovery).region_recovery([3]) == (None, 0.0, "no partial-volume correction")
+
+
+def test_a_region_below_the_resolvable_size_of_the_model_is_flagged() -> None:
+    from theradose.dosimetry.results import PartialVolume
+    from theradose.pipeline.run import region_flags
+
+    recovery = RecoveryUncertainty(model_labels={1: ModelRecovery(0.25, True)}, model_method="gtm")
+    below = PartialVolume("gtm", self_recovery=0.4, activity_relative_sigma=0.75, below_resolvable_size=True)
+    resolved = PartialVolume("gtm", self_recovery=0.8, activity_relative_sigma=0.02)
+    context = _context(recovery)
+    assert region_flags("lesion", [1], context, 1.0, 3, partial_volume=below) == ("below_resolution",)
+    assert region_flags("liver", [1], context, 1.0, 3000, partial_volume=resolved) == ()
 
 
 def test_recovery_curve_sigma_pools_the_curves(tmp_path: Path) -> None:

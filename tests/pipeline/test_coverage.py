@@ -18,7 +18,6 @@ from theradose.pipeline.demo import (
     PHANTOM_REALISED_COMPONENTS,
     CoverageResult,
     create_calibration_record,
-    organ_margin_mm,
     run_coverage,
     write_study_file,
 )
@@ -82,9 +81,9 @@ def test_the_cycle_1_fit_reduces_the_single_time_point_kidney_error(
 ) -> None:
     """Cycle 2 of the same virtual patients imaged once at 96 h: the kidney TIA from the patient's own cycle-1
     fit against Hänscheid's estimate, both against the phantom's true kidney TIA, with the corrections of
-    cycle 1 (organ partial-volume correction, calibration). The phantom's kinetics do not change between
-    cycles, so this isolates the single-time-point method's error (an inter-cycle change would add to
-    both)."""
+    cycle 1 (the model-based partial-volume correction, calibration). The phantom's kinetics do not change
+    between cycles, so this isolates the single-time-point method's error (an inter-cycle change would add
+    to both)."""
     _result, out = coverage
     from theradose.pipeline.run import run_study
 
@@ -98,8 +97,8 @@ def test_the_cycle_1_fit_reduces_the_single_time_point_kidney_error(
             earlier = out / "results" / patient.name / "doses.json" if method == "earlier_cycle" else None
             study = write_study_file(
                 patient, out / "cycle2" / f"{patient.name}_{method}.toml",
-                recovery_curve=out / "recovery_curve.json", engines=("local",),
-                organ_margin_mm=organ_margin_mm(), calibration_record=calibration, single_timepoint=method,
+                recovery_curve=None, engines=("local",), resolution=out / "resolution.json",
+                calibration_record=calibration, single_timepoint=method,
                 cycle=2, earlier_cycle=earlier,
             )  # fmt: skip
             with study.open("a", encoding="utf-8") as f:

@@ -86,3 +86,19 @@ def test_harmonisation_table_by_hand() -> None:
     assert entry["methods"]["b"]["mean_error_percent"] == 105.0
     # patient 1: sd(1, 3)/mean = 1.41421/2 = 70.71 %; patient 2: 0 % → mean 35.355 %
     assert entry["spread_between_methods_percent"] == pytest.approx(35.355, abs=1e-3)
+
+
+def test_study_file_with_a_resolution_uses_the_model_based_correction(
+    synthetic_study: SyntheticStudy, tmp_path: Path
+) -> None:
+    import tomllib
+
+    truth = _truth(synthetic_study)
+    (synthetic_study.root / "truth").mkdir(exist_ok=True)
+    (synthetic_study.root / "truth" / "truth.json").write_text(json.dumps(truth), encoding="utf-8")
+    resolution = tmp_path / "resolution.json"
+    study = write_study_file(
+        synthetic_study.root, tmp_path / "gtm.toml", recovery_curve=None, resolution=resolution
+    )
+    pvc = tomllib.loads(study.read_text(encoding="utf-8"))["pvc"]
+    assert pvc == {"method": "gtm", "resolution": str(resolution)}

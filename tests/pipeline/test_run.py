@@ -456,6 +456,20 @@ def test_one_kidney_dose_and_bed_on_every_reader(first_run: Path, tmp_path: Path
     assert (exported.dose_source, exported.dose_gy, exported.bed_gy) == (source, dose, bed)
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("7", "--only-patients 7: choose seeds between 1 and --patients 6"), ("x", "comma-separated seeds")],
+)
+def test_cli_benchmark_rejects_seeds_outside_the_trial(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str, message: str
+) -> None:
+    out = tmp_path / "b"
+    code, _out, err = _cli(capsys, "benchmark", "--only-patients", value, "--out", str(out), "--json")
+    assert code == 2
+    assert message in err
+    assert not out.exists()  # rejected before anything is written
+
+
 def test_single_time_point_of_cycle_2_uses_the_earlier_cycle_fit_with_the_window_warning(
     synthetic_study: SyntheticStudy, first_run: Path, tmp_path: Path
 ) -> None:

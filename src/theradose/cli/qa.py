@@ -401,3 +401,77 @@ def recovery(
         [(s["diameter_mm"], s["volume_ml"], s["recovery"], s["recovery_max"]) for s in data["spheres"]],
     )
     print(f"curve: RC(V) = {curve.rc_inf:.3f} / (1 + ({curve.v50_ml:.3g} mL / V)^{curve.slope:.2f})")
+
+
+@app.command("resolution")
+def resolution(
+    folders: Annotated[
+        list[Path],
+        typer.Argument(help="IEC phantom folders (quantitative SPECT), one per fill (e.g. 10:1 and 40:1)."),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Write the effective resolution here (JSON).")],
+    sphere_concentration_bq_per_ml: Annotated[
+        list[float] | None,
+        typer.Option(
+            help="Sphere concentration per folder (Bq/mL, at the acquisition); default truth/truth.json."
+        ),
+    ] = None,
+    background_concentration_bq_per_ml: Annotated[
+        list[float] | None,
+        typer.Option(help="Background concentration per folder (Bq/mL); default truth/truth.json."),
+    ] = None,
+    json: JsonFlag = False,
+) -> None:
+    """Effective (recovery-matched) resolution of the reconstruction by sphere size and contrast, for the
+    model-based partial-volume correction (``[pvc] method = "gtm"``, ``resolution = OUT``)."""
+    import json as json_module
+
+    from theradose.errors import InputError
+    from theradose.io.dicom import discover_series, read_series
+    from theradose.qa.resolution import IecFill, resolution_from_iec
+
+    spheres = list(sphere_concentration_bq_per_ml or [])
+    backgrounds = list(background_concentration_bq_per_ml or [])
+    if (spheres or backgrounds) and (len(spheres) != len(folders) or len(backgrounds) != len(folders)):
+        raise InputError(
+            "give --sphere-concentration-bq-per-ml and --background-concentration-bq-per-ml once per folder, "
+            "or neither (simulated phantoms: truth/truth.json)"
+        )
+    fills = []
+    for i, folder in enumerate(folders):
+        candidates = [s for s in discover_series(folder) if s.modality == "NM" and s.units == "Bq/mL"]
+        if len(candidates) != 1:
+            raise InputError(
+                f"{folder} must hold exactly one quantitative (Bq/mL) NM series; found {len(candidates)}"
+            )
+        image = read_series(folder, series_uid=candidates[0].series_uid)
+        centres = None
+        if spheres:
+            sphere, background = spheres[i], backgrounds[i]
+        else:
+            truth_file = folder / "truth" / "truth.json"
+            if not truth_file.is_file():
+                raise InputError(
+                    f"no truth/truth.json in {folder}: give --sphere-concentration-bq-per-ml and "
+                    "--background-concentration-bq-per-ml"
+                )
+            truth = json_module.loads(truth_file.read_text(encoding="utf-8"))
+            sphere = float(truth["sphere_concentration_bq_per_ml"])
+            background = float(truth["background_concentration_bq_per_ml"])
+            centres = [s["centre_mm"] for s in truth["spheres"]]
+        fills.append(IecFill(image, sphere, background, centres))
+    result = resolution_from_iec(fills, source=", ".join(str(f) for f in folders))
+    data = result.as_dict()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json_module.dumps(data, indent=2) + "\n", encoding="utf-8")
+    if json:
+        print_json(data)
+    else:
+        print_table(
+            "recovery-matched FWHM (mm) by sphere diameter",
+            ["contrast", *(f"{d:g} mm" for d in result.diameters_mm[-1])],
+            [
+                (f"{c:g}:1", *(f"{v:.1f}" for v in f))
+                for c, f in zip(result.contrasts, result.fwhm_mm, strict=True)
+            ],
+        )

@@ -291,6 +291,34 @@ class Bed:
 
 
 @dataclass(frozen=True)
+class PartialVolume:
+    """How a region's activity was corrected for partial volume (model-based correction,
+    :mod:`theradose.imaging.pvc`).
+
+    Attributes
+    ----------
+    method : str
+        ``"gtm"``, ``"rbv"`` or ``"recovery_curve"`` (a lesion corrected by the recovery curve).
+    self_recovery : float or None
+        Fraction of the region's counts that stay in it under the response used (ω).
+    fwhm_mm, equivalent_diameter_mm : float or None
+        The response (Gaussian FWHM) and the equivalent-sphere diameter it was chosen for.
+    activity_relative_sigma : float or None
+        Relative standard uncertainty of the corrected activity from the response model.
+    below_resolvable_size : bool
+        ω below 0.5: more than half of the region's counts were measured outside it; its uncertainty is
+        widened to half its correction.
+    """
+
+    method: str
+    self_recovery: float | None = None
+    fwhm_mm: float | None = None
+    equivalent_diameter_mm: float | None = None
+    activity_relative_sigma: float | None = None
+    below_resolvable_size: bool = False
+
+
+@dataclass(frozen=True)
 class RegionResult:
     """Everything computed for one region (units in the names; see the module docstring).
 
@@ -315,6 +343,7 @@ class RegionResult:
     uncertainty: UncertaintyBudget | None = None
     kinetics: KineticsRecord | None = None
     flags: tuple[str, ...] = ()
+    partial_volume: PartialVolume | None = None
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -412,6 +441,12 @@ class StudyDoses:
         ``method`` and ``margin_mm`` of the organ correction.
     plan : mapping or None
         The next-cycle plan computed with this study (:meth:`theradose.planning.NextCycleResult.as_dict`).
+    partial_volume_model : mapping or None
+        The model-based partial-volume correction used (method, resolution file, compartments per time
+        point, condition numbers).
+    red_marrow : mapping or None
+        Red marrow self-doses by the blood-based and the image-based method with their uncertainty
+        budgets and disagreement (:meth:`theradose.dosimetry.marrow.MarrowComparison.as_dict`).
     calibration : Calibration or None
         The SPECT calibration (factor, σ, date, camera, QA record).
     site_time_zone : str or None
@@ -434,6 +469,8 @@ class StudyDoses:
     partial_volume_correction: bool = False
     organ_partial_volume_correction: Mapping[str, Any] | None = None
     plan: Mapping[str, Any] | None = None
+    partial_volume_model: Mapping[str, Any] | None = None
+    red_marrow: Mapping[str, Any] | None = None
     calibration: Calibration | None = None
     site_time_zone: str | None = None
     provenance: Mapping[str, Any] | None = None
@@ -624,6 +661,10 @@ class StudyDoses:
             out["upgraded_from"] = self.upgraded_from
         if self.plan is not None:
             out["plan"] = _finite(dict(self.plan))
+        if self.partial_volume_model is not None:
+            out["partial_volume_model"] = _finite(dict(self.partial_volume_model))
+        if self.red_marrow is not None:
+            out["red_marrow"] = _finite(dict(self.red_marrow))
         return out
 
     def to_json(self) -> str:
@@ -758,6 +799,16 @@ def _region_to_dict(region: RegionResult, reference: str, gbq: float) -> dict[st
         "kinetics": None if region.kinetics is None else _kinetics_to_dict(region.kinetics),
         "flags": list(region.flags),
     }
+    if region.partial_volume is not None:
+        pv = region.partial_volume
+        out["partial_volume"] = {
+            "method": pv.method,
+            "self_recovery": pv.self_recovery,
+            "fwhm_mm": pv.fwhm_mm,
+            "equivalent_diameter_mm": pv.equivalent_diameter_mm,
+            "activity_relative_sigma": pv.activity_relative_sigma,
+            "below_resolvable_size": pv.below_resolvable_size,
+        }
     return out
 
 
@@ -1018,6 +1069,23 @@ def _region_from(raw: Any, where: str, *, version: int = DOSES_VERSION, referenc
         uncertainty=budget,
         kinetics=kinetics,
         flags=flags,
+        partial_volume=_partial_volume_from(raw.get("partial_volume"), f"{where}.partial_volume"),
+    )
+
+
+def _partial_volume_from(raw: Any, where: str) -> PartialVolume | None:
+    if raw is None:
+        return None
+    _need(raw, where, dict)
+    return PartialVolume(
+        method=_text(raw.get("method"), f"{where}.method"),
+        self_recovery=_number(raw.get("self_recovery"), f"{where}.self_recovery"),
+        fwhm_mm=_number(raw.get("fwhm_mm"), f"{where}.fwhm_mm"),
+        equivalent_diameter_mm=_number(raw.get("equivalent_diameter_mm"), f"{where}.equivalent_diameter_mm"),
+        activity_relative_sigma=_number(
+            raw.get("activity_relative_sigma"), f"{where}.activity_relative_sigma"
+        ),
+        below_resolvable_size=bool(raw.get("below_resolvable_size", False)),
     )
 
 
@@ -1076,6 +1144,12 @@ def _common(data: Mapping[str, Any], source: str) -> dict[str, Any]:
             else None
         ),
         "plan": data.get("plan") if isinstance(data.get("plan"), Mapping) else None,
+        "partial_volume_model": (
+            data.get("partial_volume_model")
+            if isinstance(data.get("partial_volume_model"), Mapping)
+            else None
+        ),
+        "red_marrow": data.get("red_marrow") if isinstance(data.get("red_marrow"), Mapping) else None,
     }
 
 

@@ -11,8 +11,12 @@ recovery        tumours corrected with a recovery curve: the residual standard d
                 corrected activity when the margin changes by ±1 voxel (half the difference; the margin
                 is "about 1 FWHM") combined with the uncertainty of the band's background from the
                 background's non-uniformity around the organ
-                (:func:`theradose.imaging.pvc.background_sector_sigma_mbq`); not assessed for an
-                uncorrected region
+                (:func:`theradose.imaging.pvc.background_sector_sigma_mbq`); regions corrected by the
+                model-based correction (``pvc.method = "gtm"`` or ``"rbv"``): the model's relative σ of
+                the corrected activity (the response scaled by ±σ of the measured resolution), widened to
+                half the correction below the resolvable size
+                (:func:`theradose.pipeline.stages.label_pvc_sigma`); not assessed for an uncorrected
+                region
 volume          segmentation: one-voxel dilation and erosion of the region's mask
                 (:func:`~theradose.dosimetry.uncertainty_budget.volume_relative_sigma_from_mask`) scaled to
                 the boundary's standard uncertainty: the study file's ``boundary_sigma_mm``, else the
@@ -68,6 +72,15 @@ class LabelRecovery:
 
 
 @dataclass(frozen=True)
+class ModelRecovery:
+    """The model-based correction (:mod:`theradose.imaging.pvc`) of one partition label: the relative σ of
+    its corrected activity (widened below the resolvable size) and whether it is below that size."""
+
+    relative_sigma: float
+    below_resolution: bool
+
+
+@dataclass(frozen=True)
 class RecoveryUncertainty:
     """What the partial-volume corrections tell about their own uncertainty.
 
@@ -90,6 +103,10 @@ class RecoveryUncertainty:
         Organ label → the standard uncertainty of the band's background from the background's
         non-uniformity around the organ (:func:`theradose.imaging.pvc.background_sector_sigma_mbq`),
         summed over time points like ``margin_sums``.
+    model_labels : mapping
+        Label → :class:`ModelRecovery` of every label corrected by the model-based correction.
+    model_method : str
+        That correction's method (``"gtm"`` or ``"rbv"``; ``""`` without it).
     """
 
     curve_sigma: float | None = None
@@ -99,6 +116,8 @@ class RecoveryUncertainty:
     margin_sums: Mapping[int, tuple[float, float, float]] = field(default_factory=dict)
     margin_step_mm: float = 0.0
     background_sums: Mapping[int, float] = field(default_factory=dict)
+    model_labels: Mapping[int, ModelRecovery] = field(default_factory=dict)
+    model_method: str = ""
 
 
 def recovery_curve_sigma(path: Path) -> tuple[float | None, int]:
@@ -184,7 +203,8 @@ class BudgetContext:
         rec = self.recovery
         curve = [label for label in labels if label in rec.curve_labels]
         organ = [label for label in labels if label in rec.margin_sums]
-        if not curve and not organ:
+        model = [label for label in labels if label in rec.model_labels]
+        if not curve and not organ and not model:
             return None, 0.0, "no partial-volume correction"
         parts: list[tuple[float, float | None, float]] = []  # (weight, σ, β)
         for label in curve:
@@ -198,6 +218,8 @@ class BudgetContext:
             background = sum(rec.background_sums.get(label, 0.0) for label in organ)
             sigma = math.hypot(abs(plus - minus) / 2.0, background) / used if used > 0 else None
             parts.append((sum(self.label_weight.get(label, 0.0) for label in organ), sigma, 0.0))
+        for label in model:
+            parts.append((self.label_weight.get(label, 0.0), rec.model_labels[label].relative_sigma, 0.0))
         if any(sigma is None for _w, sigma, _b in parts):
             return None, 0.0, "recovery curve without measured spheres: its uncertainty cannot be assessed"
         total = sum(w for w, _s, _b in parts) or 1.0
@@ -212,6 +234,12 @@ class BudgetContext:
             sources.append(
                 f"enlarged VOI: margin ±{rec.margin_step_mm:.1f} mm (one voxel) and the background's "
                 "non-uniformity around the organ"
+            )
+        if model:
+            below = any(rec.model_labels[label].below_resolution for label in model)
+            sources.append(
+                f"{rec.model_method or 'model-based'} correction: response scaled by ±σ of the measured "
+                "resolution" + ("; half the correction below the resolvable size" if below else "")
             )
         return rel, beta, "; ".join(sources)
 
@@ -318,6 +346,7 @@ __all__ = [
     "BODY_HU_THRESHOLD",
     "BudgetContext",
     "LabelRecovery",
+    "ModelRecovery",
     "RecoveryUncertainty",
     "body_mask_from_ct",
     "boundary_sigma_voxels",

@@ -14,6 +14,7 @@ like-for-like comparison; other engines add photon cross-dose and electron trans
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -158,6 +159,38 @@ def create_patient(
     return folder
 
 
+def create_resolution(path: Path, *, grid: int, seed: int = 1) -> Path:
+    """Effective resolution (JSON, :class:`theradose.imaging.pvc.resolution.EffectiveResolution`) from the
+    same simulated NEMA IEC fills as :func:`create_recovery_curve` (acquired and reconstructed like the
+    patient): the recovery-matched FWHM of each sphere by diameter and contrast. Reused if ``path``
+    exists."""
+    from theradose.imaging.pvc.resolution import effective_resolution, measure_spheres
+
+    if path.is_file():
+        return path
+    measurements = []
+    for ratio in IEC_SPHERE_TO_BACKGROUND:
+        phantom, measured = _iec_acquisition(grid=grid, seed=seed, sphere_to_background=ratio)
+        inverse = np.linalg.inv(phantom.grid.affine())
+        centres = [(inverse @ np.array([*c, 1.0]))[:3] for c in phantom.sphere_centres_mm]
+        measurements += measure_spheres(
+            measured,
+            phantom.grid.spacing_mm,
+            centres_voxel=centres,
+            diameters_mm=phantom.sphere_diameters_mm,
+            sphere_bq_per_ml=phantom.sphere_concentration_bq_per_ml,
+            background_bq_per_ml=phantom.background_concentration_bq_per_ml,
+        )
+    resolution = effective_resolution(
+        measurements, source="simulated NEMA IEC fills, camera and OSEM as the patient"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(resolution.as_dict(), indent=1) + "\n", encoding="utf-8")
+    os.replace(partial, path)
+    return path
+
+
 def create_recovery_curve(path: Path, *, grid: int, seed: int = 1) -> Path:
     """Recovery curves (JSON) from simulated NEMA IEC phantoms acquired and reconstructed like the patient,
     one per sphere-to-background ratio of :data:`IEC_SPHERE_TO_BACKGROUND`.
@@ -178,13 +211,12 @@ def create_recovery_curve(path: Path, *, grid: int, seed: int = 1) -> Path:
     return path
 
 
-def _iec_recovery(*, grid: int, seed: int, sphere_to_background: float) -> dict[str, Any]:
-    """One IEC phantom's fitted recovery curve and measured points (see :func:`create_recovery_curve`)."""
+@functools.lru_cache(maxsize=4)
+def _iec_acquisition(*, grid: int, seed: int, sphere_to_background: float) -> tuple[Any, np.ndarray]:
+    """A simulated IEC fill acquired and reconstructed like the demo patient: (phantom, Bq/mL image)."""
     from theradose.phantoms.osem import reconstruct
     from theradose.phantoms.physical import iec_body_phantom
     from theradose.phantoms.spect import default_system, mu_map_from_hu, simulate_spect
-    from theradose.qa.spect import fit_recovery_curve
-    from theradose.units import mm3_to_ml
 
     phantom = iec_body_phantom(
         spacing_mm=_voxel_mm(grid), sphere_to_background=sphere_to_background, activity_mbq=500.0
@@ -193,7 +225,15 @@ def _iec_recovery(*, grid: int, seed: int, sphere_to_background: float) -> dict[
     system = default_system().with_(n_views=_views(grid))
     acquisition = simulate_spect(phantom.activity_mbq, mu, phantom.grid.spacing_mm, system=system, seed=seed)
     recon = reconstruct(acquisition, mu, iterations=DEMO_ITERATIONS, subsets=DEMO_SUBSETS)
-    measured = np.asarray(recon.concentration_bq_per_ml, dtype=np.float64)
+    return phantom, np.asarray(recon.concentration_bq_per_ml, dtype=np.float64)
+
+
+def _iec_recovery(*, grid: int, seed: int, sphere_to_background: float) -> dict[str, Any]:
+    """One IEC phantom's fitted recovery curve and measured points (see :func:`create_recovery_curve`)."""
+    from theradose.qa.spect import fit_recovery_curve
+    from theradose.units import mm3_to_ml
+
+    phantom, measured = _iec_acquisition(grid=grid, seed=seed, sphere_to_background=sphere_to_background)
     truth = np.asarray(phantom.concentration_bq_per_ml, dtype=np.float64)
     background = float(phantom.background_concentration_bq_per_ml)
     voxel_ml = float(mm3_to_ml(float(np.prod(phantom.grid.spacing_mm))))
@@ -267,6 +307,7 @@ def write_study_file(
     single_timepoint: str = "none",
     registration: str = "none",
     organ_margin_mm: float | None = None,
+    resolution: Path | None = None,
     calibration_record: Path | None = None,
     earlier_cycle: Path | None = None,
     cycle: int = 1,
@@ -274,11 +315,13 @@ def write_study_file(
 ) -> Path:
     """Write a study file for a phantom patient folder (labels from the truth label map).
 
-    With ``organ_margin_mm`` every organ region (not a tumour, not the whole body) gets the enlarged-VOI
-    partial-volume correction with that margin. ``calibration_record`` names the camera's QA record;
-    ``earlier_cycle`` (with ``single_timepoint = "earlier_cycle"``) the dose record of an earlier cycle.
-    Without ``typed_administration`` the file names no patient id, cycle or administration: they come from
-    the service's record (``theradose run --administration``)."""
+    With ``resolution`` every region gets the model-based (geometric transfer matrix) partial-volume
+    correction; otherwise, with ``organ_margin_mm`` every organ region (not a tumour, not the whole body)
+    gets the enlarged-VOI correction with that margin and, with ``recovery_curve``, the tumours the
+    recovery-curve correction. ``calibration_record`` names the camera's QA record; ``earlier_cycle``
+    (with ``single_timepoint = "earlier_cycle"``) the dose record of an earlier cycle. Without
+    ``typed_administration`` the file names no patient id, cycle or administration: they come from the
+    service's record (``theradose run --administration``)."""
     truth = json.loads((patient_root / "truth" / "truth.json").read_text(encoding="utf-8"))
     tumour_names = [t["name"] for t in truth["tumours"]]
     tumour_regions = [n for n in [*tumour_names, "tumours"] if n in truth["regions"]]
@@ -338,6 +381,11 @@ def write_study_file(
         f"reference = {_toml_string(str(engines[0]))}",
         "",
     ]
+    if resolution is not None:
+        lines += ["[pvc]", 'method = "gtm"', f"resolution = {_toml_string(str(resolution))}", ""]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines), encoding="utf-8")
+        return path
     if recovery_curve is not None or organ_margin_mm is not None:
         lines.append("[pvc]")
     if recovery_curve is not None:
@@ -394,7 +442,8 @@ def run_demo(
 ) -> DemoResult:
     """Simulate a virtual 177Lu-PSMA patient, run the pipeline with PVC and score the doses against truth.
 
-    ``out_dir`` receives ``patient/`` (DICOM + truth), ``recovery_curve.json``, ``study.toml`` and
+    ``out_dir`` receives ``patient/`` (DICOM + truth), ``resolution.json`` (the effective resolution
+    measured on simulated IEC fills, for the model-based partial-volume correction), ``study.toml`` and
     ``results/`` (the pipeline output); a second run reuses the patient and the step cache.
     """
     from theradose.pipeline.run import run_study
@@ -412,8 +461,8 @@ def run_demo(
         raise InputError(f"--out {out} holds a demo with other settings: choose a new folder")
     say = _say(progress)
     patient = create_patient(out / "patient", seed=seed, grid=grid, say=say)
-    say("recovery curve (IEC phantom)")
-    curve = create_recovery_curve(out / "recovery_curve.json", grid=grid)
+    say("effective resolution (IEC phantom)")
+    resolution = create_resolution(out / "resolution.json", grid=grid)
     simulated = time.perf_counter()
     truth_file = json.loads((patient / "truth" / "truth.json").read_text(encoding="utf-8"))
     calibration = create_calibration_record(
@@ -422,9 +471,9 @@ def run_demo(
     study = write_study_file(
         patient,
         out / "study.toml",
-        recovery_curve=curve,
+        recovery_curve=None,
         engines=DEMO_ENGINES,
-        organ_margin_mm=organ_margin_mm(),
+        resolution=resolution,
         calibration_record=calibration,
     )
     result = run_study(study, out / "results", progress=progress)
@@ -780,8 +829,9 @@ def run_coverage(
     patient_folders: Sequence[Path] = (),
     progress: bool = False,
 ) -> CoverageResult:
-    """Run the demo's method (multi-time-point, local deposition, tumour and organ PVC, the camera's
-    calibration record) on virtual patients and score each region's 95 % interval against the truth.
+    """Run the demo's method (multi-time-point, local deposition, the model-based partial-volume
+    correction with the effective resolution measured on the IEC phantom, the camera's calibration record)
+    on virtual patients and score each region's 95 % interval against the truth.
 
     ``patient_folders`` runs on existing patient folders instead (each with ``truth/truth.json`` and the
     DICOM time points, the layout of :func:`theradose.io.phantoms.write_patient_study`), e.g. the
@@ -795,7 +845,7 @@ def run_coverage(
     out = Path(out_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
     say = _say(progress)
-    curve = create_recovery_curve(out / "recovery_curve.json", grid=grid)
+    resolution = create_resolution(out / "resolution.json", grid=grid)
     folders = list(patient_folders) or [
         create_patient(out / f"patient_{first_seed + i}", seed=first_seed + i, grid=grid, say=say)
         for i in range(patients)
@@ -808,8 +858,8 @@ def run_coverage(
             out / "calibration" / f"{folder.name}.json", injection=str(truth["injection_datetime"])
         )
         study = write_study_file(
-            folder, out / "studies" / f"{folder.name}.toml", recovery_curve=curve, engines=DEMO_ENGINES,
-            organ_margin_mm=organ_margin_mm(), calibration_record=calibration,
+            folder, out / "studies" / f"{folder.name}.toml", recovery_curve=None, engines=DEMO_ENGINES,
+            resolution=resolution, calibration_record=calibration,
         )  # fmt: skip
         result = run_study(study, out / "results" / folder.name, cache_dir=out / ".cache")
         rows += coverage_rows(result.doses, truth, patient=folder.name)

@@ -20,7 +20,7 @@ from typing import Any
 from theradose.dosimetry.results import StudyDoses
 from theradose.errors import InputError
 from theradose.pipeline.spec import StudySpec
-from theradose.planning.cycles import Cycle, TreatmentPlan, cycle_doses, load_plan
+from theradose.planning.cycles import Cycle, RegionDose, TreatmentPlan, cycle_doses, load_plan
 from theradose.planning.nextcycle import NextCycleResult, plan_next_cycle
 
 
@@ -61,12 +61,62 @@ def load_study_plan(spec: StudySpec) -> TreatmentPlan | None:
             f"{spec.cycle}: list the {spec.cycle - 1} cycle(s) given before it (this one is added from its "
             "doses)"
         )
+    organ = _marrow_organ(plan)
+    if organ is not None and spec.marrow.enabled:
+        if organ.dose_method == "blood" and not spec.marrow.samples:
+            raise InputError(
+                f"protocol {plan.protocol.name} plans with the blood-based red marrow dose but [marrow] "
+                "has no samples: add [[marrow.samples]]"
+            )
+        if organ.dose_method == "image" and spec.marrow.region is None:
+            raise InputError(
+                f"protocol {plan.protocol.name} plans with the image-based red marrow dose but [marrow] "
+                "has no region: add marrow.region and marrow.vertebrae"
+            )
     return plan
 
 
+def _marrow_organ(plan: TreatmentPlan) -> Any:
+    """The protocol's organ whose dose comes from a named marrow method (None when none is named)."""
+    return next((o for o in plan.protocol.organs if o.dose_method is not None), None)
+
+
+def _marrow_region(plan: TreatmentPlan, doses: StudyDoses, activity_mbq: float) -> RegionDose | None:
+    """The red marrow dose of the method the protocol names, from the record's ``red_marrow``."""
+    from theradose.units import mbq_to_gbq
+
+    organ = _marrow_organ(plan)
+    block = doses.red_marrow
+    if organ is None or block is None:
+        return None
+    chosen = block.get(organ.dose_method)
+    if not isinstance(chosen, dict) or chosen.get("self_dose_gy") is None:
+        raise InputError(
+            f"protocol {plan.protocol.name} plans with the {organ.dose_method}-based red marrow dose, which "
+            "this study did not compute: add its inputs to [marrow]"
+        )
+    gbq = float(mbq_to_gbq(activity_mbq))
+    total = chosen.get("total_dose_gy")
+    dose = float(total if total is not None else chosen["self_dose_gy"])
+    sigma = chosen.get("self_dose_sigma_gy")
+    return RegionDose(
+        name=organ.name,
+        dose_gy_per_gbq=dose / gbq,
+        dose_sigma_gy_per_gbq=(float(sigma) if sigma is not None else 0.0) / gbq,
+        kind="organ",
+        source=f"red marrow, {organ.dose_method}-based",
+    )
+
+
 def plan_with_study(plan: TreatmentPlan, spec: StudySpec, doses: StudyDoses) -> StudyPlan:
-    """Append this study's cycle (from its dose record) and plan the next one."""
+    """Append this study's cycle (from its dose record) and plan the next one; the red marrow's dose is
+    the one of the method the protocol names (``[organs.red_marrow] dose_method``) when the study has
+    ``[marrow]``."""
     activity_mbq, regions = cycle_doses(doses, dose_source=spec.plan_dose_source)
+    marrow = _marrow_region(plan, doses, activity_mbq)
+    if marrow is not None:
+        organ = _marrow_organ(plan)
+        regions = (*(r for r in regions if not organ.matches(r.name)), marrow)
     current = Cycle(administered_activity_mbq=activity_mbq, regions=regions, label=str(spec.cycle))
     full = dataclasses.replace(plan, cycles=(*plan.cycles, current))
     return StudyPlan(full, plan_next_cycle(full))

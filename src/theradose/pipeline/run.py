@@ -17,6 +17,7 @@ import functools
 import hashlib
 import io
 import json
+import math
 import os
 import platform
 import shutil
@@ -35,6 +36,7 @@ from theradose.dosimetry.engines.registry import DoseEngine
 from theradose.dosimetry.results import (
     ORGAN_SOURCE,
     Administration,
+    PartialVolume,
     Patient,
     RegionKind,
     StudyDoses,
@@ -46,6 +48,7 @@ from theradose.pipeline import stages
 from theradose.pipeline.budget import (
     BudgetContext,
     LabelRecovery,
+    ModelRecovery,
     RecoveryUncertainty,
     body_mask_from_ct,
     boundary_sigma_voxels,
@@ -248,12 +251,18 @@ class Regions:
 class LabelActivity:
     """Activity per voxel and time point, and each partition label's TAC after partial-volume correction
     with its recovery (measured over corrected activity at the last time point) and what the corrections
-    tell about their uncertainty."""
+    tell about their uncertainty. With the model-based correction, ``pvc`` is its result
+    (:class:`theradose.imaging.pvc.PvcResult`), ``by_recovery_curve`` the labels corrected by the recovery
+    curve instead, and ``tia_images`` the images the voxel TIA is distributed by (the RBV-corrected images
+    for ``pvc.method = "rbv"``)."""
 
     activity_mbq: tuple[npt.NDArray[np.float64], ...]
     tacs: Mapping[int, Sequence[float]]
     recovery: Mapping[int, float]
     uncertainty: RecoveryUncertainty = field(default_factory=RecoveryUncertainty)
+    pvc: Any = None
+    by_recovery_curve: frozenset[int] = frozenset()
+    tia_images: tuple[npt.NDArray[np.float64], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -344,15 +353,23 @@ def stage_regions(spec: StudySpec, registered: Registered, cache: StepCache) -> 
     return Regions(region_set, key, density, density * grid.voxel_volume_ml)
 
 
-def stage_label_activity(spec: StudySpec, registered: Registered, regions: Regions) -> LabelActivity:
+def stage_label_activity(
+    spec: StudySpec, registered: Registered, regions: Regions, cache: StepCache | None = None
+) -> LabelActivity:
     """TAC of every partition label (one connected structure of the segmentation) with the study's
-    partial-volume corrections (:mod:`theradose.imaging.pvc`): the recovery-coefficient correction of the
+    partial-volume corrections (:mod:`theradose.imaging.pvc`).
+
+    ``pvc.method = "gtm"`` or ``"rbv"``: every label by the geometric transfer matrix (or the region-based
+    voxel-wise correction) over the listed regions, the CT's tissue classes and other uptake; lesions by
+    the recovery curve instead when ``pvc.lesions = "recovery_curve"``; the remainder is what the image
+    holds beyond the corrected labels. Otherwise (``"legacy"``): the recovery-coefficient correction of the
     listed structures (default: the tumours), then the enlarged-VOI correction of the listed organs.
 
-    For the uncertainty budget it also keeps, per corrected label, the recovery curve's RC and slope at
-    the label's volume (and whether that volume is below the smallest calibrated sphere), the curve's
-    residual scatter, and the organs' corrected activities with the margin one voxel smaller and larger
-    (:class:`~theradose.pipeline.budget.RecoveryUncertainty`)."""
+    For the uncertainty budget it also keeps, per label corrected by the recovery curve, the curve's RC and
+    slope at the label's volume (and whether that volume is below the smallest calibrated sphere), the
+    curve's residual scatter, the organs' corrected activities with the margin one voxel smaller and
+    larger, and per label corrected by the model its relative σ and whether it is below the resolvable
+    size (:class:`~theradose.pipeline.budget.RecoveryUncertainty`)."""
     from theradose.imaging.pvc import (
         background_sector_sigma_mbq,
         enlarged_voi_label_tacs,
@@ -362,12 +379,18 @@ def stage_label_activity(spec: StudySpec, registered: Registered, regions: Regio
 
     grid, part = registered.grid, regions.region_set
     activity = tuple(stages.activity_mbq_per_voxel(v) for v in registered.aligned.spect)
-    pvc_regions = set(spec.pvc.regions or spec.tumour_regions) if spec.pvc.enabled else set()
+    model_based = spec.pvc.method in ("gtm", "rbv")
+    by_curve = spec.pvc.enabled and (not model_based or spec.pvc.lesions == "recovery_curve")
+    pvc_regions = (
+        (set(spec.tumour_regions) if model_based else set(spec.pvc.regions or spec.tumour_regions))
+        if by_curve
+        else set()
+    )
     pvc_labels = sorted({label for n in pvc_regions for label in part.regions.get(n, ())})
     curve = None
     curve_sigma, spheres, half_recovery = None, 0, None
     curve_labels: dict[int, LabelRecovery] = {}
-    if spec.pvc.enabled:
+    if by_curve:
         assert spec.pvc.recovery_curve is not None
         curve = stages.read_recovery_curve(spec.pvc.recovery_curve)
         curve_sigma, spheres = recovery_curve_sigma(spec.pvc.recovery_curve)
@@ -385,6 +408,11 @@ def stage_label_activity(spec: StudySpec, registered: Registered, regions: Regio
         spacing_mm=grid.spacing_mm,
         shell_mm=spec.pvc.background_shell_mm if spec.pvc.spill_in else None,
     )
+    if model_based:
+        curve_only = RecoveryUncertainty(curve_sigma, spheres, curve_labels, half_recovery)
+        return _model_label_activity(
+            spec, registered, regions, activity, tacs, recovery, pvc_labels, curve_only, cache
+        )
     margin_sums: dict[int, tuple[float, float, float]] = {}
     background_sums: dict[int, float] = {}
     step_mm = float(np.mean(grid.spacing_mm))
@@ -441,7 +469,87 @@ def stage_label_activity(spec: StudySpec, registered: Registered, regions: Regio
     uncertainty = RecoveryUncertainty(
         curve_sigma, spheres, curve_labels, half_recovery, margin_sums, step_mm, background_sums
     )
-    return LabelActivity(activity, tacs, recovery, uncertainty)
+    return LabelActivity(activity, tacs, recovery, uncertainty, tia_images=activity)
+
+
+#: Version of the model-based partial-volume step (part of its cache key).
+PVC_MODEL_VERSION = 1
+
+
+def _model_label_activity(
+    spec: StudySpec,
+    registered: Registered,
+    regions: Regions,
+    activity: tuple[npt.NDArray[np.float64], ...],
+    tacs: Mapping[int, Sequence[float]],
+    recovery: Mapping[int, float],
+    by_curve: Sequence[int],
+    curve_uncertainty: RecoveryUncertainty,
+    cache: StepCache | None,
+) -> LabelActivity:
+    """The model-based branch of :func:`stage_label_activity` (the correction cached by content); the
+    uncertainty of each label it corrects is the model's (:func:`theradose.pipeline.stages.label_pvc_sigma`),
+    that of the lesions corrected by the recovery curve the curve's (``curve_uncertainty``)."""
+    assert spec.pvc.resolution is not None
+    resolution = stages.read_resolution(spec.pvc.resolution)
+    key = key_of(
+        "pvc",
+        {
+            "masks": regions.key,
+            "register": registered.key,
+            "resolution": tree_hash([spec.pvc.resolution]),
+            "fit": spec.pvc.fit_resolution,
+            "uptake": spec.pvc.other_uptake,
+            "version": PVC_MODEL_VERSION,
+        },
+    )
+
+    def compute() -> Any:
+        return stages.model_pvc(
+            activity,
+            regions.region_set,
+            registered.aligned.ct,
+            registered.grid,
+            resolution=resolution,
+            fit_resolution=spec.pvc.fit_resolution,
+            other_uptake=spec.pvc.other_uptake,
+        )
+
+    result = compute() if cache is None else cache.get_or_compute("pvc", key, compute)
+    out_tacs = {label: list(tac) for label, tac in tacs.items()}
+    out_recovery = dict(recovery)
+    skip = set(by_curve)
+    model_labels: dict[int, ModelRecovery] = {}
+    for label, corr in result.labels.items():
+        if label in skip:
+            continue
+        model_labels[label] = ModelRecovery(stages.label_pvc_sigma(corr), not corr.resolvable)
+        corrected = result.activity(label, spec.pvc.method)
+        out_tacs[label] = list(corrected)
+        out_recovery[label] = corr.measured[-1] / corrected[-1] if corrected[-1] > 0 else 1.0
+    totals = [float(a.sum()) for a in activity]
+    out_tacs[stages.REMAINDER_LABEL] = [
+        max(total - sum(tac[t] for lab, tac in out_tacs.items() if lab != stages.REMAINDER_LABEL), 0.0)
+        for t, total in enumerate(totals)
+    ]
+    out_recovery.setdefault(stages.REMAINDER_LABEL, 1.0)
+    images = (
+        tuple(np.asarray(a, dtype=np.float64) for a in result.corrected_images)
+        if spec.pvc.method == "rbv"
+        else activity
+    )
+    uncertainty = dataclasses.replace(
+        curve_uncertainty, model_labels=model_labels, model_method=spec.pvc.method
+    )
+    return LabelActivity(
+        activity,
+        out_tacs,
+        out_recovery,
+        uncertainty,
+        pvc=result,
+        by_recovery_curve=frozenset(skip),
+        tia_images=images,
+    )
 
 
 def _earlier_fits(spec: StudySpec, regions: Regions) -> tuple[dict[str, Any], dict[int, Any], str]:
@@ -522,6 +630,8 @@ def stage_kinetics(
         raw_total = sum(labels.tacs[label][-1] * labels.recovery[label] for label in members)
         recovery = raw_total / tac[-1] if tac[-1] > 0 else 1.0
         fitted[name] = fit(name, tac, recovery, earlier_regions.get(name))
+        if labels.pvc is not None:
+            fitted[name] = _with_pvc_uncertainty(fitted[name], labels, members)
     label_tia = {
         label: fit(f"label:{label}", list(tac), labels.recovery[label], earlier_labels.get(label)).tia_mbq_h
         for label, tac in labels.tacs.items()
@@ -529,20 +639,45 @@ def stage_kinetics(
     return Kinetics(fitted, label_tia)
 
 
+def _with_pvc_uncertainty(
+    k: stages.RegionKinetics, labels: LabelActivity, members: Sequence[int]
+) -> stages.RegionKinetics:
+    """The region's TIA uncertainty with the partial-volume correction's (correlated over its labels and
+    time points) added in quadrature."""
+    pvc = labels.pvc
+    weights = [
+        (pvc.labels[lab].activity[0], stages.label_pvc_sigma(pvc.labels[lab]))
+        for lab in members
+        if lab in pvc.labels and lab not in labels.by_recovery_curve
+    ]
+    total = sum(w for w, _ in weights)
+    if total <= 0 or not math.isfinite(k.tia_mbq_h):
+        return k
+    rel = sum(w * sg for w, sg in weights) / total
+    fit_sigma = k.tia_sigma_mbq_h if math.isfinite(k.tia_sigma_mbq_h) else 0.0
+    return dataclasses.replace(k, tia_sigma_mbq_h=math.hypot(fit_sigma, rel * k.tia_mbq_h))
+
+
 def stage_voxel_tia(
     registered: Registered, regions: Regions, labels: LabelActivity, kinetics: Kinetics, cache: StepCache
 ) -> tuple[Volume, str]:
     """Voxel TIA map (MBq·h) by the hybrid method, and its cache key."""
     times = list(registered.aligned.time_h)
+    rbv = labels.tia_images is not labels.activity_mbq and labels.pvc is not None
     key = key_of(
-        "tia", {"masks": regions.key, "register": registered.key, "labels": dict(kinetics.label_tia_mbq_h)}
+        "tia",
+        {
+            "masks": regions.key,
+            "register": registered.key,
+            "labels": dict(kinetics.label_tia_mbq_h),
+            "rbv": rbv,
+        },
     )
+    images = labels.tia_images or labels.activity_mbq
     array = cache.get_or_compute(
         "tia",
         key,
-        lambda: stages.voxel_tia_map(
-            times, labels.activity_mbq, regions.region_set.labels, kinetics.label_tia_mbq_h
-        ),
+        lambda: stages.voxel_tia_map(times, images, regions.region_set.labels, kinetics.label_tia_mbq_h),
     )
     return registered.grid.with_array(array, unit="MBq·h"), key
 
@@ -602,7 +737,7 @@ def compute_study(
     regions = stage_regions(spec, registered, cache)
     say.done()
     say.step("time-activity curves and fits")
-    labels = stage_label_activity(spec, registered, regions)
+    labels = stage_label_activity(spec, registered, regions, cache)
     kinetics = stage_kinetics(spec, inputs, registered, regions, labels, cache)
     say.done()
     say.step("voxel time-integrated activity")
@@ -614,6 +749,7 @@ def compute_study(
         dose_maps[engine] = stage_dose(spec, engine, tia_map, tia_key, registered, regions, cache)
         say.done()
     say.step("region doses, DVH, BED")
+    marrow = stages.marrow_doses(spec, kinetics.regions, nuclide=spec.administration.nuclide)
     record = study_record(
         spec,
         masks={name: regions.region_set.mask(name) for name in regions.region_set.regions},
@@ -626,6 +762,9 @@ def compute_study(
         context=budget_context(spec, registered, regions, labels, kinetics),
         region_labels=regions.region_set.regions,
         input_hashes=inputs.input_hashes,
+        pvc=labels.pvc,
+        pvc_by_recovery_curve=labels.by_recovery_curve,
+        red_marrow=None if marrow is None else marrow.as_dict(),
     )
     say.done()
     return StudyResults(
@@ -674,14 +813,26 @@ def budget_context(
 
 
 def region_flags(
-    name: str, members: Sequence[int], context: BudgetContext, voxel_volume_ml: float, n_voxels: int
+    name: str,
+    members: Sequence[int],
+    context: BudgetContext,
+    voxel_volume_ml: float,
+    n_voxels: int,
+    partial_volume: PartialVolume | None = None,
 ) -> tuple[str, ...]:
     """``below_resolution`` when a region's recovery-curve corrected structures lie below the smallest
-    calibrated sphere, or an uncorrected region is smaller than the curve's half-recovery volume (then
-    also ``partial_volume_not_corrected``)."""
+    calibrated sphere, when the model-based correction finds it below the resolvable size
+    (:attr:`~theradose.dosimetry.results.PartialVolume.below_resolvable_size`), or when an uncorrected
+    region is smaller than the curve's half-recovery volume (then also ``partial_volume_not_corrected``)."""
     rec = context.recovery
-    corrected = [label for label in members if label in rec.curve_labels or label in rec.margin_sums]
+    corrected = [
+        label
+        for label in members
+        if label in rec.curve_labels or label in rec.margin_sums or label in rec.model_labels
+    ]
     if any(rec.curve_labels[label].below_resolution for label in members if label in rec.curve_labels):
+        return ("below_resolution",)
+    if partial_volume is not None and partial_volume.below_resolvable_size:
         return ("below_resolution",)
     if (
         not corrected
@@ -705,6 +856,9 @@ def study_record(
     context: BudgetContext,
     region_labels: Mapping[str, Sequence[int]],
     input_hashes: Mapping[str, Any],
+    pvc: Any = None,
+    pvc_by_recovery_curve: frozenset[int] = frozenset(),
+    red_marrow: Mapping[str, Any] | None = None,
 ) -> StudyDoses:
     """The study's dose record (:class:`~theradose.dosimetry.results.StudyDoses`, per region
     :func:`~theradose.pipeline.stages.region_result`) with the reference dose ``spec.dose.reference``,
@@ -726,6 +880,17 @@ def study_record(
         else {}
     )
     tumours = set(spec.tumour_regions)
+
+    partial_volume = {
+        name: (
+            None
+            if pvc is None
+            else stages.region_partial_volume(
+                pvc, region_labels[name], method=spec.pvc.method, by_recovery_curve=set(pvc_by_recovery_curve)
+            )
+        )
+        for name in masks
+    }
 
     def budget_of(name: str) -> stages.BudgetFunction:
         def compute(region: str, chosen: Any, estimates: Any, bed: Any) -> Any:
@@ -750,7 +915,15 @@ def study_record(
             reference=spec.dose.reference,
             budget=budget_of(name),
             dvh_bins=DVH_BINS,
-            flags=region_flags(name, region_labels[name], context, voxel_volume_ml, int(mask.sum())),
+            partial_volume=partial_volume[name],
+            flags=region_flags(
+                name,
+                region_labels[name],
+                context,
+                voxel_volume_ml,
+                int(mask.sum()),
+                partial_volume=partial_volume[name],
+            ),
         )
         for name, mask in masks.items()
     )
@@ -794,7 +967,32 @@ def study_record(
             "inputs_sha256": digest,
             "input_files": len(file_hashes),
         },
+        partial_volume_model=(
+            None
+            if pvc is None
+            else {
+                "method": spec.pvc.method,
+                "lesions": spec.pvc.lesions,
+                "resolution_file": None if spec.pvc.resolution is None else spec.pvc.resolution.name,
+                "fit_resolution": spec.pvc.fit_resolution,
+                "other_uptake": spec.pvc.other_uptake,
+                "compartments": list(pvc.n_compartments),
+                "condition_number": [round_sig(c) for c in pvc.condition_number],
+            }
+        ),
+        red_marrow=None if red_marrow is None else _rounded_tree(red_marrow),
     )
+
+
+def _rounded_tree(value: Any) -> Any:
+    """Floats to 6 significant digits (NaN/inf → None) throughout a JSON-like tree."""
+    if isinstance(value, float):
+        return round_sig(value)
+    if isinstance(value, Mapping):
+        return {str(k): _rounded_tree(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rounded_tree(v) for v in value]
+    return value
 
 
 # ------------------------------------------------------------------------------------------ outputs

@@ -33,6 +33,9 @@ StpChoice = Literal["none", "hanscheid", "madsen", "earlier_cycle"]
 #: A dose engine of the engine registry (converted from the study file's strings once, here).
 EngineName = DoseEngine
 OrganPvc = Literal["none", "enlarged_voi"]
+PvcMethod = Literal["legacy", "gtm", "rbv"]
+LesionPvc = Literal["model", "recovery_curve"]
+MarrowSample = Literal["blood", "plasma"]
 OutputFormat = Literal["json", "csv", "nifti", "dicom", "html", "pdf"]
 ALL_FORMATS: tuple[OutputFormat, ...] = get_args(OutputFormat)
 
@@ -167,6 +170,42 @@ class PvcSpec:
     organs: OrganPvc = "none"
     margin_mm: float | None = None
     organ_regions: tuple[str, ...] = ()
+    #: ``"gtm"``/``"rbv"``: model-based correction of every listed region
+    #: (:mod:`theradose.imaging.pvc.gtm`) with the effective resolution in ``resolution``; ``"legacy"``:
+    #: the recovery-curve / enlarged-VOI keys above.
+    method: PvcMethod = "legacy"
+    resolution: Path | None = None
+    fit_resolution: bool = True
+    other_uptake: bool = True
+    #: Lesions (tumour regions) by the model (``"model"``) or by the recovery curve (``"recovery_curve"``).
+    lesions: LesionPvc = "model"
+
+
+@dataclass(frozen=True)
+class BloodSampleSpec:
+    """One blood (or plasma) sample: time after administration (h) and concentration (Bq/mL)."""
+
+    time_h: float
+    concentration_bq_per_ml: float
+
+
+@dataclass(frozen=True)
+class MarrowSpec:
+    """Red marrow: image-based (``region`` holds the vertebral bodies named in ``vertebrae``) and/or
+    blood-based (``samples``) dosimetry (:mod:`theradose.dosimetry.marrow`)."""
+
+    region: str | None = None
+    vertebrae: tuple[str, ...] = ()
+    samples: tuple[BloodSampleSpec, ...] = ()
+    sample: MarrowSample = "blood"
+    haematocrit: float | None = None
+    rmblr: float | None = None
+    rmblr_relative_sigma: float | None = None
+    sample_relative_sd: float = 0.05
+
+    @property
+    def enabled(self) -> bool:
+        return self.region is not None or bool(self.samples)
 
 
 @dataclass(frozen=True)
@@ -192,6 +231,7 @@ class StudySpec:
     tissues: Mapping[str, str]
     formats: tuple[OutputFormat, ...]
     seed: int = 0
+    marrow: MarrowSpec = field(default_factory=MarrowSpec)
     #: Treatment plan file (``[plan] file``): the next cycle is planned with this study's doses.
     plan_file: Path | None = None
     #: Which dose of this study the plan uses (``[plan] dose_source``; see
@@ -253,6 +293,7 @@ _SCHEMA: dict[str, tuple[str, ...]] = {
         "output",
         "seed",
         "plan",
+        "marrow",
         "site",
     ),
     "patient": ("id", "name", "sex", "weight_kg"),
@@ -280,6 +321,21 @@ _SCHEMA: dict[str, tuple[str, ...]] = {
         "organs",
         "margin_mm",
         "organ_regions",
+        "method",
+        "resolution",
+        "fit_resolution",
+        "other_uptake",
+        "lesions",
+    ),
+    "marrow": (
+        "region",
+        "vertebrae",
+        "samples",
+        "sample",
+        "haematocrit",
+        "rmblr",
+        "rmblr_relative_sigma",
+        "sample_relative_sd",
     ),
     "radiobiology": ("tissues",),
     "output": ("formats",),
@@ -695,8 +751,32 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
             raise InputError(
                 f"pvc.organ_regions names '{r}', which is not in segmentation.regions: add it or remove it"
             )
+    method = _choice(pvc_t, "method", "pvc", get_args(PvcMethod), "legacy")
+    resolution = _path(pvc_t["resolution"], "pvc.resolution", base_dir) if "resolution" in pvc_t else None
+    lesions = _choice(pvc_t, "lesions", "pvc", get_args(LesionPvc), "model")
+    if method in ("gtm", "rbv"):
+        if resolution is None:
+            raise InputError(
+                f"pvc.method = '{method}' needs pvc.resolution (the effective resolution measured on your "
+                "IEC phantom with 'theradose qa resolution'): add it"
+            )
+        if organs != "none":
+            raise InputError(
+                f"pvc.method = '{method}' corrects every listed region; remove pvc.organs = '{organs}'"
+            )
+        if lesions == "recovery_curve" and curve is None:
+            raise InputError("pvc.lesions = 'recovery_curve' needs pvc.recovery_curve: add it")
+        if any(tp.ct is None for tp in timepoints):
+            raise InputError(
+                f"pvc.method = '{method}' needs a CT per time point (tissue classes of the background): "
+                "add ct"
+            )
+    elif resolution is not None:
+        raise InputError(
+            "pvc.resolution is used by pvc.method = 'gtm' or 'rbv' only: set the method or remove it"
+        )
     pvc = PvcSpec(
-        pvc_on,
+        pvc_on or method in ("gtm", "rbv"),
         curve,
         pvc_regions,
         _bool(pvc_t, "spill_in", "pvc", True),
@@ -704,7 +784,13 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
         organs,  # type: ignore[arg-type]
         margin_mm,
         organ_regions,
+        method,  # type: ignore[arg-type]
+        resolution,
+        _bool(pvc_t, "fit_resolution", "pvc", True),
+        _bool(pvc_t, "other_uptake", "pvc", True),
+        lesions,  # type: ignore[arg-type]
     )
+    marrow = _marrow(_table(data, "marrow", required=False), regions)
 
     rb_t = _table(data, "radiobiology", required=False)
     raw_tissues = rb_t.get("tissues", {})
@@ -766,11 +852,64 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
         tissues=tissues,
         formats=tuple(formats),  # type: ignore[arg-type]
         seed=seed,
+        marrow=marrow,
         plan_file=plan_file,
         plan_dose_source=plan_dose_source,
         calibration_record=record,
         site_time_zone=time_zone,
     )
+
+
+def _marrow(table: Mapping[str, Any], regions: Mapping[str, Any]) -> MarrowSpec:
+    """Validate ``[marrow]`` (see :class:`MarrowSpec`)."""
+    if not table:
+        return MarrowSpec()
+    region = _str(table, "region", "marrow") if "region" in table else None
+    if region is not None and regions and region not in regions:
+        raise InputError(f"marrow.region names '{region}', which is not in segmentation.regions: add it")
+    vertebrae = _string_list(table.get("vertebrae", []), "marrow.vertebrae")
+    if region is not None and not vertebrae:
+        raise InputError(
+            "marrow.region needs marrow.vertebrae (the vertebrae of the VOI, e.g. ['L2', 'L3', 'L4']): add it"
+        )
+    if vertebrae:
+        from theradose.dosimetry.marrow import vertebral_marrow_fraction
+
+        vertebral_marrow_fraction(vertebrae)  # names checked before any computation
+    raw = table.get("samples", [])
+    if not isinstance(raw, list):
+        raise InputError(f"marrow.samples must be a list of [[marrow.samples]] tables; got {raw!r}")
+    samples: list[BloodSampleSpec] = []
+    for i, entry in enumerate(raw):
+        where = f"marrow.samples[{i + 1}]"
+        if not isinstance(entry, Mapping) or set(entry) - {"time_h", "concentration_bq_per_ml"}:
+            raise InputError(
+                f"{where} must be a table with time_h and concentration_bq_per_ml only; got {entry!r}"
+            )
+        t = _number(entry, "time_h", where, required=True)
+        c = _number(entry, "concentration_bq_per_ml", where, required=True)
+        assert t is not None and c is not None
+        samples.append(BloodSampleSpec(t, c))
+    times = [s.time_h for s in samples]
+    if times != sorted(times) or len(set(times)) != len(times):
+        raise InputError(f"marrow.samples times must be strictly increasing; got {times}: sort them")
+    if samples and len(samples) < 3:
+        raise InputError(
+            f"the blood-based marrow method needs at least 3 samples; got {len(samples)}: add samples"
+        )
+    sample = _choice(table, "sample", "marrow", ["blood", "plasma"], "blood")
+    hct = _number(table, "haematocrit", "marrow")
+    if hct is not None and not hct < 1.0:
+        raise InputError(f"marrow.haematocrit must be a fraction below 1 (e.g. 0.42); got {hct}")
+    if sample == "plasma" and hct is None:
+        raise InputError("marrow.sample = 'plasma' needs marrow.haematocrit: add it")
+    rmblr = _number(table, "rmblr", "marrow")
+    rmblr_sigma = _number(table, "rmblr_relative_sigma", "marrow", positive=False)
+    if (rmblr is None) != (rmblr_sigma is None):
+        raise InputError("give marrow.rmblr and marrow.rmblr_relative_sigma together, or neither")
+    sd = _number(table, "sample_relative_sd", "marrow", default=0.05)
+    assert sd is not None
+    return MarrowSpec(region, vertebrae, tuple(samples), sample, hct, rmblr, rmblr_sigma, sd)  # type: ignore[arg-type]
 
 
 def _check_earlier_cycle(path: Path, *, patient_id: str, cycle: int, nuclide: str) -> None:

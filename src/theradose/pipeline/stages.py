@@ -25,6 +25,7 @@ from theradose.dosimetry.results import (
     Bed,
     EngineDose,
     KineticsRecord,
+    PartialVolume,
     RegionKind,
     RegionResult,
     round_sig,
@@ -681,10 +682,12 @@ def region_result(
     budget: BudgetFunction,
     dvh_bins: int,
     flags: tuple[str, ...] = (),
+    partial_volume: PartialVolume | None = None,
 ) -> RegionResult:
     """One region of the dose record: each engine's mass-weighted mean dose with its DVH
     (:func:`engine_estimates`), the organ-level MIRD dose, the BED of the reference dose, the uncertainty
-    budget of the reference dose and its BED (``budget``), the kinetics record and the region's flags.
+    budget of the reference dose and its BED (``budget``), the kinetics record, the region's flags and how
+    its activity was corrected for partial volume (``partial_volume``, model-based correction).
 
     Every estimate's σ is its dose times the relative σ of the reference dose's budget (the same inputs:
     calibration, recovery, segmentation, registration, fit, dose factor, decay data); the reference dose
@@ -735,6 +738,7 @@ def region_result(
         uncertainty=uncertainty,
         kinetics=None if kinetics.record is None else _rounded_record(kinetics.record),
         flags=flags,
+        partial_volume=partial_volume,
     )
 
 
@@ -860,3 +864,143 @@ def _curve_from_json(data: Mapping[str, Any], path: Path) -> Any:
     raise InputError(
         f"pvc.recovery_curve {path.name} needs keys {', '.join(keys)} or volume_ml + recovery lists"
     )
+
+
+# ------------------------------------------------------------------------------ model-based partial volume
+def read_resolution(path: Path) -> Any:
+    """Effective resolution (JSON written by ``theradose qa resolution``):
+    :class:`theradose.imaging.pvc.resolution.EffectiveResolution`."""
+    import json
+
+    from theradose.imaging.pvc.resolution import EffectiveResolution
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise InputError(
+            f"pvc.resolution {path.name} is not readable JSON ({exc}): write it with "
+            "'theradose qa resolution'"
+        ) from None
+    if not isinstance(data, dict):
+        raise InputError(f"pvc.resolution {path.name} must hold a JSON object")
+    return EffectiveResolution.from_dict(data, where=f"pvc.resolution {path.name}")
+
+
+def model_pvc(
+    activity_mbq: Sequence[FloatArray],
+    region_set: RegionSet,
+    ct: Volume | None,
+    grid: Volume,
+    *,
+    resolution: Any,
+    fit_resolution: bool,
+    other_uptake: bool,
+) -> Any:
+    """Geometric-transfer-matrix and region-based voxel-wise correction of every partition label at every
+    time point: :func:`theradose.imaging.pvc.correct_study` (Rousset et al. 1998; Thomas et al. 2011),
+    background compartments from the CT's tissue classes, effective resolution from the site's IEC phantom
+    refined on each object's spill-out in the image."""
+    from theradose.imaging.pvc import correct_study
+
+    if ct is None:
+        raise InputError("pvc.method 'gtm' or 'rbv' needs the CT of the reference time point")
+    return correct_study(
+        [np.asarray(a, dtype=np.float64) for a in activity_mbq],
+        region_set.labels,
+        np.asarray(ct.array, dtype=np.float64),
+        grid.spacing_mm,
+        resolution,
+        fit_resolution=fit_resolution,
+        other_uptake=other_uptake,
+        regions=region_set.regions,
+    )
+
+
+def unresolved_relative_sigma(self_recovery: float) -> float:
+    """Relative uncertainty of a region below the resolvable size: half its correction factor less one,
+    0.5·(1/ω − 1) (ω its self-recovery); the corrected value is not known better than the size of its
+    correction."""
+    if not self_recovery > 0:
+        return math.inf
+    return 0.5 * (1.0 / self_recovery - 1.0)
+
+
+def label_pvc_sigma(correction: Any) -> float:
+    """Relative uncertainty of one label's corrected activity: the propagated response uncertainty,
+    widened to :func:`unresolved_relative_sigma` below the resolvable size."""
+    sigma = float(correction.relative_sigma) if math.isfinite(correction.relative_sigma) else 0.0
+    if not correction.resolvable:
+        sigma = max(sigma, unresolved_relative_sigma(correction.self_recovery))
+    return sigma
+
+
+def region_partial_volume(
+    pvc_result: Any, labels: Sequence[int], *, method: str, by_recovery_curve: set[int]
+) -> PartialVolume | None:
+    """The partial-volume entry of a region from its labels' corrections (activity-weighted)."""
+    if labels and all(label in by_recovery_curve for label in labels):
+        return PartialVolume(method="recovery_curve")
+    corrs = [pvc_result.labels[label] for label in labels if label in pvc_result.labels]
+    if not corrs:
+        return None
+    weight = [max(c.activity[0], 0.0) for c in corrs]
+    total = sum(weight) or 1.0
+    omega = sum(w * c.self_recovery for w, c in zip(weight, corrs, strict=True)) / total
+    sigma = sum(w * label_pvc_sigma(c) for w, c in zip(weight, corrs, strict=True)) / total
+    return PartialVolume(
+        method=method,
+        self_recovery=round_sig(omega),
+        fwhm_mm=round_sig(max(c.fwhm_mm for c in corrs)),
+        equivalent_diameter_mm=round_sig(min(c.equivalent_diameter_mm for c in corrs)),
+        activity_relative_sigma=round_sig(sigma),
+        below_resolvable_size=not all(c.resolvable for c in corrs),
+    )
+
+
+# -------------------------------------------------------------------------------------------- red marrow
+def marrow_doses(spec: StudySpec, kinetics: Mapping[str, RegionKinetics], *, nuclide: str) -> Any:
+    """Blood- and image-based red marrow doses of the study (:mod:`theradose.dosimetry.marrow`) and their
+    disagreement; None without ``[marrow]``."""
+    from theradose.dosimetry.marrow import blood_based_dose, compare_methods, image_based_dose
+    from theradose.nuclides import get_nuclide
+
+    m = spec.marrow
+    if not m.enabled:
+        return None
+    patient = spec.patient
+    if patient.sex not in ("M", "F") or patient.weight_kg is None:
+        raise InputError(
+            "red marrow dosimetry needs patient.sex ('M' or 'F') and patient.weight_kg for the reference "
+            "marrow mass: add them"
+        )
+    data = get_nuclide(nuclide)
+    energy = float(data.electron_energy_mev_per_decay)
+    blood = None
+    if m.samples:
+        blood = blood_based_dose(
+            [s.time_h for s in m.samples],
+            [s.concentration_bq_per_ml for s in m.samples],
+            radiopharmaceutical=spec.administration.radiopharmaceutical,
+            electron_energy_mev=energy,
+            decay_constant_per_h=float(data.decay_constant_per_h),
+            sex=patient.sex,
+            weight_kg=patient.weight_kg,
+            sample_kind=m.sample,
+            haematocrit=m.haematocrit,
+            rmblr=m.rmblr,
+            rmblr_relative_sigma=m.rmblr_relative_sigma,
+            sample_relative_sd=m.sample_relative_sd,
+        )
+    image = None
+    if m.region is not None:
+        k = kinetics[m.region]
+        rel = k.tia_sigma_mbq_h / k.tia_mbq_h if k.tia_mbq_h > 0 and math.isfinite(k.tia_sigma_mbq_h) else 0.0
+        image = image_based_dose(
+            max(k.tia_mbq_h, 0.0),
+            vertebrae=m.vertebrae,
+            electron_energy_mev=energy,
+            sex=patient.sex,
+            weight_kg=patient.weight_kg,
+            voi_tia_relative_sigma=rel,
+        )
+    return compare_methods(blood, image)

@@ -74,6 +74,9 @@ class OrganLimit:
         overrides them; None for a tissue without them (then no BED limit is allowed).
     tissue : str
         Tissue of the organ (tissue registry).
+    dose_method : str or None
+        For the red marrow: which dose the planner uses, ``"blood"`` (EANM blood-based method) or
+        ``"image"`` (vertebral VOI scaled by the ICRP fraction), with ``dose_method_citation``.
     """
 
     name: str
@@ -85,6 +88,7 @@ class OrganLimit:
     alpha_beta_gy: Cited | None
     repair_half_time_h: Cited | None
     tissue: str = ""
+    dose_method: str | None = None
 
     @property
     def has_radiobiology(self) -> bool:
@@ -360,7 +364,12 @@ _ORGAN_KEYS = {
     "risk_factors_citation",
     "alpha_beta_gy",
     "repair_half_time_h",
+    "dose_method",
+    "dose_method_citation",
 }
+
+#: Methods a protocol may name for the red marrow dose the planner uses (theradose.dosimetry.marrow).
+MARROW_DOSE_METHODS = ("blood", "image")
 
 
 def _organ(name: str, table: Any, source: str) -> OrganLimit:
@@ -394,6 +403,7 @@ def _organ(name: str, table: Any, source: str) -> OrganLimit:
         alpha_beta_gy=alpha_beta,
         repair_half_time_h=repair,
         tissue=tissue,
+        dose_method=_dose_method(table, prefix, source),
     )
     if organ.dose_limit_gy is None and organ.bed_limit_gy is None:
         raise InputError(
@@ -417,6 +427,18 @@ def _organ(name: str, table: Any, source: str) -> OrganLimit:
             "citations"
         )
     return organ
+
+
+def _dose_method(table: dict[str, Any], prefix: str, source: str) -> str | None:
+    if "dose_method" not in table:
+        return None
+    method = table["dose_method"]
+    if method not in MARROW_DOSE_METHODS:
+        raise InputError(
+            f"{prefix}.dose_method = {method!r} in {source}: choose one of {', '.join(MARROW_DOSE_METHODS)}"
+        )
+    _string(table, "dose_method_citation", source, prefix=f"{prefix}.")
+    return str(method)
 
 
 def _radiobiology(
