@@ -97,7 +97,7 @@ def test_service_workflow_passes_five_years_ahead(tmp_path: Path) -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=1800,  # generous: the nested run may share the machine with the rest of the suite
         check=False,
     )
     summary = (out.stdout + out.stderr)[-3000:]

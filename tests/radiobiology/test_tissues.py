@@ -31,4 +31,7 @@ def test_overrides() -> None:
     with pytest.raises(InputError, match="alpha_beta_gy"):
         tissue_parameters("kidney", alpha_beta_gy=-1.0)
     with pytest.raises(InputError, match="unknown tissue"):
+        tissue_parameters("cartilage")
+    # a registered tissue without LQ parameters needs both from the user
+    with pytest.raises(InputError, match="no established alpha/beta"):
         tissue_parameters("brain")
