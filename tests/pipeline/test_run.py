@@ -537,3 +537,49 @@ def test_an_earlier_cycle_of_another_patient_or_a_later_cycle_is_refused(
     )
     with pytest.raises(InputError, match=r"needs kinetics\.earlier_cycle"):
         load_study(missing)
+
+
+def test_a_region_fitted_with_its_own_kinetics_model(synthetic_study: SyntheticStudy, tmp_path: Path) -> None:
+    """``[kinetics.models]`` fits the liver by the hybrid trapezoid + late mono-exponential while the other
+    regions keep ``auto``. Hand calculation for the liver's A0·e^(−λt) at 4, 24, 72, 168 h: triangle
+    0-4 h, trapezoid 4-24 h, then A(24 h)/λ."""
+    study = synthetic_study.root / "study_models.toml"
+    study.write_text(
+        study_toml_text(synthetic_study.root, extra=JSON_ONLY).replace(
+            'model = "auto"\n', 'model = "auto"\n\n[kinetics.models]\nliver = "trapezoid_mono"\n'
+        ),
+        encoding="utf-8",
+    )
+    run_study(study, tmp_path / "out", cache_dir=tmp_path / "cache")
+    by_name = {r["name"]: r for r in json.loads((tmp_path / "out" / "doses.json").read_text())["regions"]}
+    _label, _c, _r, a0, teff = REGIONS["liver"]
+    lam = math.log(2.0) / teff
+    a4, a24 = a0 * math.exp(-lam * TIMES_H[0]), a0 * math.exp(-lam * TIMES_H[1])
+    expected = 0.5 * TIMES_H[0] * a4 + 0.5 * (TIMES_H[1] - TIMES_H[0]) * (a4 + a24) + a24 / lam
+    assert by_name["liver"]["kinetics_model"] == "trapezoid_mono"
+    assert by_name["liver"]["tia_mbq_h"] == pytest.approx(expected, rel=2e-3)
+    assert by_name["kidney_left"]["kinetics_model"] in ("mono", "bi")
+
+
+@pytest.mark.parametrize(
+    ("models", "fragment"),
+    [
+        ('spleen = "mono"', "kinetics.models.spleen: no region 'spleen'"),
+        ('liver = "trapezoid_mon"', "kinetics.models.liver = 'trapezoid_mon' is not allowed"),
+    ],
+)
+def test_a_wrong_region_model_is_refused_in_one_line(
+    synthetic_study: SyntheticStudy, tmp_path: Path, models: str, fragment: str
+) -> None:
+    root = tmp_path / "study"
+    shutil.copytree(synthetic_study.root, root)
+    path = root / "study.toml"
+    path.write_text(
+        study_toml_text(root).replace('model = "auto"\n', f'model = "auto"\n\n[kinetics.models]\n{models}\n'),
+        encoding="utf-8",
+    )
+    from theradose.pipeline.spec import load_study
+
+    with pytest.raises(InputError) as info:
+        load_study(path)
+    assert fragment in str(info.value) and "\n" not in str(info.value)

@@ -35,3 +35,28 @@ def test_trial_subset_runs_and_the_correction_helps(tmp_path: Path) -> None:
     table = json.loads((tmp_path / "bench" / "trial_table.json").read_text(encoding="utf-8"))
     assert {e["region"] for e in table["regions"]} >= {"kidneys", "liver", "spleen", "salivary_glands"}
     assert (tmp_path / "bench" / "trial_table.md").read_text(encoding="utf-8").startswith("| region |")
+
+
+def test_kinetics_alone_error_is_zero_for_a_curve_the_library_holds_and_absent_without_truth() -> None:
+    """The decomposition column of the harmonisation table: the pipeline's kinetics applied to exact
+    activities. A mono-exponential clearance (effective half-life 50 h) sampled at 4, 24, 96 and 168 h has
+    the analytic TIA A0·T/ln 2 (hand calculation); the kinetics alone must reproduce it."""
+    import math
+
+    from theradose.pipeline.trial import kinetics_alone_error_percent
+
+    a0, half_life_h = 1000.0, 50.0
+    times = [4.0, 24.0, 96.0, 168.0]
+    truth = {
+        "nuclide": "Lu-177",
+        "timepoints_h": times,
+        "regions": {
+            "kidneys": {
+                "activity_mbq_at_timepoints": [a0 * 0.5 ** (t / half_life_h) for t in times],
+                "tia_mbq_h": a0 * half_life_h / math.log(2.0),
+            }
+        },
+    }
+    error = kinetics_alone_error_percent(truth, "kidneys")
+    assert error is not None and abs(error) < 0.5
+    assert kinetics_alone_error_percent(truth, "spleen") is None

@@ -48,6 +48,13 @@ def benchmark(
             help="Trial: run only these seeds of 1..N, comma-separated (share a trial between processes).",
         ),
     ] = None,
+    organ_kinetics: Annotated[
+        str,
+        typer.Option(
+            "--organ-kinetics",
+            help="Trial: kinetics model of every region that is not a lesion (auto, trapezoid_mono, ...).",
+        ),
+    ] = "auto",
     grid: Annotated[int, typer.Option("--grid", help="Demo design: transaxial matrix 64 or 128.")] = 64,
     json: Annotated[bool, typer.Option("--json", help="Print JSON only.")] = False,
 ) -> None:
@@ -87,6 +94,7 @@ def benchmark(
         trial_dir=trial_dir,
         only_patients=only,
         progress=say,
+        organ_kinetics=organ_kinetics,
     )
     if json:
         print_json(

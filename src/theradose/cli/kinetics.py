@@ -19,6 +19,7 @@ ModelChoice = Literal[
     "bi",
     "tri",
     "trapezoid",
+    "trapezoid_mono",
     "physical",
     "bi_physical",
     "mono_physical",

@@ -93,6 +93,7 @@ ModelChoice = Literal[
     "mono_physical",
     "bi_washout",
     "tri_physical",
+    "trapezoid_mono",
 ]
 TrapezoidTail = Literal["physical", "fitted"]
 SelectionCriterion = Literal["AICc", "AIC"]
@@ -339,6 +340,17 @@ class FitResult:
                 t,
                 tail_decay_constant_per_h=self.parameters["tail_decay_constant_per_h"],
             )
+        if self.model == "trapezoid_mono":
+            start = self.parameters["late_start_h"]
+            late = self.parameters["a1_mbq"] * np.exp(-self.parameters["lambda1_per_h"] * t)
+            knots_t = np.concatenate(([0.0], self.tac.time_h)) if self.tac.time_h[0] > 0 else self.tac.time_h
+            knots_a = (
+                np.concatenate(([0.0], self.tac.activity_mbq))
+                if self.tac.time_h[0] > 0
+                else self.tac.activity_mbq
+            )
+            early: FloatArray = np.interp(t, knots_t, knots_a)
+            return np.where(t >= start, late, early)
         model = get_model(self.model, decay_constant_per_h=self.decay_constant_per_h)
         params = np.array([self.parameters[name] for name in model.parameter_names])
         return model.evaluate(params, t)
@@ -991,6 +1003,157 @@ def _fit_trapezoid(
     )
 
 
+def _trapezoid_mono_tia(t: FloatArray, a: FloatArray, start: int, amplitude: float, rate: float) -> float:
+    """Trapezoid from (0, 0) through the points up to index ``start``, then the mono-exponential
+    A·e^(−λt) integrated from ``t[start]`` to ∞."""
+    knots_t = np.concatenate(([0.0], t[: start + 1]))
+    knots_a = np.concatenate(([0.0], a[: start + 1]))
+    early = float(np.sum(np.diff(knots_t) * (knots_a[1:] + knots_a[:-1]) / 2.0))
+    return early + amplitude * math.exp(-rate * float(t[start])) / rate
+
+
+def _fit_trapezoid_mono(tac: TimeActivityCurve, decay: float | None) -> FitResult:
+    """Hybrid integration (MIRD Pamphlet No. 16, Siegel et al. 1999, J Nucl Med 40:37S, "hybrid"
+    methods): the trapezoid rule over the early points, where a curve sampled at few times has phases
+    (vascular, uptake, fast washout) that no form with a degree of freedom left can represent, and a
+    mono-exponential fitted by weighted least squares to the late points, integrated analytically from
+    the first late point to ∞.
+
+    The late phase starts at the earliest point (from the second on) from which at least three points
+    are left and the mono-exponential passes the χ² test (p ≥ :data:`GOODNESS_OF_FIT_ALPHA`); without
+    per-point σ at the second point; if no start passes, at the third-last point, with the goodness-of-fit
+    flag. The TIA uncertainty propagates every point's σ through the whole estimator (the late fit
+    included) by central differences."""
+    from scipy.stats import chi2 as chi2_distribution
+
+    t, a, sigma = tac.time_h, tac.activity_mbq, tac.sigma_mbq
+    n = tac.n_points
+    if n < 3:
+        raise InputError(
+            f"the trapezoid_mono model needs at least 3 points (one early, two late); got {n}: "
+            "use the trapezoid model or add a time point"
+        )
+    mono = get_model("mono", decay_constant_per_h=decay)
+
+    def late_fit(values: FloatArray, start: int) -> _ParametricFit:
+        late = TimeActivityCurve(t[start:], values[start:], None if sigma is None else sigma[start:])
+        return _fit_parametric(mono, late)
+
+    starts = list(range(1, n - 2)) if n >= 4 else [1]
+    chosen: int | None = None
+    fits: dict[int, _ParametricFit] = {}
+    for k in starts:
+        try:
+            fits[k] = late_fit(a, k)
+        except FitError:
+            continue
+        if sigma is None:
+            chosen = k
+            break
+        dof = n - k - 2
+        if dof >= 1 and float(chi2_distribution.sf(fits[k].weighted_rss, dof)) >= GOODNESS_OF_FIT_ALPHA:
+            chosen = k
+            break
+    if chosen is None:
+        chosen = starts[-1]
+        if chosen not in fits:
+            fits[chosen] = late_fit(a, chosen)
+    fit = fits[chosen]
+    amplitude, rate = float(fit.params[0]), float(fit.params[1])
+    if not (rate > 0 and amplitude > 0):
+        raise FitError(
+            f"trapezoid_mono fit rejected: the late mono-exponential from {t[chosen]:g} h has amplitude "
+            f"{amplitude:.4g} MBq and rate {rate:.4g} /h (both must be > 0): the activity does not clear "
+            "after that time; use the trapezoid model with a physical-decay tail"
+        )
+    rate_sigma = math.sqrt(max(float(fit.covariance[1, 1]), 0.0)) if fit.covariance is not None else None
+    reason, note = _check_physical_bound("trapezoid_mono", rate, rate_sigma, decay)
+    if reason is not None:
+        raise FitError(f"trapezoid_mono fit rejected: late phase {reason}")
+    notes = [
+        f"trapezoid over 0-{t[chosen]:g} h, mono-exponential fitted to the {n - chosen} points from "
+        f"{t[chosen]:g} h (MIRD 16 hybrid integration)"
+    ]
+    if note is not None:
+        notes.append(note)
+    tia = _trapezoid_mono_tia(t, a, chosen, amplitude, rate)
+    dof = n - chosen - 2
+    known = sigma is not None
+    chi_square = fit.weighted_rss if known else None
+    p_value = float(chi2_distribution.sf(fit.weighted_rss, dof)) if known and dof >= 1 else None
+    flags: list[str] = []
+    if p_value is None:
+        flags.append(FLAG_GOODNESS_OF_FIT_UNTESTED)
+        notes.append(
+            "goodness of fit not tested: "
+            + (
+                "no per-point uncertainties were given"
+                if not known
+                else "two late points leave no degree of freedom"
+            )
+        )
+    elif p_value < GOODNESS_OF_FIT_ALPHA:
+        flags.append(FLAG_GOODNESS_OF_FIT)
+        notes.append(
+            "goodness of fit failed: the late mono-exponential has chi-square "
+            f"{fit.weighted_rss:.4g} on {dof} "
+            f"degrees of freedom (p = {p_value:.2g} < {GOODNESS_OF_FIT_ALPHA:g}); tia_sigma_scaled_mbq_h "
+            "carries the Birge-scaled uncertainty"
+        )
+    tia_sigma: float | None = None
+    if sigma is not None:
+        gradient = np.zeros(n)
+        for i in range(n):
+            h = 1e-4 * max(abs(float(a[i])), float(sigma[i]), 1e-12)
+            values = []
+            for sign in (1.0, -1.0):
+                shifted = a.copy()
+                shifted[i] += sign * h
+                if i >= chosen:
+                    f2 = late_fit(shifted, chosen)
+                    values.append(
+                        _trapezoid_mono_tia(t, shifted, chosen, float(f2.params[0]), float(f2.params[1]))
+                    )
+                else:
+                    values.append(_trapezoid_mono_tia(t, shifted, chosen, amplitude, rate))
+            gradient[i] = (values[0] - values[1]) / (2.0 * h)
+        tia_sigma = float(np.sqrt(np.sum((gradient * sigma) ** 2)))
+    else:
+        notes.append("no per-point uncertainties given: the trapezoid_mono TIA uncertainty is undefined")
+    half_life = _LN2 / rate
+    return FitResult(
+        model="trapezoid_mono",
+        parameters={"late_start_h": float(t[chosen]), "a1_mbq": amplitude, "lambda1_per_h": rate},
+        tia_mbq_h=tia,
+        tia_sigma_mbq_h=tia_sigma,
+        effective_half_life_h=half_life,
+        candidates=(
+            Candidate(
+                model="trapezoid_mono",
+                aicc=None,
+                weight=1.0,
+                n_parameters=2,
+                chi_square=chi_square,
+                dof=dof,
+                p_value=p_value,
+                tia_mbq_h=tia,
+            ),
+        ),
+        covariance=None,
+        parameter_sigmas=None,
+        aicc=None,
+        weighted_rss=fit.weighted_rss,
+        tac=tac,
+        decay_constant_per_h=decay,
+        notes=tuple(notes),
+        flags=tuple(flags),
+        chi_square=chi_square,
+        dof=dof,
+        p_value=p_value,
+        effective_half_life_sigma_h=None if rate_sigma is None else half_life * rate_sigma / rate,
+    )
+
+
 def _check_decay_constant(decay_constant_per_h: float | None) -> float | None:
     if decay_constant_per_h is None:
         return None
@@ -1064,11 +1227,18 @@ def fit_tac(
         if prior is not None:
             raise InputError("the trapezoid model takes no prior: fit an exponential form or omit the prior")
         return _fit_trapezoid(tac, decay, trapezoid_tail)
+    if model == "trapezoid_mono":
+        if prior is not None:
+            raise InputError(
+                "the trapezoid_mono model takes no prior: fit an exponential form or omit the prior"
+            )
+        return _fit_trapezoid_mono(tac, decay)
     if model == "auto":
         return _fit_auto(tac, decay, prior)
     if model not in LIBRARY:
         raise InputError(
-            f"model must be one of auto, {', '.join(LIBRARY)}, trapezoid; got {model!r}: pick one of those"
+            f"model must be one of auto, {', '.join(LIBRARY)}, trapezoid, trapezoid_mono; got {model!r}: "
+            "pick one of those"
         )
     chosen = get_model(model, decay_constant_per_h=decay)
     if prior is not None and not _terminal_is_fitted(chosen):

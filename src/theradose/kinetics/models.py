@@ -35,7 +35,16 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float64]
 
 ModelName = Literal[
-    "mono", "bi", "tri", "trapezoid", "physical", "bi_physical", "mono_physical", "bi_washout", "tri_physical"
+    "mono",
+    "bi",
+    "tri",
+    "trapezoid",
+    "trapezoid_mono",
+    "physical",
+    "bi_physical",
+    "mono_physical",
+    "bi_washout",
+    "tri_physical",
 ]
 ExponentialModelName = Literal["mono", "bi", "tri"]
 #: Forms with a term that decays by physical decay alone (biological rate 0); they need the nuclide.

@@ -57,7 +57,7 @@ from theradose.pipeline.budget import (
     region_budget,
 )
 from theradose.pipeline.cache import StepCache, key_of, tree_hash
-from theradose.pipeline.spec import KineticsSpec, StudySpec, load_study
+from theradose.pipeline.spec import KineticsModel, KineticsSpec, StudySpec, load_study
 
 if TYPE_CHECKING:
     from theradose.pipeline.administration import RecordSource
@@ -589,7 +589,22 @@ def stage_kinetics(
     nuclide = spec.administration.nuclide
     earlier_regions, earlier_labels, earlier_digest = _earlier_fits(spec, regions)
 
-    def fit(name: str, tac: list[float], recovery: float, earlier: Any = None) -> stages.RegionKinetics:
+    label_models: dict[int, KineticsModel] = {}
+    for region_name, members in regions.region_set.regions.items():
+        for label in members:
+            chosen = spec.kinetics.model_for(region_name)
+            # a label shared by regions of different models keeps the study's model
+            label_models[label] = chosen if label_models.get(label, chosen) == chosen else spec.kinetics.model
+
+    def fit(
+        name: str,
+        tac: list[float],
+        recovery: float,
+        earlier: Any = None,
+        model: KineticsModel | None = None,
+    ) -> stages.RegionKinetics:
+        chosen = model if model is not None else spec.kinetics.model_for(name)
+        region_kinetics = dataclasses.replace(inputs.kinetics, model=chosen)
         key = key_of(
             "fit",
             {
@@ -597,7 +612,7 @@ def stage_kinetics(
                 "time_h": times,
                 "recovery": recovery,
                 "kinetics": [
-                    spec.kinetics.model,
+                    chosen,
                     spec.kinetics.single_timepoint,
                     inputs.kinetics.stp_timepoint,
                     dict(spec.kinetics.effective_half_life_h),
@@ -615,7 +630,7 @@ def stage_kinetics(
             lambda: stages.fit_region(
                 times,
                 tac,
-                kinetics=inputs.kinetics,
+                kinetics=region_kinetics,
                 nuclide=nuclide,
                 region=name,
                 relative_sigma=ACTIVITY_RELATIVE_SIGMA,
@@ -633,7 +648,13 @@ def stage_kinetics(
         if labels.pvc is not None:
             fitted[name] = _with_pvc_uncertainty(fitted[name], labels, members)
     label_tia = {
-        label: fit(f"label:{label}", list(tac), labels.recovery[label], earlier_labels.get(label)).tia_mbq_h
+        label: fit(
+            f"label:{label}",
+            list(tac),
+            labels.recovery[label],
+            earlier_labels.get(label),
+            label_models.get(label, spec.kinetics.model),
+        ).tia_mbq_h
         for label, tac in labels.tacs.items()
     }
     return Kinetics(fitted, label_tia)

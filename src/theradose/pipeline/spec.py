@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 Calibration = Literal["bqml", "factor"]
 RegistrationMethod = Literal["none", "rigid", "deformable"]
 SegmentationSource = Literal["nifti", "rtstruct", "seg", "auto"]
-KineticsModel = Literal["auto", "mono", "bi", "tri", "trapezoid"]
+KineticsModel = Literal["auto", "mono", "bi", "tri", "trapezoid", "trapezoid_mono"]
 StpChoice = Literal["none", "hanscheid", "madsen", "earlier_cycle"]
 #: A dose engine of the engine registry (converted from the study file's strings once, here).
 EngineName = DoseEngine
@@ -106,6 +106,12 @@ class KineticsSpec:
     #: Dose record (``doses.json``) of the same patient's earlier cycle (``single_timepoint =
     #: "earlier_cycle"``): each region's fit there gives the curve shape for this cycle's single scan.
     earlier_cycle: Path | None = None
+    #: Model per region (``[kinetics.models]``), overriding ``model`` for the regions named.
+    models: Mapping[str, KineticsModel] = field(default_factory=dict)
+
+    def model_for(self, region: str) -> KineticsModel:
+        """The model that fits ``region``'s curve: its own (``[kinetics.models]``) or ``model``."""
+        return self.models.get(region, self.model)
 
 
 @dataclass(frozen=True)
@@ -310,7 +316,14 @@ _SCHEMA: dict[str, tuple[str, ...]] = {
     "site": ("time_zone",),
     "registration": ("method", "reference"),
     "segmentation": ("source", "path", "regions", "tumours", "threshold_percent", "boundary_sigma_mm"),
-    "kinetics": ("model", "single_timepoint", "stp_timepoint", "effective_half_life_h", "earlier_cycle"),
+    "kinetics": (
+        "model",
+        "single_timepoint",
+        "stp_timepoint",
+        "effective_half_life_h",
+        "earlier_cycle",
+        "models",
+    ),
     "dose": ("engines", "organ", "mc_photons", "reference"),
     "pvc": (
         "enabled",
@@ -645,7 +658,7 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
     )
 
     kin_t = _table(data, "kinetics", required=False)
-    model = _choice(kin_t, "model", "kinetics", ["auto", "mono", "bi", "tri", "trapezoid"], "auto")
+    model = _choice(kin_t, "model", "kinetics", list(get_args(KineticsModel)), "auto")
     stp = _choice(kin_t, "single_timepoint", "kinetics", list(get_args(StpChoice)), "none")
     stp_tp = _int(kin_t, "stp_timepoint", "kinetics", len(timepoints))
     if not 1 <= stp_tp <= len(timepoints):
@@ -668,13 +681,31 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
         raise InputError(
             "kinetics.single_timepoint = 'madsen' needs kinetics.effective_half_life_h (a prior, h): add it"
         )
-    n_needed = {"auto": 2, "mono": 2, "bi": 3, "tri": 5, "trapezoid": 1}[model]
-    if stp == "none" and len(timepoints) < n_needed:
+    raw_models = kin_t.get("models", {})
+    if not isinstance(raw_models, Mapping):
         raise InputError(
-            f"kinetics.model = '{model}' needs at least {n_needed} time points; the study has "
-            f"{len(timepoints)}: "
-            "add time points or set kinetics.single_timepoint"
+            "kinetics.models must be a table region = model "
+            f'(e.g. liver = "trapezoid_mono"); got {raw_models!r}'
         )
+    per_region: dict[str, str] = {}
+    for name in raw_models:
+        if name not in regions:
+            raise InputError(
+                f"kinetics.models.{name}: no region {name!r} in the study; choose from "
+                f"{', '.join(sorted(regions))}"
+            )
+        per_region[str(name)] = _choice(
+            raw_models, name, "kinetics.models", list(get_args(KineticsModel)), "auto"
+        )
+    n_needed_by = {"auto": 2, "mono": 2, "bi": 3, "tri": 5, "trapezoid": 1, "trapezoid_mono": 3}
+    for key, chosen in [("model", model), *((f"models.{k}", v) for k, v in per_region.items())]:
+        n_needed = n_needed_by[chosen]
+        if stp == "none" and len(timepoints) < n_needed:
+            raise InputError(
+                f"kinetics.{key} = '{chosen}' needs at least {n_needed} time points; the study has "
+                f"{len(timepoints)}: "
+                "add time points or set kinetics.single_timepoint"
+            )
     earlier = (
         _path(kin_t["earlier_cycle"], "kinetics.earlier_cycle", base_dir)
         if "earlier_cycle" in kin_t
@@ -692,7 +723,7 @@ def parse_study(data: Mapping[str, Any], *, base_dir: Path, path: Path | None = 
         )
     if earlier is not None:
         _check_earlier_cycle(earlier, patient_id=patient.patient_id, cycle=cycle, nuclide=nuclide)
-    kinetics = KineticsSpec(model, stp, stp_tp - 1, teff, earlier)  # type: ignore[arg-type]
+    kinetics = KineticsSpec(model, stp, stp_tp - 1, teff, earlier, per_region)  # type: ignore[arg-type]
 
     dose_t = _table(data, "dose", required=False)
     engines = tuple(

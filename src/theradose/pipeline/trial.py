@@ -130,8 +130,11 @@ def write_trial_study(
     recovery_curve: Path,
     calibration_factor: float | None,
     organ_margin_mm: float,
+    organ_kinetics: str = "auto",
 ) -> Path:
-    """Study file for one patient at one site and one method (module docstring)."""
+    """Study file for one patient at one site and one method (module docstring); ``organ_kinetics`` is
+    the kinetics model of every region that is not a lesion (``[kinetics.models]``; lesions keep
+    ``auto``)."""
     if method not in TRIAL_METHODS:
         raise InputError(f"method {method!r} is unknown; choose from {', '.join(TRIAL_METHODS)}")
     import numpy as np
@@ -196,9 +199,16 @@ def write_trial_study(
         values = [table[m] for m in members if m in table]
         if values:
             lines.append(f"{_toml(name)} = {json.dumps(values)}")
-    lines += ["", "[kinetics]", 'model = "auto"', "", "[dose]", 'engines = ["local"]', "organ = false", ""]
-    lines += ["[output]", 'formats = ["json"]', ""]
     organs = [n for n in [*table, *groups] if n not in lesions and n != "spongiosa_l2_l4"]
+    lines += ["", "[kinetics]", 'model = "auto"', ""]
+    if organ_kinetics != "auto":
+        lines.append("[kinetics.models]")
+        for name in [*organs, "spongiosa_l2_l4"]:
+            if name in table or name in groups:
+                lines.append(f"{_toml(name)} = {_toml(organ_kinetics)}")
+        lines.append("")
+    lines += ["[dose]", 'engines = ["local"]', "organ = false", ""]
+    lines += ["[output]", 'formats = ["json"]', ""]
     if method == "legacy":
         lines += [
             "[pvc]",
@@ -238,8 +248,37 @@ def write_trial_study(
 
 
 # ------------------------------------------------------------------------------------------ scoring
-def score_trial_doses(doses: dict[str, Any], truth: dict[str, Any]) -> list[dict[str, Any]]:
-    """Rows (region, dose, truth, error %, flag, σ) for the scored regions of one run."""
+def kinetics_alone_error_percent(truth: dict[str, Any], region: str, model: str = "auto") -> float | None:
+    """Error (%) of the TIA that the pipeline's kinetics make of the region's *true* activities at the
+    acquisition times (the fit of :func:`theradose.pipeline.stages.fit_region` with the region's
+    ``model`` and the pipeline's per-measurement σ): the part of a dose error that comes from the time
+    integration alone, with no imaging, calibration or partial-volume error. ``None`` where the truth has no
+    activities for the region."""
+    from theradose.pipeline.run import ACTIVITY_RELATIVE_SIGMA
+    from theradose.pipeline.spec import KineticsSpec
+    from theradose.pipeline.stages import fit_region
+
+    entry = truth["regions"].get(region) or {}
+    activities = entry.get("activity_mbq_at_timepoints")
+    true_tia = float(entry.get("tia_mbq_h") or 0.0)
+    if not activities or not true_tia > 0:
+        return None
+    fit = fit_region(
+        [float(t) for t in truth["timepoints_h"]],
+        [float(a) for a in activities],
+        kinetics=KineticsSpec(model=model),  # type: ignore[arg-type]
+        nuclide=str(truth["nuclide"]),
+        region=region,
+        relative_sigma=ACTIVITY_RELATIVE_SIGMA,
+    )
+    return 100.0 * (float(fit.tia_mbq_h) - true_tia) / true_tia
+
+
+def score_trial_doses(
+    doses: dict[str, Any], truth: dict[str, Any], organ_kinetics: str = "auto"
+) -> list[dict[str, Any]]:
+    """Rows (region, dose, truth, error %, flag, σ, error of the kinetics alone) for the scored regions
+    of one run."""
     by_name = {r["name"]: r for r in doses["regions"]}
     rows: list[dict[str, Any]] = []
     diameters = {les["name"]: float(les["diameter_mm"]) for les in truth["lesions"]}
@@ -267,6 +306,9 @@ def score_trial_doses(doses: dict[str, Any], truth: dict[str, Any]) -> list[dict
                     else None
                 ),
                 "below_resolvable_size": bool(pv.get("below_resolvable_size", False)),
+                "kinetics_error_percent": kinetics_alone_error_percent(
+                    truth, name, "auto" if name in diameters else organ_kinetics
+                ),
             }
         )
     marrow = doses.get("red_marrow")
@@ -287,6 +329,7 @@ def score_trial_doses(doses: dict[str, Any], truth: dict[str, Any]) -> list[dict
                     "error_percent": 100.0 * (d - true_marrow) / true_marrow,
                     "sigma_percent": 100.0 * float(m["self_dose_sigma_gy"]) / d if d > 0 else None,
                     "below_resolvable_size": False,
+                    "kinetics_error_percent": None,
                 }
             )
     return rows
@@ -329,7 +372,12 @@ def trial_table(
                 if len(doses) > 1 and statistics.fmean(doses) > 0:
                     spreads.append(100.0 * statistics.stdev(doses) / statistics.fmean(doses))
             flagged = [r for r in sel if r["below_resolvable_size"]]
+            kin = [
+                abs(r["kinetics_error_percent"]) for r in sel if r.get("kinetics_error_percent") is not None
+            ]
             entry["methods"][m] = {
+                "kinetics_alone_median_abs_error_percent": statistics.median(kin) if kin else math.nan,
+                "kinetics_alone_max_abs_error_percent": max(kin) if kin else math.nan,
                 "median_abs_error_percent": statistics.median(errs),
                 "max_abs_error_percent": max(errs),
                 "mean_error_percent": statistics.fmean(r["error_percent"] for r in sel),
@@ -363,6 +411,7 @@ def run_trial_benchmark(
     trial_dir: str | Path | None = None,
     only_patients: Sequence[int] | None = None,
     progress: Callable[[str], None] | None = None,
+    organ_kinetics: str = "auto",
 ) -> TrialBenchmark:
     """Generate (or reuse) the trial and run every method on every patient at every site.
 
@@ -385,6 +434,10 @@ def run_trial_benchmark(
     only_patients : sequence of int, optional
         Generate and run only these seeds of 1..``patients``: the trial's design stays ``patients``, so
         several processes can share one trial folder (combine their ``rows.csv``).
+    organ_kinetics : str
+        Kinetics model of the regions that are not lesions (``[kinetics.models]``): ``auto`` (the
+        default of every study), or e.g. ``trapezoid_mono``; the rows' method then reads
+        ``METHOD/MODEL``.
     """
     from theradose.io.trial import TrialSettings, generate_trial, patient_folders
     from theradose.phantoms.trial.simulate import MATRIX
@@ -396,6 +449,15 @@ def run_trial_benchmark(
         raise InputError(f"--patients must be >= 1; got {patients}")
     if scale not in ("full", "ci"):
         raise InputError(f"--scale must be 'full' or 'ci'; got {scale!r}")
+    from typing import get_args
+
+    from theradose.pipeline.spec import KineticsModel
+
+    if organ_kinetics not in get_args(KineticsModel):
+        raise InputError(
+            f"--organ-kinetics {organ_kinetics!r} is unknown; choose from "
+            f"{', '.join(get_args(KineticsModel))}"
+        )
     unknown = [m for m in methods if m not in TRIAL_METHODS]
     if unknown:
         raise InputError(f"method {unknown[0]!r} is unknown; choose from {', '.join(TRIAL_METHODS)}")
@@ -438,29 +500,31 @@ def run_trial_benchmark(
         factor = float(calibration["calibration_factor_cps_per_mbq"]) if style == "counts" else None
         margin = round(float(fwhm_at_centre_mm(get_site(site))), 1)
         for method in methods:
-            say(f"patient {seed} site {site}: {method}")
+            label = method if organ_kinetics == "auto" else f"{method}/{organ_kinetics}"
+            stem = label.replace("/", "_")
+            say(f"patient {seed} site {site}: {label}")
             study = write_trial_study(
                 folder,
-                out / "studies" / f"P{seed}_{site}_{method}.toml",
+                out / "studies" / f"P{seed}_{site}_{stem}.toml",
                 method=method,
                 resolution=qa[site][0],
                 recovery_curve=qa[site][1],
                 calibration_factor=factor,
                 organ_margin_mm=margin,
+                organ_kinetics=organ_kinetics,
             )
             t0 = time.perf_counter()
             result = run_study(
-                study, out / "runs" / f"P{seed}_{site}_{method}", cache_dir=out / ".cache" / f"P{seed}_{site}"
+                study, out / "runs" / f"P{seed}_{site}_{stem}", cache_dir=out / ".cache" / f"P{seed}_{site}"
             )
             elapsed = time.perf_counter() - t0
-            for r in score_trial_doses(result.doses.to_dict(), truth):
-                rows.append(
-                    {"patient": seed, "site": site, "method": method, "run_s": round(elapsed, 1), **r}
-                )
-    table = trial_table(rows, list(methods), list(sites))
-    files = write_trial_tables(out, rows, table, methods, sites)
+            for r in score_trial_doses(result.doses.to_dict(), truth, organ_kinetics):
+                rows.append({"patient": seed, "site": site, "method": label, "run_s": round(elapsed, 1), **r})
+    labels = [m if organ_kinetics == "auto" else f"{m}/{organ_kinetics}" for m in methods]
+    table = trial_table(rows, labels, list(sites))
+    files = write_trial_tables(out, rows, table, labels, sites)
     return TrialBenchmark(
-        tuple(rows), tuple(table), files, time.perf_counter() - started, tuple(methods), tuple(sites)
+        tuple(rows), tuple(table), files, time.perf_counter() - started, tuple(labels), tuple(sites)
     )
 
 
@@ -474,7 +538,8 @@ def write_trial_tables(
     """``rows.csv``, ``trial_table.json`` and ``trial_table.md`` (the harmonisation table)."""
     buf = io.StringIO()
     fields = ["patient", "site", "method", "region", "kind", "diameter_mm", "dose_gy", "truth_dose_gy",
-              "error_percent", "sigma_percent", "below_resolvable_size", "run_s"]  # fmt: skip
+              "error_percent", "sigma_percent", "below_resolvable_size", "kinetics_error_percent",
+              "run_s"]  # fmt: skip
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
@@ -510,6 +575,7 @@ def trial_table_markdown(
         "mean error",
         "spread sites",
         "flagged",
+        "kinetics alone",
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for entry in table:
@@ -530,11 +596,14 @@ def trial_table_markdown(
             sp = e["spread_between_sites_percent"]
             cells.append("—" if not math.isfinite(sp) else f"{sp:.1f}")
             cells.append(f"{e['flagged']}/{e['n']}")
+            km = e.get("kinetics_alone_median_abs_error_percent", math.nan)
+            kx = e.get("kinetics_alone_max_abs_error_percent", math.nan)
+            cells.append("—" if not math.isfinite(km) else f"{km:.1f} / {kx:.1f}")
             lines.append("| " + " | ".join(cells) + " |")
         sm = entry["spread_between_methods_percent"]
         lines.append(
             f"| {entry['region']} | spread between methods | "
             + " | ".join([""] * (len(sites)))
-            + f" | {'—' if not math.isfinite(sm) else f'{sm:.1f}'} | | | |"
+            + f" | {'—' if not math.isfinite(sm) else f'{sm:.1f}'} | | | | |"
         )
     return "\n".join(lines) + "\n"

@@ -19,7 +19,8 @@ Compartments
   covered by the class of its tissue and the correction of a listed organ does not depend on the list;
 * "other uptake": connected clusters of unlisted voxels whose measured value exceeds what the listed and
   tissue compartments explain by more than :data:`UPTAKE_FACTOR` times the soft-tissue concentration
-  (bladder, bowel, unlisted lesions), found in the residual of a first solution;
+  and by more than :data:`UPTAKE_SIGNIFICANCE` standard deviations of the local noise (bladder, bowel,
+  unlisted lesions; not noise), found in the residual of a first solution;
 * voxels outside the body (air) hold no activity and are not measured.
 
 Response of the reconstruction
@@ -77,6 +78,10 @@ UPTAKE_FACTOR = 3.0
 #: An "other uptake" cluster keeps the voxels whose residual is at least this fraction of its peak (the
 #: half-maximum contour of a blurred object approximates its edge).
 UPTAKE_EDGE_FRACTION = 0.5
+#: A seed of an "other uptake" cluster must also stand out of the noise: its residual, smoothed by the
+#: large-object response (a matched filter), must exceed the tissue's median by this many local noise
+#: standard deviations (see :func:`other_uptake_clusters`).
+UPTAKE_SIGNIFICANCE = 5.0
 #: Smallest "other uptake" cluster (voxels).
 UPTAKE_MIN_VOXELS = 3
 #: An "other uptake" cluster grows from its seed at most this far (mm) in each direction.
@@ -510,11 +515,37 @@ def object_responses(
 
 # ------------------------------------------------------------------------------------------ uptake
 def other_uptake_clusters(
-    residual: FloatArray, comps: Compartments, concentrations: FloatArray, spacing_mm: Sequence[float]
+    residual: FloatArray,
+    comps: Compartments,
+    concentrations: FloatArray,
+    spacing_mm: Sequence[float],
+    *,
+    image: FloatArray | None = None,
+    fwhm_mm: float = 0.0,
 ) -> list[BoolArray]:
-    """Unlisted clusters of unexplained activity (module docstring): residual above
-    :data:`UPTAKE_FACTOR` × the soft-tissue concentration, kept down to :data:`UPTAKE_EDGE_FRACTION` of the
-    cluster's peak."""
+    """Unlisted clusters of unexplained activity (module docstring).
+
+    A voxel of a tissue compartment seeds a cluster when
+
+    * its residual exceeds :data:`UPTAKE_FACTOR` × the soft-tissue concentration (an object, not a
+      fluctuation of the background level), and
+    * the residual smoothed by a Gaussian of ``fwhm_mm`` (the system's large-object response: the matched
+      filter of a blurred object) exceeds the tissues' median by :data:`UPTAKE_SIGNIFICANCE` local noise
+      standard deviations. The noise of the smoothed residual is measured over the tissue voxels
+      (1.4826 × median absolute deviation) and scaled with the local level the model already explains
+      (``image`` − ``residual``, smoothed) relative to the tissues' median: the noise of EM
+      reconstructions is approximately log-normal, its standard deviation proportional to the mean
+      [1]_, and under the null hypothesis (no unlisted object) the mean is the model's. Hot listed
+      organs therefore raise the threshold around them, where their edges leave residuals of the
+      model's own misfit. Without ``image`` or ``fwhm_mm`` only the first condition applies.
+
+    A cluster keeps the voxels whose residual is at least :data:`UPTAKE_EDGE_FRACTION` of its peak.
+
+    References
+    ----------
+    .. [1] Barrett HH, Wilson DW, Tsui BMW. Noise properties of the EM algorithm: I. Theory. Phys Med
+       Biol 1994;39:833-846.
+    """
     from scipy import ndimage
 
     tissue_ids = [i for i, k in enumerate(comps.kinds) if k == "tissue"]
@@ -526,24 +557,42 @@ def other_uptake_clusters(
         return []
     candidate = np.isin(comps.index, tissue_ids)
     seeds = candidate & (residual > UPTAKE_FACTOR * reference)
+    grow_on = residual
+    min_voxels = UPTAKE_MIN_VOXELS
+    if image is not None and fwhm_mm > 0 and seeds.any():
+        sigma_vox = [fwhm_mm / (2.0 * math.sqrt(2.0 * math.log(2.0))) / s for s in spacing_mm]
+        smooth_residual = ndimage.gaussian_filter(residual, sigma_vox, mode="constant")
+        explained = np.asarray(image, dtype=np.float64) - residual
+        smooth_model = ndimage.gaussian_filter(explained, sigma_vox, mode="constant")
+        values = smooth_residual[candidate]
+        centre = float(np.median(values))
+        noise = 1.4826 * float(np.median(np.abs(values - centre)))
+        level = float(np.median(smooth_model[candidate]))
+        if level > 0:
+            local = noise * np.maximum(smooth_model, level) / level
+            seeds &= smooth_residual > centre + UPTAKE_SIGNIFICANCE * local
+        grow_on = smooth_residual
+        # a blurred point source is above half its maximum over a sphere one FWHM across
+        sphere_mm3 = math.pi / 6.0 * fwhm_mm**3
+        min_voxels = max(UPTAKE_MIN_VOXELS, math.ceil(sphere_mm3 / float(np.prod(spacing_mm))))
     labelled, n = ndimage.label(seeds)
     if n == 0:
         return []
     sizes = np.bincount(labelled.ravel(), minlength=n + 1)
-    peaks = ndimage.maximum(residual, labelled, index=np.arange(1, n + 1))
+    peaks = ndimage.maximum(grow_on, labelled, index=np.arange(1, n + 1))
     boxes = ndimage.find_objects(labelled)
     clusters: list[BoolArray] = []
     covered = np.zeros(residual.shape, dtype=bool)
     pad = [math.ceil(UPTAKE_GROW_MM / s) for s in spacing_mm]
     for k in np.argsort(-np.asarray(peaks)):
         label = int(k) + 1
-        if sizes[label] < UPTAKE_MIN_VOXELS or boxes[k] is None:
+        if sizes[label] < min_voxels or boxes[k] is None:
             continue
         box = _padded(boxes[k], pad, residual.shape)
         seed = labelled[box] == label
         if (covered[box] & seed).any():
             continue
-        grown = candidate[box] & (residual[box] >= UPTAKE_EDGE_FRACTION * float(peaks[k]))
+        grown = candidate[box] & (grow_on[box] >= UPTAKE_EDGE_FRACTION * float(peaks[k]))
         parts, _ = ndimage.label(grown)
         ids = np.unique(parts[seed])
         keep = np.isin(parts, ids[ids > 0])
@@ -719,7 +768,14 @@ def solve_gtm(
     conc, responses = _phantom_responses(model, means, resolution, pairs, diameters, means.copy())
     if other_uptake:
         residual = image - model_image(image.shape, conc, model.rsfs)
-        clusters = other_uptake_clusters(residual, comps, conc, model.spacing_mm)
+        clusters = other_uptake_clusters(
+            residual,
+            comps,
+            conc,
+            model.spacing_mm,
+            image=image,
+            fwhm_mm=resolution.large_object_fwhm_mm,
+        )
         if clusters:
             comps = comps.with_uptake(clusters)
             means = regional_means(image, comps)
