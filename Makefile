@@ -46,7 +46,7 @@ bench: venv
 
 # Outside CI: >= 40,000 generated requests (about an hour on two busy cores); the CI suite runs a sample.
 fuzz-service: venv system
-	THERADOSE_FUZZ_EVERY_ROLE=1 THERADOSE_FUZZ_DATABASES=sqlite,postgresql THERADOSE_FUZZ_EXAMPLES=50 \
+	THERADOSE_FUZZ_EVERY_ROLE=1 THERADOSE_FUZZ_DATABASES=sqlite,postgresql THERADOSE_FUZZ_EXAMPLES=64 \
 		bash scripts/run-tests.sh -q -p no:cacheprovider -s tests/service/test_schemathesis.py
 
 clean:

@@ -529,17 +529,21 @@ def other_uptake_clusters(
 
     * its residual exceeds :data:`UPTAKE_FACTOR` × the soft-tissue concentration (an object, not a
       fluctuation of the background level), and
-    * the residual smoothed by a Gaussian of ``fwhm_mm`` (the system's large-object response: the matched
-      filter of a blurred object) exceeds the tissues' median by :data:`UPTAKE_SIGNIFICANCE` local noise
-      standard deviations. The noise of the smoothed residual is measured over the tissue voxels
-      (1.4826 × median absolute deviation) and scaled with the local level the model already explains
-      (``image`` − ``residual``, smoothed) relative to the tissues' median: the noise of EM
-      reconstructions is approximately log-normal, its standard deviation proportional to the mean
-      [1]_, and under the null hypothesis (no unlisted object) the mean is the model's. Hot listed
-      organs therefore raise the threshold around them, where their edges leave residuals of the
-      model's own misfit. Without ``image`` or ``fwhm_mm`` only the first condition applies.
+    * the residual smoothed by a Gaussian of ``fwhm_mm`` (the system's response to small objects, the
+      largest FWHM of the phantom table: the matched filter of an object near the resolution) exceeds
+      the tissues' median by :data:`UPTAKE_SIGNIFICANCE` local noise standard deviations. The noise of
+      the smoothed residual is measured over the tissue voxels (1.4826 × median absolute deviation) and
+      scaled with the local level the model already explains (``image`` − ``residual``, smoothed)
+      relative to the tissues' median: the noise of EM reconstructions is approximately log-normal, its
+      standard deviation proportional to the mean [1]_, and under the null hypothesis (no unlisted
+      object) the mean is the model's. Hot listed organs therefore raise the threshold around them,
+      where their edges leave residuals of the model's own misfit. Without ``image`` or ``fwhm_mm`` only
+      the first condition applies.
 
-    A cluster keeps the voxels whose residual is at least :data:`UPTAKE_EDGE_FRACTION` of its peak.
+    With the noise test, a seed must also be as large as a sphere one ``fwhm_mm`` across (the region
+    in which a blurred point source stays above half its maximum), and a cluster grows over the smoothed
+    residual; without it, over the residual. A cluster keeps the voxels at or above
+    :data:`UPTAKE_EDGE_FRACTION` of its peak.
 
     References
     ----------
@@ -774,7 +778,7 @@ def solve_gtm(
             conc,
             model.spacing_mm,
             image=image,
-            fwhm_mm=resolution.large_object_fwhm_mm,
+            fwhm_mm=resolution.small_object_fwhm_mm,
         )
         if clusters:
             comps = comps.with_uptake(clusters)

@@ -346,6 +346,11 @@ class EffectiveResolution:
         """FWHM of the largest sphere at the lowest contrast (used for large, low-contrast structures)."""
         return float(self.fwhm_mm[0][-1])
 
+    @property
+    def small_object_fwhm_mm(self) -> float:
+        """Largest FWHM of the table (the smallest sphere): the response to an object near the resolution."""
+        return float(max(max(f) for f in self.fwhm_mm))
+
     def fwhm_at(self, diameter_mm: float, contrast: float) -> float:
         """FWHM (mm) for an (equivalent) sphere of ``diameter_mm`` at ``contrast`` to its surroundings.
 
