@@ -51,6 +51,7 @@ from theradose.dosimetry.dvh import Dvh, mean_dose_gy
 from theradose.dosimetry.engines.registry import parse_engine
 from theradose.dosimetry.uncertainty_budget import COMPONENTS, BudgetComponent, UncertaintyBudget
 from theradose.errors import InputError
+from theradose.jsonsafe import finite_or_null
 
 #: ``format`` of every dose record.
 DOSES_FORMAT = "theradose-doses"
@@ -656,15 +657,15 @@ class StudyDoses:
         }
         out["calibration"] = None if self.calibration is None else _calibration_to_dict(self.calibration)
         out["site_time_zone"] = self.site_time_zone
-        out["provenance"] = None if self.provenance is None else _finite(dict(self.provenance))
+        out["provenance"] = None if self.provenance is None else finite_or_null(dict(self.provenance))
         if self.upgraded_from is not None:
             out["upgraded_from"] = self.upgraded_from
         if self.plan is not None:
-            out["plan"] = _finite(dict(self.plan))
+            out["plan"] = finite_or_null(dict(self.plan))
         if self.partial_volume_model is not None:
-            out["partial_volume_model"] = _finite(dict(self.partial_volume_model))
+            out["partial_volume_model"] = finite_or_null(dict(self.partial_volume_model))
         if self.red_marrow is not None:
-            out["red_marrow"] = _finite(dict(self.red_marrow))
+            out["red_marrow"] = finite_or_null(dict(self.red_marrow))
         return out
 
     def to_json(self) -> str:
@@ -732,14 +733,6 @@ def doses_schema() -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------ writing
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _plain(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -795,7 +788,7 @@ def _region_to_dict(region: RegionResult, reference: str, gbq: float) -> dict[st
         },
         "doses": {d.source: estimate(d) for d in region.doses},
         "bed": None if region.bed is None else _bed_to_dict(region.bed),
-        "uncertainty": None if region.uncertainty is None else _finite(region.uncertainty.to_dict()),
+        "uncertainty": None if region.uncertainty is None else finite_or_null(region.uncertainty.to_dict()),
         "kinetics": None if region.kinetics is None else _kinetics_to_dict(region.kinetics),
         "flags": list(region.flags),
     }
@@ -826,7 +819,7 @@ def _bed_to_dict(bed: Bed) -> dict[str, Any]:
 
 
 def _kinetics_to_dict(k: KineticsRecord) -> dict[str, Any]:
-    return _finite(  # type: ignore[no-any-return]
+    return finite_or_null(  # type: ignore[no-any-return]
         {
             "method": k.method,
             "model": k.model,

@@ -13,12 +13,12 @@ with the cumulative BED figure.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from theradose.dosimetry.results import StudyDoses
 from theradose.errors import InputError
+from theradose.jsonsafe import finite_or_null
 from theradose.pipeline.spec import StudySpec
 from theradose.planning.cycles import Cycle, RegionDose, TreatmentPlan, cycle_doses, load_plan
 from theradose.planning.nextcycle import NextCycleResult, plan_next_cycle
@@ -33,21 +33,11 @@ class StudyPlan:
 
     def as_dict(self) -> dict[str, Any]:
         """``NextCycleResult.as_dict()`` with non-finite numbers as None (valid JSON) and the protocol."""
-        out = _finite(self.result.as_dict())
+        out = finite_or_null(self.result.as_dict())
         assert isinstance(out, dict)
         out["protocol"] = self.plan.protocol.name
         out["cycles_planned_from"] = [c.label for c in self.plan.cycles]
         return out
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 def load_study_plan(spec: StudySpec) -> TreatmentPlan | None:

@@ -12,15 +12,14 @@ it be dispensed (:func:`theradose.service.operations.prescriptions.require_dispe
 from __future__ import annotations
 
 import json
-import math
 from datetime import date, datetime
-from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from theradose.errors import InputError
+from theradose.jsonsafe import finite_or_null
 from theradose.pharmacy.directives import check_plausibility
 from theradose.planning.protocols import protocol_for_product
 from theradose.service import audit_store
@@ -203,7 +202,7 @@ def draft_next_directive(
         projected_dose_gy=draft.projected_dose_gy,
         projected_dose_upper_gy=draft.projected_dose_upper_gy,
         confidence=draft.confidence,
-        plan_json=json.dumps(_finite(result.as_dict()), sort_keys=True),
+        plan_json=json.dumps(finite_or_null(result.as_dict()), sort_keys=True),
         drafted_by=me.username,
         drafted_at=utcnow(),
     )
@@ -219,14 +218,3 @@ def draft_next_directive(
         after={k: v for k, v in row_to_dict(row).items() if k != "plan_json"},
     )
     return DraftOut(prescription=out, plan=plan_out(row))
-
-
-def _finite(value: Any) -> Any:
-    """JSON-safe copy (infinite allowed activities become None)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
