@@ -82,3 +82,16 @@ def test_late_activity_that_does_not_clear_is_refused() -> None:
             model="trapezoid_mono",
             decay_constant_per_h=LAMBDA_P,
         )
+
+
+def test_a_point_at_zero_activity_still_gets_an_uncertainty() -> None:
+    """A region emptied by the correction at the last scan (0 MBq): the uncertainty is propagated with a
+    one-sided step there instead of stepping to a negative activity."""
+    fit = fit_tac(
+        [4.0, 24.0, 96.0, 168.0],
+        [10.0, 5.0, 1.0, 0.0],
+        [0.5, 0.25, 0.05, 0.05],
+        model="trapezoid_mono",
+        decay_constant_per_h=LAMBDA_P,
+    )
+    assert fit.tia_sigma_mbq_h is not None and 0.0 < fit.tia_sigma_mbq_h < fit.tia_mbq_h

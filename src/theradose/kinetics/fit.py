@@ -1105,8 +1105,10 @@ def _fit_trapezoid_mono(tac: TimeActivityCurve, decay: float | None) -> FitResul
         gradient = np.zeros(n)
         for i in range(n):
             h = 1e-4 * max(abs(float(a[i])), float(sigma[i]), 1e-12)
+            # central differences; forward at a point too close to 0 to step below it
+            steps = (1.0, -1.0) if float(a[i]) - h >= 0.0 else (1.0, 0.0)
             values = []
-            for sign in (1.0, -1.0):
+            for sign in steps:
                 shifted = a.copy()
                 shifted[i] += sign * h
                 if i >= chosen:
@@ -1116,7 +1118,7 @@ def _fit_trapezoid_mono(tac: TimeActivityCurve, decay: float | None) -> FitResul
                     )
                 else:
                     values.append(_trapezoid_mono_tia(t, shifted, chosen, amplitude, rate))
-            gradient[i] = (values[0] - values[1]) / (2.0 * h)
+            gradient[i] = (values[0] - values[1]) / ((steps[0] - steps[1]) * h)
         tia_sigma = float(np.sqrt(np.sum((gradient * sigma) ** 2)))
     else:
         notes.append("no per-point uncertainties given: the trapezoid_mono TIA uncertainty is undefined")
