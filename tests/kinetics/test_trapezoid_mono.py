@@ -95,3 +95,37 @@ def test_a_point_at_zero_activity_still_gets_an_uncertainty() -> None:
         decay_constant_per_h=LAMBDA_P,
     )
     assert fit.tia_sigma_mbq_h is not None and 0.0 < fit.tia_sigma_mbq_h < fit.tia_mbq_h
+
+
+def test_late_points_at_zero_are_refused_naming_them() -> None:
+    from theradose.errors import FitError
+
+    with pytest.raises(FitError, match=r"no mono-exponential fits the points from 24 h \(1\.4, 0, 0 MBq\)"):
+        fit_tac(
+            [4.0, 24.0, 96.0, 168.0],
+            [3.5, 1.4, 0.0, 0.0],
+            [0.175, 0.07, 0.07, 0.07],
+            model="trapezoid_mono",
+            decay_constant_per_h=LAMBDA_P,
+        )
+
+
+def test_the_pipeline_falls_back_to_the_trapezoid_with_a_note_when_the_late_phase_is_empty() -> None:
+    """A small region the correction empties at the late scans: the study goes on, the region is
+    integrated by trapezoids with a physical-decay tail, and its record says why (as with ``auto``)."""
+    from theradose.pipeline.spec import KineticsSpec
+    from theradose.pipeline.stages import fit_region
+
+    result = fit_region(
+        [4.0, 24.0, 96.0, 168.0],
+        [3.5, 1.4, 0.0, 0.0],
+        kinetics=KineticsSpec(model="trapezoid_mono"),
+        nuclide="Lu-177",
+        region="spongiosa_T10",
+        relative_sigma=0.05,
+    )
+    assert result.model == "trapezoid"
+    # hand calculation: triangle 0-4 h, trapezoid 4-24 h, zero from 96 h on
+    assert result.tia_mbq_h == pytest.approx(0.5 * 4 * 3.5 + 0.5 * 20 * (3.5 + 1.4) + 0.5 * 72 * 1.4)
+    assert result.record is not None
+    assert any("no late mono-exponential fits this curve" in n for n in result.record.notes)

@@ -1057,7 +1057,13 @@ def _fit_trapezoid_mono(tac: TimeActivityCurve, decay: float | None) -> FitResul
     if chosen is None:
         chosen = starts[-1]
         if chosen not in fits:
-            fits[chosen] = late_fit(a, chosen)
+            try:
+                fits[chosen] = late_fit(a, chosen)
+            except FitError as exc:
+                raise FitError(
+                    f"trapezoid_mono fit rejected: no mono-exponential fits the points from {t[chosen]:g} h "
+                    f"({', '.join(f'{v:.4g}' for v in a[chosen:])} MBq): {exc}"
+                ) from None
     fit = fits[chosen]
     amplitude, rate = float(fit.params[0]), float(fit.params[1])
     if not (rate > 0 and amplitude > 0):

@@ -463,10 +463,11 @@ def fit_region(
     try:
         fit = fit_tac(t, a, safe_sigma, model=kinetics.model, decay_constant_per_h=lam)
     except FitError as exc:
-        if kinetics.model != "auto":
+        if kinetics.model not in ("auto", "trapezoid_mono"):
             raise
         fit = fit_tac(t, a, safe_sigma, model="trapezoid", decay_constant_per_h=lam)
-        fallback = (f"no exponential form fits this curve physically ({exc}); trapezoid with a "
+        what = "no exponential form" if kinetics.model == "auto" else "no late mono-exponential"
+        fallback = (f"{what} fits this curve physically ({exc}); trapezoid with a "
                     "physical-decay tail used",)  # fmt: skip
     curve_t = np.linspace(0.0, float(t.max()) * 1.2, 121)
     curve_a = fit.evaluate(curve_t)
