@@ -6,7 +6,7 @@ the production Argon2id cost, then
 1. drives the main endpoints with ``--concurrency`` client threads, ``--requests`` requests each, and
    prints requests/s, p50 and p99 with the ratio to ``GET /health`` in the same run (the baseline: HTTP
    and framework without authentication or database);
-2. measures the latency of writes (``POST /patients`` and ``POST /batches/{id}/dispensings`` from
+2. measures the latency of writes (``POST /patients`` and ``POST /batches`` from
    ``--writers`` threads) quiet, then while ``--attackers`` clients send wrong passwords to
    ``/auth/login`` as fast as the server answers, in two attacks:
 
@@ -47,7 +47,12 @@ from pathlib import Path
 
 import httpx
 
-ROLES = {"pharmacist": "bench-pharmacist-pw", "physician": "bench-physician-pw"}
+ROLES = {
+    "pharmacist": "bench-pharmacist-pw",
+    "physician": "bench-physician-pw",
+    "qp": "bench-qp-pw",
+    "physicist": "bench-physicist-pw",
+}
 #: Master key of the benchmark server (given as $THERADOSE_SECRET_KEY).
 BENCH_KEY = "benchmark-master-key-not-for-production"
 
@@ -72,7 +77,10 @@ def _prepare(db: str) -> None:
         main(["db", "upgrade", "--db", db, "--json"])
         for role, password in ROLES.items():
             os.environ["THERADOSE_PASSWORD"] = password
-            main(["users", "add", role, "--role", role, "--db", db, "--json"])
+            # "qp": a second pharmacist, the qualified person who releases (four-eyes with the QC recorder)
+            main(
+                ["users", "add", role, "--role", "pharmacist" if role == "qp" else role, "--db", db, "--json"]
+            )
     os.environ.pop("THERADOSE_PASSWORD", None)
 
 
@@ -187,18 +195,23 @@ class Attack:
 
 def _writes(
     base: str,
-    headers: dict[str, str],
+    headers: dict[str, dict[str, str]],
     n: int,
     writers: int,
     tag: str,
-    dispense: Callable[[int], dict[str, object]],
-    batch: int,
+    new_batch: Callable[[str], dict[str, object]],
 ) -> tuple[list[float], float]:
+    """``n`` writes, alternately a new batch (pharmacist) and a new patient (physician)."""
+
     def make(cl: httpx.Client) -> Callable[[int], httpx.Response]:
         def call(i: int) -> httpx.Response:
             if i % 2:
-                return cl.post(f"/batches/{batch}/dispensings", json=dispense(i), headers=headers)
-            return cl.post("/patients", json={"family_name": "W", "mrn": f"{tag}-{i}"}, headers=headers)
+                return cl.post("/batches", json=new_batch(f"{tag}-{i}"), headers=headers["pharmacist"])
+            return cl.post(
+                "/patients",
+                json={"family_name": "W", "mrn": f"{tag}-{i}", "birth_date": "1950-03-14"},
+                headers=headers["physician"],
+            )
 
         return call
 
@@ -252,64 +265,99 @@ def main() -> None:
                 r.raise_for_status()
                 tokens[role] = {"Authorization": f"Bearer {r.json()['token']}"}
             ph = tokens["pharmacist"]
-            pseudonym = c.post("/patients", json={"family_name": "Bench", "mrn": "B-1"}, headers=ph).json()[
-                "pseudonym"
-            ]
-            rx = c.post(
-                "/prescriptions",
-                headers=tokens["physician"],
-                json={
-                    "patient": pseudonym,
-                    "radiopharmaceutical": "[177Lu]Lu-PSMA-617",
-                    "nuclide": "Lu-177",
-                    "prescribed_activity_mbq": 100.0,
-                },
-            ).json()["id"]
-            batch = c.post(
-                "/batches",
-                headers=ph,
-                json={
-                    "product": "[177Lu]Lu-PSMA-617",
-                    "nuclide": "Lu-177",
-                    "lot": "BENCH",
-                    "activity_mbq": 1e6,
-                    "volume_ml": 1e4,
-                    "reference_time": _iso(now - timedelta(hours=2)),
-                    "expiry_time": _iso(now + timedelta(days=3)),
-                },
-            ).json()["id"]
-            for qc in (
-                {"test": "radiochemical_purity", "value": 99, "unit": "%", "lower_limit": 95},
-                {"test": "ph", "value": 5, "unit": "pH", "lower_limit": 4.5, "upper_limit": 7},
-            ):
-                c.post(f"/batches/{batch}/qc", json=qc, headers=ph)
-            assert c.post(f"/batches/{batch}/release", json={}, headers=ph).status_code == 200
+            doc = tokens["physician"]
 
-        def dispense(_i: int) -> dict[str, object]:
-            return {
-                "prescription_id": rx,
-                "activity_mbq": 100.0,
-                "planned_time": _iso(now + timedelta(hours=2)),
-                "draw_time": _iso(now + timedelta(hours=1)),
-            }
+            def created(r: httpx.Response) -> dict[str, object]:
+                if r.status_code not in (200, 201):
+                    raise RuntimeError(
+                        f"setup {r.request.method} {r.request.url.path}: {r.status_code} {r.text[:200]}"
+                    )
+                return dict(r.json())
+
+            pseudonym = created(
+                c.post(
+                    "/patients",
+                    json={"family_name": "Bench", "mrn": "B-1", "birth_date": "1950-03-14"},
+                    headers=doc,
+                )
+            )["pseudonym"]
+            rx = created(
+                c.post(
+                    "/prescriptions",
+                    headers=doc,
+                    json={
+                        "patient": pseudonym,
+                        "radiopharmaceutical": "[177Lu]Lu-PSMA-617",
+                        "prescribed_activity_mbq": 7400.0,
+                        "plan_id": "BENCH",
+                        "cycle": 1,
+                    },
+                )
+            )["id"]
+            created(
+                c.post(
+                    "/signatures",
+                    headers=doc,
+                    json={"record_type": "prescription", "record_id": rx, "meaning": "approved",
+                          "password": ROLES["physician"]},
+                )
+            )  # fmt: skip
+            calibrator = created(
+                c.post("/calibrators", json={"name": "CRC-BENCH"}, headers=tokens["physicist"])
+            )["id"]
+
+            def new_batch(lot: str) -> dict[str, object]:
+                return {
+                    "product": "[177Lu]Lu-PSMA-617",
+                    "carrier_added": False,
+                    "lot": lot,
+                    "activity_mbq": 30000.0,
+                    "volume_ml": 30.0,
+                    "reference_time": _iso(now - timedelta(days=1)),
+                    "expiry_time": _iso(now + timedelta(days=2)),
+                }
+
+            batch = created(c.post("/batches", headers=ph, json=new_batch("BENCH")))["id"]
+            for qc in ({"test": "radiochemical_purity", "value": 98.7}, {"test": "ph", "value": 5.5}):
+                created(c.post(f"/batches/{batch}/qc", json=qc, headers=ph))
+            created(c.post(f"/batches/{batch}/release", json={"password": ROLES["qp"]}, headers=tokens["qp"]))
+            # one dispensing per directive: the dispensing is read, not written, in the loops below
+            created(
+                c.post(
+                    f"/batches/{batch}/dispensings",
+                    headers=ph,
+                    json={
+                        "prescription_id": rx,
+                        "activity_mbq": 7400.0,
+                        "planned_time": _iso(now + timedelta(hours=2)),
+                        "draw_time": _iso(now + timedelta(hours=1)),
+                        "calibrator_id": calibrator,
+                    },
+                )
+            )
 
         if not args.skip_endpoints:
             endpoints: dict[str, Callable[[httpx.Client], Callable[[int], httpx.Response]]] = {
                 "GET /health (baseline)": lambda cl: lambda i: cl.get("/health"),
                 "GET /batches/{id}": lambda cl: lambda i: cl.get(f"/batches/{batch}", headers=ph),
                 "GET /worklist": lambda cl: lambda i: cl.get("/worklist", headers=ph),
-                "POST /batches/{id}/dispensings": lambda cl: (
-                    lambda i: cl.post(f"/batches/{batch}/dispensings", json=dispense(i), headers=ph)
+                "POST /batches": lambda cl: (
+                    lambda i: cl.post("/batches", json=new_batch(f"P1-{i}"), headers=ph)
                 ),
                 "POST /patients": lambda cl: (
-                    lambda i: cl.post("/patients", json={"family_name": "P", "mrn": f"BENCH-{i}"}, headers=ph)
+                    lambda i: cl.post(
+                        "/patients",
+                        json={"family_name": "P", "mrn": f"BENCH-{i}", "birth_date": "1950-03-14"},
+                        headers=doc,
+                    )
                 ),
             }
             results = {
                 name: _run(args.requests, args.concurrency, make, base) for name, make in endpoints.items()
             }
 
-        _writes(base, ph, max(50, args.writes // 4), args.writers, "W", dispense, batch)  # warm-up
+        heads = {"pharmacist": ph, "physician": doc}
+        _writes(base, heads, max(50, args.writes // 4), args.writers, "W", new_batch)  # warm-up
         # Rounds of quiet / attacked phases, pooled per phase: the machine's drift hits each alike.
         pooled: dict[str, list[float]] = {}
         walls: dict[str, float] = {}
@@ -319,10 +367,10 @@ def main() -> None:
             for label, rotate in phases:
                 tag = f"{label[:1].upper()}{r}"
                 if rotate is None:
-                    latencies, wall = _writes(base, ph, args.writes, args.writers, tag, dispense, batch)
+                    latencies, wall = _writes(base, heads, args.writes, args.writers, tag, new_batch)
                 else:
                     with Attack(port, args.attackers, rotate=rotate) as attack:
-                        latencies, wall = _writes(base, ph, args.writes, args.writers, tag, dispense, batch)
+                        latencies, wall = _writes(base, heads, args.writes, args.writers, tag, new_batch)
                     answers.setdefault(label, Counter()).update(attack.answers)
                 pooled.setdefault(label, []).extend(latencies)
                 walls[label] = walls.get(label, 0.0) + wall
@@ -380,7 +428,7 @@ def main() -> None:
                 f"{s['throughput_ratio_vs_health']:10.3f} {s['p99_ratio_vs_health']:10.2f}"
             )
     print(
-        f"\nwrites (POST /patients, POST dispensings) from {args.writers} clients, {args.writes} per phase "
+        f"\nwrites (POST /patients, POST /batches) from {args.writers} clients, {args.writes} per phase "
         f"x {args.rounds} rounds; {args.attackers} attackers sending wrong passwords (goal: p99 ratio < 2)"
     )
     print(f"{'phase':22s} {'p50 ms':>8s} {'p99 ms':>8s} {'p50 x':>7s} {'p99 x':>7s}  attacker answers")
