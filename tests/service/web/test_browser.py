@@ -359,6 +359,7 @@ def test_full_clinical_day_in_the_browser(live: Live, browser: Any, tmp_path: Pa
         page.get_by_label("Released batch (of the directive's product)").select_option(
             str(batch_ids["DOTA-0701"])
         )
+        planned_c = page.evaluate("document.querySelector('[name=planned_time]').value")
         page.get_by_role("button", name="Dispense", exact=True).click()
         page.wait_for_url("**/ui/worklist")
         assert live.one("SELECT count(*) FROM dispensings") == 2
@@ -367,7 +368,10 @@ def test_full_clinical_day_in_the_browser(live: Live, browser: Any, tmp_path: Pa
         _logout(page)
 
         # --- technologist: bedside ---------------------------------------------------------------------
+        # the worklist of the day the dose is planned for: the form proposes one hour from now, which late
+        # in the evening is tomorrow (site time), so the technologist picks that day
         _login(page, base, "technologist")
+        page.goto(f"{base}/ui/worklist?day={form['planned_time'][:10]}")
         page.get_by_role("row").filter(has_text="ADLER").get_by_role("link", name="Administer").click()
         assert mrns["A"] in page.locator(".identity").inner_text()
         shots(page, "bedside_identity")
@@ -399,7 +403,7 @@ def test_full_clinical_day_in_the_browser(live: Live, browser: Any, tmp_path: Pa
         assert live.one("SELECT residual_activity_mbq FROM administrations") is None
         shots(page, "deviation_recorded_as_possible_medical_event")
         _sign(page, "Sign as administered", "technologist")
-        page.get_by_role("link", name="Worklist").click()
+        page.goto(f"{base}/ui/worklist?day={planned_c[:10]}")
         page.get_by_role("row").filter(has_text="CONRAD").get_by_role("link", name="Administer").click()
         page.get_by_label("Record number (MRN)").fill(mrns["C"])
         page.get_by_label("Birth date (YYYY-MM-DD)").fill(BIRTH["C"])
