@@ -13,6 +13,7 @@ the decay arithmetic of a pure domain function given both ends of an interval) m
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, date, datetime, timedelta
 
 
@@ -39,3 +40,11 @@ def days_ago(days: int) -> date:
 def iso(time: datetime) -> str:
     """``time`` as an ISO 8601 string in UTC with a ``Z`` suffix (microseconds kept when present)."""
     return time.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def real_clock_env() -> dict[str, str]:
+    """This process's environment without libfaketime (``LD_PRELOAD`` and ``FAKETIME*``), for the helper
+    programs the tests start that are not under test and misbehave on a faked clock: Orthanc's threads
+    busy-wait, Chromium's page loads stall. The code under test (the service, the pipeline) keeps the
+    faked clock; neither helper's clock decides anything a test checks."""
+    return {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FAKETIME")}

@@ -22,7 +22,6 @@ Building blocks for an end-to-end test (query → retrieve → pipeline → stor
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -37,6 +36,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from clock import real_clock_env
 from theradose.imaging.volume import Volume
 from theradose.io.dicom import PatientInfo, RadiopharmaceuticalInfo, write_ct_series, write_nm_series
 from theradose.io.pacs import PacsNode, store
@@ -81,13 +81,6 @@ class OrthancServer:
         return {
             item["MainDicomTags"]["SOPInstanceUID"] for item in self.find_instances({"PatientID": patient_id})
         }
-
-
-def _real_clock_env() -> dict[str, str]:
-    """The environment for Orthanc without libfaketime: when the suite runs under ``faketime``, Orthanc's
-    own threads busy-wait on the faked clock (a full core for the whole session). Nothing the tests check
-    depends on Orthanc's clock (study dates are data), so the PACS keeps the real one."""
-    return {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and not k.startswith("FAKETIME")}
 
 
 def _orthanc_config(tmp: Path, dicom_port: int, http_port: int, move_port: int) -> dict[str, Any]:
@@ -146,7 +139,7 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancServer]
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=tmp,
-            env=_real_clock_env(),
+            env=real_clock_env(),  # Orthanc's threads busy-wait on a faked clock
         )
     http_url = f"http://127.0.0.1:{http_port}"
     deadline = time.monotonic() + _START_TIMEOUT_S

@@ -31,6 +31,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import text
 
+from clock import real_clock_env
+
 from .conftest import QP, SITE_TZ, make_settings, password_of
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -99,7 +101,12 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        # Chromium keeps the real clock (its page loads stall under libfaketime); the server under test keeps
+        # the faked one. The pages' only clock-dependent script is the dispensing form's live activity,
+        # which no test checks.
+        instance = p.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True, env=real_clock_env()
+        )
         try:
             yield instance
         finally:
