@@ -266,3 +266,20 @@ def test_shipped_example_fits(capsys: pytest.CaptureFixture[str]) -> None:
     data = json.loads(out)
     assert data["model"] == "bi"
     assert abs(data["tia_mbq_h"] - 98000.0) < 2 * data["tia_sigma_mbq_h"]
+
+
+def test_the_cli_model_choices_are_the_core_ones() -> None:
+    """The CLI spells its choices out (``--help`` must not import the kinetics core); they must stay the
+    core's."""
+    from typing import get_args
+
+    from theradose.cli.kinetics import ModelChoice as CliChoice
+    from theradose.kinetics.fit import ModelChoice
+
+    def names(choice: object) -> set[str]:
+        out: set[str] = set()
+        for arg in get_args(choice):
+            out |= names(arg) if get_args(arg) else {arg}
+        return out
+
+    assert set(get_args(CliChoice)) == names(ModelChoice)

@@ -82,19 +82,8 @@ from theradose.kinetics.tac import TimeActivityCurve
 
 FloatArray = npt.NDArray[np.float64]
 
-ModelChoice = Literal[
-    "auto",
-    "mono",
-    "bi",
-    "tri",
-    "trapezoid",
-    "physical",
-    "bi_physical",
-    "mono_physical",
-    "bi_washout",
-    "tri_physical",
-    "trapezoid_mono",
-]
+#: ``"auto"`` or a named model (the names live once, in :data:`~theradose.kinetics.models.ModelName`).
+ModelChoice = Literal["auto"] | ModelName
 TrapezoidTail = Literal["physical", "fitted"]
 SelectionCriterion = Literal["AICc", "AIC"]
 
