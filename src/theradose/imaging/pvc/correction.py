@@ -20,6 +20,7 @@ from theradose.errors import InputError
 from theradose.imaging.pvc.gtm import (
     RESOLVABLE_SELF_RECOVERY,
     build_compartments,
+    join_unresolvable_pieces,
     joinable_label_pairs,
     label_summary,
     label_totals,
@@ -136,7 +137,9 @@ def correct_study(
         raise InputError("correct_study needs at least one image")
     if not 0 <= reference < len(images):
         raise InputError(f"reference must be a time point index 0..{len(images) - 1}; got {reference}")
-    comps = build_compartments(region_labels, hu)
+    comps = join_unresolvable_pieces(
+        build_compartments(region_labels, hu), resolution.large_object_fwhm_mm, spacing_mm
+    )
     listed = sorted(int(v) for v in np.unique(region_labels) if v != 0)
     joinable = joinable_label_pairs(regions or {})
     solutions = [
