@@ -112,6 +112,14 @@ class TissueClasses:
     hu_min: tuple[float, ...]
     hu_max: tuple[float, ...]
     body_threshold_hu: float
+    spill_band: tuple[bool, ...]
+
+
+def _flag(table: Mapping[str, object], key: str) -> bool:
+    value = table[key]
+    if not isinstance(value, bool):
+        raise TypeError(f"{key} must be true or false, not {value!r}")
+    return value
 
 
 @lru_cache(maxsize=1)
@@ -129,6 +137,7 @@ def load_tissue_classes() -> TissueClasses:
             tuple(float(classes[n]["hu_min"]) for n in names),
             tuple(float(classes[n]["hu_max"]) for n in names),
             float(raw["body_threshold_hu"]),
+            tuple(_flag(classes[n], "spill_band") for n in names),
         )
     except (OSError, KeyError, TypeError, ValueError, tomllib.TOMLDecodeError) as exc:
         raise DataError(f"tissue_classes.toml is missing or malformed ({exc}): reinstall theradose") from exc
@@ -704,6 +713,13 @@ def _phantom_responses(
     return conc, responses
 
 
+def _no_band_compartments(comps: Compartments) -> list[int]:
+    """Tissue-class compartments whose voxels never enter a spill-out band (``spill_band = false``)."""
+    classes = load_tissue_classes()
+    excluded = {f"tissue:{n}" for n, ok in zip(classes.names, classes.spill_band, strict=True) if not ok}
+    return [i for i, name in enumerate(comps.names) if name in excluded]
+
+
 def fit_spill_out(
     image: FloatArray,
     model: TransferModel,
@@ -731,7 +747,9 @@ def fit_spill_out(
     organ's response) would be absorbed into this object's FWHM. On the virtual trial the whole band
     let the liver's FWHM follow its hot lesions and the heart's blood pool (17 mm at 4 h, 5 mm at 168 h on
     one patient, liver activity +6 % to −7 %); the dominant band keeps it within a few millimetres
-    over the four scans (``docs/pvc.md``).
+    over the four scans (``docs/pvc.md``). Voxels of the tissue classes marked ``spill_band = false``
+    (the bone classes, whose thin shells a uniform concentration describes poorly) enter it only when
+    the band has no other voxel: a marrow space enclosed by its cortex shows its spill-out nowhere else.
     """
     from scipy import ndimage
 
@@ -749,6 +767,10 @@ def fit_spill_out(
         own = model.model_in_box(np.where(np.isin(np.arange(model.comps.n), members), conc, 0.0), box)
         total = model.model_in_box(conc, box)
         band &= own >= SPILL_DOMINANCE * (total - own)
+        # bone-class voxels only for an object with no other band voxel (a marrow space in its cortex)
+        without_bone = band & ~np.isin(sub, _no_band_compartments(model.comps))
+        if without_bone.any():
+            band = without_bone
     if not band.any():
         return f0
     target = np.asarray(image, dtype=np.float64)[box][band]
