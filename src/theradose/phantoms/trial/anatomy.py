@@ -19,7 +19,12 @@ The shapes, sizes and placement rules here share nothing with :mod:`theradose.ph
 Voxelisation (:func:`voxelise`) samples ``supersampling``³ points per voxel, so a voxel on an organ edge
 holds the organ's exact fraction: the activity, the CT number (linear mixture) and the density are partial-
 volume correct, while the segmentation handed to the pipeline is the majority region of each voxel, as a
-contour drawn on the CT grid would be. A rigid :class:`Pose` moves the patient (motion between scans).
+contour drawn on the CT grid would be. A region holding exactly half of a voxel (frequent with 8 samples
+per voxel) gets it on every other voxel (the parity of i + j + k; where two regions hold a half each, the
+later on even and the earlier on odd voxels): round half to even, so that a segmentation's volume is not
+biased by the order of the regions. Giving every tie to the first region had made lesions inside the
+liver 10-17 % too small and lymph nodes in unlisted tissue 6-12 % too large.
+A rigid :class:`Pose` moves the patient (motion between scans).
 """
 
 from __future__ import annotations
@@ -916,17 +921,25 @@ def voxelise(
     ) + AIR_DENSITY_G_PER_ML * np.clip(1.0 - filled, 0.0, 1.0)
     regions = patient.regions()
     table = {name: i + 1 for i, name in enumerate(regions)}
-    best = np.zeros(grid.shape, dtype=np.float32)
     labels = np.zeros(grid.shape, dtype=np.int16)
+    first_half = np.zeros(grid.shape, dtype=np.int16)  # first and last region holding exactly one half
+    last_half = np.zeros(grid.shape, dtype=np.int16)
     for region in regions:
         frac = np.zeros(grid.shape, dtype=np.float32)
         for p in parts:
             if p.region == region and p.name in cropped:
                 box, arr = cropped[p.name]
                 frac[box] += arr
-        take = (frac >= 0.5) & (frac > best)
-        labels[take] = table[region]
-        best = np.maximum(best, frac)
+        labels[frac > 0.5] = table[region]
+        half = frac == 0.5
+        first_half[half & (first_half == 0)] = table[region]
+        last_half[half] = table[region]
+    kk, jj, ii = np.indices(grid.shape, sparse=True)
+    even = (kk + jj + ii) % 2 == 0
+    tie = (labels == 0) & (last_half > 0)
+    labels[tie & even] = last_half[tie & even]
+    two = tie & ~even & (first_half != last_half)
+    labels[two] = first_half[two]
     kept = set(np.unique(labels).tolist())
     table = {name: value for name, value in table.items() if value in kept}
     return Voxelised(grid, cropped, hu.astype(np.float32), density.astype(np.float32), labels, table)
