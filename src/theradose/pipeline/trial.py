@@ -274,11 +274,19 @@ def kinetics_alone_error_percent(truth: dict[str, Any], region: str, model: str 
     return 100.0 * (float(fit.tia_mbq_h) - true_tia) / true_tia
 
 
+def _relative_error_percent(value: Any, truth: Any) -> float | None:
+    """100·(value − truth)/truth, or ``None`` where either is missing or the truth is not positive."""
+    if value is None or truth is None or not float(truth) > 0:
+        return None
+    return 100.0 * (float(value) - float(truth)) / float(truth)
+
+
 def score_trial_doses(
     doses: dict[str, Any], truth: dict[str, Any], organ_kinetics: str = "auto"
 ) -> list[dict[str, Any]]:
     """Rows (region, dose, truth, error %, flag, σ, error of the kinetics alone) for the scored regions
-    of one run."""
+    of one run, with the dose error's two factors: the error of the region's TIA (imaging, correction
+    and kinetics) and of its mass (the segmentation's volume and the CT's density); dose ∝ TIA / mass."""
     by_name = {r["name"]: r for r in doses["regions"]}
     rows: list[dict[str, Any]] = []
     diameters = {les["name"]: float(les["diameter_mm"]) for les in truth["lesions"]}
@@ -309,6 +317,12 @@ def score_trial_doses(
                 "kinetics_error_percent": kinetics_alone_error_percent(
                     truth, name, "auto" if name in diameters else organ_kinetics
                 ),
+                "tia_error_percent": _relative_error_percent(
+                    entry.get("tia_mbq_h"), truth["regions"][name].get("tia_mbq_h")
+                ),
+                "mass_error_percent": _relative_error_percent(
+                    entry.get("mass_g"), truth["regions"][name].get("mass_g")
+                ),
             }
         )
     marrow = doses.get("red_marrow")
@@ -330,6 +344,8 @@ def score_trial_doses(
                     "sigma_percent": 100.0 * float(m["self_dose_sigma_gy"]) / d if d > 0 else None,
                     "below_resolvable_size": False,
                     "kinetics_error_percent": None,
+                    "tia_error_percent": None,
+                    "mass_error_percent": None,
                 }
             )
     return rows
@@ -375,7 +391,15 @@ def trial_table(
             kin = [
                 abs(r["kinetics_error_percent"]) for r in sel if r.get("kinetics_error_percent") is not None
             ]
+            factors = {}
+            for key in ("tia", "mass"):
+                vals = [
+                    abs(r[f"{key}_error_percent"]) for r in sel if r.get(f"{key}_error_percent") is not None
+                ]
+                factors[f"{key}_median_abs_error_percent"] = statistics.median(vals) if vals else math.nan
+                factors[f"{key}_max_abs_error_percent"] = max(vals) if vals else math.nan
             entry["methods"][m] = {
+                **factors,
                 "kinetics_alone_median_abs_error_percent": statistics.median(kin) if kin else math.nan,
                 "kinetics_alone_max_abs_error_percent": max(kin) if kin else math.nan,
                 "median_abs_error_percent": statistics.median(errs),
@@ -539,6 +563,7 @@ def write_trial_tables(
     buf = io.StringIO()
     fields = ["patient", "site", "method", "region", "kind", "diameter_mm", "dose_gy", "truth_dose_gy",
               "error_percent", "sigma_percent", "below_resolvable_size", "kinetics_error_percent",
+              "tia_error_percent", "mass_error_percent",
               "run_s"]  # fmt: skip
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
@@ -576,6 +601,8 @@ def trial_table_markdown(
         "spread sites",
         "flagged",
         "kinetics alone",
+        "TIA",
+        "mass",
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for entry in table:
@@ -599,11 +626,15 @@ def trial_table_markdown(
             km = e.get("kinetics_alone_median_abs_error_percent", math.nan)
             kx = e.get("kinetics_alone_max_abs_error_percent", math.nan)
             cells.append("—" if not math.isfinite(km) else f"{km:.1f} / {kx:.1f}")
+            for key in ("tia", "mass"):
+                fm = e.get(f"{key}_median_abs_error_percent", math.nan)
+                fx = e.get(f"{key}_max_abs_error_percent", math.nan)
+                cells.append("—" if not math.isfinite(fm) else f"{fm:.1f} / {fx:.1f}")
             lines.append("| " + " | ".join(cells) + " |")
         sm = entry["spread_between_methods_percent"]
         lines.append(
             f"| {entry['region']} | spread between methods | "
             + " | ".join([""] * (len(sites)))
-            + f" | {'—' if not math.isfinite(sm) else f'{sm:.1f}'} | | | | |"
+            + f" | {'—' if not math.isfinite(sm) else f'{sm:.1f}'} | | | | | | |"
         )
     return "\n".join(lines) + "\n"
