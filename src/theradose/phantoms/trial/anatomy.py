@@ -18,12 +18,11 @@ The shapes, sizes and placement rules here share nothing with :mod:`theradose.ph
 
 Voxelisation (:func:`voxelise`) samples ``supersampling``³ points per voxel, so a voxel on an organ edge
 holds the organ's exact fraction: the activity, the CT number (linear mixture) and the density are partial-
-volume correct, while the segmentation handed to the pipeline is the majority region of each voxel, as a
-contour drawn on the CT grid would be. A region holding exactly half of a voxel (frequent with 8 samples
-per voxel) gets it on every other voxel (the parity of i + j + k; where two regions hold a half each, the
-later on even and the earlier on odd voxels): round half to even, so that a segmentation's volume is not
-biased by the order of the regions. Giving every tie to the first region had made lesions inside the
-liver 10-17 % too small and lymph nodes in unlisted tissue 6-12 % too large.
+volume correct, while the segmentation handed to the pipeline is the region at each voxel's centre: what
+nearest-neighbour resampling of a contour drawn on a fine CT onto the SPECT grid gives, and unbiased in
+volume on average. (A majority rule over the samples shrinks convex organs, by 2-3 % for kidneys and
+spleen at 4.8 mm, and with ties at one half given to the first region it had made lesions inside the liver
+10-17 % too small and lymph nodes 6-12 % too large.)
 A rigid :class:`Pose` moves the patient (motion between scans).
 """
 
@@ -767,7 +766,7 @@ class Voxelised:
     density_g_per_ml : ndarray
         Mass density with partial volume.
     region_labels : ndarray of int16
-        Majority segmentation region of each voxel (0: none or not a majority).
+        Segmentation: the region at each voxel's centre (0: none).
     region_table : dict
         Region name → label value.
     """
@@ -921,25 +920,19 @@ def voxelise(
     ) + AIR_DENSITY_G_PER_ML * np.clip(1.0 - filled, 0.0, 1.0)
     regions = patient.regions()
     table = {name: i + 1 for i, name in enumerate(regions)}
-    labels = np.zeros(grid.shape, dtype=np.int16)
-    first_half = np.zeros(grid.shape, dtype=np.int16)  # first and last region holding exactly one half
-    last_half = np.zeros(grid.shape, dtype=np.int16)
-    for region in regions:
-        frac = np.zeros(grid.shape, dtype=np.float32)
-        for p in parts:
-            if p.region == region and p.name in cropped:
-                box, arr = cropped[p.name]
-                frac[box] += arr
-        labels[frac > 0.5] = table[region]
-        half = frac == 0.5
-        first_half[half & (first_half == 0)] = table[region]
-        last_half[half] = table[region]
-    kk, jj, ii = np.indices(grid.shape, sparse=True)
-    even = (kk + jj + ii) % 2 == 0
-    tie = (labels == 0) & (last_half > 0)
-    labels[tie & even] = last_half[tie & even]
-    two = tie & ~even & (first_half != last_half)
-    labels[two] = first_half[two]
-    kept = set(np.unique(labels).tolist())
-    table = {name: value for name, value in table.items() if value in kept}
+    if k > 1:
+        # the segmentation: the region at each voxel's centre (one sample per voxel)
+        centre = voxelise(patient, grid, pose=pose, supersampling=1, slab=slab)
+        labels, table = centre.region_labels, dict(centre.region_table)
+    else:
+        labels = np.zeros(grid.shape, dtype=np.int16)
+        for region in regions:
+            frac = np.zeros(grid.shape, dtype=np.float32)
+            for p in parts:
+                if p.region == region and p.name in cropped:
+                    box, arr = cropped[p.name]
+                    frac[box] += arr
+            labels[frac > 0.5] = table[region]
+        kept = set(np.unique(labels).tolist())
+        table = {name: value for name, value in table.items() if value in kept}
     return Voxelised(grid, cropped, hu.astype(np.float32), density.astype(np.float32), labels, table)
