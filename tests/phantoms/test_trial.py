@@ -75,6 +75,43 @@ def test_voxelisation_has_exact_partial_volume_and_rigid_motion() -> None:
     assert np.allclose(b[:, :, 2:], a[:, :, :-2], atol=1e-6)
 
 
+def test_segmentation_is_the_region_at_each_voxel_centre_and_unbiased_in_volume() -> None:
+    """The label map handed to the pipeline is the region containing each voxel's centre (checked with
+    the solids themselves at the centres); over balls at random sub-voxel offsets its volume is the
+    balls' volume on average (the majority rule with ties to the first region read 10-17 % low for
+    lesions inside an organ)."""
+    grid = TrialGrid((30, 30, 30), 4.0, (-58.0, -58.0, -8.0))
+    rng = np.random.default_rng(7)
+    ratios = []
+    for _ in range(12):
+        body = Ellipsoid((0.0, 0.0, 50.0), (60.0, 60.0, 60.0))
+        centre = tuple(float(v) for v in rng.uniform(-2.0, 2.0, 3) + np.array([0.0, 0.0, 50.0]))
+        organ = Ellipsoid((centre[0], centre[1], centre[2]), (30.0, 26.0, 22.0))
+        ball = Ellipsoid((centre[0] + 4.0, centre[1], centre[2]), (11.0, 11.0, 11.0))
+        patient = TrialPatient(
+            0,
+            (
+                Part("body", body, "soft_tissue", "soft_tissue", None),
+                Part("organ", organ, "liver", "liver", "liver"),
+                Part("ball", ball, "tumour", "tumour", "ball"),
+            ),
+            (),
+            (-10.0, 110.0),
+            {},
+        )
+        vox = voxelise(patient, grid, supersampling=2)
+        k, j, i = np.indices(grid.shape)
+        x0, y0, z0 = grid.origin_mm
+        pts = np.stack([x0 + 4.0 * i.ravel(), y0 + 4.0 * j.ravel(), z0 + 4.0 * k.ravel()], axis=1)
+        expected = np.zeros(pts.shape[0], dtype=np.int16)
+        expected[organ.inside(pts)] = vox.region_table["liver"]
+        expected[ball.inside(pts)] = vox.region_table["ball"]  # painted over the organ
+        assert (vox.region_labels.ravel() == expected).all()
+        n_ball = int((vox.region_labels == vox.region_table["ball"]).sum())
+        ratios.append(n_ball * grid.voxel_ml * 1000.0 / (4.0 / 3.0 * math.pi * 11.0**3))
+    assert float(np.mean(ratios)) == pytest.approx(1.0, abs=0.03)
+
+
 def test_kinetics_integrals_and_marrow_linked_to_blood() -> None:
     e = ExpSum(((2.0, 0.5), (-1.0, 1.5), (0.5, 0.01)))
     t = np.linspace(0.0, 3000.0, 300001)

@@ -391,13 +391,15 @@ def trial_table(
             kin = [
                 abs(r["kinetics_error_percent"]) for r in sel if r.get("kinetics_error_percent") is not None
             ]
-            factors = {}
-            for key in ("tia", "mass"):
+            factors: dict[str, float] = {}
+            for factor in ("tia", "mass"):
                 vals = [
-                    abs(r[f"{key}_error_percent"]) for r in sel if r.get(f"{key}_error_percent") is not None
+                    abs(r[f"{factor}_error_percent"])
+                    for r in sel
+                    if r.get(f"{factor}_error_percent") is not None
                 ]
-                factors[f"{key}_median_abs_error_percent"] = statistics.median(vals) if vals else math.nan
-                factors[f"{key}_max_abs_error_percent"] = max(vals) if vals else math.nan
+                factors[f"{factor}_median_abs_error_percent"] = statistics.median(vals) if vals else math.nan
+                factors[f"{factor}_max_abs_error_percent"] = max(vals) if vals else math.nan
             entry["methods"][m] = {
                 **factors,
                 "kinetics_alone_median_abs_error_percent": statistics.median(kin) if kin else math.nan,

@@ -306,7 +306,9 @@ def spread_function(
     return SpreadFunction(big, np.asarray(values, dtype=np.float32))
 
 
-def join_unresolvable_pieces(comps: Compartments, fwhm_mm: float, spacing_mm: Sequence[float]) -> Compartments:
+def join_unresolvable_pieces(
+    comps: Compartments, fwhm_mm: float, spacing_mm: Sequence[float]
+) -> Compartments:
     """Join every piece of a label that cannot carry a concentration of its own to the label's largest
     piece.
 
