@@ -247,3 +247,21 @@ def test_response_fit_is_not_drawn_by_an_unmodelled_neighbour() -> None:
     organ = result.labels[1]
     assert organ.fwhm_mm == pytest.approx(TRUE_FWHM_MM, rel=0.03)
     assert organ.activity[0] == pytest.approx(true_activity, rel=0.035)
+
+
+def test_one_voxel_region_is_flagged_by_the_system_resolution_not_its_fitted_response() -> None:
+    """A region of one voxel can pull its fitted response to any width: here the image is sharper than
+    the site's table says (3 mm against 12 mm), the fit follows it and the region keeps most of its
+    counts at the fitted response. Whether it is resolvable is what the system's table says of an
+    object of its size: it is flagged, with an uncertainty widened to match."""
+    body = _ellipsoid((18, 28, 28), (40, 22, 26))
+    hu = np.where(body, 40.0, -1000.0)
+    labels = np.zeros(SHAPE, dtype=np.int32)
+    labels[18, 28, 28] = 1
+    act = np.where(body, 1.0, 0.0)
+    act[labels == 1] = 40.0
+    image = blur(act, 3.0, SPACING)
+    result = correct_study([image], labels, hu, SPACING, _resolution(TRUE_FWHM_MM), fit_resolution=True)
+    spot = result.labels[1]
+    assert spot.fwhm_mm < 6.0  # the fit followed the sharp image
+    assert not spot.resolvable and spot.self_recovery < 0.5

@@ -676,6 +676,9 @@ class GtmSolution:
         Transfer matrix.
     responses : list of ObjectResponse
     condition_number : float
+    phantom_self_recovery : ndarray (n,)
+        ω_ii with the responses of the site's phantom table, before any fit to the image: what the
+        imaging system resolves of each compartment.
     rsfs : list of SpreadFunction
     """
 
@@ -686,6 +689,7 @@ class GtmSolution:
     omega: FloatArray
     responses: list[ObjectResponse]
     condition_number: float
+    phantom_self_recovery: FloatArray
     rsfs: list[SpreadFunction] = field(repr=False)
 
     @property
@@ -844,7 +848,7 @@ def solve_gtm(
         model = TransferModel(comps, np.asarray(fixed_fwhm_mm, dtype=np.float64) * scale, spacing_mm)
         conc = model.solve(means)
         responses = [ObjectResponse(i, math.nan, math.nan, float(f)) for i, f in enumerate(model.fwhm_mm)]
-        return _solution(image, model, conc, means, responses)
+        return _solution(image, model, conc, means, responses, np.diag(model.omega).copy())
     pairs = _joinable_pairs(comps.index, comps, joinable_labels)
     diameters: dict[tuple[int, ...], float] = {}
     model = TransferModel(comps, np.full(comps.n, resolution.large_object_fwhm_mm), spacing_mm)
@@ -866,6 +870,7 @@ def solve_gtm(
             diameters = {}
             model = TransferModel(comps, np.full(comps.n, resolution.large_object_fwhm_mm), spacing_mm)
             conc, responses = _phantom_responses(model, means, resolution, pairs, diameters, means.copy())
+    phantom_omega = np.diag(model.omega).copy()
     if fit_resolution:
         groups: dict[int, list[int]] = {}
         for i, r in enumerate(responses):
@@ -889,7 +894,7 @@ def solve_gtm(
         for i in range(comps.n):
             model.set_fwhm([i], float(model.fwhm_mm[i]) * scale)
         conc = model.solve(means)
-    return _solution(image, model, conc, means, responses)
+    return _solution(image, model, conc, means, responses, phantom_omega)
 
 
 def _solution(
@@ -898,6 +903,7 @@ def _solution(
     conc: FloatArray,
     means: FloatArray,
     responses: list[ObjectResponse],
+    phantom_self_recovery: FloatArray,
 ) -> GtmSolution:
     counts = model.counts
     return GtmSolution(
@@ -908,6 +914,7 @@ def _solution(
         omega=model.omega.copy(),
         responses=responses,
         condition_number=float(np.linalg.cond(model.omega)),
+        phantom_self_recovery=np.asarray(phantom_self_recovery, dtype=np.float64),
         rsfs=list(model.rsfs),
     )
 
@@ -923,13 +930,16 @@ def label_totals(values: FloatArray, comps: Compartments) -> dict[int, float]:
 
 def label_summary(solution: GtmSolution) -> dict[int, tuple[float, float, float, float]]:
     """Per partition label: (self-recovery, FWHM mm, equivalent diameter mm, contrast) of its largest
-    compartment."""
+    compartment. The self-recovery is the smaller of the fitted response's and the phantom table's: a
+    region of a voxel or two can pull its fitted response to any width (a one-voxel lacrimal gland at
+    9 mm voxels fitted 8.6 mm and kept 74 % of its counts), while the phantom table says what the
+    system resolves."""
     counts = solution.comps.voxel_counts()
     best: dict[int, int] = {}
     for i, label in enumerate(solution.comps.labels):
         if solution.comps.kinds[i] == "region" and (label not in best or counts[i] > counts[best[label]]):
             best[label] = i
-    omega = solution.self_recovery
+    omega = np.minimum(solution.self_recovery, solution.phantom_self_recovery)
     return {
         label: (
             float(omega[i]),
