@@ -13,7 +13,9 @@ c_i·N_i; ω_ii is the fraction of its counts that stay in it (its self-recovery
 Compartments
 ------------
 * every connected component of every partition label of the listed regions (an organ, a lesion inside
-  an organ, a vertebral spongiosa VOI: each its own compartment, summed back per label at the end);
+  an organ, a vertebral spongiosa VOI: each its own compartment, summed back per label at the end),
+  except pieces too small to carry a concentration of their own, which share their label's largest
+  piece (:func:`join_unresolvable_pieces`, called by the correction);
 * the rest of the body split by CT number into tissue classes (``data/imaging/tissue_classes.toml``:
   lung, fat, soft tissue, trabecular and cortical bone), so that an organ the user did not list is
   covered by the class of its tissue and the correction of a listed organ does not depend on the list;
@@ -39,8 +41,9 @@ Uncertainty and resolvability
 -----------------------------
 The relative standard uncertainty of each compartment's activity from the resolution model is half the
 difference of the solutions with every FWHM scaled by (1 ± σ_f) (σ_f the relative uncertainty of the
-effective resolution). A compartment whose self-recovery ω_ii is below :data:`RESOLVABLE_SELF_RECOVERY`
-lost more than half of its counts to its surroundings: it is flagged as below the resolvable size.
+effective resolution). A compartment whose self-recovery ω_ii, with the fitted response or with the
+phantom table's, is below :data:`RESOLVABLE_SELF_RECOVERY` loses more than half of its counts to its
+surroundings: it is flagged as below the resolvable size (:func:`label_summary`).
 """
 
 from __future__ import annotations
@@ -720,7 +723,8 @@ def _phantom_responses(
 
 
 def _no_band_compartments(comps: Compartments) -> list[int]:
-    """Tissue-class compartments whose voxels never enter a spill-out band (``spill_band = false``)."""
+    """Tissue-class compartments marked ``spill_band = false``: their voxels enter a spill-out band only
+    when it has no other voxel (:func:`fit_spill_out`)."""
     classes = load_tissue_classes()
     excluded = {f"tissue:{n}" for n, ok in zip(classes.names, classes.spill_band, strict=True) if not ok}
     return [i for i, name in enumerate(comps.names) if name in excluded]
